@@ -1,0 +1,83 @@
+package providers
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+)
+
+// Decimal is an amount exactly as a provider wrote it: the text of a JSON
+// number, never parsed into a float64 (CoinbarPay sends 20 significant
+// digits). It also accepts a string holding a number, which some APIs use
+// for money, and null. Anything else is an error naming what was sent.
+type Decimal string
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (d *Decimal) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	if bytes.Equal(b, []byte("null")) {
+		*d = ""
+		return nil
+	}
+	if len(b) > 0 && b[0] == '"' {
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		if !IsDecimal(s) {
+			return fmt.Errorf("amount %q is not a decimal number", truncate(s, 40))
+		}
+		*d = Decimal(s)
+		return nil
+	}
+	if !IsDecimal(string(b)) {
+		return fmt.Errorf("amount %s is not a decimal number", truncate(string(b), 40))
+	}
+	*d = Decimal(b)
+	return nil
+}
+
+// IsDecimal reports whether s is a JSON number: an optional minus, digits
+// without a leading zero, an optional fraction and an optional exponent.
+func IsDecimal(s string) bool {
+	i := 0
+	if i < len(s) && s[i] == '-' {
+		i++
+	}
+	digits := func() int {
+		start := i
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			i++
+		}
+		return i - start
+	}
+	switch {
+	case i < len(s) && s[i] == '0':
+		i++
+	case digits() == 0:
+		return false
+	}
+	if i < len(s) && s[i] == '.' {
+		i++
+		if digits() == 0 {
+			return false
+		}
+	}
+	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
+		i++
+		if i < len(s) && (s[i] == '+' || s[i] == '-') {
+			i++
+		}
+		if digits() == 0 {
+			return false
+		}
+	}
+	return i == len(s)
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}

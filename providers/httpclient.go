@@ -1,0 +1,269 @@
+package providers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/hashicorp/go-retryablehttp"
+)
+
+// MaxBodyBytes is the most of a provider response that is read (1 MiB).
+const MaxBodyBytes = 1 << 20
+
+// HTTPClient sends a provider's GET requests the way the contract wants:
+// retries on connection errors, 429, 500, 502, 503 and 504 (never on other
+// 4xx), exponential backoff with jitter, Retry-After honoured up to a cap,
+// a timeout per attempt and bodies read up to MaxBodyBytes. Both provider
+// clients share it so the policy lives in one place.
+type HTTPClient struct {
+	provider      string
+	rc            *retryablehttp.Client
+	maxRetryAfter time.Duration
+}
+
+// httpConfig collects what HTTPOptions set before the client is built.
+type httpConfig struct {
+	retries        int
+	waitMin        time.Duration
+	waitMax        time.Duration
+	maxRetryAfter  time.Duration
+	attemptTimeout time.Duration
+	transport      http.RoundTripper
+	logger         *slog.Logger
+}
+
+// HTTPOption configures an HTTPClient.
+type HTTPOption func(*httpConfig) error
+
+// WithRetries sets how many times a failed attempt is retried (default 3,
+// so 4 attempts in all).
+func WithRetries(n int) HTTPOption {
+	return func(c *httpConfig) error {
+		if n < 0 || n > 20 {
+			return fmt.Errorf("retries must be between 0 and 20, got %d", n)
+		}
+		c.retries = n
+		return nil
+	}
+}
+
+// WithBackoff sets the first retry wait and the cap on any wait (defaults
+// 100ms and 2s); each wait doubles, with jitter, until the cap.
+func WithBackoff(minWait, maxWait time.Duration) HTTPOption {
+	return func(c *httpConfig) error {
+		if minWait <= 0 || maxWait < minWait {
+			return fmt.Errorf("backoff needs 0 < min <= max, got %s and %s", minWait, maxWait)
+		}
+		c.waitMin, c.waitMax = minWait, maxWait
+		return nil
+	}
+}
+
+// WithMaxRetryAfter sets the longest Retry-After that is waited for
+// (default 30s). A provider asking for longer is answered at once with
+// provider_rate_limited or provider_unavailable instead of a long wait.
+func WithMaxRetryAfter(d time.Duration) HTTPOption {
+	return func(c *httpConfig) error {
+		if d < 0 {
+			return fmt.Errorf("max Retry-After must not be negative, got %s", d)
+		}
+		c.maxRetryAfter = d
+		return nil
+	}
+}
+
+// WithAttemptTimeout bounds each attempt, headers and body (default 10s).
+func WithAttemptTimeout(d time.Duration) HTTPOption {
+	return func(c *httpConfig) error {
+		if d <= 0 {
+			return fmt.Errorf("attempt timeout must be positive, got %s", d)
+		}
+		c.attemptTimeout = d
+		return nil
+	}
+}
+
+// WithTransport replaces the pooled default transport, e.g. to trust a
+// test server's certificate.
+func WithTransport(rt http.RoundTripper) HTTPOption {
+	return func(c *httpConfig) error {
+		if rt == nil {
+			return errors.New("transport must not be nil")
+		}
+		c.transport = rt
+		return nil
+	}
+}
+
+// WithLogger sets where retries and failures are logged (at debug and
+// error level). Only method, URL and status are logged: never headers,
+// which carry the credentials.
+func WithLogger(l *slog.Logger) HTTPOption {
+	return func(c *httpConfig) error {
+		if l == nil {
+			return errors.New("logger must not be nil")
+		}
+		c.logger = l
+		return nil
+	}
+}
+
+// NewHTTPClient returns a client for the named provider.
+func NewHTTPClient(provider string, opts ...HTTPOption) (*HTTPClient, error) {
+	cfg := httpConfig{
+		retries:        3,
+		waitMin:        100 * time.Millisecond,
+		waitMax:        2 * time.Second,
+		maxRetryAfter:  30 * time.Second,
+		attemptTimeout: 10 * time.Second,
+		logger:         slog.New(slog.DiscardHandler),
+	}
+	for _, opt := range opts {
+		if err := opt(&cfg); err != nil {
+			return nil, fmt.Errorf("%s http client: %w", provider, err)
+		}
+	}
+	transport := cfg.transport
+	if transport == nil {
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConnsPerHost = 256
+		transport = t
+	}
+	c := &HTTPClient{provider: provider, maxRetryAfter: cfg.maxRetryAfter}
+	c.rc = &retryablehttp.Client{
+		HTTPClient:   &http.Client{Transport: transport, Timeout: cfg.attemptTimeout},
+		Logger:       cfg.logger.With("provider", provider),
+		RetryWaitMin: cfg.waitMin,
+		RetryWaitMax: cfg.waitMax,
+		RetryMax:     cfg.retries,
+		CheckRetry:   c.checkRetry,
+		Backoff:      c.backoff,
+		// Keep the last response so its status and body can be mapped.
+		ErrorHandler: retryablehttp.PassthroughErrorHandler,
+	}
+	return c, nil
+}
+
+// Get sends GET url with the given headers and returns the final status
+// code and body. Transport failures come back as an *Error
+// (provider_timeout or provider_unavailable); any status is returned for
+// the caller to interpret, with StatusError as the common mapping.
+func (c *HTTPClient) Get(ctx context.Context, url string, header http.Header) (int, []byte, error) {
+	req, err := retryablehttp.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return 0, nil, Errorf(CodeInternal, "%s: building request: %v", c.provider, err)
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	resp, err := c.rc.Do(req)
+	if resp == nil {
+		return 0, nil, c.transportError(ctx, err)
+	}
+	defer resp.Body.Close()
+	body, readErr := io.ReadAll(io.LimitReader(resp.Body, MaxBodyBytes+1))
+	switch {
+	case readErr != nil:
+		return 0, nil, c.transportError(ctx, readErr)
+	case len(body) > MaxBodyBytes:
+		return resp.StatusCode, nil, Errorf(CodeProviderBadResponse, "%s: response body larger than %d bytes", c.provider, MaxBodyBytes)
+	}
+	return resp.StatusCode, body, nil
+}
+
+// StatusError maps a non-2xx status to the contract's error; 2xx gives nil.
+func (c *HTTPClient) StatusError(status int) error {
+	switch {
+	case status >= 200 && status < 300:
+		return nil
+	case status == http.StatusUnauthorized || status == http.StatusForbidden:
+		return Errorf(CodeProviderAuthFailed, "%s rejected the credentials (HTTP %d)", c.provider, status)
+	case status == http.StatusNotFound:
+		return Errorf(CodePaymentNotFound, "%s knows no such payment (HTTP 404)", c.provider)
+	case status == http.StatusTooManyRequests:
+		return Errorf(CodeProviderRateLimited, "%s rate limit reached (HTTP 429)", c.provider)
+	case status >= 500:
+		return Errorf(CodeProviderUnavailable, "%s answered HTTP %d", c.provider, status)
+	}
+	return Errorf(CodeProviderBadResponse, "%s answered HTTP %d", c.provider, status)
+}
+
+func (c *HTTPClient) transportError(ctx context.Context, err error) error {
+	var netErr net.Error
+	switch {
+	case ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded):
+		return Errorf(CodeProviderTimeout, "%s did not answer in time", c.provider)
+	case errors.As(err, &netErr) && netErr.Timeout():
+		return Errorf(CodeProviderTimeout, "%s did not answer in time", c.provider)
+	}
+	return Errorf(CodeProviderUnavailable, "%s unreachable", c.provider)
+}
+
+// retryable lists the statuses worth another attempt.
+func retryable(status int) bool {
+	switch status {
+	case http.StatusTooManyRequests, http.StatusInternalServerError, http.StatusBadGateway,
+		http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		return true
+	}
+	return false
+}
+
+func (c *HTTPClient) checkRetry(ctx context.Context, resp *http.Response, err error) (bool, error) {
+	if ctx.Err() != nil {
+		return false, ctx.Err()
+	}
+	if err != nil {
+		return retryablehttp.DefaultRetryPolicy(ctx, resp, err)
+	}
+	if !retryable(resp.StatusCode) {
+		return false, nil
+	}
+	if wait, ok := retryAfter(resp); ok && wait > c.maxRetryAfter {
+		return false, nil // the provider asks for longer than we wait
+	}
+	return true, nil
+}
+
+// backoff waits what Retry-After asks, or min·2^attempt capped at max with
+// jitter in its upper half, so instances that failed together spread out.
+func (c *HTTPClient) backoff(minWait, maxWait time.Duration, attempt int, resp *http.Response) time.Duration {
+	if wait, ok := retryAfter(resp); ok {
+		return wait
+	}
+	wait := maxWait
+	if attempt < 30 && minWait<<attempt < maxWait {
+		wait = minWait << attempt
+	}
+	half := wait / 2
+	return half + rand.N(half+1)
+}
+
+// retryAfter reads a Retry-After header in seconds or as an HTTP date.
+func retryAfter(resp *http.Response) (time.Duration, bool) {
+	if resp == nil {
+		return 0, false
+	}
+	v := resp.Header.Get("Retry-After")
+	if v == "" {
+		return 0, false
+	}
+	if secs, err := strconv.ParseInt(v, 10, 64); err == nil && secs >= 0 {
+		if secs > 1<<31 {
+			secs = 1 << 31
+		}
+		return time.Duration(secs) * time.Second, true
+	}
+	if at, err := http.ParseTime(v); err == nil {
+		return max(time.Until(at), 0), true
+	}
+	return 0, false
+}
