@@ -1,0 +1,176 @@
+// Package coinbar is the CoinbarPay provider: a client of its payment
+// status API, the table that maps its statuses, and a fake server.
+package coinbar
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/paybridge/paybridge/providers"
+)
+
+// Name is the provider's name in requests, keys and events.
+const Name = "coinbar"
+
+// PathPrefix starts the path of every payment status URL:
+// PathPrefix + {escaped payment_request_id} + "/status".
+const PathPrefix = "/coinbar/api/v2/pay/gateway/payment/"
+
+const pathSuffix = "/status"
+
+// Client asks CoinbarPay for the status of a payment. It implements
+// providers.Provider and is safe for concurrent use.
+type Client struct {
+	baseURL   string
+	clientID  string
+	secretKey string
+	signature string // of the empty body: every status request has one
+	http      *providers.HTTPClient
+}
+
+var _ providers.Provider = (*Client)(nil)
+
+type config struct {
+	secretKey   string
+	httpOptions []providers.HTTPOption
+}
+
+// Option configures a Client.
+type Option func(*config) error
+
+// WithSecretKey sets the SERVICE_SECRET_KEY; with it every request carries
+// a SIGNATURE header. An empty key means no signature.
+func WithSecretKey(secretKey string) Option {
+	return func(c *config) error {
+		if !validHeaderValue(secretKey) {
+			return errors.New("secret key must not contain control characters")
+		}
+		c.secretKey = secretKey
+		return nil
+	}
+}
+
+// WithHTTPOptions tunes the shared HTTP client: retries, backoff, timeouts,
+// transport and logger.
+func WithHTTPOptions(opts ...providers.HTTPOption) Option {
+	return func(c *config) error {
+		c.httpOptions = append(c.httpOptions, opts...)
+		return nil
+	}
+}
+
+// New returns a client of the API at baseURL (e.g. https://sandbox.coinbar.io)
+// authenticating as clientID (the SERVICE_CLIENT_ID).
+func New(baseURL, clientID string, opts ...Option) (*Client, error) {
+	base, err := parseBaseURL(baseURL)
+	if err != nil {
+		return nil, fmt.Errorf("coinbar: %w", err)
+	}
+	if clientID == "" || !validHeaderValue(clientID) {
+		return nil, errors.New("coinbar: client id must be non-empty, without control characters")
+	}
+	var cfg config
+	for _, opt := range opts {
+		if err := opt(&cfg); err != nil {
+			return nil, fmt.Errorf("coinbar: %w", err)
+		}
+	}
+	hc, err := providers.NewHTTPClient(Name, cfg.httpOptions...)
+	if err != nil {
+		return nil, err
+	}
+	c := &Client{baseURL: base, clientID: clientID, secretKey: cfg.secretKey, http: hc}
+	if cfg.secretKey != "" {
+		c.signature = Signature(cfg.secretKey, nil)
+	}
+	return c, nil
+}
+
+// Name implements providers.Provider.
+func (c *Client) Name() string { return Name }
+
+// Check implements providers.Provider: one GET of the payment's status,
+// retried as the shared HTTP client's policy says.
+func (c *Client) Check(ctx context.Context, paymentID string) (providers.Result, error) {
+	if err := checkPaymentID(paymentID); err != nil {
+		return providers.Result{}, err
+	}
+	status, body, err := c.http.Get(ctx, c.statusURL(paymentID), c.header())
+	if err != nil {
+		return providers.Result{}, err
+	}
+	if text, ok := refusal(body); ok {
+		return providers.Result{}, c.refused(status, text)
+	}
+	if err := c.http.StatusError(status); err != nil {
+		return providers.Result{}, err
+	}
+	return decodeStatus(paymentID, body)
+}
+
+func (c *Client) statusURL(paymentID string) string {
+	return c.baseURL + PathPrefix + url.PathEscape(paymentID) + pathSuffix
+}
+
+func (c *Client) header() http.Header {
+	h := http.Header{}
+	h.Set("CBPAY-API-KEY", c.clientID)
+	h.Set("Content-Type", "application/json")
+	if c.signature != "" {
+		h.Set("SIGNATURE", c.signature)
+	}
+	return h
+}
+
+// Signature is CoinbarPay's SIGNATURE header for a request body: lowercase
+// hex of HMAC-SHA256 keyed with the secret key. A GET signs the empty body.
+func Signature(secretKey string, body []byte) string {
+	m := hmac.New(sha256.New, []byte(secretKey))
+	m.Write(body)
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// checkPaymentID refuses ids that cannot be one path segment: "." and ".."
+// would be resolved away by the server and name another resource.
+func checkPaymentID(id string) error {
+	switch id {
+	case "":
+		return providers.Errorf(providers.CodeInvalidRequest, "payment id must not be empty")
+	case ".", "..":
+		return providers.Errorf(providers.CodeInvalidRequest, "payment id %q cannot be sent as a URL path segment", id)
+	}
+	return nil
+}
+
+func parseBaseURL(raw string) (string, error) {
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil:
+		return "", errors.New("base URL is not a valid URL")
+	case u.Scheme != "http" && u.Scheme != "https":
+		return "", fmt.Errorf("base URL must be an absolute http or https URL, got scheme %q", u.Scheme)
+	case u.Host == "":
+		return "", errors.New("base URL has no host")
+	case u.User != nil:
+		return "", errors.New("base URL must not carry credentials")
+	case u.RawQuery != "" || u.Fragment != "":
+		return "", errors.New("base URL must not have a query or fragment")
+	}
+	return strings.TrimRight(u.String(), "/"), nil
+}
+
+func validHeaderValue(v string) bool {
+	for _, r := range v {
+		if r < ' ' || r == 0x7f {
+			return false
+		}
+	}
+	return true
+}
