@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"time"
+	"unicode/utf8"
 
 	"github.com/paybridge/paybridge/providers"
 )
@@ -107,9 +108,13 @@ func parseTime(field, v string) (time.Time, error) {
 	return time.Time{}, badResponse("field %s is %q, not an ISO 8601 time", field, truncate(v, 40))
 }
 
+// truncate shortens provider text for a message, on a rune boundary.
 func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
 	}
 	return s[:n] + "…"
 }

@@ -1,0 +1,141 @@
+// Package muvinai is the Muvinai (SimpleFi) provider: a client of its
+// payment request API, the table that maps its statuses, and a fake server.
+package muvinai
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/paybridge/paybridge/providers"
+)
+
+// Name is the provider's name in requests, keys and events.
+const Name = "muvinai"
+
+// PathPrefix starts the path of every payment request URL:
+// PathPrefix + {escaped id}.
+const PathPrefix = "/payment_requests/"
+
+// Client asks Muvinai for the status of a payment request. It implements
+// providers.Provider and is safe for concurrent use.
+type Client struct {
+	baseURL string
+	apiKey  string
+	http    *providers.HTTPClient
+}
+
+var _ providers.Provider = (*Client)(nil)
+
+type config struct {
+	httpOptions []providers.HTTPOption
+}
+
+// Option configures a Client.
+type Option func(*config) error
+
+// WithHTTPOptions tunes the shared HTTP client: retries, backoff, timeouts,
+// transport and logger.
+func WithHTTPOptions(opts ...providers.HTTPOption) Option {
+	return func(c *config) error {
+		c.httpOptions = append(c.httpOptions, opts...)
+		return nil
+	}
+}
+
+// New returns a client of the API at baseURL (e.g. https://api.simplefi.tech)
+// sending apiKey as its bearer token.
+func New(baseURL, apiKey string, opts ...Option) (*Client, error) {
+	base, err := parseBaseURL(baseURL)
+	if err != nil {
+		return nil, fmt.Errorf("muvinai: %w", err)
+	}
+	if apiKey == "" || !validHeaderValue(apiKey) {
+		return nil, errors.New("muvinai: api key must be non-empty, without control characters")
+	}
+	var cfg config
+	for _, opt := range opts {
+		if err := opt(&cfg); err != nil {
+			return nil, fmt.Errorf("muvinai: %w", err)
+		}
+	}
+	hc, err := providers.NewHTTPClient(Name, cfg.httpOptions...)
+	if err != nil {
+		return nil, err
+	}
+	return &Client{baseURL: base, apiKey: apiKey, http: hc}, nil
+}
+
+// Name implements providers.Provider.
+func (c *Client) Name() string { return Name }
+
+// Check implements providers.Provider: one GET of the payment request,
+// retried as the shared HTTP client's policy says.
+func (c *Client) Check(ctx context.Context, paymentID string) (providers.Result, error) {
+	if err := checkPaymentID(paymentID); err != nil {
+		return providers.Result{}, err
+	}
+	status, body, err := c.http.Get(ctx, c.baseURL+PathPrefix+url.PathEscape(paymentID), c.header())
+	if err != nil {
+		return providers.Result{}, err
+	}
+	if status == http.StatusUnprocessableEntity {
+		return providers.Result{}, badResponse("rejected the request as invalid (HTTP 422)%s", c.redact(validationDetail(body)))
+	}
+	if err := c.http.StatusError(status); err != nil {
+		return providers.Result{}, err
+	}
+	return decodeStatus(paymentID, body)
+}
+
+func (c *Client) header() http.Header {
+	h := http.Header{}
+	h.Set("Authorization", "Bearer "+c.apiKey)
+	h.Set("Accept", "application/json")
+	return h
+}
+
+func (c *Client) redact(text string) string {
+	return strings.ReplaceAll(text, c.apiKey, "[redacted]")
+}
+
+// checkPaymentID refuses ids that cannot be one path segment: "." and ".."
+// would be resolved away by the server and name another resource.
+func checkPaymentID(id string) error {
+	switch id {
+	case "":
+		return providers.Errorf(providers.CodeInvalidRequest, "payment id must not be empty")
+	case ".", "..":
+		return providers.Errorf(providers.CodeInvalidRequest, "payment id %q cannot be sent as a URL path segment", id)
+	}
+	return nil
+}
+
+func parseBaseURL(raw string) (string, error) {
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil:
+		return "", errors.New("base URL is not a valid URL")
+	case u.Scheme != "http" && u.Scheme != "https":
+		return "", fmt.Errorf("base URL must be an absolute http or https URL, got scheme %q", u.Scheme)
+	case u.Host == "":
+		return "", errors.New("base URL has no host")
+	case u.User != nil:
+		return "", errors.New("base URL must not carry credentials")
+	case u.RawQuery != "" || u.Fragment != "":
+		return "", errors.New("base URL must not have a query or fragment")
+	}
+	return strings.TrimRight(u.String(), "/"), nil
+}
+
+func validHeaderValue(v string) bool {
+	for _, r := range v {
+		if r < ' ' || r == 0x7f {
+			return false
+		}
+	}
+	return true
+}
