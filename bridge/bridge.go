@@ -1,0 +1,217 @@
+// Package bridge is paybridge's NATS side: the micro service that takes
+// check requests, the checker that asks providers and records status
+// changes in JetStream KV, the publisher of CloudEvents and the reconciler
+// that makes sure no claimed change goes unannounced.
+//
+// The path of one check: service.go (intake) → checker.go (the algorithm)
+// → store.go (compare-and-set) → publisher.go (the event).
+package bridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/paybridge/paybridge/events"
+	"github.com/paybridge/paybridge/providers"
+)
+
+// Version is the micro service version.
+const Version = "0.1.0"
+
+// Config names the NATS assets and sets the limits. Zero fields take the
+// defaults of SPEC section 2.
+type Config struct {
+	CheckSubject        string // payments.check
+	StatusSubject       string // payments.status.get
+	EventSubject        string // payments.status.changed
+	WatchExpiredSubject string // payments.watch.expired
+	QueueGroup          string // paybridge
+	EventStream         string // PAYMENT_EVENTS
+	Bucket              string // payment_status
+	Replicas            int    // 1 or 3
+	MaxInflight         int    // 1024
+	EventMode           events.Mode
+	// CheckTimeout bounds one request, provider retries included (30s).
+	CheckTimeout time.Duration
+	// ReconcileInterval is how often unpublished records are looked at
+	// (10s); ReconcileGrace is how old one must be before the reconciler
+	// takes over from its claimer (20s).
+	ReconcileInterval time.Duration
+	ReconcileGrace    time.Duration
+	Logger            *slog.Logger
+	// Registerer receives the metrics; nil keeps them private.
+	Registerer prometheus.Registerer
+}
+
+func (c Config) withDefaults() Config {
+	def := func(s *string, v string) {
+		if *s == "" {
+			*s = v
+		}
+	}
+	def(&c.CheckSubject, "payments.check")
+	def(&c.StatusSubject, "payments.status.get")
+	def(&c.EventSubject, "payments.status.changed")
+	def(&c.WatchExpiredSubject, "payments.watch.expired")
+	def(&c.QueueGroup, "paybridge")
+	def(&c.EventStream, "PAYMENT_EVENTS")
+	def(&c.Bucket, "payment_status")
+	if c.Replicas == 0 {
+		c.Replicas = 1
+	}
+	if c.MaxInflight == 0 {
+		c.MaxInflight = 1024
+	}
+	if c.CheckTimeout == 0 {
+		c.CheckTimeout = 30 * time.Second
+	}
+	if c.ReconcileInterval == 0 {
+		c.ReconcileInterval = 10 * time.Second
+	}
+	if c.ReconcileGrace == 0 {
+		c.ReconcileGrace = 20 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Registerer == nil {
+		c.Registerer = prometheus.NewRegistry()
+	}
+	return c
+}
+
+func (c Config) validate() error {
+	if c.Replicas != 1 && c.Replicas != 3 {
+		return fmt.Errorf("replicas must be 1 or 3, got %d", c.Replicas)
+	}
+	if c.MaxInflight < 1 {
+		return fmt.Errorf("max in-flight must be at least 1, got %d", c.MaxInflight)
+	}
+	for _, s := range []string{c.CheckSubject, c.StatusSubject, c.EventSubject, c.WatchExpiredSubject} {
+		if !validSubject(s) {
+			return fmt.Errorf("subject %q is not a valid NATS subject without wildcards", s)
+		}
+	}
+	return nil
+}
+
+// validSubject reports whether s is a literal NATS subject.
+func validSubject(s string) bool {
+	if s == "" || s[0] == '.' || s[len(s)-1] == '.' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '*' || c == '>' || c <= ' ' || c == 0x7f:
+			return false
+		case c == '.' && s[i+1] == '.':
+			return false
+		}
+	}
+	return true
+}
+
+// Bridge is one paybridge instance on a NATS connection. Several instances
+// on one NATS system share the work and publish each change once.
+type Bridge struct {
+	cfg       Config
+	nc        *nats.Conn
+	checker   *Checker
+	metrics   *metrics
+	service   *service
+	stopBg    context.CancelFunc
+	bg        sync.WaitGroup
+	closeOnce sync.Once
+}
+
+// New prepares a bridge for the given providers; Start puts it to work.
+func New(nc *nats.Conn, cfg Config, provs ...providers.Provider) (*Bridge, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	m, err := newMetrics(cfg.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	byName := make(map[string]providers.Provider, len(provs))
+	for _, p := range provs {
+		if _, dup := byName[p.Name()]; dup {
+			return nil, fmt.Errorf("provider %q configured twice", p.Name())
+		}
+		byName[p.Name()] = p
+	}
+	return &Bridge{
+		cfg:     cfg,
+		nc:      nc,
+		metrics: m,
+		checker: &Checker{
+			providers:    byName,
+			eventSubject: cfg.EventSubject,
+			callTimeout:  cfg.CheckTimeout,
+			recent:       newRecentChecks(100_000),
+			log:          cfg.Logger,
+			metrics:      m,
+			now:          func() time.Time { return time.Now().UTC() },
+		},
+	}, nil
+}
+
+// Start creates the stream and bucket when missing, starts the reconciler
+// and begins taking requests.
+func (b *Bridge) Start(ctx context.Context) error {
+	js, err := jetstream.New(b.nc)
+	if err != nil {
+		return fmt.Errorf("jetstream: %w", err)
+	}
+	if err := ensureEventStream(ctx, js, b.cfg); err != nil {
+		return err
+	}
+	kv, err := ensureStatusBucket(ctx, js, b.cfg)
+	if err != nil {
+		return err
+	}
+	b.checker.store = &Store{kv: kv}
+	b.checker.publisher = &Publisher{js: js, mode: b.cfg.EventMode, retries: 3, metrics: b.metrics}
+
+	bgCtx, cancel := context.WithCancel(context.Background())
+	b.stopBg = cancel
+	rec := &reconciler{kv: kv, checker: b.checker, interval: b.cfg.ReconcileInterval,
+		grace: b.cfg.ReconcileGrace, log: b.cfg.Logger, metrics: b.metrics}
+	b.bg.Go(func() { rec.run(bgCtx) })
+
+	b.service, err = startService(b.nc, b.cfg, b.checker, b.metrics)
+	if err != nil {
+		b.Close(ctx)
+		return err
+	}
+	return nil
+}
+
+// Close stops taking requests, lets those in flight finish and be answered
+// (until ctx ends), then stops the background work. The NATS connection
+// stays open; it belongs to the caller.
+func (b *Bridge) Close(ctx context.Context) error {
+	var err error
+	b.closeOnce.Do(func() {
+		if b.service != nil {
+			err = b.service.stop(ctx)
+		}
+		if b.stopBg != nil {
+			b.stopBg()
+		}
+		b.bg.Wait()
+	})
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("requests still in flight at the close deadline: %w", err)
+	}
+	return err
+}

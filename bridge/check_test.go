@@ -1,0 +1,254 @@
+package bridge_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/paybridge/paybridge/bridge"
+	"github.com/paybridge/paybridge/events"
+	"github.com/paybridge/paybridge/providers"
+	"github.com/paybridge/paybridge/providers/fake"
+)
+
+func TestFirstSightThenChangePublishesOneEventEach(t *testing.T) {
+	e := newEnv(t)
+	e.startBridge(bridge.Config{})
+	e.addCoinbar("order-1", "PENDING", "")
+
+	first := e.check(map[string]any{"provider": "coinbar", "payment_id": "order-1", "request_id": "req-1"}).OK
+	if first == nil {
+		t.Fatal("first check failed")
+	}
+	if first.Status != providers.StatusPending || first.PreviousStatus != nil || !first.Changed || first.Terminal {
+		t.Fatalf("first check: %+v", first)
+	}
+	if first.RequestID != "req-1" || first.Source != bridge.SourceProvider || first.EventID == "" || first.Revision == 0 {
+		t.Fatalf("first check echo/source/event: %+v", first)
+	}
+	// Amounts exactly as the provider wrote them, never through float64.
+	if first.Amount != "8.99" || first.Currency != "EUR" || first.CryptoAmount != "0.00045145423250897323" || first.CryptoCurrency != "BTC" {
+		t.Fatalf("amounts: %+v", first)
+	}
+	if first.ProviderStatus != "PENDING" {
+		t.Fatalf("provider words: %q", first.ProviderStatus)
+	}
+	waitFor(t, 5*time.Second, "first event", func() bool { return len(e.eventsFor("order-1")) == 1 })
+
+	again := e.mustCheck("coinbar", "order-1")
+	if again.Changed || again.Status != providers.StatusPending || again.PreviousStatus == nil ||
+		*again.PreviousStatus != providers.StatusPending || again.EventID != "" || again.Revision != first.Revision {
+		t.Fatalf("unchanged check: %+v (first revision %d)", again, first.Revision)
+	}
+
+	must(t, e.coinbar.Set("order-1", fake.Step{Status: "SUCCESS"}))
+	paid := e.mustCheck("coinbar", "order-1")
+	if !paid.Changed || paid.Status != providers.StatusPaid || !paid.Terminal ||
+		paid.PreviousStatus == nil || *paid.PreviousStatus != providers.StatusPending || paid.Revision <= first.Revision {
+		t.Fatalf("paid check: %+v", paid)
+	}
+
+	waitFor(t, 5*time.Second, "second event", func() bool { return len(e.eventsFor("order-1")) == 2 })
+	evs := e.eventsFor("order-1")
+	// Nothing else arrives for the unchanged check.
+	if len(e.events()) != 2 {
+		t.Fatalf("stream holds %d events, want 2", len(e.events()))
+	}
+	ev0, ev1 := evs[0], evs[1]
+	if ev0.ID != first.EventID || ev0.Data.PreviousStatus != nil || ev0.Data.Status != providers.StatusPending {
+		t.Fatalf("first event: %+v", ev0)
+	}
+	if ev1.ID != paid.EventID || ev1.Type != events.TypeStatusChanged || ev1.Source != "urn:paybridge:provider:coinbar" ||
+		ev1.Subject != "order-1" || ev1.Data.Status != providers.StatusPaid ||
+		ev1.Data.PreviousStatus == nil || *ev1.Data.PreviousStatus != providers.StatusPending ||
+		ev1.Data.Revision != paid.Revision || ev1.Data.CryptoAmount != "0.00045145423250897323" {
+		t.Fatalf("paid event: %+v", ev1)
+	}
+}
+
+func TestMuvinaiAmountsAndDetail(t *testing.T) {
+	e := newEnv(t)
+	e.startBridge(bridge.Config{})
+	e.addMuvinai("pr_1", "pending", "underpaid", "1000.25")
+	r := e.mustCheck("muvinai", "pr_1")
+	if r.Status != providers.StatusUnderpaid || r.ProviderStatus != "pending" || r.ProviderStatusDetail != "underpaid" ||
+		r.Amount != "15000.50" || r.AmountPaid != "1000.25" || r.Currency != "ARS" {
+		t.Fatalf("reply: %+v", r)
+	}
+}
+
+func TestConcurrentChecksOfOnePaymentShareOneProviderCall(t *testing.T) {
+	e := newEnv(t)
+	e.startBridge(bridge.Config{})
+	e.addCoinbar("hot", "PENDING", "")
+	// Slow the provider so the checks overlap.
+	must(t, e.coinbar.Fault("hot", fake.Fault{Times: 1, Delay: 300 * time.Millisecond}))
+
+	replies := make([]reply, 500)
+	parallel(500, func(i int) {
+		replies[i] = e.check(map[string]any{"provider": "coinbar", "payment_id": "hot"})
+	})
+	for i, r := range replies {
+		if r.OK == nil || r.OK.Status != providers.StatusPending {
+			t.Fatalf("reply %d: %s", i, r.Raw)
+		}
+	}
+	if calls := e.coinbar.Calls("hot"); calls > 3 {
+		t.Fatalf("500 concurrent checks made %d provider calls", calls)
+	}
+	waitFor(t, 5*time.Second, "the event", func() bool { return len(e.eventsFor("hot")) >= 1 })
+	if n := len(e.eventsFor("hot")); n != 1 {
+		t.Fatalf("%d events for one change", n)
+	}
+}
+
+func TestTransitionGuardRefusesStaleReads(t *testing.T) {
+	e := newEnv(t)
+	e.startBridge(bridge.Config{})
+	e.addCoinbar("settled", "SUCCESS", "")
+	paid := e.mustCheck("coinbar", "settled")
+	if paid.Status != providers.StatusPaid {
+		t.Fatalf("first: %+v", paid)
+	}
+	must(t, e.coinbar.Set("settled", fake.Step{Status: "PENDING"}))
+	stale := e.mustCheck("coinbar", "settled")
+	if !stale.Stale || stale.Changed || stale.Status != providers.StatusPaid || stale.EventID != "" {
+		t.Fatalf("stale read: %+v", stale)
+	}
+	// Terminal → terminal is a real change.
+	must(t, e.coinbar.Set("settled", fake.Step{Status: "FAILED", Detail: "Refunded to customer"}))
+	refunded := e.mustCheck("coinbar", "settled")
+	if !refunded.Changed || refunded.Status != providers.StatusRefunded || *refunded.PreviousStatus != providers.StatusPaid {
+		t.Fatalf("refund: %+v", refunded)
+	}
+	waitFor(t, 5*time.Second, "two events", func() bool { return len(e.eventsFor("settled")) == 2 })
+	for _, ev := range e.eventsFor("settled") {
+		if ev.Data.Status == providers.StatusPending {
+			t.Fatal("a stale pending was published")
+		}
+	}
+}
+
+func TestUnknownStatusIsNeverStoredOrPublished(t *testing.T) {
+	e := newEnv(t)
+	e.startBridge(bridge.Config{})
+	e.addCoinbar("odd", "ON_HOLD", "manual review")
+	r := e.mustCheck("coinbar", "odd")
+	if r.Status != providers.StatusUnknown || r.Changed || r.ProviderStatus != "ON_HOLD" || r.ProviderStatusDetail != "manual review" {
+		t.Fatalf("unknown: %+v", r)
+	}
+	lookup := e.request("payments.status.get", []byte(`{"provider":"coinbar","payment_id":"odd"}`))
+	if lookup.Err == nil || lookup.Err.Error.Code != providers.CodePaymentNotFound {
+		t.Fatalf("unknown status was stored: %s", lookup.Raw)
+	}
+	// A known status afterwards is first sight, with no previous status.
+	must(t, e.coinbar.Set("odd", fake.Step{Status: "PENDING"}))
+	p := e.mustCheck("coinbar", "odd")
+	if !p.Changed || p.PreviousStatus != nil {
+		t.Fatalf("after unknown: %+v", p)
+	}
+	waitFor(t, 5*time.Second, "one event", func() bool { return len(e.eventsFor("odd")) == 1 })
+	if ev := e.eventsFor("odd"); ev[0].Data.Status != providers.StatusPending {
+		t.Fatalf("event: %+v", ev[0])
+	}
+}
+
+func TestMaxAgeAnswersFromTheStore(t *testing.T) {
+	e := newEnv(t)
+	e.startBridge(bridge.Config{})
+	e.addMuvinai("pr_fresh", "approved", "correct", "100")
+	first := e.mustCheck("muvinai", "pr_fresh")
+	calls := e.muvinai.Calls("pr_fresh")
+
+	r := e.check(map[string]any{"provider": "muvinai", "payment_id": "pr_fresh", "max_age": "1h", "request_id": "cached"}).OK
+	if r == nil || r.Source != bridge.SourceStore || r.Status != providers.StatusPaid || r.RequestID != "cached" || r.Revision != first.Revision {
+		t.Fatalf("max_age reply: %+v", r)
+	}
+	if got := e.muvinai.Calls("pr_fresh"); got != calls {
+		t.Fatalf("max_age asked the provider: %d calls, want %d", got, calls)
+	}
+	// A tiny max_age is not met: the provider is asked.
+	r = e.check(map[string]any{"provider": "muvinai", "payment_id": "pr_fresh", "max_age": "1ns"}).OK
+	if r == nil || r.Source != bridge.SourceProvider || e.muvinai.Calls("pr_fresh") != calls+1 {
+		t.Fatalf("expired max_age: %+v", r)
+	}
+	// An unchanged check refreshes the stored status's check time.
+	r = e.check(map[string]any{"provider": "muvinai", "payment_id": "pr_fresh", "max_age": "1h"}).OK
+	if r == nil || r.Source != bridge.SourceStore || !r.CheckedAt.After(first.CheckedAt) {
+		t.Fatalf("refreshed check time: %+v (first %s)", r, first.CheckedAt)
+	}
+}
+
+func TestStatusLookup(t *testing.T) {
+	e := newEnv(t)
+	e.startBridge(bridge.Config{})
+	e.addCoinbar("look", "CANCELED", "Canceled by client request")
+	e.mustCheck("coinbar", "look")
+	calls := e.coinbar.Calls("look")
+	r := e.request("payments.status.get", []byte(`{"provider":"coinbar","payment_id":"look"}`))
+	if r.OK == nil || r.OK.Status != providers.StatusCanceled || r.OK.Source != bridge.SourceStore || r.OK.ProviderStatusDetail != "Canceled by client request" {
+		t.Fatalf("lookup: %s", r.Raw)
+	}
+	if e.coinbar.Calls("look") != calls {
+		t.Fatal("lookup called the provider")
+	}
+	r = e.request("payments.status.get", []byte(`{"provider":"coinbar","payment_id":"never-seen"}`))
+	if r.Err == nil || r.Err.Error.Code != providers.CodePaymentNotFound || r.Header.Get("Nats-Service-Error-Code") != "404" {
+		t.Fatalf("missing lookup: %s", r.Raw)
+	}
+}
+
+func TestFireAndForgetCheckPublishes(t *testing.T) {
+	e := newEnv(t)
+	e.startBridge(bridge.Config{})
+	e.addCoinbar("ff", "SUCCESS", "")
+	must(t, e.nc.Publish("payments.check", []byte(`{"provider":"coinbar","payment_id":"ff"}`)))
+	waitFor(t, 5*time.Second, "event of a fire-and-forget check", func() bool { return len(e.eventsFor("ff")) == 1 })
+}
+
+func TestCloudEventWrappedCheck(t *testing.T) {
+	e := newEnv(t)
+	e.startBridge(bridge.Config{})
+	e.addCoinbar("ce-1", "PENDING", "")
+	body := `{"specversion":"1.0","id":"x1","source":"urn:test","type":"io.example.check","datacontenttype":"application/json",` +
+		`"data":{"provider":"coinbar","payment_id":"ce-1","request_id":"from-ce"}}`
+	msg := newMsg("payments.check", []byte(body), "Content-Type", "application/cloudevents+json")
+	resp, err := e.nc.RequestMsg(msg, 5*time.Second)
+	must(t, err)
+	r := e.decodeReply(resp)
+	if r.OK == nil || r.OK.RequestID != "from-ce" || r.OK.Status != providers.StatusPending {
+		t.Fatalf("structured CloudEvent check: %s", r.Raw)
+	}
+	bin := newMsg("payments.check", []byte(`{"provider":"coinbar","payment_id":"ce-1"}`),
+		"ce-specversion", "1.0", "ce-id", "x2", "ce-source", "urn:test", "ce-type", "io.example.check")
+	resp, err = e.nc.RequestMsg(bin, 5*time.Second)
+	must(t, err)
+	if r := e.decodeReply(resp); r.OK == nil {
+		t.Fatalf("binary CloudEvent check: %s", r.Raw)
+	}
+}
+
+func TestHostilePaymentIDsAreStoredSafely(t *testing.T) {
+	e := newEnv(t)
+	e.startBridge(bridge.Config{})
+	ids := []string{"a.b.*>", "../../x", "$JS.API.>", "a/b?c%d#e f ü€", strings.Repeat("z", 256)}
+	for _, id := range ids {
+		e.addCoinbar(id, "PENDING", "")
+		r := e.mustCheck("coinbar", id)
+		if r.PaymentID != id || !r.Changed {
+			t.Fatalf("%q: %+v", id, r)
+		}
+	}
+	waitFor(t, 5*time.Second, "one event per id", func() bool { return len(e.events()) == len(ids) })
+	for _, id := range ids {
+		evs := e.eventsFor(id)
+		if len(evs) != 1 || evs[0].Subject != id {
+			t.Fatalf("%q: events %+v", id, evs)
+		}
+		lookup, err := e.js.KeyValue(t.Context(), "payment_status")
+		must(t, err)
+		if _, err := lookup.Get(t.Context(), bridge.Key("coinbar", id)); err != nil {
+			t.Fatalf("%q not under its key: %v", id, err)
+		}
+	}
+}

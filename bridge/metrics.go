@@ -1,0 +1,104 @@
+package bridge
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/paybridge/paybridge/providers"
+)
+
+// metrics are the bridge's Prometheus series, all under "paybridge_".
+type metrics struct {
+	checks           *prometheus.CounterVec
+	providerRequests *prometheus.CounterVec
+	providerLatency  *prometheus.HistogramVec
+	statusChanges    *prometheus.CounterVec
+	kvConflicts      prometheus.Counter
+	publishRetries   prometheus.Counter
+	republished      prometheus.Counter
+	inflight         prometheus.Gauge
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		checks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "paybridge_checks_total",
+			Help: "Check requests answered, by provider and outcome (changed, unchanged, stale, unknown, store, or an error code).",
+		}, []string{"provider", "outcome"}),
+		providerRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "paybridge_provider_requests_total",
+			Help: "Provider status calls (after retries), by provider and result code (ok or an error code).",
+		}, []string{"provider", "code"}),
+		providerLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "paybridge_provider_request_duration_seconds",
+			Help:    "Time of one provider status call including its retries.",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}, []string{"provider"}),
+		statusChanges: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "paybridge_status_changes_total",
+			Help: "Status changes claimed in the store, by previous and new status (from is \"none\" on first sight).",
+		}, []string{"from", "to"}),
+		kvConflicts: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "paybridge_kv_conflicts_total",
+			Help: "Compare-and-set writes lost to a concurrent writer and retried.",
+		}),
+		publishRetries: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "paybridge_publish_retries_total",
+			Help: "Event publishes retried after a failed attempt.",
+		}),
+		republished: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "paybridge_reconciler_republished_total",
+			Help: "Events the reconciler published for records left unpublished.",
+		}),
+		inflight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "paybridge_inflight_checks",
+			Help: "Requests being processed now.",
+		}),
+	}
+	for _, c := range []prometheus.Collector{m.checks, m.providerRequests, m.providerLatency,
+		m.statusChanges, m.kvConflicts, m.publishRetries, m.republished, m.inflight} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("registering metrics: %w", err)
+		}
+	}
+	return m, nil
+}
+
+func (m *metrics) countCheck(provider string, rep Reply, err error) {
+	outcome := "unchanged"
+	switch {
+	case err != nil:
+		outcome = string(providers.ErrorCode(err))
+		if outcome == string(providers.CodeUnknownProvider) {
+			provider = "" // do not let callers mint label values
+		}
+	case rep.Source == SourceStore:
+		outcome = "store"
+	case rep.Changed:
+		outcome = "changed"
+	case rep.Stale:
+		outcome = "stale"
+	case rep.Status == providers.StatusUnknown:
+		outcome = "unknown"
+	}
+	m.checks.WithLabelValues(provider, outcome).Inc()
+}
+
+func (m *metrics) countProviderCall(provider string, err error, took time.Duration) {
+	code := "ok"
+	if err != nil {
+		code = string(providers.ErrorCode(err))
+	}
+	m.providerRequests.WithLabelValues(provider, code).Inc()
+	m.providerLatency.WithLabelValues(provider).Observe(took.Seconds())
+}
+
+func (m *metrics) countChange(from *providers.Status, to providers.Status) {
+	f := "none"
+	if from != nil {
+		f = string(*from)
+	}
+	m.statusChanges.WithLabelValues(f, string(to)).Inc()
+}

@@ -1,0 +1,100 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// reconciler announces changes whose claiming instance died between the
+// claim and the publish (SPEC section 7, step 4). It follows the bucket
+// with a KV watch, remembers records left unpublished, and publishes those
+// still unpublished after a grace period, with their stored event id.
+// Every instance runs one; racing reconcilers publish the same Nats-Msg-Id
+// and JetStream keeps one copy.
+type reconciler struct {
+	kv       jetstream.KeyValue
+	checker  *Checker
+	interval time.Duration
+	grace    time.Duration
+	log      *slog.Logger
+	metrics  *metrics
+}
+
+var errWatchClosed = errors.New("status watch closed")
+
+// run follows the bucket until ctx ends.
+func (r *reconciler) run(ctx context.Context) {
+	for ctx.Err() == nil {
+		if err := r.follow(ctx); err != nil && ctx.Err() == nil {
+			r.log.Warn("reconciler watch failed; restarting", "error", err)
+			select {
+			case <-ctx.Done():
+			case <-time.After(r.interval):
+			}
+		}
+	}
+}
+
+// follow watches every key and publishes what stays unpublished.
+func (r *reconciler) follow(ctx context.Context) error {
+	w, err := r.kv.WatchAll(ctx, jetstream.IgnoreDeletes())
+	if err != nil {
+		return err
+	}
+	defer w.Stop()
+	pending := make(map[string]jetstream.KeyValueEntry)
+	tick := time.NewTicker(r.interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case entry, ok := <-w.Updates():
+			if !ok {
+				return errWatchClosed
+			}
+			if entry == nil {
+				continue // end of the initial values
+			}
+			rec, err := decodeEntry(entry)
+			if err != nil {
+				r.log.Error("unreadable status record", "key", entry.Key(), "error", err)
+				delete(pending, entry.Key())
+				continue
+			}
+			if rec.Published {
+				delete(pending, entry.Key())
+			} else {
+				pending[entry.Key()] = entry
+			}
+		case now := <-tick.C:
+			for key, entry := range pending {
+				if now.Sub(entry.Created()) < r.grace {
+					continue // its claimer may be publishing it right now
+				}
+				if r.republish(ctx, key, entry) {
+					delete(pending, key)
+				}
+			}
+		}
+	}
+}
+
+// republish announces the record of entry and reports whether it did;
+// a failure (already logged) leaves it for the next round.
+func (r *reconciler) republish(ctx context.Context, key string, entry jetstream.KeyValueEntry) bool {
+	rec, err := decodeEntry(entry)
+	if err != nil {
+		return true
+	}
+	if _, err := r.checker.finish(ctx, key, rec, entry.Revision()); err != nil {
+		return false
+	}
+	r.metrics.republished.Inc()
+	r.log.Info("published an event left unpublished", "event_id", rec.EventID, "provider", rec.Provider, "payment_id", rec.PaymentID)
+	return true
+}
