@@ -85,8 +85,8 @@ func (e *Engine) NewServer() *httptest.Server { return httptest.NewServer(e) }
 // Add adds a payment, replacing any with the same id. Its first step
 // begins now.
 func (e *Engine) Add(p Payment) error {
-	if err := p.validate(); err != nil {
-		return fmt.Errorf("fake: %w", err)
+	if err := p.Validate(); err != nil {
+		return fmt.Errorf("fake: payment %q: %w", p.ID, err)
 	}
 	p.Steps = slices.Clone(p.Steps)
 	e.mu.Lock()

@@ -50,18 +50,21 @@ type State struct {
 	Since time.Time
 }
 
-func (p Payment) validate() error {
-	if p.ID == "" {
+// Validate reports the first problem that keeps p from being served: an
+// empty id or currency, an amount that is not a decimal, no steps, or a
+// negative step limit. The error does not repeat the id.
+func (p Payment) Validate() error {
+	switch {
+	case p.ID == "":
 		return errors.New("payment id must not be empty")
+	case p.Currency == "":
+		return errors.New("currency must not be empty")
 	}
 	if err := checkDecimal("amount", p.Amount, true); err != nil {
-		return fmt.Errorf("payment %q: %w", p.ID, err)
-	}
-	if p.Currency == "" {
-		return fmt.Errorf("payment %q: currency must not be empty", p.ID)
+		return err
 	}
 	if err := checkDecimal("crypto amount", p.CryptoAmount, false); err != nil {
-		return fmt.Errorf("payment %q: %w", p.ID, err)
+		return err
 	}
 	return validateSteps(p.Steps)
 }

@@ -1,0 +1,205 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/paybridge/paybridge/cmd/paysim/sim"
+	"github.com/paybridge/paybridge/providers"
+	"github.com/paybridge/paybridge/providers/coinbar"
+	"github.com/paybridge/paybridge/providers/fake"
+	"github.com/paybridge/paybridge/providers/muvinai"
+)
+
+// syncBuffer is a bytes.Buffer that run can write while the test reads.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// startRun runs paysim on a random port and returns its base URL, the log
+// it writes, and a stop function that waits for it to exit cleanly.
+func startRun(t *testing.T, args ...string) (baseURL string, logs *syncBuffer, stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	stdout, stderr := &syncBuffer{}, &syncBuffer{}
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, append([]string{"--listen", "127.0.0.1:0"}, args...), stdout, stderr) }()
+	const banner = "paysim listening on "
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(stdout.String(), banner) {
+		select {
+		case err := <-done:
+			cancel()
+			t.Fatalf("run ended before serving: %v\n%s", err, stderr)
+		default:
+		}
+		if time.Now().After(deadline) {
+			cancel()
+			t.Fatal("paysim did not print its URL within 5s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	line, _, _ := strings.Cut(strings.SplitAfter(stdout.String(), banner)[1], "\n")
+	stopped := false
+	stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("run returned %v on shutdown", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Error("run did not return after its context was canceled")
+		}
+	}
+	t.Cleanup(stop)
+	return line, stderr, stop
+}
+
+func TestRunServesBothProviders(t *testing.T) {
+	base, logs, stop := startRun(t,
+		"--coinbar-client-id", "cb-id", "--coinbar-secret-key", "cb-secret", "--muvinai-api-key", "mv-key",
+		"--scenario", "testdata/scenario.json", "--payments", "2", "--prefix", "t-", "--log-format", "json")
+	short := providers.WithBackoff(time.Millisecond, 5*time.Millisecond)
+	cb, err := coinbar.New(base, "cb-id", coinbar.WithSecretKey("cb-secret"), coinbar.WithHTTPOptions(short))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mv, err := muvinai.New(base, "mv-key", muvinai.WithHTTPOptions(short))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	checks := []struct {
+		p      providers.Provider
+		id     string
+		status providers.Status
+		amount string
+	}{
+		{cb, "order-1001", providers.StatusPending, "8.99"},
+		{cb, "t-coinbar-0002", providers.StatusPending, ""},
+		{mv, "pr-2001", providers.StatusPending, "1500.50"},
+		{mv, "t-muvinai-0001", providers.StatusPending, ""},
+	}
+	for _, c := range checks {
+		got, err := c.p.Check(ctx, c.id)
+		if err != nil {
+			t.Fatalf("%s %s: %v", c.p.Name(), c.id, err)
+		}
+		if got.Status != c.status || (c.amount != "" && got.Amount != c.amount) {
+			t.Errorf("%s %s: %s %q, want %s %q", c.p.Name(), c.id, got.Status, got.Amount, c.status, c.amount)
+		}
+	}
+	got, err := cb.Check(ctx, "order-1001")
+	if err != nil || got.CryptoAmount != "0.00045145423250897323" {
+		t.Errorf("order-1001 crypto amount %q, %v", got.CryptoAmount, err)
+	}
+	// order-1002 is PENDING for 3 answers, then FAILED/Timeout.
+	var statuses []providers.Status
+	for range 4 {
+		r, err := cb.Check(ctx, "order-1002")
+		if err != nil {
+			t.Fatal(err)
+		}
+		statuses = append(statuses, r.Status)
+	}
+	if got, want := fmt.Sprint(statuses), "[pending pending pending expired]"; got != want {
+		t.Errorf("order-1002 went %s, want %s", got, want)
+	}
+	wrong, err := muvinai.New(base, "not-the-key")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := wrong.Check(ctx, "pr-2001"); providers.ErrorCode(err) != providers.CodeProviderAuthFailed {
+		t.Errorf("wrong key: %v, want provider_auth_failed", err)
+	}
+	stop()
+	if l := logs.String(); !strings.Contains(l, `"provider":"muvinai"`) || !strings.Contains(l, `"status":401`) {
+		t.Errorf("request log lacks the requests:\n%s", l)
+	}
+	if l := logs.String(); strings.Contains(l, "mv-key") || strings.Contains(l, "cb-secret") {
+		t.Errorf("request log shows a credential:\n%s", l)
+	}
+}
+
+func TestScenarioFile(t *testing.T) {
+	s, err := sim.LoadScenario("testdata/scenario.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Coinbar) != 2 || len(s.Muvinai) != 2 {
+		t.Fatalf("%d coinbar and %d muvinai payments, want 2 and 2", len(s.Coinbar), len(s.Muvinai))
+	}
+	first := s.Coinbar[0]
+	if first.ID != "order-1001" || first.Amount != "8.99" || first.Currency != "EUR" ||
+		first.CryptoAmount != "0.00045145423250897323" || first.CryptoCoin != "BTC" {
+		t.Errorf("order-1001 = %+v", first)
+	}
+	wantSteps := []fake.Step{{Status: "CREATED", For: 5 * time.Second}, {Status: "PENDING", For: 20 * time.Second}, {Status: "SUCCESS"}}
+	if !equalSteps(first.Steps, wantSteps) {
+		t.Errorf("order-1001 steps %+v, want %+v", first.Steps, wantSteps)
+	}
+	if p := s.Coinbar[1]; p.Amount != "25" || !equalSteps(p.Steps, []fake.Step{{Status: "PENDING", Calls: 3}, {Status: "FAILED", Detail: "Timeout"}}) {
+		t.Errorf("order-1002 = %+v", p)
+	}
+	if p := s.Muvinai[0]; p.Amount != "1500.50" || p.Steps[1].AmountPaid != "700" || p.Steps[1].Detail != "underpaid" || p.Steps[1].For != 15*time.Second {
+		t.Errorf("pr-2001 = %+v", p)
+	}
+	if p := s.Muvinai[1]; p.Amount != "99.99" || p.Currency != "USD" || p.Steps[1].AmountPaid != "0" || p.Steps[0].Calls != 2 {
+		t.Errorf("pr-2002 = %+v", p)
+	}
+}
+
+func equalSteps(a, b []fake.Step) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func TestRunRejectsBadFlags(t *testing.T) {
+	cases := map[string][]string{
+		"--latency":    {"--latency", "fast"},
+		"range":        {"--latency", "80ms-10ms"},
+		"--fault-rate": {"--fault-rate", "1.5"},
+		"--log-format": {"--log-format", "xml"},
+		"--payments":   {"--payments", "-1"},
+		"argument":     {"stray"},
+		"nope.json":    {"--scenario", "testdata/nope.json"},
+		"client id":    {"--coinbar-client-id", ""},
+	}
+	for want, args := range cases {
+		var stderr syncBuffer
+		err := run(context.Background(), append([]string{"--listen", "127.0.0.1:0"}, args...), &syncBuffer{}, &stderr)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%v: error %v, want one naming %s", args, err, want)
+		}
+	}
+}

@@ -1,0 +1,131 @@
+package sim
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/paybridge/paybridge/providers"
+	"github.com/paybridge/paybridge/providers/fake"
+)
+
+// Scenario is the payments each provider's fake serves.
+type Scenario struct {
+	Coinbar []fake.Payment
+	Muvinai []fake.Payment
+}
+
+// The scenario file's JSON shape:
+//
+//	{"coinbar": [{"id": "order-1", "amount": "8.99", "currency": "EUR",
+//	              "crypto_amount": "0.00045145423250897323", "crypto_coin": "BTC",
+//	              "steps": [{"status": "PENDING", "for": "20s"}, {"status": "SUCCESS"}]}],
+//	 "muvinai": [{"id": "pr-1", "amount": 1500, "currency": "ARS",
+//	              "steps": [{"status": "pending", "detail": "not_paid", "calls": 3},
+//	                        {"status": "approved", "detail": "correct", "amount_paid": "1500"}]}]}
+//
+// Amounts are JSON numbers or numeric strings, kept as exact text; "for"
+// is a Go duration; a step without "for" or "calls" holds forever.
+type scenarioFile struct {
+	Coinbar []paymentFile `json:"coinbar"`
+	Muvinai []paymentFile `json:"muvinai"`
+}
+
+type paymentFile struct {
+	ID           string            `json:"id"`
+	Amount       providers.Decimal `json:"amount"`
+	Currency     string            `json:"currency"`
+	CryptoAmount providers.Decimal `json:"crypto_amount"`
+	CryptoCoin   string            `json:"crypto_coin"`
+	Steps        []stepFile        `json:"steps"`
+}
+
+type stepFile struct {
+	Status     string            `json:"status"`
+	Detail     string            `json:"detail"`
+	AmountPaid providers.Decimal `json:"amount_paid"`
+	Calls      int               `json:"calls"`
+	For        string            `json:"for"`
+}
+
+// LoadScenario reads a scenario file.
+func LoadScenario(path string) (Scenario, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return Scenario{}, fmt.Errorf("scenario: %w", err)
+	}
+	s, err := ParseScenario(bytes.NewReader(b))
+	if err != nil {
+		return Scenario{}, fmt.Errorf("%s: %w", path, err)
+	}
+	return s, nil
+}
+
+// ParseScenario decodes a scenario, refusing unknown fields, bad amounts
+// or durations and duplicate ids, with an error that names the payment.
+func ParseScenario(r io.Reader) (Scenario, error) {
+	dec := json.NewDecoder(r)
+	dec.DisallowUnknownFields()
+	var f scenarioFile
+	if err := dec.Decode(&f); err != nil {
+		return Scenario{}, fmt.Errorf("scenario: %w", err)
+	}
+	if dec.More() {
+		return Scenario{}, errors.New("scenario: unexpected data after the JSON object")
+	}
+	var s Scenario
+	var err error
+	if s.Coinbar, err = convertPayments("coinbar", f.Coinbar); err != nil {
+		return Scenario{}, err
+	}
+	if s.Muvinai, err = convertPayments("muvinai", f.Muvinai); err != nil {
+		return Scenario{}, err
+	}
+	return s, nil
+}
+
+func convertPayments(provider string, in []paymentFile) ([]fake.Payment, error) {
+	out := make([]fake.Payment, 0, len(in))
+	seen := map[string]bool{}
+	for i, pf := range in {
+		p, err := pf.payment()
+		if err == nil {
+			err = p.Validate()
+		}
+		if err == nil && seen[p.ID] {
+			err = errors.New("the id is used twice")
+		}
+		if err != nil {
+			return nil, fmt.Errorf("scenario: %s payment %d (id %q): %w", provider, i+1, pf.ID, err)
+		}
+		seen[p.ID] = true
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+func (pf paymentFile) payment() (fake.Payment, error) {
+	p := fake.Payment{
+		ID: pf.ID, Amount: string(pf.Amount), Currency: pf.Currency,
+		CryptoAmount: string(pf.CryptoAmount), CryptoCoin: pf.CryptoCoin,
+	}
+	for i, sf := range pf.Steps {
+		step := fake.Step{Status: sf.Status, Detail: sf.Detail, AmountPaid: string(sf.AmountPaid), Calls: sf.Calls}
+		if sf.Status == "" {
+			return fake.Payment{}, fmt.Errorf("step %d has no status", i+1)
+		}
+		if sf.For != "" {
+			d, err := time.ParseDuration(sf.For)
+			if err != nil || d <= 0 {
+				return fake.Payment{}, fmt.Errorf("step %d: for %q is not a positive duration such as \"20s\"", i+1, sf.For)
+			}
+			step.For = d
+		}
+		p.Steps = append(p.Steps, step)
+	}
+	return p, nil
+}
