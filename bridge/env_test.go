@@ -33,16 +33,16 @@ const (
 // env is one test's world: an embedded NATS server with JetStream, both
 // provider fakes over real HTTP, and clients for them.
 type env struct {
-	t       *testing.T
+	t        *testing.T
 	storeDir string
-	srv     *server.Server
-	url     string
-	nc      *nats.Conn
-	js      jetstream.JetStream
-	coinbar *coinbar.Fake
-	muvinai *muvinai.Fake
-	cbURL   string
-	mvURL   string
+	srv      *server.Server
+	url      string
+	nc       *nats.Conn
+	js       jetstream.JetStream
+	coinbar  *coinbar.Fake
+	muvinai  *muvinai.Fake
+	cbURL    string
+	mvURL    string
 }
 
 func newEnv(t *testing.T) *env {
@@ -194,11 +194,16 @@ func (e *env) events() []events.Event {
 			continue
 		}
 		must(e.t, err)
-		if err := schemas.Validate("status-changed.json", m.Data); err != nil {
-			e.t.Fatalf("event data does not match its schema: %v\n%s", err, m.Data)
-		}
 		ev, err := events.Decode(m.Header, m.Data)
 		must(e.t, err)
+		data := m.Data // binary mode: the body is the data
+		if m.Header.Get("ce-specversion") == "" {
+			data, err = json.Marshal(ev.Data)
+		}
+		must(e.t, err)
+		if err := schemas.Validate("status-changed.json", data); err != nil {
+			e.t.Fatalf("event data does not match its schema: %v\n%s", err, data)
+		}
 		out = append(out, ev)
 	}
 	return out
@@ -252,3 +257,5 @@ func newMsg(subject string, data []byte, header ...string) *nats.Msg {
 	}
 	return m
 }
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }

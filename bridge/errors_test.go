@@ -1,0 +1,158 @@
+package bridge_test
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/paybridge/paybridge/bridge"
+	"github.com/paybridge/paybridge/providers"
+	"github.com/paybridge/paybridge/providers/coinbar"
+	"github.com/paybridge/paybridge/providers/fake"
+)
+
+// Every error code of SPEC section 4 reaches the caller with its micro
+// header code, and no message carries a credential.
+func TestEveryErrorCode(t *testing.T) {
+	cases := []struct {
+		code   providers.Code
+		header string
+		setup  func(e *env) (cfg bridge.Config, provs []providers.Provider, body string)
+	}{
+		{providers.CodeInvalidRequest, "400", func(e *env) (bridge.Config, []providers.Provider, string) {
+			return bridge.Config{}, nil, `{"provider":"coinbar"`
+		}},
+		{providers.CodeUnknownProvider, "400", func(e *env) (bridge.Config, []providers.Provider, string) {
+			return bridge.Config{}, nil, `{"provider":"paypal","payment_id":"x"}`
+		}},
+		{providers.CodePaymentNotFound, "404", func(e *env) (bridge.Config, []providers.Provider, string) {
+			return bridge.Config{}, nil, `{"provider":"coinbar","payment_id":"nobody"}`
+		}},
+		{providers.CodeProviderAuthFailed, "502", func(e *env) (bridge.Config, []providers.Provider, string) {
+			e.addCoinbar("p", "PENDING", "")
+			wrong, err := coinbar.New(e.cbURL, "wrong-client-id-SECRET", coinbar.WithSecretKey(coinbarSecret))
+			must(e.t, err)
+			return bridge.Config{}, []providers.Provider{wrong}, `{"provider":"coinbar","payment_id":"p"}`
+		}},
+		{providers.CodeProviderRateLimited, "429", func(e *env) (bridge.Config, []providers.Provider, string) {
+			e.addCoinbar("p", "PENDING", "")
+			must(e.t, e.coinbar.Fault("p", fake.Fault{Times: 4, Status: 429}))
+			return bridge.Config{}, nil, `{"provider":"coinbar","payment_id":"p"}`
+		}},
+		{providers.CodeProviderUnavailable, "503", func(e *env) (bridge.Config, []providers.Provider, string) {
+			e.addCoinbar("p", "PENDING", "")
+			must(e.t, e.coinbar.Fault("p", fake.Fault{Times: 4, Status: 503}))
+			return bridge.Config{}, nil, `{"provider":"coinbar","payment_id":"p"}`
+		}},
+		{providers.CodeProviderTimeout, "504", func(e *env) (bridge.Config, []providers.Provider, string) {
+			e.addCoinbar("p", "PENDING", "")
+			must(e.t, e.coinbar.Fault("p", fake.Fault{Times: 1, Delay: 3 * time.Second}))
+			return bridge.Config{CheckTimeout: 200 * time.Millisecond}, nil, `{"provider":"coinbar","payment_id":"p"}`
+		}},
+		{providers.CodeProviderBadResponse, "502", func(e *env) (bridge.Config, []providers.Provider, string) {
+			e.addCoinbar("p", "PENDING", "")
+			must(e.t, e.coinbar.Fault("p", fake.Fault{Times: 1, Status: 200, Body: fake.HTMLPage(200)}))
+			return bridge.Config{}, nil, `{"provider":"coinbar","payment_id":"p"}`
+		}},
+		{providers.CodeInternal, "500", func(e *env) (bridge.Config, []providers.Provider, string) {
+			e.addCoinbar("p", "PENDING", "")
+			return bridge.Config{}, nil, `{"provider":"coinbar","payment_id":"p"}`
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(string(tc.code), func(t *testing.T) {
+			e := newEnv(t)
+			cfg, provs, body := tc.setup(e)
+			e.startBridge(cfg, provs...)
+			if tc.code == providers.CodeInternal {
+				// Take the store away under the running bridge.
+				must(t, e.js.DeleteKeyValue(t.Context(), "payment_status"))
+			}
+			r := e.request("payments.check", []byte(body))
+			if r.Err == nil {
+				t.Fatalf("no error: %s", r.Raw)
+			}
+			if r.Err.Error.Code != tc.code || r.Header.Get("Nats-Service-Error-Code") != tc.header {
+				t.Fatalf("got %s (header %q), want %s (%s): %s", r.Err.Error.Code, r.Header.Get("Nats-Service-Error-Code"), tc.code, tc.header, r.Raw)
+			}
+			if r.Err.Error.Retryable != tc.code.Retryable() || r.Err.Error.Message == "" || r.Header.Get("Nats-Service-Error") == "" {
+				t.Fatalf("error body: %s", r.Raw)
+			}
+			if bytes.Contains(r.Raw, []byte("SECRET")) || strings.Contains(r.Header.Get("Nats-Service-Error"), "SECRET") {
+				t.Fatalf("a credential leaked: %s", r.Raw)
+			}
+		})
+	}
+}
+
+func TestOverloadedPastTheInflightLimit(t *testing.T) {
+	e := newEnv(t)
+	e.startBridge(bridge.Config{MaxInflight: 2})
+	for i := range 2 {
+		id := fmt.Sprintf("busy-%d", i)
+		e.addCoinbar(id, "PENDING", "")
+		must(t, e.coinbar.Fault(id, fake.Fault{Times: 1, Delay: time.Second}))
+	}
+	done := make(chan reply, 2)
+	for i := range 2 {
+		go func() {
+			done <- e.check(map[string]any{"provider": "coinbar", "payment_id": fmt.Sprintf("busy-%d", i)})
+		}()
+	}
+	waitFor(t, 5*time.Second, "two checks in flight", func() bool { return len(e.coinbar.Requests()) == 2 })
+	r := e.check(map[string]any{"provider": "coinbar", "payment_id": "busy-0"})
+	if r.Err == nil || r.Err.Error.Code != providers.CodeOverloaded || r.Header.Get("Nats-Service-Error-Code") != "503" || !r.Err.Error.Retryable {
+		t.Fatalf("third check: %s", r.Raw)
+	}
+	for range 2 {
+		if r := <-done; r.OK == nil {
+			t.Fatalf("in-flight check: %s", r.Raw)
+		}
+	}
+	// Capacity is back once they finish.
+	if r := e.check(map[string]any{"provider": "coinbar", "payment_id": "busy-1"}); r.OK == nil {
+		t.Fatalf("after: %s", r.Raw)
+	}
+}
+
+// Hostile input is refused with a clear invalid_request and the service
+// stays up for the next request.
+func TestHostileInputKeepsTheServiceUp(t *testing.T) {
+	e := newEnv(t)
+	e.startBridge(bridge.Config{})
+	e.addCoinbar("ok", "PENDING", "")
+	big := append([]byte(`{"provider":"coinbar","payment_id":"`), bytes.Repeat([]byte("x"), 1<<20-100)...)
+	big = append(big, `"}`...)
+	cases := map[string]struct{ body, want string }{
+		"not JSON":         {`hello`, "JSON"},
+		"empty":            {``, ""},
+		"array":            {`[1,2]`, ""},
+		"missing id":       {`{"provider":"coinbar"}`, "payment_id"},
+		"missing provider": {`{"payment_id":"x"}`, "provider"},
+		"wrong type":       {`{"provider":"coinbar","payment_id":42}`, "payment_id"},
+		"wrong watch":      {`{"provider":"coinbar","payment_id":"x","watch":"yes"}`, "watch"},
+		"unknown field":    {`{"provider":"coinbar","payment_id":"x","amount":"1"}`, `"amount"`},
+		"control char":     {`{"provider":"coinbar","payment_id":"a\u0007b"}`, "control"},
+		"257-byte id":      {`{"provider":"coinbar","payment_id":"` + strings.Repeat("i", 257) + `"}`, "256"},
+		"dot segment":      {`{"provider":"coinbar","payment_id":".."}`, "payment_id"},
+		"bad max_age":      {`{"provider":"coinbar","payment_id":"x","max_age":"soon"}`, "max_age"},
+		"1 MiB payload":    {string(big), "65536"},
+	}
+	for name, tc := range cases {
+		r := e.request("payments.check", []byte(tc.body))
+		if r.Err == nil || r.Err.Error.Code != providers.CodeInvalidRequest || r.Header.Get("Nats-Service-Error-Code") != "400" {
+			t.Fatalf("%s: %s", name, r.Raw)
+		}
+		if !strings.Contains(r.Err.Error.Message, tc.want) || len(r.Err.Error.Message) > 300 {
+			t.Fatalf("%s: message %q does not name %q", name, r.Err.Error.Message, tc.want)
+		}
+	}
+	if r := e.mustCheck("coinbar", "ok"); r.Status != providers.StatusPending {
+		t.Fatalf("after hostile input: %+v", r)
+	}
+	if len(e.events()) != 1 {
+		t.Fatal("hostile input produced events")
+	}
+}

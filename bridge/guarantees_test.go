@@ -1,0 +1,187 @@
+package bridge_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/paybridge/paybridge/bridge"
+	"github.com/paybridge/paybridge/events"
+	"github.com/paybridge/paybridge/providers"
+	"github.com/paybridge/paybridge/providers/fake"
+)
+
+// Two instances both process every check (each in its own queue group),
+// so every change is raced for; each transition must still be announced
+// exactly once.
+func TestTwoInstancesPublishEachTransitionOnce(t *testing.T) {
+	e := newEnv(t)
+	e.startBridge(bridge.Config{QueueGroup: "a"})
+	e.startBridge(bridge.Config{QueueGroup: "b"})
+	const n = 200
+	id := func(i int) string { return fmt.Sprintf("dual-%03d", i) }
+	for i := range n {
+		e.addCoinbar(id(i), "PENDING", "")
+	}
+	checkAll := func(want providers.Status) {
+		parallel(n*2, func(i int) {
+			r := e.check(map[string]any{"provider": "coinbar", "payment_id": id(i % n)})
+			if r.OK == nil || r.OK.Status != want {
+				t.Errorf("%s: %s", id(i%n), r.Raw)
+			}
+		})
+	}
+	checkAll(providers.StatusPending)
+	for i := range n {
+		must(t, e.coinbar.Set(id(i), fake.Step{Status: "SUCCESS"}))
+	}
+	checkAll(providers.StatusPaid)
+
+	waitFor(t, 10*time.Second, "all events", func() bool { return len(e.events()) >= 2*n })
+	evs := e.events()
+	seen := map[string]bool{}
+	perPayment := map[string][]providers.Status{}
+	for _, ev := range evs {
+		if seen[ev.ID] {
+			t.Fatalf("event %s stored twice", ev.ID)
+		}
+		seen[ev.ID] = true
+		perPayment[ev.Subject] = append(perPayment[ev.Subject], ev.Data.Status)
+	}
+	if len(evs) != 2*n {
+		t.Fatalf("%d events, want %d", len(evs), 2*n)
+	}
+	for i := range n {
+		got := perPayment[id(i)]
+		if len(got) != 2 || got[0] != providers.StatusPending || got[1] != providers.StatusPaid {
+			t.Fatalf("%s: events %v", id(i), got)
+		}
+	}
+}
+
+var errCrash = errors.New("simulated crash between claim and publish")
+
+func TestReconcilerPublishesAChangeLeftUnpublished(t *testing.T) {
+	e := newEnv(t)
+	crashing := e.startBridge(bridge.Config{})
+	var claimed bridge.Record
+	crashing.SetAfterClaim(func(r bridge.Record) error { claimed = r; return errCrash })
+	e.addMuvinai("pr_crash", "approved", "correct", "15000.50")
+
+	r := e.check(map[string]any{"provider": "muvinai", "payment_id": "pr_crash"})
+	if r.Err == nil || r.Err.Error.Code != providers.CodeInternal {
+		t.Fatalf("crashed check: %s", r.Raw)
+	}
+	if claimed.EventID == "" || claimed.Published {
+		t.Fatalf("claimed record: %+v", claimed)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	must(t, crashing.Close(ctx))
+	if len(e.events()) != 0 {
+		t.Fatal("the crashed instance published")
+	}
+
+	calls := e.muvinai.Calls("pr_crash")
+	e.startBridge(bridge.Config{ReconcileInterval: 20 * time.Millisecond, ReconcileGrace: 50 * time.Millisecond})
+	waitFor(t, 10*time.Second, "the reconciler's publish", func() bool { return len(e.events()) == 1 })
+	ev := e.events()[0]
+	if ev.ID != claimed.EventID || ev.Data.Status != providers.StatusPaid || ev.Data.Revision != claimed.Revision {
+		t.Fatalf("republished event %+v, claimed %+v", ev, claimed)
+	}
+	if e.muvinai.Calls("pr_crash") != calls {
+		t.Fatal("the reconciler asked the provider")
+	}
+	// The record ends up marked published, so nobody publishes it again.
+	waitFor(t, 5*time.Second, "the record marked published", func() bool {
+		r := e.request("payments.status.get", []byte(`{"provider":"muvinai","payment_id":"pr_crash"}`))
+		return r.OK != nil && r.OK.EventID == claimed.EventID && storedPublished(t, e, "muvinai", "pr_crash")
+	})
+}
+
+// A later change of a record left unpublished announces the old change
+// first, so neither event is lost even before the reconciler runs.
+func TestNextChangeAnnouncesAnUnpublishedOneFirst(t *testing.T) {
+	e := newEnv(t)
+	b := e.startBridge(bridge.Config{})
+	crash := true
+	b.SetAfterClaim(func(bridge.Record) error {
+		if crash {
+			crash = false
+			return errCrash
+		}
+		return nil
+	})
+	e.addCoinbar("chain", "PENDING", "")
+	if r := e.check(map[string]any{"provider": "coinbar", "payment_id": "chain"}); r.Err == nil {
+		t.Fatalf("crash expected: %s", r.Raw)
+	}
+	must(t, e.coinbar.Set("chain", fake.Step{Status: "SUCCESS"}))
+	if r := e.mustCheck("coinbar", "chain"); r.Status != providers.StatusPaid || *r.PreviousStatus != providers.StatusPending {
+		t.Fatalf("second: %+v", r)
+	}
+	waitFor(t, 5*time.Second, "both events", func() bool { return len(e.eventsFor("chain")) == 2 })
+	evs := e.eventsFor("chain")
+	if evs[0].Data.Status != providers.StatusPending || evs[1].Data.Status != providers.StatusPaid {
+		t.Fatalf("events out of order: %v, %v", evs[0].Data.Status, evs[1].Data.Status)
+	}
+}
+
+func storedPublished(t *testing.T, e *env, provider, id string) bool {
+	kv, err := e.js.KeyValue(t.Context(), "payment_status")
+	must(t, err)
+	entry, err := kv.Get(t.Context(), bridge.Key(provider, id))
+	if err != nil {
+		return false
+	}
+	var rec bridge.Record
+	must(t, jsonUnmarshal(entry.Value(), &rec))
+	return rec.Published
+}
+
+func TestCloseAnswersEveryCheckInFlight(t *testing.T) {
+	e := newEnv(t)
+	b := e.startBridge(bridge.Config{})
+	const n = 20
+	for i := range n {
+		id := fmt.Sprintf("slow-%d", i)
+		e.addCoinbar(id, "PENDING", "")
+		must(t, e.coinbar.Fault(id, fake.Fault{Times: 1, Delay: 400 * time.Millisecond}))
+	}
+	results := make(chan reply, n)
+	for i := range n {
+		go func() {
+			results <- e.check(map[string]any{"provider": "coinbar", "payment_id": fmt.Sprintf("slow-%d", i)})
+		}()
+	}
+	waitFor(t, 5*time.Second, "all checks at the provider", func() bool { return len(e.coinbar.Requests()) == n })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	must(t, b.Close(ctx))
+	for range n {
+		if r := <-results; r.OK == nil || r.OK.Status != providers.StatusPending {
+			t.Fatalf("in-flight check: %s", r.Raw)
+		}
+	}
+	// Closed: nobody answers now.
+	if _, err := e.nc.Request("payments.check", []byte(`{"provider":"coinbar","payment_id":"slow-1"}`), 200*time.Millisecond); err == nil {
+		t.Fatal("a closed bridge answered")
+	}
+}
+
+func TestStructuredEventMode(t *testing.T) {
+	e := newEnv(t)
+	e.startBridge(bridge.Config{EventMode: events.Structured})
+	e.addCoinbar("structured", "SUCCESS", "")
+	e.mustCheck("coinbar", "structured")
+	waitFor(t, 5*time.Second, "event", func() bool { return len(e.events()) == 1 })
+	s, err := e.js.Stream(t.Context(), "PAYMENT_EVENTS")
+	must(t, err)
+	m, err := s.GetMsg(t.Context(), 1)
+	must(t, err)
+	if ct := m.Header.Get("Content-Type"); ct != events.ContentTypeCloudEvents || m.Header.Get("ce-id") != "" {
+		t.Fatalf("structured message headers: %v", m.Header)
+	}
+}
