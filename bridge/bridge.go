@@ -46,7 +46,26 @@ type Config struct {
 	// takes over from its claimer (20s).
 	ReconcileInterval time.Duration
 	ReconcileGrace    time.Duration
-	Logger            *slog.Logger
+
+	// WatchStream holds one durable watch per payment (PAYMENT_WATCHES).
+	WatchStream string
+	// WatchSchedule is the delay before each re-check of a watched payment,
+	// the last repeating (10s,30s,1m,2m,5m,10m); WatchDeadline ends a
+	// watch that never settles (24h).
+	WatchSchedule []time.Duration
+	WatchDeadline time.Duration
+	// Limits are per-provider call budgets by provider name; a provider
+	// without one is unlimited. Checks wait up to 2s for budget, watches
+	// and webhook triggers wait as long as it takes.
+	Limits map[string]Rate
+	// CoinbarClientID is the SERVICE_CLIENT_ID a CoinbarPay callback must
+	// carry; empty refuses every CoinbarPay webhook.
+	CoinbarClientID string
+	// MuvinaiWebhookToken is the token a Muvinai webhook URL must carry;
+	// empty refuses every Muvinai webhook.
+	MuvinaiWebhookToken string
+
+	Logger *slog.Logger
 	// Registerer receives the metrics; nil keeps them private.
 	Registerer prometheus.Registerer
 }

@@ -1,0 +1,51 @@
+package bridge
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Rate is a provider call budget: at most N calls per Per.
+type Rate struct {
+	N   int
+	Per time.Duration
+}
+
+func (r Rate) String() string { return fmt.Sprintf("%d/%s", r.N, r.Per) }
+
+// ParseRate reads a budget such as "1000/24h" or "5/1s". The empty string
+// is no budget (the zero Rate).
+func ParseRate(s string) (Rate, error) {
+	if s == "" {
+		return Rate{}, nil
+	}
+	n, per, ok := strings.Cut(s, "/")
+	if !ok {
+		return Rate{}, fmt.Errorf("rate %q: want calls/duration, e.g. 1000/24h", s)
+	}
+	calls, err := strconv.Atoi(n)
+	if err != nil || calls < 1 {
+		return Rate{}, fmt.Errorf("rate %q: calls must be a whole number of at least 1", s)
+	}
+	d, err := time.ParseDuration(per)
+	if err != nil || d <= 0 {
+		return Rate{}, fmt.Errorf("rate %q: %q is not a positive duration", s, per)
+	}
+	return Rate{N: calls, Per: d}, nil
+}
+
+// ParseSchedule reads a watch schedule such as "10s,30s,1m,2m,5m,10m": the
+// delays before each re-check, the last one repeating.
+func ParseSchedule(s string) ([]time.Duration, error) {
+	var out []time.Duration
+	for _, part := range strings.Split(s, ",") {
+		d, err := time.ParseDuration(strings.TrimSpace(part))
+		if err != nil || d <= 0 {
+			return nil, fmt.Errorf("watch schedule %q: %q is not a positive duration", s, part)
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}
