@@ -35,21 +35,22 @@ type scenarioFile struct {
 	Muvinai []paymentFile `json:"muvinai"`
 }
 
+// Amounts stay raw until decoded, so a bad one is reported with its payment.
 type paymentFile struct {
-	ID           string            `json:"id"`
-	Amount       providers.Decimal `json:"amount"`
-	Currency     string            `json:"currency"`
-	CryptoAmount providers.Decimal `json:"crypto_amount"`
-	CryptoCoin   string            `json:"crypto_coin"`
-	Steps        []stepFile        `json:"steps"`
+	ID           string          `json:"id"`
+	Amount       json.RawMessage `json:"amount"`
+	Currency     string          `json:"currency"`
+	CryptoAmount json.RawMessage `json:"crypto_amount"`
+	CryptoCoin   string          `json:"crypto_coin"`
+	Steps        []stepFile      `json:"steps"`
 }
 
 type stepFile struct {
-	Status     string            `json:"status"`
-	Detail     string            `json:"detail"`
-	AmountPaid providers.Decimal `json:"amount_paid"`
-	Calls      int               `json:"calls"`
-	For        string            `json:"for"`
+	Status     string          `json:"status"`
+	Detail     string          `json:"detail"`
+	AmountPaid json.RawMessage `json:"amount_paid"`
+	Calls      int             `json:"calls"`
+	For        string          `json:"for"`
 }
 
 // LoadScenario reads a scenario file.
@@ -109,14 +110,21 @@ func convertPayments(provider string, in []paymentFile) ([]fake.Payment, error) 
 }
 
 func (pf paymentFile) payment() (fake.Payment, error) {
-	p := fake.Payment{
-		ID: pf.ID, Amount: string(pf.Amount), Currency: pf.Currency,
-		CryptoAmount: string(pf.CryptoAmount), CryptoCoin: pf.CryptoCoin,
+	p := fake.Payment{ID: pf.ID, Currency: pf.Currency, CryptoCoin: pf.CryptoCoin}
+	var err error
+	if p.Amount, err = decimal(pf.Amount); err != nil {
+		return fake.Payment{}, err
+	}
+	if p.CryptoAmount, err = decimal(pf.CryptoAmount); err != nil {
+		return fake.Payment{}, fmt.Errorf("crypto_amount: %w", err)
 	}
 	for i, sf := range pf.Steps {
-		step := fake.Step{Status: sf.Status, Detail: sf.Detail, AmountPaid: string(sf.AmountPaid), Calls: sf.Calls}
+		step := fake.Step{Status: sf.Status, Detail: sf.Detail, Calls: sf.Calls}
 		if sf.Status == "" {
 			return fake.Payment{}, fmt.Errorf("step %d has no status", i+1)
+		}
+		if step.AmountPaid, err = decimal(sf.AmountPaid); err != nil {
+			return fake.Payment{}, fmt.Errorf("step %d: amount_paid: %w", i+1, err)
 		}
 		if sf.For != "" {
 			d, err := time.ParseDuration(sf.For)
@@ -128,4 +136,16 @@ func (pf paymentFile) payment() (fake.Payment, error) {
 		p.Steps = append(p.Steps, step)
 	}
 	return p, nil
+}
+
+// decimal reads an amount, a JSON number or numeric string, as exact text.
+func decimal(raw json.RawMessage) (string, error) {
+	if len(raw) == 0 {
+		return "", nil
+	}
+	var d providers.Decimal
+	if err := json.Unmarshal(raw, &d); err != nil {
+		return "", err
+	}
+	return string(d), nil
 }

@@ -18,28 +18,41 @@ import (
 )
 
 func TestParseScenarioNamesTheProblem(t *testing.T) {
-	cases := map[string]string{
-		`{"coinbar": [{"id": "a", "amount": 1, "currency": "EUR", "steps": [{"status": "PENDING"}]}], "stripe": []}`:                                                                  `unknown field "stripe"`,
-		`{"coinbar": [{"id": "a", "amount": 1, "currency": "EUR", "steps": [{"status": "PENDING", "for": "soon"}]}]}`:                                                                 `coinbar payment 1 (id "a"): step 1: for "soon"`,
-		`{"muvinai": [{"id": "b", "amount": "1,5", "currency": "ARS", "steps": [{"status": "pending"}]}]}`:                                                                            `"1,5" is not a decimal`,
-		`{"muvinai": [{"id": "b", "amount": 1.5, "currency": "ARS", "steps": []}]}`:                                                                                                   `muvinai payment 1 (id "b"): a payment needs at least one step`,
-		`{"muvinai": [{"id": "b", "amount": 1.5, "currency": "ARS", "steps": [{"detail": "x"}]}]}`:                                                                                    `step 1 has no status`,
-		`{"muvinai": [{"id": "b", "amount": 1, "currency": "ARS", "steps": [{"status": "pending", "amount_paid": "x"}]}]}`:                                                            `"x" is not a decimal`,
-		`{"coinbar": [{"id": "", "amount": 1, "currency": "EUR", "steps": [{"status": "PENDING"}]}]}`:                                                                                 `payment id must not be empty`,
-		`{"coinbar": [{"id": "a", "amount": 1, "currency": "EUR", "steps": [{"status": "PENDING"}]}, {"id": "a", "amount": 2, "currency": "EUR", "steps": [{"status": "PENDING"}]}]}`: `coinbar payment 2 (id "a"): the id is used twice`,
-		`{"coinbar": [{"id": "a", "amount": 1, "steps": [{"status": "PENDING"}]}]}`:                                                                                                   `currency must not be empty`,
-		`{"coinbar": [{"id": "a", "amount": 1, "currency": "EUR", "steps": [{"status": "PENDING", "calls": -1}]}]}`:                                                                   `must not be negative`,
-		`{} {}`: `unexpected data after the JSON object`,
-		`[`:     `scenario: unexpected EOF`,
+	cases := []struct{ in, want string }{
+		{`{"coinbar": [], "stripe": []}`, `unknown field "stripe"`},
+		{`{"coinbar": [{"id": "a", "amount": 1, "currency": "EUR", "steps": [{"status": "PENDING", "for": "soon"}]}]}`,
+			`coinbar payment 1 (id "a"): step 1: for "soon" is not a positive duration`},
+		{`{"muvinai": [{"id": "b", "amount": "1,5", "currency": "ARS", "steps": [{"status": "pending"}]}]}`,
+			`muvinai payment 1 (id "b"): amount "1,5" is not a decimal number`},
+		{`{"coinbar": [{"id": "b", "amount": 1, "crypto_amount": true, "currency": "EUR", "steps": [{"status": "PENDING"}]}]}`,
+			`coinbar payment 1 (id "b"): crypto_amount: amount true is not a decimal number`},
+		{`{"muvinai": [{"id": "b", "amount": 1, "currency": "ARS", "steps": [{"status": "pending", "amount_paid": "x"}]}]}`,
+			`muvinai payment 1 (id "b"): step 1: amount_paid: amount "x" is not a decimal number`},
+		{`{"muvinai": [{"id": "b", "amount": 1.5, "currency": "ARS", "steps": []}]}`,
+			`muvinai payment 1 (id "b"): a payment needs at least one step`},
+		{`{"muvinai": [{"id": "b", "amount": 1.5, "currency": "ARS", "steps": [{"detail": "x"}]}]}`,
+			`muvinai payment 1 (id "b"): step 1 has no status`},
+		{`{"coinbar": [{"id": "", "amount": 1, "currency": "EUR", "steps": [{"status": "PENDING"}]}]}`,
+			`payment id must not be empty`},
+		{`{"coinbar": [{"id": "a", "amount": 1, "steps": [{"status": "PENDING"}]}]}`,
+			`coinbar payment 1 (id "a"): currency must not be empty`},
+		{`{"coinbar": [{"id": "a", "currency": "EUR", "steps": [{"status": "PENDING"}]}]}`,
+			`coinbar payment 1 (id "a"): amount must not be empty`},
+		{`{"coinbar": [{"id": "a", "amount": 1, "currency": "EUR", "steps": [{"status": "PENDING", "calls": -1}]}]}`,
+			`step 1: calls and for must not be negative`},
+		{`{"coinbar": [{"id": "a", "amount": 1, "currency": "EUR", "steps": [{"status": "PENDING"}]},
+		              {"id": "a", "amount": 2, "currency": "EUR", "steps": [{"status": "PENDING"}]}]}`,
+			`coinbar payment 2 (id "a"): the id is used twice`},
+		{`{} {}`, `unexpected data after the JSON object`},
+		{`[`, `scenario: unexpected EOF`},
 	}
-	for in, want := range cases {
-		_, err := sim.ParseScenario(strings.NewReader(in))
-		if err == nil || !strings.Contains(err.Error(), want) {
-			t.Errorf("%s:\n  error %v\n  want one containing %s", in, err, want)
+	for _, c := range cases {
+		_, err := sim.ParseScenario(strings.NewReader(c.in))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s:\n  error %v\n  want one containing %s", c.in, err, c.want)
 		}
 	}
 }
-
 func TestGenerateIsRepeatableAndSettles(t *testing.T) {
 	a, b := sim.Generate(40, "x-", 7), sim.Generate(40, "x-", 7)
 	if !reflect.DeepEqual(a, b) {
