@@ -1,0 +1,64 @@
+package events
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/paybridge/paybridge/providers"
+)
+
+// decodeData parses and checks an event's data. Amounts are strings in the
+// JSON, so they are copied as text, never parsed as numbers.
+func decodeData(b []byte) (StatusChanged, error) {
+	var d StatusChanged
+	if err := json.Unmarshal(b, &d); err != nil {
+		var syntax *json.SyntaxError
+		if errors.As(err, &syntax) {
+			return d, fmt.Errorf("not JSON: %w", err)
+		}
+		return d, err
+	}
+	return d, checkData(&d)
+}
+
+// checkData reports the first field of d that no paybridge event can have.
+func checkData(d *StatusChanged) error {
+	switch {
+	case d.Provider == "":
+		return errors.New("missing provider")
+	case d.PaymentID == "":
+		return errors.New("missing payment_id")
+	case d.Status == "":
+		return errors.New("missing status")
+	case !publishedStatus(d.Status):
+		return fmt.Errorf("status %q is not a published status", d.Status)
+	case d.PreviousStatus != nil && !publishedStatus(*d.PreviousStatus):
+		return fmt.Errorf("previous_status %q is not a published status", *d.PreviousStatus)
+	case d.Terminal != d.Status.Terminal():
+		return fmt.Errorf("terminal is %t but status %q says %t", d.Terminal, d.Status, d.Status.Terminal())
+	case d.ObservedAt.IsZero():
+		return errors.New("missing observed_at")
+	}
+	for _, amount := range []struct{ name, value string }{
+		{"amount", d.Amount}, {"amount_paid", d.AmountPaid}, {"crypto_amount", d.CryptoAmount},
+	} {
+		if amount.value != "" && !providers.IsDecimal(amount.value) {
+			return fmt.Errorf("%s %q is not a decimal number", amount.name, amount.value)
+		}
+	}
+	return nil
+}
+
+// isJSONNull reports whether b is the JSON literal null.
+func isJSONNull(b []byte) bool {
+	return strings.TrimSpace(string(b)) == "null"
+}
+
+// isJSONObject reports whether b starts like a JSON object.
+func isJSONObject(b []byte) bool {
+	b = bytes.TrimLeft(b, " \t\r\n")
+	return len(b) > 0 && b[0] == '{'
+}

@@ -1,0 +1,77 @@
+package events
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/nats-io/nats.go"
+)
+
+// Encode renders e as a NATS message on subject in the given content mode.
+// It refuses an event that Decode would refuse, so every encoded event can be
+// read back. It sets no Nats-Msg-Id: that is the publisher's business.
+func Encode(subject string, e Event, mode Mode) (*nats.Msg, error) {
+	if subject == "" {
+		return nil, errors.New("encode event: empty NATS subject")
+	}
+	if err := e.check(); err != nil {
+		return nil, fmt.Errorf("encode event %q: %w", e.ID, err)
+	}
+	data, err := marshalJSON(e.Data)
+	if err != nil {
+		return nil, fmt.Errorf("encode event %q: data: %w", e.ID, err)
+	}
+	attrs := attributesOf(e)
+	msg := &nats.Msg{Subject: subject, Header: make(nats.Header, attrCount)}
+	switch mode {
+	case Binary:
+		values := make([]string, attrCount) // one backing array for every header
+		for a, v := range attrs {
+			if v != "" {
+				values[a] = percentEncode(v)
+				msg.Header[headerNames[a]] = values[a : a+1 : a+1]
+			}
+		}
+		msg.Data = data
+	case Structured:
+		body, err := marshalJSON(structuredOf(attrs, data))
+		if err != nil {
+			return nil, fmt.Errorf("encode event %q: %w", e.ID, err)
+		}
+		msg.Header["Content-Type"] = []string{ContentTypeCloudEvents}
+		msg.Data = body
+	default:
+		return nil, fmt.Errorf("encode event %q: unknown mode %v", e.ID, mode)
+	}
+	return msg, nil
+}
+
+// check reports what makes e unfit to publish: the checks Decode applies.
+func (e Event) check() error {
+	switch {
+	case e.ID == "":
+		return errors.New("missing id")
+	case e.Type != TypeStatusChanged && e.Type != TypeWatchExpired:
+		return fmt.Errorf("unsupported type %q", e.Type)
+	case e.Source == "":
+		return errors.New("missing source")
+	}
+	if e.Subject != "" && e.Subject != e.Data.PaymentID {
+		return fmt.Errorf("subject %q is not the data's payment_id %q", e.Subject, e.Data.PaymentID)
+	}
+	return checkData(&e.Data)
+}
+
+// marshalJSON is json.Marshal without HTML escaping (payment ids such as
+// "a>b" stay readable) and without the encoder's trailing newline.
+func marshalJSON(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}

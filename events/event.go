@@ -1,0 +1,92 @@
+// Package events is paybridge's CloudEvent: building it from a status
+// change, encoding it for NATS in the binary or structured content mode, and
+// decoding it for Go subscribers.
+//
+// The binary mode follows the CloudEvents NATS protocol binding: every
+// attribute is a ce- header with a percent-encoded value and the body is the
+// data JSON. The structured mode is the JSON event format. Amounts are
+// decimal strings from end to end; nothing passes through float64.
+package events
+
+import (
+	"time"
+
+	"github.com/paybridge/paybridge/providers"
+	"github.com/paybridge/paybridge/schemas"
+)
+
+// The event types and the content types of the two content modes.
+const (
+	TypeStatusChanged = "io.paybridge.payment.status.changed.v1"
+	TypeWatchExpired  = "io.paybridge.payment.watch.expired.v1"
+
+	ContentTypeJSON        = "application/json"
+	ContentTypeCloudEvents = "application/cloudevents+json"
+)
+
+// SourcePrefix begins every event's source; the provider's name follows.
+const SourcePrefix = "urn:paybridge:provider:"
+
+// specVersion is the only CloudEvents version written and read.
+const specVersion = "1.0"
+
+// StatusChanged is the data of both event types: the new status of a
+// payment, or, for a watch-expired event, its last known status.
+type StatusChanged struct {
+	Provider  string           `json:"provider"`
+	PaymentID string           `json:"payment_id"`
+	Status    providers.Status `json:"status"`
+	// PreviousStatus is nil on first sight; it is always present in JSON.
+	PreviousStatus       *providers.Status `json:"previous_status"`
+	Terminal             bool              `json:"terminal"`
+	ProviderStatus       string            `json:"provider_status"`
+	ProviderStatusDetail string            `json:"provider_status_detail,omitempty"`
+	// Amounts are decimal strings exactly as the provider wrote them.
+	Amount            string     `json:"amount,omitempty"`
+	Currency          string     `json:"currency,omitempty"`
+	AmountPaid        string     `json:"amount_paid,omitempty"`
+	CryptoAmount      string     `json:"crypto_amount,omitempty"`
+	CryptoCurrency    string     `json:"crypto_currency,omitempty"`
+	ProviderUpdatedAt *time.Time `json:"provider_updated_at,omitempty"`
+	ObservedAt        time.Time  `json:"observed_at"`
+	Revision          uint64     `json:"revision"`
+}
+
+// Event is one CloudEvent of paybridge. The extensions provider,
+// paymentstatus and previousstatus are not fields: they are copies of Data's
+// Provider, Status and PreviousStatus, written by Encode and checked by Decode.
+type Event struct {
+	ID         string // the deterministic event id; also the Nats-Msg-Id
+	Type       string // TypeStatusChanged or TypeWatchExpired
+	Source     string // SourcePrefix + provider
+	Subject    string // the payment id
+	Time       time.Time
+	DataSchema string
+	Data       StatusChanged
+}
+
+// NewStatusChanged builds the event announcing the status change d. Its
+// time is d.ObservedAt, normalized (in Data too) to UTC without a monotonic
+// clock reading, so that a decoded event equals the one built here.
+func NewStatusChanged(id string, d StatusChanged) Event {
+	return newEvent(id, TypeStatusChanged, schemas.StatusChangedID, d)
+}
+
+// NewWatchExpired builds the event saying that the watch of a payment ran
+// out before a terminal status; d is the last known status.
+func NewWatchExpired(id string, d StatusChanged) Event {
+	return newEvent(id, TypeWatchExpired, schemas.WatchExpiredID, d)
+}
+
+func newEvent(id, typ, schema string, d StatusChanged) Event {
+	d.ObservedAt = d.ObservedAt.UTC().Round(0)
+	return Event{
+		ID:         id,
+		Type:       typ,
+		Source:     SourcePrefix + d.Provider,
+		Subject:    d.PaymentID,
+		Time:       d.ObservedAt,
+		DataSchema: schema,
+		Data:       d,
+	}
+}
