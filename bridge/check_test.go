@@ -49,6 +49,10 @@ func TestFirstSightThenChangePublishesOneEventEach(t *testing.T) {
 	}
 
 	waitFor(t, 5*time.Second, "second event", func() bool { return len(e.eventsFor("order-1")) == 2 })
+	waitFor(t, 5*time.Second, "the record marked published", func() bool {
+		rec, ok := e.stored("coinbar", "order-1")
+		return ok && rec.Published && rec.Status == providers.StatusPaid && rec.Revision == paid.Revision && rec.EventID == paid.EventID
+	})
 	evs := e.eventsFor("order-1")
 	// Nothing else arrives for the unchanged check.
 	if len(e.events()) != 2 {

@@ -258,4 +258,21 @@ func newMsg(subject string, data []byte, header ...string) *nats.Msg {
 	return m
 }
 
-func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
+// stored reads a payment's record straight from the bucket and validates
+// it against its schema.
+func (e *env) stored(provider, id string) (bridge.Record, bool) {
+	e.t.Helper()
+	kv, err := e.js.KeyValue(e.t.Context(), "payment_status")
+	must(e.t, err)
+	entry, err := kv.Get(e.t.Context(), bridge.Key(provider, id))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return bridge.Record{}, false
+	}
+	must(e.t, err)
+	if err := schemas.Validate("status-record.json", entry.Value()); err != nil {
+		e.t.Fatalf("stored record does not match its schema: %v\n%s", err, entry.Value())
+	}
+	var rec bridge.Record
+	must(e.t, json.Unmarshal(entry.Value(), &rec))
+	return rec, true
+}

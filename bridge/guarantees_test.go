@@ -130,15 +130,8 @@ func TestNextChangeAnnouncesAnUnpublishedOneFirst(t *testing.T) {
 }
 
 func storedPublished(t *testing.T, e *env, provider, id string) bool {
-	kv, err := e.js.KeyValue(t.Context(), "payment_status")
-	must(t, err)
-	entry, err := kv.Get(t.Context(), bridge.Key(provider, id))
-	if err != nil {
-		return false
-	}
-	var rec bridge.Record
-	must(t, jsonUnmarshal(entry.Value(), &rec))
-	return rec.Published
+	rec, ok := e.stored(provider, id)
+	return ok && rec.Published
 }
 
 func TestCloseAnswersEveryCheckInFlight(t *testing.T) {

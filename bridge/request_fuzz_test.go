@@ -139,33 +139,7 @@ func assertSameAsEncodingJSON(t *testing.T, data []byte, req CheckRequest) {
 }
 
 // schemaAcceptsDecoded validates what a decoder accepted against the schema
-// file name, allowing the one known gap below.
+// file name.
 func schemaAcceptsDecoded(name string, data []byte) error {
-	err := schemas.Validate(name, data)
-	if err != nil && onlyNullOptionals(err) {
-		return nil
-	}
-	return err
-}
-
-// onlyNullOptionals reports whether the schema's only objections are
-// optional members sent as null. The decoder reads null as absent, as the
-// bridge's contract asks; check-request.json does not allow null there yet.
-// Delete this once the schema does.
-func onlyNullOptionals(err error) bool {
-	var verr *schemas.ValidationError
-	if !errors.As(err, &verr) {
-		return false
-	}
-	for _, p := range verr.Problems {
-		switch p.Location {
-		case "/max_age", "/watch", "/request_id":
-		default:
-			return false
-		}
-		if !strings.Contains(p.Message, "got null") {
-			return false
-		}
-	}
-	return true
+	return schemas.Validate(name, data)
 }

@@ -242,7 +242,7 @@ func TestCheckReply(t *testing.T) {
 func TestStatusRecord(t *testing.T) {
 	record := `{"provider":"coinbar","payment_id":"p1","status":"paid","previous_status":null,"terminal":true,
 		"provider_status":"COMPLETED","amount":"0.00045145423250897323","currency":"BTC",
-		"checked_at":"2025-01-02T03:04:05Z","revision":0,"event_id":"ev-1","published":false}`
+		"observed_at":"2025-01-02T03:04:05Z","revision":0,"event_id":"ev-1","published":false}`
 	runExamples(t, schemas.StatusRecord, []example{
 		{"unpublished first record", record, ""},
 		{"published", withField(t, record, "published", `true`), ""},
