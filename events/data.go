@@ -12,7 +12,7 @@ import (
 
 // decodeData parses and checks an event's data. Amounts are strings in the
 // JSON, so they are copied as text, never parsed as numbers.
-func decodeData(b []byte) (StatusChanged, error) {
+func decodeData(b []byte, typ string) (StatusChanged, error) {
 	var d StatusChanged
 	if err := json.Unmarshal(b, &d); err != nil {
 		var syntax *json.SyntaxError
@@ -21,11 +21,13 @@ func decodeData(b []byte) (StatusChanged, error) {
 		}
 		return d, err
 	}
-	return d, checkData(&d)
+	return d, checkData(&d, typ)
 }
 
-// checkData reports the first field of d that no paybridge event can have.
-func checkData(d *StatusChanged) error {
+// checkData reports the first field of d that no paybridge event of type
+// typ can have. A watch-expired event may carry status unknown: the watch
+// of a payment whose status was never known.
+func checkData(d *StatusChanged, typ string) error {
 	switch {
 	case d.Provider == "":
 		return errors.New("missing provider")
@@ -33,7 +35,7 @@ func checkData(d *StatusChanged) error {
 		return errors.New("missing payment_id")
 	case d.Status == "":
 		return errors.New("missing status")
-	case !publishedStatus(d.Status):
+	case !publishedStatus(d.Status) && !(typ == TypeWatchExpired && d.Status == providers.StatusUnknown):
 		return fmt.Errorf("status %q is not a published status", d.Status)
 	case d.PreviousStatus != nil && !publishedStatus(*d.PreviousStatus):
 		return fmt.Errorf("previous_status %q is not a published status", *d.PreviousStatus)

@@ -174,7 +174,7 @@ func finish(a attributes, data []byte, name func(attribute) string) (Event, erro
 	if len(data) == 0 {
 		return Event{}, invalid("missing data")
 	}
-	d, err := decodeData(data)
+	d, err := decodeData(data, a[attrType])
 	if err != nil {
 		return Event{}, invalid("data: %v", err)
 	}

@@ -61,7 +61,7 @@ func (e Event) check() error {
 	if e.Subject != "" && e.Subject != e.Data.PaymentID {
 		return fmt.Errorf("subject %q is not the data's payment_id %q", e.Subject, e.Data.PaymentID)
 	}
-	return checkData(&e.Data)
+	return checkData(&e.Data, e.Type)
 }
 
 // marshalJSON is json.Marshal without HTML escaping (payment ids such as

@@ -25,10 +25,11 @@ const (
 	CheckReply    = "check-reply.json"
 	StatusRecord  = "status-record.json"
 	StatusChanged = "status-changed.json"
+	WatchExpired  = "watch-expired.json"
 )
 
 // Names lists every schema file in FS.
-var Names = []string{CheckRequest, StatusRequest, CheckReply, StatusRecord, StatusChanged}
+var Names = []string{CheckRequest, StatusRequest, CheckReply, StatusRecord, StatusChanged, WatchExpired}
 
 // AsyncAPI is the file name of the AsyncAPI document in FS.
 const AsyncAPI = "asyncapi.yaml"
@@ -38,8 +39,8 @@ const AsyncAPI = "asyncapi.yaml"
 const StatusChangedID = BaseID + StatusChanged
 
 // WatchExpiredID is the dataschema of io.paybridge.payment.watch.expired.v1:
-// its data is the status-changed data of the last known status.
-const WatchExpiredID = StatusChangedID
+// the status-changed fields of the last known status, which may be unknown.
+const WatchExpiredID = BaseID + WatchExpired
 
 // ID returns the $id of the schema file name.
 func ID(name string) string { return BaseID + name }
