@@ -25,13 +25,13 @@ func (d *Decimal) UnmarshalJSON(b []byte) error {
 			return err
 		}
 		if !IsDecimal(s) {
-			return fmt.Errorf("amount %q is not a decimal number", truncate(s, 40))
+			return fmt.Errorf("amount %q is not a decimal number", Truncate(s, 40))
 		}
 		*d = Decimal(s)
 		return nil
 	}
 	if !IsDecimal(string(b)) {
-		return fmt.Errorf("amount %s is not a decimal number", truncate(string(b), 40))
+		return fmt.Errorf("amount %s is not a decimal number", Truncate(string(b), 40))
 	}
 	*d = Decimal(b)
 	return nil
@@ -73,11 +73,4 @@ func IsDecimal(s string) bool {
 		}
 	}
 	return i == len(s)
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }

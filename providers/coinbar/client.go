@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"strings"
 
 	"github.com/paybridge/paybridge/providers"
 )
@@ -49,7 +48,7 @@ type Option func(*config) error
 // a SIGNATURE header. An empty key means no signature.
 func WithSecretKey(secretKey string) Option {
 	return func(c *config) error {
-		if !validHeaderValue(secretKey) {
+		if !providers.ValidHeaderValue(secretKey) {
 			return errors.New("secret key must not contain control characters")
 		}
 		c.secretKey = secretKey
@@ -69,11 +68,11 @@ func WithHTTPOptions(opts ...providers.HTTPOption) Option {
 // New returns a client of the API at baseURL (e.g. https://sandbox.coinbar.io)
 // authenticating as clientID (the SERVICE_CLIENT_ID).
 func New(baseURL, clientID string, opts ...Option) (*Client, error) {
-	base, err := parseBaseURL(baseURL)
+	base, err := providers.ParseBaseURL(baseURL)
 	if err != nil {
 		return nil, fmt.Errorf("coinbar: %w", err)
 	}
-	if clientID == "" || !validHeaderValue(clientID) {
+	if clientID == "" || !providers.ValidHeaderValue(clientID) {
 		return nil, errors.New("coinbar: client id must be non-empty, without control characters")
 	}
 	var cfg config
@@ -99,7 +98,7 @@ func (c *Client) Name() string { return Name }
 // Check implements providers.Provider: one GET of the payment's status,
 // retried as the shared HTTP client's policy says.
 func (c *Client) Check(ctx context.Context, paymentID string) (providers.Result, error) {
-	if err := checkPaymentID(paymentID); err != nil {
+	if err := providers.CheckPaymentID(paymentID); err != nil {
 		return providers.Result{}, err
 	}
 	status, body, err := c.http.Get(ctx, c.statusURL(paymentID), c.header())
@@ -135,42 +134,4 @@ func Signature(secretKey string, body []byte) string {
 	m := hmac.New(sha256.New, []byte(secretKey))
 	m.Write(body)
 	return hex.EncodeToString(m.Sum(nil))
-}
-
-// checkPaymentID refuses ids that cannot be one path segment: "." and ".."
-// would be resolved away by the server and name another resource.
-func checkPaymentID(id string) error {
-	switch id {
-	case "":
-		return providers.Errorf(providers.CodeInvalidRequest, "payment id must not be empty")
-	case ".", "..":
-		return providers.Errorf(providers.CodeInvalidRequest, "payment id %q cannot be sent as a URL path segment", id)
-	}
-	return nil
-}
-
-func parseBaseURL(raw string) (string, error) {
-	u, err := url.Parse(raw)
-	switch {
-	case err != nil:
-		return "", errors.New("base URL is not a valid URL")
-	case u.Scheme != "http" && u.Scheme != "https":
-		return "", fmt.Errorf("base URL must be an absolute http or https URL, got scheme %q", u.Scheme)
-	case u.Host == "":
-		return "", errors.New("base URL has no host")
-	case u.User != nil:
-		return "", errors.New("base URL must not carry credentials")
-	case u.RawQuery != "" || u.Fragment != "":
-		return "", errors.New("base URL must not have a query or fragment")
-	}
-	return strings.TrimRight(u.String(), "/"), nil
-}
-
-func validHeaderValue(v string) bool {
-	for _, r := range v {
-		if r < ' ' || r == 0x7f {
-			return false
-		}
-	}
-	return true
 }

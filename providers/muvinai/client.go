@@ -49,11 +49,11 @@ func WithHTTPOptions(opts ...providers.HTTPOption) Option {
 // New returns a client of the API at baseURL (e.g. https://api.simplefi.tech)
 // sending apiKey as its bearer token.
 func New(baseURL, apiKey string, opts ...Option) (*Client, error) {
-	base, err := parseBaseURL(baseURL)
+	base, err := providers.ParseBaseURL(baseURL)
 	if err != nil {
 		return nil, fmt.Errorf("muvinai: %w", err)
 	}
-	if apiKey == "" || !validHeaderValue(apiKey) {
+	if apiKey == "" || !providers.ValidHeaderValue(apiKey) {
 		return nil, errors.New("muvinai: api key must be non-empty, without control characters")
 	}
 	var cfg config
@@ -75,7 +75,7 @@ func (c *Client) Name() string { return Name }
 // Check implements providers.Provider: one GET of the payment request,
 // retried as the shared HTTP client's policy says.
 func (c *Client) Check(ctx context.Context, paymentID string) (providers.Result, error) {
-	if err := checkPaymentID(paymentID); err != nil {
+	if err := providers.CheckPaymentID(paymentID); err != nil {
 		return providers.Result{}, err
 	}
 	status, body, err := c.http.Get(ctx, c.baseURL+PathPrefix+url.PathEscape(paymentID), c.header())
@@ -100,42 +100,4 @@ func (c *Client) header() http.Header {
 
 func (c *Client) redact(text string) string {
 	return strings.ReplaceAll(text, c.apiKey, "[redacted]")
-}
-
-// checkPaymentID refuses ids that cannot be one path segment: "." and ".."
-// would be resolved away by the server and name another resource.
-func checkPaymentID(id string) error {
-	switch id {
-	case "":
-		return providers.Errorf(providers.CodeInvalidRequest, "payment id must not be empty")
-	case ".", "..":
-		return providers.Errorf(providers.CodeInvalidRequest, "payment id %q cannot be sent as a URL path segment", id)
-	}
-	return nil
-}
-
-func parseBaseURL(raw string) (string, error) {
-	u, err := url.Parse(raw)
-	switch {
-	case err != nil:
-		return "", errors.New("base URL is not a valid URL")
-	case u.Scheme != "http" && u.Scheme != "https":
-		return "", fmt.Errorf("base URL must be an absolute http or https URL, got scheme %q", u.Scheme)
-	case u.Host == "":
-		return "", errors.New("base URL has no host")
-	case u.User != nil:
-		return "", errors.New("base URL must not carry credentials")
-	case u.RawQuery != "" || u.Fragment != "":
-		return "", errors.New("base URL must not have a query or fragment")
-	}
-	return strings.TrimRight(u.String(), "/"), nil
-}
-
-func validHeaderValue(v string) bool {
-	for _, r := range v {
-		if r < ' ' || r == 0x7f {
-			return false
-		}
-	}
-	return true
 }

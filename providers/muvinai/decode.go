@@ -2,11 +2,8 @@ package muvinai
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
-	"time"
-	"unicode/utf8"
 
 	"github.com/paybridge/paybridge/providers"
 )
@@ -27,14 +24,14 @@ type statusBody struct {
 // wrong types, no status, bad amounts or times, or another payment's id.
 func decodeStatus(paymentID string, body []byte) (providers.Result, error) {
 	var b statusBody
-	if err := json.Unmarshal(body, &b); err != nil {
-		return providers.Result{}, badJSON(err)
+	if err := providers.DecodeJSON(Name, body, &b); err != nil {
+		return providers.Result{}, err
 	}
 	if b.Status == "" {
 		return providers.Result{}, badResponse("the body has no status")
 	}
 	if b.ID != nil && *b.ID != paymentID {
-		return providers.Result{}, badResponse("the body is about payment %q, not the one asked for", truncate(*b.ID, 80))
+		return providers.Result{}, badResponse("the body is about payment %q, not the one asked for", providers.Truncate(*b.ID, 80))
 	}
 	r := providers.Result{
 		Status:               Normalize(b.Status, b.StatusDetail),
@@ -43,13 +40,13 @@ func decodeStatus(paymentID string, body []byte) (providers.Result, error) {
 		Currency:             b.Currency,
 	}
 	var err error
-	if r.Amount, err = decimal("amount", b.Amount); err != nil {
+	if r.Amount, err = providers.DecimalField(Name, "amount", b.Amount); err != nil {
 		return providers.Result{}, err
 	}
-	if r.AmountPaid, err = decimal("amount_paid", b.AmountPaid); err != nil {
+	if r.AmountPaid, err = providers.DecimalField(Name, "amount_paid", b.AmountPaid); err != nil {
 		return providers.Result{}, err
 	}
-	if r.UpdatedAt, err = parseTime("last_modified", b.LastModified); err != nil {
+	if r.UpdatedAt, err = providers.ParseTime(Name, "last_modified", b.LastModified); err != nil {
 		return providers.Result{}, err
 	}
 	return r, nil
@@ -75,62 +72,10 @@ func validationDetail(body []byte) string {
 		}
 		parts = append(parts, strings.Join(loc, ".")+": "+d.Msg)
 	}
-	return ": " + truncate(strings.Join(parts, "; "), 200)
+	return ": " + providers.Truncate(strings.Join(parts, "; "), 200)
 }
 
+// badResponse is providers.BadResponse for Muvinai.
 func badResponse(format string, args ...any) error {
-	return providers.Errorf(providers.CodeProviderBadResponse, "muvinai: "+format, args...)
-}
-
-// badJSON names what was wrong with a body that did not decode.
-func badJSON(err error) error {
-	var typeErr *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &typeErr) && typeErr.Field == "":
-		return badResponse("the body is a JSON %s, not an object", typeErr.Value)
-	case errors.As(err, &typeErr):
-		return badResponse("field %s is a JSON %s, want %s", typeErr.Field, typeErr.Value, typeErr.Type)
-	}
-	return badResponse("the body is not valid JSON: %v", err)
-}
-
-// decimal decodes an amount as its exact text; absent or null is "".
-func decimal(field string, raw json.RawMessage) (string, error) {
-	if len(raw) == 0 {
-		return "", nil
-	}
-	var d providers.Decimal
-	if err := json.Unmarshal(raw, &d); err != nil {
-		return "", badResponse("field %s: %v", field, err)
-	}
-	return string(d), nil
-}
-
-// timeLayouts are the ISO 8601 forms accepted: RFC 3339 with a zone, or
-// without one (taken as UTC, as Python's isoformat writes naive times);
-// fractional seconds optional in both.
-var timeLayouts = []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999"}
-
-// parseTime reads a provider timestamp; absent is the zero time.
-func parseTime(field, v string) (time.Time, error) {
-	if v == "" {
-		return time.Time{}, nil
-	}
-	for _, layout := range timeLayouts {
-		if t, err := time.Parse(layout, v); err == nil {
-			return t.UTC(), nil
-		}
-	}
-	return time.Time{}, badResponse("field %s is %q, not an ISO 8601 time", field, truncate(v, 40))
-}
-
-// truncate shortens provider text for a message, on a rune boundary.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
+	return providers.BadResponse(Name, format, args...)
 }

@@ -1,0 +1,84 @@
+package providers
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+	"unicode/utf8"
+)
+
+// This file holds what both provider clients need to read a response body
+// they cannot trust: every error is provider_bad_response, starts with the
+// provider's name and names the field that was wrong, so an operator can
+// tell which provider lied and how without seeing the body.
+
+// BadResponse returns a provider_bad_response error whose message is the
+// formatted text after the provider's name.
+func BadResponse(provider, format string, args ...any) error {
+	return Errorf(CodeProviderBadResponse, "%s: %s", provider, fmt.Sprintf(format, args...))
+}
+
+// DecodeJSON unmarshals a provider's body into v. When it does not decode,
+// the error says whether the body was not JSON, not an object, or which
+// field had the wrong JSON type, rather than Go's type names alone.
+func DecodeJSON(provider string, body []byte, v any) error {
+	err := json.Unmarshal(body, v)
+	if err == nil {
+		return nil
+	}
+	var typeErr *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &typeErr) && typeErr.Field == "":
+		return BadResponse(provider, "the body is a JSON %s, not an object", typeErr.Value)
+	case errors.As(err, &typeErr):
+		return BadResponse(provider, "field %s is a JSON %s, want %s", typeErr.Field, typeErr.Value, typeErr.Type)
+	}
+	return BadResponse(provider, "the body is not valid JSON: %v", err)
+}
+
+// DecimalField decodes the amount in field (kept as json.RawMessage in the
+// body's struct) as its exact text, never through a float64. Absent or null
+// is "".
+func DecimalField(provider, field string, raw json.RawMessage) (string, error) {
+	if len(raw) == 0 {
+		return "", nil
+	}
+	var d Decimal
+	if err := json.Unmarshal(raw, &d); err != nil {
+		return "", BadResponse(provider, "field %s: %v", field, err)
+	}
+	return string(d), nil
+}
+
+// timeLayouts are the ISO 8601 forms providers send: RFC 3339 with a zone,
+// or without one (taken as UTC, as Python's isoformat writes naive times);
+// fractional seconds optional in both.
+var timeLayouts = []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999"}
+
+// ParseTime reads the timestamp v of field in UTC; absent ("") is the zero
+// time.
+func ParseTime(provider, field, v string) (time.Time, error) {
+	if v == "" {
+		return time.Time{}, nil
+	}
+	for _, layout := range timeLayouts {
+		if t, err := time.Parse(layout, v); err == nil {
+			return t.UTC(), nil
+		}
+	}
+	return time.Time{}, BadResponse(provider, "field %s is %q, not an ISO 8601 time", field, Truncate(v, 40))
+}
+
+// Truncate shortens provider text to at most n bytes plus "…" for quoting
+// in a message, cutting on a rune boundary so the message stays valid
+// UTF-8 however long or hostile the text was.
+func Truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
+}

@@ -1,0 +1,120 @@
+package providers_test
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/paybridge/paybridge/providers"
+)
+
+// wantBadResponse fails unless err is provider_bad_response from provider
+// and its message holds every word.
+func wantBadResponse(t *testing.T, err error, words ...string) {
+	t.Helper()
+	if providers.ErrorCode(err) != providers.CodeProviderBadResponse {
+		t.Fatalf("error %v, want provider_bad_response", err)
+	}
+	msg := providers.ErrorMessage(err)
+	if !strings.HasPrefix(msg, "prov: ") {
+		t.Errorf("message %q does not start with the provider's name", msg)
+	}
+	for _, w := range words {
+		if !strings.Contains(msg, w) {
+			t.Errorf("message %q does not say %q", msg, w)
+		}
+	}
+}
+
+func TestBadResponseNamesTheProvider(t *testing.T) {
+	err := providers.BadResponse("prov", "field %s is %d%%", "x", 5)
+	wantBadResponse(t, err)
+	if got := providers.ErrorMessage(err); got != "prov: field x is 5%" {
+		t.Fatalf("message %q", got)
+	}
+}
+
+func TestDecodeJSONSaysWhatWasWrong(t *testing.T) {
+	type body struct {
+		Status string `json:"status"`
+	}
+	cases := map[string][]string{
+		`[1, 2]`:         {"the body is a JSON array, not an object"},
+		`"text"`:         {"the body is a JSON string, not an object"},
+		`{"status": 5}`:  {"field status is a JSON number, want string"},
+		`<html>`:         {"the body is not valid JSON"},
+		`{"status": "a"`: {"the body is not valid JSON"},
+	}
+	for in, words := range cases {
+		var b body
+		wantBadResponse(t, providers.DecodeJSON("prov", []byte(in), &b), words...)
+	}
+	var b body
+	if err := providers.DecodeJSON("prov", []byte(`{"status": "paid", "other": 1}`), &b); err != nil || b.Status != "paid" {
+		t.Fatalf("DecodeJSON: %v, status %q", err, b.Status)
+	}
+}
+
+func TestDecimalFieldKeepsExactText(t *testing.T) {
+	cases := map[string]string{
+		``:                         "",
+		`null`:                     "",
+		`0.00045145423250897323`:   "0.00045145423250897323",
+		`"19913.425"`:              "19913.425",
+		`123456789012345678901234`: "123456789012345678901234",
+	}
+	for in, want := range cases {
+		got, err := providers.DecimalField("prov", "amount", json.RawMessage(in))
+		if err != nil || got != want {
+			t.Errorf("%s: got %q, %v; want %q", in, got, err, want)
+		}
+	}
+	_, err := providers.DecimalField("prov", "payment_detail.total_price", json.RawMessage(`"ten"`))
+	wantBadResponse(t, err, "field payment_detail.total_price", "ten")
+}
+
+func TestParseTimeAcceptsISO8601InUTC(t *testing.T) {
+	cases := map[string]time.Time{
+		"":                               {},
+		"2025-08-30T20:38:30.887000":     time.Date(2025, 8, 30, 20, 38, 30, 887_000_000, time.UTC),
+		"2025-08-30T20:38:30":            time.Date(2025, 8, 30, 20, 38, 30, 0, time.UTC),
+		"2025-08-30T17:38:30-03:00":      time.Date(2025, 8, 30, 20, 38, 30, 0, time.UTC),
+		"2025-08-30T20:38:30.123456789Z": time.Date(2025, 8, 30, 20, 38, 30, 123456789, time.UTC),
+	}
+	for in, want := range cases {
+		got, err := providers.ParseTime("prov", "update_time", in)
+		if err != nil || !got.Equal(want) || got.Location() != time.UTC {
+			t.Errorf("%q: got %s, %v; want %s in UTC", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"30/08/2025", "2025-08-30", "yesterday", strings.Repeat("9", 100)} {
+		_, err := providers.ParseTime("prov", "update_time", in)
+		wantBadResponse(t, err, "field update_time", "not an ISO 8601 time")
+		if len(providers.ErrorMessage(err)) > 120 {
+			t.Errorf("%q: message not shortened: %q", in, providers.ErrorMessage(err))
+		}
+	}
+}
+
+func TestTruncateCutsOnARuneBoundary(t *testing.T) {
+	cases := []struct {
+		in   string
+		n    int
+		want string
+	}{
+		{"short", 10, "short"},
+		{"exactly10!", 10, "exactly10!"},
+		{"abcdefghijk", 5, "abcde…"},
+		{"ab€cd", 3, "ab…"}, // € is 3 bytes: cutting at 3 would split it
+		{"ab€cd", 5, "ab€…"},
+		{"€€", 1, "…"},
+	}
+	for _, c := range cases {
+		got := providers.Truncate(c.in, c.n)
+		if got != c.want || !utf8.ValidString(got) {
+			t.Errorf("Truncate(%q, %d) = %q, want %q", c.in, c.n, got, c.want)
+		}
+	}
+}
