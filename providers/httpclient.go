@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 
@@ -27,6 +28,7 @@ type HTTPClient struct {
 	provider      string
 	rc            *retryablehttp.Client
 	maxRetryAfter time.Duration
+	logger        *slog.Logger
 }
 
 // httpConfig collects what HTTPOptions set before the client is built.
@@ -137,17 +139,17 @@ func NewHTTPClient(provider string, opts ...HTTPOption) (*HTTPClient, error) {
 		t.MaxIdleConnsPerHost = 256
 		transport = t
 	}
-	c := &HTTPClient{provider: provider, maxRetryAfter: cfg.maxRetryAfter}
+	logger := cfg.logger.With("provider", provider)
+	c := &HTTPClient{provider: provider, maxRetryAfter: cfg.maxRetryAfter, logger: logger}
 	c.rc = &retryablehttp.Client{
 		HTTPClient:   &http.Client{Transport: transport, Timeout: cfg.attemptTimeout},
-		Logger:       cfg.logger.With("provider", provider),
+		Logger:       logger,
 		RetryWaitMin: cfg.waitMin,
 		RetryWaitMax: cfg.waitMax,
 		RetryMax:     cfg.retries,
 		CheckRetry:   c.checkRetry,
 		Backoff:      c.backoff,
-		// Keep the last response so its status and body can be mapped.
-		ErrorHandler: retryablehttp.PassthroughErrorHandler,
+		ErrorHandler: c.gaveUp,
 	}
 	return c, nil
 }
@@ -155,7 +157,10 @@ func NewHTTPClient(provider string, opts ...HTTPOption) (*HTTPClient, error) {
 // Get sends GET url with the given headers and returns the final status
 // code and body. Transport failures come back as an *Error
 // (provider_timeout or provider_unavailable); any status is returned for
-// the caller to interpret, with StatusError as the common mapping.
+// the caller to interpret, with StatusError as the common mapping. A body
+// over MaxBodyBytes is provider_bad_response, unless the status already
+// says the provider is failing (5xx) or limiting us (429): then the status
+// decides, as StatusError maps it, and the body is not returned.
 func (c *HTTPClient) Get(ctx context.Context, url string, header http.Header) (int, []byte, error) {
 	req, err := retryablehttp.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
@@ -173,6 +178,8 @@ func (c *HTTPClient) Get(ctx context.Context, url string, header http.Header) (i
 	switch {
 	case readErr != nil:
 		return 0, nil, c.transportError(ctx, readErr)
+	case len(body) > MaxBodyBytes && statusWins(resp.StatusCode):
+		return resp.StatusCode, nil, c.StatusError(resp.StatusCode)
 	case len(body) > MaxBodyBytes:
 		return resp.StatusCode, nil, Errorf(CodeProviderBadResponse, "%s: response body larger than %d bytes", c.provider, MaxBodyBytes)
 	}
@@ -194,6 +201,33 @@ func (c *HTTPClient) StatusError(status int) error {
 		return Errorf(CodeProviderUnavailable, "%s answered HTTP %d", c.provider, status)
 	}
 	return Errorf(CodeProviderBadResponse, "%s answered HTTP %d", c.provider, status)
+}
+
+// statusWins reports whether a status alone tells the caller what happened,
+// whatever the body: the provider is failing or is limiting us.
+func statusWins(status int) bool {
+	return status == http.StatusTooManyRequests || status >= 500
+}
+
+// gaveUp is retryablehttp's ErrorHandler: it passes the last response (or
+// error) through so its status and body can be mapped, and logs one error
+// line when the retries ran out on a retryable status, which retryablehttp
+// itself logs only at debug level. Transport failures need no line here:
+// retryablehttp logs each at error level. Only method, URL without query,
+// status and attempts are logged, never headers: they carry credentials.
+func (c *HTTPClient) gaveUp(resp *http.Response, err error, attempts int) (*http.Response, error) {
+	if resp != nil && err == nil && resp.Request != nil {
+		c.logger.Error("provider request failed after retries",
+			"method", resp.Request.Method, "url", withoutQuery(resp.Request.URL),
+			"status", resp.StatusCode, "attempts", attempts)
+	}
+	return resp, err
+}
+
+// withoutQuery is u as text without user info, query or fragment, the
+// parts that may hold something secret.
+func withoutQuery(u *url.URL) string {
+	return (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path, RawPath: u.RawPath}).String()
 }
 
 func (c *HTTPClient) transportError(ctx context.Context, err error) error {

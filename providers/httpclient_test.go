@@ -1,0 +1,157 @@
+package providers_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/paybridge/paybridge/providers"
+)
+
+const testCredential = "Bearer sk_live_credential_9d4e"
+
+// statusServer answers every request with status and body, counting calls.
+func statusServer(t *testing.T, status int, body []byte) (*httptest.Server, *atomic.Int32) {
+	t.Helper()
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		w.WriteHeader(status)
+		w.Write(body)
+	}))
+	t.Cleanup(srv.Close)
+	return srv, &calls
+}
+
+func newTestClient(t *testing.T, opts ...providers.HTTPOption) *providers.HTTPClient {
+	t.Helper()
+	opts = append([]providers.HTTPOption{providers.WithBackoff(time.Millisecond, 2*time.Millisecond)}, opts...)
+	c, err := providers.NewHTTPClient("testprov", opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func credentialHeader() http.Header {
+	return http.Header{"Authorization": {testCredential}}
+}
+
+// newLoggingClient is newTestClient logging JSON lines at debug level
+// into the returned buffer.
+func newLoggingClient(t *testing.T) (*providers.HTTPClient, *bytes.Buffer) {
+	t.Helper()
+	buf := new(bytes.Buffer)
+	logger := slog.New(slog.NewJSONHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	return newTestClient(t, providers.WithLogger(logger)), buf
+}
+
+// errorLines decodes the JSON log lines in buf logged at error level.
+func errorLines(t *testing.T, buf *bytes.Buffer) []map[string]any {
+	t.Helper()
+	var lines []map[string]any
+	for _, line := range bytes.Split(bytes.TrimSpace(buf.Bytes()), []byte("\n")) {
+		if len(line) == 0 {
+			continue
+		}
+		var m map[string]any
+		if err := json.Unmarshal(line, &m); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		if m["level"] == "ERROR" {
+			lines = append(lines, m)
+		}
+	}
+	return lines
+}
+
+func TestRetriesRunOutOnAStatusLogsOneError(t *testing.T) {
+	srv, calls := statusServer(t, http.StatusServiceUnavailable, []byte("down"))
+	c, buf := newLoggingClient(t)
+
+	status, _, err := c.Get(context.Background(), srv.URL+"/pay/p1?page=2", credentialHeader())
+	if err != nil || status != http.StatusServiceUnavailable {
+		t.Fatalf("Get: status %d, error %v; want 503 and no error", status, err)
+	}
+	if n := calls.Load(); n != 4 {
+		t.Fatalf("server saw %d calls, want 4", n)
+	}
+	errs := errorLines(t, buf)
+	if len(errs) != 1 {
+		t.Fatalf("%d error lines, want 1:\n%s", len(errs), buf)
+	}
+	l := errs[0]
+	want := map[string]any{
+		"provider": "testprov", "method": "GET", "url": srv.URL + "/pay/p1",
+		"status": float64(503), "attempts": float64(4),
+	}
+	for k, v := range want {
+		if l[k] != v {
+			t.Errorf("error line %s = %v, want %v (line %v)", k, l[k], v, l)
+		}
+	}
+	if strings.Contains(buf.String(), "sk_live_credential") {
+		t.Fatalf("credential in the logs:\n%s", buf)
+	}
+}
+
+func TestSuccessAfterARetryLogsNoError(t *testing.T) {
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if calls.Add(1) == 1 {
+			w.WriteHeader(http.StatusBadGateway)
+			return
+		}
+		w.Write([]byte("{}"))
+	}))
+	t.Cleanup(srv.Close)
+	c, buf := newLoggingClient(t)
+
+	status, _, err := c.Get(context.Background(), srv.URL+"/pay/p1", credentialHeader())
+	if err != nil || status != http.StatusOK {
+		t.Fatalf("Get: status %d, error %v; want 200", status, err)
+	}
+	if errs := errorLines(t, buf); len(errs) != 0 {
+		t.Fatalf("error logged for a call that succeeded: %v", errs)
+	}
+}
+
+func TestOversizedBodyDoesNotHideTheStatus(t *testing.T) {
+	huge := bytes.Repeat([]byte("x"), providers.MaxBodyBytes+1)
+	cases := map[int]providers.Code{
+		http.StatusServiceUnavailable:  providers.CodeProviderUnavailable,
+		http.StatusInternalServerError: providers.CodeProviderUnavailable,
+		http.StatusNotImplemented:      providers.CodeProviderUnavailable,
+		http.StatusTooManyRequests:     providers.CodeProviderRateLimited,
+		http.StatusOK:                  providers.CodeProviderBadResponse,
+		http.StatusBadRequest:          providers.CodeProviderBadResponse,
+	}
+	for status, want := range cases {
+		srv, _ := statusServer(t, status, huge)
+		c := newTestClient(t, providers.WithRetries(0))
+		got, body, err := c.Get(context.Background(), srv.URL+"/pay/p1", credentialHeader())
+		if code := providers.ErrorCode(err); code != want {
+			t.Errorf("HTTP %d with %d bytes: error %v, want code %s", status, len(huge), err, want)
+		}
+		if got != status || body != nil {
+			t.Errorf("HTTP %d: returned status %d and %d body bytes, want %d and none", status, got, len(body), status)
+		}
+	}
+}
+
+func TestBodyAtTheLimitIsRead(t *testing.T) {
+	full := bytes.Repeat([]byte("x"), providers.MaxBodyBytes)
+	srv, _ := statusServer(t, http.StatusServiceUnavailable, full)
+	c := newTestClient(t, providers.WithRetries(0))
+	status, body, err := c.Get(context.Background(), srv.URL+"/pay/p1", nil)
+	if err != nil || status != http.StatusServiceUnavailable || len(body) != providers.MaxBodyBytes {
+		t.Fatalf("Get: status %d, %d bytes, error %v; want 503 with the whole body", status, len(body), err)
+	}
+}
