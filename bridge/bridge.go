@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -47,8 +48,10 @@ type Config struct {
 	ReconcileInterval time.Duration
 	ReconcileGrace    time.Duration
 
-	// WatchStream holds one durable watch per payment (PAYMENT_WATCHES).
-	WatchStream string
+	// WatchStream holds one durable watch per payment (PAYMENT_WATCHES),
+	// on WatchSubject.<key> (paybridge.watch).
+	WatchStream  string
+	WatchSubject string
 	// WatchSchedule is the delay before each re-check of a watched payment,
 	// the last repeating (10s,30s,1m,2m,5m,10m); WatchDeadline ends a
 	// watch that never settles (24h).
@@ -83,6 +86,14 @@ func (c Config) withDefaults() Config {
 	def(&c.QueueGroup, "paybridge")
 	def(&c.EventStream, "PAYMENT_EVENTS")
 	def(&c.Bucket, "payment_status")
+	def(&c.WatchStream, "PAYMENT_WATCHES")
+	def(&c.WatchSubject, "paybridge.watch")
+	if len(c.WatchSchedule) == 0 {
+		c.WatchSchedule = []time.Duration{10 * time.Second, 30 * time.Second, time.Minute, 2 * time.Minute, 5 * time.Minute, 10 * time.Minute}
+	}
+	if c.WatchDeadline == 0 {
+		c.WatchDeadline = 24 * time.Hour
+	}
 	if c.Replicas == 0 {
 		c.Replicas = 1
 	}
@@ -114,7 +125,15 @@ func (c Config) validate() error {
 	if c.MaxInflight < 1 {
 		return fmt.Errorf("max in-flight must be at least 1, got %d", c.MaxInflight)
 	}
-	for _, s := range []string{c.CheckSubject, c.StatusSubject, c.EventSubject, c.WatchExpiredSubject} {
+	for _, d := range c.WatchSchedule {
+		if d <= 0 {
+			return fmt.Errorf("watch schedule steps must be positive, got %s", d)
+		}
+	}
+	if c.WatchDeadline < 0 {
+		return fmt.Errorf("watch deadline must be positive, got %s", c.WatchDeadline)
+	}
+	for _, s := range []string{c.CheckSubject, c.StatusSubject, c.EventSubject, c.WatchExpiredSubject, c.WatchSubject} {
 		if !validSubject(s) {
 			return fmt.Errorf("subject %q is not a valid NATS subject without wildcards", s)
 		}
@@ -146,6 +165,7 @@ type Bridge struct {
 	checker   *Checker
 	metrics   *metrics
 	service   *service
+	started   atomic.Bool // set once Start has wired everything
 	stopBg    context.CancelFunc
 	bg        sync.WaitGroup
 	closeOnce sync.Once
@@ -176,6 +196,7 @@ func New(nc *nats.Conn, cfg Config, provs ...providers.Provider) (*Bridge, error
 			providers:    byName,
 			eventSubject: cfg.EventSubject,
 			callTimeout:  cfg.CheckTimeout,
+			budgets:      newBudgets(cfg.Limits),
 			recent:       newRecentChecks(100_000),
 			log:          cfg.Logger,
 			metrics:      m,
@@ -198,15 +219,32 @@ func (b *Bridge) Start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	watchStream, watchConsumer, err := ensureWatches(ctx, js, b.cfg)
+	if err != nil {
+		return err
+	}
 	b.checker.store = &Store{kv: kv}
 	b.checker.publisher = &Publisher{js: js, mode: b.cfg.EventMode, retries: 3, metrics: b.metrics}
+	b.checker.watcher = &watcher{
+		js: js, stream: watchStream, consumer: watchConsumer, checker: b.checker,
+		subject: b.cfg.WatchSubject, schedule: b.cfg.WatchSchedule, deadline: b.cfg.WatchDeadline,
+		expired: b.cfg.WatchExpiredSubject, log: b.cfg.Logger, metrics: b.metrics, now: b.checker.now,
+		held: make(chan struct{}, maxHeldWatches),
+	}
 
 	bgCtx, cancel := context.WithCancel(context.Background())
 	b.stopBg = cancel
 	rec := &reconciler{kv: kv, checker: b.checker, interval: b.cfg.ReconcileInterval,
 		grace: b.cfg.ReconcileGrace, log: b.cfg.Logger, metrics: b.metrics}
 	b.bg.Go(func() { rec.run(bgCtx) })
+	b.bg.Go(func() { b.checker.watcher.refreshGauge(bgCtx) })
+	b.bg.Go(func() {
+		if err := b.checker.watcher.run(bgCtx); err != nil {
+			b.cfg.Logger.Error("watches stopped", "error", err)
+		}
+	})
 
+	b.started.Store(true)
 	b.service, err = startService(b.nc, b.cfg, b.checker, b.metrics)
 	if err != nil {
 		b.Close(ctx)

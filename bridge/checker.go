@@ -3,6 +3,7 @@ package bridge
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -26,6 +27,8 @@ type Checker struct {
 	publisher    *Publisher
 	eventSubject string
 	callTimeout  time.Duration
+	budgets      budgets
+	watcher      *watcher
 	group        singleflight.Group
 	recent       *recentChecks
 	log          *slog.Logger
@@ -48,7 +51,14 @@ type observation struct {
 }
 
 // Check answers one check request.
-func (c *Checker) Check(ctx context.Context, req CheckRequest) (rep Reply, err error) {
+func (c *Checker) Check(ctx context.Context, req CheckRequest) (Reply, error) {
+	return c.check(ctx, req, false)
+}
+
+// check answers a check. A patient check (a watch or a webhook trigger)
+// waits as long as it takes for the provider's budget; one with a caller
+// waiting on the reply gives up after checkBudgetWait.
+func (c *Checker) check(ctx context.Context, req CheckRequest, patient bool) (rep Reply, err error) {
 	defer func() { c.metrics.countCheck(req.Provider, rep, err) }()
 	p, ok := c.providers[req.Provider]
 	if !ok {
@@ -57,17 +67,41 @@ func (c *Checker) Check(ctx context.Context, req CheckRequest) (rep Reply, err e
 	key := Key(req.Provider, req.PaymentID)
 	if req.MaxAge > 0 {
 		rep, ok, err := c.fromStore(ctx, key, req.MaxAge)
-		if err != nil || ok {
+		if err != nil {
+			return Reply{}, err
+		}
+		if ok {
 			rep.RequestID = req.RequestID
-			return rep, err
+			return c.withWatch(ctx, rep, req.Watch)
 		}
 	}
-	obs, err := c.observe(ctx, p, key, req.PaymentID)
+	obs, err := c.observe(ctx, p, key, req.PaymentID, patient)
 	if err != nil {
 		return Reply{}, err
 	}
 	rep = obs.reply(req.Provider, req.PaymentID)
 	rep.RequestID = req.RequestID
+	return c.withWatch(ctx, rep, req.Watch)
+}
+
+// withWatch starts a watch when one is asked for and the payment is not
+// settled, and says in the reply whether one is in force.
+func (c *Checker) withWatch(ctx context.Context, rep Reply, start bool) (Reply, error) {
+	if rep.Terminal {
+		return rep, nil // nothing left to watch for
+	}
+	if start {
+		if err := c.watcher.start(ctx, rep.Provider, rep.PaymentID); err != nil {
+			return Reply{}, internalError(fmt.Errorf("starting watch: %w", err))
+		}
+		rep.Watching = true
+		return rep, nil
+	}
+	watching, err := c.watcher.active(ctx, rep.Provider, rep.PaymentID)
+	if err != nil {
+		return Reply{}, internalError(fmt.Errorf("looking up watch: %w", err))
+	}
+	rep.Watching = watching
 	return rep, nil
 }
 
@@ -84,7 +118,7 @@ func (c *Checker) Lookup(ctx context.Context, req StatusRequest) (Reply, error) 
 	if !found {
 		return Reply{}, providers.Errorf(providers.CodePaymentNotFound, "no status stored for this payment")
 	}
-	return replyFromRecord(rec, SourceStore, c.recent.checkedAt(key, rev, rec.ObservedAt)), nil
+	return c.withWatch(ctx, replyFromRecord(rec, SourceStore, c.recent.checkedAt(key, rev, rec.ObservedAt)), false)
 }
 
 // fromStore answers from the stored record when it was checked at most
@@ -105,10 +139,14 @@ func (c *Checker) fromStore(ctx context.Context, key string, maxAge time.Duratio
 }
 
 // observe asks the provider once for all concurrent checks of key. The
-// shared call runs on its own deadline so that one caller giving up does
+// first caller's patience decides how long the call waits for budget; the
+// call itself runs on its own deadline so that one caller giving up does
 // not abandon a change half-way for the others.
-func (c *Checker) observe(ctx context.Context, p providers.Provider, key, paymentID string) (observation, error) {
+func (c *Checker) observe(ctx context.Context, p providers.Provider, key, paymentID string, patient bool) (observation, error) {
 	ch := c.group.DoChan(key, func() (any, error) {
+		if err := c.budgets.wait(ctx, p.Name(), patient); err != nil {
+			return observation{}, err
+		}
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.callTimeout)
 		defer cancel()
 		return c.checkProvider(ctx, p, key, paymentID)

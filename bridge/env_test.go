@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"net"
+	"net/http"
 	"net/http/httptest"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -36,6 +38,7 @@ type env struct {
 	t        *testing.T
 	storeDir string
 	srv      *server.Server
+	port     int
 	url      string
 	nc       *nats.Conn
 	js       jetstream.JetStream
@@ -43,23 +46,50 @@ type env struct {
 	muvinai  *muvinai.Fake
 	cbURL    string
 	mvURL    string
+	// calls records when each provider request arrived.
+	calls *callLog
+}
+
+// callLog records the arrival time of every provider request.
+type callLog struct {
+	mu    sync.Mutex
+	times map[string][]time.Time // by provider, and by "<provider> <request URI>"
+}
+
+func (l *callLog) wrap(provider string, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		now := time.Now()
+		l.mu.Lock()
+		l.times[provider] = append(l.times[provider], now)
+		l.times[provider+" "+r.RequestURI] = append(l.times[provider+" "+r.RequestURI], now)
+		l.mu.Unlock()
+		h.ServeHTTP(w, r)
+	})
+}
+
+// of returns the arrival times of requests for key: a provider name, or a
+// provider name, a space and a request URI.
+func (l *callLog) of(key string) []time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.times[key])
 }
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	e := &env{t: t, storeDir: t.TempDir()}
+	e := &env{t: t, storeDir: t.TempDir(), calls: &callLog{times: map[string][]time.Time{}}}
 	e.startNATS()
 	t.Cleanup(func() { e.srv.Shutdown(); e.srv.WaitForShutdown() })
 
 	var err error
 	e.coinbar, err = coinbar.NewFake(coinbarClientID, coinbarSecret)
 	must(t, err)
-	cb := httptest.NewServer(e.coinbar)
+	cb := httptest.NewServer(e.calls.wrap("coinbar", e.coinbar))
 	t.Cleanup(cb.Close)
 	e.cbURL = cb.URL
 	e.muvinai, err = muvinai.NewFake(muvinaiKey)
 	must(t, err)
-	mv := httptest.NewServer(e.muvinai)
+	mv := httptest.NewServer(e.calls.wrap("muvinai", e.muvinai))
 	t.Cleanup(mv.Close)
 	e.mvURL = mv.URL
 	e.nc = e.connect()
@@ -71,12 +101,12 @@ func newEnv(t *testing.T) *env {
 // startNATS starts (or restarts, on the same port and store) the server.
 func (e *env) startNATS() {
 	port := -1
-	if e.srv != nil {
-		port = e.srv.Addr().(*net.TCPAddr).Port
+	if e.port != 0 {
+		port = e.port
 	}
 	s, err := natsembed.Start(natsembed.Config{Host: "127.0.0.1", Port: port, StoreDir: e.storeDir})
 	must(e.t, err)
-	e.srv, e.url = s, s.ClientURL()
+	e.srv, e.url, e.port = s, s.ClientURL(), s.Addr().(*net.TCPAddr).Port
 }
 
 func (e *env) connect() *nats.Conn {

@@ -19,6 +19,10 @@ type metrics struct {
 	publishRetries   prometheus.Counter
 	republished      prometheus.Counter
 	inflight         prometheus.Gauge
+	watchesActive    prometheus.Gauge
+	watchLag         prometheus.Histogram
+	watchesEnded     *prometheus.CounterVec
+	webhooks         *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -56,9 +60,27 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "paybridge_inflight_checks",
 			Help: "Requests being processed now.",
 		}),
+		watchesActive: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "paybridge_watches_active",
+			Help: "Watches and webhook triggers stored in the watch stream.",
+		}),
+		watchLag: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "paybridge_watch_lag_seconds",
+			Help:    "How long after its time by the schedule a watched payment was re-checked.",
+			Buckets: []float64{.01, .05, .1, .5, 1, 5, 15, 60, 300},
+		}),
+		watchesEnded: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "paybridge_watches_ended_total",
+			Help: "Watches ended, by outcome: settled (terminal status) or expired (deadline passed).",
+		}, []string{"outcome"}),
+		webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "paybridge_webhooks_total",
+			Help: "Provider webhooks received, by provider and outcome (stored, unauthorized, bad_request, unavailable).",
+		}, []string{"provider", "outcome"}),
 	}
 	for _, c := range []prometheus.Collector{m.checks, m.providerRequests, m.providerLatency,
-		m.statusChanges, m.kvConflicts, m.publishRetries, m.republished, m.inflight} {
+		m.statusChanges, m.kvConflicts, m.publishRetries, m.republished, m.inflight,
+		m.watchesActive, m.watchLag, m.watchesEnded, m.webhooks} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("registering metrics: %w", err)
 		}

@@ -53,13 +53,25 @@ func plainID(id string) bool {
 // claim the same change compute the same id, and JetStream's duplicate
 // window then keeps one copy. It is formatted as a version-8 UUID.
 func EventID(provider, paymentID string, readRev uint64, status providers.Status) string {
+	return deriveID(provider, paymentID, readRev, string(status))
+}
+
+// watchExpiredID derives the id of the watch-expired event of the watch
+// stored at stream sequence seq; a redelivered expiry repeats it.
+func watchExpiredID(provider, paymentID string, seq uint64) string {
+	return deriveID(provider, paymentID, seq, "watch.expired")
+}
+
+// deriveID hashes length-prefixed parts, so that no two part lists share
+// an id, into a version-8 UUID.
+func deriveID(provider, paymentID string, n uint64, what string) string {
 	h := sha256.New()
-	var rev [8]byte
-	binary.BigEndian.PutUint64(rev[:], readRev)
-	for _, part := range [][]byte{[]byte(provider), []byte(paymentID), rev[:], []byte(status)} {
-		var n [4]byte
-		binary.BigEndian.PutUint32(n[:], uint32(len(part)))
-		h.Write(n[:])
+	var num [8]byte
+	binary.BigEndian.PutUint64(num[:], n)
+	for _, part := range [][]byte{[]byte(provider), []byte(paymentID), num[:], []byte(what)} {
+		var size [4]byte
+		binary.BigEndian.PutUint32(size[:], uint32(len(part)))
+		h.Write(size[:])
 		h.Write(part)
 	}
 	var u [16]byte

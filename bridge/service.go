@@ -131,11 +131,18 @@ func (s *service) dispatch(req micro.Request, serve func(context.Context)) {
 	}()
 }
 
+// respond sends the reply. Replies are published on the connection rather
+// than through micro.Request: micro reads a request's error state when the
+// handler returns, and ours return before the answer is ready.
 func (s *service) respond(req micro.Request, rep Reply) {
 	if req.Reply() == "" {
 		return
 	}
-	if err := req.RespondJSON(rep); err != nil {
+	data, err := json.Marshal(rep)
+	if err == nil {
+		err = s.nc.Publish(req.Reply(), data)
+	}
+	if err != nil {
 		s.log.Warn("reply not sent", "subject", req.Subject(), "error", err)
 	}
 }
@@ -153,8 +160,11 @@ func (s *service) respondError(req micro.Request, err error, echo ErrorReply) {
 	if req.Reply() == "" {
 		return
 	}
-	data, _ := json.Marshal(body)
-	if err := req.Error(strconv.Itoa(body.Error.Code.HeaderCode()), string(body.Error.Code)+": "+body.Error.Message, data); err != nil {
+	msg := nats.NewMsg(req.Reply())
+	msg.Header.Set(micro.ErrorCodeHeader, strconv.Itoa(body.Error.Code.HeaderCode()))
+	msg.Header.Set(micro.ErrorHeader, string(body.Error.Code)+": "+body.Error.Message)
+	msg.Data, _ = json.Marshal(body)
+	if err := s.nc.PublishMsg(msg); err != nil {
 		s.log.Warn("error reply not sent", "subject", req.Subject(), "error", err)
 	}
 }

@@ -1,0 +1,317 @@
+package bridge_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/paybridge/paybridge/bridge"
+	"github.com/paybridge/paybridge/events"
+	"github.com/paybridge/paybridge/providers"
+	"github.com/paybridge/paybridge/providers/fake"
+)
+
+// fastWatches re-checks every 150ms.
+func fastWatches(cfg bridge.Config) bridge.Config {
+	cfg.WatchSchedule = []time.Duration{150 * time.Millisecond}
+	return cfg
+}
+
+// watches counts the messages in the watch stream.
+func (e *env) watches() int {
+	e.t.Helper()
+	s, err := e.js.Stream(e.t.Context(), "PAYMENT_WATCHES")
+	must(e.t, err)
+	info, err := s.Info(e.t.Context())
+	must(e.t, err)
+	return int(info.State.Msgs)
+}
+
+func (e *env) watchCheck(provider, id string) bridge.Reply {
+	e.t.Helper()
+	r := e.check(map[string]any{"provider": provider, "payment_id": id, "watch": true})
+	if r.OK == nil {
+		e.t.Fatalf("watch %s: %s", id, r.Raw)
+	}
+	return *r.OK
+}
+
+func TestWatchPollsUntilPaidThenStops(t *testing.T) {
+	e := newEnv(t)
+	e.startBridge(fastWatches(bridge.Config{}))
+	must(t, e.coinbar.Add(fake.Payment{ID: "w1", Amount: "10", Currency: "EUR", Steps: []fake.Step{
+		{Status: "PENDING", Calls: 2}, {Status: "SUCCESS"},
+	}}))
+	r := e.watchCheck("coinbar", "w1")
+	if !r.Watching || r.Status != providers.StatusPending {
+		t.Fatalf("watch reply: %+v", r)
+	}
+	waitFor(t, 10*time.Second, "the watch to end", func() bool { return e.watches() == 0 })
+	if calls := e.coinbar.Calls("w1"); calls != 3 {
+		t.Fatalf("%d provider calls, want 3 (check, pending poll, paid poll)", calls)
+	}
+	evs := e.eventsFor("w1")
+	if len(evs) != 2 || evs[0].Data.Status != providers.StatusPending || evs[1].Data.Status != providers.StatusPaid {
+		t.Fatalf("events: %+v", evs)
+	}
+	// A settled payment reports no watch.
+	if got := e.mustCheck("coinbar", "w1"); got.Watching {
+		t.Fatalf("after: %+v", got)
+	}
+}
+
+func TestAskingManyTimesKeepsOneWatch(t *testing.T) {
+	e := newEnv(t)
+	e.startBridge(bridge.Config{}) // the default schedule: no poll during the test
+	e.addMuvinai("pr_many", "pending", "not_paid", "0")
+	parallel(50, func(int) {
+		if r := e.watchCheck("muvinai", "pr_many"); !r.Watching {
+			t.Errorf("reply: %+v", r)
+		}
+	})
+	if n := e.watches(); n != 1 {
+		t.Fatalf("%d watches for one payment", n)
+	}
+	// A plain check sees the watch in force, and so does a lookup.
+	if r := e.mustCheck("muvinai", "pr_many"); !r.Watching {
+		t.Fatalf("plain check: %+v", r)
+	}
+	if r := e.request("payments.status.get", []byte(`{"provider":"muvinai","payment_id":"pr_many"}`)); r.OK == nil || !r.OK.Watching {
+		t.Fatalf("lookup: %s", r.Raw)
+	}
+}
+
+func TestWatchSurvivesBridgeAndNATSRestarts(t *testing.T) {
+	e := newEnv(t)
+	cfg := bridge.Config{WatchSchedule: []time.Duration{300 * time.Millisecond}}
+	first := e.startBridge(cfg)
+	e.addCoinbar("w-restart", "PENDING", "")
+	e.watchCheck("coinbar", "w-restart")
+	waitFor(t, 10*time.Second, "a poll", func() bool { return e.coinbar.Calls("w-restart") >= 2 })
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	must(t, first.Close(ctx))
+	e.srv.Shutdown()
+	e.srv.WaitForShutdown()
+	e.startNATS()
+	waitFor(t, 10*time.Second, "the test connection back", e.nc.IsConnected)
+
+	must(t, e.coinbar.Set("w-restart", fake.Step{Status: "SUCCESS"}))
+	e.startBridge(cfg)
+	waitFor(t, 20*time.Second, "the watch to end after the restarts", func() bool {
+		return len(e.eventsFor("w-restart")) == 2 && e.watches() == 0
+	})
+	evs := e.eventsFor("w-restart")
+	if evs[0].Data.Status != providers.StatusPending || evs[1].Data.Status != providers.StatusPaid || evs[0].ID == evs[1].ID {
+		t.Fatalf("events: %+v", evs)
+	}
+}
+
+func TestTwoInstancesShareWatchesAndPollOnce(t *testing.T) {
+	e := newEnv(t)
+	const step = 300 * time.Millisecond
+	cfg := bridge.Config{WatchSchedule: []time.Duration{step}, QueueGroup: "a"}
+	e.startBridge(cfg)
+	cfg.QueueGroup = "b"
+	e.startBridge(cfg)
+	const n = 20
+	for i := range n {
+		id := fmt.Sprintf("shared-%d", i)
+		must(t, e.coinbar.Add(fake.Payment{ID: id, Amount: "1", Currency: "EUR", Steps: []fake.Step{
+			{Status: "PENDING", Calls: 4}, {Status: "SUCCESS"},
+		}}))
+	}
+	// Each of the two instances answers every request, so each payment is
+	// asked to be watched twice: still one watch.
+	parallel(n, func(i int) { e.watchCheck("coinbar", fmt.Sprintf("shared-%d", i)) })
+	waitFor(t, 20*time.Second, "every watch to end", func() bool { return e.watches() == 0 && len(e.events()) == 2*n })
+	for i := range n {
+		id := fmt.Sprintf("shared-%d", i)
+		times := e.calls.of("coinbar /coinbar/api/v2/pay/gateway/payment/" + id + "/status")
+		// The two initial checks race (both instances answer the request);
+		// after them, polls must keep the schedule's spacing: a poll done
+		// by both instances would show as two calls close together.
+		polls := times[2:]
+		for j := 1; j < len(polls); j++ {
+			if gap := polls[j].Sub(polls[j-1]); gap < step/2 {
+				t.Fatalf("%s: polls %d and %d only %s apart", id, j-1, j, gap)
+			}
+		}
+	}
+}
+
+func TestWatchDeadlinePublishesWatchExpired(t *testing.T) {
+	e := newEnv(t)
+	e.startBridge(bridge.Config{WatchSchedule: []time.Duration{100 * time.Millisecond}, WatchDeadline: 500 * time.Millisecond})
+	e.addMuvinai("pr_slow", "pending", "underpaid", "5")
+	e.watchCheck("muvinai", "pr_slow")
+	var expired []events.Event
+	waitFor(t, 10*time.Second, "the watch-expired event", func() bool {
+		expired = nil
+		for _, ev := range e.events() {
+			if ev.Type == events.TypeWatchExpired {
+				expired = append(expired, ev)
+			}
+		}
+		return len(expired) == 1 && e.watches() == 0
+	})
+	ev := expired[0]
+	if ev.Subject != "pr_slow" || ev.Data.Status != providers.StatusUnderpaid || ev.Data.AmountPaid != "5" {
+		t.Fatalf("watch-expired event: %+v", ev)
+	}
+	calls := e.muvinai.Calls("pr_slow")
+	if calls < 3 {
+		t.Fatalf("only %d provider calls before the deadline", calls)
+	}
+	// It stopped: a later check finds no watch.
+	if r := e.mustCheck("muvinai", "pr_slow"); r.Watching {
+		t.Fatalf("after expiry: %+v", r)
+	}
+}
+
+// webhookServer serves the bridge's webhook handler over real HTTP.
+func webhookServer(t *testing.T, b *bridge.Bridge) string {
+	srv := httptest.NewServer(b.Webhooks())
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+func post(t *testing.T, url string, header http.Header, body string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+	must(t, err)
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	resp, err := http.DefaultClient.Do(req)
+	must(t, err)
+	defer resp.Body.Close()
+	var buf bytes.Buffer
+	buf.ReadFrom(resp.Body)
+	return resp.StatusCode, buf.String()
+}
+
+func TestWebhooksTriggerACheckAndForgedOnesDoNot(t *testing.T) {
+	e := newEnv(t)
+	b := e.startBridge(fastWatches(bridge.Config{CoinbarClientID: coinbarClientID, MuvinaiWebhookToken: "hook-token"}))
+	url := webhookServer(t, b)
+	e.addMuvinai("pr_hook", "approved", "correct", "15000.50")
+	e.addCoinbar("cb-hook", "SUCCESS", "")
+
+	// Forged: wrong token, no token, wrong client id, no header.
+	for _, tc := range []struct {
+		path   string
+		header http.Header
+	}{
+		{"/webhooks/muvinai?token=guess", nil},
+		{"/webhooks/muvinai", nil},
+		{"/webhooks/coinbar", http.Header{"Service_client_id": {"someone-else"}}},
+		{"/webhooks/coinbar", nil},
+	} {
+		body := `{"id":"n1","event_type":"new_payment","entity_type":"payment_request","entity_id":"pr_hook","data":{"payment_request":{"id":"pr_hook"}}}`
+		if strings.Contains(tc.path, "coinbar") {
+			body = `{"payment_request_id_client":"cb-hook","status":"SUCCESS"}`
+		}
+		if code, resp := post(t, url+tc.path, tc.header, body); code != http.StatusUnauthorized {
+			t.Fatalf("%s: %d %s", tc.path, code, resp)
+		}
+	}
+	if e.muvinai.Calls("pr_hook") != 0 || e.coinbar.Calls("cb-hook") != 0 || e.watches() != 0 {
+		t.Fatal("a forged webhook reached the provider or stored a trigger")
+	}
+
+	code, resp := post(t, url+"/webhooks/muvinai?token=hook-token", nil,
+		`{"id":"n1","event_type":"new_payment","entity_type":"payment_request","entity_id":"pr_hook","data":{"payment_request":{"id":"pr_hook","status":"approved"}}}`)
+	if code != http.StatusOK {
+		t.Fatalf("muvinai webhook: %d %s", code, resp)
+	}
+	code, resp = post(t, url+"/webhooks/coinbar", http.Header{"SERVICE_CLIENT_ID": {coinbarClientID}},
+		`{"payment_id_coinbar":"x","payment_request_id_client":"cb-hook","status":"SUCCESS"}`)
+	if code != http.StatusOK {
+		t.Fatalf("coinbar webhook: %d %s", code, resp)
+	}
+	waitFor(t, 10*time.Second, "both events", func() bool {
+		return len(e.eventsFor("pr_hook")) == 1 && len(e.eventsFor("cb-hook")) == 1 && e.watches() == 0
+	})
+	if e.eventsFor("pr_hook")[0].Data.Status != providers.StatusPaid || e.eventsFor("cb-hook")[0].Data.Status != providers.StatusPaid {
+		t.Fatal("webhook events carry the wrong status")
+	}
+	if e.muvinai.Calls("pr_hook") != 1 || e.coinbar.Calls("cb-hook") != 1 {
+		t.Fatalf("provider calls: %d, %d", e.muvinai.Calls("pr_hook"), e.coinbar.Calls("cb-hook"))
+	}
+}
+
+func TestWebhookBodyProblemsAreBadRequests(t *testing.T) {
+	e := newEnv(t)
+	b := e.startBridge(bridge.Config{CoinbarClientID: coinbarClientID, MuvinaiWebhookToken: "hook-token"})
+	url := webhookServer(t, b)
+	mv := url + "/webhooks/muvinai?token=hook-token"
+	cb := url + "/webhooks/coinbar"
+	auth := http.Header{"SERVICE_CLIENT_ID": {coinbarClientID}}
+	for name, tc := range map[string]struct {
+		url    string
+		header http.Header
+		body   string
+		want   string
+	}{
+		"not JSON":          {mv, nil, `hello`, "not JSON"},
+		"over 1 MiB":        {mv, nil, `{"entity_id":"` + strings.Repeat("x", 1<<20) + `"}`, "larger than"},
+		"no id":             {mv, nil, `{"event_type":"new_payment"}`, "no payment id"},
+		"other entity":      {mv, nil, `{"entity_type":"merchant","entity_id":"m1"}`, "entity_type"},
+		"wrong id type":     {mv, nil, `{"entity_id":42}`, "not a Muvinai notification"},
+		"control character": {mv, nil, `{"entity_id":"a\u0000b"}`, "control character"},
+		"coinbar no id":     {cb, auth, `{"status":"SUCCESS"}`, "payment_request_id_client"},
+		"coinbar encrypted": {cb, auth, `{"responseToken":"b64=="}`, "responseToken"},
+		"coinbar array":     {cb, auth, `[1]`, "JSON object"},
+	} {
+		code, resp := post(t, tc.url, tc.header, tc.body)
+		if code != http.StatusBadRequest || !strings.Contains(resp, tc.want) {
+			t.Errorf("%s: %d %s", name, code, resp)
+		}
+	}
+	if e.watches() != 0 {
+		t.Fatal("a bad webhook stored a trigger")
+	}
+}
+
+// With a budget of 5 calls a second, 200 watches due at once are checked
+// at about that pace: never more than 5 calls in any one-second window.
+func TestProviderBudgetPacesWatches(t *testing.T) {
+	e := newEnv(t)
+	b := e.startBridge(bridge.Config{
+		Limits:          map[string]bridge.Rate{"coinbar": {N: 5, Per: time.Second}},
+		CoinbarClientID: coinbarClientID,
+	})
+	url := webhookServer(t, b)
+	const n = 200
+	for i := range n {
+		id := fmt.Sprintf("budget-%03d", i)
+		e.addCoinbar(id, "PENDING", "")
+		code, resp := post(t, url+"/webhooks/coinbar", http.Header{"SERVICE_CLIENT_ID": {coinbarClientID}},
+			`{"payment_request_id_client":"`+id+`"}`)
+		if code != http.StatusOK {
+			t.Fatalf("%s: %d %s", id, code, resp)
+		}
+	}
+	waitFor(t, 20*time.Second, "three seconds of calls", func() bool { return len(e.calls.of("coinbar")) >= 14 })
+	times := e.calls.of("coinbar")
+	for i := range times {
+		inWindow := 0
+		for j := i; j < len(times) && times[j].Sub(times[i]) < time.Second; j++ {
+			inWindow++
+		}
+		if inWindow > 5 {
+			t.Fatalf("%d calls within one second starting at call %d", inWindow, i)
+		}
+	}
+	// The watches are still there, waiting for budget, not failed.
+	if e.watches() < n-len(times) {
+		t.Fatalf("%d triggers left for %d payments after %d calls", e.watches(), n, len(times))
+	}
+}
