@@ -1,7 +1,9 @@
 // Package bridge is paybridge's NATS side: the micro service that takes
 // check requests, the checker that asks providers and records status
-// changes in JetStream KV, the publisher of CloudEvents and the reconciler
-// that makes sure no claimed change goes unannounced.
+// changes in JetStream KV, the publisher of CloudEvents, the reconciler
+// that makes sure no claimed change goes unannounced, the watcher that
+// re-checks payments until they settle, and the provider webhooks that
+// trigger it.
 //
 // The path of one check: service.go (intake) → checker.go (the algorithm)
 // → store.go (compare-and-set) → publisher.go (the event).
@@ -162,7 +164,7 @@ func validSubject(s string) bool {
 type Bridge struct {
 	cfg       Config
 	nc        *nats.Conn
-	checker   *Checker
+	checker   *checker
 	metrics   *metrics
 	service   *service
 	started   atomic.Bool // set once Start has wired everything
@@ -192,7 +194,7 @@ func New(nc *nats.Conn, cfg Config, provs ...providers.Provider) (*Bridge, error
 		cfg:     cfg,
 		nc:      nc,
 		metrics: m,
-		checker: &Checker{
+		checker: &checker{
 			providers:    byName,
 			eventSubject: cfg.EventSubject,
 			callTimeout:  cfg.CheckTimeout,
@@ -223,8 +225,8 @@ func (b *Bridge) Start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	b.checker.store = &Store{kv: kv}
-	b.checker.publisher = &Publisher{js: js, mode: b.cfg.EventMode, retries: 3, metrics: b.metrics}
+	b.checker.store = &statusStore{kv: kv}
+	b.checker.publisher = &publisher{js: js, mode: b.cfg.EventMode, retries: 3, metrics: b.metrics}
 	b.checker.watcher = &watcher{
 		js: js, stream: watchStream, consumer: watchConsumer, checker: b.checker,
 		subject: b.cfg.WatchSubject, schedule: b.cfg.WatchSchedule, deadline: b.cfg.WatchDeadline,

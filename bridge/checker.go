@@ -17,14 +17,14 @@ import (
 // changing a record under us.
 const maxClaimAttempts = 8
 
-// Checker runs the path of one check: provider → normalized status →
+// checker runs the path of one check: provider → normalized status →
 // transition guard → compare-and-set in the store → event → reply
 // (SPEC section 7). Concurrent checks of one payment share one provider
 // call and one store update.
-type Checker struct {
+type checker struct {
 	providers    map[string]providers.Provider
-	store        *Store
-	publisher    *Publisher
+	store        *statusStore
+	publisher    *publisher
 	eventSubject string
 	callTimeout  time.Duration
 	budgets      budgets
@@ -51,14 +51,14 @@ type observation struct {
 }
 
 // Check answers one check request.
-func (c *Checker) Check(ctx context.Context, req CheckRequest) (Reply, error) {
+func (c *checker) Check(ctx context.Context, req CheckRequest) (Reply, error) {
 	return c.check(ctx, req, false)
 }
 
 // check answers a check. A patient check (a watch or a webhook trigger)
 // waits as long as it takes for the provider's budget; one with a caller
 // waiting on the reply gives up after checkBudgetWait.
-func (c *Checker) check(ctx context.Context, req CheckRequest, patient bool) (rep Reply, err error) {
+func (c *checker) check(ctx context.Context, req CheckRequest, patient bool) (rep Reply, err error) {
 	defer func() { c.metrics.countCheck(req.Provider, rep, err) }()
 	p, ok := c.providers[req.Provider]
 	if !ok {
@@ -86,7 +86,7 @@ func (c *Checker) check(ctx context.Context, req CheckRequest, patient bool) (re
 
 // withWatch starts a watch when one is asked for and the payment is not
 // settled, and says in the reply whether one is in force.
-func (c *Checker) withWatch(ctx context.Context, rep Reply, start bool) (Reply, error) {
+func (c *checker) withWatch(ctx context.Context, rep Reply, start bool) (Reply, error) {
 	if rep.Terminal {
 		return rep, nil // nothing left to watch for
 	}
@@ -106,7 +106,7 @@ func (c *Checker) withWatch(ctx context.Context, rep Reply, start bool) (Reply, 
 }
 
 // Lookup answers a payments.status.get request from the store alone.
-func (c *Checker) Lookup(ctx context.Context, req StatusRequest) (Reply, error) {
+func (c *checker) Lookup(ctx context.Context, req StatusRequest) (Reply, error) {
 	if _, ok := c.providers[req.Provider]; !ok {
 		return Reply{}, providers.Errorf(providers.CodeUnknownProvider, "provider %q is not configured", req.Provider)
 	}
@@ -123,7 +123,7 @@ func (c *Checker) Lookup(ctx context.Context, req StatusRequest) (Reply, error) 
 
 // fromStore answers from the stored record when it was checked at most
 // maxAge ago; ok is false when the provider must be asked.
-func (c *Checker) fromStore(ctx context.Context, key string, maxAge time.Duration) (Reply, bool, error) {
+func (c *checker) fromStore(ctx context.Context, key string, maxAge time.Duration) (Reply, bool, error) {
 	rec, rev, found, err := c.store.Get(ctx, key)
 	if err != nil {
 		return Reply{}, false, internalError(err)
@@ -142,7 +142,7 @@ func (c *Checker) fromStore(ctx context.Context, key string, maxAge time.Duratio
 // first caller's patience decides how long the call waits for budget; the
 // call itself runs on its own deadline so that one caller giving up does
 // not abandon a change half-way for the others.
-func (c *Checker) observe(ctx context.Context, p providers.Provider, key, paymentID string, patient bool) (observation, error) {
+func (c *checker) observe(ctx context.Context, p providers.Provider, key, paymentID string, patient bool) (observation, error) {
 	ch := c.group.DoChan(key, func() (any, error) {
 		if err := c.budgets.wait(ctx, p.Name(), patient); err != nil {
 			return observation{}, err
@@ -162,7 +162,7 @@ func (c *Checker) observe(ctx context.Context, p providers.Provider, key, paymen
 	}
 }
 
-func (c *Checker) checkProvider(ctx context.Context, p providers.Provider, key, paymentID string) (observation, error) {
+func (c *checker) checkProvider(ctx context.Context, p providers.Provider, key, paymentID string) (observation, error) {
 	start := time.Now()
 	res, err := p.Check(ctx, paymentID)
 	c.metrics.countProviderCall(p.Name(), err, time.Since(start))
@@ -179,7 +179,7 @@ func (c *Checker) checkProvider(ctx context.Context, p providers.Provider, key, 
 // apply records res as the payment's status, as SPEC section 7 lays out:
 // read; same status → nothing; claim the change with a compare-and-set
 // (re-reading on conflict); publish; mark published.
-func (c *Checker) apply(ctx context.Context, provider, paymentID, key string, res providers.Result, checkedAt time.Time) (observation, error) {
+func (c *checker) apply(ctx context.Context, provider, paymentID, key string, res providers.Result, checkedAt time.Time) (observation, error) {
 	for range maxClaimAttempts {
 		cur, rev, found, err := c.store.Get(ctx, key)
 		if err != nil {
@@ -238,7 +238,7 @@ func (c *Checker) apply(ctx context.Context, provider, paymentID, key string, re
 // finish publishes the event of a claimed record and marks it published.
 // It returns the record's revision afterwards. Losing the race to mark it
 // is fine: whoever changed the record saw it unpublished and announced it.
-func (c *Checker) finish(ctx context.Context, key string, rec Record, rev uint64) (uint64, error) {
+func (c *checker) finish(ctx context.Context, key string, rec Record, rev uint64) (uint64, error) {
 	err := c.publisher.Publish(ctx, c.eventSubject, events.NewStatusChanged(rec.EventID, rec.StatusChanged))
 	if err != nil {
 		c.log.Error("event not published; the reconciler will retry", "event_id", rec.EventID,

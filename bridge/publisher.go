@@ -10,10 +10,10 @@ import (
 	"github.com/paybridge/paybridge/events"
 )
 
-// Publisher sends CloudEvents through JetStream and waits for the stream's
+// publisher sends CloudEvents through JetStream and waits for the stream's
 // acknowledgement. The event id doubles as Nats-Msg-Id, so a repeat within
 // the stream's duplicate window is stored once however often it is sent.
-type Publisher struct {
+type publisher struct {
 	js      jetstream.JetStream
 	mode    events.Mode
 	retries int
@@ -22,7 +22,7 @@ type Publisher struct {
 
 // Publish sends e and returns once JetStream has stored it (or already had
 // it). Failed attempts are retried a few times before giving up.
-func (p *Publisher) Publish(ctx context.Context, subject string, e events.Event) error {
+func (p *publisher) Publish(ctx context.Context, subject string, e events.Event) error {
 	msg, err := events.Encode(subject, e, p.mode)
 	if err != nil {
 		return fmt.Errorf("encoding event %s: %w", e.ID, err)

@@ -17,7 +17,7 @@ import (
 // and JetStream keeps one copy.
 type reconciler struct {
 	kv       jetstream.KeyValue
-	checker  *Checker
+	checker  *checker
 	interval time.Duration
 	grace    time.Duration
 	log      *slog.Logger

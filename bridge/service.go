@@ -23,7 +23,7 @@ import (
 type service struct {
 	nc      *nats.Conn
 	svc     micro.Service
-	checker *Checker
+	checker *checker
 	timeout time.Duration
 	slots   chan struct{}
 	log     *slog.Logger
@@ -35,7 +35,7 @@ type service struct {
 	delivered atomic.Uint64 // requests handed to us by the subscriptions
 }
 
-func startService(nc *nats.Conn, cfg Config, checker *Checker, m *metrics) (*service, error) {
+func startService(nc *nats.Conn, cfg Config, checker *checker, m *metrics) (*service, error) {
 	s := &service{
 		nc:      nc,
 		checker: checker,

@@ -12,16 +12,16 @@ import (
 // errConflict means the record changed between our read and our write.
 var errConflict = errors.New("status record changed concurrently")
 
-// Store keeps the last status of each payment in a JetStream KV bucket.
+// statusStore keeps the last status of each payment in a JetStream KV bucket.
 // Every write is a compare-and-set against the revision read, so the bucket
 // decides which of several racing instances claims a change.
-type Store struct {
+type statusStore struct {
 	kv jetstream.KeyValue
 }
 
 // Get returns the record under key and its revision; found is false when
 // there is none. A record not yet published carries its own revision.
-func (s *Store) Get(ctx context.Context, key string) (rec Record, rev uint64, found bool, err error) {
+func (s *statusStore) Get(ctx context.Context, key string) (rec Record, rev uint64, found bool, err error) {
 	entry, err := s.kv.Get(ctx, key)
 	switch {
 	case errors.Is(err, jetstream.ErrKeyNotFound):
@@ -47,7 +47,7 @@ func decodeEntry(entry jetstream.KeyValueEntry) (Record, error) {
 
 // Put writes rec under key if the stored revision is still rev (0: the key
 // must not exist) and returns the new revision. A lost race is errConflict.
-func (s *Store) Put(ctx context.Context, key string, rec Record, rev uint64) (uint64, error) {
+func (s *statusStore) Put(ctx context.Context, key string, rec Record, rev uint64) (uint64, error) {
 	value, err := json.Marshal(rec)
 	if err != nil {
 		return 0, fmt.Errorf("encoding status %s: %w", key, err)

@@ -48,7 +48,7 @@ type watcher struct {
 	js       jetstream.JetStream
 	stream   jetstream.Stream
 	consumer jetstream.Consumer
-	checker  *Checker
+	checker  *checker
 	subject  string // the watch subject prefix
 	schedule []time.Duration
 	deadline time.Duration
