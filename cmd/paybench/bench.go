@@ -1,0 +1,296 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/paybridge/paybridge/providers"
+	"github.com/paybridge/paybridge/providers/coinbar"
+	"github.com/paybridge/paybridge/providers/muvinai"
+)
+
+// idleSettle is how long a freshly started bridge is left alone before its
+// idle memory is read.
+const idleSettle = time.Second
+
+// bench is one paybench invocation: the load's NATS connection, the
+// payments, and with --self the world it started.
+type bench struct {
+	o       options
+	log     io.Writer
+	world   *world // nil against an external bridge
+	nc      *nats.Conn
+	js      jetstream.JetStream
+	pool    *pool
+	drv     *driver
+	rss     *rssSampler // nil against an external bridge
+	idleRSS int64
+}
+
+func newBench(ctx context.Context, o options, log io.Writer) (*bench, error) {
+	b := &bench{o: o, log: log}
+	if err := b.setUp(ctx); err != nil {
+		return nil, errors.Join(err, b.close())
+	}
+	return b, nil
+}
+
+func (b *bench) setUp(ctx context.Context) error {
+	natsURL := b.o.natsURL
+	var sim simulator
+	if b.o.self {
+		w, err := startWorld(ctx, b.o, b.log)
+		if err != nil {
+			return err
+		}
+		b.world, natsURL, sim = w, w.natsURL, w.sim
+	}
+	var err error
+	if b.nc, err = nats.Connect(natsURL, nats.Name("paybench")); err != nil {
+		return fmt.Errorf("connecting to NATS: %w", err)
+	}
+	if b.js, err = jetstream.New(b.nc); err != nil {
+		return err
+	}
+	if b.pool, err = newPool(b.o, sim); err != nil {
+		return err
+	}
+	b.drv = &driver{pool: b.pool, timeout: b.o.timeout}
+	if b.o.latencyAdded {
+		b.world.meter.timing.Store(true)
+		b.drv.meter = b.world.meter
+	}
+	if b.world != nil {
+		time.Sleep(idleSettle)
+		pid := b.world.bridge.pid()
+		if b.idleRSS, err = readRSS(pid); err != nil {
+			return fmt.Errorf("reading the bridge's memory: %w", err)
+		}
+		b.rss = startRSSSampler(pid, 100*time.Millisecond)
+	}
+	return nil
+}
+
+func (b *bench) close() error {
+	if b.rss != nil {
+		b.rss.close()
+	}
+	if b.nc != nil {
+		b.nc.Close()
+	}
+	if b.world != nil {
+		return b.world.close()
+	}
+	return nil
+}
+
+// run runs the phases: prime, the timed runs (floor and/or bridge), the
+// burst.
+func (b *bench) run(ctx context.Context) (*result, error) {
+	res := &result{Setup: b.o.describe(), Bridge: "external, at " + b.o.natsURL, LoadBefore: loadAverage()}
+	if b.world != nil {
+		res.Bridge = b.world.bridge.describe()
+		res.RSS = &rssReport{Of: res.Bridge, IdleMiB: mib(b.idleRSS)}
+	}
+	if b.o.prime {
+		fmt.Fprintf(b.log, "paybench: priming %d payments\n", b.o.payments)
+		prime, err := b.prime(ctx)
+		if err != nil {
+			return nil, err
+		}
+		res.Prime = prime
+	}
+	if b.o.duration > 0 {
+		if err := b.timedRuns(ctx, res); err != nil {
+			return nil, err
+		}
+	}
+	if b.o.burst > 0 {
+		burst, err := b.burst(ctx)
+		if err != nil {
+			return nil, err
+		}
+		res.Burst = burst
+	}
+	res.LoadAfter = loadAverage()
+	return res, nil
+}
+
+func (b *bench) timedRuns(ctx context.Context, res *result) error {
+	var floor *runResult
+	if b.o.floor || b.o.compare {
+		op, err := b.floorOp(ctx)
+		if err != nil {
+			return err
+		}
+		r, err := b.timed(ctx, "floor", op)
+		if err != nil {
+			return err
+		}
+		res.Runs = append(res.Runs, *r)
+		floor = r
+	}
+	if b.o.floor {
+		return nil
+	}
+	r, err := b.timed(ctx, "bridge", bridgeCheck(b.nc, b.o.checkSubject))
+	if err != nil {
+		return err
+	}
+	res.Runs = append(res.Runs, *r)
+	if floor != nil && floor.ChecksPerSecond > 0 {
+		ratio := r.ChecksPerSecond / floor.ChecksPerSecond
+		res.BridgeFloor = &ratio
+	}
+	if b.rss != nil {
+		res.RSS.PeakMiB = r.RSSPeakMiB
+		end := mib(b.rss.takePeak())
+		res.RSS.EndMiB = &end
+	}
+	if b.o.cpuProfile != "" {
+		res.Profile = b.o.cpuProfile
+	}
+	return nil
+}
+
+// floorOp builds the floor's provider clients and opens the status bucket.
+func (b *bench) floorOp(ctx context.Context) (op, error) {
+	var provs []providers.Provider
+	var err error
+	if b.world != nil {
+		provs, err = selfProviders(b.world.simURL)
+	} else {
+		provs, err = externalProviders(b.o)
+	}
+	if err != nil {
+		return nil, err
+	}
+	clients := map[string]providers.Provider{}
+	for _, p := range provs {
+		clients[p.Name()] = p
+	}
+	kv, err := b.js.KeyValue(ctx, b.o.bucket)
+	if err != nil {
+		return nil, fmt.Errorf("status bucket %s: %w", b.o.bucket, err)
+	}
+	return floorCheck(clients, kv), nil
+}
+
+func externalProviders(o options) ([]providers.Provider, error) {
+	cb, err := coinbar.New(o.paysimURL, o.coinbarClientID)
+	if err != nil {
+		return nil, err
+	}
+	mv, err := muvinai.New(o.paysimURL, o.muvinaiAPIKey)
+	if err != nil {
+		return nil, err
+	}
+	return []providers.Provider{cb, mv}, nil
+}
+
+// prime checks every payment once through the bridge: each is a first
+// sight, so this also measures the changed path (claim, publish, mark).
+func (b *bench) prime(ctx context.Context) (*runResult, error) {
+	b.pool.restart()
+	before := b.counters(ctx)
+	start := time.Now()
+	samples, err := b.drv.fixedCount(ctx, b.o.payments, b.o.concurrent, bridgeCheck(b.nc, b.o.checkSubject))
+	if err != nil {
+		return nil, err
+	}
+	r := &runResult{Name: "prime"}
+	r.summarise(samples, time.Since(start).Seconds())
+	r.counted(before, b.counters(ctx))
+	return r, nil
+}
+
+// timed runs one warm-up and measured window of op; for the bridge it also
+// takes the memory peak and, when asked, a CPU profile of the window.
+func (b *bench) timed(ctx context.Context, name string, do op) (*runResult, error) {
+	fmt.Fprintf(b.log, "paybench: %s run, %s warm-up + %s\n", name, b.o.warmup, b.o.duration)
+	b.pool.restart()
+	w := newWindow(b.o.warmup, b.o.duration)
+	var before counters
+	var side sync.WaitGroup
+	var profileErr error
+	side.Go(func() {
+		time.Sleep(time.Until(w.from))
+		if b.rss != nil {
+			b.rss.takePeak() // the peak of the measured window only
+		}
+		before = b.counters(ctx)
+	})
+	if name == "bridge" && b.o.cpuProfile != "" {
+		side.Go(func() {
+			time.Sleep(time.Until(w.from))
+			profileErr = b.profile(ctx, b.o.cpuProfile)
+		})
+	}
+	var samples []sample
+	var err error
+	if b.o.rate > 0 {
+		samples, err = b.drv.openLoop(ctx, w, b.o.rate, do)
+	} else {
+		samples, err = b.drv.closedLoop(ctx, w, b.o.concurrent, do)
+	}
+	side.Wait()
+	if err != nil {
+		return nil, err
+	}
+	if profileErr != nil {
+		return nil, profileErr
+	}
+	r := &runResult{Name: name}
+	r.summarise(samples, b.o.duration.Seconds())
+	r.counted(before, b.counters(ctx))
+	if name == "bridge" && b.rss != nil {
+		peak := mib(b.rss.takePeak())
+		r.RSSPeakMiB = &peak
+	}
+	return r, nil
+}
+
+func (b *bench) profile(ctx context.Context, path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("--cpuprofile: %w", err)
+	}
+	err = b.world.bridge.profile(ctx, b.o.duration, f)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// counters reads the cumulative counts: provider calls (paysim's meter,
+// or the bridge's /metrics), events (the event stream's last sequence)
+// and statuses moved by the pool.
+func (b *bench) counters(ctx context.Context) counters {
+	c := counters{checks: b.drv.completed.Load(), calls: -1, events: -1, moved: b.pool.changes.Load()}
+	switch {
+	case b.world != nil:
+		c.calls = b.world.meter.calls.Load()
+	case b.o.metricsURL != "":
+		if n, err := scrapeProviderCalls(ctx, b.o.metricsURL); err == nil {
+			c.calls = n
+		} else {
+			fmt.Fprintf(b.log, "paybench: %v\n", err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if s, err := b.js.Stream(ctx, b.o.eventStream); err == nil {
+		if info, err := s.Info(ctx); err == nil {
+			c.events = int64(info.State.LastSeq)
+		}
+	}
+	return c
+}

@@ -1,0 +1,171 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"time"
+)
+
+// options are the command line, parsed and checked.
+type options struct {
+	self       bool
+	natsURL    string
+	payments   int
+	prefix     string
+	provider   string // coinbar, muvinai or both
+	rate       float64
+	concurrent int
+	duration   time.Duration
+	warmup     time.Duration
+	timeout    time.Duration
+	prime      bool
+
+	changeShare     float64
+	providerLatency time.Duration
+	maxAge          time.Duration
+	maxInflight     int
+
+	floor        bool
+	compare      bool
+	latencyAdded bool
+	burst        int
+
+	json       bool
+	metricsURL string
+	cpuProfile string
+	bridgeMode string // subprocess or in-process, with --self
+	bridgeBin  string
+
+	// Against an external bridge: where its paysim is, for --floor.
+	paysimURL        string
+	coinbarClientID  string
+	muvinaiAPIKey    string
+	checkSubject     string
+	bucket           string
+	eventStream      string
+	changeShareGiven bool
+}
+
+// Defaults of paysim's own flags, so that a floor against an external
+// paysim started with defaults needs no credentials.
+const (
+	defaultCoinbarClientID = "paysim-coinbar-client"
+	defaultMuvinaiAPIKey   = "paysim-muvinai-key"
+)
+
+func parseFlags(args []string, stderr io.Writer) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("paybench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.BoolVar(&o.self, "self", false, "start an embedded NATS server, paysim and a bridge, and measure those")
+	fs.StringVar(&o.natsURL, "nats-url", "", "NATS server of a running paybridge to measure (instead of --self)")
+	fs.IntVar(&o.payments, "payments", 10000, "distinct payment ids checked in turn")
+	fs.StringVar(&o.prefix, "prefix", "sim-", "payment ids are <prefix><provider>-0001…, as paysim --prefix generates them")
+	fs.StringVar(&o.provider, "provider", "both", "coinbar, muvinai or both (alternating)")
+	fs.Float64Var(&o.rate, "rate", 0, "checks per second, sent on schedule whatever the replies do (open loop); 0: closed loop")
+	fs.IntVar(&o.concurrent, "concurrency", 64, "checks in flight at once in a closed loop")
+	fs.DurationVar(&o.duration, "duration", 10*time.Second, "measured time of each run; 0 skips the timed runs")
+	fs.DurationVar(&o.warmup, "warmup", 2*time.Second, "unmeasured time before each run")
+	fs.DurationVar(&o.timeout, "timeout", 10*time.Second, "how long one check may take before it counts as a timeout")
+	fs.BoolVar(&o.prime, "prime", true, "check every payment once before measuring, so the store holds a record of each")
+	fs.Float64Var(&o.changeShare, "change-share", 0.01, "share of payments whose status paysim changes per pass over all payments (--self)")
+	fs.DurationVar(&o.providerLatency, "provider-latency", 0, "paysim's delay of every answer (--self)")
+	fs.DurationVar(&o.maxAge, "max-age", 0, "max_age sent in every check; 0: none")
+	fs.IntVar(&o.maxInflight, "max-inflight", 1024, "the bridge's --max-inflight (--self)")
+	fs.BoolVar(&o.floor, "floor", false, "measure the floor instead of the bridge: one provider GET and one KV read per check")
+	fs.BoolVar(&o.compare, "compare", false, "measure the floor, then the bridge, with the same settings, and print bridge/floor")
+	fs.BoolVar(&o.latencyAdded, "latency-added", false, "report reply time minus paysim's handling time of the check's request (--self; --rate defaults to 1000)")
+	fs.IntVar(&o.burst, "burst", 0, "after the runs, send this many checks of one payment at once and count the provider calls")
+	fs.BoolVar(&o.json, "json", false, "print the result as JSON")
+	fs.StringVar(&o.metricsURL, "metrics-url", "", "the bridge's /metrics, to count provider calls of an external bridge")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the bridge during the measured bridge run to this file")
+	fs.StringVar(&o.bridgeMode, "bridge", "subprocess", "with --self: run `paybridge serve` as a subprocess (its own RSS), or in-process")
+	fs.StringVar(&o.bridgeBin, "bridge-bin", "", "with --self: a built paybridge binary; default: go build ./cmd/paybridge")
+	fs.StringVar(&o.paysimURL, "paysim-url", "", "base URL of the external bridge's paysim, for --floor and --compare")
+	fs.StringVar(&o.coinbarClientID, "coinbar-client-id", defaultCoinbarClientID, "CBPAY-API-KEY that external paysim accepts")
+	fs.StringVar(&o.muvinaiAPIKey, "muvinai-api-key", defaultMuvinaiAPIKey, "bearer token that external paysim accepts")
+	fs.StringVar(&o.checkSubject, "check-subject", "payments.check", "subject of check requests")
+	fs.StringVar(&o.bucket, "bucket", "payment_status", "the bridge's status KV bucket, read by --floor")
+	fs.StringVar(&o.eventStream, "event-stream", "PAYMENT_EVENTS", "the bridge's event stream, whose growth counts events")
+	if err := fs.Parse(args); err != nil {
+		return options{}, err
+	}
+	if fs.NArg() > 0 {
+		return options{}, usagef("unexpected argument %q", fs.Arg(0))
+	}
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == "change-share" {
+			o.changeShareGiven = true
+		}
+	})
+	return o, o.check()
+}
+
+// check rejects contradictory or out-of-range flags, and fills in what
+// follows from the others.
+func (o *options) check() error {
+	switch {
+	case o.self == (o.natsURL != ""):
+		return usagef("give exactly one of --self and --nats-url")
+	case o.payments < 1:
+		return usagef("--payments must be at least 1, got %d", o.payments)
+	case o.provider != "coinbar" && o.provider != "muvinai" && o.provider != "both":
+		return usagef("--provider must be coinbar, muvinai or both, got %q", o.provider)
+	case o.rate < 0:
+		return usagef("--rate must not be negative, got %v", o.rate)
+	case o.concurrent < 1:
+		return usagef("--concurrency must be at least 1, got %d", o.concurrent)
+	case o.duration < 0 || o.warmup < 0 || o.timeout <= 0:
+		return usagef("--duration and --warmup must not be negative, --timeout must be positive")
+	case o.changeShare < 0 || o.changeShare > 1:
+		return usagef("--change-share must be between 0 and 1, got %v", o.changeShare)
+	case o.providerLatency < 0 || o.maxAge < 0:
+		return usagef("--provider-latency and --max-age must not be negative")
+	case o.maxInflight < 1:
+		return usagef("--max-inflight must be at least 1, got %d", o.maxInflight)
+	case o.floor && o.compare:
+		return usagef("--floor and --compare exclude each other: --compare runs the floor too")
+	case o.burst < 0:
+		return usagef("--burst must not be negative, got %d", o.burst)
+	case o.bridgeMode != "subprocess" && o.bridgeMode != "in-process":
+		return usagef("--bridge must be subprocess or in-process, got %q", o.bridgeMode)
+	}
+	if !o.self {
+		if err := o.checkExternal(); err != nil {
+			return err
+		}
+	}
+	if o.latencyAdded && o.rate == 0 {
+		o.rate = 1000
+	}
+	return nil
+}
+
+// checkExternal checks what needs the world that --self would build.
+func (o *options) checkExternal() error {
+	switch {
+	case o.changeShareGiven && o.changeShare > 0:
+		return usagef("--change-share needs --self: paybench cannot move an external paysim's payments")
+	case o.providerLatency > 0:
+		return usagef("--provider-latency needs --self; start the external paysim with --latency")
+	case o.latencyAdded:
+		return usagef("--latency-added needs --self: it reads paysim's handling time of each request")
+	case o.cpuProfile != "":
+		return usagef("--cpuprofile needs --self; profile an external bridge with its own --pprof")
+	case (o.floor || o.compare) && o.paysimURL == "":
+		return usagef("--floor and --compare against an external bridge need --paysim-url")
+	}
+	o.changeShare = 0
+	return nil
+}
+
+// describe is a one-line summary of the load, for the report.
+func (o options) describe() string {
+	load := fmt.Sprintf("closed loop, %d in flight", o.concurrent)
+	if o.rate > 0 {
+		load = fmt.Sprintf("open loop, %.0f checks/s", o.rate)
+	}
+	return fmt.Sprintf("%d payments (%s), %s, %s measured after %s warm-up, %.2f%% changing per pass, provider latency %s",
+		o.payments, o.provider, load, o.duration, o.warmup, o.changeShare*100, o.providerLatency)
+}

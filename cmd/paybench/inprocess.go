@@ -1,0 +1,90 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime/pprof"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/paybridge/paybridge/bridge"
+	"github.com/paybridge/paybridge/providers"
+	"github.com/paybridge/paybridge/providers/coinbar"
+	"github.com/paybridge/paybridge/providers/muvinai"
+)
+
+// inProcess is a bridge running in paybench's own process: its memory is
+// the whole process's (NATS server, paysim and load included), and its
+// profile shows all of them.
+type inProcess struct {
+	nc *nats.Conn
+	b  *bridge.Bridge
+}
+
+func startInProcess(ctx context.Context, o options, w *world) (*inProcess, error) {
+	provs, err := selfProviders(w.simURL)
+	if err != nil {
+		return nil, err
+	}
+	nc, err := nats.Connect(w.natsURL, nats.Name("paybench bridge"))
+	if err != nil {
+		return nil, fmt.Errorf("bridge connection: %w", err)
+	}
+	b, err := bridge.New(nc, bridge.Config{MaxInflight: o.maxInflight}, provs...)
+	if err == nil {
+		err = b.Start(ctx)
+	}
+	if err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("starting the bridge: %w", err)
+	}
+	return &inProcess{nc: nc, b: b}, nil
+}
+
+// selfProviders are clients of the --self paysim with the default retry
+// policy, as `paybridge serve` builds them.
+func selfProviders(simURL string) ([]providers.Provider, error) {
+	cb, err := coinbar.New(simURL, selfCoinbarClientID)
+	if err != nil {
+		return nil, err
+	}
+	mv, err := muvinai.New(simURL, selfMuvinaiAPIKey)
+	if err != nil {
+		return nil, err
+	}
+	return []providers.Provider{cb, mv}, nil
+}
+
+func (p *inProcess) describe() string {
+	return "in process (RSS and profile are of the whole paybench process: NATS server, paysim and load included)"
+}
+
+func (p *inProcess) pid() int { return os.Getpid() }
+
+func (p *inProcess) profile(ctx context.Context, d time.Duration, w io.Writer) error {
+	if err := pprof.StartCPUProfile(w); err != nil {
+		return err
+	}
+	defer pprof.StopCPUProfile()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (p *inProcess) stop(ctx context.Context) error {
+	err := p.b.Close(ctx)
+	p.nc.Close()
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("bridge: %w", err)
+	}
+	return err
+}

@@ -1,0 +1,65 @@
+// Command paybench measures paybridge: it drives check requests over NATS
+// at a fixed rate or concurrency and reports throughput, reply latency,
+// provider calls per check, events published, errors and the bridge's
+// memory. With --self it brings its own world: an embedded NATS server,
+// the paysim simulator and a bridge. --floor and --compare measure the
+// work a check cannot avoid (one provider GET and one KV read), so that
+// the bridge's own cost shows as a ratio.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+	case errors.As(err, new(usageError)):
+		fmt.Fprintln(os.Stderr, "paybench:", err)
+		os.Exit(2)
+	default:
+		fmt.Fprintln(os.Stderr, "paybench:", err)
+		os.Exit(1)
+	}
+}
+
+// usageError is a bad flag value: exit status 2, as flag parsing errors.
+type usageError struct{ error }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
+
+// run is paybench: it sets up, runs the phases the flags ask for, and
+// prints the result as a table (or JSON) on stdout; progress goes to
+// stderr.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	o, err := parseFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	b, err := newBench(ctx, o, stderr)
+	if err != nil {
+		return err
+	}
+	res, runErr := b.run(ctx)
+	if err := b.close(); err != nil && runErr == nil {
+		runErr = err
+	}
+	if runErr != nil {
+		return runErr
+	}
+	if o.json {
+		return writeJSON(stdout, res)
+	}
+	writeTable(stdout, res)
+	return nil
+}

@@ -1,0 +1,115 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+// A short --self run against an in-process bridge: the floor and the
+// bridge are both measured, statuses move and are announced, nothing
+// fails, and one provider call serves each check.
+func TestSelfRunMeasuresFloorAndBridge(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	err := run(ctx, []string{"--self", "--bridge", "in-process", "--payments", "100",
+		"--duration", "1s", "--warmup", "200ms", "--change-share", "0.1",
+		"--compare", "--latency-added", "--rate", "300", "--burst", "50", "--json"}, &stdout, &stderr)
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, stderr.String())
+	}
+	var res result
+	if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {
+		t.Fatalf("output is not the result JSON: %v\n%s", err, stdout.String())
+	}
+	if len(res.Runs) != 2 || res.Runs[0].Name != "floor" || res.Runs[1].Name != "bridge" {
+		t.Fatalf("want a floor and a bridge run, got %+v", res.Runs)
+	}
+	if res.Prime == nil || res.Prime.Checks != 100 || res.Prime.Events == nil || *res.Prime.Events != 100 {
+		t.Errorf("priming 100 payments should be 100 checks, each a first sight with its event: %+v", res.Prime)
+	}
+	for _, r := range res.Runs {
+		if r.Checks < 100 || r.ChecksPerSecond <= 0 || r.Latency.P50 <= 0 || r.Latency.P99 < r.Latency.P50 {
+			t.Errorf("%s: implausible counts or latencies: %+v", r.Name, r)
+		}
+		if len(r.Errors) != 0 {
+			t.Errorf("%s: errors %v", r.Name, r.Errors)
+		}
+		if r.CallsPerCheck == nil || *r.CallsPerCheck < 0.9 || *r.CallsPerCheck > 1.1 {
+			t.Errorf("%s: want about one provider call per check, got %v", r.Name, optFloat(r.CallsPerCheck, "%.3f"))
+		}
+		if r.Added == nil || r.Added.P50 <= 0 || r.Added.P50 > r.Latency.P50 {
+			t.Errorf("%s: added latency must be positive and below the reply time: %+v", r.Name, r.Added)
+		}
+		if r.StatusesMoved == 0 {
+			t.Errorf("%s: paysim moved no status with --change-share 0.1", r.Name)
+		}
+	}
+	bridge := res.Runs[1]
+	if bridge.Events == nil || *bridge.Events == 0 || bridge.ChangedReplies == 0 {
+		t.Errorf("moved statuses must be announced: events %s, changed replies %d", optInt(bridge.Events), bridge.ChangedReplies)
+	}
+	if floor := res.Runs[0]; floor.Events == nil || *floor.Events != 0 {
+		t.Errorf("the floor publishes nothing, got events %s", optInt(floor.Events))
+	}
+	if res.BridgeFloor == nil || *res.BridgeFloor <= 0 {
+		t.Errorf("want a bridge/floor ratio, got %v", optFloat(res.BridgeFloor, "%.2f"))
+	}
+	if res.RSS == nil || res.RSS.IdleMiB <= 0 || res.RSS.PeakMiB == nil || *res.RSS.PeakMiB <= 0 {
+		t.Errorf("want idle and peak memory, got %+v", res.RSS)
+	}
+	if b := res.Burst; b == nil || b.Checks != 50 || len(b.Errors) != 0 || b.ProviderCalls == nil || *b.ProviderCalls < 1 || *b.ProviderCalls > 50 {
+		t.Errorf("burst of 50: %+v", res.Burst)
+	}
+
+	var table bytes.Buffer
+	writeTable(&table, &res)
+	for _, want := range []string{"prime", "floor", "bridge", "bridge/floor = ", "added latency", "burst: 50 concurrent checks"} {
+		if !strings.Contains(table.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, table.String())
+		}
+	}
+}
+
+func TestBadFlagsAreUsageErrors(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "exactly one of --self and --nats-url"},
+		{[]string{"--self", "--nats-url", "nats://127.0.0.1:4222"}, "exactly one of --self and --nats-url"},
+		{[]string{"--self", "--payments", "0"}, "--payments must be at least 1"},
+		{[]string{"--self", "--provider", "paypal"}, `--provider must be coinbar, muvinai or both, got "paypal"`},
+		{[]string{"--self", "--change-share", "1.5"}, "--change-share must be between 0 and 1"},
+		{[]string{"--self", "--floor", "--compare"}, "--floor and --compare exclude each other"},
+		{[]string{"--self", "--bridge", "docker"}, `--bridge must be subprocess or in-process, got "docker"`},
+		{[]string{"--nats-url", "nats://127.0.0.1:4222", "--change-share", "0.1"}, "--change-share needs --self"},
+		{[]string{"--nats-url", "nats://127.0.0.1:4222", "--latency-added"}, "--latency-added needs --self"},
+		{[]string{"--nats-url", "nats://127.0.0.1:4222", "--compare"}, "need --paysim-url"},
+		{[]string{"--self", "extra"}, `unexpected argument "extra"`},
+	} {
+		_, err := parseFlags(tc.args, &bytes.Buffer{})
+		if !errors.As(err, new(usageError)) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: want a usage error containing %q, got %v", tc.args, tc.want, err)
+		}
+	}
+}
+
+// Against an external bridge the default change share is dropped, since
+// paybench cannot move that paysim's payments, and --latency-added sets
+// the rate it is defined at.
+func TestFlagDefaultsFollowTheMode(t *testing.T) {
+	o, err := parseFlags([]string{"--nats-url", "nats://127.0.0.1:4222"}, &bytes.Buffer{})
+	if err != nil || o.changeShare != 0 {
+		t.Errorf("external: change share %v, err %v; want 0, nil", o.changeShare, err)
+	}
+	o, err = parseFlags([]string{"--self", "--latency-added"}, &bytes.Buffer{})
+	if err != nil || o.rate != 1000 {
+		t.Errorf("--latency-added: rate %v, err %v; want 1000, nil", o.rate, err)
+	}
+}

@@ -1,0 +1,88 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strings"
+	"text/tabwriter"
+)
+
+func writeJSON(w io.Writer, res *result) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(res)
+}
+
+// writeTable prints the result for people: one row per run, then memory,
+// the ratio and the burst.
+func writeTable(w io.Writer, res *result) {
+	fmt.Fprintf(w, "setup:  %s\nbridge: %s\n", res.Setup, res.Bridge)
+	if res.LoadBefore != "" {
+		fmt.Fprintf(w, "load average: %s before, %s after\n", res.LoadBefore, res.LoadAfter)
+	}
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "run\tchecks\tchecks/s\tp50 ms\tp90 ms\tp99 ms\tmax ms\tcalls/check\tevents\tchanged\tmoved\terrors\t")
+	runs := res.Runs
+	if res.Prime != nil {
+		runs = append([]runResult{*res.Prime}, runs...)
+	}
+	for _, r := range runs {
+		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%.2f\t%.2f\t%.2f\t%.2f\t%s\t%s\t%d\t%d\t%s\t\n",
+			r.Name, r.Checks, r.ChecksPerSecond, r.Latency.P50, r.Latency.P90, r.Latency.P99, r.Latency.Max,
+			optFloat(r.CallsPerCheck, "%.3f"), optInt(r.Events), r.ChangedReplies, r.StatusesMoved, errorList(r.Errors))
+	}
+	tw.Flush()
+	for _, r := range res.Runs {
+		if r.Added != nil {
+			fmt.Fprintf(w, "%s added latency (reply time − paysim handling time), ms: p50 %.3f  p90 %.3f  p99 %.3f  max %.3f  (%d matched, %d unmatched)\n",
+				r.Name, r.Added.P50, r.Added.P90, r.Added.P99, r.Added.Max, r.Added.Samples, r.AddedUnmatched)
+		}
+	}
+	if res.BridgeFloor != nil {
+		fmt.Fprintf(w, "bridge/floor = %.2f\n", *res.BridgeFloor)
+	}
+	if m := res.RSS; m != nil {
+		fmt.Fprintf(w, "bridge RSS: idle %.1f MiB", m.IdleMiB)
+		if m.PeakMiB != nil {
+			fmt.Fprintf(w, ", peak under load %.1f MiB, at end %.1f MiB", *m.PeakMiB, *m.EndMiB)
+		}
+		fmt.Fprintln(w)
+	}
+	if b := res.Burst; b != nil {
+		fmt.Fprintf(w, "burst: %d concurrent checks of %s → %s provider calls; max latency %.2f ms; errors %s\n",
+			b.Checks, b.PaymentID, optInt(b.ProviderCalls), b.Latency.Max, errorList(b.Errors))
+	}
+	if res.Profile != "" {
+		fmt.Fprintf(w, "CPU profile of the bridge run: %s (go tool pprof -top %s)\n", res.Profile, res.Profile)
+	}
+}
+
+func optFloat(v *float64, format string) string {
+	if v == nil {
+		return "-"
+	}
+	return fmt.Sprintf(format, *v)
+}
+
+func optInt(v *int64) string {
+	if v == nil {
+		return "-"
+	}
+	return fmt.Sprint(*v)
+}
+
+// errorList is "none" or "code=n,code=n" in code order.
+func errorList(errs map[string]int) string {
+	if len(errs) == 0 {
+		return "none"
+	}
+	var parts []string
+	for _, code := range slices.Sorted(maps.Keys(errs)) {
+		parts = append(parts, fmt.Sprintf("%s=%d", code, errs[code]))
+	}
+	return strings.Join(parts, ",")
+}

@@ -1,0 +1,185 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// errNoBinary means no paybridge binary could be had; the caller may run
+// the bridge in process instead.
+var errNoBinary = errors.New("no paybridge binary")
+
+// subprocess is `paybridge serve` run as a child process against the
+// world's NATS server and paysim, with --pprof on its HTTP listener.
+type subprocess struct {
+	cmd    *exec.Cmd
+	http   string // host:port of /readyz, /metrics and /debug/pprof
+	stderr *tail
+	exited chan struct{}
+	err    error // the exit, once exited is closed
+}
+
+func startSubprocess(ctx context.Context, o options, w *world, log io.Writer) (*subprocess, error) {
+	bin := o.bridgeBin
+	if bin == "" {
+		fmt.Fprintln(log, "paybench: building cmd/paybridge")
+		var err error
+		if bin, err = buildBridge(ctx, w.dir); err != nil {
+			return nil, err
+		}
+	}
+	httpAddr, err := freeLoopbackPort()
+	if err != nil {
+		return nil, err
+	}
+	s := &subprocess{http: httpAddr, stderr: &tail{max: 8 << 10}, exited: make(chan struct{})}
+	s.cmd = exec.Command(bin, "serve",
+		"--nats-url", w.natsURL,
+		"--http-listen", httpAddr,
+		"--coinbar-base-url", w.simURL,
+		"--muvinai-base-url", w.simURL,
+		"--max-inflight", strconv.Itoa(o.maxInflight),
+		"--log-format", "json", "--log-level", "warn",
+		"--pprof")
+	// Keys by environment, so that they stay out of the process list.
+	s.cmd.Env = append(os.Environ(),
+		"PAYBRIDGE_COINBAR_API_KEY="+selfCoinbarClientID,
+		"PAYBRIDGE_MUVINAI_API_KEY="+selfMuvinaiAPIKey)
+	s.cmd.Stderr = s.stderr
+	if err := s.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting %s: %w", bin, err)
+	}
+	go func() { s.err = s.cmd.Wait(); close(s.exited) }()
+	if err := s.waitReady(ctx, 60*time.Second); err != nil {
+		return nil, errors.Join(err, s.stop(ctx))
+	}
+	fmt.Fprintf(log, "paybench: paybridge serve running, pid %d, HTTP %s\n", s.pid(), s.http)
+	return s, nil
+}
+
+// buildBridge builds cmd/paybridge into dir; it needs to run inside the
+// module, as `go run ./cmd/paybench` does.
+func buildBridge(ctx context.Context, dir string) (string, error) {
+	out := filepath.Join(dir, "paybridge")
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, "github.com/paybridge/paybridge/cmd/paybridge")
+	var msg bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &msg, &msg
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("%w: go build ./cmd/paybridge: %v\n%s", errNoBinary, err, bytes.TrimSpace(msg.Bytes()))
+	}
+	return out, nil
+}
+
+// freeLoopbackPort returns a loopback address no one listens on now.
+func freeLoopbackPort() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+// waitReady polls /readyz until the bridge takes requests.
+func (s *subprocess) waitReady(ctx context.Context, within time.Duration) error {
+	deadline := time.Now().Add(within)
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+s.http+"/readyz", nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case <-s.exited:
+			return fmt.Errorf("paybridge serve exited (%v):\n%s", s.err, s.stderr)
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("paybridge serve not ready within %s:\n%s", within, s.stderr)
+		}
+	}
+}
+
+func (s *subprocess) describe() string {
+	return fmt.Sprintf("paybridge serve subprocess, pid %d (RSS and profile are the bridge's alone)", s.pid())
+}
+
+func (s *subprocess) pid() int { return s.cmd.Process.Pid }
+
+// profile fetches a CPU profile from the bridge's /debug/pprof, which
+// takes whole seconds.
+func (s *subprocess) profile(ctx context.Context, d time.Duration, w io.Writer) error {
+	secs := max(1, int((d+time.Second/2)/time.Second))
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet,
+		fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", s.http, secs), nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("CPU profile: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("CPU profile: %s", resp.Status)
+	}
+	_, err = io.Copy(w, resp.Body)
+	return err
+}
+
+// stop drains the bridge with SIGTERM, as an operator would, and kills it
+// if it does not exit in time.
+func (s *subprocess) stop(ctx context.Context) error {
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.exited:
+	case <-ctx.Done():
+		_ = s.cmd.Process.Kill()
+		<-s.exited
+		return fmt.Errorf("paybridge serve did not stop in time:\n%s", s.stderr)
+	}
+	if s.err != nil {
+		return fmt.Errorf("paybridge serve: %v\n%s", s.err, s.stderr)
+	}
+	return nil
+}
+
+// tail keeps the last max bytes written to it, for error messages.
+type tail struct {
+	mu  sync.Mutex
+	max int
+	buf []byte
+}
+
+func (t *tail) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf = append(t.buf, p...)
+	if over := len(t.buf) - t.max; over > 0 {
+		t.buf = append(t.buf[:0], t.buf[over:]...)
+	}
+	return len(p), nil
+}
+
+func (t *tail) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return string(bytes.TrimSpace(t.buf))
+}

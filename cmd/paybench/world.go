@@ -1,0 +1,151 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	natsserver "github.com/nats-io/nats-server/v2/server"
+
+	"github.com/paybridge/paybridge/cmd/paysim/sim"
+	"github.com/paybridge/paybridge/natsembed"
+)
+
+// The made-up credentials of the --self world's paysim.
+const (
+	selfCoinbarClientID = "paybench-coinbar-client"
+	selfMuvinaiAPIKey   = "paybench-muvinai-key"
+)
+
+// world is what --self runs: an embedded NATS server on a temporary
+// store, paysim on a random loopback port, and a bridge.
+type world struct {
+	dir     string
+	ns      *natsserver.Server
+	natsURL string
+	sim     *sim.Sim
+	simURL  string
+	meter   *providerMeter
+	stopSim context.CancelFunc
+	simDone chan error
+	bridge  runningBridge
+}
+
+// runningBridge is a bridge paybench started, in a subprocess or in
+// process.
+type runningBridge interface {
+	// describe says what runs and whose memory is measured.
+	describe() string
+	// pid is the process whose RSS is the bridge's.
+	pid() int
+	// profile writes a CPU profile of the next d to w.
+	profile(ctx context.Context, d time.Duration, w io.Writer) error
+	stop(ctx context.Context) error
+}
+
+func startWorld(ctx context.Context, o options, log io.Writer) (*world, error) {
+	w := &world{}
+	var err error
+	if w.dir, err = os.MkdirTemp("", "paybench-"); err != nil {
+		return nil, err
+	}
+	if err := w.start(ctx, o, log); err != nil {
+		return nil, errors.Join(err, w.close())
+	}
+	return w, nil
+}
+
+func (w *world) start(ctx context.Context, o options, log io.Writer) error {
+	var err error
+	w.ns, err = natsembed.Start(natsembed.Config{Host: "127.0.0.1", Port: -1, StoreDir: w.dir})
+	if err != nil {
+		return err
+	}
+	w.natsURL = w.ns.ClientURL()
+	w.sim, err = sim.New(sim.Config{
+		CoinbarClientID: selfCoinbarClientID,
+		MuvinaiAPIKey:   selfMuvinaiAPIKey,
+		LatencyMin:      o.providerLatency,
+		LatencyMax:      o.providerLatency,
+		Seed:            1,
+	})
+	if err != nil {
+		return err
+	}
+	if err := w.serveSim(); err != nil {
+		return err
+	}
+	fmt.Fprintf(log, "paybench: NATS %s, paysim %s\n", w.natsURL, w.simURL)
+	if o.bridgeMode == "subprocess" {
+		w.bridge, err = startSubprocess(ctx, o, w, log)
+		if errors.Is(err, errNoBinary) {
+			fmt.Fprintf(log, "paybench: %v; running the bridge in process instead\n", err)
+		} else if err != nil {
+			return err
+		}
+	}
+	if w.bridge == nil {
+		w.bridge, err = startInProcess(ctx, o, w)
+	}
+	return err
+}
+
+// serveSim serves paysim behind the meter on a random loopback port.
+func (w *world) serveSim() error {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return fmt.Errorf("paysim listener: %w", err)
+	}
+	w.meter = &providerMeter{next: w.sim.Handler()}
+	w.simURL = "http://" + ln.Addr().String()
+	ctx, cancel := context.WithCancel(context.Background())
+	w.stopSim, w.simDone = cancel, make(chan error, 1)
+	go func() { w.simDone <- serveHTTP(ctx, ln, w.meter) }()
+	return nil
+}
+
+// close stops the bridge, paysim and NATS, and removes the store.
+func (w *world) close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var errs []error
+	if w.bridge != nil {
+		errs = append(errs, w.bridge.stop(ctx))
+	}
+	if w.stopSim != nil {
+		w.stopSim()
+		errs = append(errs, <-w.simDone)
+	}
+	if w.ns != nil {
+		w.ns.Shutdown()
+		w.ns.WaitForShutdown()
+	}
+	errs = append(errs, os.RemoveAll(w.dir))
+	return errors.Join(errs...)
+}
+
+// serveHTTP serves h on ln until ctx ends, then shuts down gracefully.
+func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler) error {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	select {
+	case err := <-served:
+		return fmt.Errorf("paysim: %w", err)
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		_ = srv.Close() // answers still delayed by paysim's latency are cut off
+	}
+	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("paysim: %w", err)
+	}
+	return nil
+}
