@@ -1,0 +1,72 @@
+package coinbar
+
+import (
+	"testing"
+
+	"github.com/paybridge/paybridge/providers"
+)
+
+// BenchmarkNormalize maps one input per status of every row of the table,
+// and an unknown one that walks the whole table.
+func BenchmarkNormalize(b *testing.B) {
+	type input struct {
+		status, descr string
+		want          providers.Status
+	}
+	var inputs []input
+	for _, r := range table {
+		for _, s := range r.statuses {
+			inputs = append(inputs, input{s, "Failed - " + r.descrContains, r.status})
+		}
+	}
+	inputs = append(inputs, input{"ON_HOLD", "Waiting", providers.StatusUnknown})
+	for _, in := range inputs {
+		if got := Normalize(in.status, in.descr); got != in.want {
+			b.Fatalf("Normalize(%q, %q) = %s, want %s: the inputs no longer hit their rows", in.status, in.descr, got, in.want)
+		}
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		for _, in := range inputs {
+			Normalize(in.status, in.descr)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(inputs)), "ns/normalize")
+}
+
+// benchSeedBody is the 200 example of CoinbarPay's status page, verbatim,
+// as client_test.go has it (that copy lives in the external test package).
+const benchSeedBody = `{
+    "payment_id_coinbar": "XxYyWwZz-XxYy-XxYy-XxYy-XxYyWwZz",
+    "payment_request_id_client": "XxYyWwZz-XxYy-XxYy-XxYy-XxYyWwZz",
+    "service_client_id": "XxYyWwZz-XxYy-XxYy-XxYy-XxYyWwZz",
+    "status": "FAILED",
+    "payment_detail": {
+        "destination_coin": "BTC",
+        "trade_pair": "BTC/EUR",
+        "destination_amount": 0.00045145423250897323,
+        "coin_change": 19913.425,
+        "total_price": 8.99
+    },
+    "input_coin": "EUR",
+    "creation_time": "2022-05-11T12:16:01.064Z",
+    "update_time": "2022-05-11T12:30:35.059Z",
+    "status_descr": "Timeout"
+}`
+
+// BenchmarkDecodeStatus decodes the seed body into a Result: JSON, exact
+// decimals, the time and the mapping.
+func BenchmarkDecodeStatus(b *testing.B) {
+	body := []byte(benchSeedBody)
+	const id = "XxYyWwZz-XxYy-XxYy-XxYy-XxYyWwZz"
+	if r, err := decodeStatus(id, body); err != nil || r.Status != providers.StatusExpired || r.CryptoAmount != "0.00045145423250897323" {
+		b.Fatalf("seed body decoded as %+v, %v", r, err)
+	}
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := decodeStatus(id, body); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
