@@ -1,0 +1,199 @@
+package main
+
+import (
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/paybridge/paybridge/bridge"
+	"github.com/paybridge/paybridge/events"
+	"github.com/paybridge/paybridge/natsembed"
+	"github.com/paybridge/paybridge/providers/coinbar"
+	"github.com/paybridge/paybridge/providers/muvinai"
+)
+
+// serveConfig is serve's command line, parsed and checked: everything
+// needed to start, nothing started.
+type serveConfig struct {
+	nats           natsFlags
+	embeddedListen string // used when nats.url is empty
+	dataDir        string
+	httpListen     string
+	pprof          bool
+	log            logFlags
+
+	coinbar, muvinai    providerConfig
+	muvinaiWebhookToken string
+
+	bridge bridge.Config // everything but Logger and Registerer
+}
+
+// providerConfig is one provider's endpoint and credentials; it is enabled
+// when it has a key.
+type providerConfig struct {
+	baseURL   string
+	apiKey    string
+	secretKey string // CoinbarPay only
+}
+
+func (p providerConfig) enabled() bool { return p.apiKey != "" }
+
+// Defaults of serve's flags (SPEC section 8).
+const (
+	defaultEmbeddedListen = "127.0.0.1:4222"
+	defaultDataDir        = "./data/nats"
+	defaultHTTPListen     = "127.0.0.1:8080"
+	defaultCoinbarURL     = "https://sandbox.coinbar.io"
+	defaultMuvinaiURL     = "https://api.simplefi.tech"
+	defaultWatchSchedule  = "10s,30s,1m,2m,5m,10m"
+	defaultWatchDeadline  = 24 * time.Hour
+	defaultMaxInflight    = 1024
+)
+
+// serveFlags defines serve's flags on a new flagSet, filling c.
+func serveFlags(c *serveConfig, raw *rawServeFlags) *flagSet {
+	f := newFlagSet("serve", "serve [flags]")
+	c.nats.register(f, "", "NATS server URL(s), comma-separated; empty starts an embedded NATS server with JetStream")
+	f.StringVar(&c.embeddedListen, "embedded-listen", defaultEmbeddedListen, "host:port of the embedded NATS server (without --nats-url); port -1 picks a free one")
+	f.StringVar(&c.dataDir, "data-dir", defaultDataDir, "directory of the embedded NATS server's JetStream data (without --nats-url)")
+	f.StringVar(&c.httpListen, "http-listen", defaultHTTPListen, "host:port of /healthz, /readyz, /metrics and /webhooks/")
+	f.BoolVar(&c.pprof, "pprof", false, "also serve net/http/pprof under /debug/pprof/ on --http-listen")
+	c.log.register(f, "info")
+
+	f.StringVar(&c.coinbar.baseURL, "coinbar-base-url", defaultCoinbarURL, "CoinbarPay API base URL (production: https://pay.coinbar.io)")
+	f.secretVar(&c.coinbar.apiKey, "coinbar-api-key", "CoinbarPay SERVICE_CLIENT_ID; enables CoinbarPay")
+	f.secretVar(&c.coinbar.secretKey, "coinbar-secret-key", "CoinbarPay SERVICE_SECRET_KEY; when set, requests are signed")
+	f.StringVar(&raw.coinbarRate, "coinbar-rate", "", "CoinbarPay call budget, calls/duration such as 1000/24h; empty: unlimited")
+	f.StringVar(&c.muvinai.baseURL, "muvinai-base-url", defaultMuvinaiURL, "Muvinai (SimpleFi) API base URL")
+	f.secretVar(&c.muvinai.apiKey, "muvinai-api-key", "Muvinai API key (bearer token); enables Muvinai")
+	f.StringVar(&raw.muvinaiRate, "muvinai-rate", "", "Muvinai call budget, calls/duration such as 5/1s; empty: unlimited")
+	f.secretVar(&c.muvinaiWebhookToken, "muvinai-webhook-token", "token a Muvinai webhook URL must carry (?token=); empty refuses Muvinai webhooks")
+
+	f.StringVar(&raw.watchSchedule, "watch-schedule", defaultWatchSchedule, "delays between re-checks of a watched payment, the last repeating")
+	f.DurationVar(&c.bridge.WatchDeadline, "watch-deadline", defaultWatchDeadline, "how long a payment is watched before a watch-expired event")
+	f.IntVar(&c.bridge.MaxInflight, "max-inflight", defaultMaxInflight, "requests processed at once; more are answered overloaded")
+	f.StringVar(&raw.replicas, "replicas", "1", "replicas (1 or 3) of the streams and bucket paybridge creates")
+	f.StringVar(&raw.eventMode, "event-mode", "binary", "CloudEvents content mode of published events: binary or structured")
+	return f
+}
+
+// rawServeFlags are the flags whose text is parsed after the command line,
+// so that a bad value is reported naming its flag or variable.
+type rawServeFlags struct {
+	coinbarRate, muvinaiRate string
+	watchSchedule            string
+	replicas                 string
+	eventMode                string
+}
+
+// parseServe reads and checks serve's flags and variables.
+func parseServe(args []string, lookupEnv func(string) (string, bool)) (serveConfig, *flagSet, error) {
+	var c serveConfig
+	var raw rawServeFlags
+	f := serveFlags(&c, &raw)
+	pos, err := f.parse(args, lookupEnv)
+	if err != nil {
+		return c, f, err
+	}
+	if len(pos) > 0 {
+		return c, f, usagef("serve takes no arguments, got %q", pos[0])
+	}
+	return c, f, c.finish(f, raw)
+}
+
+// finish checks c and converts the raw flags into the bridge's Config.
+func (c *serveConfig) finish(f *flagSet, raw rawServeFlags) error {
+	if err := c.nats.validate(f); err != nil {
+		return err
+	}
+	if err := c.log.validate(f); err != nil {
+		return err
+	}
+	for _, name := range []string{"embedded-listen", "http-listen"} {
+		if err := checkListen(f, name); err != nil {
+			return err
+		}
+	}
+	if c.nats.url == "" && c.dataDir == "" {
+		return f.bad("data-dir", "the embedded NATS server needs a data directory")
+	}
+	if !c.coinbar.enabled() && !c.muvinai.enabled() {
+		return usagef("no provider enabled: set --coinbar-api-key or --muvinai-api-key (or %s, %s or their _FILE variables)",
+			envName("coinbar-api-key"), envName("muvinai-api-key"))
+	}
+	for _, name := range []string{"coinbar-base-url", "muvinai-base-url"} {
+		if reason := checkBaseURL(f.Lookup(name).Value.String()); reason != "" {
+			return f.bad(name, reason)
+		}
+	}
+
+	b := &c.bridge
+	b.Limits = map[string]bridge.Rate{}
+	for _, provider := range []string{coinbar.Name, muvinai.Name} {
+		text := f.Lookup(provider + "-rate").Value.String()
+		rate, err := bridge.ParseRate(text)
+		if err != nil {
+			return f.bad(provider+"-rate", withoutEcho(err, fmt.Sprintf("rate %q: ", text)))
+		}
+		if rate.N > 0 {
+			b.Limits[provider] = rate
+		}
+	}
+	var err error
+	if b.WatchSchedule, err = bridge.ParseSchedule(raw.watchSchedule); err != nil {
+		return f.bad("watch-schedule", withoutEcho(err, fmt.Sprintf("watch schedule %q: ", raw.watchSchedule)))
+	}
+	if b.WatchDeadline <= 0 {
+		return f.bad("watch-deadline", "must be positive")
+	}
+	if b.MaxInflight < 1 {
+		return f.bad("max-inflight", "must be at least 1")
+	}
+	switch raw.replicas {
+	case "1", "3":
+		b.Replicas, _ = strconv.Atoi(raw.replicas)
+	default:
+		return f.bad("replicas", "must be 1 or 3")
+	}
+	if b.Replicas == 3 && c.nats.url == "" {
+		return f.bad("replicas", "needs --nats-url: the embedded NATS server is a single node")
+	}
+	if b.EventMode, err = events.ParseMode(raw.eventMode); err != nil {
+		return f.bad("event-mode", "want binary or structured")
+	}
+	b.CoinbarClientID = c.coinbar.apiKey
+	b.MuvinaiWebhookToken = c.muvinaiWebhookToken
+	return nil
+}
+
+// checkListen checks that the flag called name is a host:port to listen on.
+func checkListen(f *flagSet, name string) error {
+	if _, _, err := natsembed.ParseListen(f.Lookup(name).Value.String()); err != nil {
+		return f.bad(name, "want host:port, e.g. 127.0.0.1:8080")
+	}
+	return nil
+}
+
+// checkBaseURL returns what makes raw unusable as a provider's base URL,
+// or "": the mistakes worth a flag-named message. The provider's client
+// checks the rest.
+func checkBaseURL(raw string) string {
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil:
+		return "not a URL"
+	case u.Scheme != "http" && u.Scheme != "https":
+		return "want an http or https URL"
+	case u.Host == "":
+		return "no host"
+	}
+	return ""
+}
+
+// withoutEcho drops the prefix by which a parser repeats the value it was
+// given: the flag's message says it once already.
+func withoutEcho(err error, prefix string) string {
+	return strings.TrimPrefix(err.Error(), prefix)
+}

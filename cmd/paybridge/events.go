@@ -1,0 +1,110 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/paybridge/paybridge/events"
+)
+
+// runEvents is `paybridge events`: it prints events as they are stored in
+// the event stream until ctx ends.
+func (m *Main) runEvents(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var n natsFlags
+	var subject, stream string
+	var asJSON, all bool
+	f := newFlagSet("events", "events [flags]")
+	n.register(f, defaultClientURL, "NATS server URL(s), comma-separated")
+	f.StringVar(&subject, "subject", "payments.status.changed", "event subject to follow (payments.watch.expired for expired watches)")
+	f.StringVar(&stream, "stream", "PAYMENT_EVENTS", "JetStream stream holding the events")
+	f.BoolVar(&asJSON, "json", false, "print each event as a CloudEvent in JSON, one per line")
+	f.BoolVar(&all, "all", false, "print the events already stored, from the first, before new ones")
+	pos, err := f.parseOrHelp(args, m.LookupEnv, stdout)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usagef("events takes no arguments, got %q", pos[0])
+	}
+	if err := n.validate(f); err != nil {
+		return err
+	}
+	nc, err := m.connectClient(n, stderr)
+	if err != nil {
+		return err
+	}
+	p := &eventPrinter{out: stdout, errs: stderr, json: asJSON}
+	stop, err := p.follow(ctx, nc, stream, all, subject)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	from := "new events"
+	if all {
+		from = "all events"
+	}
+	fmt.Fprintf(stderr, "printing %s on %s from stream %s; Ctrl-C to stop\n", from, subject, stream)
+	<-ctx.Done()
+	return nil
+}
+
+// eventPrinter writes events one line each, readable or as JSON; a
+// message that is not a paybridge event is reported on errs and skipped.
+type eventPrinter struct {
+	mu   sync.Mutex
+	out  io.Writer
+	errs io.Writer
+	json bool
+}
+
+// follow consumes the stream through an ordered consumer, which needs no
+// acks, leaves nothing behind and recovers across reconnects, and prints
+// what arrives until the returned stop is called.
+func (p *eventPrinter) follow(ctx context.Context, nc *nats.Conn, stream string, all bool, subjects ...string) (stop func(), err error) {
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, err
+	}
+	policy := jetstream.DeliverNewPolicy
+	if all {
+		policy = jetstream.DeliverAllPolicy
+	}
+	cons, err := js.OrderedConsumer(ctx, stream, jetstream.OrderedConsumerConfig{FilterSubjects: subjects, DeliverPolicy: policy})
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return nil, fmt.Errorf("stream %s not found: has paybridge serve run on this NATS?", stream)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("following stream %s: %w", stream, err)
+	}
+	cc, err := cons.Consume(p.print)
+	if err != nil {
+		return nil, fmt.Errorf("following stream %s: %w", stream, err)
+	}
+	return cc.Stop, nil
+}
+
+func (p *eventPrinter) print(msg jetstream.Msg) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	ev, err := events.DecodeJetStream(msg)
+	if err != nil {
+		fmt.Fprintf(p.errs, "skipping a message on %s: %v\n", msg.Subject(), err)
+		return
+	}
+	if !p.json {
+		fmt.Fprintln(p.out, eventLine(ev))
+		return
+	}
+	structured, err := events.Encode(msg.Subject(), ev, events.Structured)
+	if err != nil {
+		fmt.Fprintf(p.errs, "skipping event %s: %v\n", ev.ID, err)
+		return
+	}
+	fmt.Fprintf(p.out, "%s\n", structured.Data)
+}

@@ -1,0 +1,164 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+)
+
+// envPrefix begins the environment variable of every flag: --nats-url is
+// PAYBRIDGE_NATS_URL. A flag given on the command line wins.
+const envPrefix = "PAYBRIDGE_"
+
+// flagSet is one subcommand's flags. Each flag may also come from its
+// environment variable, and a secret from a file named by <VAR>_FILE, so
+// that keys need not sit in a process listing. It remembers where each
+// value came from, so an error names the flag or variable to fix.
+type flagSet struct {
+	*flag.FlagSet
+	command string
+	usage   string // the line after "Usage: paybridge "
+	secrets []string
+	origin  map[string]string // flag name → "--name", "PAYBRIDGE_NAME" or "PAYBRIDGE_NAME_FILE"
+}
+
+func newFlagSet(command, usage string) *flagSet {
+	fs := flag.NewFlagSet(command, flag.ContinueOnError)
+	fs.SetOutput(io.Discard) // errors are returned, usage is printed on --help only
+	fs.Usage = func() {}
+	return &flagSet{FlagSet: fs, command: command, usage: usage, origin: map[string]string{}}
+}
+
+// envName is the variable that can set the flag called name.
+func envName(name string) string {
+	return envPrefix + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
+}
+
+// secretVar defines a string flag holding a secret: it may also be read
+// from the file named by PAYBRIDGE_<FLAG>_FILE, and its value is never
+// printed, not even as a default.
+func (f *flagSet) secretVar(p *string, name, usage string) {
+	f.StringVar(p, name, "", usage)
+	f.secrets = append(f.secrets, name)
+}
+
+func (f *flagSet) isSecret(name string) bool { return slices.Contains(f.secrets, name) }
+
+// parse reads the command line, then the environment for flags not given
+// there, and returns the positional arguments. Flags and arguments may be
+// mixed; everything after "--" is an argument.
+func (f *flagSet) parse(args []string, lookupEnv func(string) (string, bool)) ([]string, error) {
+	var positional []string
+	for {
+		if err := f.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			return nil, usagef("%v (see paybridge %s --help)", err, f.command)
+		}
+		rest := f.Args()
+		if len(rest) == 0 {
+			break
+		}
+		if consumed := len(args) - len(rest); consumed > 0 && args[consumed-1] == "--" {
+			positional = append(positional, rest...)
+			break
+		}
+		positional = append(positional, rest[0])
+		args = rest[1:]
+	}
+	f.Visit(func(fl *flag.Flag) { f.origin[fl.Name] = "--" + fl.Name })
+	var err error
+	f.VisitAll(func(fl *flag.Flag) {
+		if err == nil && f.origin[fl.Name] == "" {
+			err = f.fromEnv(fl.Name, lookupEnv)
+		}
+	})
+	return positional, err
+}
+
+// fromEnv sets the flag called name from its variable, or for a secret
+// from the file its _FILE variable names.
+func (f *flagSet) fromEnv(name string, lookupEnv func(string) (string, bool)) error {
+	env := envName(name)
+	value, set := lookupEnv(env)
+	if f.isSecret(name) {
+		path, fromFile := lookupEnv(env + "_FILE")
+		switch {
+		case set && fromFile:
+			return usagef("%s and %s_FILE are both set; use one", env, env)
+		case fromFile:
+			b, err := os.ReadFile(path)
+			if err != nil {
+				return usagef("%s_FILE: %v", env, err)
+			}
+			value, set, env = strings.TrimRight(string(b), "\r\n"), true, env+"_FILE"
+		}
+	}
+	if !set {
+		return nil
+	}
+	f.origin[name] = env
+	if err := f.Set(name, value); err != nil {
+		if f.isSecret(name) {
+			return usagef("%s: %v", env, err)
+		}
+		return usagef("%s %q: %v", env, value, err)
+	}
+	return nil
+}
+
+// bad reports a bad value of the flag called name, naming where it came
+// from. A secret's value is never repeated.
+func (f *flagSet) bad(name, reason string) error {
+	where := f.where(name)
+	if f.isSecret(name) {
+		return usagef("%s: %s", where, reason)
+	}
+	return usagef("%s %q: %s", where, f.Lookup(name).Value.String(), reason)
+}
+
+// where names the flag or variable the value of the flag called name came from.
+func (f *flagSet) where(name string) string {
+	if w := f.origin[name]; w != "" {
+		return w
+	}
+	return "--" + name
+}
+
+// given reports whether the flag called name was set, by flag or variable.
+func (f *flagSet) given(name string) bool { return f.origin[name] != "" }
+
+// printUsage writes the subcommand's synopsis and flags with their
+// defaults and variables.
+func (f *flagSet) printUsage(w io.Writer) {
+	fmt.Fprintf(w, "Usage: paybridge %s\n\nFlags (each also read from the variable shown; a flag given wins):\n", f.usage)
+	f.VisitAll(func(fl *flag.Flag) {
+		kind, usage := flag.UnquoteUsage(fl)
+		if kind != "" {
+			kind = " " + kind
+		}
+		fmt.Fprintf(w, "  --%s%s\n    \t%s", fl.Name, kind, usage)
+		if fl.DefValue != "" && fl.DefValue != "false" && !f.isSecret(fl.Name) {
+			fmt.Fprintf(w, " (default %s)", fl.DefValue)
+		}
+		env := envName(fl.Name)
+		if f.isSecret(fl.Name) {
+			env += " or " + env + "_FILE"
+		}
+		fmt.Fprintf(w, "\n    \t[%s]\n", env)
+	})
+}
+
+// parseOrHelp parses args and prints the usage when --help was asked.
+func (f *flagSet) parseOrHelp(args []string, lookupEnv func(string) (string, bool), stdout io.Writer) ([]string, error) {
+	pos, err := f.parse(args, lookupEnv)
+	if errors.Is(err, flag.ErrHelp) {
+		f.printUsage(stdout)
+	}
+	return pos, err
+}

@@ -1,0 +1,187 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+)
+
+// natsFlags are the connection flags every subcommand shares.
+type natsFlags struct {
+	url     string
+	creds   string // a .creds file (JWT and seed)
+	nkey    string // a file holding an NKey seed
+	tlsCA   string
+	tlsCert string
+	tlsKey  string
+}
+
+func (n *natsFlags) register(f *flagSet, defaultURL, urlUsage string) {
+	f.StringVar(&n.url, "nats-url", defaultURL, urlUsage)
+	f.StringVar(&n.creds, "nats-creds", "", "NATS credentials file (JWT and NKey seed)")
+	f.StringVar(&n.nkey, "nats-nkey", "", "file holding an NKey seed to authenticate with")
+	f.StringVar(&n.tlsCA, "nats-tls-ca", "", "PEM file of the CA that signed the NATS server's certificate")
+	f.StringVar(&n.tlsCert, "nats-tls-cert", "", "PEM client certificate for NATS (with --nats-tls-key)")
+	f.StringVar(&n.tlsKey, "nats-tls-key", "", "PEM private key of --nats-tls-cert")
+}
+
+// validate checks the flags without connecting. An empty URL is allowed
+// only where the caller starts an embedded server instead.
+func (n *natsFlags) validate(f *flagSet) error {
+	if n.url != "" {
+		for _, one := range strings.Split(n.url, ",") {
+			if err := checkNATSURL(f.where("nats-url"), strings.TrimSpace(one)); err != nil {
+				return err
+			}
+		}
+	}
+	for _, name := range []string{"nats-creds", "nats-nkey", "nats-tls-ca", "nats-tls-cert", "nats-tls-key"} {
+		path := f.Lookup(name).Value.String()
+		if path == "" {
+			continue
+		}
+		if n.url == "" {
+			return f.bad(name, "needs --nats-url: the embedded server takes no credentials")
+		}
+		file, err := os.Open(path)
+		if err != nil {
+			return usagef("%s: %v", f.where(name), err)
+		}
+		file.Close()
+	}
+	switch {
+	case n.creds != "" && n.nkey != "":
+		return usagef("--nats-creds and --nats-nkey both set; use one")
+	case (n.tlsCert == "") != (n.tlsKey == ""):
+		return usagef("--nats-tls-cert and --nats-tls-key go together")
+	}
+	return nil
+}
+
+// checkNATSURL checks one server URL. The error shows the URL with its
+// password hidden, or not at all when it cannot be parsed.
+func checkNATSURL(where, raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || !strings.Contains(raw, "://") {
+		return usagef("%s: want URLs such as nats://127.0.0.1:4222", where)
+	}
+	switch {
+	case u.Scheme != "nats" && u.Scheme != "tls" && u.Scheme != "ws" && u.Scheme != "wss":
+		return usagef("%s %q: scheme must be nats, tls, ws or wss", where, u.Redacted())
+	case u.Hostname() == "":
+		return usagef("%s %q: no host", where, u.Redacted())
+	}
+	return nil
+}
+
+// redactURLs hides passwords and tokens in a server list for logs.
+func redactURLs(list string) string {
+	parts := strings.Split(list, ",")
+	for i, p := range parts {
+		if u, err := url.Parse(strings.TrimSpace(p)); err == nil {
+			parts[i] = u.Redacted()
+		}
+	}
+	return strings.Join(parts, ",")
+}
+
+// connectOptions are the options of every paybridge connection: named,
+// authenticated as configured, reconnecting forever with a jittered
+// backoff, and logging each disconnect and reconnect.
+func (n *natsFlags) connectOptions(log *slog.Logger) ([]nats.Option, error) {
+	opts := []nats.Option{
+		nats.Name("paybridge"),
+		nats.MaxReconnects(-1),
+		nats.CustomReconnectDelay(reconnectDelay),
+		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
+			if err != nil {
+				log.Warn("NATS disconnected", "error", err)
+			} else if !nc.IsClosed() && !nc.IsDraining() {
+				log.Warn("NATS disconnected")
+			}
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) {
+			log.Info("NATS reconnected", "url", nc.ConnectedUrlRedacted())
+		}),
+		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			subject := ""
+			if sub != nil {
+				subject = sub.Subject
+			}
+			log.Warn("NATS error", "subject", subject, "error", err)
+		}),
+	}
+	if n.creds != "" {
+		opts = append(opts, nats.UserCredentials(n.creds))
+	}
+	if n.nkey != "" {
+		opt, err := nats.NkeyOptionFromSeed(n.nkey)
+		if err != nil {
+			return nil, usagef("--nats-nkey: %v", err)
+		}
+		opts = append(opts, opt)
+	}
+	if n.tlsCA != "" {
+		opts = append(opts, nats.RootCAs(n.tlsCA))
+	}
+	if n.tlsCert != "" {
+		opts = append(opts, nats.ClientCert(n.tlsCert, n.tlsKey))
+	}
+	return opts, nil
+}
+
+// reconnectDelay backs off from 100ms to 5s, doubling per failed round
+// over the server list, with up to half again of random jitter so that a
+// fleet does not reconnect in step.
+func reconnectDelay(attempts int) time.Duration {
+	d := 100 * time.Millisecond << min(attempts, 6)
+	d = min(d, 5*time.Second)
+	return d + rand.N(d/2+1)
+}
+
+// connect dials url with the shared options and fails at once when no
+// server answers: for the client subcommands.
+func (n *natsFlags) connect(log *slog.Logger) (*nats.Conn, error) {
+	opts, err := n.connectOptions(log)
+	if err != nil {
+		return nil, err
+	}
+	nc, err := nats.Connect(n.url, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("connecting to NATS at %s: %w", redactURLs(n.url), err)
+	}
+	return nc, nil
+}
+
+// connectPatiently dials url and keeps trying until a server answers or
+// ctx ends: serve may start before its NATS server does.
+func (n *natsFlags) connectPatiently(ctx context.Context, url string, log *slog.Logger) (*nats.Conn, error) {
+	opts, err := n.connectOptions(log)
+	if err != nil {
+		return nil, err
+	}
+	nc, err := nats.Connect(url, append(opts, nats.RetryOnFailedConnect(true))...)
+	if err != nil {
+		return nil, fmt.Errorf("connecting to NATS at %s: %w", redactURLs(url), err)
+	}
+	connected := nc.StatusChanged(nats.CONNECTED)
+	defer nc.RemoveStatusListener(connected)
+	if nc.IsConnected() {
+		return nc, nil
+	}
+	log.Warn("waiting for NATS", "url", redactURLs(url))
+	select {
+	case <-connected:
+		return nc, nil
+	case <-ctx.Done():
+		nc.Close()
+		return nil, fmt.Errorf("no NATS server answered at %s", redactURLs(url))
+	}
+}

@@ -1,0 +1,122 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/paybridge/paybridge/bridge"
+	"github.com/paybridge/paybridge/events"
+)
+
+// printReply prints a check or status reply: the JSON as received, or
+// readably. An error reply is printed the same way and returned as
+// errAnswered.
+func printReply(w io.Writer, msg *nats.Msg, asJSON bool) error {
+	code := msg.Header.Get("Nats-Service-Error-Code")
+	if asJSON {
+		fmt.Fprintf(w, "%s\n", msg.Data)
+	}
+	if code != "" {
+		if !asJSON {
+			fmt.Fprintln(w, errorLine(msg))
+		}
+		return errAnswered
+	}
+	var rep bridge.Reply
+	if err := json.Unmarshal(msg.Data, &rep); err != nil {
+		return fmt.Errorf("unreadable reply: %v", err)
+	}
+	if !asJSON {
+		fmt.Fprint(w, formatReply(rep))
+	}
+	return nil
+}
+
+// errorLine is "error: <code>: <message>" for an error reply.
+func errorLine(msg *nats.Msg) string {
+	var er bridge.ErrorReply
+	if err := json.Unmarshal(msg.Data, &er); err != nil || er.Error.Code == "" {
+		return "error: " + msg.Header.Get("Nats-Service-Error")
+	}
+	return fmt.Sprintf("error: %s: %s", er.Error.Code, er.Error.Message)
+}
+
+// formatReply describes a reply in a few lines, e.g.
+//
+//	coinbar order-1: paid (was pending) changed event=… revision=12
+//	  provider status: SUCCESS
+//	  amount: 8.99 EUR  crypto: 0.00045145423250897323 BTC
+//	  provider updated: 2026-01-02T03:04:05Z  checked: 2026-01-02T03:04:06Z (provider)
+func formatReply(r bridge.Reply) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %s: %s", r.Provider, r.PaymentID, r.Status)
+	switch {
+	case !r.Changed:
+		b.WriteString(" unchanged")
+	case r.PreviousStatus == nil:
+		fmt.Fprintf(&b, " (first sight) changed event=%s", r.EventID)
+	default:
+		fmt.Fprintf(&b, " (was %s) changed event=%s", *r.PreviousStatus, r.EventID)
+	}
+	if r.Stale {
+		b.WriteString(" stale: the provider's answer went back from a terminal status and was ignored")
+	}
+	if r.Watching {
+		b.WriteString(" watching")
+	}
+	if r.Revision > 0 {
+		fmt.Fprintf(&b, " revision=%d", r.Revision)
+	}
+	fmt.Fprintf(&b, "\n  provider status: %s\n", rawStatus(r.ProviderStatus, r.ProviderStatusDetail))
+	var amounts []string
+	if r.Amount != "" {
+		amounts = append(amounts, "amount: "+strings.TrimSpace(r.Amount+" "+r.Currency))
+	}
+	if r.AmountPaid != "" {
+		amounts = append(amounts, "paid: "+r.AmountPaid)
+	}
+	if r.CryptoAmount != "" {
+		amounts = append(amounts, "crypto: "+strings.TrimSpace(r.CryptoAmount+" "+r.CryptoCurrency))
+	}
+	if len(amounts) > 0 {
+		fmt.Fprintf(&b, "  %s\n", strings.Join(amounts, "  "))
+	}
+	b.WriteString("  ")
+	if r.ProviderUpdatedAt != nil {
+		fmt.Fprintf(&b, "provider updated: %s  ", formatTime(*r.ProviderUpdatedAt))
+	}
+	fmt.Fprintf(&b, "checked: %s (%s)\n", formatTime(r.CheckedAt), r.Source)
+	return b.String()
+}
+
+// rawStatus is the provider's words: "FAILED/Timeout", "pending/underpaid".
+func rawStatus(status, detail string) string {
+	if detail == "" {
+		return status
+	}
+	return status + "/" + detail
+}
+
+func formatTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
+
+// eventLine describes an event in one line, e.g.
+//
+//	2026-01-02T03:04:05.000Z coinbar order-1 pending → paid (SUCCESS) id=…
+func eventLine(ev events.Event) string {
+	d := ev.Data
+	from := "new"
+	if d.PreviousStatus != nil {
+		from = string(*d.PreviousStatus)
+	}
+	change := fmt.Sprintf("%s → %s", from, d.Status)
+	if ev.Type == events.TypeWatchExpired {
+		change = fmt.Sprintf("watch expired at %s", d.Status)
+	}
+	return fmt.Sprintf("%s %s %s %s (%s) id=%s", formatTime(ev.Time), d.Provider, d.PaymentID, change,
+		rawStatus(d.ProviderStatus, d.ProviderStatusDetail), ev.ID)
+}

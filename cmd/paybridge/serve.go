@@ -1,0 +1,228 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	natsserver "github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/paybridge/paybridge/bridge"
+	"github.com/paybridge/paybridge/natsembed"
+	"github.com/paybridge/paybridge/providers"
+	"github.com/paybridge/paybridge/providers/coinbar"
+	"github.com/paybridge/paybridge/providers/muvinai"
+)
+
+// drainTimeout bounds the shutdown: in-flight checks, HTTP, NATS.
+const drainTimeout = 30 * time.Second
+
+// runServe is `paybridge serve`: it runs until ctx ends; Close drains.
+func (m *Main) runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cfg, f, err := parseServe(args, m.LookupEnv)
+	if errors.Is(err, flag.ErrHelp) {
+		f.printUsage(stdout)
+	}
+	if err != nil {
+		return err
+	}
+	s, err := m.startServer(ctx, cfg, cfg.log.logger(stderr))
+	if err != nil {
+		return err
+	}
+	select {
+	case <-ctx.Done():
+		s.log.Info("shutting down: finishing in-flight checks", "timeout", drainTimeout)
+		return nil
+	case err := <-s.httpFailed:
+		return fmt.Errorf("HTTP server: %w", err)
+	}
+}
+
+// server is one running bridge with what it stands on: the HTTP server,
+// the NATS connection and, without --nats-url, the embedded NATS server.
+type server struct {
+	log        *slog.Logger
+	natsURL    string // where clients reach the NATS server
+	httpAddr   net.Addr
+	http       *http.Server
+	httpFailed chan error
+	embedded   *natsserver.Server
+	nc         *nats.Conn
+	bridge     *bridge.Bridge
+	started    atomic.Bool // the bridge takes requests
+	draining   atomic.Bool // Close has begun
+}
+
+// startServer starts everything serve runs and registers its shutdown
+// with m.Close, also when it fails half way.
+func (m *Main) startServer(ctx context.Context, cfg serveConfig, log *slog.Logger) (*server, error) {
+	provs, err := newProviders(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	s := &server{log: log, httpFailed: make(chan error, 1)}
+	m.onClose("serve", s.close)
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if err := s.startHTTP(cfg, reg); err != nil {
+		return nil, err
+	}
+	s.natsURL = cfg.nats.url
+	if s.natsURL == "" {
+		if err := s.startEmbedded(cfg); err != nil {
+			return nil, err
+		}
+	}
+	if s.nc, err = cfg.nats.connectPatiently(ctx, s.natsURL, log); err != nil {
+		return nil, err
+	}
+	bcfg := cfg.bridge
+	bcfg.Logger, bcfg.Registerer = log, reg
+	if s.bridge, err = bridge.New(s.nc, bcfg, provs...); err != nil {
+		return nil, err
+	}
+	if err := s.bridge.Start(ctx); err != nil {
+		return nil, fmt.Errorf("starting the bridge: %w", err)
+	}
+	s.started.Store(true)
+	names := make([]string, len(provs))
+	for i, p := range provs {
+		names[i] = p.Name()
+	}
+	log.Info("paybridge ready", "providers", strings.Join(names, ","), "nats", redactURLs(s.natsURL),
+		"http", s.httpAddr.String(), "replicas", bcfg.Replicas, "event_mode", bcfg.EventMode.String())
+	return s, nil
+}
+
+// newProviders builds a client for each provider that has a key.
+func newProviders(cfg serveConfig, log *slog.Logger) ([]providers.Provider, error) {
+	var provs []providers.Provider
+	if cfg.coinbar.enabled() {
+		cb, err := coinbar.New(cfg.coinbar.baseURL, cfg.coinbar.apiKey, coinbar.WithSecretKey(cfg.coinbar.secretKey),
+			coinbar.WithHTTPOptions(providers.WithLogger(log)))
+		if err != nil {
+			return nil, usageError{err}
+		}
+		provs = append(provs, cb)
+	}
+	if cfg.muvinai.enabled() {
+		mv, err := muvinai.New(cfg.muvinai.baseURL, cfg.muvinai.apiKey, muvinai.WithHTTPOptions(providers.WithLogger(log)))
+		if err != nil {
+			return nil, usageError{err}
+		}
+		provs = append(provs, mv)
+	}
+	return provs, nil
+}
+
+func (s *server) startHTTP(cfg serveConfig, reg *prometheus.Registry) error {
+	ln, err := net.Listen("tcp", cfg.httpListen)
+	if err != nil {
+		return fmt.Errorf("--http-listen: %w", err)
+	}
+	s.httpAddr = ln.Addr()
+	s.http = &http.Server{Handler: s.routes(reg, cfg.pprof), ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := s.http.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			s.httpFailed <- err
+		}
+	}()
+	s.log.Info("HTTP listening", "addr", s.httpAddr.String())
+	return nil
+}
+
+func (s *server) startEmbedded(cfg serveConfig) error {
+	host, port, _ := natsembed.ParseListen(cfg.embeddedListen) // checked by parseServe
+	if port != -1 {
+		// The embedded server reports a taken port only by timing out;
+		// trying it first gives a clear error at once.
+		ln, err := net.Listen("tcp", cfg.embeddedListen)
+		if err != nil {
+			return fmt.Errorf("--embedded-listen: %w (another NATS server? point --nats-url at it)", err)
+		}
+		ln.Close()
+	}
+	if err := os.MkdirAll(cfg.dataDir, 0o750); err != nil {
+		return fmt.Errorf("--data-dir: %w", err)
+	}
+	ns, err := natsembed.Start(natsembed.Config{Host: host, Port: port, StoreDir: cfg.dataDir})
+	if err != nil {
+		return err
+	}
+	s.embedded, s.natsURL = ns, ns.ClientURL()
+	s.log.Info("embedded NATS started", "url", s.natsURL, "data_dir", cfg.dataDir)
+	return nil
+}
+
+// readiness is "" when the bridge takes requests, else why not.
+func (s *server) readiness() string {
+	switch {
+	case s.draining.Load():
+		return "shutting down"
+	case !s.started.Load():
+		return "starting"
+	case s.nc.Status() != nats.CONNECTED:
+		return "NATS connection " + strings.ToLower(s.nc.Status().String())
+	}
+	return ""
+}
+
+// close shuts down in dependency order: the bridge stops taking requests
+// and answers those in flight, then HTTP, then the NATS connection is
+// drained, then the embedded server stops.
+func (s *server) close(ctx context.Context) error {
+	s.draining.Store(true)
+	var errs []error
+	if s.bridge != nil {
+		if err := s.bridge.Close(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("bridge: %w", err))
+		}
+	}
+	if s.http != nil {
+		if err := s.http.Shutdown(ctx); err != nil {
+			s.http.Close()
+			errs = append(errs, fmt.Errorf("HTTP: %w", err))
+		}
+	}
+	if s.nc != nil {
+		drain(ctx, s.nc)
+	}
+	if s.embedded != nil {
+		s.embedded.Shutdown()
+		s.embedded.WaitForShutdown()
+	}
+	if len(errs) == 0 {
+		s.log.Info("stopped")
+	}
+	return errors.Join(errs...)
+}
+
+// drain lets the connection deliver what it holds, then closes it; at
+// ctx's end it closes it anyway.
+func drain(ctx context.Context, nc *nats.Conn) {
+	closed := nc.StatusChanged(nats.CLOSED)
+	defer nc.RemoveStatusListener(closed)
+	if err := nc.Drain(); err != nil {
+		nc.Close()
+		return
+	}
+	select {
+	case <-closed:
+	case <-ctx.Done():
+		nc.Close()
+	}
+}

@@ -1,0 +1,205 @@
+package main
+
+import (
+	"encoding/json"
+	"net"
+	"net/http"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/paybridge/paybridge/bridge"
+	"github.com/paybridge/paybridge/events"
+	"github.com/paybridge/paybridge/providers"
+	"github.com/paybridge/paybridge/providers/fake"
+)
+
+// TestServeEndToEnd runs serve against a NATS server and both provider
+// fakes, and drives it with the built check, status and events commands.
+func TestServeEndToEnd(t *testing.T) {
+	ns, fk := startNATS(t), startFakes(t)
+	s := startServe(t, fk.serveEnv(), "--nats-url", ns.url)
+	client := func(args ...string) (string, string, int) {
+		t.Helper()
+		return run(t, testEnv("PAYBRIDGE_NATS_URL="+ns.url), args...)
+	}
+
+	follower := start(t, "paybridge", testEnv(), "events", "--nats-url", ns.url, "--json", "--all")
+	waitFor(t, 10*time.Second, "events to start", func() bool {
+		return strings.Contains(follower.stderr.String(), "printing all events on payments.status.changed")
+	})
+
+	must(t, fk.coinbar.Add(fake.Payment{ID: "order-1", Amount: "8.99", Currency: "EUR",
+		CryptoAmount: "0.00045145423250897323", CryptoCoin: "BTC", Steps: []fake.Step{{Status: "PENDING"}}}))
+	must(t, fk.muvinai.Add(fake.Payment{ID: "pr-1", Amount: "15000.50", Currency: "ARS",
+		Steps: []fake.Step{{Status: "approved", Detail: "correct", AmountPaid: "15000.50"}}}))
+
+	out, errOut, code := client("check", "coinbar", "order-1")
+	if code != 0 {
+		t.Fatalf("check exited %d: %s%s", code, out, errOut)
+	}
+	wantLine(t, out, `^coinbar order-1: pending \(first sight\) changed event=\S+ revision=\d+$`)
+	if !strings.Contains(out, "  provider status: PENDING\n  amount: 8.99 EUR  crypto: 0.00045145423250897323 BTC\n") {
+		t.Errorf("check output lacks the provider's words and amounts:\n%s", out)
+	}
+
+	must(t, fk.coinbar.Set("order-1", fake.Step{Status: "SUCCESS"}))
+	out, _, code = client("check", "--request-id", "req-7", "coinbar", "order-1")
+	if code != 0 {
+		t.Fatalf("second check exited %d: %s", code, out)
+	}
+	wantLine(t, out, `^coinbar order-1: paid \(was pending\) changed event=\S+ revision=\d+$`)
+
+	out, _, code = client("check", "--json", "coinbar", "order-1")
+	var rep bridge.Reply
+	if code != 0 || json.Unmarshal([]byte(out), &rep) != nil {
+		t.Fatalf("check --json exited %d with %q", code, out)
+	}
+	if rep.Status != providers.StatusPaid || rep.Changed || rep.PreviousStatus == nil || *rep.PreviousStatus != providers.StatusPaid ||
+		rep.CryptoAmount != "0.00045145423250897323" || rep.Amount != "8.99" {
+		t.Errorf("check --json: %+v", rep)
+	}
+
+	out, _, code = client("check", "muvinai", "pr-1")
+	wantLine(t, out, `^muvinai pr-1: paid \(first sight\) changed`)
+	if code != 0 || !strings.Contains(out, "provider status: approved/correct\n  amount: 15000.50 ARS  paid: 15000.50\n") {
+		t.Errorf("muvinai check exited %d:\n%s", code, out)
+	}
+
+	out, _, code = client("status", "coinbar", "order-1")
+	wantLine(t, out, `^coinbar order-1: paid unchanged revision=\d+$`)
+	if code != 0 || !strings.Contains(out, "(store)") {
+		t.Errorf("status exited %d:\n%s", code, out)
+	}
+
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"check", "coinbar", "no-such-order"}, "error: payment_not_found: "},
+		{[]string{"status", "muvinai", "never-checked"}, "error: payment_not_found: "},
+		{[]string{"check", "paypal", "x"}, `error: unknown_provider: provider "paypal" is not configured`},
+	} {
+		out, errOut, code := client(c.args...)
+		if code != 1 || !strings.HasPrefix(out, c.want) || errOut != "" {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want exit 1 and %q", c.args, code, out, errOut, c.want)
+		}
+	}
+	out, _, code = client("check", "--json", "coinbar", "no-such-order")
+	var er bridge.ErrorReply
+	if code != 1 || json.Unmarshal([]byte(out), &er) != nil || er.Error.Code != providers.CodePaymentNotFound {
+		t.Errorf("check --json of an unknown payment: exit %d, %q", code, out)
+	}
+
+	// Three changes, each printed once by the events command.
+	var got []events.Event
+	waitFor(t, 10*time.Second, "three events", func() bool {
+		got = got[:0]
+		for _, line := range follower.stdout.lines() {
+			ev, err := events.Decode(nats.Header{"Content-Type": {events.ContentTypeCloudEvents}}, []byte(line))
+			must(t, err)
+			got = append(got, ev)
+		}
+		return len(got) >= 3
+	})
+	var seen []string
+	for _, ev := range got {
+		seen = append(seen, ev.Data.Provider+"/"+ev.Data.PaymentID+"→"+string(ev.Data.Status))
+	}
+	if want := "coinbar/order-1→pending coinbar/order-1→paid muvinai/pr-1→paid"; strings.Join(seen, " ") != want {
+		t.Errorf("events: %s, want %s", strings.Join(seen, " "), want)
+	}
+
+	code, body := httpGet(t, s.httpURL+"/metrics")
+	if code != http.StatusOK {
+		t.Fatalf("/metrics: %d", code)
+	}
+	for _, name := range []string{
+		"paybridge_checks_total", "paybridge_provider_requests_total", "paybridge_provider_request_duration_seconds",
+		"paybridge_status_changes_total", "paybridge_kv_conflicts_total", "paybridge_publish_retries_total",
+		"paybridge_reconciler_republished_total", "paybridge_inflight_checks", "go_goroutines", "process_cpu_seconds_total",
+	} {
+		if !strings.Contains(body, "\n"+name) {
+			t.Errorf("/metrics lacks %s", name)
+		}
+	}
+	if !strings.Contains(body, `paybridge_checks_total{outcome="changed",provider="coinbar"} 2`) {
+		t.Errorf("/metrics does not count the two coinbar changes:\n%s", grep(body, "paybridge_checks_total"))
+	}
+	if code, body := httpGet(t, s.httpURL+"/healthz"); code != http.StatusOK || body != "ok\n" {
+		t.Errorf("/healthz: %d %q", code, body)
+	}
+
+	if code := s.stop(); code != 0 {
+		t.Errorf("serve exited %d after SIGTERM:\n%s", code, s.stderr)
+	}
+	if !strings.Contains(s.stderr.String(), `"providers":"coinbar,muvinai"`) {
+		t.Errorf("serve did not log its providers:\n%s", s.stderr)
+	}
+	noSecrets(t, s.stderr.String(), s.stdout.String(), follower.stdout.String(), follower.stderr.String())
+}
+
+// TestReadyzFollowsNATS: /readyz answers 503 while the NATS server is
+// down and 200 again once serve has reconnected.
+func TestReadyzFollowsNATS(t *testing.T) {
+	ns, fk := startNATS(t), startFakes(t)
+	s := startServe(t, fk.serveEnv(), "--nats-url", ns.url)
+
+	port := ns.srv.Addr().(*net.TCPAddr).Port
+	ns.shutdown()
+	var body string
+	waitFor(t, 10*time.Second, "/readyz to answer 503", func() bool {
+		var code int
+		code, body = httpGet(t, s.httpURL+"/readyz")
+		return code == http.StatusServiceUnavailable
+	})
+	if !strings.HasPrefix(body, "not ready: NATS connection ") {
+		t.Errorf("/readyz gave no reason: %q", body)
+	}
+	if code, _ := httpGet(t, s.httpURL+"/healthz"); code != http.StatusOK {
+		t.Errorf("/healthz answered %d while NATS was down", code)
+	}
+
+	ns.start(port)
+	waitFor(t, 20*time.Second, "/readyz to answer 200 again", func() bool {
+		code, _ := httpGet(t, s.httpURL+"/readyz")
+		return code == http.StatusOK
+	})
+	for _, msg := range []string{"NATS disconnected", "NATS reconnected"} {
+		if _, ok := s.logged(msg); !ok {
+			t.Errorf("serve did not log %q", msg)
+		}
+	}
+	if code := s.stop(); code != 0 {
+		t.Errorf("serve exited %d after SIGTERM", code)
+	}
+}
+
+// wantLine fails unless the first line of out matches the pattern.
+func wantLine(t *testing.T, out, pattern string) {
+	t.Helper()
+	if !regexp.MustCompile(pattern).MatchString(firstLine(out)) {
+		t.Errorf("first line %q does not match %s\nfull output:\n%s", firstLine(out), pattern, out)
+	}
+}
+
+// grep returns the lines of s that contain word.
+func grep(s, word string) string {
+	var out []string
+	scanLines(s, func(line string) {
+		if strings.Contains(line, word) {
+			out = append(out, line)
+		}
+	})
+	return strings.Join(out, "\n")
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
