@@ -1,0 +1,177 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/paybridge/paybridge/bridge"
+	"github.com/paybridge/paybridge/events"
+)
+
+// TestConfigErrors: every bad value stops the binary at once with one
+// line naming the flag or variable, and the usage exit status.
+func TestConfigErrors(t *testing.T) {
+	keyFile := filepath.Join(t.TempDir(), "key")
+	must(t, os.WriteFile(keyFile, []byte("k\n"), 0o600))
+	for _, c := range []struct {
+		name string
+		env  []string
+		args []string
+		want string
+		code int
+	}{
+		{"bad NATS URL", nil, []string{"serve", "--nats-url", "ftp://x", "--coinbar-api-key", "k"},
+			`paybridge: --nats-url "ftp://x": scheme must be nats, tls, ws or wss`, 2},
+		{"NATS URL password hidden", nil, []string{"serve", "--nats-url", "nats://a,ftp://user:SECRET@x", "--coinbar-api-key", "k"},
+			`paybridge: --nats-url "ftp://user:xxxxx@x": scheme must be nats, tls, ws or wss`, 2},
+		{"NATS URL from the environment", []string{"PAYBRIDGE_NATS_URL=127.0.0.1:4222"}, []string{"check", "coinbar", "x"},
+			`paybridge: PAYBRIDGE_NATS_URL: want URLs such as nats://127.0.0.1:4222`, 2},
+		{"missing secret file", []string{"PAYBRIDGE_COINBAR_API_KEY_FILE=/nope"}, []string{"serve"},
+			`paybridge: PAYBRIDGE_COINBAR_API_KEY_FILE: open /nope: no such file or directory`, 2},
+		{"secret twice", []string{"PAYBRIDGE_MUVINAI_API_KEY=SECRET", "PAYBRIDGE_MUVINAI_API_KEY_FILE=" + keyFile}, []string{"serve"},
+			`paybridge: PAYBRIDGE_MUVINAI_API_KEY and PAYBRIDGE_MUVINAI_API_KEY_FILE are both set; use one`, 2},
+		{"unknown flag", nil, []string{"serve", "--nope"},
+			`paybridge: flag provided but not defined: -nope (see paybridge serve --help)`, 2},
+		{"bad rate", nil, []string{"serve", "--coinbar-api-key", "k", "--coinbar-rate", "5"},
+			`paybridge: --coinbar-rate "5": want calls/duration, e.g. 1000/24h`, 2},
+		{"bad rate from the environment", []string{"PAYBRIDGE_MUVINAI_API_KEY_FILE=" + keyFile, "PAYBRIDGE_MUVINAI_RATE=0/1s"}, []string{"serve"},
+			`paybridge: PAYBRIDGE_MUVINAI_RATE "0/1s": calls must be a whole number of at least 1`, 2},
+		{"replicas 2", nil, []string{"serve", "--coinbar-api-key", "k", "--nats-url", "nats://n:4222", "--replicas", "2"},
+			`paybridge: --replicas "2": must be 1 or 3`, 2},
+		{"replicas 3 embedded", nil, []string{"serve", "--coinbar-api-key", "k", "--replicas", "3"},
+			`paybridge: --replicas "3": needs --nats-url: the embedded NATS server is a single node`, 2},
+		{"bad schedule", nil, []string{"serve", "--coinbar-api-key", "k", "--watch-schedule", "1s,soon"},
+			`paybridge: --watch-schedule "1s,soon": "soon" is not a positive duration`, 2},
+		{"bad event mode", nil, []string{"serve", "--coinbar-api-key", "k", "--event-mode", "xml"},
+			`paybridge: --event-mode "xml": want binary or structured`, 2},
+		{"bad base URL", nil, []string{"serve", "--muvinai-api-key", "k", "--muvinai-base-url", "api.simplefi.tech"},
+			`paybridge: --muvinai-base-url "api.simplefi.tech": want an http or https URL`, 2},
+		{"bad duration", []string{"PAYBRIDGE_WATCH_DEADLINE=forever"}, []string{"serve", "--coinbar-api-key", "k"},
+			`paybridge: PAYBRIDGE_WATCH_DEADLINE "forever": parse error`, 2},
+		{"bad log level", nil, []string{"serve", "--coinbar-api-key", "k", "--log-level", "loud"},
+			`paybridge: --log-level "loud": want debug, info, warn or error`, 2},
+		{"credentials without URL", nil, []string{"serve", "--coinbar-api-key", "k", "--nats-creds", keyFile},
+			`paybridge: --nats-creds "` + keyFile + `": needs --nats-url: the embedded server takes no credentials`, 2},
+		{"missing credentials file", nil, []string{"status", "--nats-creds", "/nope.creds", "coinbar", "x"},
+			`paybridge: --nats-creds: open /nope.creds: no such file or directory`, 2},
+		{"no provider", nil, []string{"serve"},
+			`paybridge: no provider enabled: set --coinbar-api-key or --muvinai-api-key (or PAYBRIDGE_COINBAR_API_KEY, PAYBRIDGE_MUVINAI_API_KEY or their _FILE variables)`, 2},
+		{"control character in a key", nil, []string{"serve", "--coinbar-api-key", "SECRET\x01"},
+			`paybridge: coinbar: client id must be non-empty, without control characters`, 2},
+		{"check without arguments", nil, []string{"check"},
+			`paybridge: check wants <provider> <payment-id> (see paybridge check --help)`, 2},
+		{"bad max age", nil, []string{"check", "--max-age", "old", "coinbar", "x"},
+			`paybridge: --max-age "old": want a duration such as 5m`, 2},
+		{"unknown command", nil, []string{"frobnicate"},
+			`paybridge: unknown command "frobnicate" (run paybridge help)`, 2},
+		{"no NATS", nil, []string{"check", "--nats-url", "nats://127.0.0.1:1", "coinbar", "x"},
+			`paybridge: connecting to NATS at nats://127.0.0.1:1: nats: no servers available for connection`, 1},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			stdout, stderr, code := run(t, testEnv(c.env...), c.args...)
+			if stderr != c.want+"\n" || code != c.code {
+				t.Errorf("exit %d, stderr:\n%s\nwant exit %d and the one line\n%s", code, stderr, c.code, c.want)
+			}
+			if stdout != "" {
+				t.Errorf("stdout: %q", stdout)
+			}
+			noSecrets(t, stderr)
+		})
+	}
+}
+
+// TestServeConfig: flags win over variables, secrets come from files
+// without their newline, and the defaults are SPEC section 8's.
+func TestServeConfig(t *testing.T) {
+	dir := t.TempDir()
+	keyFile := filepath.Join(dir, "muvinai-key")
+	must(t, os.WriteFile(keyFile, []byte("mv-key\r\n"), 0o600))
+	env := map[string]string{
+		"PAYBRIDGE_COINBAR_RATE":         "not a rate",
+		"PAYBRIDGE_MUVINAI_API_KEY_FILE": keyFile,
+		"PAYBRIDGE_MUVINAI_RATE":         "5/1s",
+		"PAYBRIDGE_EVENT_MODE":           "structured",
+	}
+	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	cfg, _, err := parseServe([]string{"--coinbar-api-key", "cb-id", "--coinbar-rate", "1000/24h"}, lookup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.muvinai.apiKey != "mv-key" || cfg.coinbar.apiKey != "cb-id" || cfg.bridge.CoinbarClientID != "cb-id" {
+		t.Errorf("keys: coinbar %q (client id %q), muvinai %q", cfg.coinbar.apiKey, cfg.bridge.CoinbarClientID, cfg.muvinai.apiKey)
+	}
+	wantLimits := map[string]bridge.Rate{"coinbar": {N: 1000, Per: 24 * time.Hour}, "muvinai": {N: 5, Per: time.Second}}
+	if len(cfg.bridge.Limits) != 2 || cfg.bridge.Limits["coinbar"] != wantLimits["coinbar"] || cfg.bridge.Limits["muvinai"] != wantLimits["muvinai"] {
+		t.Errorf("limits: %v, want %v", cfg.bridge.Limits, wantLimits)
+	}
+	if cfg.bridge.EventMode != events.Structured {
+		t.Errorf("event mode %v, want structured from the environment", cfg.bridge.EventMode)
+	}
+
+	cfg, _, err = parseServe([]string{"--coinbar-api-key", "k"}, func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantSchedule := []time.Duration{10 * time.Second, 30 * time.Second, time.Minute, 2 * time.Minute, 5 * time.Minute, 10 * time.Minute}
+	switch {
+	case cfg.nats.url != "" || cfg.embeddedListen != "127.0.0.1:4222" || cfg.dataDir != "./data/nats":
+		t.Errorf("NATS defaults: url %q, embedded %q, data %q", cfg.nats.url, cfg.embeddedListen, cfg.dataDir)
+	case cfg.httpListen != "127.0.0.1:8080" || cfg.pprof:
+		t.Errorf("HTTP defaults: %q, pprof %v", cfg.httpListen, cfg.pprof)
+	case cfg.coinbar.baseURL != "https://sandbox.coinbar.io" || cfg.muvinai.baseURL != "https://api.simplefi.tech" || cfg.muvinai.enabled():
+		t.Errorf("provider defaults: %+v %+v", cfg.coinbar, cfg.muvinai)
+	case !slices.Equal(cfg.bridge.WatchSchedule, wantSchedule) || cfg.bridge.WatchDeadline != 24*time.Hour:
+		t.Errorf("watch defaults: %v, %v", cfg.bridge.WatchSchedule, cfg.bridge.WatchDeadline)
+	case cfg.bridge.MaxInflight != 1024 || cfg.bridge.Replicas != 1 || cfg.bridge.EventMode != events.Binary || len(cfg.bridge.Limits) != 0:
+		t.Errorf("bridge defaults: %+v", cfg.bridge)
+	}
+}
+
+// TestHelp: help lists the commands and each command's --help its flags,
+// with their variables, and succeeds.
+func TestHelp(t *testing.T) {
+	var out bytes.Buffer
+	if err := NewMain().Run(context.Background(), nil, &out, &out); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range subcommands {
+		if !strings.Contains(out.String(), "\n  "+c.name+" ") {
+			t.Errorf("help does not list %s:\n%s", c.name, out.String())
+		}
+	}
+	for _, c := range []struct {
+		command string
+		flags   []string
+	}{
+		{"serve", []string{"--nats-url", "--nats-creds", "--nats-nkey", "--nats-tls-ca", "--nats-tls-cert", "--nats-tls-key",
+			"--embedded-listen", "--data-dir", "--http-listen", "--pprof", "--coinbar-base-url", "--coinbar-api-key",
+			"--coinbar-secret-key", "--muvinai-base-url", "--muvinai-api-key", "--coinbar-rate", "--muvinai-rate",
+			"--muvinai-webhook-token", "--watch-schedule", "--watch-deadline", "--max-inflight", "--replicas",
+			"--event-mode", "--log-format", "--log-level", "[PAYBRIDGE_COINBAR_API_KEY or PAYBRIDGE_COINBAR_API_KEY_FILE]"}},
+		{"check", []string{"--watch", "--max-age", "--request-id", "--timeout", "--json", "--subject", "--nats-url", "--nats-creds"}},
+		{"status", []string{"--json", "--subject", "--nats-url"}},
+		{"events", []string{"--json", "--subject", "--stream", "--all", "--nats-url"}},
+		{"demo", []string{"--embedded-listen", "--http-listen", "--payments"}},
+	} {
+		out.Reset()
+		m := NewMain()
+		err := m.Run(context.Background(), []string{c.command, "--help"}, &out, &out)
+		if !errors.Is(err, flag.ErrHelp) || exitCode(err) != 0 {
+			t.Errorf("%s --help: %v", c.command, err)
+		}
+		for _, f := range c.flags {
+			if !strings.Contains(out.String(), f) {
+				t.Errorf("%s --help does not show %s:\n%s", c.command, f, out.String())
+			}
+		}
+		must(t, m.Close())
+	}
+}

@@ -1,0 +1,134 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/paybridge/paybridge/bridge"
+	"github.com/paybridge/paybridge/providers"
+	"github.com/paybridge/paybridge/providers/fake"
+)
+
+// TestRestartKeepsStatus: with the embedded NATS server, the stored
+// status survives a restart of serve, and checking the same status again
+// publishes nothing.
+func TestRestartKeepsStatus(t *testing.T) {
+	fk := startFakes(t)
+	must(t, fk.coinbar.Add(fake.Payment{ID: "order-9", Amount: "8.99", Currency: "EUR", Steps: []fake.Step{{Status: "SUCCESS"}}}))
+	dataDir := t.TempDir()
+	s := startServe(t, fk.serveEnv(), "--embedded-listen", "127.0.0.1:-1", "--data-dir", dataDir)
+	natsURL := s.natsURL
+	client := testEnv("PAYBRIDGE_NATS_URL=" + natsURL)
+
+	out, _, code := run(t, client, "check", "--json", "coinbar", "order-9")
+	first := decodeReply(t, out, code)
+	if !first.Changed || first.Status != providers.StatusPaid {
+		t.Fatalf("first check: %+v", first)
+	}
+	if code := s.stop(); code != 0 {
+		t.Fatalf("serve exited %d:\n%s", code, s.stderr)
+	}
+
+	u, err := url.Parse(natsURL)
+	must(t, err)
+	s = startServe(t, fk.serveEnv(), "--embedded-listen", u.Host, "--data-dir", dataDir)
+	if s.natsURL != natsURL {
+		t.Fatalf("embedded NATS moved from %s to %s", natsURL, s.natsURL)
+	}
+	out, _, code = run(t, client, "status", "--json", "coinbar", "order-9")
+	stored := decodeReply(t, out, code)
+	if stored.Status != providers.StatusPaid || stored.Revision != first.Revision || stored.Source != bridge.SourceStore {
+		t.Errorf("after the restart the store says %+v, want paid at revision %d", stored, first.Revision)
+	}
+	out, _, code = run(t, client, "check", "--json", "coinbar", "order-9")
+	again := decodeReply(t, out, code)
+	if again.Changed || again.Status != providers.StatusPaid || again.Revision != first.Revision {
+		t.Errorf("re-check after the restart: %+v", again)
+	}
+
+	nc, err := nats.Connect(s.natsURL)
+	must(t, err)
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	must(t, err)
+	stream, err := js.Stream(background(t), "PAYMENT_EVENTS")
+	must(t, err)
+	info, err := stream.Info(background(t))
+	must(t, err)
+	if info.State.Msgs != 1 {
+		t.Errorf("the event stream holds %d events, want the one of the first check", info.State.Msgs)
+	}
+	if code := s.stop(); code != 0 {
+		t.Errorf("serve exited %d", code)
+	}
+}
+
+// TestDrainAnswersInflight: SIGTERM while checks wait on a slow provider
+// lets every one of them finish and be answered, then serve exits 0.
+func TestDrainAnswersInflight(t *testing.T) {
+	ns, fk := startNATS(t), startFakes(t)
+	const n = 5
+	for i := range n {
+		id := fmt.Sprintf("slow-%d", i)
+		must(t, fk.coinbar.Add(fake.Payment{ID: id, Amount: "1.00", Currency: "EUR", Steps: []fake.Step{{Status: "PENDING"}}}))
+		must(t, fk.coinbar.Fault(id, fake.Fault{Times: 1, Delay: time.Second}))
+	}
+	s := startServe(t, fk.serveEnv(), "--nats-url", ns.url)
+	nc, err := nats.Connect(ns.url)
+	must(t, err)
+	defer nc.Close()
+
+	var wg sync.WaitGroup
+	replies := make([]*nats.Msg, n)
+	errs := make([]error, n)
+	for i := range n {
+		body, _ := json.Marshal(checkRequest{Provider: "coinbar", PaymentID: fmt.Sprintf("slow-%d", i)})
+		wg.Go(func() { replies[i], errs[i] = nc.Request("payments.check", body, 20*time.Second) })
+	}
+	waitFor(t, 10*time.Second, "every check to reach the provider", func() bool {
+		for i := range n {
+			if fk.coinbar.Calls(fmt.Sprintf("slow-%d", i)) == 0 {
+				return false
+			}
+		}
+		return true
+	})
+	if code := s.stop(); code != 0 {
+		t.Errorf("serve exited %d after SIGTERM:\n%s", code, s.stderr)
+	}
+	wg.Wait()
+	for i := range n {
+		if errs[i] != nil {
+			t.Errorf("check %d: %v", i, errs[i])
+			continue
+		}
+		var rep bridge.Reply
+		if replies[i].Header.Get("Nats-Service-Error-Code") != "" || json.Unmarshal(replies[i].Data, &rep) != nil || rep.Status != providers.StatusPending {
+			t.Errorf("check %d answered %s", i, replies[i].Data)
+		}
+	}
+	if _, ok := s.logged("stopped"); !ok || !strings.Contains(s.stderr.String(), "shutting down") {
+		t.Errorf("serve did not log its shutdown:\n%s", s.stderr)
+	}
+	if _, err := nc.Request("payments.check", []byte(`{"provider":"coinbar","payment_id":"slow-0"}`), time.Second); err != nats.ErrNoResponders {
+		t.Errorf("after the drain a check got %v, want no responders", err)
+	}
+}
+
+// decodeReply reads the JSON of a successful check or status command.
+func decodeReply(t *testing.T, out string, code int) bridge.Reply {
+	t.Helper()
+	var rep bridge.Reply
+	if code != 0 || json.Unmarshal([]byte(out), &rep) != nil {
+		t.Fatalf("exit %d, output %q", code, out)
+	}
+	return rep
+}
