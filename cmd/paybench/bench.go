@@ -150,14 +150,16 @@ func (b *bench) timedRuns(ctx context.Context, res *result) error {
 		ratio := r.ChecksPerSecond / floor.ChecksPerSecond
 		res.BridgeFloor = &ratio
 	}
+	if floor != nil && floor.CPUPerCheck != nil && r.CPUPerCheck != nil {
+		ratio := floor.CPUPerCheck.total() / r.CPUPerCheck.total()
+		res.BridgeFloorCPU = &ratio
+	}
 	if b.rss != nil {
 		res.RSS.PeakMiB = r.RSSPeakMiB
 		end := mib(b.rss.takePeak())
 		res.RSS.EndMiB = &end
 	}
-	if b.o.cpuProfile != "" {
-		res.Profile = b.o.cpuProfile
-	}
+	res.Profile, res.WorldProfile = b.o.cpuProfile, b.o.worldProf
 	return nil
 }
 
@@ -228,10 +230,17 @@ func (b *bench) timed(ctx context.Context, name string, do op) (*runResult, erro
 		}
 		before = b.counters(ctx)
 	})
+	var worldProfileErr error
 	if name == "bridge" && b.o.cpuProfile != "" {
 		side.Go(func() {
 			time.Sleep(time.Until(w.from))
-			profileErr = b.profile(ctx, b.o.cpuProfile)
+			profileErr = b.profile(ctx, b.o.cpuProfile, b.world.bridge.profile)
+		})
+	}
+	if name == "bridge" && b.o.worldProf != "" {
+		side.Go(func() {
+			time.Sleep(time.Until(w.from))
+			worldProfileErr = b.profile(ctx, b.o.worldProf, profileSelf)
 		})
 	}
 	var samples []sample
@@ -245,8 +254,8 @@ func (b *bench) timed(ctx context.Context, name string, do op) (*runResult, erro
 	if err != nil {
 		return nil, err
 	}
-	if profileErr != nil {
-		return nil, profileErr
+	if err := errors.Join(profileErr, worldProfileErr); err != nil {
+		return nil, err
 	}
 	r := &runResult{Name: name}
 	r.summarise(samples, b.o.duration.Seconds())
@@ -258,12 +267,14 @@ func (b *bench) timed(ctx context.Context, name string, do op) (*runResult, erro
 	return r, nil
 }
 
-func (b *bench) profile(ctx context.Context, path string) error {
+// profile writes a CPU profile of the measured window, taken by take, to
+// path.
+func (b *bench) profile(ctx context.Context, path string, take func(context.Context, time.Duration, io.Writer) error) error {
 	f, err := os.Create(path)
 	if err != nil {
-		return fmt.Errorf("--cpuprofile: %w", err)
+		return fmt.Errorf("CPU profile: %w", err)
 	}
-	err = b.world.bridge.profile(ctx, b.o.duration, f)
+	err = take(ctx, b.o.duration, f)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -275,6 +286,7 @@ func (b *bench) profile(ctx context.Context, path string) error {
 // and statuses moved by the pool.
 func (b *bench) counters(ctx context.Context) counters {
 	c := counters{checks: b.drv.completed.Load(), calls: -1, events: -1, moved: b.pool.changes.Load()}
+	c.cpu, c.cpuOK = b.readCPUSplit()
 	switch {
 	case b.world != nil:
 		c.calls = b.world.meter.calls.Load()

@@ -34,6 +34,7 @@ type options struct {
 	json       bool
 	metricsURL string
 	cpuProfile string
+	worldProf  string
 	bridgeMode string // subprocess or in-process, with --self
 	bridgeBin  string
 
@@ -80,6 +81,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.json, "json", false, "print the result as JSON")
 	fs.StringVar(&o.metricsURL, "metrics-url", "", "the bridge's /metrics, to count provider calls of an external bridge")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the bridge during the measured bridge run to this file")
+	fs.StringVar(&o.worldProf, "world-cpuprofile", "", "write a CPU profile of paybench's own process (NATS server, paysim, load) during the measured bridge run (--self)")
 	fs.StringVar(&o.bridgeMode, "bridge", "subprocess", "with --self: run `paybridge serve` as a subprocess (its own RSS), or in-process")
 	fs.StringVar(&o.bridgeBin, "bridge-bin", "", "with --self: a built paybridge binary; default: go build ./cmd/paybridge")
 	fs.StringVar(&o.paysimURL, "paysim-url", "", "base URL of the external bridge's paysim, for --floor and --compare")
@@ -130,6 +132,8 @@ func (o *options) check() error {
 		return usagef("--burst must not be negative, got %d", o.burst)
 	case o.bridgeMode != "subprocess" && o.bridgeMode != "in-process":
 		return usagef("--bridge must be subprocess or in-process, got %q", o.bridgeMode)
+	case o.worldProf != "" && o.bridgeMode == "in-process" && o.cpuProfile != "":
+		return usagef("--world-cpuprofile and --cpuprofile are one process with --bridge in-process; give one")
 	}
 	if !o.self {
 		if err := o.checkExternal(); err != nil {
@@ -151,8 +155,8 @@ func (o *options) checkExternal() error {
 		return usagef("--provider-latency needs --self; start the external paysim with --latency")
 	case o.latencyAdded:
 		return usagef("--latency-added needs --self: it reads paysim's handling time of each request")
-	case o.cpuProfile != "":
-		return usagef("--cpuprofile needs --self; profile an external bridge with its own --pprof")
+	case o.cpuProfile != "" || o.worldProf != "":
+		return usagef("--cpuprofile and --world-cpuprofile need --self; profile an external bridge with its own --pprof")
 	case (o.floor || o.compare) && o.paysimURL == "":
 		return usagef("--floor and --compare against an external bridge need --paysim-url")
 	}

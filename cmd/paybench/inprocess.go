@@ -66,6 +66,11 @@ func (p *inProcess) describe() string {
 func (p *inProcess) pid() int { return os.Getpid() }
 
 func (p *inProcess) profile(ctx context.Context, d time.Duration, w io.Writer) error {
+	return profileSelf(ctx, d, w)
+}
+
+// profileSelf writes a CPU profile of this process over the next d.
+func profileSelf(ctx context.Context, d time.Duration, w io.Writer) error {
 	if err := pprof.StartCPUProfile(w); err != nil {
 		return err
 	}

@@ -42,8 +42,18 @@ func writeTable(w io.Writer, res *result) {
 				r.Name, r.Added.P50, r.Added.P90, r.Added.P99, r.Added.Max, r.Added.Samples, r.AddedUnmatched)
 		}
 	}
+	for _, r := range runs {
+		if c := r.CPUPerCheck; c != nil {
+			fmt.Fprintf(w, "%s CPU per check: bridge process %.0f µs, paybench process (NATS server, paysim, load) %.0f µs\n",
+				r.Name, c.Bridge, c.World)
+		}
+	}
 	if res.BridgeFloor != nil {
-		fmt.Fprintf(w, "bridge/floor = %.2f\n", *res.BridgeFloor)
+		fmt.Fprintf(w, "bridge/floor = %.2f", *res.BridgeFloor)
+		if res.BridgeFloorCPU != nil {
+			fmt.Fprintf(w, " (by CPU per check, all processes: %.2f)", *res.BridgeFloorCPU)
+		}
+		fmt.Fprintln(w)
 	}
 	if m := res.RSS; m != nil {
 		fmt.Fprintf(w, "bridge RSS: idle %.1f MiB", m.IdleMiB)
@@ -58,6 +68,9 @@ func writeTable(w io.Writer, res *result) {
 	}
 	if res.Profile != "" {
 		fmt.Fprintf(w, "CPU profile of the bridge run: %s (go tool pprof -top %s)\n", res.Profile, res.Profile)
+	}
+	if res.WorldProfile != "" {
+		fmt.Fprintf(w, "CPU profile of paybench (NATS server, paysim, load) during the bridge run: %s\n", res.WorldProfile)
 	}
 }
 

@@ -57,7 +57,17 @@ type runResult struct {
 	StatusesMoved   int64          `json:"statuses_moved"`
 	Errors          map[string]int `json:"errors"`
 	RSSPeakMiB      *float64       `json:"rss_peak_mib,omitempty"`
+	// CPU per check, in microseconds, of the bridge process and of
+	// paybench's own (NATS server, paysim, load); with a subprocess bridge.
+	CPUPerCheck *cpuPerCheck `json:"cpu_us_per_check,omitempty"`
 }
+
+type cpuPerCheck struct {
+	Bridge float64 `json:"bridge"`
+	World  float64 `json:"nats_paysim_load"`
+}
+
+func (c cpuPerCheck) total() float64 { return c.Bridge + c.World }
 
 // summarise fills the sample-derived fields of r.
 func (r *runResult) summarise(samples []sample, seconds float64) {
@@ -105,6 +115,15 @@ func (r *runResult) counted(before, after counters) {
 		r.Events = &events
 	}
 	r.StatusesMoved = after.moved - before.moved
+	if before.cpuOK && after.cpuOK {
+		if checks := after.checks - before.checks; checks > 0 {
+			per := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(checks) }
+			r.CPUPerCheck = &cpuPerCheck{
+				Bridge: per(after.cpu.bridge - before.cpu.bridge),
+				World:  per(after.cpu.world - before.cpu.world),
+			}
+		}
+	}
 }
 
 // counters are the cumulative counts read before and after a run; -1 when
@@ -114,6 +133,8 @@ type counters struct {
 	calls  int64
 	events int64
 	moved  int64
+	cpu    cpuSplit
+	cpuOK  bool
 }
 
 // burstResult is what many concurrent checks of one payment cost.
@@ -135,14 +156,20 @@ type rssReport struct {
 
 // result is everything paybench measured.
 type result struct {
-	Setup       string       `json:"setup"`
-	Bridge      string       `json:"bridge"`
-	LoadBefore  string       `json:"load_average_before,omitempty"`
-	LoadAfter   string       `json:"load_average_after,omitempty"`
-	Prime       *runResult   `json:"prime,omitempty"`
-	Runs        []runResult  `json:"runs"`
-	BridgeFloor *float64     `json:"bridge_over_floor,omitempty"`
-	RSS         *rssReport   `json:"rss,omitempty"`
-	Burst       *burstResult `json:"burst,omitempty"`
-	Profile     string       `json:"cpu_profile,omitempty"`
+	Setup       string      `json:"setup"`
+	Bridge      string      `json:"bridge"`
+	LoadBefore  string      `json:"load_average_before,omitempty"`
+	LoadAfter   string      `json:"load_average_after,omitempty"`
+	Prime       *runResult  `json:"prime,omitempty"`
+	Runs        []runResult `json:"runs"`
+	BridgeFloor *float64    `json:"bridge_over_floor,omitempty"`
+	// BridgeFloorCPU is the floor's CPU per check over the bridge's (all
+	// processes): what the throughput ratio would be on otherwise idle
+	// cores, where both are CPU-bound. Steadier than the throughput ratio
+	// on a shared machine.
+	BridgeFloorCPU *float64     `json:"bridge_over_floor_by_cpu,omitempty"`
+	RSS            *rssReport   `json:"rss,omitempty"`
+	Burst          *burstResult `json:"burst,omitempty"`
+	Profile        string       `json:"cpu_profile,omitempty"`
+	WorldProfile   string       `json:"world_cpu_profile,omitempty"`
 }
