@@ -32,6 +32,7 @@ const (
 	coinbarClientID = "cb-client-SECRET"
 	coinbarSecret   = "cb-signing-SECRET"
 	muvinaiKey      = "mv-key-SECRET"
+	webhookToken    = "hook-SECRET"
 )
 
 // binDir holds the paybridge and paysim binaries, built once (without
@@ -253,6 +254,22 @@ func httpGet(t *testing.T, url string) (int, string) {
 	return resp.StatusCode, string(body)
 }
 
+// httpPost posts a JSON body and returns the status and response body.
+func httpPost(t *testing.T, url, body string) (int, string) {
+	t.Helper()
+	client := http.Client{Timeout: 10 * time.Second}
+	resp, err := client.Post(url, "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, string(b)
+}
+
 // natsServer is a test NATS server with JetStream; start(port) after
 // shutdown brings it back on the same port and store.
 type natsServer struct {
@@ -319,6 +336,7 @@ func (f *fakes) serveEnv() []string {
 		"PAYBRIDGE_COINBAR_API_KEY_FILE="+f.coinbarKeyFile,
 		"PAYBRIDGE_COINBAR_SECRET_KEY="+coinbarSecret,
 		"PAYBRIDGE_MUVINAI_API_KEY="+muvinaiKey,
+		"PAYBRIDGE_MUVINAI_WEBHOOK_TOKEN="+webhookToken,
 		"PAYBRIDGE_COINBAR_BASE_URL="+f.cbURL,
 		"PAYBRIDGE_MUVINAI_BASE_URL="+f.mvURL,
 	)

@@ -8,8 +8,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// routes is serve's HTTP side: liveness, readiness, metrics and, with
-// --pprof, the profiler.
+// routes is serve's HTTP side: liveness, readiness, metrics, the
+// providers' webhooks and, with --pprof, the profiler.
 func (s *server) routes(reg *prometheus.Registry, withPprof bool) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -23,6 +23,16 @@ func (s *server) routes(reg *prometheus.Registry, withPprof bool) http.Handler {
 		writeText(w, http.StatusOK, "ready")
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	// HTTP starts before the bridge exists, so that /healthz and /readyz
+	// answer while NATS is awaited.
+	mux.HandleFunc("/webhooks/", func(w http.ResponseWriter, r *http.Request) {
+		h := s.webhooks.Load()
+		if h == nil {
+			writeText(w, http.StatusServiceUnavailable, "not ready: starting")
+			return
+		}
+		(*h).ServeHTTP(w, r)
+	})
 	if withPprof {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)

@@ -62,8 +62,9 @@ type server struct {
 	embedded   *natsserver.Server
 	nc         *nats.Conn
 	bridge     *bridge.Bridge
-	started    atomic.Bool // the bridge takes requests
-	draining   atomic.Bool // Close has begun
+	webhooks   atomic.Pointer[http.Handler] // the bridge's, once it exists
+	started    atomic.Bool                  // the bridge takes requests
+	draining   atomic.Bool                  // Close has begun
 }
 
 // startServer starts everything serve runs and registers its shutdown
@@ -95,6 +96,8 @@ func (m *Main) startServer(ctx context.Context, cfg serveConfig, log *slog.Logge
 	if s.bridge, err = bridge.New(s.nc, bcfg, provs...); err != nil {
 		return nil, err
 	}
+	webhooks := s.bridge.Webhooks()
+	s.webhooks.Store(&webhooks)
 	if err := s.bridge.Start(ctx); err != nil {
 		return nil, fmt.Errorf("starting the bridge: %w", err)
 	}

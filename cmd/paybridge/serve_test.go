@@ -94,22 +94,33 @@ func TestServeEndToEnd(t *testing.T) {
 		t.Errorf("check --json of an unknown payment: exit %d, %q", code, out)
 	}
 
-	// Three changes, each printed once by the events command.
+	// A webhook is a trigger: the bridge then asks the provider.
+	must(t, fk.muvinai.Add(fake.Payment{ID: "pr-2", Amount: "99.99", Currency: "ARS",
+		Steps: []fake.Step{{Status: "approved", Detail: "correct", AmountPaid: "99.99"}}}))
+	notification := `{"id":"n-1","event_type":"payment_request.approved","entity_type":"payment_request","entity_id":"pr-2","data":{"payment_request":{"id":"pr-2"}}}`
+	if code, body := httpPost(t, s.httpURL+"/webhooks/muvinai?token="+webhookToken, notification); code != http.StatusOK {
+		t.Errorf("muvinai webhook: %d %s", code, body)
+	}
+	if code, body := httpPost(t, s.httpURL+"/webhooks/muvinai?token=wrong", notification); code != http.StatusUnauthorized {
+		t.Errorf("muvinai webhook with a wrong token: %d %s", code, body)
+	}
+
+	// Four changes, each printed once by the events command.
 	var got []events.Event
-	waitFor(t, 10*time.Second, "three events", func() bool {
+	waitFor(t, 10*time.Second, "four events", func() bool {
 		got = got[:0]
 		for _, line := range follower.stdout.lines() {
 			ev, err := events.Decode(nats.Header{"Content-Type": {events.ContentTypeCloudEvents}}, []byte(line))
 			must(t, err)
 			got = append(got, ev)
 		}
-		return len(got) >= 3
+		return len(got) >= 4
 	})
 	var seen []string
 	for _, ev := range got {
 		seen = append(seen, ev.Data.Provider+"/"+ev.Data.PaymentID+"→"+string(ev.Data.Status))
 	}
-	if want := "coinbar/order-1→pending coinbar/order-1→paid muvinai/pr-1→paid"; strings.Join(seen, " ") != want {
+	if want := "coinbar/order-1→pending coinbar/order-1→paid muvinai/pr-1→paid muvinai/pr-2→paid"; strings.Join(seen, " ") != want {
 		t.Errorf("events: %s, want %s", strings.Join(seen, " "), want)
 	}
 

@@ -1,0 +1,116 @@
+package main
+
+import (
+	"bytes"
+	"net"
+	"net/url"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// composeFile is the part of the Compose format compose.yaml uses; decoding
+// refuses any other key, so a typo cannot pass unnoticed.
+type composeFile struct {
+	Name     string                    `yaml:"name"`
+	Services map[string]composeService `yaml:"services"`
+	Volumes  map[string]any            `yaml:"volumes"`
+}
+
+type composeService struct {
+	Image       string            `yaml:"image"`
+	Build       string            `yaml:"build"`
+	Entrypoint  []string          `yaml:"entrypoint"`
+	Command     []string          `yaml:"command"`
+	Environment map[string]string `yaml:"environment"`
+	Ports       []string          `yaml:"ports"`
+	Volumes     []string          `yaml:"volumes"`
+	DependsOn   []string          `yaml:"depends_on"`
+	Restart     string            `yaml:"restart"`
+}
+
+// TestCompose: compose.yaml parses, NATS runs with JetStream on a volume,
+// and the paybridge and paysim command lines are accepted by the
+// binaries' own flag parsers and agree on addresses and credentials.
+func TestCompose(t *testing.T) {
+	raw, err := os.ReadFile("../../compose.yaml")
+	must(t, err)
+	dec := yaml.NewDecoder(bytes.NewReader(raw))
+	dec.KnownFields(true)
+	var c composeFile
+	must(t, dec.Decode(&c))
+
+	nats, sim, pb := c.Services["nats"], c.Services["paysim"], c.Services["paybridge"]
+	if minor, ok := strings.CutPrefix(nats.Image, "nats:2."); !ok || atoi(minor) < 11 {
+		t.Errorf("nats image %q, want nats:2.11 or later", nats.Image)
+	}
+	if !slices.Contains(nats.Command, "-js") || flagValue(nats.Command, "-sd") != "/data" {
+		t.Errorf("nats command %q does not enable JetStream with its store in /data", nats.Command)
+	}
+	if !slices.Contains(nats.Volumes, "nats-data:/data") || !hasKey(c.Volumes, "nats-data") {
+		t.Errorf("nats /data is not on the nats-data volume: %q", nats.Volumes)
+	}
+
+	// paybridge: serve's own parser accepts the command and environment.
+	if len(pb.Command) == 0 || pb.Command[0] != "serve" {
+		t.Fatalf("paybridge command %q does not run serve", pb.Command)
+	}
+	cfg, _, err := parseServe(pb.Command[1:], func(k string) (string, bool) { v, ok := pb.Environment[k]; return v, ok })
+	if err != nil {
+		t.Fatalf("serve refuses the compose command line: %v", err)
+	}
+	if u, err := url.Parse(cfg.nats.url); err != nil || u.Host != "nats:4222" || !slices.Contains(pb.DependsOn, "nats") {
+		t.Errorf("paybridge reaches NATS at %q (depends on %q), want the nats service", cfg.nats.url, pb.DependsOn)
+	}
+	if _, port, _ := net.SplitHostPort(cfg.httpListen); !slices.Contains(pb.Ports, port+":"+port) {
+		t.Errorf("paybridge HTTP %s is not published: %q", cfg.httpListen, pb.Ports)
+	}
+
+	// paysim: its flag parser lives in package main, so the built binary
+	// parses the command with --help appended: every flag before it is
+	// read, and nothing starts.
+	if !slices.Equal(sim.Entrypoint, []string{"/paysim"}) {
+		t.Errorf("paysim entrypoint %q", sim.Entrypoint)
+	}
+	p := start(t, "paysim", testEnv(), append(slices.Clone(sim.Command), "--help")...)
+	if code := p.wait(10 * time.Second); code != 0 {
+		t.Errorf("paysim refuses the compose command line (exit %d):\n%s", code, p.stderr)
+	}
+	_, simPort, _ := net.SplitHostPort(flagValue(sim.Command, "--listen"))
+	for name, base := range map[string]string{"coinbar": cfg.coinbar.baseURL, "muvinai": cfg.muvinai.baseURL} {
+		if u, err := url.Parse(base); err != nil || u.Host != "paysim:"+simPort {
+			t.Errorf("paybridge's %s base URL %q is not paysim on port %s", name, base, simPort)
+		}
+	}
+	if cfg.coinbar.apiKey != flagValue(sim.Command, "--coinbar-client-id") || cfg.muvinai.apiKey != flagValue(sim.Command, "--muvinai-api-key") {
+		t.Errorf("paybridge's provider keys do not match paysim's: %q", sim.Command)
+	}
+}
+
+// flagValue is the value of a flag in "--name=value" or "--name value" form.
+func flagValue(args []string, name string) string {
+	for i, a := range args {
+		if v, ok := strings.CutPrefix(a, name+"="); ok {
+			return v
+		}
+		if a == name && i+1 < len(args) {
+			return args[i+1]
+		}
+	}
+	return ""
+}
+
+func hasKey(m map[string]any, k string) bool { _, ok := m[k]; return ok }
+
+func atoi(s string) int {
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return -1
+	}
+	return n
+}
