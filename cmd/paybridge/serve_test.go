@@ -21,7 +21,7 @@ import (
 // fakes, and drives it with the built check, status and events commands.
 func TestServeEndToEnd(t *testing.T) {
 	ns, fk := startNATS(t), startFakes(t)
-	s := startServe(t, fk.serveEnv(), "--nats-url", ns.url)
+	s := startServe(t, fk.serveEnv(), "--nats-url", ns.url, "--pprof")
 	client := func(args ...string) (string, string, int) {
 		t.Helper()
 		return run(t, testEnv("PAYBRIDGE_NATS_URL="+ns.url), args...)
@@ -62,6 +62,10 @@ func TestServeEndToEnd(t *testing.T) {
 		rep.CryptoAmount != "0.00045145423250897323" || rep.Amount != "8.99" {
 		t.Errorf("check --json: %+v", rep)
 	}
+
+	must(t, fk.coinbar.Add(fake.Payment{ID: "order-2", Amount: "1.50", Currency: "EUR", Steps: []fake.Step{{Status: "PENDING"}}}))
+	out, _, code = client("check", "--watch", "coinbar", "order-2")
+	wantLine(t, out, `^coinbar order-2: pending \(first sight\) changed event=\S+ watching revision=\d+$`)
 
 	out, _, code = client("check", "muvinai", "pr-1")
 	wantLine(t, out, `^muvinai pr-1: paid \(first sight\) changed`)
@@ -105,22 +109,22 @@ func TestServeEndToEnd(t *testing.T) {
 		t.Errorf("muvinai webhook with a wrong token: %d %s", code, body)
 	}
 
-	// Four changes, each printed once by the events command.
+	// Five changes, each printed once by the events command.
 	var got []events.Event
-	waitFor(t, 10*time.Second, "four events", func() bool {
+	waitFor(t, 10*time.Second, "five events", func() bool {
 		got = got[:0]
 		for _, line := range follower.stdout.lines() {
 			ev, err := events.Decode(nats.Header{"Content-Type": {events.ContentTypeCloudEvents}}, []byte(line))
 			must(t, err)
 			got = append(got, ev)
 		}
-		return len(got) >= 4
+		return len(got) >= 5
 	})
 	var seen []string
 	for _, ev := range got {
 		seen = append(seen, ev.Data.Provider+"/"+ev.Data.PaymentID+"→"+string(ev.Data.Status))
 	}
-	if want := "coinbar/order-1→pending coinbar/order-1→paid muvinai/pr-1→paid muvinai/pr-2→paid"; strings.Join(seen, " ") != want {
+	if want := "coinbar/order-1→pending coinbar/order-1→paid coinbar/order-2→pending muvinai/pr-1→paid muvinai/pr-2→paid"; strings.Join(seen, " ") != want {
 		t.Errorf("events: %s, want %s", strings.Join(seen, " "), want)
 	}
 
@@ -137,11 +141,14 @@ func TestServeEndToEnd(t *testing.T) {
 			t.Errorf("/metrics lacks %s", name)
 		}
 	}
-	if !strings.Contains(body, `paybridge_checks_total{outcome="changed",provider="coinbar"} 2`) {
-		t.Errorf("/metrics does not count the two coinbar changes:\n%s", grep(body, "paybridge_checks_total"))
+	if !strings.Contains(body, `paybridge_checks_total{outcome="changed",provider="coinbar"} 3`) {
+		t.Errorf("/metrics does not count the three coinbar changes:\n%s", grep(body, "paybridge_checks_total"))
 	}
 	if code, body := httpGet(t, s.httpURL+"/healthz"); code != http.StatusOK || body != "ok\n" {
 		t.Errorf("/healthz: %d %q", code, body)
+	}
+	if code, _ := httpGet(t, s.httpURL+"/debug/pprof/cmdline"); code != http.StatusOK {
+		t.Errorf("--pprof: /debug/pprof/cmdline answered %d", code)
 	}
 
 	if code := s.stop(); code != 0 {
@@ -172,6 +179,9 @@ func TestReadyzFollowsNATS(t *testing.T) {
 	}
 	if code, _ := httpGet(t, s.httpURL+"/healthz"); code != http.StatusOK {
 		t.Errorf("/healthz answered %d while NATS was down", code)
+	}
+	if code, _ := httpGet(t, s.httpURL+"/debug/pprof/cmdline"); code != http.StatusNotFound {
+		t.Errorf("without --pprof, /debug/pprof/cmdline answered %d", code)
 	}
 
 	ns.start(port)
