@@ -13,6 +13,7 @@ func (m *Main) runCheck(ctx context.Context, args []string, stdout, stderr io.Wr
 	var watch bool
 	var maxAge, requestID string
 	f := newFlagSet("check", "check [flags] <provider> <payment-id>")
+	f.fromEnvOnly = natsFlagNames
 	r.register(f, "payments.check")
 	f.BoolVar(&watch, "watch", false, "keep re-checking the payment until its status is terminal")
 	f.StringVar(&maxAge, "max-age", "", "answer from the stored status when it was checked at most this long ago, e.g. 5m")

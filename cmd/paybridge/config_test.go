@@ -74,6 +74,8 @@ func TestConfigErrors(t *testing.T) {
 			`paybridge: unknown command "frobnicate" (run paybridge help)`, 2},
 		{"no NATS", nil, []string{"check", "--nats-url", "nats://127.0.0.1:1", "coinbar", "x"},
 			`paybridge: connecting to NATS at nats://127.0.0.1:1: nats: no servers available for connection`, 1},
+		{"clients read only the NATS variables", []string{"PAYBRIDGE_NATS_URL=nats://127.0.0.1:1", "PAYBRIDGE_TIMEOUT=soon"}, []string{"status", "coinbar", "x"},
+			`paybridge: connecting to NATS at nats://127.0.0.1:1: nats: no servers available for connection`, 1},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			stdout, stderr, code := run(t, testEnv(c.env...), c.args...)

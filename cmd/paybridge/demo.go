@@ -37,6 +37,7 @@ func (m *Main) runDemo(ctx context.Context, args []string, stdout, stderr io.Wri
 	var payments int
 	var seed uint64
 	f := newFlagSet("demo", "demo [flags]")
+	f.fromEnvOnly = []string{} // the demo needs no setup, and takes none from the environment
 	f.StringVar(&embeddedListen, "embedded-listen", defaultEmbeddedListen, "host:port of the embedded NATS server; port -1 picks a free one")
 	f.StringVar(&httpListen, "http-listen", defaultHTTPListen, "host:port of /healthz, /readyz and /metrics")
 	f.IntVar(&payments, "payments", 10, "simulated payments per provider")

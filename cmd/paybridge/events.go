@@ -20,6 +20,7 @@ func (m *Main) runEvents(ctx context.Context, args []string, stdout, stderr io.W
 	var subject, stream string
 	var asJSON, all bool
 	f := newFlagSet("events", "events [flags]")
+	f.fromEnvOnly = natsFlagNames
 	n.register(f, defaultClientURL, "NATS server URL(s), comma-separated")
 	f.StringVar(&subject, "subject", "payments.status.changed", "event subject to follow (payments.watch.expired for expired watches)")
 	f.StringVar(&stream, "stream", "PAYMENT_EVENTS", "JetStream stream holding the events")

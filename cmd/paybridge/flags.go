@@ -14,7 +14,7 @@ import (
 // PAYBRIDGE_NATS_URL. A flag given on the command line wins.
 const envPrefix = "PAYBRIDGE_"
 
-// flagSet is one subcommand's flags. Each flag may also come from its
+// flagSet is one subcommand's flags. A flag may also come from its
 // environment variable, and a secret from a file named by <VAR>_FILE, so
 // that keys need not sit in a process listing. It remembers where each
 // value came from, so an error names the flag or variable to fix.
@@ -23,7 +23,11 @@ type flagSet struct {
 	command string
 	usage   string // the line after "Usage: paybridge "
 	secrets []string
-	origin  map[string]string // flag name → "--name", "PAYBRIDGE_NAME" or "PAYBRIDGE_NAME_FILE"
+	// fromEnvOnly, when not nil, names the only flags read from the
+	// environment: a client's --subject must not follow a variable set
+	// for another command.
+	fromEnvOnly []string
+	origin      map[string]string // flag name → "--name", "PAYBRIDGE_NAME" or "PAYBRIDGE_NAME_FILE"
 }
 
 func newFlagSet(command, usage string) *flagSet {
@@ -47,6 +51,11 @@ func (f *flagSet) secretVar(p *string, name, usage string) {
 }
 
 func (f *flagSet) isSecret(name string) bool { return slices.Contains(f.secrets, name) }
+
+// readsEnv reports whether the flag called name can be set by its variable.
+func (f *flagSet) readsEnv(name string) bool {
+	return f.fromEnvOnly == nil || slices.Contains(f.fromEnvOnly, name)
+}
 
 // parse reads the command line, then the environment for flags not given
 // there, and returns the positional arguments. Flags and arguments may be
@@ -74,7 +83,7 @@ func (f *flagSet) parse(args []string, lookupEnv func(string) (string, bool)) ([
 	f.Visit(func(fl *flag.Flag) { f.origin[fl.Name] = "--" + fl.Name })
 	var err error
 	f.VisitAll(func(fl *flag.Flag) {
-		if err == nil && f.origin[fl.Name] == "" {
+		if err == nil && f.origin[fl.Name] == "" && f.readsEnv(fl.Name) {
 			err = f.fromEnv(fl.Name, lookupEnv)
 		}
 	})
@@ -136,7 +145,11 @@ func (f *flagSet) given(name string) bool { return f.origin[name] != "" }
 // printUsage writes the subcommand's synopsis and flags with their
 // defaults and variables.
 func (f *flagSet) printUsage(w io.Writer) {
-	fmt.Fprintf(w, "Usage: paybridge %s\n\nFlags (each also read from the variable shown; a flag given wins):\n", f.usage)
+	fmt.Fprintf(w, "Usage: paybridge %s\n\nFlags", f.usage)
+	if f.fromEnvOnly == nil || len(f.fromEnvOnly) > 0 {
+		fmt.Fprint(w, " (a variable shown in brackets also sets its flag; a flag given wins)")
+	}
+	fmt.Fprintln(w, ":")
 	f.VisitAll(func(fl *flag.Flag) {
 		kind, usage := flag.UnquoteUsage(fl)
 		if kind != "" {
@@ -146,11 +159,15 @@ func (f *flagSet) printUsage(w io.Writer) {
 		if fl.DefValue != "" && fl.DefValue != "false" && !f.isSecret(fl.Name) {
 			fmt.Fprintf(w, " (default %s)", fl.DefValue)
 		}
+		fmt.Fprintln(w)
+		if !f.readsEnv(fl.Name) {
+			return
+		}
 		env := envName(fl.Name)
 		if f.isSecret(fl.Name) {
 			env += " or " + env + "_FILE"
 		}
-		fmt.Fprintf(w, "\n    \t[%s]\n", env)
+		fmt.Fprintf(w, "    \t[%s]\n", env)
 	})
 }
 

@@ -23,6 +23,10 @@ type natsFlags struct {
 	tlsKey  string
 }
 
+// natsFlagNames are the connection flags; they read PAYBRIDGE_NATS_*
+// variables in every subcommand.
+var natsFlagNames = []string{"nats-url", "nats-creds", "nats-nkey", "nats-tls-ca", "nats-tls-cert", "nats-tls-key"}
+
 func (n *natsFlags) register(f *flagSet, defaultURL, urlUsage string) {
 	f.StringVar(&n.url, "nats-url", defaultURL, urlUsage)
 	f.StringVar(&n.creds, "nats-creds", "", "NATS credentials file (JWT and NKey seed)")
@@ -42,9 +46,9 @@ func (n *natsFlags) validate(f *flagSet) error {
 			}
 		}
 	}
-	for _, name := range []string{"nats-creds", "nats-nkey", "nats-tls-ca", "nats-tls-cert", "nats-tls-key"} {
+	for _, name := range natsFlagNames {
 		path := f.Lookup(name).Value.String()
-		if path == "" {
+		if name == "nats-url" || path == "" {
 			continue
 		}
 		if n.url == "" {

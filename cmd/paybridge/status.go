@@ -10,6 +10,7 @@ import (
 func (m *Main) runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var r requestFlags
 	f := newFlagSet("status", "status [flags] <provider> <payment-id>")
+	f.fromEnvOnly = natsFlagNames
 	r.register(f, "payments.status.get")
 	pos, err := f.parseOrHelp(args, m.LookupEnv, stdout)
 	if err != nil {
