@@ -124,8 +124,8 @@ func (c *serveConfig) finish(f *flagSet, raw rawServeFlags) error {
 			envName("coinbar-api-key"), envName("muvinai-api-key"))
 	}
 	for _, name := range []string{"coinbar-base-url", "muvinai-base-url"} {
-		if reason := checkBaseURL(f.Lookup(name).Value.String()); reason != "" {
-			return f.bad(name, reason)
+		if err := checkBaseURL(f.where(name), f.Lookup(name).Value.String()); err != nil {
+			return err
 		}
 	}
 
@@ -176,20 +176,20 @@ func checkListen(f *flagSet, name string) error {
 	return nil
 }
 
-// checkBaseURL returns what makes raw unusable as a provider's base URL,
-// or "": the mistakes worth a flag-named message. The provider's client
-// checks the rest.
-func checkBaseURL(raw string) string {
+// checkBaseURL catches the mistakes in a provider's base URL worth a
+// message naming the flag; the provider's client checks the rest. The URL
+// is shown with any password hidden.
+func checkBaseURL(where, raw string) error {
 	u, err := url.Parse(raw)
 	switch {
 	case err != nil:
-		return "not a URL"
+		return usagef("%s: not a URL", where)
 	case u.Scheme != "http" && u.Scheme != "https":
-		return "want an http or https URL"
+		return usagef("%s %q: want an http or https URL", where, u.Redacted())
 	case u.Host == "":
-		return "no host"
+		return usagef("%s %q: no host", where, u.Redacted())
 	}
-	return ""
+	return nil
 }
 
 // withoutEcho drops the prefix by which a parser repeats the value it was

@@ -139,9 +139,6 @@ func (f *flagSet) where(name string) string {
 	return "--" + name
 }
 
-// given reports whether the flag called name was set, by flag or variable.
-func (f *flagSet) given(name string) bool { return f.origin[name] != "" }
-
 // printUsage writes the subcommand's synopsis and flags with their
 // defaults and variables.
 func (f *flagSet) printUsage(w io.Writer) {
