@@ -91,7 +91,7 @@ func (m *Main) runDemo(ctx context.Context, args []string, stdout, stderr io.Wri
 		return err
 	}
 	m.onClose("events", func(context.Context) error { stop(); return nil })
-	checkAll(s.nc, scenario, stderr)
+	checkAll(ctx, s.nc, scenario, stderr)
 	<-ctx.Done()
 	return nil
 }
@@ -115,21 +115,25 @@ func (m *Main) startSim(scenario sim.Scenario, seed uint64) (baseURL string, err
 
 // checkAll asks for a watched check of every payment; the bridge then
 // follows each one until it settles.
-func checkAll(nc *nats.Conn, scenario sim.Scenario, stderr io.Writer) {
+func checkAll(ctx context.Context, nc *nats.Conn, scenario sim.Scenario, stderr io.Writer) {
 	for _, set := range []struct {
 		provider string
 		payments []fake.Payment
 	}{{coinbar.Name, scenario.Coinbar}, {muvinai.Name, scenario.Muvinai}} {
-		provider := set.provider
 		for _, p := range set.payments {
-			body, _ := json.Marshal(checkRequest{Provider: provider, PaymentID: p.ID, Watch: true})
-			msg, err := nc.Request("payments.check", body, 10*time.Second)
+			body, _ := json.Marshal(checkRequest{Provider: set.provider, PaymentID: p.ID, Watch: true})
+			reqCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			msg, err := nc.RequestWithContext(reqCtx, "payments.check", body)
+			cancel()
+			if ctx.Err() != nil {
+				return
+			}
 			if err != nil {
-				fmt.Fprintf(stderr, "demo: check %s %s: %v\n", provider, p.ID, err)
+				fmt.Fprintf(stderr, "demo: check %s %s: %v\n", set.provider, p.ID, err)
 				continue
 			}
 			if msg.Header.Get("Nats-Service-Error-Code") != "" {
-				fmt.Fprintf(stderr, "demo: check %s %s: %s\n", provider, p.ID, errorLine(msg))
+				fmt.Fprintf(stderr, "demo: check %s %s: %s\n", set.provider, p.ID, errorLine(msg))
 			}
 		}
 	}
