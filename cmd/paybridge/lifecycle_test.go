@@ -3,6 +3,8 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"net"
+	"net/http"
 	"net/url"
 	"strings"
 	"sync"
@@ -131,4 +133,46 @@ func decodeReply(t *testing.T, out string, code int) bridge.Reply {
 		t.Fatalf("exit %d, output %q", code, out)
 	}
 	return rep
+}
+
+// TestServeWaitsForNATS: serve may start before its NATS server (as in
+// compose): it answers /healthz, says why it is not ready, and starts the
+// bridge once the server is up.
+func TestServeWaitsForNATS(t *testing.T) {
+	fk := startFakes(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	must(t, err)
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+
+	p := start(t, "paybridge", fk.serveEnv(), "serve", "--nats-url", fmt.Sprintf("nats://127.0.0.1:%d", port),
+		"--http-listen", "127.0.0.1:0", "--log-format", "json")
+	var listening logLine
+	waitFor(t, 10*time.Second, "serve to listen on HTTP", func() bool {
+		var ok bool
+		listening, ok = p.logged("HTTP listening")
+		return ok
+	})
+	base := "http://" + listening.Addr
+	waitFor(t, 10*time.Second, "serve to wait for NATS", func() bool {
+		_, ok := p.logged("waiting for NATS")
+		return ok
+	})
+	if code, body := httpGet(t, base+"/readyz"); code != http.StatusServiceUnavailable || body != "not ready: starting\n" {
+		t.Errorf("/readyz before NATS: %d %q", code, body)
+	}
+	if code, _ := httpGet(t, base+"/healthz"); code != http.StatusOK {
+		t.Errorf("/healthz before NATS: %d", code)
+	}
+
+	ns := &natsServer{t: t, storeDir: t.TempDir()}
+	ns.start(port)
+	t.Cleanup(ns.shutdown)
+	waitFor(t, 20*time.Second, "/readyz to answer 200", func() bool {
+		code, _ := httpGet(t, base+"/readyz")
+		return code == http.StatusOK
+	})
+	if code := p.stop(); code != 0 {
+		t.Errorf("serve exited %d:\n%s", code, p.stderr)
+	}
 }
