@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -16,22 +17,23 @@ type Rate struct {
 func (r Rate) String() string { return fmt.Sprintf("%d/%s", r.N, r.Per) }
 
 // ParseRate reads a budget such as "1000/24h" or "5/1s". The empty string
-// is no budget (the zero Rate).
+// is no budget (the zero Rate). Errors say what is wrong, not the input:
+// the caller names the flag it came from.
 func ParseRate(s string) (Rate, error) {
 	if s == "" {
 		return Rate{}, nil
 	}
 	n, per, ok := strings.Cut(s, "/")
 	if !ok {
-		return Rate{}, fmt.Errorf("rate %q: want calls/duration, e.g. 1000/24h", s)
+		return Rate{}, errors.New("want calls/duration, e.g. 1000/24h")
 	}
 	calls, err := strconv.Atoi(n)
 	if err != nil || calls < 1 {
-		return Rate{}, fmt.Errorf("rate %q: calls must be a whole number of at least 1", s)
+		return Rate{}, errors.New("calls must be a whole number of at least 1")
 	}
 	d, err := time.ParseDuration(per)
 	if err != nil || d <= 0 {
-		return Rate{}, fmt.Errorf("rate %q: %q is not a positive duration", s, per)
+		return Rate{}, fmt.Errorf("%q is not a positive duration", per)
 	}
 	return Rate{N: calls, Per: d}, nil
 }
@@ -43,7 +45,7 @@ func ParseSchedule(s string) ([]time.Duration, error) {
 	for _, part := range strings.Split(s, ",") {
 		d, err := time.ParseDuration(strings.TrimSpace(part))
 		if err != nil || d <= 0 {
-			return nil, fmt.Errorf("watch schedule %q: %q is not a positive duration", s, part)
+			return nil, fmt.Errorf("%q is not a positive duration", part)
 		}
 		out = append(out, d)
 	}

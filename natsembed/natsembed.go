@@ -44,6 +44,15 @@ func Start(cfg Config) (*server.Server, error) {
 	if cfg.ServerName == "" {
 		cfg.ServerName = "paybridge"
 	}
+	if cfg.Port > 0 {
+		// The server reports a port it cannot bind only by never becoming
+		// ready; trying it first gives the real reason at once.
+		ln, err := net.Listen("tcp", net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port)))
+		if err != nil {
+			return nil, fmt.Errorf("embedded NATS: %w", err)
+		}
+		ln.Close()
+	}
 	opts := &server.Options{
 		ServerName: cfg.ServerName,
 		Host:       cfg.Host,

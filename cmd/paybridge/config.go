@@ -1,10 +1,8 @@
 package main
 
 import (
-	"fmt"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/paybridge/paybridge/bridge"
@@ -135,7 +133,7 @@ func (c *serveConfig) finish(f *flagSet, raw rawServeFlags) error {
 		text := f.Lookup(provider + "-rate").Value.String()
 		rate, err := bridge.ParseRate(text)
 		if err != nil {
-			return f.bad(provider+"-rate", withoutEcho(err, fmt.Sprintf("rate %q: ", text)))
+			return f.bad(provider+"-rate", err.Error())
 		}
 		if rate.N > 0 {
 			b.Limits[provider] = rate
@@ -143,7 +141,7 @@ func (c *serveConfig) finish(f *flagSet, raw rawServeFlags) error {
 	}
 	var err error
 	if b.WatchSchedule, err = bridge.ParseSchedule(raw.watchSchedule); err != nil {
-		return f.bad("watch-schedule", withoutEcho(err, fmt.Sprintf("watch schedule %q: ", raw.watchSchedule)))
+		return f.bad("watch-schedule", err.Error())
 	}
 	if b.WatchDeadline <= 0 {
 		return f.bad("watch-deadline", "must be positive")
@@ -190,10 +188,4 @@ func checkBaseURL(where, raw string) error {
 		return usagef("%s %q: no host", where, u.Redacted())
 	}
 	return nil
-}
-
-// withoutEcho drops the prefix by which a parser repeats the value it was
-// given: the flag's message says it once already.
-func withoutEcho(err error, prefix string) string {
-	return strings.TrimPrefix(err.Error(), prefix)
 }

@@ -150,21 +150,12 @@ func (s *server) startHTTP(cfg serveConfig, reg *prometheus.Registry) error {
 
 func (s *server) startEmbedded(cfg serveConfig) error {
 	host, port, _ := natsembed.ParseListen(cfg.embeddedListen) // checked by parseServe
-	if port != -1 {
-		// The embedded server reports a taken port only by timing out;
-		// trying it first gives a clear error at once.
-		ln, err := net.Listen("tcp", cfg.embeddedListen)
-		if err != nil {
-			return fmt.Errorf("--embedded-listen: %w (another NATS server? point --nats-url at it)", err)
-		}
-		ln.Close()
-	}
 	if err := os.MkdirAll(cfg.dataDir, 0o750); err != nil {
 		return fmt.Errorf("--data-dir: %w", err)
 	}
 	ns, err := natsembed.Start(natsembed.Config{Host: host, Port: port, StoreDir: cfg.dataDir})
 	if err != nil {
-		return err
+		return fmt.Errorf("--embedded-listen: %w (another NATS server? point --nats-url at it)", err)
 	}
 	s.embedded, s.natsURL = ns, ns.ClientURL()
 	s.log.Info("embedded NATS started", "url", s.natsURL, "data_dir", cfg.dataDir)

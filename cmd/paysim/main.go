@@ -67,7 +67,10 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.Float64Var(&o.config.FaultRate, "fault-rate", 0, "share (0..1) of answers that fail with a 5xx or a 429")
 	fs.StringVar(&o.logFormat, "log-format", "text", "request log format: text or json")
 	if err := fs.Parse(args); err != nil {
-		return options{}, err
+		if errors.Is(err, flag.ErrHelp) {
+			return options{}, err
+		}
+		return options{}, usageError{err} // the flag package printed the usage
 	}
 	if fs.NArg() > 0 {
 		return options{}, usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
