@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/paybridge/paybridge/bridge"
 	"github.com/paybridge/paybridge/events"
 	"github.com/paybridge/paybridge/providers"
@@ -43,7 +45,8 @@ func (e *env) watchCheck(provider, id string) bridge.Reply {
 
 func TestWatchPollsUntilPaidThenStops(t *testing.T) {
 	e := newEnv(t)
-	e.startBridge(fastWatches(bridge.Config{}))
+	reg := prometheus.NewRegistry()
+	e.startBridge(fastWatches(bridge.Config{Registerer: reg}))
 	must(t, e.coinbar.Add(fake.Payment{ID: "w1", Amount: "10", Currency: "EUR", Steps: []fake.Step{
 		{Status: "PENDING", Calls: 2}, {Status: "SUCCESS"},
 	}}))
@@ -63,6 +66,51 @@ func TestWatchPollsUntilPaidThenStops(t *testing.T) {
 	if got := e.mustCheck("coinbar", "w1"); got.Watching {
 		t.Fatalf("after: %+v", got)
 	}
+	if v := metricValue(t, reg, "paybridge_watches_ended_total", "outcome", "settled"); v != 1 {
+		t.Fatalf("watches ended (settled) = %v", v)
+	}
+	if v := metricValue(t, reg, "paybridge_watch_lag_seconds_count"); v != 2 {
+		t.Fatalf("watch lag observed %v times, want 2 polls", v)
+	}
+}
+
+// metricValue returns the value of the series name with the given label
+// pairs (a histogram's sample count for name_count), or fails the test.
+func metricValue(t *testing.T, reg *prometheus.Registry, name string, labels ...string) float64 {
+	t.Helper()
+	families, err := reg.Gather()
+	must(t, err)
+	family, count := name, false
+	if base, ok := strings.CutSuffix(name, "_count"); ok {
+		family, count = base, true
+	}
+	for _, f := range families {
+		if f.GetName() != family {
+			continue
+		}
+	next:
+		for _, m := range f.GetMetric() {
+			for i := 0; i+1 < len(labels); i += 2 {
+				found := false
+				for _, l := range m.GetLabel() {
+					found = found || (l.GetName() == labels[i] && l.GetValue() == labels[i+1])
+				}
+				if !found {
+					continue next
+				}
+			}
+			switch {
+			case count:
+				return float64(m.GetHistogram().GetSampleCount())
+			case m.GetCounter() != nil:
+				return m.GetCounter().GetValue()
+			case m.GetGauge() != nil:
+				return m.GetGauge().GetValue()
+			}
+		}
+	}
+	t.Fatalf("no series %s%v", name, labels)
+	return 0
 }
 
 func TestAskingManyTimesKeepsOneWatch(t *testing.T) {
@@ -148,7 +196,8 @@ func TestTwoInstancesShareWatchesAndPollOnce(t *testing.T) {
 
 func TestWatchDeadlinePublishesWatchExpired(t *testing.T) {
 	e := newEnv(t)
-	e.startBridge(bridge.Config{WatchSchedule: []time.Duration{100 * time.Millisecond}, WatchDeadline: 500 * time.Millisecond})
+	reg := prometheus.NewRegistry()
+	e.startBridge(bridge.Config{Registerer: reg, WatchSchedule: []time.Duration{100 * time.Millisecond}, WatchDeadline: 500 * time.Millisecond})
 	e.addMuvinai("pr_slow", "pending", "underpaid", "5")
 	e.watchCheck("muvinai", "pr_slow")
 	var expired []events.Event
@@ -172,6 +221,9 @@ func TestWatchDeadlinePublishesWatchExpired(t *testing.T) {
 	// It stopped: a later check finds no watch.
 	if r := e.mustCheck("muvinai", "pr_slow"); r.Watching {
 		t.Fatalf("after expiry: %+v", r)
+	}
+	if v := metricValue(t, reg, "paybridge_watches_ended_total", "outcome", "expired"); v != 1 {
+		t.Fatalf("watches ended (expired) = %v", v)
 	}
 }
 
@@ -199,7 +251,8 @@ func post(t *testing.T, url string, header http.Header, body string) (int, strin
 
 func TestWebhooksTriggerACheckAndForgedOnesDoNot(t *testing.T) {
 	e := newEnv(t)
-	b := e.startBridge(fastWatches(bridge.Config{CoinbarClientID: coinbarClientID, MuvinaiWebhookToken: "hook-token"}))
+	reg := prometheus.NewRegistry()
+	b := e.startBridge(fastWatches(bridge.Config{Registerer: reg, CoinbarClientID: coinbarClientID, MuvinaiWebhookToken: "hook-token"}))
 	url := webhookServer(t, b)
 	e.addMuvinai("pr_hook", "approved", "correct", "15000.50")
 	e.addCoinbar("cb-hook", "SUCCESS", "")
@@ -244,6 +297,14 @@ func TestWebhooksTriggerACheckAndForgedOnesDoNot(t *testing.T) {
 	}
 	if e.muvinai.Calls("pr_hook") != 1 || e.coinbar.Calls("cb-hook") != 1 {
 		t.Fatalf("provider calls: %d, %d", e.muvinai.Calls("pr_hook"), e.coinbar.Calls("cb-hook"))
+	}
+	for _, m := range []struct {
+		provider, outcome string
+		want              float64
+	}{{"muvinai", "unauthorized", 2}, {"coinbar", "unauthorized", 2}, {"muvinai", "stored", 1}, {"coinbar", "stored", 1}} {
+		if v := metricValue(t, reg, "paybridge_webhooks_total", "provider", m.provider, "outcome", m.outcome); v != m.want {
+			t.Errorf("webhooks %s/%s = %v, want %v", m.provider, m.outcome, v, m.want)
+		}
 	}
 }
 
