@@ -69,6 +69,9 @@ type Config struct {
 	// MuvinaiWebhookToken is the token a Muvinai webhook URL must carry;
 	// empty refuses every Muvinai webhook.
 	MuvinaiWebhookToken string
+	// ViewSize bounds the records kept in memory to answer checks
+	// without a KV read (100,000, a few hundred bytes each).
+	ViewSize int
 
 	Logger *slog.Logger
 	// Registerer receives the metrics; nil keeps them private.
@@ -104,6 +107,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.CheckTimeout == 0 {
 		c.CheckTimeout = 30 * time.Second
+	}
+	if c.ViewSize == 0 {
+		c.ViewSize = 100_000
 	}
 	if c.ReconcileInterval == 0 {
 		c.ReconcileInterval = 10 * time.Second
@@ -199,7 +205,7 @@ func New(nc *nats.Conn, cfg Config, provs ...providers.Provider) (*Bridge, error
 			eventSubject: cfg.EventSubject,
 			callTimeout:  cfg.CheckTimeout,
 			budgets:      newBudgets(cfg.Limits),
-			recent:       newRecentChecks(100_000),
+			view:         newView(cfg.ViewSize),
 			log:          cfg.Logger,
 			metrics:      m,
 			now:          func() time.Time { return time.Now().UTC() },

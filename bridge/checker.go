@@ -30,7 +30,7 @@ type checker struct {
 	budgets      budgets
 	watcher      *watcher
 	group        singleflight.Group
-	recent       *recentChecks
+	view         *view
 	log          *slog.Logger
 	metrics      *metrics
 	now          func() time.Time
@@ -66,13 +66,14 @@ func (c *checker) check(ctx context.Context, req CheckRequest, patient bool) (re
 	}
 	key := Key(req.Provider, req.PaymentID)
 	if req.MaxAge > 0 {
-		rep, ok, err := c.fromStore(ctx, key, req.MaxAge)
+		e, found, err := c.read(ctx, key, false)
 		if err != nil {
 			return Reply{}, err
 		}
-		if ok {
+		if found && c.now().Sub(e.checkedAt()) <= req.MaxAge {
+			rep = replyFromRecord(e.rec, SourceStore, e.checkedAt())
 			rep.RequestID = req.RequestID
-			return c.withWatch(ctx, rep, req.Watch)
+			return c.withWatch(ctx, key, rep, req.Watch)
 		}
 	}
 	obs, err := c.observe(ctx, p, key, req.PaymentID, patient)
@@ -81,28 +82,7 @@ func (c *checker) check(ctx context.Context, req CheckRequest, patient bool) (re
 	}
 	rep = obs.reply(req.Provider, req.PaymentID)
 	rep.RequestID = req.RequestID
-	return c.withWatch(ctx, rep, req.Watch)
-}
-
-// withWatch starts a watch when one is asked for and the payment is not
-// settled, and says in the reply whether one is in force.
-func (c *checker) withWatch(ctx context.Context, rep Reply, start bool) (Reply, error) {
-	if rep.Terminal {
-		return rep, nil // nothing left to watch for
-	}
-	if start {
-		if err := c.watcher.start(ctx, rep.Provider, rep.PaymentID); err != nil {
-			return Reply{}, internalError(fmt.Errorf("starting watch: %w", err))
-		}
-		rep.Watching = true
-		return rep, nil
-	}
-	watching, err := c.watcher.active(ctx, rep.Provider, rep.PaymentID)
-	if err != nil {
-		return Reply{}, internalError(fmt.Errorf("looking up watch: %w", err))
-	}
-	rep.Watching = watching
-	return rep, nil
+	return c.withWatch(ctx, key, rep, req.Watch)
 }
 
 // Lookup answers a payments.status.get request from the store alone.
@@ -111,31 +91,102 @@ func (c *checker) Lookup(ctx context.Context, req StatusRequest) (Reply, error) 
 		return Reply{}, providers.Errorf(providers.CodeUnknownProvider, "provider %q is not configured", req.Provider)
 	}
 	key := Key(req.Provider, req.PaymentID)
-	rec, rev, found, err := c.store.Get(ctx, key)
+	e, found, err := c.read(ctx, key, false)
 	if err != nil {
-		return Reply{}, internalError(err)
+		return Reply{}, err
 	}
 	if !found {
 		return Reply{}, providers.Errorf(providers.CodePaymentNotFound, "no status stored for this payment")
 	}
-	return c.withWatch(ctx, replyFromRecord(rec, SourceStore, c.recent.checkedAt(key, rev, rec.ObservedAt)), false)
+	return c.withWatch(ctx, key, replyFromRecord(e.rec, SourceStore, e.checkedAt()), false)
 }
 
-// fromStore answers from the stored record when it was checked at most
-// maxAge ago; ok is false when the provider must be asked.
-func (c *checker) fromStore(ctx context.Context, key string, maxAge time.Duration) (Reply, bool, error) {
+// read returns the record of key from the view, or from KV when the view
+// has none or fresh is set (after a lost compare-and-set).
+func (c *checker) read(ctx context.Context, key string, fresh bool) (viewEntry, bool, error) {
+	if !fresh {
+		if e, ok := c.view.get(key); ok {
+			return e, true, nil
+		}
+	}
 	rec, rev, found, err := c.store.Get(ctx, key)
+	if err != nil || !found {
+		return viewEntry{}, false, internalErrorOrNil(err)
+	}
+	c.view.put(key, rec, rev)
+	e, _ := c.view.get(key)
+	if e.rev != rev { // evicted at once, or a later revision arrived
+		e = viewEntry{rec: rec, rev: rev}
+	}
+	return e, true, nil
+}
+
+// current reads the record of key and, when it is a claimed change not yet
+// announced, announces it: before a record is replaced, its event must be
+// out, or it would be lost.
+func (c *checker) current(ctx context.Context, key string, fresh bool) (viewEntry, bool, error) {
+	e, found, err := c.read(ctx, key, fresh)
+	if err != nil || !found || e.rec.Published {
+		return e, found, err
+	}
+	rev, err := c.finish(ctx, key, e.rec, e.rev)
 	if err != nil {
-		return Reply{}, false, internalError(err)
+		return viewEntry{}, false, internalError(err)
 	}
-	if !found {
-		return Reply{}, false, nil
+	e.rec.Published, e.rev = true, rev
+	return e, true, nil
+}
+
+// withWatch starts a watch when one is asked for and the payment is not
+// settled, and says in the reply whether one is in force.
+func (c *checker) withWatch(ctx context.Context, key string, rep Reply, start bool) (Reply, error) {
+	if rep.Terminal {
+		return rep, nil // nothing left to watch for
 	}
-	at := c.recent.checkedAt(key, rev, rec.ObservedAt)
-	if c.now().Sub(at) > maxAge {
-		return Reply{}, false, nil
+	if start {
+		until, err := c.watcher.start(ctx, rep.Provider, rep.PaymentID)
+		if err == nil {
+			err = c.markWatched(ctx, key, until)
+		}
+		if err != nil {
+			return Reply{}, internalError(fmt.Errorf("starting watch: %w", err))
+		}
+		rep.Watching = true
+		return rep, nil
 	}
-	return replyFromRecord(rec, SourceStore, at), true, nil
+	e, found, err := c.read(ctx, key, false)
+	if err != nil {
+		return Reply{}, err
+	}
+	rep.Watching = found && e.rec.WatchUntil != nil && e.rec.WatchUntil.After(c.now())
+	return rep, nil
+}
+
+// markWatched writes into the record until when a watch is in force, so
+// that every check can say whether the payment is watched without asking
+// the watch stream. A payment with no record yet has nothing to mark.
+func (c *checker) markWatched(ctx context.Context, key string, until time.Time) error {
+	for attempt := range maxClaimAttempts {
+		e, found, err := c.current(ctx, key, attempt > 0)
+		if err != nil || !found {
+			return err
+		}
+		if e.rec.WatchUntil != nil && e.rec.WatchUntil.After(c.now()) {
+			return nil // a watch already in force keeps its deadline
+		}
+		e.rec.WatchUntil = &until
+		rev, err := c.store.Put(ctx, key, e.rec, e.rev)
+		if errors.Is(err, errConflict) {
+			c.metrics.kvConflicts.Inc()
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		c.view.put(key, e.rec, rev)
+		return nil
+	}
+	return fmt.Errorf("status of this payment kept changing under %d attempts", maxClaimAttempts)
 }
 
 // observe asks the provider once for all concurrent checks of key. The
@@ -143,7 +194,7 @@ func (c *checker) fromStore(ctx context.Context, key string, maxAge time.Duratio
 // call itself runs on its own deadline so that one caller giving up does
 // not abandon a change half-way for the others.
 func (c *checker) observe(ctx context.Context, p providers.Provider, key, paymentID string, patient bool) (observation, error) {
-	ch := c.group.DoChan(key, func() (any, error) {
+	v, err, _ := c.group.Do(key, func() (any, error) {
 		if err := c.budgets.wait(ctx, p.Name(), patient); err != nil {
 			return observation{}, err
 		}
@@ -151,15 +202,10 @@ func (c *checker) observe(ctx context.Context, p providers.Provider, key, paymen
 		defer cancel()
 		return c.checkProvider(ctx, p, key, paymentID)
 	})
-	select {
-	case <-ctx.Done():
-		return observation{}, providers.Errorf(providers.CodeProviderTimeout, "%s did not answer in time", p.Name())
-	case r := <-ch:
-		if r.Err != nil {
-			return observation{}, r.Err
-		}
-		return r.Val.(observation), nil
+	if err != nil {
+		return observation{}, err
 	}
+	return v.(observation), nil
 }
 
 func (c *checker) checkProvider(ctx context.Context, p providers.Provider, key, paymentID string) (observation, error) {
@@ -180,37 +226,31 @@ func (c *checker) checkProvider(ctx context.Context, p providers.Provider, key, 
 // read; same status → nothing; claim the change with a compare-and-set
 // (re-reading on conflict); publish; mark published.
 func (c *checker) apply(ctx context.Context, provider, paymentID, key string, res providers.Result, checkedAt time.Time) (observation, error) {
-	for range maxClaimAttempts {
-		cur, rev, found, err := c.store.Get(ctx, key)
+	for attempt := range maxClaimAttempts {
+		e, found, err := c.current(ctx, key, attempt > 0)
 		if err != nil {
-			return observation{}, internalError(err)
+			return observation{}, err
 		}
-		if found && !cur.Published {
-			// A claimed change not yet announced: announce it before it
-			// can be replaced, or its event would be lost.
-			if rev, err = c.finish(ctx, key, cur, rev); err != nil {
-				return observation{}, internalError(err)
-			}
-			cur.Published = true
-		}
+		cur := e.rec
 		obs := observation{result: res, current: cur, found: found, checkedAt: checkedAt}
 		switch {
 		case res.Status == providers.StatusUnknown:
 			return obs, nil // never stored: we do not know what it means
 		case found && cur.Status == res.Status:
-			c.recent.note(key, rev, checkedAt)
+			c.view.confirm(key, e.rev, checkedAt)
 			return obs, nil
 		case found && cur.Status.Terminal() && !res.Status.Terminal():
 			obs.stale = true // a settled payment cannot become unsettled
-			c.recent.note(key, rev, checkedAt)
+			c.view.confirm(key, e.rev, checkedAt)
 			return obs, nil
 		}
 		var prev *providers.Status
 		if found {
 			prev = &cur.Status
 		}
-		next := newRecord(provider, paymentID, res, prev, rev, checkedAt)
-		claimRev, err := c.store.Put(ctx, key, next, rev)
+		next := newRecord(provider, paymentID, res, prev, e.rev, checkedAt)
+		next.WatchUntil = cur.WatchUntil
+		claimRev, err := c.store.Put(ctx, key, next, e.rev)
 		if errors.Is(err, errConflict) {
 			c.metrics.kvConflicts.Inc()
 			continue
@@ -219,6 +259,7 @@ func (c *checker) apply(ctx context.Context, provider, paymentID, key string, re
 			return observation{}, internalError(err)
 		}
 		next.Revision = claimRev
+		c.view.put(key, next, claimRev)
 		c.metrics.countChange(prev, next.Status)
 		if c.afterClaim != nil {
 			if err := c.afterClaim(next); err != nil {
@@ -227,8 +268,7 @@ func (c *checker) apply(ctx context.Context, provider, paymentID, key string, re
 		}
 		// A failed publish is not the caller's failure: the change is
 		// stored and the reconciler will announce it.
-		markRev, _ := c.finish(ctx, key, next, claimRev)
-		c.recent.note(key, markRev, checkedAt)
+		c.finish(ctx, key, next, claimRev)
 		obs.current, obs.found, obs.changed = next, true, true
 		return obs, nil
 	}
@@ -255,6 +295,7 @@ func (c *checker) finish(ctx context.Context, key string, rec Record, rev uint64
 			"event_id", rec.EventID, "error", err)
 		return rev, nil
 	}
+	c.view.put(key, rec, markRev)
 	return markRev, nil
 }
 
@@ -306,6 +347,14 @@ func (o observation) reply(provider, paymentID string) Reply {
 		rep.Revision = o.current.Revision
 	}
 	return rep
+}
+
+// internalErrorOrNil is internalError for a non-nil err.
+func internalErrorOrNil(err error) error {
+	if err == nil {
+		return nil
+	}
+	return internalError(err)
 }
 
 // internalError hides a library error's words from the caller; the caller

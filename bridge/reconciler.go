@@ -11,8 +11,9 @@ import (
 
 // reconciler announces changes whose claiming instance died between the
 // claim and the publish (SPEC section 7, step 4). It follows the bucket
-// with a KV watch, remembers records left unpublished, and publishes those
-// still unpublished after a grace period, with their stored event id.
+// with a KV watch, which also keeps the checker's view current, remembers
+// records left unpublished, and publishes those still unpublished after a
+// grace period, with their stored event id.
 // Every instance runs one; racing reconcilers publish the same Nats-Msg-Id
 // and JetStream keeps one copy.
 type reconciler struct {
@@ -66,6 +67,7 @@ func (r *reconciler) follow(ctx context.Context) error {
 				delete(pending, entry.Key())
 				continue
 			}
+			r.checker.view.put(entry.Key(), rec, entry.Revision())
 			if rec.Published {
 				delete(pending, entry.Key())
 			} else {

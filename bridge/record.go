@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
+	"time"
 
 	"github.com/paybridge/paybridge/events"
 	"github.com/paybridge/paybridge/providers"
@@ -21,6 +22,10 @@ type Record struct {
 	EventID string `json:"event_id"`
 	// Published is false from the claim until the event is acknowledged.
 	Published bool `json:"published"`
+	// WatchUntil is the deadline of the watch in force, if any, so that a
+	// check can say whether the payment is watched without asking the
+	// watch stream. A terminal status ends a watch before it.
+	WatchUntil *time.Time `json:"watch_until,omitempty"`
 }
 
 // Key is the KV key of a payment: "<provider>.<id>" when the id is a plain

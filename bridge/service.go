@@ -72,41 +72,41 @@ func startService(nc *nats.Conn, cfg Config, checker *checker, m *metrics) (*ser
 }
 
 func (s *service) handleCheck(req micro.Request) {
-	s.dispatch(req, func(ctx context.Context) {
+	s.dispatch(req, func(ctx context.Context) answer {
 		cr, err := DecodeCheckRequest(nats.Header(req.Headers()), req.Data())
 		if err != nil {
-			s.respondError(req, err, ErrorReply{})
-			return
+			return answer{err: err}
 		}
 		rep, err := s.checker.Check(ctx, cr)
-		if err != nil {
-			s.respondError(req, err, ErrorReply{Provider: cr.Provider, PaymentID: cr.PaymentID, RequestID: cr.RequestID})
-			return
-		}
-		s.respond(req, rep)
+		return answer{rep: rep, err: err, echo: ErrorReply{Provider: cr.Provider, PaymentID: cr.PaymentID, RequestID: cr.RequestID}}
 	})
 }
 
 func (s *service) handleStatus(req micro.Request) {
-	s.dispatch(req, func(ctx context.Context) {
+	s.dispatch(req, func(ctx context.Context) answer {
 		sr, err := DecodeStatusRequest(nats.Header(req.Headers()), req.Data())
 		if err != nil {
-			s.respondError(req, err, ErrorReply{})
-			return
+			return answer{err: err}
 		}
 		rep, err := s.checker.Lookup(ctx, sr)
-		if err != nil {
-			s.respondError(req, err, ErrorReply{Provider: sr.Provider, PaymentID: sr.PaymentID})
-			return
-		}
-		s.respond(req, rep)
+		return answer{rep: rep, err: err, echo: ErrorReply{Provider: sr.Provider, PaymentID: sr.PaymentID}}
 	})
+}
+
+// answer is what a request comes to: a reply, or an error with the fields
+// to echo.
+type answer struct {
+	rep  Reply
+	err  error
+	echo ErrorReply
 }
 
 // dispatch runs serve on its own goroutine once a slot is free. A request
 // that wants an answer gets overloaded at once when none is; a
 // fire-and-forget one waits, because nobody would hear of its rejection.
-func (s *service) dispatch(req micro.Request, serve func(context.Context)) {
+// The slot is freed once the answer is ready, before it is sent, so that a
+// caller's next request never finds its own previous one still counted.
+func (s *service) dispatch(req micro.Request, serve func(context.Context) answer) {
 	s.delivered.Add(1)
 	if req.Reply() == "" {
 		s.slots <- struct{}{}
@@ -121,13 +121,16 @@ func (s *service) dispatch(req micro.Request, serve func(context.Context)) {
 	}
 	s.enter()
 	go func() {
-		defer func() {
-			<-s.slots
-			s.leave()
-		}()
+		defer s.leave()
 		ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
-		defer cancel()
-		serve(ctx)
+		a := serve(ctx)
+		cancel()
+		<-s.slots
+		if a.err != nil {
+			s.respondError(req, a.err, a.echo)
+			return
+		}
+		s.respond(req, a.rep)
 	}()
 }
 

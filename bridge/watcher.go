@@ -104,18 +104,23 @@ func (w *watcher) subjectOf(provider, paymentID string) string {
 	return w.subject + "." + Key(provider, paymentID)
 }
 
-// start watches a payment; watching a watched payment is a no-op.
-func (w *watcher) start(ctx context.Context, provider, paymentID string) error {
-	return w.store(ctx, w.subjectOf(provider, paymentID), watchOrder{Provider: provider, PaymentID: paymentID})
+// start watches a payment and returns the new watch's deadline; watching
+// a watched payment is a no-op (the watch in force keeps its deadline).
+func (w *watcher) start(ctx context.Context, provider, paymentID string) (time.Time, error) {
+	order := watchOrder{Provider: provider, PaymentID: paymentID}
+	err := w.store(ctx, w.subjectOf(provider, paymentID), &order)
+	return order.Deadline, err
 }
 
 // trigger stores a request to check a payment at once and then watch it
 // until it settles. It returns once JetStream holds it.
 func (w *watcher) trigger(ctx context.Context, provider, paymentID, by string) error {
-	return w.store(ctx, w.subjectOf(provider, paymentID)+".trigger", watchOrder{Provider: provider, PaymentID: paymentID, Trigger: by})
+	return w.store(ctx, w.subjectOf(provider, paymentID)+".trigger", &watchOrder{Provider: provider, PaymentID: paymentID, Trigger: by})
 }
 
-func (w *watcher) store(ctx context.Context, subject string, order watchOrder) error {
+// store stamps the order with its start and deadline and stores it; a
+// subject that already holds one is left as it is.
+func (w *watcher) store(ctx context.Context, subject string, order *watchOrder) error {
 	order.Since = w.now()
 	order.Deadline = order.Since.Add(w.deadline)
 	data, err := json.Marshal(order)
@@ -128,15 +133,6 @@ func (w *watcher) store(ctx context.Context, subject string, order watchOrder) e
 		return nil // already there
 	}
 	return err
-}
-
-// active reports whether a watch of the payment is in force.
-func (w *watcher) active(ctx context.Context, provider, paymentID string) (bool, error) {
-	_, err := w.stream.GetLastMsgForSubject(ctx, w.subjectOf(provider, paymentID))
-	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return false, nil
-	}
-	return err == nil, err
 }
 
 // run hands due watches to their own goroutines until ctx ends, then waits
@@ -205,7 +201,7 @@ func (w *watcher) handle(ctx context.Context, msg jetstream.Msg) {
 		msg.NakWithDelay(w.nextDelay(order, delivery, now))
 	case order.Trigger != "":
 		if !rep.Terminal {
-			if err := w.start(ctx, order.Provider, order.PaymentID); err != nil {
+			if _, err := w.checker.withWatch(ctx, Key(order.Provider, order.PaymentID), rep, true); err != nil {
 				msg.NakWithDelay(w.schedule[0])
 				return
 			}

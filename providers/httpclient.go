@@ -135,8 +135,13 @@ func NewHTTPClient(provider string, opts ...HTTPOption) (*HTTPClient, error) {
 	}
 	transport := cfg.transport
 	if transport == nil {
+		// Keep a connection for every call that may be in flight (the
+		// bridge allows up to --max-inflight): a smaller idle pool closes
+		// the surplus after each burst and dials (and TLS-handshakes)
+		// them again, by the thousand at high concurrency.
 		t := http.DefaultTransport.(*http.Transport).Clone()
-		t.MaxIdleConnsPerHost = 256
+		t.MaxIdleConns = 4096
+		t.MaxIdleConnsPerHost = 4096
 		transport = t
 	}
 	logger := cfg.logger.With("provider", provider)
