@@ -1,6 +1,7 @@
 package coinbar
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/http"
 	"strings"
@@ -10,8 +11,12 @@ import (
 )
 
 // refusal reports whether body is CoinbarPay's error shape,
-// {"result": false, "error": "…"}, and returns the error text.
+// {"result": false, "error": "…"}, and returns the error text. A body
+// without a "result" member (every status answer) is not parsed twice.
 func refusal(body []byte) (string, bool) {
+	if !bytes.Contains(body, []byte(`"result"`)) {
+		return "", false
+	}
 	var r struct {
 		Result *bool           `json:"result"`
 		Error  json.RawMessage `json:"error"`
