@@ -206,6 +206,7 @@ func New(nc *nats.Conn, cfg Config, provs ...providers.Provider) (*Bridge, error
 			callTimeout:  cfg.CheckTimeout,
 			budgets:      newBudgets(cfg.Limits),
 			view:         newView(cfg.ViewSize),
+			finished:     newFinishedCalls(),
 			log:          cfg.Logger,
 			metrics:      m,
 			now:          func() time.Time { return time.Now().UTC() },

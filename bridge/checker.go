@@ -30,6 +30,7 @@ type checker struct {
 	budgets      budgets
 	watcher      *watcher
 	group        singleflight.Group
+	finished     *finishedCalls
 	view         *view
 	log          *slog.Logger
 	metrics      *metrics
@@ -189,18 +190,27 @@ func (c *checker) markWatched(ctx context.Context, key string, until time.Time) 
 	return fmt.Errorf("status of this payment kept changing under %d attempts", maxClaimAttempts)
 }
 
-// observe asks the provider once for all concurrent checks of key. The
+// observe asks the provider once for all concurrent checks of key: those
+// that reach the call in flight, and those that arrived before it finished
+// (finishedCalls). The
 // first caller's patience decides how long the call waits for budget; the
 // call itself runs on its own deadline so that one caller giving up does
 // not abandon a change half-way for the others.
 func (c *checker) observe(ctx context.Context, p providers.Provider, key, paymentID string, patient bool) (observation, error) {
+	if obs, ok := c.finished.since(key, receivedAt(ctx)); ok {
+		return obs, nil
+	}
 	v, err, _ := c.group.Do(key, func() (any, error) {
 		if err := c.budgets.wait(ctx, p.Name(), patient); err != nil {
 			return observation{}, err
 		}
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.callTimeout)
 		defer cancel()
-		return c.checkProvider(ctx, p, key, paymentID)
+		obs, err := c.checkProvider(ctx, p, key, paymentID)
+		if err == nil {
+			c.finished.put(key, obs, time.Now())
+		}
+		return obs, err
 	})
 	if err != nil {
 		return observation{}, err

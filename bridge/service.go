@@ -107,6 +107,7 @@ type answer struct {
 // The slot is freed once the answer is ready, before it is sent, so that a
 // caller's next request never finds its own previous one still counted.
 func (s *service) dispatch(req micro.Request, serve func(context.Context) answer) {
+	received := time.Now()
 	s.delivered.Add(1)
 	if req.Reply() == "" {
 		s.slots <- struct{}{}
@@ -122,7 +123,7 @@ func (s *service) dispatch(req micro.Request, serve func(context.Context) answer
 	s.enter()
 	go func() {
 		defer s.leave()
-		ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
+		ctx, cancel := context.WithTimeout(withReceived(context.Background(), received), s.timeout)
 		a := serve(ctx)
 		cancel()
 		<-s.slots
