@@ -13,8 +13,9 @@ import (
 // with the checks that reach it before it ends, and under load a check can
 // wait its turn for a CPU for longer than a fast provider takes to answer.
 type finishedCalls struct {
-	mu sync.Mutex
-	m  map[string]finishedCall
+	mu        sync.Mutex
+	m         map[string]finishedCall
+	nextSweep time.Time
 }
 
 type finishedCall struct {
@@ -35,12 +36,15 @@ func newFinishedCalls() *finishedCalls {
 func (f *finishedCalls) put(key string, obs observation, at time.Time) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if len(f.m) >= 4096 {
+	if at.After(f.nextSweep) {
+		// Once per keepFinished, so the map holds at most two periods'
+		// worth of calls and a put costs O(1) amortized.
 		for k, c := range f.m {
 			if at.Sub(c.at) > keepFinished {
 				delete(f.m, k)
 			}
 		}
+		f.nextSweep = at.Add(keepFinished)
 	}
 	f.m[key] = finishedCall{obs: obs, at: at}
 }
