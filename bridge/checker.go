@@ -77,7 +77,11 @@ func (c *checker) check(ctx context.Context, req CheckRequest, patient bool) (re
 			return c.withWatch(ctx, key, rep, req.Watch)
 		}
 	}
-	obs, err := c.observe(ctx, p, key, req.PaymentID, patient)
+	received := req.received
+	if received.IsZero() {
+		received = time.Now() // work the bridge started itself
+	}
+	obs, err := c.observe(ctx, p, key, req.PaymentID, received, patient)
 	if err != nil {
 		return Reply{}, err
 	}
@@ -196,8 +200,8 @@ func (c *checker) markWatched(ctx context.Context, key string, until time.Time) 
 // first caller's patience decides how long the call waits for budget; the
 // call itself runs on its own deadline so that one caller giving up does
 // not abandon a change half-way for the others.
-func (c *checker) observe(ctx context.Context, p providers.Provider, key, paymentID string, patient bool) (observation, error) {
-	if obs, ok := c.finished.since(key, receivedAt(ctx)); ok {
+func (c *checker) observe(ctx context.Context, p providers.Provider, key, paymentID string, received time.Time, patient bool) (observation, error) {
+	if obs, ok := c.finished.since(key, received); ok {
 		return obs, nil
 	}
 	v, err, _ := c.group.Do(key, func() (any, error) {
@@ -312,29 +316,34 @@ func (c *checker) finish(ctx context.Context, key string, rec Record, rev uint64
 // newRecord builds the record claiming that the payment moved to res.Status
 // after the record read at readRev.
 func newRecord(provider, paymentID string, res providers.Result, prev *providers.Status, readRev uint64, at time.Time) Record {
+	return Record{
+		StatusChanged: statusData(provider, paymentID, res, prev, at),
+		EventID:       EventID(provider, paymentID, readRev, res.Status),
+	}
+}
+
+// statusData describes what the provider said at at, after prev.
+func statusData(provider, paymentID string, res providers.Result, prev *providers.Status, at time.Time) events.StatusChanged {
 	var updated *time.Time
 	if !res.UpdatedAt.IsZero() {
 		u := res.UpdatedAt.UTC()
 		updated = &u
 	}
-	return Record{
-		StatusChanged: events.StatusChanged{
-			Provider:             provider,
-			PaymentID:            paymentID,
-			Status:               res.Status,
-			PreviousStatus:       prev,
-			Terminal:             res.Status.Terminal(),
-			ProviderStatus:       res.ProviderStatus,
-			ProviderStatusDetail: res.ProviderStatusDetail,
-			Amount:               res.Amount,
-			Currency:             res.Currency,
-			AmountPaid:           res.AmountPaid,
-			CryptoAmount:         res.CryptoAmount,
-			CryptoCurrency:       res.CryptoCurrency,
-			ProviderUpdatedAt:    updated,
-			ObservedAt:           at,
-		},
-		EventID: EventID(provider, paymentID, readRev, res.Status),
+	return events.StatusChanged{
+		Provider:             provider,
+		PaymentID:            paymentID,
+		Status:               res.Status,
+		PreviousStatus:       prev,
+		Terminal:             res.Status.Terminal(),
+		ProviderStatus:       res.ProviderStatus,
+		ProviderStatusDetail: res.ProviderStatusDetail,
+		Amount:               res.Amount,
+		Currency:             res.Currency,
+		AmountPaid:           res.AmountPaid,
+		CryptoAmount:         res.CryptoAmount,
+		CryptoCurrency:       res.CryptoCurrency,
+		ProviderUpdatedAt:    updated,
+		ObservedAt:           at,
 	}
 }
 
@@ -349,9 +358,7 @@ func (o observation) reply(provider, paymentID string) Reply {
 		return rep
 	}
 	// Unchanged or unknown: the provider's fresh words, the stored revision.
-	rec := newRecord(provider, paymentID, o.result, nil, 0, o.checkedAt)
-	rep := replyFromRecord(rec, SourceProvider, o.checkedAt)
-	rep.EventID = ""
+	rep := replyFromRecord(Record{StatusChanged: statusData(provider, paymentID, o.result, nil, o.checkedAt)}, SourceProvider, o.checkedAt)
 	if o.found {
 		rep.PreviousStatus = &o.current.Status
 		rep.Revision = o.current.Revision

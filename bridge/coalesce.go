@@ -1,7 +1,6 @@
 package bridge
 
 import (
-	"context"
 	"sync"
 	"time"
 )
@@ -58,20 +57,4 @@ func (f *finishedCalls) since(key string, received time.Time) (observation, bool
 		return observation{}, false
 	}
 	return c.obs, true
-}
-
-type receivedKey struct{}
-
-// withReceived notes in ctx when the request arrived at the bridge.
-func withReceived(ctx context.Context, at time.Time) context.Context {
-	return context.WithValue(ctx, receivedKey{}, at)
-}
-
-// receivedAt is when the request of ctx arrived, or now for work the
-// bridge started itself (a watch or a webhook trigger).
-func receivedAt(ctx context.Context) time.Time {
-	if at, ok := ctx.Value(receivedKey{}).(time.Time); ok {
-		return at
-	}
-	return time.Now()
 }

@@ -35,6 +35,10 @@ type CheckRequest struct {
 	MaxAge    time.Duration // 0 = always ask the provider
 	Watch     bool
 	RequestID string
+
+	// received is when the request reached the bridge; checks that arrive
+	// while a provider call is under way share it (coalesce.go).
+	received time.Time
 }
 
 // StatusRequest is a decoded and validated request on payments.status.get.

@@ -24,7 +24,6 @@ type service struct {
 	nc      *nats.Conn
 	svc     micro.Service
 	checker *checker
-	timeout time.Duration
 	slots   chan struct{}
 	log     *slog.Logger
 	metrics *metrics
@@ -39,7 +38,6 @@ func startService(nc *nats.Conn, cfg Config, checker *checker, m *metrics) (*ser
 	s := &service{
 		nc:      nc,
 		checker: checker,
-		timeout: cfg.CheckTimeout,
 		slots:   make(chan struct{}, cfg.MaxInflight),
 		log:     cfg.Logger,
 		metrics: m,
@@ -72,11 +70,13 @@ func startService(nc *nats.Conn, cfg Config, checker *checker, m *metrics) (*ser
 }
 
 func (s *service) handleCheck(req micro.Request) {
+	received := time.Now()
 	s.dispatch(req, func(ctx context.Context) answer {
 		cr, err := DecodeCheckRequest(nats.Header(req.Headers()), req.Data())
 		if err != nil {
 			return answer{err: err}
 		}
+		cr.received = received
 		rep, err := s.checker.Check(ctx, cr)
 		return answer{rep: rep, err: err, echo: ErrorReply{Provider: cr.Provider, PaymentID: cr.PaymentID, RequestID: cr.RequestID}}
 	})
@@ -107,7 +107,6 @@ type answer struct {
 // The slot is freed once the answer is ready, before it is sent, so that a
 // caller's next request never finds its own previous one still counted.
 func (s *service) dispatch(req micro.Request, serve func(context.Context) answer) {
-	received := time.Now()
 	s.delivered.Add(1)
 	if req.Reply() == "" {
 		s.slots <- struct{}{}
@@ -123,9 +122,9 @@ func (s *service) dispatch(req micro.Request, serve func(context.Context) answer
 	s.enter()
 	go func() {
 		defer s.leave()
-		ctx, cancel := context.WithTimeout(withReceived(context.Background(), received), s.timeout)
-		a := serve(ctx)
-		cancel()
+		// No deadline here: the provider call has its own (CheckTimeout),
+		// and every NATS call falls back to the client's default timeout.
+		a := serve(context.Background())
 		<-s.slots
 		if a.err != nil {
 			s.respondError(req, a.err, a.echo)
