@@ -1,6 +1,7 @@
 package coinbar
 
 import (
+	"os"
 	"testing"
 
 	"github.com/paybridge/paybridge/providers"
@@ -34,30 +35,13 @@ func BenchmarkNormalize(b *testing.B) {
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(inputs)), "ns/normalize")
 }
 
-// benchSeedBody is the 200 example of CoinbarPay's status page, verbatim,
-// as client_test.go has it (that copy lives in the external test package).
-const benchSeedBody = `{
-    "payment_id_coinbar": "XxYyWwZz-XxYy-XxYy-XxYy-XxYyWwZz",
-    "payment_request_id_client": "XxYyWwZz-XxYy-XxYy-XxYy-XxYyWwZz",
-    "service_client_id": "XxYyWwZz-XxYy-XxYy-XxYy-XxYyWwZz",
-    "status": "FAILED",
-    "payment_detail": {
-        "destination_coin": "BTC",
-        "trade_pair": "BTC/EUR",
-        "destination_amount": 0.00045145423250897323,
-        "coin_change": 19913.425,
-        "total_price": 8.99
-    },
-    "input_coin": "EUR",
-    "creation_time": "2022-05-11T12:16:01.064Z",
-    "update_time": "2022-05-11T12:30:35.059Z",
-    "status_descr": "Timeout"
-}`
-
 // BenchmarkDecodeStatus decodes the seed body into a Result: JSON, exact
 // decimals, the time and the mapping.
 func BenchmarkDecodeStatus(b *testing.B) {
-	body := []byte(benchSeedBody)
+	body, err := os.ReadFile("testdata/seed-status.json")
+	if err != nil {
+		b.Fatal(err)
+	}
 	const id = "XxYyWwZz-XxYy-XxYy-XxYy-XxYyWwZz"
 	if r, err := decodeStatus(id, body); err != nil || r.Status != providers.StatusExpired || r.CryptoAmount != "0.00045145423250897323" {
 		b.Fatalf("seed body decoded as %+v, %v", r, err)

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"log/slog"
 	"net/url"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -17,29 +18,10 @@ import (
 	"github.com/paybridge/paybridge/providers/fake"
 )
 
-// seedBody is the 200 example of CoinbarPay's status page, verbatim.
-const seedBody = `{
-    "payment_id_coinbar": "XxYyWwZz-XxYy-XxYy-XxYy-XxYyWwZz",
-    "payment_request_id_client": "XxYyWwZz-XxYy-XxYy-XxYy-XxYyWwZz",
-    "service_client_id": "XxYyWwZz-XxYy-XxYy-XxYy-XxYyWwZz",
-    "status": "FAILED",
-    "payment_detail": {
-        "destination_coin": "BTC",
-        "trade_pair": "BTC/EUR",
-        "destination_amount": 0.00045145423250897323,
-        "coin_change": 19913.425,
-        "total_price": 8.99
-    },
-    "input_coin": "EUR",
-    "creation_time": "2022-05-11T12:16:01.064Z",
-    "update_time": "2022-05-11T12:30:35.059Z",
-    "status_descr": "Timeout"
-}`
-
 func TestSeedBodyKeepsEveryDigit(t *testing.T) {
 	fx := newFixture(t, "")
 	const id = "XxYyWwZz-XxYy-XxYy-XxYy-XxYyWwZz"
-	fx.fault(t, id, fake.Fault{Times: 1, Body: []byte(seedBody)})
+	fx.fault(t, id, fake.Fault{Times: 1, Body: seedBody(t)})
 	got, err := fx.client.Check(context.Background(), id)
 	if err != nil {
 		t.Fatal(err)
@@ -388,4 +370,15 @@ func TestNewValidates(t *testing.T) {
 	if err != nil || c.Name() != "coinbar" {
 		t.Fatalf("New: %v, name %q", err, c.Name())
 	}
+}
+
+// seedBody is the 200 example of CoinbarPay's status page, verbatim
+// (testdata/seed-status.json).
+func seedBody(t testing.TB) []byte {
+	t.Helper()
+	b, err := os.ReadFile("testdata/seed-status.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

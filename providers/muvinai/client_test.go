@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -17,70 +18,9 @@ import (
 	"github.com/paybridge/paybridge/providers/muvinai"
 )
 
-// seedBody is the 200 sample of Muvinai's status page, verbatim.
-const seedBody = `{
-"id": "text",
-"order_id": 1,
-"ars_amount": 1,
-"ars_paid": 1,
-"amount": 1,
-"amount_paid": 1,
-"currency": "ARS",
-"items": [
-{
-"id": "text",
-"quantity": 1,
-"name": "text",
-"price": 1,
-"currency": "ARS"
-}
-],
-"usd_amount": 1,
-"reference": {},
-"memo": "text",
-"notification_url": "text",
-"status": "pending",
-"status_detail": "not_paid",
-"approved_at": "2025-08-30T20:38:30.887Z",
-"expiration_time": "2025-08-30T20:38:30.887Z",
-"delivered": true,
-"transactions": [
-{
-"id": "text",
-"price_details": {
-"currency": "ARS",
-"currency_amount": 1,
-"currency_final_amount": 1,
-"base_amount": 1,
-"final_amount": 1,
-"paid_amount": 1,
-"discount_rate": 1,
-"rate": 1
-},
-"coin": "BTC",
-"chain_id": 1,
-"address": "text",
-"status": "not_paid",
-"payment_request_id": "text",
-"memo": "text",
-"additional_info": {},
-"payments": [],
-"date_created": "2025-08-30T20:38:30.887Z",
-"last_modified": "2025-08-30T20:38:30.887Z"
-}
-],
-"card_payment": null,
-"payments": [],
-"merchant_id": "text",
-"date_created": "2025-08-30T20:38:30.887Z",
-"last_modified": "2025-08-30T20:38:30.887Z",
-"checkout_url": "text",
-"conflict": true
-}`
-
 func TestSeedBody(t *testing.T) {
 	fx := newFixture(t)
-	fx.fault(t, "text", fake.Fault{Times: 1, Body: []byte(seedBody)})
+	fx.fault(t, "text", fake.Fault{Times: 1, Body: seedBody(t)})
 	got, err := fx.client.Check(context.Background(), "text")
 	if err != nil {
 		t.Fatal(err)
@@ -384,4 +324,15 @@ func TestNewValidates(t *testing.T) {
 	if err != nil || c.Name() != "muvinai" {
 		t.Fatalf("New: %v", err)
 	}
+}
+
+// seedBody is the 200 example of Muvinai's status page, verbatim
+// (testdata/seed-status.json).
+func seedBody(t testing.TB) []byte {
+	t.Helper()
+	b, err := os.ReadFile("testdata/seed-status.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
