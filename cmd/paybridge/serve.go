@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime/debug"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -38,6 +39,7 @@ func (m *Main) runServe(ctx context.Context, args []string, stdout, stderr io.Wr
 	if err != nil {
 		return err
 	}
+	tuneGC(m.LookupEnv)
 	s, err := m.startServer(ctx, cfg, cfg.log.logger(stderr))
 	if err != nil {
 		return err
@@ -218,5 +220,15 @@ func drain(ctx context.Context, nc *nats.Conn) {
 	case <-closed:
 	case <-ctx.Done():
 		nc.Close()
+	}
+}
+
+// tuneGC trades memory for CPU: a check allocates a few kilobytes and
+// keeps almost none, so collecting at 3× the live heap instead of 2× cuts
+// the collector's share of CPU by about a third for a few MiB of RSS. A
+// GOGC set in the environment wins.
+func tuneGC(lookupEnv func(string) (string, bool)) {
+	if _, set := lookupEnv("GOGC"); !set {
+		debug.SetGCPercent(200)
 	}
 }
