@@ -134,6 +134,13 @@ func (c *checker) current(ctx context.Context, key string, fresh bool) (viewEntr
 	if err != nil || !found || e.rec.Published {
 		return e, found, err
 	}
+	if !fresh {
+		// Trust only KV before publishing: a view that lags by more than
+		// the duplicate window would publish an announced change again.
+		if e, found, err = c.read(ctx, key, true); err != nil || !found || e.rec.Published {
+			return e, found, err
+		}
+	}
 	rev, err := c.finish(ctx, key, e.rec, e.rev)
 	if err != nil {
 		return viewEntry{}, false, internalError(err)

@@ -178,3 +178,29 @@ func TestStructuredEventMode(t *testing.T) {
 		t.Fatalf("structured message headers: %v", m.Header)
 	}
 }
+
+// A view that lags (here: claims a record is still unpublished) must not
+// make the bridge publish an announced change again: past the duplicate
+// window the stream would store it twice. Only KV is trusted for that.
+func TestStaleViewNeverRepublishes(t *testing.T) {
+	e := newEnv(t)
+	b := e.startBridge(bridge.Config{})
+	e.addCoinbar("lagging", "PENDING", "")
+	first := e.mustCheck("coinbar", "lagging")
+	waitFor(t, 5*time.Second, "the record marked published", func() bool { return storedPublished(t, e, "coinbar", "lagging") })
+	rec, _ := e.stored("coinbar", "lagging")
+	rec.Published = false
+	b.PutView(bridge.Key("coinbar", "lagging"), rec, first.Revision+100)
+
+	// A core subscription sees every publish, even one the stream drops
+	// as a duplicate; the event would reach it before the reply does.
+	sub, err := e.nc.SubscribeSync("payments.status.changed")
+	must(t, err)
+	must(t, e.nc.Flush())
+	if r := e.mustCheck("coinbar", "lagging"); r.Changed {
+		t.Fatalf("reply: %+v", r)
+	}
+	if n, _, _ := sub.Pending(); n != 0 {
+		t.Fatalf("%d events published again from a stale view", n)
+	}
+}

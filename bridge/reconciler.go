@@ -86,14 +86,18 @@ func (r *reconciler) follow(ctx context.Context) error {
 	}
 }
 
-// republish announces the record of entry and reports whether it did;
-// a failure (already logged) leaves it for the next round.
+// republish announces the record of entry if KV still holds it unpublished
+// at that revision, and reports whether the entry is dealt with; a failure
+// (already logged) leaves it for the next round.
 func (r *reconciler) republish(ctx context.Context, key string, entry jetstream.KeyValueEntry) bool {
-	rec, err := decodeEntry(entry)
-	if err != nil {
-		return true
+	rec, rev, found, err := r.checker.store.Get(ctx, key)
+	switch {
+	case err != nil:
+		return false
+	case !found || rec.Published || rev != entry.Revision():
+		return true // published or replaced since: the watch brings what is new
 	}
-	if _, err := r.checker.finish(ctx, key, rec, entry.Revision()); err != nil {
+	if _, err := r.checker.finish(ctx, key, rec, rev); err != nil {
 		return false
 	}
 	r.metrics.republished.Inc()
