@@ -168,15 +168,16 @@ func validSubject(s string) bool {
 // Bridge is one paybridge instance on a NATS connection. Several instances
 // on one NATS system share the work and publish each change once.
 type Bridge struct {
-	cfg       Config
-	nc        *nats.Conn
-	checker   *checker
-	metrics   *metrics
-	service   *service
-	started   atomic.Bool // set once Start has wired everything
-	stopBg    context.CancelFunc
-	bg        sync.WaitGroup
-	closeOnce sync.Once
+	cfg        Config
+	nc         *nats.Conn
+	checker    *checker
+	reconciler *reconciler
+	metrics    *metrics
+	service    *service
+	started    atomic.Bool // set once Start has wired everything
+	stopBg     context.CancelFunc
+	bg         sync.WaitGroup
+	closeOnce  sync.Once
 }
 
 // New prepares a bridge for the given providers; Start puts it to work.
@@ -243,9 +244,9 @@ func (b *Bridge) Start(ctx context.Context) error {
 
 	bgCtx, cancel := context.WithCancel(context.Background())
 	b.stopBg = cancel
-	rec := &reconciler{kv: kv, checker: b.checker, interval: b.cfg.ReconcileInterval,
+	b.reconciler = &reconciler{kv: kv, checker: b.checker, interval: b.cfg.ReconcileInterval,
 		grace: b.cfg.ReconcileGrace, log: b.cfg.Logger, metrics: b.metrics}
-	b.bg.Go(func() { rec.run(bgCtx) })
+	b.bg.Go(func() { b.reconciler.run(bgCtx) })
 	b.bg.Go(func() { b.checker.watcher.refreshGauge(bgCtx) })
 	b.bg.Go(func() {
 		if err := b.checker.watcher.run(bgCtx); err != nil {

@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"context"
+	"math/rand/v2"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -18,8 +19,9 @@ const checkBudgetWait = 2 * time.Second
 type budgets map[string]*budget
 
 type budget struct {
-	rate    Rate
-	limiter *rate.Limiter
+	provider string
+	rate     Rate
+	limiter  *rate.Limiter
 }
 
 // newBudgets turns "N per D" into a token bucket that never allows more
@@ -34,27 +36,49 @@ func newBudgets(limits map[string]Rate) budgets {
 		}
 		burst := max(1, r.N/10)
 		refill := max(r.N-burst, 1)
-		b[name] = &budget{rate: r, limiter: rate.NewLimiter(rate.Limit(float64(refill)/r.Per.Seconds()), burst)}
+		b[name] = &budget{provider: name, rate: r, limiter: rate.NewLimiter(rate.Limit(float64(refill)/r.Per.Seconds()), burst)}
 	}
 	return b
 }
 
 // wait takes one call from provider's budget. An impatient caller (a
 // check with someone waiting on the reply) gives up after checkBudgetWait;
-// a patient one waits until ctx ends.
+// a patient one (a watch, a webhook trigger) waits until ctx ends, but only
+// takes a call that is free now: it never reserves budget ahead of the
+// checks that have someone waiting on them.
 func (b budgets) wait(ctx context.Context, provider string, patient bool) error {
 	bud := b[provider]
 	if bud == nil {
 		return nil
 	}
-	if !patient {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, checkBudgetWait)
-		defer cancel()
+	if patient {
+		return bud.waitPolitely(ctx)
 	}
+	ctx, cancel := context.WithTimeout(ctx, checkBudgetWait)
+	defer cancel()
 	if err := bud.limiter.Wait(ctx); err != nil {
-		return providers.Errorf(providers.CodeProviderRateLimited,
-			"the bridge's call budget for %s (%s) is spent; retry later", provider, bud.rate)
+		return bud.spent()
 	}
 	return nil
+}
+
+// waitPolitely polls for a free call about once per refill, with jitter so
+// that waiting watches do not wake together.
+func (b *budget) waitPolitely(ctx context.Context) error {
+	refill := time.Duration(float64(time.Second) / float64(b.limiter.Limit()))
+	for !b.limiter.Allow() {
+		t := time.NewTimer(refill/2 + rand.N(refill))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return b.spent()
+		case <-t.C:
+		}
+	}
+	return nil
+}
+
+func (b *budget) spent() error {
+	return providers.Errorf(providers.CodeProviderRateLimited,
+		"the bridge's call budget for %s (%s) is spent; retry later", b.provider, b.rate)
 }

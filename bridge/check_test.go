@@ -116,7 +116,8 @@ func TestTransitionGuardRefusesStaleReads(t *testing.T) {
 	}
 	must(t, e.coinbar.Set("settled", fake.Step{Status: "PENDING"}))
 	stale := e.mustCheck("coinbar", "settled")
-	if !stale.Stale || stale.Changed || stale.Status != providers.StatusPaid || stale.EventID != "" {
+	if !stale.Stale || stale.Changed || stale.Status != providers.StatusPaid || stale.EventID != "" ||
+		stale.PreviousStatus == nil || *stale.PreviousStatus != providers.StatusPaid {
 		t.Fatalf("stale read: %+v", stale)
 	}
 	// Terminal → terminal is a real change.
@@ -165,7 +166,8 @@ func TestMaxAgeAnswersFromTheStore(t *testing.T) {
 	calls := e.muvinai.Calls("pr_fresh")
 
 	r := e.check(map[string]any{"provider": "muvinai", "payment_id": "pr_fresh", "max_age": "1h", "request_id": "cached"}).OK
-	if r == nil || r.Source != bridge.SourceStore || r.Status != providers.StatusPaid || r.RequestID != "cached" || r.Revision != first.Revision {
+	if r == nil || r.Source != bridge.SourceStore || r.Status != providers.StatusPaid || r.RequestID != "cached" || r.Revision != first.Revision ||
+		r.Changed || r.EventID != "" || r.PreviousStatus == nil || *r.PreviousStatus != providers.StatusPaid {
 		t.Fatalf("max_age reply: %+v", r)
 	}
 	if got := e.muvinai.Calls("pr_fresh"); got != calls {

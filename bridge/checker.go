@@ -72,7 +72,7 @@ func (c *checker) check(ctx context.Context, req CheckRequest, patient bool) (re
 			return Reply{}, err
 		}
 		if found && c.now().Sub(e.checkedAt()) <= req.MaxAge {
-			rep = replyFromRecord(e.rec, SourceStore, e.checkedAt())
+			rep = replyUnchanged(e.rec, SourceStore, e.checkedAt())
 			rep.RequestID = req.RequestID
 			return c.withWatch(ctx, key, rep, req.Watch)
 		}
@@ -83,6 +83,14 @@ func (c *checker) check(ctx context.Context, req CheckRequest, patient bool) (re
 	}
 	obs, err := c.observe(ctx, p, key, req.PaymentID, received, patient)
 	if err != nil {
+		if req.Watch {
+			// Provider errors re-schedule a watch (SPEC section 6): it is
+			// stored all the same, and its first poll retries the check.
+			if _, werr := c.watcher.start(ctx, req.Provider, req.PaymentID); werr != nil {
+				c.log.Warn("watch not stored after a failed check", "provider", req.Provider,
+					"payment_id", req.PaymentID, "error", werr)
+			}
+		}
 		return Reply{}, err
 	}
 	rep = obs.reply(req.Provider, req.PaymentID)
@@ -103,7 +111,7 @@ func (c *checker) Lookup(ctx context.Context, req StatusRequest) (Reply, error) 
 	if !found {
 		return Reply{}, providers.Errorf(providers.CodePaymentNotFound, "no status stored for this payment")
 	}
-	return c.withWatch(ctx, key, replyFromRecord(e.rec, SourceStore, e.checkedAt()), false)
+	return c.withWatch(ctx, key, replyUnchanged(e.rec, SourceStore, e.checkedAt()), false)
 }
 
 // read returns the record of key from the view, or from KV when the view
@@ -203,17 +211,25 @@ func (c *checker) markWatched(ctx context.Context, key string, until time.Time) 
 
 // observe asks the provider once for all concurrent checks of key: those
 // that reach the call in flight, and those that arrived before it finished
-// (finishedCalls). The
-// first caller's patience decides how long the call waits for budget; the
+// (finishedCalls). A patient caller takes its budget before joining; the
 // call itself runs on its own deadline so that one caller giving up does
 // not abandon a change half-way for the others.
 func (c *checker) observe(ctx context.Context, p providers.Provider, key, paymentID string, received time.Time, patient bool) (observation, error) {
 	if obs, ok := c.finished.since(key, received); ok {
 		return obs, nil
 	}
-	v, err, _ := c.group.Do(key, func() (any, error) {
-		if err := c.budgets.wait(ctx, p.Name(), patient); err != nil {
+	if patient {
+		// Outside the shared call, so that a check joining it never waits
+		// on a watch's patience.
+		if err := c.budgets.wait(ctx, p.Name(), true); err != nil {
 			return observation{}, err
+		}
+	}
+	v, err, _ := c.group.Do(key, func() (any, error) {
+		if !patient {
+			if err := c.budgets.wait(ctx, p.Name(), false); err != nil {
+				return observation{}, err
+			}
 		}
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.callTimeout)
 		defer cancel()
@@ -258,11 +274,11 @@ func (c *checker) apply(ctx context.Context, provider, paymentID, key string, re
 		case res.Status == providers.StatusUnknown:
 			return obs, nil // never stored: we do not know what it means
 		case found && cur.Status == res.Status:
-			c.view.confirm(key, e.rev, checkedAt)
+			c.view.confirm(key, e.rev, checkedAt, res)
 			return obs, nil
 		case found && cur.Status.Terminal() && !res.Status.Terminal():
 			obs.stale = true // a settled payment cannot become unsettled
-			c.view.confirm(key, e.rev, checkedAt)
+			c.view.confirm(key, e.rev, checkedAt, res)
 			return obs, nil
 		}
 		var prev *providers.Status
@@ -294,6 +310,23 @@ func (c *checker) apply(ctx context.Context, provider, paymentID, key string, re
 		return obs, nil
 	}
 	return observation{}, providers.Errorf(providers.CodeInternal, "status of this payment kept changing under %d attempts", maxClaimAttempts)
+}
+
+// reapply records a provider answer that a check compared against a
+// record already replaced (see view.follow).
+func (c *checker) reapply(ctx context.Context, key string, rec Record, res providers.Result, at time.Time) {
+	ctx, cancel := context.WithTimeout(ctx, c.callTimeout)
+	defer cancel()
+	obs, err := c.apply(ctx, rec.Provider, rec.PaymentID, key, res, at)
+	if err != nil {
+		c.log.Warn("a provider answer compared against a replaced record was not applied",
+			"provider", rec.Provider, "payment_id", rec.PaymentID, "error", err)
+		return
+	}
+	if obs.changed {
+		c.log.Info("applied a provider answer that a lagging view had missed",
+			"provider", rec.Provider, "payment_id", rec.PaymentID, "status", res.Status)
+	}
 }
 
 // finish publishes the event of a claimed record and marks it published.
@@ -356,12 +389,14 @@ func statusData(provider, paymentID string, res providers.Result, prev *provider
 
 // reply describes the observation to one of the checks that shared it.
 func (o observation) reply(provider, paymentID string) Reply {
-	if o.changed || o.stale {
+	switch {
+	case o.changed:
 		rep := replyFromRecord(o.current, SourceProvider, o.checkedAt)
-		rep.Changed, rep.Stale = o.changed, o.stale
-		if o.stale {
-			rep.EventID = ""
-		}
+		rep.Changed = true
+		return rep
+	case o.stale:
+		rep := replyUnchanged(o.current, SourceProvider, o.checkedAt)
+		rep.Stale = true
 		return rep
 	}
 	// Unchanged or unknown: the provider's fresh words, the stored revision.

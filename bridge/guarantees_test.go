@@ -96,8 +96,8 @@ func TestReconcilerPublishesAChangeLeftUnpublished(t *testing.T) {
 	}
 	// The record ends up marked published, so nobody publishes it again.
 	waitFor(t, 5*time.Second, "the record marked published", func() bool {
-		r := e.request("payments.status.get", []byte(`{"provider":"muvinai","payment_id":"pr_crash"}`))
-		return r.OK != nil && r.OK.EventID == claimed.EventID && storedPublished(t, e, "muvinai", "pr_crash")
+		rec, ok := e.stored("muvinai", "pr_crash")
+		return ok && rec.Published && rec.EventID == claimed.EventID
 	})
 }
 
@@ -190,7 +190,7 @@ func TestStaleViewNeverRepublishes(t *testing.T) {
 	waitFor(t, 5*time.Second, "the record marked published", func() bool { return storedPublished(t, e, "coinbar", "lagging") })
 	rec, _ := e.stored("coinbar", "lagging")
 	rec.Published = false
-	b.PutView(bridge.Key("coinbar", "lagging"), rec, first.Revision+100)
+	b.ForceView(bridge.Key("coinbar", "lagging"), rec, first.Revision+100)
 
 	// A core subscription sees every publish, even one the stream drops
 	// as a duplicate; the event would reach it before the reply does.
@@ -202,5 +202,46 @@ func TestStaleViewNeverRepublishes(t *testing.T) {
 	}
 	if n, _, _ := sub.Pending(); n != 0 {
 		t.Fatalf("%d events published again from a stale view", n)
+	}
+}
+
+// An instance whose view lags compares a provider answer with a record
+// another writer has already replaced, and finds "no change" where there
+// was one. When its watch delivers the replacement, the answer is applied:
+// the change is stored and announced after all.
+func TestLaggingViewMissesNoChange(t *testing.T) {
+	e := newEnv(t)
+	b := e.startBridge(bridge.Config{})
+	key := bridge.Key("muvinai", "pr_lag")
+	e.addMuvinai("pr_lag", "pending", "not_paid", "0")
+	e.mustCheck("muvinai", "pr_lag")
+	waitFor(t, 5*time.Second, "first sight published", func() bool { return storedPublished(t, e, "muvinai", "pr_lag") })
+	kv, err := e.js.KeyValue(t.Context(), "payment_status")
+	must(t, err)
+	before, err := kv.Get(t.Context(), key)
+	must(t, err)
+	old, _ := e.stored("muvinai", "pr_lag")
+
+	must(t, e.muvinai.Set("pr_lag", fake.Step{Status: "pending", Detail: "underpaid", AmountPaid: "5"}))
+	if r := e.mustCheck("muvinai", "pr_lag"); r.Status != providers.StatusUnderpaid {
+		t.Fatalf("second: %+v", r)
+	}
+	waitFor(t, 5*time.Second, "underpaid published", func() bool { return storedPublished(t, e, "muvinai", "pr_lag") })
+
+	// The view goes back to the first record, as if the watch had not yet
+	// delivered the underpaid one; the provider is back at pending.
+	b.ForceView(key, old, before.Revision())
+	must(t, e.muvinai.Set("pr_lag", fake.Step{Status: "pending", Detail: "not_paid"}))
+	if r := e.mustCheck("muvinai", "pr_lag"); r.Changed {
+		t.Fatalf("the lagging view saw the change: %+v", r)
+	}
+	must(t, b.Redeliver(t.Context(), key))
+	waitFor(t, 5*time.Second, "the missed change announced", func() bool { return len(e.eventsFor("pr_lag")) == 3 })
+	last := e.eventsFor("pr_lag")[2]
+	if last.Data.Status != providers.StatusPending || last.Data.PreviousStatus == nil || *last.Data.PreviousStatus != providers.StatusUnderpaid {
+		t.Fatalf("missed change: %+v", last.Data)
+	}
+	if rec, _ := e.stored("muvinai", "pr_lag"); rec.Status != providers.StatusPending {
+		t.Fatalf("stored %s", rec.Status)
 	}
 }

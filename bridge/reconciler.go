@@ -25,6 +25,19 @@ type reconciler struct {
 	metrics  *metrics
 }
 
+// note brings the checker's view up to an entry the watch delivered, and
+// applies a provider answer that a check compared with an older record.
+func (r *reconciler) note(ctx context.Context, entry jetstream.KeyValueEntry) (Record, error) {
+	rec, err := decodeEntry(entry)
+	if err != nil {
+		return Record{}, err
+	}
+	if res, at, missed := r.checker.view.follow(entry.Key(), rec, entry.Revision(), entry.Created()); missed {
+		r.checker.reapply(ctx, entry.Key(), rec, res, at)
+	}
+	return rec, nil
+}
+
 var errWatchClosed = errors.New("status watch closed")
 
 // run follows the bucket until ctx ends.
@@ -61,13 +74,12 @@ func (r *reconciler) follow(ctx context.Context) error {
 			if entry == nil {
 				continue // end of the initial values
 			}
-			rec, err := decodeEntry(entry)
+			rec, err := r.note(ctx, entry)
 			if err != nil {
 				r.log.Error("unreadable status record", "key", entry.Key(), "error", err)
 				delete(pending, entry.Key())
 				continue
 			}
-			r.checker.view.put(entry.Key(), rec, entry.Revision())
 			if rec.Published {
 				delete(pending, entry.Key())
 			} else {

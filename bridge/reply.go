@@ -53,7 +53,7 @@ type ErrorBody struct {
 	Retryable bool           `json:"retryable"`
 }
 
-// replyFromRecord describes a stored record.
+// replyFromRecord describes a stored record as the change it records.
 func replyFromRecord(rec Record, source string, checkedAt time.Time) Reply {
 	return Reply{
 		Provider:             rec.Provider,
@@ -74,6 +74,16 @@ func replyFromRecord(rec Record, source string, checkedAt time.Time) Reply {
 		EventID:              rec.EventID,
 		Source:               source,
 	}
+}
+
+// replyUnchanged describes a stored record that this request did not
+// change: previous_status is the status itself, and no event is named.
+func replyUnchanged(rec Record, source string, checkedAt time.Time) Reply {
+	rep := replyFromRecord(rec, source, checkedAt)
+	status := rec.Status
+	rep.PreviousStatus = &status
+	rep.EventID = ""
+	return rep
 }
 
 // newErrorReply describes err for the caller; only vetted messages of a

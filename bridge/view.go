@@ -3,6 +3,8 @@ package bridge
 import (
 	"sync"
 	"time"
+
+	"github.com/paybridge/paybridge/providers"
 )
 
 // view is this instance's copy of the status bucket: the last record and
@@ -12,8 +14,11 @@ import (
 //
 // A view may lag the bucket by the watch's delay. That can never cause a
 // wrong or a duplicate event: every write is still a compare-and-set on the
-// revision the view gave, and a lost race re-reads KV itself. It can make
-// a reply within that delay describe the record just before.
+// revision the view gave, a lost race re-reads KV itself, and a change
+// found unpublished is confirmed in KV before it is published. A check
+// that found "no change" against a lagging view is applied again when the
+// watch delivers what it missed (follow). A reply within that delay may
+// describe the record just before.
 type view struct {
 	mu    sync.RWMutex
 	limit int
@@ -27,6 +32,8 @@ type viewEntry struct {
 	rec       Record
 	rev       uint64
 	confirmed time.Time
+	// confirmedBy is what the provider said at confirmed.
+	confirmedBy providers.Result
 }
 
 func newView(limit int) *view {
@@ -45,6 +52,10 @@ func (v *view) get(key string) (viewEntry, bool) {
 func (v *view) put(key string, rec Record, rev uint64) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	v.putLocked(key, rec, rev)
+}
+
+func (v *view) putLocked(key string, rec Record, rev uint64) {
 	old, ok := v.m[key]
 	switch {
 	case ok && old.rev > rev:
@@ -59,14 +70,29 @@ func (v *view) put(key string, rec Record, rev uint64) {
 	v.m[key] = viewEntry{rec: rec, rev: rev}
 }
 
-// confirm notes that the provider confirmed the record at rev just now.
-func (v *view) confirm(key string, rev uint64, at time.Time) {
+// confirm notes that the provider, saying res at at, found no change to
+// the record at rev.
+func (v *view) confirm(key string, rev uint64, at time.Time, res providers.Result) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if e, ok := v.m[key]; ok && e.rev == rev && at.After(e.confirmed) {
-		e.confirmed = at
+		e.confirmed, e.confirmedBy = at, res
 		v.m[key] = e
 	}
+}
+
+// follow records a revision the bucket's watch delivered, written at
+// created. A check that found "no change" against an older revision after
+// that write was made compared with a record already replaced: if what the
+// provider told it differs from the new record, follow returns that answer
+// (missed) so that it can be applied after all.
+func (v *view) follow(key string, rec Record, rev uint64, created time.Time) (res providers.Result, at time.Time, missed bool) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	old, ok := v.m[key]
+	missed = ok && old.rev < rev && old.confirmed.After(created) && old.confirmedBy.Status != rec.Status
+	v.putLocked(key, rec, rev)
+	return old.confirmedBy, old.confirmed, missed
 }
 
 // checkedAt is when the provider last confirmed the entry's status: its

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -22,9 +23,10 @@ const (
 	watchAckWait = 30 * time.Second
 	// maxHeldWatches bounds the watches one instance holds at once.
 	maxHeldWatches = 4096
-	// errMaxMsgsPerSubject is JetStream's refusal of a second message on a
-	// subject of a stream with one message per subject and discard-new.
-	errMaxMsgsPerSubject jetstream.ErrorCode = 10077
+	// errStoreFailed is JetStream's code for a message it did not store;
+	// the description tells a full subject (one watch per payment) from
+	// other failures.
+	errStoreFailed jetstream.ErrorCode = 10077
 )
 
 // watchOrder is the durable message of one watch, on
@@ -128,8 +130,7 @@ func (w *watcher) store(ctx context.Context, subject string, order *watchOrder) 
 		return err
 	}
 	_, err = w.js.Publish(ctx, subject, data)
-	var apiErr *jetstream.APIError
-	if errors.As(err, &apiErr) && apiErr.ErrorCode == errMaxMsgsPerSubject {
+	if subjectFull(err) {
 		return nil // already there
 	}
 	return err
@@ -178,16 +179,21 @@ func (w *watcher) handle(ctx context.Context, msg jetstream.Msg) {
 	}
 	now := w.now()
 	delivery := int(meta.NumDelivered)
-	if order.Trigger == "" {
-		switch age := now.Sub(order.Since); {
-		case delivery == 1 && age < w.schedule[0]:
-			// The check that began the watch has just run.
-			msg.NakWithDelay(w.schedule[0] - age)
-			return
-		case !now.Before(order.Deadline):
-			w.expire(ctx, msg, order, meta.Sequence.Stream)
-			return
-		}
+	switch {
+	case !now.Before(order.Deadline) && order.Trigger == "":
+		w.expire(ctx, msg, order, meta.Sequence.Stream)
+		return
+	case !now.Before(order.Deadline):
+		// A trigger whose checks kept failing until the deadline.
+		w.log.Warn("webhook trigger dropped: no successful check before its deadline",
+			"provider", order.Provider, "payment_id", order.PaymentID, "attempts", delivery)
+		w.ack(ctx, msg)
+		return
+	case order.Trigger == "" && delivery == 1 && now.Sub(order.Since) < w.schedule[0]:
+		// The check that began the watch has just run.
+		msg.NakWithDelay(w.schedule[0] - now.Sub(order.Since))
+		return
+	case order.Trigger == "":
 		w.metrics.watchLag.Observe(max(0, now.Sub(w.due(order.Since, delivery))).Seconds())
 	}
 
@@ -303,4 +309,12 @@ func (w *watcher) refreshGauge(ctx context.Context) {
 		case <-t.C:
 		}
 	}
+}
+
+// subjectFull reports whether err is the watch stream refusing a second
+// message on a subject that holds one.
+func subjectFull(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && apiErr.ErrorCode == errStoreFailed &&
+		strings.Contains(apiErr.Description, "maximum messages per subject")
 }
