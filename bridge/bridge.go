@@ -42,7 +42,8 @@ type Config struct {
 	Replicas            int    // 1 or 3
 	MaxInflight         int    // 1024
 	EventMode           events.Mode
-	// CheckTimeout bounds one request, provider retries included (30s).
+	// CheckTimeout bounds one provider call, retries included (30s). A
+	// check may also wait up to 2s for provider budget before it.
 	CheckTimeout time.Duration
 	// ReconcileInterval is how often unpublished records are looked at
 	// (10s); ReconcileGrace is how old one must be before the reconciler

@@ -127,8 +127,8 @@ func TestHostileInputKeepsTheServiceUp(t *testing.T) {
 	big = append(big, `"}`...)
 	cases := map[string]struct{ body, want string }{
 		"not JSON":         {`hello`, "JSON"},
-		"empty":            {``, ""},
-		"array":            {`[1,2]`, ""},
+		"empty":            {``, "not JSON"},
+		"array":            {`[1,2]`, "array"},
 		"missing id":       {`{"provider":"coinbar"}`, "payment_id"},
 		"missing provider": {`{"payment_id":"x"}`, "provider"},
 		"wrong type":       {`{"provider":"coinbar","payment_id":42}`, "payment_id"},

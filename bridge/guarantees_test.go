@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -25,10 +26,14 @@ func TestTwoInstancesPublishEachTransitionOnce(t *testing.T) {
 	for i := range n {
 		e.addCoinbar(id(i), "PENDING", "")
 	}
-	checkAll := func(want providers.Status) {
+	// Each request is answered by the faster instance; the slower one may
+	// still be busy with it when the next round starts, and a check that
+	// arrives while a provider call is under way shares that call, so a
+	// reply of the second round may still say pending.
+	checkAll := func(want ...providers.Status) {
 		parallel(n*2, func(i int) {
 			r := e.check(map[string]any{"provider": "coinbar", "payment_id": id(i % n)})
-			if r.OK == nil || r.OK.Status != want {
+			if r.OK == nil || !slices.Contains(want, r.OK.Status) {
 				t.Errorf("%s: %s", id(i%n), r.Raw)
 			}
 		})
@@ -37,6 +42,7 @@ func TestTwoInstancesPublishEachTransitionOnce(t *testing.T) {
 	for i := range n {
 		must(t, e.coinbar.Set(id(i), fake.Step{Status: "SUCCESS"}))
 	}
+	checkAll(providers.StatusPending, providers.StatusPaid)
 	checkAll(providers.StatusPaid)
 
 	waitFor(t, 10*time.Second, "all events", func() bool { return len(e.events()) >= 2*n })

@@ -7,11 +7,12 @@ package bridge
 
 import (
 	"encoding/base64"
-	"mime"
 	"net/url"
 	"strings"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/paybridge/paybridge/events"
 )
 
 // cloudEventData returns the request object a message carries: the body, or
@@ -49,7 +50,7 @@ func binaryEventData(header nats.Header, body []byte) ([]byte, error) {
 		if unescaped, err := url.PathUnescape(v); err == nil {
 			v = unescaped
 		}
-		if !isJSONMediaType(v) {
+		if !events.IsJSONMediaType(v) {
 			return nil, invalidRequest("CloudEvent: %s %s is not JSON", name, quoted(v))
 		}
 	}
@@ -108,7 +109,7 @@ func structuredEventData(body []byte) ([]byte, error) {
 			return nil, err
 		}
 	}
-	if ct, ok := attrs["datacontenttype"]; ok && !isJSONMediaType(ct) {
+	if ct, ok := attrs["datacontenttype"]; ok && !events.IsJSONMediaType(ct) {
 		return nil, invalidRequest("CloudEvent: datacontenttype %s is not JSON", quoted(ct))
 	}
 	switch {
@@ -137,12 +138,6 @@ func checkEventAttribute(name, value string) error {
 		return invalidRequest("CloudEvent: specversion must be \"1.0\", got %s", quoted(value))
 	}
 	return nil
-}
-
-// isJSONMediaType accepts application/json and any */*+json, with parameters.
-func isJSONMediaType(v string) bool {
-	mediaType, _, err := mime.ParseMediaType(v)
-	return err == nil && (mediaType == "application/json" || strings.HasSuffix(mediaType, "+json"))
 }
 
 // headerValue looks a header up ignoring case: NATS headers are

@@ -214,6 +214,10 @@ func TestWatchDeadlinePublishesWatchExpired(t *testing.T) {
 	if ev.Subject != "pr_slow" || ev.Data.Status != providers.StatusUnderpaid || ev.Data.AmountPaid != "5" {
 		t.Fatalf("watch-expired event: %+v", ev)
 	}
+	// Its time is the watch's deadline, after the status it carries.
+	if !ev.Time.After(ev.Data.ObservedAt) || ev.Time.Sub(ev.Data.ObservedAt) > time.Second {
+		t.Fatalf("expired at %s, status observed at %s", ev.Time, ev.Data.ObservedAt)
+	}
 	calls := e.muvinai.Calls("pr_slow")
 	if calls < 3 {
 		t.Fatalf("only %d provider calls before the deadline", calls)
@@ -374,5 +378,91 @@ func TestProviderBudgetPacesWatches(t *testing.T) {
 	// The watches are still there, waiting for budget, not failed.
 	if e.watches() < n-len(times) {
 		t.Fatalf("%d triggers left for %d payments after %d calls", e.watches(), n, len(times))
+	}
+}
+
+// A webhook trigger whose checks keep failing is retried on the schedule,
+// and dropped at its deadline: never retried in a tight loop.
+func TestFailingTriggerEndsAtItsDeadline(t *testing.T) {
+	e := newEnv(t)
+	b := e.startBridge(bridge.Config{CoinbarClientID: coinbarClientID,
+		WatchSchedule: []time.Duration{100 * time.Millisecond}, WatchDeadline: 400 * time.Millisecond})
+	url := webhookServer(t, b)
+	// The provider knows no such payment: every check fails.
+	code, resp := post(t, url+"/webhooks/coinbar", http.Header{"SERVICE_CLIENT_ID": {coinbarClientID}},
+		`{"payment_request_id_client":"ghost"}`)
+	if code != http.StatusOK {
+		t.Fatalf("%d %s", code, resp)
+	}
+	waitFor(t, 10*time.Second, "the trigger to be dropped", func() bool { return e.coinbar.Calls("ghost") > 0 && e.watches() == 0 })
+	// One call per schedule step until the deadline, give or take one.
+	if calls := e.coinbar.Calls("ghost"); calls > 6 {
+		t.Fatalf("%d provider calls in 400ms with a 100ms schedule", calls)
+	}
+}
+
+// A webhook for a payment that is not settled yet keeps it watched until
+// it is.
+func TestWebhookKeepsWatchingUntilSettled(t *testing.T) {
+	e := newEnv(t)
+	b := e.startBridge(fastWatches(bridge.Config{MuvinaiWebhookToken: "hook-token"}))
+	url := webhookServer(t, b)
+	must(t, e.muvinai.Add(fake.Payment{ID: "pr_slowhook", Amount: "10", Currency: "ARS", Steps: []fake.Step{
+		{Status: "pending", Detail: "not_paid", Calls: 2}, {Status: "approved", Detail: "correct", AmountPaid: "10"},
+	}}))
+	code, resp := post(t, url+"/webhooks/muvinai?token=hook-token", nil, `{"entity_type":"payment_request","entity_id":"pr_slowhook"}`)
+	if code != http.StatusOK {
+		t.Fatalf("%d %s", code, resp)
+	}
+	waitFor(t, 10*time.Second, "paid after polls", func() bool {
+		evs := e.eventsFor("pr_slowhook")
+		return len(evs) == 2 && evs[1].Data.Status == providers.StatusPaid && e.watches() == 0
+	})
+	if calls := e.muvinai.Calls("pr_slowhook"); calls != 3 {
+		t.Fatalf("%d provider calls, want 3 (trigger, pending poll, paid poll)", calls)
+	}
+}
+
+// A check with watch: true whose provider call fails still leaves a
+// watch, which keeps trying on the schedule (SPEC section 6).
+func TestWatchSurvivesAFailedFirstCheck(t *testing.T) {
+	e := newEnv(t)
+	e.startBridge(fastWatches(bridge.Config{}))
+	e.addCoinbar("flaky", "SUCCESS", "")
+	must(t, e.coinbar.Fault("flaky", fake.Fault{Times: 4, Status: 503}))
+	r := e.check(map[string]any{"provider": "coinbar", "payment_id": "flaky", "watch": true})
+	if r.Err == nil || r.Err.Error.Code != providers.CodeProviderUnavailable {
+		t.Fatalf("first check: %s", r.Raw)
+	}
+	waitFor(t, 10*time.Second, "the watch to find it paid", func() bool {
+		evs := e.eventsFor("flaky")
+		return len(evs) == 1 && evs[0].Data.Status == providers.StatusPaid && e.watches() == 0
+	})
+}
+
+// A check that meets a watch waiting for budget is not held by the watch's
+// patience: it answers provider_rate_limited after its own 2 seconds.
+func TestCheckDoesNotWaitOnAWatchesBudget(t *testing.T) {
+	e := newEnv(t)
+	b := e.startBridge(bridge.Config{CoinbarClientID: coinbarClientID,
+		Limits: map[string]bridge.Rate{"coinbar": {N: 1, Per: time.Hour}}})
+	url := webhookServer(t, b)
+	e.addCoinbar("scarce", "PENDING", "")
+	e.mustCheck("coinbar", "scarce") // spends the budget
+	code, _ := post(t, url+"/webhooks/coinbar", http.Header{"SERVICE_CLIENT_ID": {coinbarClientID}},
+		`{"payment_request_id_client":"scarce"}`)
+	if code != http.StatusOK {
+		t.Fatalf("webhook: %d", code)
+	}
+	start := time.Now()
+	r := e.check(map[string]any{"provider": "coinbar", "payment_id": "scarce"})
+	if r.Err == nil || r.Err.Error.Code != providers.CodeProviderRateLimited || !r.Err.Error.Retryable {
+		t.Fatalf("check: %s", r.Raw)
+	}
+	if took := time.Since(start); took > 4*time.Second {
+		t.Fatalf("the check waited %s for budget", took)
+	}
+	if e.coinbar.Calls("scarce") != 1 {
+		t.Fatal("the budget was exceeded")
 	}
 }

@@ -256,7 +256,9 @@ func (w *watcher) expire(ctx context.Context, msg jetstream.Msg, order watchOrde
 			Status: providers.StatusUnknown, ObservedAt: w.now()}
 	}
 	id := watchExpiredID(order.Provider, order.PaymentID, seq)
-	if err := w.checker.publisher.Publish(ctx, w.expired, events.NewWatchExpired(id, data)); err != nil {
+	ev := events.NewWatchExpired(id, data)
+	ev.Time = order.Deadline.UTC() // the event is the expiry; its data, the last known status
+	if err := w.checker.publisher.Publish(ctx, w.expired, ev); err != nil {
 		w.log.Error("watch-expired event not published; will retry", "event_id", id, "error", err)
 		msg.NakWithDelay(w.schedule[0])
 		return

@@ -130,7 +130,7 @@ func muvinaiPaymentID(body []byte) (string, error) {
 		return *n.Data.PaymentRequest.ID, nil
 	}
 	if n.EntityType != nil && *n.EntityType != "payment_request" {
-		return "", providers.Errorf(providers.CodeInvalidRequest, "entity_type %q is not payment_request", truncateText(*n.EntityType, 40))
+		return "", providers.Errorf(providers.CodeInvalidRequest, "entity_type %q is not payment_request", providers.Truncate(*n.EntityType, 40))
 	}
 	if n.EntityID != nil && *n.EntityID != "" {
 		return *n.EntityID, nil
@@ -142,15 +142,4 @@ func writeWebhook(w http.ResponseWriter, status int, body map[string]any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(body)
-}
-
-// truncateText cuts s to at most n bytes on a rune boundary.
-func truncateText(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && s[n]&0xC0 == 0x80 {
-		n--
-	}
-	return s[:n] + "…"
 }

@@ -83,9 +83,9 @@ func formatTime(t time.Time) string {
 	return t.UTC().Format(time.RFC3339Nano)
 }
 
-// isJSONMediaType reports whether a datacontenttype means JSON data:
+// IsJSONMediaType reports whether a datacontenttype means JSON data:
 // application/json, text/json or any +json type, with or without parameters.
-func isJSONMediaType(ct string) bool {
+func IsJSONMediaType(ct string) bool {
 	mt := mediaType(ct)
 	return mt == "application/json" || mt == "text/json" || strings.HasSuffix(mt, "+json")
 }

@@ -168,7 +168,7 @@ func finish(a attributes, data []byte, name func(attribute) string) (Event, erro
 		}
 		at = t.UTC()
 	}
-	if ct := a[attrDataContentType]; ct != "" && !isJSONMediaType(ct) {
+	if ct := a[attrDataContentType]; ct != "" && !IsJSONMediaType(ct) {
 		return Event{}, invalid("unsupported datacontenttype %q (want %s)", ct, ContentTypeJSON)
 	}
 	if len(data) == 0 {

@@ -34,8 +34,8 @@ func (s *server) routes(reg *prometheus.Registry, withPprof bool) http.Handler {
 		(*h).ServeHTTP(w, r)
 	})
 	if withPprof {
+		// No /debug/pprof/cmdline: the command line may carry API keys.
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
-		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)

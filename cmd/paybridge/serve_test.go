@@ -147,8 +147,12 @@ func TestServeEndToEnd(t *testing.T) {
 	if code, body := httpGet(t, s.httpURL+"/healthz"); code != http.StatusOK || body != "ok\n" {
 		t.Errorf("/healthz: %d %q", code, body)
 	}
-	if code, _ := httpGet(t, s.httpURL+"/debug/pprof/cmdline"); code != http.StatusOK {
-		t.Errorf("--pprof: /debug/pprof/cmdline answered %d", code)
+	if code, _ := httpGet(t, s.httpURL+"/debug/pprof/heap"); code != http.StatusOK {
+		t.Errorf("--pprof: /debug/pprof/heap answered %d", code)
+	}
+	// The command line may carry API keys: it is not served.
+	if code, _ := httpGet(t, s.httpURL+"/debug/pprof/cmdline"); code == http.StatusOK {
+		t.Error("--pprof serves /debug/pprof/cmdline")
 	}
 
 	if code := s.stop(); code != 0 {

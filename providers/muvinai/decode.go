@@ -72,7 +72,9 @@ func validationDetail(body []byte) string {
 		}
 		parts = append(parts, strings.Join(loc, ".")+": "+d.Msg)
 	}
-	return ": " + providers.Truncate(strings.Join(parts, "; "), 200)
+	// Quoted: the provider's words end up in a NATS header, where a line
+	// break would cut the reply.
+	return fmt.Sprintf(": %q", providers.Truncate(strings.Join(parts, "; "), 200))
 }
 
 // badResponse is providers.BadResponse for Muvinai.
