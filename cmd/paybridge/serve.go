@@ -223,12 +223,12 @@ func drain(ctx context.Context, nc *nats.Conn) {
 	}
 }
 
-// tuneGC trades memory for CPU: a check allocates a few kilobytes and
-// keeps almost none, so collecting at 3× the live heap instead of 2× cuts
-// the collector's share of CPU by about a third for a few MiB of RSS. A
-// GOGC set in the environment wins.
+// tuneGC trades a little memory for CPU: a check allocates a few kilobytes
+// and keeps almost none, so collecting at 2.5× the live heap instead of 2×
+// saves collector time while RSS at 1,000 checks/s stays near 55 MiB (the
+// README's Performance section). A GOGC set in the environment wins.
 func tuneGC(lookupEnv func(string) (string, bool)) {
 	if _, set := lookupEnv("GOGC"); !set {
-		debug.SetGCPercent(200)
+		debug.SetGCPercent(150)
 	}
 }
