@@ -191,8 +191,8 @@ func (c *checker) markWatched(ctx context.Context, key string, until time.Time) 
 		if err != nil || !found {
 			return err
 		}
-		if e.rec.WatchUntil != nil && e.rec.WatchUntil.After(c.now()) {
-			return nil // a watch already in force keeps its deadline
+		if e.rec.WatchUntil != nil && e.rec.WatchUntil.Equal(until) {
+			return nil
 		}
 		e.rec.WatchUntil = &until
 		rev, err := c.store.Put(ctx, key, e.rec, e.rev)

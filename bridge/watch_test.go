@@ -3,6 +3,7 @@ package bridge_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -124,6 +125,16 @@ func TestAskingManyTimesKeepsOneWatch(t *testing.T) {
 	})
 	if n := e.watches(); n != 1 {
 		t.Fatalf("%d watches for one payment", n)
+	}
+	// The record names the deadline of that one watch.
+	s, err := e.js.Stream(t.Context(), "PAYMENT_WATCHES")
+	must(t, err)
+	m, err := s.GetLastMsgForSubject(t.Context(), "paybridge.watch."+bridge.Key("muvinai", "pr_many"))
+	must(t, err)
+	var order struct{ Deadline time.Time }
+	must(t, json.Unmarshal(m.Data, &order))
+	if rec, _ := e.stored("muvinai", "pr_many"); rec.WatchUntil == nil || !rec.WatchUntil.Equal(order.Deadline) {
+		t.Fatalf("record watches until %v, the watch's deadline is %s", rec.WatchUntil, order.Deadline)
 	}
 	// A plain check sees the watch in force, and so does a lookup.
 	if r := e.mustCheck("muvinai", "pr_many"); !r.Watching {

@@ -106,8 +106,8 @@ func (w *watcher) subjectOf(provider, paymentID string) string {
 	return w.subject + "." + Key(provider, paymentID)
 }
 
-// start watches a payment and returns the new watch's deadline; watching
-// a watched payment is a no-op (the watch in force keeps its deadline).
+// start watches a payment and returns the deadline of the watch in force:
+// watching a watched payment changes nothing.
 func (w *watcher) start(ctx context.Context, provider, paymentID string) (time.Time, error) {
 	order := watchOrder{Provider: provider, PaymentID: paymentID}
 	err := w.store(ctx, w.subjectOf(provider, paymentID), &order)
@@ -120,20 +120,31 @@ func (w *watcher) trigger(ctx context.Context, provider, paymentID, by string) e
 	return w.store(ctx, w.subjectOf(provider, paymentID)+".trigger", &watchOrder{Provider: provider, PaymentID: paymentID, Trigger: by})
 }
 
-// store stamps the order with its start and deadline and stores it; a
-// subject that already holds one is left as it is.
+// store stamps the order with its start and deadline and stores it. A
+// subject that already holds an order is left as it is, and order is
+// filled from the one in force.
 func (w *watcher) store(ctx context.Context, subject string, order *watchOrder) error {
-	order.Since = w.now()
-	order.Deadline = order.Since.Add(w.deadline)
-	data, err := json.Marshal(order)
-	if err != nil {
-		return err
+	for range 3 {
+		order.Since = w.now()
+		order.Deadline = order.Since.Add(w.deadline)
+		data, err := json.Marshal(order)
+		if err != nil {
+			return err
+		}
+		_, err = w.js.Publish(ctx, subject, data)
+		if !subjectFull(err) {
+			return err
+		}
+		held, err := w.stream.GetLastMsgForSubject(ctx, subject)
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			continue // the order in force ended in between: store ours
+		}
+		if err != nil {
+			return err
+		}
+		return json.Unmarshal(held.Data, order)
 	}
-	_, err = w.js.Publish(ctx, subject, data)
-	if subjectFull(err) {
-		return nil // already there
-	}
-	return err
+	return fmt.Errorf("%s keeps changing", subject)
 }
 
 // run hands due watches to their own goroutines until ctx ends, then waits
