@@ -24,3 +24,9 @@ func (b *Bridge) Redeliver(ctx context.Context, key string) error {
 	_, err = b.reconciler.note(ctx, entry)
 	return err
 }
+
+// ViewRevision is the revision the bridge's view holds for key (0: none).
+func (b *Bridge) ViewRevision(key string) uint64 {
+	e, _ := b.checker.view.get(key)
+	return e.rev
+}
