@@ -25,8 +25,6 @@ func (b *Bridge) Redeliver(ctx context.Context, key string) error {
 	return err
 }
 
-// ViewRevision is the revision the bridge's view holds for key (0: none).
-func (b *Bridge) ViewRevision(key string) uint64 {
-	e, _ := b.checker.view.get(key)
-	return e.rev
-}
+// WatchedRevision is the bucket revision the reconciler's watch delivered
+// last.
+func (b *Bridge) WatchedRevision() uint64 { return b.reconciler.seen.Load() }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -23,11 +24,13 @@ type reconciler struct {
 	grace    time.Duration
 	log      *slog.Logger
 	metrics  *metrics
+	seen     atomic.Uint64 // the revision the watch delivered last
 }
 
 // note brings the checker's view up to an entry the watch delivered, and
 // applies a provider answer that a check compared with an older record.
 func (r *reconciler) note(ctx context.Context, entry jetstream.KeyValueEntry) (Record, error) {
+	defer r.seen.Store(entry.Revision())
 	rec, err := decodeEntry(entry)
 	if err != nil {
 		return Record{}, err
