@@ -155,3 +155,52 @@ func TestBodyAtTheLimitIsRead(t *testing.T) {
 		t.Fatalf("Get: status %d, %d bytes, error %v; want 503 with the whole body", status, len(body), err)
 	}
 }
+
+// A Retry-After longer than the cap (30 s by default) is not waited for:
+// the call ends at once and the status decides the answer.
+func TestLongRetryAfterIsNotWaitedFor(t *testing.T) {
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		w.Header().Set("Retry-After", "3600")
+		w.WriteHeader(http.StatusTooManyRequests)
+	}))
+	t.Cleanup(srv.Close)
+	c := newTestClient(t)
+	start := time.Now()
+	status, _, err := c.Get(context.Background(), srv.URL, nil)
+	if err != nil || status != http.StatusTooManyRequests {
+		t.Fatalf("status %d, err %v", status, err)
+	}
+	if code := providers.ErrorCode(c.StatusError(status)); code != providers.CodeProviderRateLimited {
+		t.Fatalf("code %s", code)
+	}
+	if n := calls.Load(); n != 1 {
+		t.Fatalf("%d attempts, want 1", n)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("waited %s", took)
+	}
+}
+
+// A Retry-After within the cap is waited for, then the call is retried.
+func TestRetryAfterWithinTheCapIsHonoured(t *testing.T) {
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if calls.Add(1) == 1 {
+			w.Header().Set("Retry-After", "1")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		w.Write([]byte(`{}`))
+	}))
+	t.Cleanup(srv.Close)
+	start := time.Now()
+	status, _, err := newTestClient(t, providers.WithMaxRetryAfter(2*time.Second)).Get(context.Background(), srv.URL, nil)
+	if err != nil || status != http.StatusOK || calls.Load() != 2 {
+		t.Fatalf("status %d, err %v, %d calls", status, err, calls.Load())
+	}
+	if took := time.Since(start); took < 900*time.Millisecond {
+		t.Fatalf("Retry-After: 1 waited only %s", took)
+	}
+}
