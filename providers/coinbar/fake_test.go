@@ -12,9 +12,9 @@ import (
 )
 
 func TestFakeRendersTheDocumentedShape(t *testing.T) {
-	fx := newFixture(t, "key")
-	fx.add(t, "p1", fake.Step{Status: "FAILED", Detail: "Timeout"})
-	raw, status := get(t, fx.url+coinbar.PathPrefix+"p1/status", map[string]string{
+	fx := harness("key").Start(t)
+	fx.Add(t, "p1", fake.Step{Status: "FAILED", Detail: "Timeout"})
+	raw, status := get(t, fx.URL+coinbar.PathPrefix+"p1/status", map[string]string{
 		"CBPAY-API-KEY": testClientID, "SIGNATURE": coinbar.Signature("key", nil),
 	})
 	if status != http.StatusOK {
@@ -38,7 +38,7 @@ func TestFakeRendersTheDocumentedShape(t *testing.T) {
 }
 
 func TestFakeErrorShapes(t *testing.T) {
-	fx := newFixture(t, "key")
+	fx := harness("key").Start(t)
 	cases := []struct {
 		name   string
 		header map[string]string
@@ -51,7 +51,7 @@ func TestFakeErrorShapes(t *testing.T) {
 		{"unknown id", map[string]string{"CBPAY-API-KEY": testClientID, "SIGNATURE": coinbar.Signature("key", nil)}, "nope/status", 404, `{"result":false,"error":"Payment not found"}`},
 	}
 	for _, c := range cases {
-		raw, status := get(t, fx.url+coinbar.PathPrefix+c.path, c.header)
+		raw, status := get(t, fx.URL+coinbar.PathPrefix+c.path, c.header)
 		if status != c.status || string(raw) != c.body {
 			t.Errorf("%s: HTTP %d %s, want %d %s", c.name, status, raw, c.status, c.body)
 		}

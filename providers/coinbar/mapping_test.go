@@ -1,61 +1,42 @@
 package coinbar_test
 
 import (
-	"context"
 	"testing"
 
 	"github.com/paybridge/paybridge/providers"
 	"github.com/paybridge/paybridge/providers/coinbar"
-	"github.com/paybridge/paybridge/providers/fake"
+	"github.com/paybridge/paybridge/providers/providertest"
 )
 
 // mappingRows are providers.md's CoinbarPay table, row by row, with the
 // spellings the docs and Coinbar's plugin use.
-var mappingRows = []struct {
-	status, descr string
-	want          providers.Status
-}{
-	{"CREATED", "", providers.StatusPending},
-	{"PENDING", "", providers.StatusPending},
-	{"pending", "Waiting for payment", providers.StatusPending}, // upper-cased before lookup
-	{"SUCCESS", "", providers.StatusPaid},
-	{"FAILED", "Timeout", providers.StatusExpired},
-	{"FAILED", "Failed - Timeout", providers.StatusExpired},
-	{"FAILED", "PAYMENT TIMEOUT", providers.StatusExpired},
-	{"FAILED", "Refund", providers.StatusRefunded},
-	{"FAILED", "Failed - Refund", providers.StatusRefunded},
-	{"Failed", "partial payment refunded", providers.StatusRefunded},
-	{"FAILED", "", providers.StatusFailed},
-	{"FAILED", "Payment error", providers.StatusFailed},
-	{"CANCELED", "Canceled by client request", providers.StatusCanceled},
-	{"CANCELLED", "", providers.StatusCanceled},
-	{"EXPIRED", "", providers.StatusUnknown},
-	{"PAID", "", providers.StatusUnknown},
-	{"SUCCESSFUL", "", providers.StatusUnknown},
-	{"REFUNDED", "", providers.StatusUnknown},
+var mappingRows = []providertest.MappingRow{
+	{Status: "CREATED", Detail: "", Want: providers.StatusPending},
+	{Status: "PENDING", Detail: "", Want: providers.StatusPending},
+	{Status: "pending", Detail: "Waiting for payment", Want: providers.StatusPending}, // upper-cased before lookup
+	{Status: "SUCCESS", Detail: "", Want: providers.StatusPaid},
+	{Status: "FAILED", Detail: "Timeout", Want: providers.StatusExpired},
+	{Status: "FAILED", Detail: "Failed - Timeout", Want: providers.StatusExpired},
+	{Status: "FAILED", Detail: "PAYMENT TIMEOUT", Want: providers.StatusExpired},
+	{Status: "FAILED", Detail: "Refund", Want: providers.StatusRefunded},
+	{Status: "FAILED", Detail: "Failed - Refund", Want: providers.StatusRefunded},
+	{Status: "Failed", Detail: "partial payment refunded", Want: providers.StatusRefunded},
+	{Status: "FAILED", Detail: "", Want: providers.StatusFailed},
+	{Status: "FAILED", Detail: "Payment error", Want: providers.StatusFailed},
+	{Status: "CANCELED", Detail: "Canceled by client request", Want: providers.StatusCanceled},
+	{Status: "CANCELLED", Detail: "", Want: providers.StatusCanceled},
+	{Status: "EXPIRED", Detail: "", Want: providers.StatusUnknown},
+	{Status: "PAID", Detail: "", Want: providers.StatusUnknown},
+	{Status: "SUCCESSFUL", Detail: "", Want: providers.StatusUnknown},
+	{Status: "REFUNDED", Detail: "", Want: providers.StatusUnknown},
 }
 
 func TestNormalizeTable(t *testing.T) {
-	for _, r := range mappingRows {
-		if got := coinbar.Normalize(r.status, r.descr); got != r.want {
-			t.Errorf("Normalize(%q, %q) = %s, want %s", r.status, r.descr, got, r.want)
-		}
-	}
+	providertest.CheckNormalize(t, coinbar.Normalize, mappingRows)
 }
 
 func TestMappingOverHTTP(t *testing.T) {
-	fx := newFixture(t, testSecretKey)
-	for i, r := range mappingRows {
-		id := "map-" + string(rune('a'+i))
-		fx.add(t, id, fake.Step{Status: r.status, Detail: r.descr})
-		got, err := fx.client.Check(context.Background(), id)
-		if err != nil {
-			t.Fatalf("%s %q: %v", r.status, r.descr, err)
-		}
-		if got.Status != r.want || got.ProviderStatus != r.status || got.ProviderStatusDetail != r.descr {
-			t.Errorf("%s %q: got %s (%q, %q), want %s with the raw words kept", r.status, r.descr, got.Status, got.ProviderStatus, got.ProviderStatusDetail, r.want)
-		}
-	}
+	providertest.CheckMappingOverHTTP(t, harness(testSecretKey), mappingRows)
 }
 
 // Every status and descr the docs name is classified; nothing falls

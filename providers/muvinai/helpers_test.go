@@ -1,58 +1,48 @@
 package muvinai_test
 
 import (
-	"errors"
-	"testing"
-	"time"
+	"net/http"
+	"net/url"
 
 	"github.com/paybridge/paybridge/providers"
 	"github.com/paybridge/paybridge/providers/fake"
 	"github.com/paybridge/paybridge/providers/muvinai"
+	"github.com/paybridge/paybridge/providers/providertest"
 )
 
 const testAPIKey = "sf_api_key_5c81f0d2"
 
-type fixture struct {
-	fake   *muvinai.Fake
-	client *muvinai.Client
-	url    string
-}
-
-// newFixture starts a fake over real HTTP and a client of it with short
-// backoffs; extra HTTP options come after the defaults.
-func newFixture(t *testing.T, opts ...providers.HTTPOption) fixture {
-	t.Helper()
-	f, err := muvinai.NewFake(testAPIKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := f.NewServer()
-	t.Cleanup(srv.Close)
-	httpOpts := append([]providers.HTTPOption{providers.WithBackoff(time.Millisecond, 5*time.Millisecond)}, opts...)
-	c, err := muvinai.New(srv.URL, testAPIKey, muvinai.WithHTTPOptions(httpOpts...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return fixture{fake: f, client: c, url: srv.URL}
-}
-
-func (fx fixture) add(t *testing.T, id string, steps ...fake.Step) {
-	t.Helper()
-	if err := fx.fake.Add(fake.Payment{ID: id, Amount: "19913.425", Currency: "ARS", Steps: steps}); err != nil {
-		t.Fatal(err)
+// harness is Muvinai for the shared provider tests: a fake that accepts
+// testAPIKey as its bearer token, and a client that sends it.
+func harness() providertest.Harness {
+	return providertest.Harness{
+		Name: muvinai.Name,
+		NewFake: func() (*fake.Engine, error) {
+			f, err := muvinai.NewFake(testAPIKey)
+			if err != nil {
+				return nil, err
+			}
+			return f.Engine, nil
+		},
+		NewClient: newClient(testAPIKey),
+		Payment:   fake.Payment{Amount: "19913.425", Currency: "ARS"},
+		Pending:   fake.Step{Status: "pending"},
+		Paid:      fake.Step{Status: "approved", Detail: "correct"},
+		StatusURI: func(id string) string { return muvinai.PathPrefix + url.PathEscape(id) },
+		Header: http.Header{
+			"Authorization": {"Bearer " + testAPIKey},
+			"Accept":        {"application/json"},
+		},
+		Secrets: []string{testAPIKey},
+		BadCredentials: []providertest.BadCredential{
+			{Name: "wrong API key", New: newClient("sf_api_key_wrong"), Secret: "sf_api_key_wrong"},
+		},
 	}
 }
 
-func (fx fixture) fault(t *testing.T, id string, f fake.Fault) {
-	t.Helper()
-	if err := fx.fake.Fault(id, f); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func wantCode(t *testing.T, err error, code providers.Code) {
-	t.Helper()
-	if !errors.Is(err, &providers.Error{Code: code}) {
-		t.Fatalf("error %v, want code %s", err, code)
+// newClient builds clients sending apiKey.
+func newClient(apiKey string) func(string, ...providers.HTTPOption) (providers.Provider, error) {
+	return func(baseURL string, opts ...providers.HTTPOption) (providers.Provider, error) {
+		return muvinai.New(baseURL, apiKey, muvinai.WithHTTPOptions(opts...))
 	}
 }

@@ -1,67 +1,47 @@
 package muvinai_test
 
 import (
-	"context"
-	"fmt"
 	"testing"
 
 	"github.com/paybridge/paybridge/providers"
-	"github.com/paybridge/paybridge/providers/fake"
 	"github.com/paybridge/paybridge/providers/muvinai"
+	"github.com/paybridge/paybridge/providers/providertest"
 )
 
 // mappingRows are providers.md's Muvinai table, row by row.
-var mappingRows = []struct {
-	status, detail string
-	want           providers.Status
-}{
-	{"pending", "not_paid", providers.StatusPending},
-	{"pending", "", providers.StatusPending},
-	{"pending", "underpaid", providers.StatusUnderpaid},
-	{"pending", "correct", providers.StatusPending},
-	{"pending", "overpaid", providers.StatusPending},
-	{"approved", "correct", providers.StatusPaid},
-	{"approved", "", providers.StatusPaid},
-	{"APPROVED", "Correct", providers.StatusPaid}, // lower-cased before lookup
-	{"approved", "overpaid", providers.StatusOverpaid},
-	{"approved", "underpaid", providers.StatusUnderpaid},
-	{"expired", "not_paid", providers.StatusExpired},
-	{"expired", "underpaid", providers.StatusExpired},
-	{"expired", "", providers.StatusExpired},
-	{"timeout", "not_paid", providers.StatusExpired},
-	{"canceled", "not_paid", providers.StatusCanceled},
-	{"cancelled", "", providers.StatusCanceled},
-	{"refunded", "correct", providers.StatusRefunded},
-	{"refunded", "", providers.StatusRefunded},
-	{"approved", "not_paid", providers.StatusUnknown},
-	{"approved", "partial", providers.StatusUnknown},
-	{"pending", "partial", providers.StatusUnknown},
-	{"completed", "correct", providers.StatusUnknown},
-	{"paid", "", providers.StatusUnknown},
-	{"failed", "", providers.StatusUnknown},
+var mappingRows = []providertest.MappingRow{
+	{Status: "pending", Detail: "not_paid", Want: providers.StatusPending},
+	{Status: "pending", Detail: "", Want: providers.StatusPending},
+	{Status: "pending", Detail: "underpaid", Want: providers.StatusUnderpaid},
+	{Status: "pending", Detail: "correct", Want: providers.StatusPending},
+	{Status: "pending", Detail: "overpaid", Want: providers.StatusPending},
+	{Status: "approved", Detail: "correct", Want: providers.StatusPaid},
+	{Status: "approved", Detail: "", Want: providers.StatusPaid},
+	{Status: "APPROVED", Detail: "Correct", Want: providers.StatusPaid}, // lower-cased before lookup
+	{Status: "approved", Detail: "overpaid", Want: providers.StatusOverpaid},
+	{Status: "approved", Detail: "underpaid", Want: providers.StatusUnderpaid},
+	{Status: "expired", Detail: "not_paid", Want: providers.StatusExpired},
+	{Status: "expired", Detail: "underpaid", Want: providers.StatusExpired},
+	{Status: "expired", Detail: "", Want: providers.StatusExpired},
+	{Status: "timeout", Detail: "not_paid", Want: providers.StatusExpired},
+	{Status: "canceled", Detail: "not_paid", Want: providers.StatusCanceled},
+	{Status: "cancelled", Detail: "", Want: providers.StatusCanceled},
+	{Status: "refunded", Detail: "correct", Want: providers.StatusRefunded},
+	{Status: "refunded", Detail: "", Want: providers.StatusRefunded},
+	{Status: "approved", Detail: "not_paid", Want: providers.StatusUnknown},
+	{Status: "approved", Detail: "partial", Want: providers.StatusUnknown},
+	{Status: "pending", Detail: "partial", Want: providers.StatusUnknown},
+	{Status: "completed", Detail: "correct", Want: providers.StatusUnknown},
+	{Status: "paid", Detail: "", Want: providers.StatusUnknown},
+	{Status: "failed", Detail: "", Want: providers.StatusUnknown},
 }
 
 func TestNormalizeTable(t *testing.T) {
-	for _, r := range mappingRows {
-		if got := muvinai.Normalize(r.status, r.detail); got != r.want {
-			t.Errorf("Normalize(%q, %q) = %s, want %s", r.status, r.detail, got, r.want)
-		}
-	}
+	providertest.CheckNormalize(t, muvinai.Normalize, mappingRows)
 }
 
 func TestMappingOverHTTP(t *testing.T) {
-	fx := newFixture(t)
-	for i, r := range mappingRows {
-		id := fmt.Sprintf("map-%d", i)
-		fx.add(t, id, fake.Step{Status: r.status, Detail: r.detail})
-		got, err := fx.client.Check(context.Background(), id)
-		if err != nil {
-			t.Fatalf("%s/%s: %v", r.status, r.detail, err)
-		}
-		if got.Status != r.want || got.ProviderStatus != r.status || got.ProviderStatusDetail != r.detail {
-			t.Errorf("%s/%q: got %s (%q, %q), want %s with the raw words kept", r.status, r.detail, got.Status, got.ProviderStatus, got.ProviderStatusDetail, r.want)
-		}
-	}
+	providertest.CheckMappingOverHTTP(t, harness(), mappingRows)
 }
 
 // Every documented status and detail is classified, except approved with
