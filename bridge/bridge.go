@@ -70,6 +70,12 @@ type Config struct {
 	// MuvinaiWebhookToken is the token a Muvinai webhook URL must carry;
 	// empty refuses every Muvinai webhook.
 	MuvinaiWebhookToken string
+	// BreakerThreshold is how many provider calls in a row may fail as
+	// unavailable or timed out before the provider's circuit opens (5);
+	// BreakerCooldown is how long it then stays open before one probe
+	// call may test it (10s).
+	BreakerThreshold int
+	BreakerCooldown  time.Duration
 	// ViewSize bounds the records kept in memory to answer checks
 	// without a KV read (100,000, a few hundred bytes each).
 	ViewSize int
@@ -109,6 +115,12 @@ func (c Config) withDefaults() Config {
 	if c.CheckTimeout == 0 {
 		c.CheckTimeout = 30 * time.Second
 	}
+	if c.BreakerThreshold == 0 {
+		c.BreakerThreshold = 5
+	}
+	if c.BreakerCooldown == 0 {
+		c.BreakerCooldown = 10 * time.Second
+	}
 	if c.ViewSize == 0 {
 		c.ViewSize = 100_000
 	}
@@ -130,6 +142,9 @@ func (c Config) withDefaults() Config {
 func (c Config) validate() error {
 	if c.Replicas != 1 && c.Replicas != 3 {
 		return fmt.Errorf("replicas must be 1 or 3, got %d", c.Replicas)
+	}
+	if c.BreakerThreshold < 1 || c.BreakerCooldown <= 0 {
+		return fmt.Errorf("breaker needs a threshold of at least 1 and a positive cooldown, got %d and %s", c.BreakerThreshold, c.BreakerCooldown)
 	}
 	if c.MaxInflight < 1 {
 		return fmt.Errorf("max in-flight must be at least 1, got %d", c.MaxInflight)
@@ -192,11 +207,13 @@ func New(nc *nats.Conn, cfg Config, provs ...providers.Provider) (*Bridge, error
 		return nil, err
 	}
 	byName := make(map[string]providers.Provider, len(provs))
+	breakers := make(map[string]*breaker, len(provs))
 	for _, p := range provs {
 		if _, dup := byName[p.Name()]; dup {
 			return nil, fmt.Errorf("provider %q configured twice", p.Name())
 		}
 		byName[p.Name()] = p
+		breakers[p.Name()] = newBreaker(cfg.BreakerThreshold, cfg.BreakerCooldown)
 	}
 	return &Bridge{
 		cfg:     cfg,
@@ -207,6 +224,7 @@ func New(nc *nats.Conn, cfg Config, provs ...providers.Provider) (*Bridge, error
 			eventSubject: cfg.EventSubject,
 			callTimeout:  cfg.CheckTimeout,
 			budgets:      newBudgets(cfg.Limits),
+			breakers:     breakers,
 			view:         newView(cfg.ViewSize),
 			finished:     newFinishedCalls(),
 			log:          cfg.Logger,

@@ -28,6 +28,7 @@ type checker struct {
 	eventSubject string
 	callTimeout  time.Duration
 	budgets      budgets
+	breakers     map[string]*breaker
 	watcher      *watcher
 	group        singleflight.Group
 	finished     *finishedCalls
@@ -246,9 +247,15 @@ func (c *checker) observe(ctx context.Context, p providers.Provider, key, paymen
 }
 
 func (c *checker) checkProvider(ctx context.Context, p providers.Provider, key, paymentID string) (observation, error) {
+	circuit := c.breakers[p.Name()]
 	start := time.Now()
+	if err := circuit.allow(p.Name(), start); err != nil {
+		return observation{}, err
+	}
 	res, err := p.Check(ctx, paymentID)
-	c.metrics.countProviderCall(p.Name(), err, time.Since(start))
+	end := time.Now()
+	c.metrics.countProviderCall(p.Name(), err, end.Sub(start))
+	c.metrics.circuitOpen.WithLabelValues(p.Name()).Set(boolGauge(circuit.record(err, end)))
 	if err != nil {
 		return observation{}, err
 	}

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/paybridge/paybridge/bridge"
 	"github.com/paybridge/paybridge/providers"
 	"github.com/paybridge/paybridge/providers/coinbar"
@@ -155,4 +157,42 @@ func TestHostileInputKeepsTheServiceUp(t *testing.T) {
 	if len(e.events()) != 1 {
 		t.Fatal("hostile input produced events")
 	}
+}
+
+// A provider that keeps failing is not asked by every check: its circuit
+// opens, checks are answered provider_unavailable at once, and one probe
+// after the cooldown closes it again.
+func TestCircuitOpensOnAnOutageAndRecovers(t *testing.T) {
+	e := newEnv(t)
+	reg := prometheus.NewRegistry()
+	e.startBridge(bridge.Config{Registerer: reg, BreakerThreshold: 2, BreakerCooldown: 300 * time.Millisecond})
+	e.addCoinbar("down", "PENDING", "")
+	must(t, e.coinbar.Fault("down", fake.Fault{Times: 8, Status: 503})) // two checks' worth of attempts
+	for range 2 {
+		if r := e.check(map[string]any{"provider": "coinbar", "payment_id": "down"}); r.Err == nil || r.Err.Error.Code != providers.CodeProviderUnavailable {
+			t.Fatalf("during the outage: %s", r.Raw)
+		}
+	}
+	calls := e.coinbar.Calls("down")
+	r := e.check(map[string]any{"provider": "coinbar", "payment_id": "down"})
+	if r.Err == nil || r.Err.Error.Code != providers.CodeProviderUnavailable || !strings.Contains(r.Err.Error.Message, "in a row") {
+		t.Fatalf("open circuit: %s", r.Raw)
+	}
+	if e.coinbar.Calls("down") != calls {
+		t.Fatal("an open circuit called the provider")
+	}
+	if v := metricValue(t, reg, "paybridge_provider_circuit_open", "provider", "coinbar"); v != 1 {
+		t.Fatalf("circuit gauge %v", v)
+	}
+	// The outage is over; after the cooldown a probe closes the circuit.
+	waitFor(t, 5*time.Second, "the probe to close the circuit", func() bool {
+		r := e.check(map[string]any{"provider": "coinbar", "payment_id": "down"})
+		return r.OK != nil && r.OK.Status == providers.StatusPending
+	})
+	if v := metricValue(t, reg, "paybridge_provider_circuit_open", "provider", "coinbar"); v != 0 {
+		t.Fatalf("circuit gauge %v after recovery", v)
+	}
+	// Muvinai has its own circuit, closed all along.
+	e.addMuvinai("up", "pending", "not_paid", "0")
+	e.mustCheck("muvinai", "up")
 }

@@ -23,6 +23,7 @@ type metrics struct {
 	watchLag         prometheus.Histogram
 	watchesEnded     *prometheus.CounterVec
 	webhooks         *prometheus.CounterVec
+	circuitOpen      *prometheus.GaugeVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -73,6 +74,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "paybridge_watches_ended_total",
 			Help: "Watches ended, by outcome: settled (terminal status) or expired (deadline passed).",
 		}, []string{"outcome"}),
+		circuitOpen: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "paybridge_provider_circuit_open",
+			Help: "1 while a provider's circuit is open: it failed too many calls in a row and is not asked until a probe succeeds.",
+		}, []string{"provider"}),
 		webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "paybridge_webhooks_total",
 			Help: "Provider webhooks received, by provider and outcome (stored, unauthorized, bad_request, unavailable).",
@@ -80,7 +85,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	}
 	for _, c := range []prometheus.Collector{m.checks, m.providerRequests, m.providerLatency,
 		m.statusChanges, m.kvConflicts, m.publishRetries, m.republished, m.inflight,
-		m.watchesActive, m.watchLag, m.watchesEnded, m.webhooks} {
+		m.watchesActive, m.watchLag, m.watchesEnded, m.webhooks, m.circuitOpen} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("registering metrics: %w", err)
 		}
@@ -123,4 +128,11 @@ func (m *metrics) countChange(from *providers.Status, to providers.Status) {
 		f = string(*from)
 	}
 	m.statusChanges.WithLabelValues(f, string(to)).Inc()
+}
+
+func boolGauge(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }

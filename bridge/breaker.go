@@ -1,0 +1,66 @@
+package bridge
+
+import (
+	"sync"
+	"time"
+
+	"github.com/paybridge/paybridge/providers"
+)
+
+// breaker is a provider's circuit: after threshold calls in a row fail as
+// unavailable or timed out, calls are refused for a cooldown (answered
+// provider_unavailable without asking), then one probe call decides
+// whether to close it again or open it for another cooldown. A provider
+// that is down is then not hammered by every check and watch, and callers
+// hear so at once instead of after every retry.
+type breaker struct {
+	threshold int
+	cooldown  time.Duration
+
+	mu        sync.Mutex
+	failures  int       // consecutive failed calls
+	openUntil time.Time // refusing calls until then
+	probing   bool      // a probe call is under way
+}
+
+func newBreaker(threshold int, cooldown time.Duration) *breaker {
+	return &breaker{threshold: threshold, cooldown: cooldown}
+}
+
+// allow reports whether a call may go to the provider now; when it may
+// not, the error says for how long the circuit stays open.
+func (b *breaker) allow(provider string, now time.Time) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	switch {
+	case b.failures < b.threshold:
+		return nil
+	case now.Before(b.openUntil):
+		return providers.Errorf(providers.CodeProviderUnavailable,
+			"%s failed %d calls in a row; not asked again for %s", provider, b.failures, b.openUntil.Sub(now).Round(time.Millisecond))
+	case b.probing:
+		return providers.Errorf(providers.CodeProviderUnavailable,
+			"%s failed %d calls in a row; a probe call is under way", provider, b.failures)
+	}
+	b.probing = true
+	return nil
+}
+
+// record counts the outcome of a call that allow let through, and reports
+// whether the circuit is open afterwards.
+func (b *breaker) record(err error, now time.Time) (open bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.probing = false
+	switch providers.ErrorCode(err) {
+	case providers.CodeProviderUnavailable, providers.CodeProviderTimeout:
+		b.failures++
+		if b.failures >= b.threshold {
+			b.openUntil = now.Add(b.cooldown)
+		}
+	default:
+		// An answer, even a refusal, shows the provider is up.
+		b.failures = 0
+	}
+	return b.failures >= b.threshold
+}
