@@ -27,11 +27,31 @@ func newBreaker(threshold int, cooldown time.Duration) *breaker {
 	return &breaker{threshold: threshold, cooldown: cooldown}
 }
 
-// allow reports whether a call may go to the provider now; when it may
-// not, the error says for how long the circuit stays open.
-func (b *breaker) allow(provider string, now time.Time) error {
+// refusing reports, without taking the probe, whether the circuit would
+// refuse a call now: callers check it before they spend budget on a call.
+func (b *breaker) refusing(provider string, now time.Time) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	return b.refusal(provider, now)
+}
+
+// allow reports whether a call may go to the provider now, and whether it
+// is the one probe of a circuit that was open; when it may not go, the
+// error says why.
+func (b *breaker) allow(provider string, now time.Time) (probe bool, err error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if err := b.refusal(provider, now); err != nil {
+		return false, err
+	}
+	if b.failures < b.threshold {
+		return false, nil
+	}
+	b.probing = true
+	return true, nil
+}
+
+func (b *breaker) refusal(provider string, now time.Time) error {
 	switch {
 	case b.failures < b.threshold:
 		return nil
@@ -42,16 +62,17 @@ func (b *breaker) allow(provider string, now time.Time) error {
 		return providers.Errorf(providers.CodeProviderUnavailable,
 			"%s failed %d calls in a row; a probe call is under way", provider, b.failures)
 	}
-	b.probing = true
 	return nil
 }
 
 // record counts the outcome of a call that allow let through, and reports
 // whether the circuit is open afterwards.
-func (b *breaker) record(err error, now time.Time) (open bool) {
+func (b *breaker) record(probe bool, err error, now time.Time) (open bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.probing = false
+	if probe {
+		b.probing = false
+	}
 	switch providers.ErrorCode(err) {
 	case providers.CodeProviderUnavailable, providers.CodeProviderTimeout:
 		b.failures++

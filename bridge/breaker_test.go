@@ -12,39 +12,45 @@ func TestBreakerOpensAfterFailuresInARowAndProbes(t *testing.T) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	down := providers.Errorf(providers.CodeProviderUnavailable, "503")
 	for i := range 3 {
-		if err := b.allow("p", now); err != nil {
+		if _, err := b.allow("p", now); err != nil {
 			t.Fatalf("call %d refused: %v", i, err)
 		}
-		b.record(down, now)
+		b.record(false, down, now)
 	}
-	err := b.allow("p", now.Add(500*time.Millisecond))
-	if providers.ErrorCode(err) != providers.CodeProviderUnavailable {
+	_, err := b.allow("p", now.Add(500*time.Millisecond))
+	if providers.ErrorCode(err) != providers.CodeProviderUnavailable || b.refusing("p", now) == nil {
 		t.Fatalf("open circuit let a call through: %v", err)
 	}
-	// After the cooldown one probe goes, and only one.
+	// After the cooldown one probe goes, and only one: a call that was let
+	// through before the circuit opened and ends now does not free a
+	// second one.
 	later := now.Add(2 * time.Second)
-	if err := b.allow("p", later); err != nil {
+	if b.refusing("p", later) != nil {
+		t.Fatal("refusing after the cooldown")
+	}
+	if probe, err := b.allow("p", later); err != nil || !probe {
 		t.Fatalf("probe refused: %v", err)
 	}
-	if err := b.allow("p", later); err == nil {
+	b.record(false, down, later)
+	if _, err := b.allow("p", later); err == nil {
 		t.Fatal("a second call went while the probe was under way")
 	}
 	// A failed probe opens it again; a good one closes it.
-	if !b.record(down, later) {
+	if !b.record(true, down, later) {
 		t.Fatal("failed probe closed the circuit")
 	}
-	if err := b.allow("p", later.Add(time.Millisecond)); err == nil {
+	if _, err := b.allow("p", later.Add(time.Millisecond)); err == nil {
 		t.Fatal("circuit not open again after a failed probe")
 	}
-	probe := later.Add(2 * time.Second)
-	if err := b.allow("p", probe); err != nil {
+	next := later.Add(2 * time.Second)
+	if probe, err := b.allow("p", next); err != nil || !probe {
 		t.Fatalf("second probe refused: %v", err)
 	}
-	if b.record(nil, probe) {
+	if b.record(true, nil, next) {
 		t.Fatal("good probe left the circuit open")
 	}
-	if err := b.allow("p", probe); err != nil {
-		t.Fatalf("closed circuit refused: %v", err)
+	if probe, err := b.allow("p", next); err != nil || probe {
+		t.Fatalf("closed circuit: probe %v, %v", probe, err)
 	}
 }
 
@@ -53,19 +59,14 @@ func TestBreakerCountsOnlyOutages(t *testing.T) {
 	now := time.Now()
 	for _, code := range []providers.Code{providers.CodePaymentNotFound, providers.CodeProviderAuthFailed,
 		providers.CodeProviderRateLimited, providers.CodeProviderBadResponse} {
-		b.allow("p", now)
-		b.record(providers.Errorf(code, "x"), now)
-		b.allow("p", now)
-		if b.record(providers.Errorf(code, "x"), now) {
+		b.record(false, providers.Errorf(code, "x"), now)
+		if b.record(false, providers.Errorf(code, "x"), now) {
 			t.Fatalf("%s opened the circuit", code)
 		}
 	}
-	b.allow("p", now)
-	b.record(providers.Errorf(providers.CodeProviderTimeout, "slow"), now)
-	b.allow("p", now)
-	b.record(nil, now) // an answer in between resets the count
-	b.allow("p", now)
-	if b.record(providers.Errorf(providers.CodeProviderTimeout, "slow"), now) {
+	b.record(false, providers.Errorf(providers.CodeProviderTimeout, "slow"), now)
+	b.record(false, nil, now) // an answer in between resets the count
+	if b.record(false, providers.Errorf(providers.CodeProviderTimeout, "slow"), now) {
 		t.Fatal("failures that were not in a row opened the circuit")
 	}
 }

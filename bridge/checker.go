@@ -166,13 +166,15 @@ func (c *checker) withWatch(ctx context.Context, key string, rep Reply, start bo
 	}
 	if start {
 		until, err := c.watcher.start(ctx, rep.Provider, rep.PaymentID)
-		if err == nil {
+		if err == nil && until.After(c.now()) {
 			err = c.markWatched(ctx, key, until)
 		}
 		if err != nil {
 			return Reply{}, internalError(fmt.Errorf("starting watch: %w", err))
 		}
-		rep.Watching = true
+		// A watch ending right now (its order past the deadline) is not
+		// in force; asking again after it ends starts a new one.
+		rep.Watching = until.After(c.now())
 		return rep, nil
 	}
 	e, found, err := c.read(ctx, key, false)
@@ -219,11 +221,18 @@ func (c *checker) observe(ctx context.Context, p providers.Provider, key, paymen
 	if obs, ok := c.finished.since(key, received); ok {
 		return obs, nil
 	}
+	// An open circuit refuses before any budget is spent on the call.
+	if err := c.breakers[p.Name()].refusing(p.Name(), time.Now()); err != nil {
+		return observation{}, err
+	}
 	if patient {
 		// Outside the shared call, so that a check joining it never waits
 		// on a watch's patience.
 		if err := c.budgets.wait(ctx, p.Name(), true); err != nil {
 			return observation{}, err
+		}
+		if obs, ok := c.finished.since(key, received); ok {
+			return obs, nil // answered while we waited
 		}
 	}
 	v, err, _ := c.group.Do(key, func() (any, error) {
@@ -249,13 +258,14 @@ func (c *checker) observe(ctx context.Context, p providers.Provider, key, paymen
 func (c *checker) checkProvider(ctx context.Context, p providers.Provider, key, paymentID string) (observation, error) {
 	circuit := c.breakers[p.Name()]
 	start := time.Now()
-	if err := circuit.allow(p.Name(), start); err != nil {
+	probe, err := circuit.allow(p.Name(), start)
+	if err != nil {
 		return observation{}, err
 	}
 	res, err := p.Check(ctx, paymentID)
 	end := time.Now()
 	c.metrics.countProviderCall(p.Name(), err, end.Sub(start))
-	c.metrics.circuitOpen.WithLabelValues(p.Name()).Set(boolGauge(circuit.record(err, end)))
+	c.metrics.circuitOpen.WithLabelValues(p.Name()).Set(boolGauge(circuit.record(probe, err, end)))
 	if err != nil {
 		return observation{}, err
 	}
@@ -281,11 +291,11 @@ func (c *checker) apply(ctx context.Context, provider, paymentID, key string, re
 		case res.Status == providers.StatusUnknown:
 			return obs, nil // never stored: we do not know what it means
 		case found && cur.Status == res.Status:
-			c.view.confirm(key, e.rev, checkedAt, res)
+			c.view.confirm(key, e.rev, checkedAt, res.Status)
 			return obs, nil
 		case found && cur.Status.Terminal() && !res.Status.Terminal():
 			obs.stale = true // a settled payment cannot become unsettled
-			c.view.confirm(key, e.rev, checkedAt, res)
+			c.view.confirm(key, e.rev, checkedAt, res.Status)
 			return obs, nil
 		}
 		var prev *providers.Status
@@ -317,23 +327,6 @@ func (c *checker) apply(ctx context.Context, provider, paymentID, key string, re
 		return obs, nil
 	}
 	return observation{}, providers.Errorf(providers.CodeInternal, "status of this payment kept changing under %d attempts", maxClaimAttempts)
-}
-
-// reapply records a provider answer that a check compared against a
-// record already replaced (see view.follow).
-func (c *checker) reapply(ctx context.Context, key string, rec Record, res providers.Result, at time.Time) {
-	ctx, cancel := context.WithTimeout(ctx, c.callTimeout)
-	defer cancel()
-	obs, err := c.apply(ctx, rec.Provider, rec.PaymentID, key, res, at)
-	if err != nil {
-		c.log.Warn("a provider answer compared against a replaced record was not applied",
-			"provider", rec.Provider, "payment_id", rec.PaymentID, "error", err)
-		return
-	}
-	if obs.changed {
-		c.log.Info("applied a provider answer that a lagging view had missed",
-			"provider", rec.Provider, "payment_id", rec.PaymentID, "status", res.Status)
-	}
 }
 
 // finish publishes the event of a claimed record and marks it published.

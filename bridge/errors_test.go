@@ -196,3 +196,30 @@ func TestCircuitOpensOnAnOutageAndRecovers(t *testing.T) {
 	e.addMuvinai("up", "pending", "not_paid", "0")
 	e.mustCheck("muvinai", "up")
 }
+
+// Checks refused by an open circuit spend none of the provider's budget.
+func TestOpenCircuitSpendsNoBudget(t *testing.T) {
+	e := newEnv(t)
+	e.startBridge(bridge.Config{BreakerThreshold: 1, BreakerCooldown: 200 * time.Millisecond,
+		Limits: map[string]bridge.Rate{"coinbar": {N: 30, Per: time.Hour}}}) // a burst of 3 calls
+	e.addCoinbar("outage", "PENDING", "")
+	must(t, e.coinbar.Fault("outage", fake.Fault{Times: 4, Status: 503}))
+	if r := e.check(map[string]any{"provider": "coinbar", "payment_id": "outage"}); r.Err == nil {
+		t.Fatalf("first check: %s", r.Raw)
+	}
+	for range 10 {
+		r := e.check(map[string]any{"provider": "coinbar", "payment_id": "outage"})
+		if r.Err == nil || r.Err.Error.Code != providers.CodeProviderUnavailable {
+			t.Fatalf("open circuit: %s", r.Raw)
+		}
+	}
+	// One call of the burst is spent; the probe after the cooldown still
+	// has budget.
+	waitFor(t, 5*time.Second, "the probe", func() bool {
+		r := e.check(map[string]any{"provider": "coinbar", "payment_id": "outage"})
+		if r.Err != nil && r.Err.Error.Code == providers.CodeProviderRateLimited {
+			t.Fatalf("budget spent by refused checks: %s", r.Raw)
+		}
+		return r.OK != nil
+	})
+}

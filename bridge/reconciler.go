@@ -27,16 +27,21 @@ type reconciler struct {
 	seen     atomic.Uint64 // the revision the watch delivered last
 }
 
-// note brings the checker's view up to an entry the watch delivered, and
-// applies a provider answer that a check compared with an older record.
+// note brings the checker's view up to an entry the watch delivered. When
+// a check compared its provider answer with an older record (view.follow),
+// the payment is checked again, durably and off this loop, through a
+// trigger: a fresh answer, rather than the old one, decides the change.
 func (r *reconciler) note(ctx context.Context, entry jetstream.KeyValueEntry) (Record, error) {
 	defer r.seen.Store(entry.Revision())
 	rec, err := decodeEntry(entry)
 	if err != nil {
 		return Record{}, err
 	}
-	if res, at, missed := r.checker.view.follow(entry.Key(), rec, entry.Revision(), entry.Created()); missed {
-		r.checker.reapply(ctx, entry.Key(), rec, res, at)
+	if r.checker.view.follow(entry.Key(), rec, entry.Revision(), entry.Created()) {
+		if err := r.checker.watcher.trigger(ctx, rec.Provider, rec.PaymentID, triggerRecheck); err != nil {
+			r.log.Warn("a check compared with a replaced record is not asked again", "provider", rec.Provider,
+				"payment_id", rec.PaymentID, "error", err)
+		}
 	}
 	return rec, nil
 }

@@ -17,8 +17,8 @@ import (
 // revision the view gave, a lost race re-reads KV itself, and a change
 // found unpublished is confirmed in KV before it is published. A check
 // that found "no change" against a lagging view is applied again when the
-// watch delivers what it missed (follow). A reply within that delay may
-// describe the record just before.
+// watch delivers what it missed (follow): the payment is asked again. A
+// reply within that delay may describe the record just before.
 type view struct {
 	mu    sync.RWMutex
 	limit int
@@ -32,8 +32,8 @@ type viewEntry struct {
 	rec       Record
 	rev       uint64
 	confirmed time.Time
-	// confirmedBy is what the provider said at confirmed.
-	confirmedBy providers.Result
+	// confirmedAs is the status the provider gave at confirmed.
+	confirmedAs providers.Status
 }
 
 func newView(limit int) *view {
@@ -70,29 +70,29 @@ func (v *view) putLocked(key string, rec Record, rev uint64) {
 	v.m[key] = viewEntry{rec: rec, rev: rev}
 }
 
-// confirm notes that the provider, saying res at at, found no change to
+// confirm notes that the provider, saying status at at, found no change to
 // the record at rev.
-func (v *view) confirm(key string, rev uint64, at time.Time, res providers.Result) {
+func (v *view) confirm(key string, rev uint64, at time.Time, status providers.Status) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if e, ok := v.m[key]; ok && e.rev == rev && at.After(e.confirmed) {
-		e.confirmed, e.confirmedBy = at, res
+		e.confirmed, e.confirmedAs = at, status
 		v.m[key] = e
 	}
 }
 
 // follow records a revision the bucket's watch delivered, written at
-// created. A check that found "no change" against an older revision after
-// that write was made compared with a record already replaced: if what the
-// provider told it differs from the new record, follow returns that answer
-// (missed) so that it can be applied after all.
-func (v *view) follow(key string, rec Record, rev uint64, created time.Time) (res providers.Result, at time.Time, missed bool) {
+// created. It reports whether a check found "no change" against an older
+// revision after that write was made, with a status other than the new
+// record's: that check compared with a record already replaced, and the
+// payment needs asking again.
+func (v *view) follow(key string, rec Record, rev uint64, created time.Time) (missed bool) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	old, ok := v.m[key]
-	missed = ok && old.rev < rev && old.confirmed.After(created) && old.confirmedBy.Status != rec.Status
+	missed = ok && old.rev < rev && old.confirmed.After(created) && old.confirmedAs != rec.Status
 	v.putLocked(key, rec, rev)
-	return old.confirmedBy, old.confirmed, missed
+	return missed
 }
 
 // checkedAt is when the provider last confirmed the entry's status: its

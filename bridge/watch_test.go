@@ -477,3 +477,23 @@ func TestCheckDoesNotWaitOnAWatchesBudget(t *testing.T) {
 		t.Fatal("the budget was exceeded")
 	}
 }
+
+// A watch begun by a check that failed is noted in the record by its first
+// good poll, so every later reply says the payment is watched.
+func TestWatchAfterAFailedCheckIsReportedOnceItPolls(t *testing.T) {
+	e := newEnv(t)
+	e.startBridge(fastWatches(bridge.Config{}))
+	e.addCoinbar("late", "PENDING", "")
+	must(t, e.coinbar.Fault("late", fake.Fault{Times: 4, Status: 503}))
+	if r := e.check(map[string]any{"provider": "coinbar", "payment_id": "late", "watch": true}); r.Err == nil {
+		t.Fatalf("first check: %s", r.Raw)
+	}
+	waitFor(t, 10*time.Second, "a good poll", func() bool { return len(e.eventsFor("late")) == 1 })
+	waitFor(t, 10*time.Second, "the watch noted in the record", func() bool {
+		rec, ok := e.stored("coinbar", "late")
+		return ok && rec.WatchUntil != nil
+	})
+	if r := e.mustCheck("coinbar", "late"); !r.Watching {
+		t.Fatalf("reply: %+v", r)
+	}
+}

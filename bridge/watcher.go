@@ -36,10 +36,18 @@ type watchOrder struct {
 	PaymentID string    `json:"payment_id"`
 	Since     time.Time `json:"since"`
 	Deadline  time.Time `json:"deadline"`
-	// Trigger names what asked for an immediate check (e.g. "webhook");
-	// a trigger becomes a watch when the payment is not settled.
+	// Trigger names what asked for an immediate check: a webhook, which
+	// becomes a watch when the payment is not settled, or a recheck.
 	Trigger string `json:"trigger,omitempty"`
 }
+
+// What a trigger comes from.
+const (
+	triggerWebhook = "webhook"
+	// triggerRecheck asks once more about a payment whose check was
+	// compared with a record already replaced (view.follow).
+	triggerRecheck = "recheck"
+)
 
 // watcher keeps re-checking watched payments until they settle or their
 // deadline passes (SPEC section 6). Watches live in a work-queue stream
@@ -142,6 +150,8 @@ func (w *watcher) store(ctx context.Context, subject string, order *watchOrder) 
 		if err != nil {
 			return err
 		}
+		// An order past its deadline is ending: the caller sees its
+		// deadline and so that nothing is in force.
 		return json.Unmarshal(held.Data, order)
 	}
 	return fmt.Errorf("%s keeps changing", subject)
@@ -196,7 +206,7 @@ func (w *watcher) handle(ctx context.Context, msg jetstream.Msg) {
 		return
 	case !now.Before(order.Deadline):
 		// A trigger whose checks kept failing until the deadline.
-		w.log.Warn("webhook trigger dropped: no successful check before its deadline",
+		w.log.Warn("trigger dropped: no successful check before its deadline", "trigger", order.Trigger,
 			"provider", order.Provider, "payment_id", order.PaymentID, "attempts", delivery)
 		w.ack(ctx, msg)
 		return
@@ -208,7 +218,12 @@ func (w *watcher) handle(ctx context.Context, msg jetstream.Msg) {
 		w.metrics.watchLag.Observe(max(0, now.Sub(w.due(order.Since, delivery))).Seconds())
 	}
 
-	rep, err := w.checker.check(ctx, CheckRequest{Provider: order.Provider, PaymentID: order.PaymentID}, true)
+	// Waiting for budget must not outlive the order: a watch checked after
+	// its deadline would be expired late, on a spent call.
+	checkCtx, cancel := context.WithDeadline(ctx, order.Deadline)
+	defer cancel()
+	rep, err := w.checker.check(checkCtx, CheckRequest{Provider: order.Provider, PaymentID: order.PaymentID}, true)
+	key := Key(order.Provider, order.PaymentID)
 	switch {
 	case ctx.Err() != nil:
 		msg.Nak() // shutting down: another instance takes it now
@@ -216,18 +231,23 @@ func (w *watcher) handle(ctx context.Context, msg jetstream.Msg) {
 		w.log.Info("watched payment not checked; will retry", "provider", order.Provider,
 			"payment_id", order.PaymentID, "code", providers.ErrorCode(err), "error", err)
 		msg.NakWithDelay(w.nextDelay(order, delivery, now))
-	case order.Trigger != "":
-		if !rep.Terminal {
-			if _, err := w.checker.withWatch(ctx, Key(order.Provider, order.PaymentID), rep, true); err != nil {
-				msg.NakWithDelay(w.schedule[0])
-				return
-			}
+	case order.Trigger == triggerWebhook && !rep.Terminal:
+		if _, err := w.checker.withWatch(ctx, key, rep, true); err != nil {
+			msg.NakWithDelay(w.schedule[0])
+			return
 		}
+		w.ack(ctx, msg)
+	case order.Trigger != "":
 		w.ack(ctx, msg)
 	case rep.Terminal:
 		w.metrics.watchesEnded.WithLabelValues("settled").Inc()
 		w.ack(ctx, msg)
 	default:
+		// A watch begun while the payment had no record (a failed or
+		// unknown first check) is written into the record now.
+		if err := w.checker.markWatched(ctx, key, order.Deadline); err != nil {
+			w.log.Warn("watch not noted in the status record", "key", key, "error", err)
+		}
 		msg.NakWithDelay(w.nextDelay(order, delivery, now))
 	}
 }

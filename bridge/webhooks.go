@@ -69,7 +69,7 @@ func (b *Bridge) webhook(w http.ResponseWriter, r *http.Request, provider string
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 	defer cancel()
-	if err := b.checker.watcher.trigger(ctx, provider, id, "webhook"); err != nil {
+	if err := b.checker.watcher.trigger(ctx, provider, id, triggerWebhook); err != nil {
 		outcome = "unavailable"
 		b.cfg.Logger.Error("webhook trigger not stored", "provider", provider, "payment_id", id, "error", err)
 		writeWebhook(w, http.StatusServiceUnavailable, map[string]any{"error": "could not store the trigger; retry"})
