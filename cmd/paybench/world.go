@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"time"
 
@@ -105,7 +104,7 @@ func (w *world) serveSim() error {
 	w.simURL = "http://" + ln.Addr().String()
 	ctx, cancel := context.WithCancel(context.Background())
 	w.stopSim, w.simDone = cancel, make(chan error, 1)
-	go func() { w.simDone <- serveHTTP(ctx, ln, w.meter) }()
+	go func() { w.simDone <- sim.ServeHandler(ctx, ln, w.meter) }()
 	return nil
 }
 
@@ -127,25 +126,4 @@ func (w *world) close() error {
 	}
 	errs = append(errs, os.RemoveAll(w.dir))
 	return errors.Join(errs...)
-}
-
-// serveHTTP serves h on ln until ctx ends, then shuts down gracefully.
-func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler) error {
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	select {
-	case err := <-served:
-		return fmt.Errorf("paysim: %w", err)
-	case <-ctx.Done():
-	}
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
-		_ = srv.Close() // answers still delayed by paysim's latency are cut off
-	}
-	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("paysim: %w", err)
-	}
-	return nil
 }

@@ -108,7 +108,13 @@ const shutdownGrace = 5 * time.Second
 // Serve answers on ln until ctx is done, then lets in-flight requests
 // finish (up to 5s) and returns nil.
 func (s *Sim) Serve(ctx context.Context, ln net.Listener) error {
-	srv := &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second}
+	return ServeHandler(ctx, ln, s.handler)
+}
+
+// ServeHandler serves h, the simulator's handler or one wrapping it (a
+// meter, say), as Serve does.
+func ServeHandler(ctx context.Context, ln net.Listener, h http.Handler) error {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	select {
@@ -119,7 +125,7 @@ func (s *Sim) Serve(ctx context.Context, ln net.Listener) error {
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil {
-		_ = srv.Close() // requests still delayed by a fault are cut off
+		_ = srv.Close() // requests still delayed by a fault or latency are cut off
 	}
 	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("paysim: %w", err)
