@@ -82,12 +82,18 @@ func (d *driver) measure(ctx context.Context, w window, due time.Time, do op, re
 
 // closedLoop keeps n checks in flight until the window ends.
 func (d *driver) closedLoop(ctx context.Context, w window, n int, do op) ([]sample, error) {
+	return d.workers(ctx, w, n, do, func() bool { return ctx.Err() == nil && time.Now().Before(w.end) })
+}
+
+// workers runs n goroutines that each measure one check after another
+// while more says so, and returns the samples and the first error.
+func (d *driver) workers(ctx context.Context, w window, n int, do op, more func() bool) ([]sample, error) {
 	rec := &recorder{}
 	errs := make(chan error, n)
 	var wg sync.WaitGroup
 	for range n {
 		wg.Go(func() {
-			for ctx.Err() == nil && time.Now().Before(w.end) {
+			for more() {
 				if err := d.measure(ctx, w, time.Time{}, do, rec); err != nil {
 					errs <- err
 					return
@@ -138,26 +144,7 @@ func (d *driver) openLoop(ctx context.Context, w window, rate float64, do op) ([
 
 // fixedCount runs exactly total checks, n at a time, recording them all.
 func (d *driver) fixedCount(ctx context.Context, total, n int, do op) ([]sample, error) {
-	rec := &recorder{}
-	w := window{from: time.Time{}}
-	jobs := make(chan struct{}, total)
-	for range total {
-		jobs <- struct{}{}
-	}
-	close(jobs)
-	errs := make(chan error, n)
-	var wg sync.WaitGroup
-	for range min(n, total) {
-		wg.Go(func() {
-			for range jobs {
-				if err := d.measure(ctx, w, time.Time{}, do, rec); err != nil {
-					errs <- err
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	close(errs)
-	return rec.samples, <-errs
+	var left atomic.Int64
+	left.Store(int64(total))
+	return d.workers(ctx, window{}, min(n, total), do, func() bool { return left.Add(-1) >= 0 })
 }
