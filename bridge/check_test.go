@@ -7,6 +7,7 @@ import (
 
 	"github.com/paybridge/paybridge/bridge"
 	"github.com/paybridge/paybridge/events"
+	"github.com/paybridge/paybridge/internal/testkit"
 	"github.com/paybridge/paybridge/providers"
 	"github.com/paybridge/paybridge/providers/fake"
 )
@@ -33,7 +34,7 @@ func TestFirstSightThenChangePublishesOneEventEach(t *testing.T) {
 	if first.ProviderStatus != "PENDING" {
 		t.Fatalf("provider words: %q", first.ProviderStatus)
 	}
-	waitFor(t, 5*time.Second, "first event", func() bool { return len(e.eventsFor("order-1")) == 1 })
+	testkit.WaitFor(t, 5*time.Second, "first event", func() bool { return len(e.eventsFor("order-1")) == 1 })
 
 	again := e.mustCheck("coinbar", "order-1")
 	if again.Changed || again.Status != providers.StatusPending || again.PreviousStatus == nil ||
@@ -48,8 +49,8 @@ func TestFirstSightThenChangePublishesOneEventEach(t *testing.T) {
 		t.Fatalf("paid check: %+v", paid)
 	}
 
-	waitFor(t, 5*time.Second, "second event", func() bool { return len(e.eventsFor("order-1")) == 2 })
-	waitFor(t, 5*time.Second, "the record marked published", func() bool {
+	testkit.WaitFor(t, 5*time.Second, "second event", func() bool { return len(e.eventsFor("order-1")) == 2 })
+	testkit.WaitFor(t, 5*time.Second, "the record marked published", func() bool {
 		rec, ok := e.stored("coinbar", "order-1")
 		return ok && rec.Published && rec.Status == providers.StatusPaid && rec.Revision == paid.Revision && rec.EventID == paid.EventID
 	})
@@ -100,7 +101,7 @@ func TestConcurrentChecksOfOnePaymentShareOneProviderCall(t *testing.T) {
 	if calls := e.coinbar.Calls("hot"); calls > 3 {
 		t.Fatalf("500 concurrent checks made %d provider calls", calls)
 	}
-	waitFor(t, 5*time.Second, "the event", func() bool { return len(e.eventsFor("hot")) >= 1 })
+	testkit.WaitFor(t, 5*time.Second, "the event", func() bool { return len(e.eventsFor("hot")) >= 1 })
 	if n := len(e.eventsFor("hot")); n != 1 {
 		t.Fatalf("%d events for one change", n)
 	}
@@ -126,7 +127,7 @@ func TestTransitionGuardRefusesStaleReads(t *testing.T) {
 	if !refunded.Changed || refunded.Status != providers.StatusRefunded || *refunded.PreviousStatus != providers.StatusPaid {
 		t.Fatalf("refund: %+v", refunded)
 	}
-	waitFor(t, 5*time.Second, "two events", func() bool { return len(e.eventsFor("settled")) == 2 })
+	testkit.WaitFor(t, 5*time.Second, "two events", func() bool { return len(e.eventsFor("settled")) == 2 })
 	for _, ev := range e.eventsFor("settled") {
 		if ev.Data.Status == providers.StatusPending {
 			t.Fatal("a stale pending was published")
@@ -152,7 +153,7 @@ func TestUnknownStatusIsNeverStoredOrPublished(t *testing.T) {
 	if !p.Changed || p.PreviousStatus != nil {
 		t.Fatalf("after unknown: %+v", p)
 	}
-	waitFor(t, 5*time.Second, "one event", func() bool { return len(e.eventsFor("odd")) == 1 })
+	testkit.WaitFor(t, 5*time.Second, "one event", func() bool { return len(e.eventsFor("odd")) == 1 })
 	if ev := e.eventsFor("odd"); ev[0].Data.Status != providers.StatusPending {
 		t.Fatalf("event: %+v", ev[0])
 	}
@@ -209,7 +210,7 @@ func TestFireAndForgetCheckPublishes(t *testing.T) {
 	e.startBridge(bridge.Config{})
 	e.addCoinbar("ff", "SUCCESS", "")
 	must(t, e.nc.Publish("payments.check", []byte(`{"provider":"coinbar","payment_id":"ff"}`)))
-	waitFor(t, 5*time.Second, "event of a fire-and-forget check", func() bool { return len(e.eventsFor("ff")) == 1 })
+	testkit.WaitFor(t, 5*time.Second, "event of a fire-and-forget check", func() bool { return len(e.eventsFor("ff")) == 1 })
 }
 
 func TestCloudEventWrappedCheck(t *testing.T) {
@@ -245,7 +246,7 @@ func TestHostilePaymentIDsAreStoredSafely(t *testing.T) {
 			t.Fatalf("%q: %+v", id, r)
 		}
 	}
-	waitFor(t, 5*time.Second, "one event per id", func() bool { return len(e.events()) == len(ids) })
+	testkit.WaitFor(t, 5*time.Second, "one event per id", func() bool { return len(e.events()) == len(ids) })
 	for _, id := range ids {
 		evs := e.eventsFor(id)
 		if len(evs) != 1 || evs[0].Subject != id {

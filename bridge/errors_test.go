@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/paybridge/paybridge/bridge"
+	"github.com/paybridge/paybridge/internal/testkit"
 	"github.com/paybridge/paybridge/providers"
 	"github.com/paybridge/paybridge/providers/coinbar"
 	"github.com/paybridge/paybridge/providers/fake"
@@ -103,7 +104,7 @@ func TestOverloadedPastTheInflightLimit(t *testing.T) {
 			done <- e.check(map[string]any{"provider": "coinbar", "payment_id": fmt.Sprintf("busy-%d", i)})
 		}()
 	}
-	waitFor(t, 5*time.Second, "two checks in flight", func() bool { return len(e.coinbar.Requests()) == 2 })
+	testkit.WaitFor(t, 5*time.Second, "two checks in flight", func() bool { return len(e.coinbar.Requests()) == 2 })
 	r := e.check(map[string]any{"provider": "coinbar", "payment_id": "busy-0"})
 	if r.Err == nil || r.Err.Error.Code != providers.CodeOverloaded || r.Header.Get("Nats-Service-Error-Code") != "503" || !r.Err.Error.Retryable {
 		t.Fatalf("third check: %s", r.Raw)
@@ -185,7 +186,7 @@ func TestCircuitOpensOnAnOutageAndRecovers(t *testing.T) {
 		t.Fatalf("circuit gauge %v", v)
 	}
 	// The outage is over; after the cooldown a probe closes the circuit.
-	waitFor(t, 5*time.Second, "the probe to close the circuit", func() bool {
+	testkit.WaitFor(t, 5*time.Second, "the probe to close the circuit", func() bool {
 		r := e.check(map[string]any{"provider": "coinbar", "payment_id": "down"})
 		return r.OK != nil && r.OK.Status == providers.StatusPending
 	})
@@ -215,7 +216,7 @@ func TestOpenCircuitSpendsNoBudget(t *testing.T) {
 	}
 	// One call of the burst is spent; the probe after the cooldown still
 	// has budget.
-	waitFor(t, 5*time.Second, "the probe", func() bool {
+	testkit.WaitFor(t, 5*time.Second, "the probe", func() bool {
 		r := e.check(map[string]any{"provider": "coinbar", "payment_id": "outage"})
 		if r.Err != nil && r.Err.Error.Code == providers.CodeProviderRateLimited {
 			t.Fatalf("budget spent by refused checks: %s", r.Raw)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/paybridge/paybridge/bridge"
 	"github.com/paybridge/paybridge/events"
+	"github.com/paybridge/paybridge/internal/testkit"
 	"github.com/paybridge/paybridge/providers"
 	"github.com/paybridge/paybridge/providers/fake"
 )
@@ -45,7 +46,7 @@ func TestTwoInstancesPublishEachTransitionOnce(t *testing.T) {
 	checkAll(providers.StatusPending, providers.StatusPaid)
 	checkAll(providers.StatusPaid)
 
-	waitFor(t, 10*time.Second, "all events", func() bool { return len(e.events()) >= 2*n })
+	testkit.WaitFor(t, 10*time.Second, "all events", func() bool { return len(e.events()) >= 2*n })
 	evs := e.events()
 	seen := map[string]bool{}
 	perPayment := map[string][]providers.Status{}
@@ -92,7 +93,7 @@ func TestReconcilerPublishesAChangeLeftUnpublished(t *testing.T) {
 
 	calls := e.muvinai.Calls("pr_crash")
 	e.startBridge(bridge.Config{ReconcileInterval: 20 * time.Millisecond, ReconcileGrace: 50 * time.Millisecond})
-	waitFor(t, 10*time.Second, "the reconciler's publish", func() bool { return len(e.events()) == 1 })
+	testkit.WaitFor(t, 10*time.Second, "the reconciler's publish", func() bool { return len(e.events()) == 1 })
 	ev := e.events()[0]
 	if ev.ID != claimed.EventID || ev.Data.Status != providers.StatusPaid || ev.Data.Revision != claimed.Revision {
 		t.Fatalf("republished event %+v, claimed %+v", ev, claimed)
@@ -101,7 +102,7 @@ func TestReconcilerPublishesAChangeLeftUnpublished(t *testing.T) {
 		t.Fatal("the reconciler asked the provider")
 	}
 	// The record ends up marked published, so nobody publishes it again.
-	waitFor(t, 5*time.Second, "the record marked published", func() bool {
+	testkit.WaitFor(t, 5*time.Second, "the record marked published", func() bool {
 		rec, ok := e.stored("muvinai", "pr_crash")
 		return ok && rec.Published && rec.EventID == claimed.EventID
 	})
@@ -128,7 +129,7 @@ func TestNextChangeAnnouncesAnUnpublishedOneFirst(t *testing.T) {
 	if r := e.mustCheck("coinbar", "chain"); r.Status != providers.StatusPaid || *r.PreviousStatus != providers.StatusPending {
 		t.Fatalf("second: %+v", r)
 	}
-	waitFor(t, 5*time.Second, "both events", func() bool { return len(e.eventsFor("chain")) == 2 })
+	testkit.WaitFor(t, 5*time.Second, "both events", func() bool { return len(e.eventsFor("chain")) == 2 })
 	evs := e.eventsFor("chain")
 	if evs[0].Data.Status != providers.StatusPending || evs[1].Data.Status != providers.StatusPaid {
 		t.Fatalf("events out of order: %v, %v", evs[0].Data.Status, evs[1].Data.Status)
@@ -155,7 +156,7 @@ func TestCloseAnswersEveryCheckInFlight(t *testing.T) {
 			results <- e.check(map[string]any{"provider": "coinbar", "payment_id": fmt.Sprintf("slow-%d", i)})
 		}()
 	}
-	waitFor(t, 5*time.Second, "all checks at the provider", func() bool { return len(e.coinbar.Requests()) == n })
+	testkit.WaitFor(t, 5*time.Second, "all checks at the provider", func() bool { return len(e.coinbar.Requests()) == n })
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	must(t, b.Close(ctx))
@@ -175,7 +176,7 @@ func TestStructuredEventMode(t *testing.T) {
 	e.startBridge(bridge.Config{EventMode: events.Structured})
 	e.addCoinbar("structured", "SUCCESS", "")
 	e.mustCheck("coinbar", "structured")
-	waitFor(t, 5*time.Second, "event", func() bool { return len(e.events()) == 1 })
+	testkit.WaitFor(t, 5*time.Second, "event", func() bool { return len(e.events()) == 1 })
 	s, err := e.js.Stream(t.Context(), "PAYMENT_EVENTS")
 	must(t, err)
 	m, err := s.GetMsg(t.Context(), 1)
@@ -193,7 +194,7 @@ func TestStaleViewNeverRepublishes(t *testing.T) {
 	b := e.startBridge(bridge.Config{})
 	e.addCoinbar("lagging", "PENDING", "")
 	first := e.mustCheck("coinbar", "lagging")
-	waitFor(t, 5*time.Second, "the record marked published", func() bool { return storedPublished(t, e, "coinbar", "lagging") })
+	testkit.WaitFor(t, 5*time.Second, "the record marked published", func() bool { return storedPublished(t, e, "coinbar", "lagging") })
 	rec, _ := e.stored("coinbar", "lagging")
 	rec.Published = false
 	b.ForceView(bridge.Key("coinbar", "lagging"), rec, first.Revision+100)
@@ -221,7 +222,7 @@ func TestLaggingViewMissesNoChange(t *testing.T) {
 	key := bridge.Key("muvinai", "pr_lag")
 	e.addMuvinai("pr_lag", "pending", "not_paid", "0")
 	e.mustCheck("muvinai", "pr_lag")
-	waitFor(t, 5*time.Second, "first sight published", func() bool { return storedPublished(t, e, "muvinai", "pr_lag") })
+	testkit.WaitFor(t, 5*time.Second, "first sight published", func() bool { return storedPublished(t, e, "muvinai", "pr_lag") })
 	kv, err := e.js.KeyValue(t.Context(), "payment_status")
 	must(t, err)
 	before, err := kv.Get(t.Context(), key)
@@ -232,10 +233,10 @@ func TestLaggingViewMissesNoChange(t *testing.T) {
 	if r := e.mustCheck("muvinai", "pr_lag"); r.Status != providers.StatusUnderpaid {
 		t.Fatalf("second: %+v", r)
 	}
-	waitFor(t, 5*time.Second, "underpaid published", func() bool { return storedPublished(t, e, "muvinai", "pr_lag") })
+	testkit.WaitFor(t, 5*time.Second, "underpaid published", func() bool { return storedPublished(t, e, "muvinai", "pr_lag") })
 	latest, err := kv.Get(t.Context(), key)
 	must(t, err)
-	waitFor(t, 5*time.Second, "the watch to deliver the latest revision", func() bool { return b.WatchedRevision() >= latest.Revision() })
+	testkit.WaitFor(t, 5*time.Second, "the watch to deliver the latest revision", func() bool { return b.WatchedRevision() >= latest.Revision() })
 
 	// The view goes back to the first record, as if the watch had not yet
 	// delivered the underpaid one; the provider is back at pending.
@@ -245,7 +246,7 @@ func TestLaggingViewMissesNoChange(t *testing.T) {
 		t.Fatalf("the lagging view saw the change: %+v", r)
 	}
 	must(t, b.Redeliver(t.Context(), key))
-	waitFor(t, 5*time.Second, "the missed change announced", func() bool { return len(e.eventsFor("pr_lag")) == 3 })
+	testkit.WaitFor(t, 5*time.Second, "the missed change announced", func() bool { return len(e.eventsFor("pr_lag")) == 3 })
 	last := e.eventsFor("pr_lag")[2]
 	if last.Data.Status != providers.StatusPending || last.Data.PreviousStatus == nil || *last.Data.PreviousStatus != providers.StatusUnderpaid {
 		t.Fatalf("missed change: %+v", last.Data)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/paybridge/paybridge/bridge"
 	"github.com/paybridge/paybridge/events"
+	"github.com/paybridge/paybridge/internal/testkit"
 	"github.com/paybridge/paybridge/providers"
 	"github.com/paybridge/paybridge/providers/fake"
 )
@@ -55,7 +56,7 @@ func TestWatchPollsUntilPaidThenStops(t *testing.T) {
 	if !r.Watching || r.Status != providers.StatusPending {
 		t.Fatalf("watch reply: %+v", r)
 	}
-	waitFor(t, 10*time.Second, "the watch to end", func() bool { return e.watches() == 0 })
+	testkit.WaitFor(t, 10*time.Second, "the watch to end", func() bool { return e.watches() == 0 })
 	if calls := e.coinbar.Calls("w1"); calls != 3 {
 		t.Fatalf("%d provider calls, want 3 (check, pending poll, paid poll)", calls)
 	}
@@ -151,7 +152,7 @@ func TestWatchSurvivesBridgeAndNATSRestarts(t *testing.T) {
 	first := e.startBridge(cfg)
 	e.addCoinbar("w-restart", "PENDING", "")
 	e.watchCheck("coinbar", "w-restart")
-	waitFor(t, 10*time.Second, "a poll", func() bool { return e.coinbar.Calls("w-restart") >= 2 })
+	testkit.WaitFor(t, 10*time.Second, "a poll", func() bool { return e.coinbar.Calls("w-restart") >= 2 })
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -159,11 +160,11 @@ func TestWatchSurvivesBridgeAndNATSRestarts(t *testing.T) {
 	e.srv.Shutdown()
 	e.srv.WaitForShutdown()
 	e.startNATS()
-	waitFor(t, 10*time.Second, "the test connection back", e.nc.IsConnected)
+	testkit.WaitFor(t, 10*time.Second, "the test connection back", e.nc.IsConnected)
 
 	must(t, e.coinbar.Set("w-restart", fake.Step{Status: "SUCCESS"}))
 	e.startBridge(cfg)
-	waitFor(t, 20*time.Second, "the watch to end after the restarts", func() bool {
+	testkit.WaitFor(t, 20*time.Second, "the watch to end after the restarts", func() bool {
 		return len(e.eventsFor("w-restart")) == 2 && e.watches() == 0
 	})
 	evs := e.eventsFor("w-restart")
@@ -189,7 +190,7 @@ func TestTwoInstancesShareWatchesAndPollOnce(t *testing.T) {
 	// Each of the two instances answers every request, so each payment is
 	// asked to be watched twice: still one watch.
 	parallel(n, func(i int) { e.watchCheck("coinbar", fmt.Sprintf("shared-%d", i)) })
-	waitFor(t, 20*time.Second, "every watch to end", func() bool { return e.watches() == 0 && len(e.events()) == 2*n })
+	testkit.WaitFor(t, 20*time.Second, "every watch to end", func() bool { return e.watches() == 0 && len(e.events()) == 2*n })
 	for i := range n {
 		id := fmt.Sprintf("shared-%d", i)
 		times := e.calls.of("coinbar /coinbar/api/v2/pay/gateway/payment/" + id + "/status")
@@ -212,7 +213,7 @@ func TestWatchDeadlinePublishesWatchExpired(t *testing.T) {
 	e.addMuvinai("pr_slow", "pending", "underpaid", "5")
 	e.watchCheck("muvinai", "pr_slow")
 	var expired []events.Event
-	waitFor(t, 10*time.Second, "the watch-expired event", func() bool {
+	testkit.WaitFor(t, 10*time.Second, "the watch-expired event", func() bool {
 		expired = nil
 		for _, ev := range e.events() {
 			if ev.Type == events.TypeWatchExpired {
@@ -304,7 +305,7 @@ func TestWebhooksTriggerACheckAndForgedOnesDoNot(t *testing.T) {
 	if code != http.StatusOK {
 		t.Fatalf("coinbar webhook: %d %s", code, resp)
 	}
-	waitFor(t, 10*time.Second, "both events", func() bool {
+	testkit.WaitFor(t, 10*time.Second, "both events", func() bool {
 		return len(e.eventsFor("pr_hook")) == 1 && len(e.eventsFor("cb-hook")) == 1 && e.watches() == 0
 	})
 	if e.eventsFor("pr_hook")[0].Data.Status != providers.StatusPaid || e.eventsFor("cb-hook")[0].Data.Status != providers.StatusPaid {
@@ -375,7 +376,7 @@ func TestProviderBudgetPacesWatches(t *testing.T) {
 			t.Fatalf("%s: %d %s", id, code, resp)
 		}
 	}
-	waitFor(t, 20*time.Second, "three seconds of calls", func() bool { return len(e.calls.of("coinbar")) >= 14 })
+	testkit.WaitFor(t, 20*time.Second, "three seconds of calls", func() bool { return len(e.calls.of("coinbar")) >= 14 })
 	times := e.calls.of("coinbar")
 	for i := range times {
 		inWindow := 0
@@ -405,7 +406,7 @@ func TestFailingTriggerEndsAtItsDeadline(t *testing.T) {
 	if code != http.StatusOK {
 		t.Fatalf("%d %s", code, resp)
 	}
-	waitFor(t, 10*time.Second, "the trigger to be dropped", func() bool { return e.coinbar.Calls("ghost") > 0 && e.watches() == 0 })
+	testkit.WaitFor(t, 10*time.Second, "the trigger to be dropped", func() bool { return e.coinbar.Calls("ghost") > 0 && e.watches() == 0 })
 	// One call per schedule step until the deadline, give or take one.
 	if calls := e.coinbar.Calls("ghost"); calls > 6 {
 		t.Fatalf("%d provider calls in 400ms with a 100ms schedule", calls)
@@ -425,7 +426,7 @@ func TestWebhookKeepsWatchingUntilSettled(t *testing.T) {
 	if code != http.StatusOK {
 		t.Fatalf("%d %s", code, resp)
 	}
-	waitFor(t, 10*time.Second, "paid after polls", func() bool {
+	testkit.WaitFor(t, 10*time.Second, "paid after polls", func() bool {
 		evs := e.eventsFor("pr_slowhook")
 		return len(evs) == 2 && evs[1].Data.Status == providers.StatusPaid && e.watches() == 0
 	})
@@ -445,7 +446,7 @@ func TestWatchSurvivesAFailedFirstCheck(t *testing.T) {
 	if r.Err == nil || r.Err.Error.Code != providers.CodeProviderUnavailable {
 		t.Fatalf("first check: %s", r.Raw)
 	}
-	waitFor(t, 10*time.Second, "the watch to find it paid", func() bool {
+	testkit.WaitFor(t, 10*time.Second, "the watch to find it paid", func() bool {
 		evs := e.eventsFor("flaky")
 		return len(evs) == 1 && evs[0].Data.Status == providers.StatusPaid && e.watches() == 0
 	})
@@ -488,8 +489,8 @@ func TestWatchAfterAFailedCheckIsReportedOnceItPolls(t *testing.T) {
 	if r := e.check(map[string]any{"provider": "coinbar", "payment_id": "late", "watch": true}); r.Err == nil {
 		t.Fatalf("first check: %s", r.Raw)
 	}
-	waitFor(t, 10*time.Second, "a good poll", func() bool { return len(e.eventsFor("late")) == 1 })
-	waitFor(t, 10*time.Second, "the watch noted in the record", func() bool {
+	testkit.WaitFor(t, 10*time.Second, "a good poll", func() bool { return len(e.eventsFor("late")) == 1 })
+	testkit.WaitFor(t, 10*time.Second, "the watch noted in the record", func() bool {
 		rec, ok := e.stored("coinbar", "late")
 		return ok && rec.WatchUntil != nil
 	})

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/paybridge/paybridge/internal/testkit"
 )
 
 // TestDemo runs the demo in-process: it prints where everything runs,
@@ -15,7 +17,7 @@ import (
 func TestDemo(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	stdout, stderr := &syncBuffer{}, &syncBuffer{}
+	stdout, stderr := &testkit.SyncBuffer{}, &testkit.SyncBuffer{}
 	m := NewMain()
 	done := make(chan error, 1)
 	go func() {
@@ -24,7 +26,7 @@ func TestDemo(t *testing.T) {
 
 	want := []string{"coinbar demo-coinbar-0001 new → pending", "coinbar demo-coinbar-0002 new → pending",
 		"muvinai demo-muvinai-0001 new → pending", "muvinai demo-muvinai-0002 new → pending"}
-	waitFor(t, 20*time.Second, "an event per payment", func() bool {
+	testkit.WaitFor(t, 20*time.Second, "an event per payment", func() bool {
 		select {
 		case err := <-done:
 			t.Fatalf("demo ended early: %v\n%s\n%s", err, stdout, stderr)
@@ -45,7 +47,7 @@ func TestDemo(t *testing.T) {
 	}
 
 	// The printed command works against the running demo.
-	out := &syncBuffer{}
+	out := &testkit.SyncBuffer{}
 	client := NewMain()
 	if err := client.Run(context.Background(), strings.Fields(try[1]), out, out); err != nil {
 		t.Errorf("%s: %v\n%s", try[1], err, out)

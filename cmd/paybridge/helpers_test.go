@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -21,6 +20,7 @@ import (
 
 	natsserver "github.com/nats-io/nats-server/v2/server"
 
+	"github.com/paybridge/paybridge/internal/testkit"
 	"github.com/paybridge/paybridge/natsembed"
 	"github.com/paybridge/paybridge/providers/coinbar"
 	"github.com/paybridge/paybridge/providers/muvinai"
@@ -81,38 +81,11 @@ func testEnv(extra ...string) []string {
 	return append(env, extra...)
 }
 
-// syncBuffer is a buffer a child process writes while the test reads.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// lines returns the complete lines written so far.
-func (b *syncBuffer) lines() []string {
-	s := b.String()
-	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
-		return strings.Split(s[:i], "\n")
-	}
-	return nil
-}
-
 // proc is a running paybridge (or paysim) process.
 type proc struct {
 	t              *testing.T
 	cmd            *exec.Cmd
-	stdout, stderr *syncBuffer
+	stdout, stderr *testkit.SyncBuffer
 	done           chan struct{}
 	exit           int
 }
@@ -121,7 +94,7 @@ type proc struct {
 // at cleanup if the test left it running.
 func start(t *testing.T, name string, env []string, args ...string) *proc {
 	t.Helper()
-	p := &proc{t: t, cmd: exec.Command(binary(t, name), args...), stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan struct{})}
+	p := &proc{t: t, cmd: exec.Command(binary(t, name), args...), stdout: &testkit.SyncBuffer{}, stderr: &testkit.SyncBuffer{}, done: make(chan struct{})}
 	p.cmd.Env = env
 	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
 	if err := p.cmd.Start(); err != nil {
@@ -199,7 +172,7 @@ type logLine struct {
 
 // logged returns the first JSON log line with the message msg.
 func (p *proc) logged(msg string) (logLine, bool) {
-	for _, line := range p.stderr.lines() {
+	for _, line := range p.stderr.Lines() {
 		var l logLine
 		if json.Unmarshal([]byte(line), &l) == nil && l.Msg == msg {
 			return l, true
@@ -222,7 +195,7 @@ func startServe(t *testing.T, env []string, args ...string) *serveProc {
 	args = append([]string{"serve", "--http-listen", "127.0.0.1:0", "--log-format", "json", "--log-level", "debug"}, args...)
 	s := &serveProc{proc: start(t, "paybridge", env, args...)}
 	var ready logLine
-	waitFor(t, 20*time.Second, "serve to log that it is ready", func() bool {
+	testkit.WaitFor(t, 20*time.Second, "serve to log that it is ready", func() bool {
 		if s.exited() {
 			t.Fatalf("serve exited with %d before it was ready:\n%s", s.exit, s.stderr)
 		}
@@ -231,7 +204,7 @@ func startServe(t *testing.T, env []string, args ...string) *serveProc {
 		return ok
 	})
 	s.httpURL, s.natsURL = "http://"+ready.HTTP, ready.NATS
-	waitFor(t, 10*time.Second, "/readyz to answer 200", func() bool {
+	testkit.WaitFor(t, 10*time.Second, "/readyz to answer 200", func() bool {
 		code, _ := httpGet(t, s.httpURL+"/readyz")
 		return code == http.StatusOK
 	})
@@ -340,18 +313,6 @@ func (f *fakes) serveEnv() []string {
 		"PAYBRIDGE_COINBAR_BASE_URL="+f.cbURL,
 		"PAYBRIDGE_MUVINAI_BASE_URL="+f.mvURL,
 	)
-}
-
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", within, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 // firstLine is the first line of s.

@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/paybridge/paybridge/bridge"
+	"github.com/paybridge/paybridge/internal/testkit"
 	"github.com/paybridge/paybridge/providers"
 	"github.com/paybridge/paybridge/providers/fake"
 )
@@ -95,7 +96,7 @@ func TestDrainAnswersInflight(t *testing.T) {
 		body, _ := json.Marshal(checkRequest{Provider: "coinbar", PaymentID: fmt.Sprintf("slow-%d", i)})
 		wg.Go(func() { replies[i], errs[i] = nc.Request("payments.check", body, 20*time.Second) })
 	}
-	waitFor(t, 10*time.Second, "every check to reach the provider", func() bool {
+	testkit.WaitFor(t, 10*time.Second, "every check to reach the provider", func() bool {
 		for i := range n {
 			if fk.coinbar.Calls(fmt.Sprintf("slow-%d", i)) == 0 {
 				return false
@@ -148,13 +149,13 @@ func TestServeWaitsForNATS(t *testing.T) {
 	p := start(t, "paybridge", fk.serveEnv(), "serve", "--nats-url", fmt.Sprintf("nats://127.0.0.1:%d", port),
 		"--http-listen", "127.0.0.1:0", "--log-format", "json")
 	var listening logLine
-	waitFor(t, 10*time.Second, "serve to listen on HTTP", func() bool {
+	testkit.WaitFor(t, 10*time.Second, "serve to listen on HTTP", func() bool {
 		var ok bool
 		listening, ok = p.logged("HTTP listening")
 		return ok
 	})
 	base := "http://" + listening.Addr
-	waitFor(t, 10*time.Second, "serve to wait for NATS", func() bool {
+	testkit.WaitFor(t, 10*time.Second, "serve to wait for NATS", func() bool {
 		_, ok := p.logged("waiting for NATS")
 		return ok
 	})
@@ -168,7 +169,7 @@ func TestServeWaitsForNATS(t *testing.T) {
 	ns := &natsServer{t: t, storeDir: t.TempDir()}
 	ns.start(port)
 	t.Cleanup(ns.shutdown)
-	waitFor(t, 20*time.Second, "/readyz to answer 200", func() bool {
+	testkit.WaitFor(t, 20*time.Second, "/readyz to answer 200", func() bool {
 		code, _ := httpGet(t, base+"/readyz")
 		return code == http.StatusOK
 	})

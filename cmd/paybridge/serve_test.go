@@ -13,6 +13,7 @@ import (
 
 	"github.com/paybridge/paybridge/bridge"
 	"github.com/paybridge/paybridge/events"
+	"github.com/paybridge/paybridge/internal/testkit"
 	"github.com/paybridge/paybridge/providers"
 	"github.com/paybridge/paybridge/providers/fake"
 )
@@ -28,7 +29,7 @@ func TestServeEndToEnd(t *testing.T) {
 	}
 
 	follower := start(t, "paybridge", testEnv(), "events", "--nats-url", ns.url, "--json", "--all")
-	waitFor(t, 10*time.Second, "events to start", func() bool {
+	testkit.WaitFor(t, 10*time.Second, "events to start", func() bool {
 		return strings.Contains(follower.stderr.String(), "printing all events on payments.status.changed")
 	})
 
@@ -111,9 +112,9 @@ func TestServeEndToEnd(t *testing.T) {
 
 	// Five changes, each printed once by the events command.
 	var got []events.Event
-	waitFor(t, 10*time.Second, "five events", func() bool {
+	testkit.WaitFor(t, 10*time.Second, "five events", func() bool {
 		got = got[:0]
-		for _, line := range follower.stdout.lines() {
+		for _, line := range follower.stdout.Lines() {
 			ev, err := events.Decode(nats.Header{"Content-Type": {events.ContentTypeCloudEvents}}, []byte(line))
 			must(t, err)
 			got = append(got, ev)
@@ -173,7 +174,7 @@ func TestReadyzFollowsNATS(t *testing.T) {
 	port := ns.srv.Addr().(*net.TCPAddr).Port
 	ns.shutdown()
 	var body string
-	waitFor(t, 10*time.Second, "/readyz to answer 503", func() bool {
+	testkit.WaitFor(t, 10*time.Second, "/readyz to answer 503", func() bool {
 		var code int
 		code, body = httpGet(t, s.httpURL+"/readyz")
 		return code == http.StatusServiceUnavailable
@@ -189,7 +190,7 @@ func TestReadyzFollowsNATS(t *testing.T) {
 	}
 
 	ns.start(port)
-	waitFor(t, 20*time.Second, "/readyz to answer 200 again", func() bool {
+	testkit.WaitFor(t, 20*time.Second, "/readyz to answer 200 again", func() bool {
 		code, _ := httpGet(t, s.httpURL+"/readyz")
 		return code == http.StatusOK
 	})

@@ -1,45 +1,26 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/paybridge/paybridge/cmd/paysim/sim"
+	"github.com/paybridge/paybridge/internal/testkit"
 	"github.com/paybridge/paybridge/providers"
 	"github.com/paybridge/paybridge/providers/coinbar"
 	"github.com/paybridge/paybridge/providers/fake"
 	"github.com/paybridge/paybridge/providers/muvinai"
 )
 
-// syncBuffer is a bytes.Buffer that run can write while the test reads.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // startRun runs paysim on a random port and returns its base URL, the log
 // it writes, and a stop function that waits for it to exit cleanly.
-func startRun(t *testing.T, args ...string) (baseURL string, logs *syncBuffer, stop func()) {
+func startRun(t *testing.T, args ...string) (baseURL string, logs *testkit.SyncBuffer, stop func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	stdout, stderr := &syncBuffer{}, &syncBuffer{}
+	stdout, stderr := &testkit.SyncBuffer{}, &testkit.SyncBuffer{}
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, append([]string{"--listen", "127.0.0.1:0"}, args...), stdout, stderr) }()
 	const banner = "paysim listening on "
@@ -196,8 +177,8 @@ func TestRunRejectsBadFlags(t *testing.T) {
 		"client id":    {"--coinbar-client-id", ""},
 	}
 	for want, args := range cases {
-		var stderr syncBuffer
-		err := run(context.Background(), append([]string{"--listen", "127.0.0.1:0"}, args...), &syncBuffer{}, &stderr)
+		var stderr testkit.SyncBuffer
+		err := run(context.Background(), append([]string{"--listen", "127.0.0.1:0"}, args...), &testkit.SyncBuffer{}, &stderr)
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%v: error %v, want one naming %s", args, err, want)
 		}
