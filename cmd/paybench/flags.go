@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"time"
+
+	"github.com/paybridge/paybridge/internal/cli"
 )
 
 // options are the command line, parsed and checked.
@@ -94,7 +96,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return options{}, err
 	}
 	if fs.NArg() > 0 {
-		return options{}, usagef("unexpected argument %q", fs.Arg(0))
+		return options{}, cli.Usagef("unexpected argument %q", fs.Arg(0))
 	}
 	fs.Visit(func(f *flag.Flag) {
 		if f.Name == "change-share" {
@@ -109,31 +111,31 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 func (o *options) check() error {
 	switch {
 	case o.self == (o.natsURL != ""):
-		return usagef("give exactly one of --self and --nats-url")
+		return cli.Usagef("give exactly one of --self and --nats-url")
 	case o.payments < 1:
-		return usagef("--payments must be at least 1, got %d", o.payments)
+		return cli.Usagef("--payments must be at least 1, got %d", o.payments)
 	case o.provider != "coinbar" && o.provider != "muvinai" && o.provider != "both":
-		return usagef("--provider must be coinbar, muvinai or both, got %q", o.provider)
+		return cli.Usagef("--provider must be coinbar, muvinai or both, got %q", o.provider)
 	case o.rate < 0:
-		return usagef("--rate must not be negative, got %v", o.rate)
+		return cli.Usagef("--rate must not be negative, got %v", o.rate)
 	case o.concurrent < 1:
-		return usagef("--concurrency must be at least 1, got %d", o.concurrent)
+		return cli.Usagef("--concurrency must be at least 1, got %d", o.concurrent)
 	case o.duration < 0 || o.warmup < 0 || o.timeout <= 0:
-		return usagef("--duration and --warmup must not be negative, --timeout must be positive")
+		return cli.Usagef("--duration and --warmup must not be negative, --timeout must be positive")
 	case o.changeShare < 0 || o.changeShare > 1:
-		return usagef("--change-share must be between 0 and 1, got %v", o.changeShare)
+		return cli.Usagef("--change-share must be between 0 and 1, got %v", o.changeShare)
 	case o.providerLatency < 0 || o.maxAge < 0:
-		return usagef("--provider-latency and --max-age must not be negative")
+		return cli.Usagef("--provider-latency and --max-age must not be negative")
 	case o.maxInflight < 1:
-		return usagef("--max-inflight must be at least 1, got %d", o.maxInflight)
+		return cli.Usagef("--max-inflight must be at least 1, got %d", o.maxInflight)
 	case o.floor && o.compare:
-		return usagef("--floor and --compare exclude each other: --compare runs the floor too")
+		return cli.Usagef("--floor and --compare exclude each other: --compare runs the floor too")
 	case o.burst < 0:
-		return usagef("--burst must not be negative, got %d", o.burst)
+		return cli.Usagef("--burst must not be negative, got %d", o.burst)
 	case o.bridgeMode != "subprocess" && o.bridgeMode != "in-process":
-		return usagef("--bridge must be subprocess or in-process, got %q", o.bridgeMode)
+		return cli.Usagef("--bridge must be subprocess or in-process, got %q", o.bridgeMode)
 	case o.worldProf != "" && o.bridgeMode == "in-process" && o.cpuProfile != "":
-		return usagef("--world-cpuprofile and --cpuprofile are one process with --bridge in-process; give one")
+		return cli.Usagef("--world-cpuprofile and --cpuprofile are one process with --bridge in-process; give one")
 	}
 	if !o.self {
 		if err := o.checkExternal(); err != nil {
@@ -150,15 +152,15 @@ func (o *options) check() error {
 func (o *options) checkExternal() error {
 	switch {
 	case o.changeShareGiven && o.changeShare > 0:
-		return usagef("--change-share needs --self: paybench cannot move an external paysim's payments")
+		return cli.Usagef("--change-share needs --self: paybench cannot move an external paysim's payments")
 	case o.providerLatency > 0:
-		return usagef("--provider-latency needs --self; start the external paysim with --latency")
+		return cli.Usagef("--provider-latency needs --self; start the external paysim with --latency")
 	case o.latencyAdded:
-		return usagef("--latency-added needs --self: it reads paysim's handling time of each request")
+		return cli.Usagef("--latency-added needs --self: it reads paysim's handling time of each request")
 	case o.cpuProfile != "" || o.worldProf != "":
-		return usagef("--cpuprofile and --world-cpuprofile need --self; profile an external bridge with its own --pprof")
+		return cli.Usagef("--cpuprofile and --world-cpuprofile need --self; profile an external bridge with its own --pprof")
 	case (o.floor || o.compare) && o.paysimURL == "":
-		return usagef("--floor and --compare against an external bridge need --paysim-url")
+		return cli.Usagef("--floor and --compare against an external bridge need --paysim-url")
 	}
 	o.changeShare = 0
 	return nil

@@ -9,34 +9,24 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/paybridge/paybridge/internal/cli"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	switch {
-	case err == nil, errors.Is(err, flag.ErrHelp):
-	case errors.As(err, new(usageError)):
+	if code := cli.ExitCode(err); code != 0 {
 		fmt.Fprintln(os.Stderr, "paybench:", err)
-		os.Exit(2)
-	default:
-		fmt.Fprintln(os.Stderr, "paybench:", err)
-		os.Exit(1)
+		os.Exit(code)
 	}
 }
-
-// usageError is a bad flag value: exit status 2, as flag parsing errors.
-type usageError struct{ error }
-
-func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
 
 // run is paybench: it sets up, runs the phases the flags ask for, and
 // prints the result as a table (or JSON) on stdout; progress goes to

@@ -4,10 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/paybridge/paybridge/internal/cli"
 )
 
 // A short --self run against an in-process bridge: the floor and the
@@ -94,7 +95,7 @@ func TestBadFlagsAreUsageErrors(t *testing.T) {
 		{[]string{"--self", "extra"}, `unexpected argument "extra"`},
 	} {
 		_, err := parseFlags(tc.args, &bytes.Buffer{})
-		if !errors.As(err, new(usageError)) || !strings.Contains(err.Error(), tc.want) {
+		if !cli.IsUsage(err) || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%q: want a usage error containing %q, got %v", tc.args, tc.want, err)
 		}
 	}

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"io"
 	"time"
+
+	"github.com/paybridge/paybridge/internal/cli"
 )
 
 // runCheck is `paybridge check`: one request on payments.check.
@@ -23,7 +25,7 @@ func (m *Main) runCheck(ctx context.Context, args []string, stdout, stderr io.Wr
 		return err
 	}
 	if len(pos) != 2 {
-		return usagef("check wants <provider> <payment-id> (see paybridge check --help)")
+		return cli.Usagef("check wants <provider> <payment-id> (see paybridge check --help)")
 	}
 	if err := r.validate(f); err != nil {
 		return err

@@ -7,6 +7,7 @@ import (
 
 	"github.com/paybridge/paybridge/bridge"
 	"github.com/paybridge/paybridge/events"
+	"github.com/paybridge/paybridge/internal/cli"
 	"github.com/paybridge/paybridge/natsembed"
 	"github.com/paybridge/paybridge/providers/coinbar"
 	"github.com/paybridge/paybridge/providers/muvinai"
@@ -96,7 +97,7 @@ func parseServe(args []string, lookupEnv func(string) (string, bool)) (serveConf
 		return c, f, err
 	}
 	if len(pos) > 0 {
-		return c, f, usagef("serve takes no arguments, got %q", pos[0])
+		return c, f, cli.Usagef("serve takes no arguments, got %q", pos[0])
 	}
 	return c, f, c.finish(f, raw)
 }
@@ -118,7 +119,7 @@ func (c *serveConfig) finish(f *flagSet, raw rawServeFlags) error {
 		return f.bad("data-dir", "the embedded NATS server needs a data directory")
 	}
 	if !c.coinbar.enabled() && !c.muvinai.enabled() {
-		return usagef("no provider enabled: set --coinbar-api-key or --muvinai-api-key (or %s, %s or their _FILE variables)",
+		return cli.Usagef("no provider enabled: set --coinbar-api-key or --muvinai-api-key (or %s, %s or their _FILE variables)",
 			envName("coinbar-api-key"), envName("muvinai-api-key"))
 	}
 	for _, name := range []string{"coinbar-base-url", "muvinai-base-url"} {
@@ -181,11 +182,11 @@ func checkBaseURL(where, raw string) error {
 	u, err := url.Parse(raw)
 	switch {
 	case err != nil:
-		return usagef("%s: not a URL", where)
+		return cli.Usagef("%s: not a URL", where)
 	case u.Scheme != "http" && u.Scheme != "https":
-		return usagef("%s %q: want an http or https URL", where, u.Redacted())
+		return cli.Usagef("%s %q: want an http or https URL", where, u.Redacted())
 	case u.Host == "":
-		return usagef("%s %q: no host", where, u.Redacted())
+		return cli.Usagef("%s %q: no host", where, u.Redacted())
 	}
 	return nil
 }

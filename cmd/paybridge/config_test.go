@@ -14,6 +14,7 @@ import (
 
 	"github.com/paybridge/paybridge/bridge"
 	"github.com/paybridge/paybridge/events"
+	"github.com/paybridge/paybridge/internal/cli"
 )
 
 // TestConfigErrors: every bad value stops the binary at once with one
@@ -166,7 +167,7 @@ func TestHelp(t *testing.T) {
 		out.Reset()
 		m := NewMain()
 		err := m.Run(context.Background(), []string{c.command, "--help"}, &out, &out)
-		if !errors.Is(err, flag.ErrHelp) || exitCode(err) != 0 {
+		if !errors.Is(err, flag.ErrHelp) || cli.ExitCode(err) != 0 {
 			t.Errorf("%s --help: %v", c.command, err)
 		}
 		for _, f := range c.flags {

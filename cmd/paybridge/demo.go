@@ -13,6 +13,7 @@ import (
 
 	"github.com/paybridge/paybridge/bridge"
 	"github.com/paybridge/paybridge/cmd/paysim/sim"
+	"github.com/paybridge/paybridge/internal/cli"
 	"github.com/paybridge/paybridge/providers/coinbar"
 	"github.com/paybridge/paybridge/providers/fake"
 	"github.com/paybridge/paybridge/providers/muvinai"
@@ -48,7 +49,7 @@ func (m *Main) runDemo(ctx context.Context, args []string, stdout, stderr io.Wri
 		return err
 	}
 	if len(pos) > 0 {
-		return usagef("demo takes no arguments, got %q", pos[0])
+		return cli.Usagef("demo takes no arguments, got %q", pos[0])
 	}
 	if payments < 1 || payments > 1000 {
 		return f.bad("payments", "want 1 to 1000")

@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/paybridge/paybridge/events"
+	"github.com/paybridge/paybridge/internal/cli"
 )
 
 // runEvents is `paybridge events`: it prints events as they are stored in
@@ -31,7 +32,7 @@ func (m *Main) runEvents(ctx context.Context, args []string, stdout, stderr io.W
 		return err
 	}
 	if len(pos) > 0 {
-		return usagef("events takes no arguments, got %q", pos[0])
+		return cli.Usagef("events takes no arguments, got %q", pos[0])
 	}
 	if err := n.validate(f); err != nil {
 		return err

@@ -8,6 +8,8 @@ import (
 	"os"
 	"slices"
 	"strings"
+
+	"github.com/paybridge/paybridge/internal/cli"
 )
 
 // envPrefix begins the environment variable of every flag: --nats-url is
@@ -67,7 +69,7 @@ func (f *flagSet) parse(args []string, lookupEnv func(string) (string, bool)) ([
 			if errors.Is(err, flag.ErrHelp) {
 				return nil, err
 			}
-			return nil, usagef("%v (see paybridge %s --help)", err, f.command)
+			return nil, cli.Usagef("%v (see paybridge %s --help)", err, f.command)
 		}
 		rest := f.Args()
 		if len(rest) == 0 {
@@ -99,11 +101,11 @@ func (f *flagSet) fromEnv(name string, lookupEnv func(string) (string, bool)) er
 		path, fromFile := lookupEnv(env + "_FILE")
 		switch {
 		case set && fromFile:
-			return usagef("%s and %s_FILE are both set; use one", env, env)
+			return cli.Usagef("%s and %s_FILE are both set; use one", env, env)
 		case fromFile:
 			b, err := os.ReadFile(path)
 			if err != nil {
-				return usagef("%s_FILE: %v", env, err)
+				return cli.Usagef("%s_FILE: %v", env, err)
 			}
 			value, set, env = strings.TrimRight(string(b), "\r\n"), true, env+"_FILE"
 		}
@@ -114,9 +116,9 @@ func (f *flagSet) fromEnv(name string, lookupEnv func(string) (string, bool)) er
 	f.origin[name] = env
 	if err := f.Set(name, value); err != nil {
 		if f.isSecret(name) {
-			return usagef("%s: %v", env, err)
+			return cli.Usagef("%s: %v", env, err)
 		}
-		return usagef("%s %q: %v", env, value, err)
+		return cli.Usagef("%s %q: %v", env, value, err)
 	}
 	return nil
 }
@@ -126,9 +128,9 @@ func (f *flagSet) fromEnv(name string, lookupEnv func(string) (string, bool)) er
 func (f *flagSet) bad(name, reason string) error {
 	where := f.where(name)
 	if f.isSecret(name) {
-		return usagef("%s: %s", where, reason)
+		return cli.Usagef("%s: %s", where, reason)
 	}
-	return usagef("%s %q: %s", where, f.Lookup(name).Value.String(), reason)
+	return cli.Usagef("%s %q: %s", where, f.Lookup(name).Value.String(), reason)
 }
 
 // where names the flag or variable the value of the flag called name came from.

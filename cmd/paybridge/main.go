@@ -5,12 +5,13 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/paybridge/paybridge/internal/cli"
 )
 
 func main() {
@@ -22,32 +23,16 @@ func main() {
 	if closeErr := m.Close(); err == nil {
 		err = closeErr
 	}
-	code := exitCode(err)
+	code := cli.ExitCode(err)
 	if code != 0 && !errors.Is(err, errAnswered) {
 		fmt.Fprintln(os.Stderr, "paybridge:", err)
 	}
 	os.Exit(code)
 }
 
-// usageError is a bad command line or configuration value: exit status 2.
-type usageError struct{ error }
-
-func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
-
 // errAnswered means the bridge answered with an error reply, which has
 // been printed already: exit status 1 and nothing more to say.
 var errAnswered = errors.New("the bridge answered with an error")
-
-// exitCode is 0 on success or --help, 2 for usage errors, 1 otherwise.
-func exitCode(err error) int {
-	switch {
-	case err == nil, errors.Is(err, flag.ErrHelp):
-		return 0
-	case errors.As(err, new(usageError)):
-		return 2
-	}
-	return 1
-}
 
 // Main is the whole program, runnable in-process by tests: Run runs one
 // subcommand until it is done or ctx ends, Close then releases what it
@@ -94,7 +79,7 @@ func (m *Main) Run(ctx context.Context, args []string, stdout, stderr io.Writer)
 			return c.run(m, ctx, args[1:], stdout, stderr)
 		}
 	}
-	return usagef("unknown command %q (run paybridge help)", args[0])
+	return cli.Usagef("unknown command %q (run paybridge help)", args[0])
 }
 
 func printCommands(w io.Writer) {

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/paybridge/paybridge/internal/cli"
 )
 
 // natsFlags are the connection flags every subcommand shares.
@@ -56,15 +58,15 @@ func (n *natsFlags) validate(f *flagSet) error {
 		}
 		file, err := os.Open(path)
 		if err != nil {
-			return usagef("%s: %v", f.where(name), err)
+			return cli.Usagef("%s: %v", f.where(name), err)
 		}
 		file.Close()
 	}
 	switch {
 	case n.creds != "" && n.nkey != "":
-		return usagef("--nats-creds and --nats-nkey both set; use one")
+		return cli.Usagef("--nats-creds and --nats-nkey both set; use one")
 	case (n.tlsCert == "") != (n.tlsKey == ""):
-		return usagef("--nats-tls-cert and --nats-tls-key go together")
+		return cli.Usagef("--nats-tls-cert and --nats-tls-key go together")
 	}
 	return nil
 }
@@ -74,13 +76,13 @@ func (n *natsFlags) validate(f *flagSet) error {
 func checkNATSURL(where, raw string) error {
 	u, err := url.Parse(raw)
 	if err != nil || !strings.Contains(raw, "://") {
-		return usagef("%s: want URLs such as nats://127.0.0.1:4222", where)
+		return cli.Usagef("%s: want URLs such as nats://127.0.0.1:4222", where)
 	}
 	switch {
 	case u.Scheme != "nats" && u.Scheme != "tls" && u.Scheme != "ws" && u.Scheme != "wss":
-		return usagef("%s %q: scheme must be nats, tls, ws or wss", where, u.Redacted())
+		return cli.Usagef("%s %q: scheme must be nats, tls, ws or wss", where, u.Redacted())
 	case u.Hostname() == "":
-		return usagef("%s %q: no host", where, u.Redacted())
+		return cli.Usagef("%s %q: no host", where, u.Redacted())
 	}
 	return nil
 }
@@ -128,7 +130,7 @@ func (n *natsFlags) connectOptions(log *slog.Logger) ([]nats.Option, error) {
 	if n.nkey != "" {
 		opt, err := nats.NkeyOptionFromSeed(n.nkey)
 		if err != nil {
-			return nil, usagef("--nats-nkey: %v", err)
+			return nil, cli.Usagef("--nats-nkey: %v", err)
 		}
 		opts = append(opts, opt)
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/paybridge/paybridge/bridge"
+	"github.com/paybridge/paybridge/internal/cli"
 	"github.com/paybridge/paybridge/natsembed"
 	"github.com/paybridge/paybridge/providers"
 	"github.com/paybridge/paybridge/providers/coinbar"
@@ -120,14 +121,14 @@ func newProviders(cfg serveConfig, log *slog.Logger) ([]providers.Provider, erro
 		cb, err := coinbar.New(cfg.coinbar.baseURL, cfg.coinbar.apiKey, coinbar.WithSecretKey(cfg.coinbar.secretKey),
 			coinbar.WithHTTPOptions(providers.WithLogger(log)))
 		if err != nil {
-			return nil, usageError{err}
+			return nil, cli.UsageError{Err: err}
 		}
 		provs = append(provs, cb)
 	}
 	if cfg.muvinai.enabled() {
 		mv, err := muvinai.New(cfg.muvinai.baseURL, cfg.muvinai.apiKey, muvinai.WithHTTPOptions(providers.WithLogger(log)))
 		if err != nil {
-			return nil, usageError{err}
+			return nil, cli.UsageError{Err: err}
 		}
 		provs = append(provs, mv)
 	}

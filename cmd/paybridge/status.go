@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+
+	"github.com/paybridge/paybridge/internal/cli"
 )
 
 // runStatus is `paybridge status`: one lookup on payments.status.get.
@@ -17,7 +19,7 @@ func (m *Main) runStatus(ctx context.Context, args []string, stdout, stderr io.W
 		return err
 	}
 	if len(pos) != 2 {
-		return usagef("status wants <provider> <payment-id> (see paybridge status --help)")
+		return cli.Usagef("status wants <provider> <payment-id> (see paybridge status --help)")
 	}
 	if err := r.validate(f); err != nil {
 		return err

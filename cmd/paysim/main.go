@@ -20,25 +20,18 @@ import (
 	"github.com/lmittmann/tint"
 
 	"github.com/paybridge/paybridge/cmd/paysim/sim"
+	"github.com/paybridge/paybridge/internal/cli"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	switch {
-	case err == nil, errors.Is(err, flag.ErrHelp):
-	case errors.As(err, new(usageError)):
+	if code := cli.ExitCode(err); code != 0 {
 		fmt.Fprintln(os.Stderr, "paysim:", err)
-		os.Exit(2)
-	default:
-		fmt.Fprintln(os.Stderr, "paysim:", err)
-		os.Exit(1)
+		os.Exit(code)
 	}
 }
-
-// usageError is a bad flag value: exit status 2, as flag parsing errors.
-type usageError struct{ error }
 
 // options are the command line, parsed and checked.
 type options struct {
@@ -70,23 +63,23 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		if errors.Is(err, flag.ErrHelp) {
 			return options{}, err
 		}
-		return options{}, usageError{err} // the flag package printed the usage
+		return options{}, cli.UsageError{Err: err} // the flag package printed the usage
 	}
 	if fs.NArg() > 0 {
-		return options{}, usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
+		return options{}, cli.Usagef("unexpected argument %q", fs.Arg(0))
 	}
 	if o.payments < 0 {
-		return options{}, usageError{fmt.Errorf("--payments must not be negative, got %d", o.payments)}
+		return options{}, cli.Usagef("--payments must not be negative, got %d", o.payments)
 	}
 	if o.config.FaultRate < 0 || o.config.FaultRate > 1 {
-		return options{}, usageError{fmt.Errorf("--fault-rate must be between 0 and 1, got %v", o.config.FaultRate)}
+		return options{}, cli.Usagef("--fault-rate must be between 0 and 1, got %v", o.config.FaultRate)
 	}
 	if o.logFormat != "text" && o.logFormat != "json" {
-		return options{}, usageError{fmt.Errorf("--log-format must be text or json, got %q", o.logFormat)}
+		return options{}, cli.Usagef("--log-format must be text or json, got %q", o.logFormat)
 	}
 	var err error
 	if o.config.LatencyMin, o.config.LatencyMax, err = parseLatency(o.latency); err != nil {
-		return options{}, usageError{err}
+		return options{}, cli.UsageError{Err: err}
 	}
 	return o, nil
 }
