@@ -38,7 +38,6 @@ type httpConfig struct {
 	waitMax        time.Duration
 	maxRetryAfter  time.Duration
 	attemptTimeout time.Duration
-	transport      http.RoundTripper
 	logger         *slog.Logger
 }
 
@@ -93,18 +92,6 @@ func WithAttemptTimeout(d time.Duration) HTTPOption {
 	}
 }
 
-// WithTransport replaces the pooled default transport, e.g. to trust a
-// test server's certificate.
-func WithTransport(rt http.RoundTripper) HTTPOption {
-	return func(c *httpConfig) error {
-		if rt == nil {
-			return errors.New("transport must not be nil")
-		}
-		c.transport = rt
-		return nil
-	}
-}
-
 // WithLogger sets where retries and failures are logged (at debug and
 // error level). Only method, URL and status are logged: never headers,
 // which carry the credentials.
@@ -133,17 +120,13 @@ func NewHTTPClient(provider string, opts ...HTTPOption) (*HTTPClient, error) {
 			return nil, fmt.Errorf("%s http client: %w", provider, err)
 		}
 	}
-	transport := cfg.transport
-	if transport == nil {
-		// Keep a connection for every call that may be in flight (the
-		// bridge allows up to --max-inflight): a smaller idle pool closes
-		// the surplus after each burst and dials (and TLS-handshakes)
-		// them again, by the thousand at high concurrency.
-		t := http.DefaultTransport.(*http.Transport).Clone()
-		t.MaxIdleConns = 4096
-		t.MaxIdleConnsPerHost = 4096
-		transport = t
-	}
+	// Keep a connection for every call that may be in flight (the bridge
+	// allows up to --max-inflight): a smaller idle pool closes the surplus
+	// after each burst and dials (and TLS-handshakes) them again, by the
+	// thousand at high concurrency.
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	transport.MaxIdleConns = 4096
+	transport.MaxIdleConnsPerHost = 4096
 	logger := cfg.logger.With("provider", provider)
 	c := &HTTPClient{provider: provider, maxRetryAfter: cfg.maxRetryAfter, logger: logger}
 	c.rc = &retryablehttp.Client{

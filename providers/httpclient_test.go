@@ -204,3 +204,25 @@ func TestRetryAfterWithinTheCapIsHonoured(t *testing.T) {
 		t.Fatalf("Retry-After: 1 waited only %s", took)
 	}
 }
+
+// An attempt that outlasts the attempt timeout is cut off and reported as
+// provider_timeout, without waiting for the server.
+func TestAttemptTimeout(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(func() { close(release); srv.Close() })
+	c := newTestClient(t, providers.WithRetries(0), providers.WithAttemptTimeout(50*time.Millisecond))
+	start := time.Now()
+	_, _, err := c.Get(context.Background(), srv.URL, nil)
+	if code := providers.ErrorCode(err); code != providers.CodeProviderTimeout {
+		t.Fatalf("code %s (%v)", code, err)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("took %s", took)
+	}
+}

@@ -3,8 +3,6 @@
 // coded Error every layer speaks. Each provider lives in its own subpackage.
 package providers
 
-import "fmt"
-
 // Status is the normalized payment status shared by every provider.
 type Status string
 
@@ -47,12 +45,4 @@ func (s Status) Valid() bool {
 		}
 	}
 	return false
-}
-
-// ParseStatus returns the Status named by s, or an error naming it.
-func ParseStatus(s string) (Status, error) {
-	if st := Status(s); st.Valid() {
-		return st, nil
-	}
-	return "", fmt.Errorf("unknown status %q", s)
 }
