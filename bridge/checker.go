@@ -124,8 +124,11 @@ func (c *checker) read(ctx context.Context, key string, fresh bool) (viewEntry, 
 		}
 	}
 	rec, rev, found, err := c.store.Get(ctx, key)
-	if err != nil || !found {
-		return viewEntry{}, false, internalErrorOrNil(err)
+	switch {
+	case err != nil:
+		return viewEntry{}, false, internalError(err)
+	case !found:
+		return viewEntry{}, false, nil
 	}
 	c.view.put(key, rec, rev)
 	e, _ := c.view.get(key)
@@ -406,14 +409,6 @@ func (o observation) reply(provider, paymentID string) Reply {
 		rep.Revision = o.current.Revision
 	}
 	return rep
-}
-
-// internalErrorOrNil is internalError for a non-nil err.
-func internalErrorOrNil(err error) error {
-	if err == nil {
-		return nil
-	}
-	return internalError(err)
 }
 
 // internalError hides a library error's words from the caller; the caller
