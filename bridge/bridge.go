@@ -227,6 +227,8 @@ func New(nc *nats.Conn, cfg Config, provs ...providers.Provider) (*Bridge, error
 			breakers:     breakers,
 			view:         newView(cfg.ViewSize),
 			finished:     newFinishedCalls(),
+			claimGrace:   cfg.ReconcileGrace,
+			abandoned:    newAbandonedClaims(),
 			log:          cfg.Logger,
 			metrics:      m,
 			now:          func() time.Time { return time.Now().UTC() },

@@ -33,9 +33,13 @@ type checker struct {
 	group        singleflight.Group
 	finished     *finishedCalls
 	view         *view
-	log          *slog.Logger
-	metrics      *metrics
-	now          func() time.Time
+	// claimGrace is how long a claim of another instance is left to its
+	// claimer before anyone else announces it (ReconcileGrace).
+	claimGrace time.Duration
+	abandoned  *abandonedClaims
+	log        *slog.Logger
+	metrics    *metrics
+	now        func() time.Time
 
 	// afterClaim, when set by tests, runs between the claim and the
 	// publish; an error stops the check there, as a crash would.
@@ -138,27 +142,43 @@ func (c *checker) read(ctx context.Context, key string, fresh bool) (viewEntry, 
 	return e, true, nil
 }
 
-// current reads the record of key and, when it is a claimed change not yet
-// announced, announces it: before a record is replaced, its event must be
-// out, or it would be lost.
-func (c *checker) current(ctx context.Context, key string, fresh bool) (viewEntry, bool, error) {
-	e, found, err := c.read(ctx, key, fresh)
-	if err != nil || !found || e.rec.Published {
-		return e, found, err
-	}
-	if !fresh {
-		// Trust only KV before publishing: a view that lags by more than
-		// the duplicate window would publish an announced change again.
-		if e, found, err = c.read(ctx, key, true); err != nil || !found || e.rec.Published {
-			return e, found, err
+// announce makes sure the change claimed in key's record is out before the
+// record is replaced: replacing it unannounced would lose its event. Only
+// its claimer publishes while it may still be publishing (so that a core
+// subscriber sees each change once); the check waits for that, and
+// publishes the change itself once the claim is overdue: abandoned by this
+// instance, or older than the grace period the reconciler also gives it.
+// Only KV is trusted here: a lagging view would publish an announced change
+// again.
+func (c *checker) announce(ctx context.Context, key string) error {
+	waitingSince := time.Now()
+	pause := 5 * time.Millisecond
+	for {
+		e, found, err := c.read(ctx, key, true)
+		if err != nil || !found || e.rec.Published {
+			return err
 		}
+		if c.overdue(key, e.rec) || time.Since(waitingSince) >= c.claimGrace {
+			if _, err := c.finish(ctx, key, e.rec, e.rev); err != nil {
+				return internalError(err)
+			}
+			return nil
+		}
+		t := time.NewTimer(pause)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+		pause = min(2*pause, 200*time.Millisecond)
 	}
-	rev, err := c.finish(ctx, key, e.rec, e.rev)
-	if err != nil {
-		return viewEntry{}, false, internalError(err)
-	}
-	e.rec.Published, e.rev = true, rev
-	return e, true, nil
+}
+
+// overdue reports whether nobody may still be publishing the unpublished
+// claim rec: this instance gave up on it, or its grace period is over.
+func (c *checker) overdue(key string, rec Record) bool {
+	return c.abandoned.has(key, rec.EventID) || c.now().Sub(rec.ObservedAt) >= c.claimGrace
 }
 
 // withWatch starts a watch when one is asked for and the payment is not
@@ -193,7 +213,9 @@ func (c *checker) withWatch(ctx context.Context, key string, rep Reply, start bo
 // the watch stream. A payment with no record yet has nothing to mark.
 func (c *checker) markWatched(ctx context.Context, key string, until time.Time) error {
 	for attempt := range maxClaimAttempts {
-		e, found, err := c.current(ctx, key, attempt > 0)
+		// An unpublished claim is rewritten as it is: its claimer marks
+		// the rewritten record published (markPublished).
+		e, found, err := c.read(ctx, key, attempt > 0)
 		if err != nil || !found {
 			return err
 		}
@@ -284,19 +306,26 @@ func (c *checker) checkProvider(ctx context.Context, p providers.Provider, key, 
 // (re-reading on conflict); publish; mark published.
 func (c *checker) apply(ctx context.Context, provider, paymentID, key string, res providers.Result, checkedAt time.Time) (observation, error) {
 	for attempt := range maxClaimAttempts {
-		e, found, err := c.current(ctx, key, attempt > 0)
+		e, found, err := c.read(ctx, key, attempt > 0)
 		if err != nil {
 			return observation{}, err
 		}
 		cur := e.rec
 		obs := observation{result: res, current: cur, found: found, checkedAt: checkedAt}
-		switch {
-		case res.Status == providers.StatusUnknown:
+		v := judge(found, cur.Status, res.Status)
+		if found && !cur.Published && (v == verdictChange || c.overdue(key, cur)) {
+			if err := c.announce(ctx, key); err != nil {
+				return observation{}, err
+			}
+			continue // the record is announced now: read it again
+		}
+		switch v {
+		case verdictUnknown:
 			return obs, nil // never stored: we do not know what it means
-		case found && cur.Status == res.Status:
+		case verdictSame:
 			c.view.confirm(key, e.rev, checkedAt, res.Status)
 			return obs, nil
-		case found && cur.Status.Terminal() && !res.Status.Terminal():
+		case verdictStale:
 			obs.stale = true // a settled payment cannot become unsettled
 			c.view.confirm(key, e.rev, checkedAt, res.Status)
 			return obs, nil
@@ -320,6 +349,7 @@ func (c *checker) apply(ctx context.Context, provider, paymentID, key string, re
 		c.metrics.countChange(prev, next.Status)
 		if c.afterClaim != nil {
 			if err := c.afterClaim(next); err != nil {
+				c.abandoned.add(key, next.EventID)
 				return observation{}, err
 			}
 		}
@@ -333,27 +363,44 @@ func (c *checker) apply(ctx context.Context, provider, paymentID, key string, re
 }
 
 // finish publishes the event of a claimed record and marks it published.
-// It returns the record's revision afterwards. Losing the race to mark it
-// is fine: whoever changed the record saw it unpublished and announced it.
+// It returns the record's revision afterwards. A failed publish leaves the
+// claim to the next check of the payment and to the reconciler.
 func (c *checker) finish(ctx context.Context, key string, rec Record, rev uint64) (uint64, error) {
 	err := c.publisher.Publish(ctx, c.eventSubject, events.NewStatusChanged(rec.EventID, rec.StatusChanged))
 	if err != nil {
+		c.abandoned.add(key, rec.EventID)
 		c.log.Error("event not published; the reconciler will retry", "event_id", rec.EventID,
 			"provider", rec.Provider, "payment_id", rec.PaymentID, "error", err)
 		return rev, err
 	}
-	rec.Published = true
-	markRev, err := c.store.Put(ctx, key, rec, rev)
-	switch {
-	case errors.Is(err, errConflict):
-		return rev, nil
-	case err != nil:
-		c.log.Warn("event published but not marked; it may be sent again with the same id",
-			"event_id", rec.EventID, "error", err)
-		return rev, nil
+	c.abandoned.remove(key, rec.EventID)
+	return c.markPublished(ctx, key, rec, rev), nil
+}
+
+// markPublished notes in the record that its event is out. A record
+// rewritten meanwhile with the same claim (a watch noted in it) is marked
+// in its new form; a record replaced by a later change needs nothing, as
+// whoever replaced it announced this one first.
+func (c *checker) markPublished(ctx context.Context, key string, rec Record, rev uint64) uint64 {
+	for range maxClaimAttempts {
+		rec.Published = true
+		markRev, err := c.store.Put(ctx, key, rec, rev)
+		switch {
+		case err == nil:
+			c.view.put(key, rec, markRev)
+			return markRev
+		case !errors.Is(err, errConflict):
+			c.log.Warn("event published but not marked; it may be sent again with the same id",
+				"event_id", rec.EventID, "error", err)
+			return rev
+		}
+		stored, storedRev, found, err := c.store.Get(ctx, key)
+		if err != nil || !found || stored.EventID != rec.EventID || stored.Published {
+			return rev
+		}
+		rec, rev = stored, storedRev
 	}
-	c.view.put(key, rec, markRev)
-	return markRev, nil
+	return rev
 }
 
 // newRecord builds the record claiming that the payment moved to res.Status
