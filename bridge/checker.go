@@ -68,7 +68,7 @@ func (c *checker) check(ctx context.Context, req CheckRequest, patient bool) (re
 	defer func() { c.metrics.countCheck(req.Provider, rep, err) }()
 	p, ok := c.providers[req.Provider]
 	if !ok {
-		return Reply{}, providers.Errorf(providers.CodeUnknownProvider, "provider %q is not configured", req.Provider)
+		return Reply{}, unknownProvider(req.Provider)
 	}
 	key := Key(req.Provider, req.PaymentID)
 	if req.MaxAge > 0 {
@@ -103,10 +103,16 @@ func (c *checker) check(ctx context.Context, req CheckRequest, patient bool) (re
 	return c.withWatch(ctx, key, rep, req.Watch)
 }
 
+// unknownProvider refuses a request naming a provider this bridge has no
+// credentials for.
+func unknownProvider(name string) error {
+	return providers.Errorf(providers.CodeUnknownProvider, "provider %s is not configured", quoted(name))
+}
+
 // Lookup answers a payments.status.get request from the store alone.
 func (c *checker) Lookup(ctx context.Context, req StatusRequest) (Reply, error) {
 	if _, ok := c.providers[req.Provider]; !ok {
-		return Reply{}, providers.Errorf(providers.CodeUnknownProvider, "provider %q is not configured", req.Provider)
+		return Reply{}, unknownProvider(req.Provider)
 	}
 	key := Key(req.Provider, req.PaymentID)
 	e, found, err := c.read(ctx, key, false)

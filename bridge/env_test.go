@@ -48,6 +48,8 @@ type env struct {
 	mvURL    string
 	// calls records when each provider request arrived.
 	calls *callLog
+	// tune changes the NATS server's configuration from the defaults.
+	tune []func(*natsembed.Config)
 }
 
 // callLog records the arrival time of every provider request.
@@ -75,9 +77,9 @@ func (l *callLog) of(key string) []time.Time {
 	return slices.Clone(l.times[key])
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T, tune ...func(*natsembed.Config)) *env {
 	t.Helper()
-	e := &env{t: t, storeDir: t.TempDir(), calls: &callLog{times: map[string][]time.Time{}}}
+	e := &env{t: t, storeDir: t.TempDir(), calls: &callLog{times: map[string][]time.Time{}}, tune: tune}
 	e.startNATS()
 	t.Cleanup(func() { e.srv.Shutdown(); e.srv.WaitForShutdown() })
 
@@ -104,7 +106,11 @@ func (e *env) startNATS() {
 	if e.port != 0 {
 		port = e.port
 	}
-	s, err := natsembed.Start(natsembed.Config{Host: "127.0.0.1", Port: port, StoreDir: e.storeDir})
+	cfg := natsembed.Config{Host: "127.0.0.1", Port: port, StoreDir: e.storeDir}
+	for _, tune := range e.tune {
+		tune(&cfg)
+	}
+	s, err := natsembed.Start(cfg)
 	must(e.t, err)
 	e.srv, e.url, e.port = s, s.ClientURL(), s.Addr().(*net.TCPAddr).Port
 }

@@ -92,7 +92,7 @@ func TestEveryErrorCode(t *testing.T) {
 
 func TestOverloadedPastTheInflightLimit(t *testing.T) {
 	e := newEnv(t)
-	e.startBridge(bridge.Config{MaxInflight: 2})
+	e.startBridge(bridge.Config{MaxInflight: 4}) // 2 for each provider
 	for i := range 2 {
 		id := fmt.Sprintf("busy-%d", i)
 		e.addCoinbar(id, "PENDING", "")

@@ -3,14 +3,17 @@ package bridge_test
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/paybridge/paybridge/bridge"
 	"github.com/paybridge/paybridge/internal/testkit"
+	"github.com/paybridge/paybridge/natsembed"
 	"github.com/paybridge/paybridge/providers"
 	"github.com/paybridge/paybridge/providers/fake"
 )
@@ -22,8 +25,9 @@ import (
 // publish to that claimer.
 func TestCoreSubscriberSeesEachChangeOnce(t *testing.T) {
 	e := newEnv(t)
-	e.startBridge(bridge.Config{QueueGroup: "a"})
-	e.startBridge(bridge.Config{QueueGroup: "b"})
+	// Room for every check at once: 900 of one provider.
+	e.startBridge(bridge.Config{QueueGroup: "a", MaxInflight: 2048})
+	e.startBridge(bridge.Config{QueueGroup: "b", MaxInflight: 2048})
 	const n, checksEach = 150, 6
 	id := func(i int) string { return fmt.Sprintf("core-%03d", i) }
 	for i := range n {
@@ -117,5 +121,71 @@ func TestClaimRewrittenBeforeItsMarkIsMarkedPublished(t *testing.T) {
 	}
 	if evs := e.eventsFor("rewritten"); len(evs) != 1 {
 		t.Fatalf("%d events", len(evs))
+	}
+}
+
+// A provider that hangs takes only its own share of the in-flight limit:
+// fire-and-forget checks beyond it wait in a bounded queue and are dropped
+// (and counted) past it, the intake never blocks, lookups never wait on
+// provider slots, and the other provider's checks are answered at once.
+func TestOneHangingProviderStarvesNothingElse(t *testing.T) {
+	e := newEnv(t)
+	reg := prometheus.NewRegistry()
+	// Two providers: a share of 4 each, and a queue of 4 each.
+	e.startBridge(bridge.Config{MaxInflight: 8, Registerer: reg})
+	e.addCoinbar("cb-ok", "PENDING", "")
+	e.mustCheck("coinbar", "cb-ok")
+	const sent = 30
+	for i := range sent {
+		id := fmt.Sprintf("mv-hang-%d", i)
+		e.addMuvinai(id, "pending", "not_paid", "0")
+		must(t, e.muvinai.Fault(id, fake.Fault{Times: 1, Delay: 1500 * time.Millisecond}))
+		must(t, e.nc.Publish("payments.check", []byte(`{"provider":"muvinai","payment_id":"`+id+`"}`)))
+	}
+	must(t, e.nc.Flush())
+	testkit.WaitFor(t, 5*time.Second, "muvinai's share in flight", func() bool { return len(e.muvinai.Requests()) == 4 })
+	testkit.WaitFor(t, 5*time.Second, "the checks past the queue dropped", func() bool {
+		return metricValue(t, reg, "paybridge_checks_dropped_total", "provider", "muvinai") == sent-8
+	})
+
+	// Each of these must be answered while muvinai hangs (well within
+	// the fault's delay).
+	for _, c := range []struct{ subject, body string }{
+		{"payments.status.get", `{"provider":"coinbar","payment_id":"cb-ok"}`},
+		{"payments.check", `{"provider":"coinbar","payment_id":"cb-ok"}`},
+	} {
+		msg, err := e.nc.Request(c.subject, []byte(c.body), time.Second)
+		must(t, err)
+		if r := e.decodeReply(msg); r.OK == nil {
+			t.Fatalf("%s while muvinai hangs: %s", c.subject, r.Raw)
+		}
+	}
+	// A muvinai check with someone waiting is refused at once.
+	msg, err := e.nc.Request("payments.check", []byte(`{"provider":"muvinai","payment_id":"mv-hang-0"}`), time.Second)
+	must(t, err)
+	if r := e.decodeReply(msg); r.Err == nil || r.Err.Error.Code != providers.CodeOverloaded {
+		t.Fatalf("muvinai check past its share: %s", r.Raw)
+	}
+	// The queued checks run once slots free up: 4 in flight + 4 queued.
+	testkit.WaitFor(t, 10*time.Second, "the queued checks run", func() bool { return len(e.muvinai.Requests()) == 8 })
+	testkit.WaitFor(t, 10*time.Second, "the queued checks stored", func() bool { return len(e.events()) == 1+8 })
+}
+
+// A reply the NATS server would refuse for its size is answered with an
+// error instead: every request gets exactly one reply.
+func TestReplyTooLargeIsAnsweredWithAnError(t *testing.T) {
+	e := newEnv(t, func(c *natsembed.Config) { c.MaxPayload = 900 })
+	e.startBridge(bridge.Config{})
+	id := strings.Repeat("p", 256)
+	// Words the mapping does not know are never stored, so only the
+	// reply carries them.
+	must(t, e.muvinai.Add(fake.Payment{ID: id, Amount: "1", Currency: "ARS",
+		Steps: []fake.Step{{Status: "weird", Detail: strings.Repeat("d", 250)}}}))
+	r := e.check(map[string]any{"provider": "muvinai", "payment_id": id, "request_id": strings.Repeat("r", 128)})
+	if r.Err == nil || r.Err.Error.Code != providers.CodeInternal || !strings.Contains(r.Err.Error.Message, "more than the NATS server accepts") {
+		t.Fatalf("reply: %s", r.Raw)
+	}
+	if r.Err.PaymentID != id {
+		t.Fatalf("the error reply does not echo the payment: %s", r.Raw)
 	}
 }

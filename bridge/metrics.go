@@ -12,6 +12,7 @@ import (
 // metrics are the bridge's Prometheus series, all under "paybridge_".
 type metrics struct {
 	checks           *prometheus.CounterVec
+	dropped          *prometheus.CounterVec
 	providerRequests *prometheus.CounterVec
 	providerLatency  *prometheus.HistogramVec
 	statusChanges    *prometheus.CounterVec
@@ -32,6 +33,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "paybridge_checks_total",
 			Help: "Check requests answered, by provider and outcome (changed, unchanged, stale, unknown, store, or an error code).",
 		}, []string{"provider", "outcome"}),
+		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "paybridge_checks_dropped_total",
+			Help: "Fire-and-forget checks dropped because their provider's share of in-flight checks and its queue were full.",
+		}, []string{"provider"}),
 		providerRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "paybridge_provider_requests_total",
 			Help: "Provider status calls (after retries), by provider and result code (ok or an error code).",
@@ -83,7 +88,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Provider webhooks received, by provider and outcome (stored, unauthorized, bad_request, unavailable).",
 		}, []string{"provider", "outcome"}),
 	}
-	for _, c := range []prometheus.Collector{m.checks, m.providerRequests, m.providerLatency,
+	for _, c := range []prometheus.Collector{m.checks, m.dropped, m.providerRequests, m.providerLatency,
 		m.statusChanges, m.kvConflicts, m.publishRetries, m.republished, m.inflight,
 		m.watchesActive, m.watchLag, m.watchesEnded, m.webhooks, m.circuitOpen} {
 		if err := reg.Register(c); err != nil {

@@ -18,27 +18,39 @@ import (
 )
 
 // service is the intake: the nats.go micro service "paybridge" with the
-// check and status endpoints in one queue group. Each request runs on its
-// own goroutine, at most cap(slots) at once.
+// check and status endpoints in one queue group. Requests are decoded on
+// the subscription's goroutine and then run on their own, within limits
+// that keep one slow provider from starving anything else: each provider
+// has its own share of the in-flight limit (a pool), and lookups, which
+// only read KV, have slots of their own.
 type service struct {
 	nc      *nats.Conn
 	svc     micro.Service
 	checker *checker
-	slots   chan struct{}
+	pools   map[string]*pool // by provider
+	lookups *pool
 	log     *slog.Logger
 	metrics *metrics
 
 	mu        sync.Mutex
-	active    int           // requests being processed
+	active    int           // requests accepted and not yet answered
 	idle      chan struct{} // closed when active drops to zero
 	delivered atomic.Uint64 // requests handed to us by the subscriptions
 }
 
 func startService(nc *nats.Conn, cfg Config, checker *checker, m *metrics) (*service, error) {
+	// Each provider's share of --max-inflight, and as many queued
+	// fire-and-forget checks.
+	share := max(1, cfg.MaxInflight/max(1, len(checker.providers)))
+	pools := make(map[string]*pool, len(checker.providers))
+	for name := range checker.providers {
+		pools[name] = newPool(share, share)
+	}
 	s := &service{
 		nc:      nc,
 		checker: checker,
-		slots:   make(chan struct{}, cfg.MaxInflight),
+		pools:   pools,
+		lookups: newPool(cfg.MaxInflight, 0),
 		log:     cfg.Logger,
 		metrics: m,
 	}
@@ -71,81 +83,108 @@ func startService(nc *nats.Conn, cfg Config, checker *checker, m *metrics) (*ser
 
 func (s *service) handleCheck(req micro.Request) {
 	received := time.Now()
-	s.dispatch(req, func(ctx context.Context) answer {
-		cr, err := DecodeCheckRequest(nats.Header(req.Headers()), req.Data())
-		if err != nil {
-			return answer{err: err}
-		}
-		cr.received = received
-		rep, err := s.checker.Check(ctx, cr)
-		return answer{rep: rep, err: err, echo: ErrorReply{Provider: cr.Provider, PaymentID: cr.PaymentID, RequestID: cr.RequestID}}
-	})
+	s.delivered.Add(1)
+	cr, err := DecodeCheckRequest(nats.Header(req.Headers()), req.Data())
+	if err != nil {
+		s.respondError(req, err, ErrorReply{})
+		return
+	}
+	cr.received = received
+	echo := ErrorReply{Provider: cr.Provider, PaymentID: cr.PaymentID, RequestID: cr.RequestID}
+	p := s.pools[cr.Provider]
+	if p == nil {
+		err := unknownProvider(cr.Provider)
+		s.metrics.countCheck(cr.Provider, Reply{}, err)
+		s.respondError(req, err, echo)
+		return
+	}
+	s.dispatch(req, p, echo, func(ctx context.Context) (Reply, error) { return s.checker.Check(ctx, cr) })
 }
 
 func (s *service) handleStatus(req micro.Request) {
-	s.dispatch(req, func(ctx context.Context) answer {
-		sr, err := DecodeStatusRequest(nats.Header(req.Headers()), req.Data())
-		if err != nil {
-			return answer{err: err}
-		}
-		rep, err := s.checker.Lookup(ctx, sr)
-		return answer{rep: rep, err: err, echo: ErrorReply{Provider: sr.Provider, PaymentID: sr.PaymentID}}
-	})
-}
-
-// answer is what a request comes to: a reply, or an error with the fields
-// to echo.
-type answer struct {
-	rep  Reply
-	err  error
-	echo ErrorReply
-}
-
-// dispatch runs serve on its own goroutine once a slot is free. A request
-// that wants an answer gets overloaded at once when none is; a
-// fire-and-forget one waits, because nobody would hear of its rejection.
-// The slot is freed once the answer is ready, before it is sent, so that a
-// caller's next request never finds its own previous one still counted.
-func (s *service) dispatch(req micro.Request, serve func(context.Context) answer) {
 	s.delivered.Add(1)
-	if req.Reply() == "" {
-		s.slots <- struct{}{}
-	} else {
-		select {
-		case s.slots <- struct{}{}:
-		default:
-			s.respondError(req, providers.Errorf(providers.CodeOverloaded,
-				"more than %d requests in flight", cap(s.slots)), ErrorReply{})
-			return
-		}
+	sr, err := DecodeStatusRequest(nats.Header(req.Headers()), req.Data())
+	if err != nil {
+		s.respondError(req, err, ErrorReply{})
+		return
 	}
-	s.enter()
-	go func() {
+	echo := ErrorReply{Provider: sr.Provider, PaymentID: sr.PaymentID}
+	s.dispatch(req, s.lookups, echo, func(ctx context.Context) (Reply, error) { return s.checker.Lookup(ctx, sr) })
+}
+
+// dispatch runs serve in one of p's slots. A request that wants an answer
+// gets overloaded at once when none is free; a fire-and-forget one is
+// queued, and dropped (and counted) when the queue is full too: nobody
+// would hear of its refusal, and the subscription must never wait. The
+// slot is freed once the answer is ready, before it is sent, so that a
+// caller's next request never finds its own previous one still counted.
+func (s *service) dispatch(req micro.Request, p *pool, echo ErrorReply, serve func(context.Context) (Reply, error)) {
+	job := func() {
 		defer s.leave()
+		s.metrics.inflight.Inc()
 		// No deadline here: the provider call has its own (CheckTimeout),
 		// and every NATS call falls back to the client's default timeout.
-		a := serve(context.Background())
-		<-s.slots
-		if a.err != nil {
-			s.respondError(req, a.err, a.echo)
+		rep, err := s.serve(serve)
+		s.metrics.inflight.Dec()
+		p.done()
+		if err != nil {
+			s.respondError(req, err, echo)
 			return
 		}
-		s.respond(req, a.rep)
+		s.respond(req, rep, echo)
+	}
+	s.enter()
+	accepted := false
+	if req.Reply() == "" {
+		accepted = p.tryOrQueue(job)
+	} else {
+		accepted = p.try(job)
+	}
+	if accepted {
+		return
+	}
+	s.leave()
+	if req.Reply() == "" {
+		s.metrics.dropped.WithLabelValues(echo.Provider).Inc()
+		s.log.Warn("fire-and-forget check dropped: its provider's share of in-flight checks and its queue are full",
+			"provider", echo.Provider, "payment_id", echo.PaymentID, "request_id", echo.RequestID)
+		return
+	}
+	s.respondError(req, providers.Errorf(providers.CodeOverloaded,
+		"%d requests of this kind in flight, the bridge's limit for them", cap(p.slots)), echo)
+}
+
+// serve runs one request's work; a panic in it becomes an internal error,
+// so that the request still gets its one reply and the process lives on.
+func (s *service) serve(serve func(context.Context) (Reply, error)) (rep Reply, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = &internal{fmt.Errorf("panic: %v", v)}
+		}
 	}()
+	return serve(context.Background())
 }
 
 // respond sends the reply. Replies are published on the connection rather
 // than through micro.Request: micro reads a request's error state when the
-// handler returns, and ours return before the answer is ready.
-func (s *service) respond(req micro.Request, rep Reply) {
+// handler returns, and ours return before the answer is ready. A reply too
+// large for the connection is answered with an error instead, so that the
+// request still gets its one reply.
+func (s *service) respond(req micro.Request, rep Reply, echo ErrorReply) {
 	if req.Reply() == "" {
 		return
 	}
 	data, err := json.Marshal(rep)
-	if err == nil {
-		err = s.nc.Publish(req.Reply(), data)
+	switch {
+	case err != nil:
+		s.respondError(req, &internal{fmt.Errorf("encoding reply: %w", err)}, echo)
+		return
+	case int64(len(data)) > s.nc.MaxPayload():
+		s.respondError(req, providers.Errorf(providers.CodeInternal,
+			"the reply is %d bytes, more than the NATS server accepts (%d)", len(data), s.nc.MaxPayload()), echo)
+		return
 	}
-	if err != nil {
+	if err := s.nc.Publish(req.Reply(), data); err != nil {
 		s.log.Warn("reply not sent", "subject", req.Subject(), "error", err)
 	}
 }
@@ -179,14 +218,12 @@ func (s *service) enter() {
 		s.idle = make(chan struct{})
 	}
 	s.active++
-	s.metrics.inflight.Inc()
 }
 
 func (s *service) leave() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.active--
-	s.metrics.inflight.Dec()
 	if s.active == 0 {
 		close(s.idle)
 	}

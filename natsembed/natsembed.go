@@ -21,6 +21,9 @@ type Config struct {
 	StoreDir string
 	// ServerName names the server (and so its JetStream node); default "paybridge".
 	ServerName string
+	// MaxPayload is the largest message the server accepts; 0 keeps its
+	// default (1 MiB). Tests lower it to see what a full message does.
+	MaxPayload int32
 }
 
 // ParseListen splits "host:port" for Config; port "-1" means any free port.
@@ -61,6 +64,7 @@ func Start(cfg Config) (*server.Server, error) {
 		StoreDir:   cfg.StoreDir,
 		NoSigs:     true,
 		NoLog:      true,
+		MaxPayload: cfg.MaxPayload,
 	}
 	s, err := server.NewServer(opts)
 	if err != nil {
