@@ -55,6 +55,9 @@ type Config struct {
 	// on WatchSubject.<key> (paybridge.watch).
 	WatchStream  string
 	WatchSubject string
+	// MaxWatches bounds the watches and webhook triggers stored per
+	// provider (100,000); past it, a watch is refused as overloaded.
+	MaxWatches int
 	// WatchSchedule is the delay before each re-check of a watched payment,
 	// the last repeating (10s,30s,1m,2m,5m,10m); WatchDeadline ends a
 	// watch that never settles (24h).
@@ -106,6 +109,9 @@ func (c Config) withDefaults() Config {
 	if c.WatchDeadline == 0 {
 		c.WatchDeadline = 24 * time.Hour
 	}
+	if c.MaxWatches == 0 {
+		c.MaxWatches = 100_000
+	}
 	if c.Replicas == 0 {
 		c.Replicas = 1
 	}
@@ -153,6 +159,9 @@ func (c Config) validate() error {
 		if d <= 0 {
 			return fmt.Errorf("watch schedule steps must be positive, got %s", d)
 		}
+	}
+	if c.MaxWatches < 1 {
+		return fmt.Errorf("max watches must be at least 1, got %d", c.MaxWatches)
 	}
 	if c.WatchDeadline < 0 {
 		return fmt.Errorf("watch deadline must be positive, got %s", c.WatchDeadline)
@@ -250,15 +259,19 @@ func (b *Bridge) Start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	watchStream, watchConsumer, err := ensureWatches(ctx, js, b.cfg)
+	names := make([]string, 0, len(b.checker.providers))
+	for name := range b.checker.providers {
+		names = append(names, name)
+	}
+	watchStream, watchConsumers, err := ensureWatches(ctx, js, b.cfg, b.cfg.Logger, names)
 	if err != nil {
 		return err
 	}
 	b.checker.store = &statusStore{kv: kv}
 	b.checker.publisher = &publisher{js: js, mode: b.cfg.EventMode, retries: 3, metrics: b.metrics}
 	b.checker.watcher = &watcher{
-		js: js, stream: watchStream, consumer: watchConsumer, checker: b.checker,
-		subject: b.cfg.WatchSubject, schedule: b.cfg.WatchSchedule, deadline: b.cfg.WatchDeadline,
+		js: js, stream: watchStream, consumers: watchConsumers, checker: b.checker,
+		subject: b.cfg.WatchSubject, schedule: b.cfg.WatchSchedule, deadline: b.cfg.WatchDeadline, maxWatches: b.cfg.MaxWatches,
 		expired: b.cfg.WatchExpiredSubject, log: b.cfg.Logger, metrics: b.metrics, now: b.checker.now,
 		held: make(chan struct{}, maxHeldWatches),
 	}

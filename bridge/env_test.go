@@ -237,7 +237,11 @@ func (e *env) events() []events.Event {
 			data, err = json.Marshal(ev.Data)
 		}
 		must(e.t, err)
-		if err := schemas.Validate("status-changed.json", data); err != nil {
+		schema := "status-changed.json"
+		if ev.Type == events.TypeWatchExpired {
+			schema = "watch-expired.json"
+		}
+		if err := schemas.Validate(schema, data); err != nil {
 			e.t.Fatalf("event data does not match its schema: %v\n%s", err, data)
 		}
 		out = append(out, ev)

@@ -3,15 +3,18 @@ package bridge_test
 import (
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/paybridge/paybridge/bridge"
+	"github.com/paybridge/paybridge/events"
 	"github.com/paybridge/paybridge/internal/testkit"
 	"github.com/paybridge/paybridge/natsembed"
 	"github.com/paybridge/paybridge/providers"
@@ -187,5 +190,152 @@ func TestReplyTooLargeIsAnsweredWithAnError(t *testing.T) {
 	}
 	if r.Err.PaymentID != id {
 		t.Fatalf("the error reply does not echo the payment: %s", r.Raw)
+	}
+}
+
+// Watch orders are read as strictly as check requests: a stray or hostile
+// message on a watch subject is terminated with a warning, never acted on
+// (a 3,000-byte id made the KV read close the connection for good, and
+// the durable order did it again to every restarted instance).
+func TestInvalidWatchOrdersAreTerminated(t *testing.T) {
+	e := newEnv(t)
+	reg := prometheus.NewRegistry()
+	e.startBridge(bridge.Config{Registerer: reg})
+	now := time.Now().UTC()
+	order := func(provider, id string, deadline time.Time) []byte {
+		b, err := json.Marshal(map[string]any{"provider": provider, "payment_id": id, "since": now, "deadline": deadline})
+		must(t, err)
+		return b
+	}
+	long := strings.Repeat("x", 3000)
+	day := now.Add(time.Hour)
+	bad := []struct {
+		subject string
+		data    []byte
+	}{
+		{"paybridge.watch.muvinai.x", order("muvinai", long, day)},
+		{"paybridge.watch.muvinai.crlf", order("muvinai", "a\r\nb", day)},
+		{"paybridge.watch.muvinai.elsewhere", order("muvinai", "somebody-else", day)},
+		{"paybridge.watch.muvinai.far", order("muvinai", "far", now.Add(48*time.Hour))},
+		{"paybridge.watch.muvinai.gone", order("coinbar-not-here", "gone", day)},
+		{"paybridge.watch.muvinai.junk", []byte(`not json`)},
+		{"paybridge.watch.muvinai.extra", []byte(`{"provider":"muvinai","payment_id":"extra","since":"2026-01-01T00:00:00Z","deadline":"2026-01-01T01:00:00Z","evil":1}`)},
+	}
+	for _, m := range bad {
+		_, err := e.js.Publish(t.Context(), m.subject, m.data)
+		must(t, err)
+	}
+	testkit.WaitFor(t, 10*time.Second, "every bad order terminated", func() bool {
+		return e.watches() == 0 && metricValue(t, reg, "paybridge_watches_ended_total", "outcome", "invalid") == float64(len(bad))
+	})
+	if len(e.muvinai.Requests()) != 0 {
+		t.Fatal("a bad order reached the provider")
+	}
+	// The bridge is still connected and answering.
+	e.addMuvinai("after", "pending", "not_paid", "0")
+	if r := e.mustCheck("muvinai", "after"); r.Status != providers.StatusPending {
+		t.Fatalf("after bad orders: %+v", r)
+	}
+}
+
+// A watch of a payment the provider says does not exist ends after a few
+// such answers in a row, with a watch-expired event that says why, instead
+// of polling it on schedule for a day.
+func TestWatchOfAnUnknownPaymentEnds(t *testing.T) {
+	e := newEnv(t)
+	reg := prometheus.NewRegistry()
+	e.startBridge(fastWatches(bridge.Config{Registerer: reg}))
+	r := e.check(map[string]any{"provider": "coinbar", "payment_id": "nobody", "watch": true})
+	if r.Err == nil || r.Err.Error.Code != providers.CodePaymentNotFound {
+		t.Fatalf("first check: %s", r.Raw)
+	}
+	var expired []events.Event
+	testkit.WaitFor(t, 10*time.Second, "the watch-expired event", func() bool {
+		expired = nil
+		for _, ev := range e.events() {
+			if ev.Type == events.TypeWatchExpired {
+				expired = append(expired, ev)
+			}
+		}
+		return len(expired) == 1 && e.watches() == 0
+	})
+	if d := expired[0].Data; d.Reason != "payment_not_found" || d.Status != providers.StatusUnknown || d.PaymentID != "nobody" {
+		t.Fatalf("watch-expired data: %+v", d)
+	}
+	// The first check, then three refusals in a row.
+	if calls := e.coinbar.Calls("nobody"); calls != 4 {
+		t.Fatalf("%d provider calls, want 4", calls)
+	}
+	if v := metricValue(t, reg, "paybridge_watches_ended_total", "outcome", "payment_not_found"); v != 1 {
+		t.Fatalf("watches ended (payment_not_found) = %v", v)
+	}
+}
+
+// Each provider may hold only so many watches; past that a watch is
+// refused with a clear error, while a payment already watched keeps its
+// watch. The watch stream itself has limits, added to one made without.
+func TestWatchesAreLimited(t *testing.T) {
+	e := newEnv(t)
+	// A watch stream as an earlier version made it: no limits.
+	_, err := e.js.CreateStream(t.Context(), jetstream.StreamConfig{Name: "PAYMENT_WATCHES", Subjects: []string{"paybridge.watch.>"},
+		Retention: jetstream.WorkQueuePolicy, MaxMsgsPerSubject: 1, Discard: jetstream.DiscardNew, DiscardNewPerSubject: true})
+	must(t, err)
+	e.startBridge(bridge.Config{MaxWatches: 3})
+	s, err := e.js.Stream(t.Context(), "PAYMENT_WATCHES")
+	must(t, err)
+	if c := s.CachedInfo().Config; c.MaxMsgs <= 0 || c.MaxBytes <= 0 {
+		t.Fatalf("watch stream without limits: %d msgs, %d bytes", c.MaxMsgs, c.MaxBytes)
+	}
+	for i := range 4 {
+		e.addCoinbar(fmt.Sprintf("lim-%d", i), "PENDING", "")
+	}
+	e.addMuvinai("lim-0", "pending", "not_paid", "0")
+	for i := range 3 {
+		e.watchCheck("coinbar", fmt.Sprintf("lim-%d", i))
+	}
+	r := e.check(map[string]any{"provider": "coinbar", "payment_id": "lim-3", "watch": true})
+	if r.Err == nil {
+		t.Fatalf("fourth watch: %s", r.Raw)
+	}
+	if r.Err.Error.Code != providers.CodeOverloaded || !strings.Contains(r.Err.Error.Message, "watches") {
+		t.Fatalf("fourth watch: %s", r.Raw)
+	}
+	if got := e.watchCheck("coinbar", "lim-0"); !got.Watching {
+		t.Fatalf("a watched payment asked again: %+v", got)
+	}
+	// The other provider has its own limit.
+	if got := e.watchCheck("muvinai", "lim-0"); !got.Watching {
+		t.Fatalf("muvinai watch: %+v", got)
+	}
+}
+
+// A webhook body must say it is JSON and be one JSON value, nothing after.
+func TestWebhooksRefuseOtherContentTypesAndTrailingBytes(t *testing.T) {
+	e := newEnv(t)
+	b := e.startBridge(bridge.Config{MuvinaiWebhookToken: "hook-token"})
+	url := webhookServer(t, b) + "/webhooks/muvinai?token=hook-token"
+	body := `{"entity_type":"payment_request","entity_id":"pr_1"}`
+	for name, tc := range map[string]struct {
+		contentType, body string
+		code              int
+		want              string
+	}{
+		"form":          {"application/x-www-form-urlencoded", body, http.StatusUnsupportedMediaType, "JSON"},
+		"text":          {"text/plain", body, http.StatusUnsupportedMediaType, "JSON"},
+		"none":          {"", body, http.StatusUnsupportedMediaType, "JSON"},
+		"trailing JSON": {"application/json", body + `{"entity_id":"pr_2"}`, http.StatusBadRequest, "after the JSON"},
+		"trailing junk": {"application/json", body + ` x`, http.StatusBadRequest, "after the JSON"},
+	} {
+		code, resp := post(t, url, http.Header{"Content-Type": {tc.contentType}}, tc.body)
+		if code != tc.code || !strings.Contains(resp, tc.want) {
+			t.Errorf("%s: %d %s", name, code, resp)
+		}
+	}
+	if e.watches() != 0 {
+		t.Fatal("a refused webhook stored a trigger")
+	}
+	// JSON with a charset, and trailing white space, are fine.
+	if code, resp := post(t, url, http.Header{"Content-Type": {"application/json; charset=utf-8"}}, body+"\n"); code != http.StatusOK {
+		t.Fatalf("%d %s", code, resp)
 	}
 }

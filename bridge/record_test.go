@@ -90,3 +90,18 @@ func TestEventIDIsDeterministicAndDistinct(t *testing.T) {
 		}
 	}
 }
+
+// Every key and subject built from a request is bounded: the longest id a
+// request may carry gives a key far under NATS's control-line limit (4 KiB
+// by default), which a KV read puts in its subject. Orders and requests
+// with longer ids are refused before any key is built.
+func TestKeysOfTheLongestIDsAreBounded(t *testing.T) {
+	for _, id := range []string{strings.Repeat("x", 256), strings.Repeat("é", 128), strings.Repeat("\U0001F600", 64), strings.Repeat(".", 256)} {
+		key := bridge.Key("muvinai", id)
+		watchTrigger := "paybridge.watch." + key + ".trigger"
+		directGet := "$JS.API.DIRECT.GET.KV_payment_status.$KV.payment_status." + key
+		if len(key) > 400 || len(watchTrigger) > 450 || len(directGet) > 500 {
+			t.Fatalf("%d-byte id: key %d bytes, trigger subject %d, KV read subject %d", len(id), len(key), len(watchTrigger), len(directGet))
+		}
+	}
+}

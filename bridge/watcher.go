@@ -24,57 +24,61 @@ const (
 	// maxHeldWatches bounds the watches one instance holds at once.
 	maxHeldWatches = 4096
 	// errStoreFailed is JetStream's code for a message it did not store;
-	// the description tells a full subject (one watch per payment) from
-	// other failures.
+	// the description tells a full subject (one watch per payment) from a
+	// full stream.
 	errStoreFailed jetstream.ErrorCode = 10077
-)
-
-// watchOrder is the durable message of one watch, on
-// <WatchSubject>.<key>, or of one webhook trigger, on <…>.<key>.trigger.
-type watchOrder struct {
-	Provider  string    `json:"provider"`
-	PaymentID string    `json:"payment_id"`
-	Since     time.Time `json:"since"`
-	Deadline  time.Time `json:"deadline"`
-	// Trigger names what asked for an immediate check: a webhook, which
-	// becomes a watch when the payment is not settled, or a recheck.
-	Trigger string `json:"trigger,omitempty"`
-}
-
-// What a trigger comes from.
-const (
-	triggerWebhook = "webhook"
-	// triggerRecheck asks once more about a payment whose check was
-	// compared with a record already replaced (view.follow).
-	triggerRecheck = "recheck"
+	// maxRefusals is how many permanent answers in a row (payment not
+	// found, credentials refused) end a watch: asking on schedule for a
+	// day would only spend the provider's budget.
+	maxRefusals = 3
+	// The watch stream's own limits, a backstop behind the per-provider
+	// limit (Config.MaxWatches): an order is a few hundred bytes.
+	watchStreamMaxMsgs  = 1_000_000
+	watchStreamMaxBytes = 1 << 30
+	// legacyWatchConsumer is the one consumer of every provider's watches
+	// before each provider had its own; it is removed at start.
+	legacyWatchConsumer = "paybridge-watches"
 )
 
 // watcher keeps re-checking watched payments until they settle or their
 // deadline passes (SPEC section 6). Watches live in a work-queue stream
 // with at most one message per payment, consumed by one durable consumer
-// that every instance shares; the schedule is carried out with
-// NakWithDelay, so it survives restarts of the bridge and of NATS.
+// per provider that every instance shares; the schedule is carried out
+// with NakWithDelay, so it survives restarts of the bridge and of NATS.
 type watcher struct {
-	js       jetstream.JetStream
-	stream   jetstream.Stream
-	consumer jetstream.Consumer
-	checker  *checker
-	subject  string // the watch subject prefix
-	schedule []time.Duration
-	deadline time.Duration
-	expired  string // the watch-expired event subject
-	log      *slog.Logger
-	metrics  *metrics
-	now      func() time.Time
+	js         jetstream.JetStream
+	stream     jetstream.Stream
+	consumers  map[string]jetstream.Consumer // by provider
+	checker    *checker
+	subject    string // the watch subject prefix
+	schedule   []time.Duration
+	deadline   time.Duration
+	maxWatches int    // per provider, watches and triggers
+	expired    string // the watch-expired event subject
+	log        *slog.Logger
+	metrics    *metrics
+	now        func() time.Time
 
-	held chan struct{} // one slot per watch held by this instance
-	busy sync.WaitGroup
+	held     chan struct{} // one slot per watch held by this instance
+	mu       sync.Mutex
+	stopping bool // set under mu before busy is waited for
+	busy     sync.WaitGroup
+
+	countsMu sync.Mutex
+	counts   map[string]watchCount // by provider
 }
 
-// ensureWatches creates the watch stream and its durable consumer when
-// missing.
-func ensureWatches(ctx context.Context, js jetstream.JetStream, cfg Config) (jetstream.Stream, jetstream.Consumer, error) {
-	s, err := js.CreateStream(ctx, jetstream.StreamConfig{
+// watchCount is how many orders a provider had stored, and when that was
+// read.
+type watchCount struct {
+	n  int
+	at time.Time
+}
+
+// ensureWatches creates the watch stream and one durable consumer per
+// provider when missing, and puts limits on a stream made without them.
+func ensureWatches(ctx context.Context, js jetstream.JetStream, cfg Config, log *slog.Logger, providerNames []string) (jetstream.Stream, map[string]jetstream.Consumer, error) {
+	want := jetstream.StreamConfig{
 		Name:        cfg.WatchStream,
 		Description: "paybridge: one durable watch per payment, and webhook triggers",
 		Subjects:    []string{cfg.WatchSubject + ".>"},
@@ -86,28 +90,66 @@ func ensureWatches(ctx context.Context, js jetstream.JetStream, cfg Config) (jet
 		MaxMsgsPerSubject:    1,
 		Discard:              jetstream.DiscardNew,
 		DiscardNewPerSubject: true,
+		MaxMsgs:              watchStreamMaxMsgs,
+		MaxBytes:             watchStreamMaxBytes,
 		AllowDirect:          true,
-	})
+	}
+	s, err := js.CreateStream(ctx, want)
 	if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
 		s, err = js.Stream(ctx, cfg.WatchStream)
+		if err == nil {
+			s, err = limitWatchStream(ctx, js, s, want, log)
+		}
 	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("opening stream %s: %w", cfg.WatchStream, err)
 	}
-	c, err := s.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
-		Durable:     "paybridge-watches",
-		Description: "shared by every paybridge instance",
-		AckPolicy:   jetstream.AckExplicitPolicy,
-		AckWait:     watchAckWait,
-		MaxDeliver:  -1,
-		// A watch waiting for its next poll stays pending, so this is the
-		// number of watches, not of concurrent checks: no limit.
-		MaxAckPending: -1,
-	})
-	if err != nil {
-		return nil, nil, fmt.Errorf("opening consumer of %s: %w", cfg.WatchStream, err)
+	// A work-queue stream refuses consumers whose filters overlap, so
+	// the consumer of every provider's watches goes first.
+	if err := s.DeleteConsumer(ctx, legacyWatchConsumer); err == nil {
+		log.Info("replaced the watch consumer of every provider with one per provider", "removed", legacyWatchConsumer)
+	} else if !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return nil, nil, fmt.Errorf("removing consumer %s of %s: %w", legacyWatchConsumer, cfg.WatchStream, err)
 	}
-	return s, c, nil
+	consumers := make(map[string]jetstream.Consumer, len(providerNames))
+	for _, name := range providerNames {
+		c, err := s.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
+			Durable:       watchConsumerName(name),
+			Description:   "shared by every paybridge instance",
+			FilterSubject: cfg.WatchSubject + "." + name + ".>",
+			AckPolicy:     jetstream.AckExplicitPolicy,
+			AckWait:       watchAckWait,
+			MaxDeliver:    -1,
+			// A watch waiting for its next poll stays pending, so this is
+			// the number of watches, not of concurrent checks: no limit.
+			MaxAckPending: -1,
+		})
+		if err != nil {
+			return nil, nil, fmt.Errorf("opening consumer of %s for %s: %w", cfg.WatchStream, name, err)
+		}
+		consumers[name] = c
+	}
+	return s, consumers, nil
+}
+
+// watchConsumerName is the durable consumer of one provider's watches.
+func watchConsumerName(provider string) string { return "paybridge-watches-" + provider }
+
+// limitWatchStream gives a watch stream created without limits (by an
+// earlier version) the limits a new one gets, and says so. A stream with
+// limits of its own is left as the operator set it.
+func limitWatchStream(ctx context.Context, js jetstream.JetStream, s jetstream.Stream, want jetstream.StreamConfig, log *slog.Logger) (jetstream.Stream, error) {
+	have := s.CachedInfo().Config
+	if have.MaxMsgs > 0 || have.MaxBytes > 0 {
+		return s, nil
+	}
+	have.MaxMsgs, have.MaxBytes, have.Discard = want.MaxMsgs, want.MaxBytes, jetstream.DiscardNew
+	s, err := js.UpdateStream(ctx, have)
+	if err != nil {
+		return nil, fmt.Errorf("adding limits: %w", err)
+	}
+	log.Info("added limits to the watch stream", "stream", have.Name, "max_msgs", have.MaxMsgs, "max_bytes", have.MaxBytes)
+	return s, nil
 }
 
 func (w *watcher) subjectOf(provider, paymentID string) string {
@@ -130,7 +172,8 @@ func (w *watcher) trigger(ctx context.Context, provider, paymentID, by string) e
 
 // store stamps the order with its start and deadline and stores it. A
 // subject that already holds an order is left as it is, and order is
-// filled from the one in force.
+// filled from the one in force; a provider with as many orders as it may
+// have, or a full stream, gets no new one (overloaded).
 func (w *watcher) store(ctx context.Context, subject string, order *watchOrder) error {
 	for range 3 {
 		order.Since = w.now()
@@ -139,15 +182,21 @@ func (w *watcher) store(ctx context.Context, subject string, order *watchOrder) 
 		if err != nil {
 			return err
 		}
-		_, err = w.js.Publish(ctx, subject, data)
-		if !subjectFull(err) {
+		full := w.roomFor(ctx, order.Provider)
+		if full == nil {
+			_, err = w.js.Publish(ctx, subject, data)
+			full = streamFull(err)
+		}
+		if full == nil && !subjectFull(err) {
 			return err
 		}
 		held, err := w.stream.GetLastMsgForSubject(ctx, subject)
-		if errors.Is(err, jetstream.ErrMsgNotFound) {
+		switch {
+		case errors.Is(err, jetstream.ErrMsgNotFound) && full != nil:
+			return full
+		case errors.Is(err, jetstream.ErrMsgNotFound):
 			continue // the order in force ended in between: store ours
-		}
-		if err != nil {
+		case err != nil:
 			return err
 		}
 		// An order past its deadline is ending: the caller sees its
@@ -157,52 +206,124 @@ func (w *watcher) store(ctx context.Context, subject string, order *watchOrder) 
 	return fmt.Errorf("%s keeps changing", subject)
 }
 
-// run hands due watches to their own goroutines until ctx ends, then waits
-// for those in hand.
-func (w *watcher) run(ctx context.Context) error {
-	cc, err := w.consumer.Consume(func(msg jetstream.Msg) {
-		select {
-		case w.held <- struct{}{}:
-		case <-ctx.Done():
-			msg.Nak()
-			return
+// roomFor takes room for one new order of provider, or refuses it when
+// the provider has MaxWatches stored. The count is read from the
+// provider's consumer at most once a second and counts this instance's own
+// orders in between, so a burst of watch requests costs one JetStream
+// request a second, and the limit is overshot only by what other
+// instances store within that second.
+func (w *watcher) roomFor(ctx context.Context, provider string) error {
+	w.countsMu.Lock()
+	count := w.counts[provider]
+	w.countsMu.Unlock()
+	if now := time.Now(); now.Sub(count.at) > time.Second {
+		cons := w.consumers[provider]
+		if cons == nil {
+			return nil
 		}
-		w.busy.Add(1)
-		go func() {
-			defer func() { <-w.held; w.busy.Done() }()
-			w.handle(ctx, msg)
-		}()
-	}, jetstream.PullMaxMessages(64), jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-		w.log.Debug("watch consumer", "error", err)
-	}))
-	if err != nil {
-		return fmt.Errorf("consuming watches: %w", err)
+		info, err := cons.Info(ctx)
+		if err != nil {
+			return fmt.Errorf("counting the watches of %s: %w", provider, err)
+		}
+		count = watchCount{n: int(info.NumPending) + info.NumAckPending, at: now}
+	}
+	if count.n >= w.maxWatches {
+		return providers.Errorf(providers.CodeOverloaded,
+			"%s has %d watches and triggers, as many as the bridge keeps; not watched", provider, count.n)
+	}
+	count.n++
+	w.countsMu.Lock()
+	if w.counts == nil {
+		w.counts = make(map[string]watchCount)
+	}
+	w.counts[provider] = count
+	w.countsMu.Unlock()
+	return nil
+}
+
+// streamFull turns the watch stream refusing a message for its own limits
+// into an overloaded error; any other error is nil.
+func streamFull(err error) error {
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) && apiErr.ErrorCode == errStoreFailed &&
+		(strings.Contains(apiErr.Description, "maximum messages exceeded") || strings.Contains(apiErr.Description, "maximum bytes exceeded")) {
+		return providers.Errorf(providers.CodeOverloaded, "the watch stream is full; not watched")
+	}
+	return nil
+}
+
+// run hands due watches of every provider to their own goroutines until
+// ctx ends, then waits for those in hand.
+func (w *watcher) run(ctx context.Context) error {
+	var stops []func()
+	defer func() {
+		for _, stop := range stops {
+			stop()
+		}
+		w.mu.Lock()
+		w.stopping = true
+		w.mu.Unlock()
+		w.busy.Wait()
+	}()
+	for name, cons := range w.consumers {
+		cc, err := cons.Consume(func(msg jetstream.Msg) { w.take(ctx, msg) },
+			jetstream.PullMaxMessages(64), jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+				w.log.Debug("watch consumer", "provider", name, "error", err)
+			}))
+		if err != nil {
+			return fmt.Errorf("consuming watches of %s: %w", name, err)
+		}
+		stops = append(stops, cc.Stop)
 	}
 	<-ctx.Done()
-	cc.Stop()
-	w.busy.Wait()
 	return nil
+}
+
+// take handles a delivered watch on its own goroutine once this instance
+// may hold one more. A message delivered while stopping goes back at once.
+func (w *watcher) take(ctx context.Context, msg jetstream.Msg) {
+	select {
+	case w.held <- struct{}{}:
+	case <-ctx.Done():
+		msg.Nak()
+		return
+	}
+	w.mu.Lock()
+	if w.stopping {
+		w.mu.Unlock()
+		<-w.held
+		msg.Nak()
+		return
+	}
+	w.busy.Add(1)
+	w.mu.Unlock()
+	go func() {
+		defer func() { <-w.held; w.busy.Done() }()
+		w.handle(ctx, msg)
+	}()
 }
 
 // handle carries out one delivery of a watch or trigger.
 func (w *watcher) handle(ctx context.Context, msg jetstream.Msg) {
 	stop := keepAlive(msg)
 	defer stop()
-	var order watchOrder
+	now := w.now()
 	meta, err := msg.Metadata()
+	var order watchOrder
 	if err == nil {
-		err = json.Unmarshal(msg.Data(), &order)
+		order, err = w.decodeWatchOrder(msg.Subject(), msg.Data(), now)
 	}
-	if err != nil || order.Provider == "" || order.PaymentID == "" {
-		w.log.Error("unreadable watch dropped", "subject", msg.Subject(), "error", err)
+	if err != nil {
+		// Never retried: it would fail the same way every time.
+		w.log.Warn("invalid watch order dropped", "subject", providers.Truncate(msg.Subject(), 120), "error", err)
+		w.metrics.watchesEnded.WithLabelValues("invalid").Inc()
 		msg.Term()
 		return
 	}
-	now := w.now()
 	delivery := int(meta.NumDelivered)
 	switch {
 	case !now.Before(order.Deadline) && order.Trigger == "":
-		w.expire(ctx, msg, order, meta.Sequence.Stream)
+		w.expire(ctx, msg, order, meta.Sequence.Stream, expiredAtDeadline)
 		return
 	case !now.Before(order.Deadline):
 		// A trigger whose checks kept failing until the deadline.
@@ -218,18 +339,21 @@ func (w *watcher) handle(ctx context.Context, msg jetstream.Msg) {
 		w.metrics.watchLag.Observe(max(0, now.Sub(w.due(order.Since, delivery))).Seconds())
 	}
 
-	// Waiting for budget must not outlive the order: a watch checked after
-	// its deadline would be expired late, on a spent call.
-	checkCtx, cancel := context.WithDeadline(ctx, order.Deadline)
-	defer cancel()
-	rep, err := w.checker.check(checkCtx, CheckRequest{Provider: order.Provider, PaymentID: order.PaymentID}, true)
+	rep, err := w.check(ctx, order)
 	key := Key(order.Provider, order.PaymentID)
-	switch {
+	switch code := providers.ErrorCode(err); {
 	case ctx.Err() != nil:
 		msg.Nak() // shutting down: another instance takes it now
+	case permanent(code) && order.Trigger == "":
+		w.expire(ctx, msg, order, meta.Sequence.Stream, string(code))
+	case permanent(code):
+		w.log.Warn("trigger dropped: the provider refused it", "trigger", order.Trigger,
+			"provider", order.Provider, "payment_id", order.PaymentID, "code", code)
+		w.metrics.watchesEnded.WithLabelValues(string(code)).Inc()
+		w.ack(ctx, msg)
 	case err != nil:
 		w.log.Info("watched payment not checked; will retry", "provider", order.Provider,
-			"payment_id", order.PaymentID, "code", providers.ErrorCode(err), "error", err)
+			"payment_id", order.PaymentID, "code", code, "error", err)
 		msg.NakWithDelay(w.nextDelay(order, delivery, now))
 	case order.Trigger == triggerWebhook && !rep.Terminal:
 		if _, err := w.checker.withWatch(ctx, key, rep, true); err != nil {
@@ -252,6 +376,36 @@ func (w *watcher) handle(ctx context.Context, msg jetstream.Msg) {
 	}
 }
 
+// check asks about a watched payment. A permanent answer (no such payment,
+// credentials refused) is asked again, up to maxRefusals times a first
+// schedule step apart, before it counts: the caller then ends the watch.
+// Waiting for budget never outlives the order: a watch checked after its
+// deadline would be expired late, on a spent call.
+func (w *watcher) check(ctx context.Context, order watchOrder) (Reply, error) {
+	ctx, cancel := context.WithDeadline(ctx, order.Deadline)
+	defer cancel()
+	req := CheckRequest{Provider: order.Provider, PaymentID: order.PaymentID}
+	for refusals := 1; ; refusals++ {
+		rep, err := w.checker.check(ctx, req, true)
+		if !permanent(providers.ErrorCode(err)) || refusals == maxRefusals {
+			return rep, err
+		}
+		t := time.NewTimer(w.schedule[0])
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return rep, err
+		case <-t.C:
+		}
+	}
+}
+
+// permanent reports whether an answer with this code will not change by
+// asking again on schedule.
+func permanent(code providers.Code) bool {
+	return code == providers.CodePaymentNotFound || code == providers.CodeProviderAuthFailed
+}
+
 // nextDelay is the wait after the given delivery: the schedule's step for
 // it (the last step repeating), cut short by the deadline.
 func (w *watcher) nextDelay(order watchOrder, delivery int, now time.Time) time.Duration {
@@ -272,9 +426,14 @@ func (w *watcher) due(since time.Time, delivery int) time.Time {
 	return at
 }
 
+// Why a watch ended before its payment settled, as its watch-expired event
+// says: the deadline passed, or the provider's permanent answer (an error
+// code).
+const expiredAtDeadline = "deadline"
+
 // expire publishes the watch-expired event with the last known status and
-// ends the watch.
-func (w *watcher) expire(ctx context.Context, msg jetstream.Msg, order watchOrder, seq uint64) {
+// why the watch ended, and ends the watch.
+func (w *watcher) expire(ctx context.Context, msg jetstream.Msg, order watchOrder, seq uint64, reason string) {
 	key := Key(order.Provider, order.PaymentID)
 	rec, _, found, err := w.checker.store.Get(ctx, key)
 	if err != nil {
@@ -286,16 +445,24 @@ func (w *watcher) expire(ctx context.Context, msg jetstream.Msg, order watchOrde
 		data = events.StatusChanged{Provider: order.Provider, PaymentID: order.PaymentID,
 			Status: providers.StatusUnknown, ObservedAt: w.now()}
 	}
+	data.Reason = reason
 	id := watchExpiredID(order.Provider, order.PaymentID, seq)
 	ev := events.NewWatchExpired(id, data)
-	ev.Time = order.Deadline.UTC() // the event is the expiry; its data, the last known status
+	ev.Time = w.now() // the event is the expiry; its data, the last known status
+	if reason == expiredAtDeadline {
+		ev.Time = order.Deadline.UTC()
+	}
 	if err := w.checker.publisher.Publish(ctx, w.expired, ev); err != nil {
 		w.log.Error("watch-expired event not published; will retry", "event_id", id, "error", err)
 		msg.NakWithDelay(w.schedule[0])
 		return
 	}
-	w.metrics.watchesEnded.WithLabelValues("expired").Inc()
-	w.log.Info("watch expired", "provider", order.Provider, "payment_id", order.PaymentID, "status", data.Status)
+	outcome := "expired"
+	if reason != expiredAtDeadline {
+		outcome = reason
+	}
+	w.metrics.watchesEnded.WithLabelValues(outcome).Inc()
+	w.log.Info("watch expired", "provider", order.Provider, "payment_id", order.PaymentID, "status", data.Status, "reason", reason)
 	w.ack(ctx, msg)
 }
 

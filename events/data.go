@@ -43,6 +43,8 @@ func checkData(d *StatusChanged, typ string) error {
 		return fmt.Errorf("terminal is %t but status %q says %t", d.Terminal, d.Status, d.Status.Terminal())
 	case d.ObservedAt.IsZero():
 		return errors.New("missing observed_at")
+	case d.Reason != "" && typ != TypeWatchExpired:
+		return fmt.Errorf("reason %q: only a watch-expired event has one", d.Reason)
 	}
 	for _, amount := range []struct{ name, value string }{
 		{"amount", d.Amount}, {"amount_paid", d.AmountPaid}, {"crypto_amount", d.CryptoAmount},

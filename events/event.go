@@ -50,6 +50,10 @@ type StatusChanged struct {
 	ProviderUpdatedAt *time.Time `json:"provider_updated_at,omitempty"`
 	ObservedAt        time.Time  `json:"observed_at"`
 	Revision          uint64     `json:"revision"`
+	// Reason says why a watch ended before its payment settled; only a
+	// watch-expired event has one: "deadline", or the provider's
+	// permanent answer ("payment_not_found", "provider_auth_failed").
+	Reason string `json:"reason,omitempty"`
 }
 
 // Event is one CloudEvent of paybridge. The extensions provider,
