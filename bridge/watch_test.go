@@ -254,6 +254,7 @@ func post(t *testing.T, url string, header http.Header, body string) (int, strin
 	t.Helper()
 	req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
 	must(t, err)
+	req.Header.Set("Content-Type", "application/json") // unless header says otherwise
 	for k, v := range header {
 		req.Header[k] = v
 	}

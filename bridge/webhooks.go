@@ -1,13 +1,16 @@
 package bridge
 
 import (
+	"bytes"
 	"context"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"time"
 
+	"github.com/paybridge/paybridge/events"
 	"github.com/paybridge/paybridge/providers"
 )
 
@@ -54,6 +57,11 @@ func (b *Bridge) webhook(w http.ResponseWriter, r *http.Request, provider string
 		writeWebhook(w, http.StatusServiceUnavailable, map[string]any{"error": provider + " is not enabled on this bridge"})
 		return
 	}
+	if !events.IsJSONMediaType(r.Header.Get("Content-Type")) {
+		outcome = "bad_request"
+		writeWebhook(w, http.StatusUnsupportedMediaType, map[string]any{"error": "Content-Type must be JSON (application/json)"})
+		return
+	}
 	body, err := readWebhookBody(w, r)
 	var id string
 	if err == nil {
@@ -79,15 +87,24 @@ func (b *Bridge) webhook(w http.ResponseWriter, r *http.Request, provider string
 	writeWebhook(w, http.StatusOK, map[string]any{"accepted": true, "provider": provider, "payment_id": id})
 }
 
-// readWebhookBody reads one JSON value of at most maxWebhookBytes.
+// readWebhookBody reads one JSON value of at most maxWebhookBytes, with
+// nothing but white space after it.
 func readWebhookBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxWebhookBytes))
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		return nil, providers.Errorf(providers.CodeInvalidRequest, "body larger than %d bytes", maxWebhookBytes)
+	case err != nil:
+		return nil, providers.Errorf(providers.CodeInvalidRequest, "body could not be read")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	var raw json.RawMessage
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxWebhookBytes)).Decode(&raw); err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return nil, providers.Errorf(providers.CodeInvalidRequest, "body larger than %d bytes", maxWebhookBytes)
-		}
+	if err := dec.Decode(&raw); err != nil {
 		return nil, providers.Errorf(providers.CodeInvalidRequest, "body is not JSON")
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, providers.Errorf(providers.CodeInvalidRequest, "body has more after the JSON value")
 	}
 	return raw, nil
 }
