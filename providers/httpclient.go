@@ -22,8 +22,9 @@ const MaxBodyBytes = 1 << 20
 // HTTPClient sends a provider's GET requests the way the contract wants:
 // retries on connection errors, 429, 500, 502, 503 and 504 (never on other
 // 4xx), exponential backoff with jitter, Retry-After honoured up to a cap,
-// a timeout per attempt and bodies read up to MaxBodyBytes. Both provider
-// clients share it so the policy lives in one place.
+// a timeout per attempt, bodies read up to MaxBodyBytes and redirects
+// refused, never followed. Both provider clients share it so the policy
+// lives in one place.
 type HTTPClient struct {
 	provider      string
 	rc            *retryablehttp.Client
@@ -130,7 +131,10 @@ func NewHTTPClient(provider string, opts ...HTTPOption) (*HTTPClient, error) {
 	logger := cfg.logger.With("provider", provider)
 	c := &HTTPClient{provider: provider, maxRetryAfter: cfg.maxRetryAfter, logger: logger}
 	c.rc = &retryablehttp.Client{
-		HTTPClient:   &http.Client{Transport: transport, Timeout: cfg.attemptTimeout},
+		HTTPClient: &http.Client{
+			Transport: refuseRedirects{provider: provider, next: transport},
+			Timeout:   cfg.attemptTimeout,
+		},
 		Logger:       logger,
 		RetryWaitMin: cfg.waitMin,
 		RetryWaitMax: cfg.waitMax,
@@ -148,7 +152,9 @@ func NewHTTPClient(provider string, opts ...HTTPOption) (*HTTPClient, error) {
 // the caller to interpret, with StatusError as the common mapping. A body
 // over MaxBodyBytes is provider_bad_response, unless the status already
 // says the provider is failing (5xx) or limiting us (429): then the status
-// decides, as StatusError maps it, and the body is not returned.
+// decides, as StatusError maps it, and the body is not returned. A 3xx
+// never gets here: it is refused as provider_bad_response (see
+// refuseRedirects).
 func (c *HTTPClient) Get(ctx context.Context, url string, header http.Header) (int, []byte, error) {
 	req, err := retryablehttp.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
@@ -173,6 +179,49 @@ func (c *HTTPClient) Get(ctx context.Context, url string, header http.Header) (i
 	}
 	return resp.StatusCode, body, nil
 }
+
+// refuseRedirects is the transport under the http.Client: it turns any 3xx
+// into a provider_bad_response error before the client could follow it. A
+// status API has no reason to redirect, and following one would send the
+// credentials in the request's headers to whatever host the Location
+// names. Refusing below the client also covers a Location the client
+// cannot parse, and the 3xx body is closed unread, so no caller takes
+// another host's words for the provider's.
+type refuseRedirects struct {
+	provider string
+	next     http.RoundTripper
+}
+
+func (t refuseRedirects) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := t.next.RoundTrip(req)
+	if err != nil || resp.StatusCode < 300 || resp.StatusCode > 399 {
+		return resp, err
+	}
+	resp.Body.Close()
+	return nil, redirected(t.provider, resp)
+}
+
+// redirected is the error for a 3xx: it names the status and the host the
+// Location points to, quoted and cut short as the untrusted text it is,
+// but not its path or query, which may carry a token.
+func redirected(provider string, resp *http.Response) error {
+	where := "no Location"
+	loc, err := resp.Location()
+	switch {
+	case errors.Is(err, http.ErrNoLocation):
+	case err != nil:
+		where = "a Location that is not a URL"
+	case loc.Host == "":
+		where = "a Location without a host"
+	default:
+		where = fmt.Sprintf("host %q", Truncate(loc.Host, maxQuotedHost))
+	}
+	return BadResponse(provider, "redirected with HTTP %d to %s; redirects are not followed", resp.StatusCode, where)
+}
+
+// maxQuotedHost is how much of a Location's host an error quotes: any real
+// host name fits, a hostile one is cut short.
+const maxQuotedHost = 80
 
 // StatusError maps a non-2xx status to the contract's error; 2xx gives nil.
 func (c *HTTPClient) StatusError(status int) error {
@@ -218,9 +267,14 @@ func withoutQuery(u *url.URL) string {
 	return (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path, RawPath: u.RawPath}).String()
 }
 
+// transportError maps a request that got no response to read. An *Error
+// from below (a refused redirect) keeps its code and message.
 func (c *HTTPClient) transportError(ctx context.Context, err error) error {
 	var netErr net.Error
+	var refused *Error
 	switch {
+	case errors.As(err, &refused):
+		return refused
 	case ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded):
 		return Errorf(CodeProviderTimeout, "%s did not answer in time", c.provider)
 	case errors.As(err, &netErr) && netErr.Timeout():
@@ -242,6 +296,9 @@ func retryable(status int) bool {
 func (c *HTTPClient) checkRetry(ctx context.Context, resp *http.Response, err error) (bool, error) {
 	if ctx.Err() != nil {
 		return false, ctx.Err()
+	}
+	if errors.As(err, new(*Error)) {
+		return false, nil // refused, not failed: it would be refused again
 	}
 	if err != nil {
 		return retryablehttp.DefaultRetryPolicy(ctx, resp, err)
