@@ -26,10 +26,10 @@ const MaxBodyBytes = 1 << 20
 // refused, never followed. Both provider clients share it so the policy
 // lives in one place.
 type HTTPClient struct {
-	provider      string
-	rc            *retryablehttp.Client
-	maxRetryAfter time.Duration
-	logger        *slog.Logger
+	provider string
+	http     *http.Client
+	cfg      httpConfig
+	logger   *slog.Logger
 }
 
 // httpConfig collects what HTTPOptions set before the client is built.
@@ -70,7 +70,8 @@ func WithBackoff(minWait, maxWait time.Duration) HTTPOption {
 }
 
 // WithMaxRetryAfter sets the longest Retry-After that is waited for
-// (default 30s). A provider asking for longer is answered at once with
+// (default 30s). A provider asking for longer, or for longer than the call
+// has left before its context's deadline, is answered at once with
 // provider_rate_limited or provider_unavailable instead of a long wait.
 func WithMaxRetryAfter(d time.Duration) HTTPOption {
 	return func(c *httpConfig) error {
@@ -128,22 +129,30 @@ func NewHTTPClient(provider string, opts ...HTTPOption) (*HTTPClient, error) {
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	transport.MaxIdleConns = 4096
 	transport.MaxIdleConnsPerHost = 4096
-	logger := cfg.logger.With("provider", provider)
-	c := &HTTPClient{provider: provider, maxRetryAfter: cfg.maxRetryAfter, logger: logger}
-	c.rc = &retryablehttp.Client{
-		HTTPClient: &http.Client{
+	return &HTTPClient{
+		provider: provider,
+		http: &http.Client{
 			Transport: refuseRedirects{provider: provider, next: transport},
 			Timeout:   cfg.attemptTimeout,
 		},
-		Logger:       logger,
-		RetryWaitMin: cfg.waitMin,
-		RetryWaitMax: cfg.waitMax,
-		RetryMax:     cfg.retries,
-		CheckRetry:   c.checkRetry,
-		Backoff:      c.backoff,
+		cfg:    cfg,
+		logger: cfg.logger.With("provider", provider),
+	}, nil
+}
+
+// retrier returns the retrying client for one call. It is built per call
+// because its retry policy keeps the call's own count of attempts and the
+// wait it chose, to weigh that wait against the time the call has left.
+func (c *HTTPClient) retrier() *retryablehttp.Client {
+	p := &retryPolicy{cfg: c.cfg}
+	return &retryablehttp.Client{
+		HTTPClient:   c.http,
+		Logger:       c.logger,
+		RetryMax:     c.cfg.retries,
+		CheckRetry:   p.checkRetry,
+		Backoff:      p.backoff,
 		ErrorHandler: c.gaveUp,
 	}
-	return c, nil
 }
 
 // Get sends GET url with the given headers and returns the final status
@@ -163,7 +172,7 @@ func (c *HTTPClient) Get(ctx context.Context, url string, header http.Header) (i
 	for k, v := range header {
 		req.Header[k] = v
 	}
-	resp, err := c.rc.Do(req)
+	resp, err := c.retrier().Do(req)
 	if resp == nil {
 		return 0, nil, c.transportError(ctx, err)
 	}
@@ -293,7 +302,22 @@ func retryable(status int) bool {
 	return false
 }
 
-func (c *HTTPClient) checkRetry(ctx context.Context, resp *http.Response, err error) (bool, error) {
+// retryPolicy is the retry policy of one call. retryablehttp asks
+// checkRetry whether to retry and then backoff how long to wait first; the
+// wait is chosen in checkRetry, so that one the call cannot afford ends the
+// retries there.
+type retryPolicy struct {
+	cfg      httpConfig
+	attempts int           // made so far
+	wait     time.Duration // before the next attempt
+}
+
+// checkRetry retries connection errors and the retryable statuses, unless
+// the wait before the retry (Retry-After, or the backoff) is longer than
+// the cap on Retry-After or than the time left before the context's
+// deadline: then the call ends at once and the last status (or error)
+// decides the answer, rather than a sleep that ends in provider_timeout.
+func (p *retryPolicy) checkRetry(ctx context.Context, resp *http.Response, err error) (bool, error) {
 	if ctx.Err() != nil {
 		return false, ctx.Err()
 	}
@@ -301,23 +325,35 @@ func (c *HTTPClient) checkRetry(ctx context.Context, resp *http.Response, err er
 		return false, nil // refused, not failed: it would be refused again
 	}
 	if err != nil {
-		return retryablehttp.DefaultRetryPolicy(ctx, resp, err)
-	}
-	if !retryable(resp.StatusCode) {
+		if retry, policyErr := retryablehttp.DefaultRetryPolicy(ctx, resp, err); !retry {
+			return false, policyErr
+		}
+	} else if !retryable(resp.StatusCode) {
 		return false, nil
 	}
-	if wait, ok := retryAfter(resp); ok && wait > c.maxRetryAfter {
+	wait, asked := retryAfter(resp)
+	if asked && wait > p.cfg.maxRetryAfter {
 		return false, nil // the provider asks for longer than we wait
 	}
+	if !asked {
+		wait = exponentialWait(p.cfg.waitMin, p.cfg.waitMax, p.attempts)
+	}
+	p.attempts++
+	if deadline, ok := ctx.Deadline(); ok && wait >= time.Until(deadline) {
+		return false, nil // the call would end while waiting
+	}
+	p.wait = wait
 	return true, nil
 }
 
-// backoff waits what Retry-After asks, or min·2^attempt capped at max with
-// jitter in its upper half, so instances that failed together spread out.
-func (c *HTTPClient) backoff(minWait, maxWait time.Duration, attempt int, resp *http.Response) time.Duration {
-	if wait, ok := retryAfter(resp); ok {
-		return wait
-	}
+// backoff is retryablehttp's Backoff: the wait checkRetry chose.
+func (p *retryPolicy) backoff(time.Duration, time.Duration, int, *http.Response) time.Duration {
+	return p.wait
+}
+
+// exponentialWait is min·2^attempt capped at max, with jitter in its upper
+// half, so instances that failed together spread out.
+func exponentialWait(minWait, maxWait time.Duration, attempt int) time.Duration {
 	wait := maxWait
 	if attempt < 30 && minWait<<attempt < maxWait {
 		wait = minWait << attempt

@@ -18,6 +18,7 @@ func RunTransport(t *testing.T, h Harness) {
 		{"RetriesA503", retriesA503},
 		{"HonoursRetryAfter", honoursRetryAfter},
 		{"RetriesStop", retriesStop},
+		{"WaitsPastTheDeadlineAreNotStarted", waitsPastTheDeadlineAreNotStarted},
 		{"DeadlineIsATimeout", deadlineIsATimeout},
 		{"WrongCredentials", wrongCredentials},
 		{"UnreadableBodies", unreadableBodies},
