@@ -31,7 +31,8 @@ func (d *Decimal) UnmarshalJSON(b []byte) error {
 		return nil
 	}
 	if !IsDecimal(string(b)) {
-		return fmt.Errorf("amount %s is not a decimal number", Truncate(string(b), 40))
+		// Quoted: this is raw JSON, which may hold line breaks.
+		return fmt.Errorf("amount %q is not a decimal number", Truncate(string(b), 40))
 	}
 	*d = Decimal(b)
 	return nil

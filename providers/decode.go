@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -70,15 +71,22 @@ func ParseTime(provider, field, v string) (time.Time, error) {
 	return time.Time{}, BadResponse(provider, "field %s is %q, not an ISO 8601 time", field, Truncate(v, 40))
 }
 
-// Truncate shortens provider text to at most n bytes plus "…" for quoting
-// in a message, cutting on a rune boundary so the message stays valid
-// UTF-8 however long or hostile the text was.
+// Truncate shortens provider text to at most n bytes, plus "…" when it
+// cut, for quoting in a message. It cuts between whole characters and
+// shows bytes that are not UTF-8 as U+FFFD, so the message stays valid
+// UTF-8 however long or hostile the text was, and %q then escapes only
+// quotes, backslashes and what cannot be printed.
 func Truncate(s string, n int) string {
-	if len(s) <= n {
+	if len(s) <= n && utf8.ValidString(s) {
 		return s
 	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
+	var b strings.Builder
+	for _, r := range s { // a byte that is not UTF-8 comes as utf8.RuneError
+		if b.Len()+utf8.RuneLen(r) > n {
+			b.WriteString("…")
+			break
+		}
+		b.WriteRune(r)
 	}
-	return s[:n] + "…"
+	return b.String()
 }

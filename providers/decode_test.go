@@ -2,6 +2,7 @@ package providers_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -73,6 +74,14 @@ func TestDecimalFieldKeepsExactText(t *testing.T) {
 	}
 	_, err := providers.DecimalField("prov", "payment_detail.total_price", json.RawMessage(`"ten"`))
 	wantBadResponse(t, err, "field payment_detail.total_price", "ten")
+
+	// Raw JSON that is not a number is quoted: its line breaks must not
+	// reach a NATS header.
+	_, err = providers.DecimalField("prov", "amount", json.RawMessage("{\n\"a\": 1}"))
+	wantBadResponse(t, err, "field amount", "not a decimal number")
+	if msg := providers.ErrorMessage(err); strings.ContainsAny(msg, "\r\n") {
+		t.Errorf("message %q holds a line break", msg)
+	}
 }
 
 func TestParseTimeAcceptsISO8601InUTC(t *testing.T) {
@@ -110,11 +119,23 @@ func TestTruncateCutsOnARuneBoundary(t *testing.T) {
 		{"ab€cd", 3, "ab…"}, // € is 3 bytes: cutting at 3 would split it
 		{"ab€cd", 5, "ab€…"},
 		{"€€", 1, "…"},
+		{"a\xffb", 10, "a\uFFFDb"}, // not UTF-8: shown as U+FFFD
+		{"ab\xff\xfe", 4, "ab…"},
+		{"\x80\x80\x80\x80", 3, "\uFFFD…"},
+		{"a\"b\\c\nd", 10, "a\"b\\c\nd"}, // kept: %q escapes these
 	}
 	for _, c := range cases {
 		got := providers.Truncate(c.in, c.n)
 		if got != c.want || !utf8.ValidString(got) {
 			t.Errorf("Truncate(%q, %d) = %q, want %q", c.in, c.n, got, c.want)
 		}
+	}
+	hostile := strings.Repeat("\x80", 300_000)
+	if got := providers.Truncate(hostile, 200); len(got) > 200+len("…") || !utf8.ValidString(got) {
+		t.Errorf("Truncate of 300 KB of continuation bytes: %d bytes, valid UTF-8 %v", len(got), utf8.ValidString(got))
+	}
+	// Quoting escapes nothing that prints: non-ASCII words stay readable.
+	if got := fmt.Sprintf("%q", providers.Truncate("Pago rechazado: fondos insuficientes ü€", 200)); got != `"Pago rechazado: fondos insuficientes ü€"` {
+		t.Errorf("quoted as %s", got)
 	}
 }

@@ -53,7 +53,8 @@ func decodeStatus(paymentID string, body []byte) (providers.Result, error) {
 }
 
 // validationDetail summarizes a FastAPI-style 422 body,
-// {"detail": [{"loc": [...], "msg": "..."}]}, as ": loc: msg; …".
+// {"detail": [{"loc": [...], "msg": "..."}]}, as "loc: msg; …", unquoted
+// and whole: the caller blanks out credentials before cutting and quoting.
 func validationDetail(body []byte) string {
 	var v struct {
 		Detail []struct {
@@ -72,9 +73,7 @@ func validationDetail(body []byte) string {
 		}
 		parts = append(parts, strings.Join(loc, ".")+": "+d.Msg)
 	}
-	// Quoted: the provider's words end up in a NATS header, where a line
-	// break would cut the reply.
-	return fmt.Sprintf(": %q", providers.Truncate(strings.Join(parts, "; "), 200))
+	return strings.Join(parts, "; ")
 }
 
 // badResponse is providers.BadResponse for Muvinai.
