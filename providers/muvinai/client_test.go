@@ -189,3 +189,33 @@ func TestValidationErrorRedactsBeforeCutting(t *testing.T) {
 		}
 	}
 }
+
+func TestFieldsAreCapped(t *testing.T) {
+	providertest.CheckCaps(t, harness(), capsBody, map[string]providertest.Lands{
+		"status":        providertest.InProviderStatus,
+		"status_detail": providertest.InProviderStatusDetail,
+		"currency":      providertest.InCurrency,
+		"amount":        providertest.InAmount,
+		"amount_paid":   providertest.InAmountPaid,
+		"last_modified": providertest.InUpdatedAt,
+		"id":            providertest.AsPaymentID,
+	})
+}
+
+// capsBody is a status body holding values by field name, amounts as JSON
+// numbers.
+func capsBody(values map[string]string) []byte {
+	body := map[string]any{}
+	for field, v := range values {
+		if field == "amount" || field == "amount_paid" {
+			body[field] = json.Number(v)
+		} else {
+			body[field] = v
+		}
+	}
+	b, err := json.Marshal(body)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
