@@ -198,7 +198,7 @@ func (c *HTTPClient) Get(ctx context.Context, url string, header http.Header) (i
 // another host's words for the provider's.
 type refuseRedirects struct {
 	provider string
-	next     http.RoundTripper
+	next     *http.Transport
 }
 
 func (t refuseRedirects) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -209,6 +209,11 @@ func (t refuseRedirects) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp.Body.Close()
 	return nil, redirected(t.provider, resp)
 }
+
+// CloseIdleConnections passes on the http.Client's CloseIdleConnections,
+// which retryablehttp calls after a failed call; without it the call would
+// not reach the pool.
+func (t refuseRedirects) CloseIdleConnections() { t.next.CloseIdleConnections() }
 
 // redirected is the error for a 3xx: it names the status and the host the
 // Location points to, quoted and cut short as the untrusted text it is,

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/paybridge/paybridge/internal/testkit"
 	"github.com/paybridge/paybridge/providers"
 )
 
@@ -265,4 +267,36 @@ func TestRedirectErrorQuotesOnlyTheHostCutShort(t *testing.T) {
 			t.Errorf("%.40s: message %q is long, not UTF-8 or shows the Location's path or query", location, msg)
 		}
 	}
+}
+
+// A call abandoned while it waits to retry closes the pool's idle
+// connections, as retryablehttp asks: the transport that refuses
+// redirects must pass that on to the pool under it.
+func TestAbandonedCallClosesIdleConnections(t *testing.T) {
+	var calls, closed atomic.Int32
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateClosed {
+			closed.Add(1)
+		}
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	c := newTestClient(t, providers.WithBackoff(time.Minute, time.Minute))
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := c.Get(ctx, srv.URL, nil)
+		done <- err
+	}()
+	testkit.WaitFor(t, 5*time.Second, "the first attempt", func() bool { return calls.Load() == 1 })
+	cancel()
+	if code := providers.ErrorCode(<-done); code != providers.CodeProviderTimeout {
+		t.Fatalf("abandoned call: code %s, want provider_timeout", code)
+	}
+	testkit.WaitFor(t, 5*time.Second, "the idle connection to close", func() bool { return closed.Load() == 1 })
 }
