@@ -76,10 +76,10 @@ func TestDecimalFieldKeepsExactText(t *testing.T) {
 	_, err := providers.DecimalField("prov", "payment_detail.total_price", json.RawMessage(`"ten"`))
 	wantBadResponse(t, err, "field payment_detail.total_price", "ten")
 
-	// Raw JSON that is not a number is quoted: its line breaks must not
-	// reach a NATS header.
-	_, err = providers.DecimalField("prov", "amount", json.RawMessage("{\n\"a\": 1}"))
-	wantBadResponse(t, err, "field amount", "not a decimal number")
+	// Raw JSON that is not a number is shown as itself, compacted: its
+	// line breaks must not reach a NATS header.
+	_, err = providers.DecimalField("prov", "amount", json.RawMessage("{\n\"a\":\r\n 1}"))
+	wantBadResponse(t, err, `field amount: amount {"a":1} is not a decimal number`)
 	if msg := providers.ErrorMessage(err); strings.ContainsAny(msg, "\r\n") {
 		t.Errorf("message %q holds a line break", msg)
 	}
