@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"strconv"
 )
 
 // Decimal is an amount exactly as a provider wrote it: the text of a JSON
@@ -31,10 +32,21 @@ func (d *Decimal) UnmarshalJSON(b []byte) error {
 		return nil
 	}
 	if !IsDecimal(string(b)) {
-		return fmt.Errorf("amount %s is not a decimal number", Truncate(string(b), 40))
+		return fmt.Errorf("amount %s is not a decimal number", jsonText(b, 40))
 	}
 	*d = Decimal(b)
 	return nil
+}
+
+// jsonText is a JSON value shown as itself (true, {"a":1}) but compacted,
+// so no line break between its tokens reaches a message and the NATS
+// header it ends in, and cut to n bytes. Text that is not JSON is quoted.
+func jsonText(b []byte, n int) string {
+	var compact bytes.Buffer
+	if json.Compact(&compact, b) != nil {
+		return strconv.Quote(Truncate(string(b), n))
+	}
+	return Truncate(compact.String(), n)
 }
 
 // IsDecimal reports whether s is a JSON number: an optional minus, digits

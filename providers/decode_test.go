@@ -2,6 +2,8 @@ package providers_test
 
 import (
 	"encoding/json"
+	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -73,6 +75,32 @@ func TestDecimalFieldKeepsExactText(t *testing.T) {
 	}
 	_, err := providers.DecimalField("prov", "payment_detail.total_price", json.RawMessage(`"ten"`))
 	wantBadResponse(t, err, "field payment_detail.total_price", "ten")
+
+	// Raw JSON that is not a number is shown as itself, compacted: its
+	// line breaks must not reach a NATS header.
+	_, err = providers.DecimalField("prov", "amount", json.RawMessage("{\n\"a\":\r\n 1}"))
+	wantBadResponse(t, err, `field amount: amount {"a":1} is not a decimal number`)
+	if msg := providers.ErrorMessage(err); strings.ContainsAny(msg, "\r\n") {
+		t.Errorf("message %q holds a line break", msg)
+	}
+}
+
+func TestDecimalFieldCapsTheText(t *testing.T) {
+	atLimit := "0." + strings.Repeat("4", providers.MaxAmountLen-2)
+	for _, in := range []string{atLimit, `"` + atLimit + `"`} {
+		if got, err := providers.DecimalField("prov", "amount", json.RawMessage(in)); err != nil || got != atLimit {
+			t.Errorf("amount of %d bytes: got %q, %v; want it kept", len(atLimit), got, err)
+		}
+	}
+	over := atLimit + "5"
+	for _, in := range []string{over, `"` + over + `"`, strings.Repeat("9", 300_000)} {
+		_, err := providers.DecimalField("prov", "amount_paid", json.RawMessage(in))
+		n := len(strings.Trim(in, `"`))
+		wantBadResponse(t, err, "field amount_paid", strconv.Itoa(n)+" bytes", strconv.Itoa(providers.MaxAmountLen))
+		if len(providers.ErrorMessage(err)) > 100 {
+			t.Errorf("message not short: %q", providers.ErrorMessage(err))
+		}
+	}
 }
 
 func TestParseTimeAcceptsISO8601InUTC(t *testing.T) {
@@ -89,13 +117,57 @@ func TestParseTimeAcceptsISO8601InUTC(t *testing.T) {
 			t.Errorf("%q: got %s, %v; want %s in UTC", in, got, err, want)
 		}
 	}
-	for _, in := range []string{"30/08/2025", "2025-08-30", "yesterday", strings.Repeat("9", 100)} {
+	for _, in := range []string{"30/08/2025", "2025-08-30", "yesterday", strings.Repeat("9", providers.MaxTimeLen)} {
 		_, err := providers.ParseTime("prov", "update_time", in)
 		wantBadResponse(t, err, "field update_time", "not an ISO 8601 time")
 		if len(providers.ErrorMessage(err)) > 120 {
 			t.Errorf("%q: message not shortened: %q", in, providers.ErrorMessage(err))
 		}
 	}
+}
+
+// A time's text is capped before it is parsed: Go accepts any number of
+// fractional digits, so a valid time can be as long as a provider likes.
+func TestParseTimeCapsTheText(t *testing.T) {
+	atLimit := "2025-08-30T20:38:30.1" + strings.Repeat("0", providers.MaxTimeLen-22) + "Z"
+	if got, err := providers.ParseTime("prov", "last_modified", atLimit); err != nil || !got.Equal(time.Date(2025, 8, 30, 20, 38, 30, 100_000_000, time.UTC)) {
+		t.Fatalf("time of %d bytes: got %s, %v", len(atLimit), got, err)
+	}
+	for _, in := range []string{"0" + atLimit, strings.Repeat("2025", 75_000)} {
+		_, err := providers.ParseTime("prov", "last_modified", in)
+		wantBadResponse(t, err, "field last_modified", strconv.Itoa(len(in))+" bytes", strconv.Itoa(providers.MaxTimeLen))
+	}
+}
+
+func TestCheckLengthsNamesTheFieldNotTheValue(t *testing.T) {
+	huge := strings.Repeat("PENDING", 300_000/7)
+	fields := []providers.Capped{
+		{Field: "status_descr", Value: strings.Repeat("d", providers.MaxDetailLen), Limit: providers.MaxDetailLen},
+		{Field: "status", Value: huge, Limit: providers.MaxStatusLen},
+		{Field: "currency", Value: huge, Limit: providers.MaxCurrencyLen},
+	}
+	if err := providers.CheckLengths("prov", fields[0]); err != nil {
+		t.Fatalf("value at its limit refused: %v", err)
+	}
+	err := providers.CheckLengths("prov", fields...)
+	wantBadResponse(t, err, "field status is "+strconv.Itoa(len(huge))+" bytes long, over the limit of 64")
+	if msg := providers.ErrorMessage(err); len(msg) > 100 || strings.Contains(msg, "PENDING") {
+		t.Errorf("message %q is long or quotes the value", msg)
+	}
+}
+
+func TestSamePayment(t *testing.T) {
+	long := strings.Repeat("i", providers.MaxIDLen)
+	for _, got := range []*string{nil, &long} {
+		if err := providers.SamePayment("prov", "id", got, long); err != nil {
+			t.Errorf("the id asked for refused: %v", err)
+		}
+	}
+	other := "someone-else"
+	wantBadResponse(t, providers.SamePayment("prov", "id", &other, "p1"), `"someone-else"`, "not the one asked for")
+	tooLong := long + "i"
+	wantBadResponse(t, providers.SamePayment("prov", "payment_request_id_client", &tooLong, tooLong),
+		"field payment_request_id_client is 257 bytes long, over the limit of 256")
 }
 
 func TestTruncateCutsOnARuneBoundary(t *testing.T) {
@@ -110,11 +182,23 @@ func TestTruncateCutsOnARuneBoundary(t *testing.T) {
 		{"ab€cd", 3, "ab…"}, // € is 3 bytes: cutting at 3 would split it
 		{"ab€cd", 5, "ab€…"},
 		{"€€", 1, "…"},
+		{"a\xffb", 10, "a\uFFFDb"}, // not UTF-8: shown as U+FFFD
+		{"ab\xff\xfe", 4, "ab…"},
+		{"\x80\x80\x80\x80", 3, "\uFFFD…"},
+		{"a\"b\\c\nd", 10, "a\"b\\c\nd"}, // kept: %q escapes these
 	}
 	for _, c := range cases {
 		got := providers.Truncate(c.in, c.n)
 		if got != c.want || !utf8.ValidString(got) {
 			t.Errorf("Truncate(%q, %d) = %q, want %q", c.in, c.n, got, c.want)
 		}
+	}
+	hostile := strings.Repeat("\x80", 300_000)
+	if got := providers.Truncate(hostile, 200); len(got) > 200+len("…") || !utf8.ValidString(got) {
+		t.Errorf("Truncate of 300 KB of continuation bytes: %d bytes, valid UTF-8 %v", len(got), utf8.ValidString(got))
+	}
+	// Quoting escapes nothing that prints: non-ASCII words stay readable.
+	if got := fmt.Sprintf("%q", providers.Truncate("Pago rechazado: fondos insuficientes ü€", 200)); got != `"Pago rechazado: fondos insuficientes ü€"` {
+		t.Errorf("quoted as %s", got)
 	}
 }

@@ -22,13 +22,14 @@ const MaxBodyBytes = 1 << 20
 // HTTPClient sends a provider's GET requests the way the contract wants:
 // retries on connection errors, 429, 500, 502, 503 and 504 (never on other
 // 4xx), exponential backoff with jitter, Retry-After honoured up to a cap,
-// a timeout per attempt and bodies read up to MaxBodyBytes. Both provider
-// clients share it so the policy lives in one place.
+// a timeout per attempt, bodies read up to MaxBodyBytes and redirects
+// refused, never followed. Both provider clients share it so the policy
+// lives in one place.
 type HTTPClient struct {
-	provider      string
-	rc            *retryablehttp.Client
-	maxRetryAfter time.Duration
-	logger        *slog.Logger
+	provider string
+	http     *http.Client
+	cfg      httpConfig
+	logger   *slog.Logger
 }
 
 // httpConfig collects what HTTPOptions set before the client is built.
@@ -69,7 +70,8 @@ func WithBackoff(minWait, maxWait time.Duration) HTTPOption {
 }
 
 // WithMaxRetryAfter sets the longest Retry-After that is waited for
-// (default 30s). A provider asking for longer is answered at once with
+// (default 30s). A provider asking for longer, or for longer than the call
+// has left before its context's deadline, is answered at once with
 // provider_rate_limited or provider_unavailable instead of a long wait.
 func WithMaxRetryAfter(d time.Duration) HTTPOption {
 	return func(c *httpConfig) error {
@@ -127,19 +129,30 @@ func NewHTTPClient(provider string, opts ...HTTPOption) (*HTTPClient, error) {
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	transport.MaxIdleConns = 4096
 	transport.MaxIdleConnsPerHost = 4096
-	logger := cfg.logger.With("provider", provider)
-	c := &HTTPClient{provider: provider, maxRetryAfter: cfg.maxRetryAfter, logger: logger}
-	c.rc = &retryablehttp.Client{
-		HTTPClient:   &http.Client{Transport: transport, Timeout: cfg.attemptTimeout},
-		Logger:       logger,
-		RetryWaitMin: cfg.waitMin,
-		RetryWaitMax: cfg.waitMax,
-		RetryMax:     cfg.retries,
-		CheckRetry:   c.checkRetry,
-		Backoff:      c.backoff,
+	return &HTTPClient{
+		provider: provider,
+		http: &http.Client{
+			Transport: refuseRedirects{provider: provider, next: transport},
+			Timeout:   cfg.attemptTimeout,
+		},
+		cfg:    cfg,
+		logger: cfg.logger.With("provider", provider),
+	}, nil
+}
+
+// retrier returns the retrying client for one call. It is built per call
+// because its retry policy keeps the call's own count of attempts and the
+// wait it chose, to weigh that wait against the time the call has left.
+func (c *HTTPClient) retrier() *retryablehttp.Client {
+	p := &retryPolicy{cfg: c.cfg}
+	return &retryablehttp.Client{
+		HTTPClient:   c.http,
+		Logger:       c.logger,
+		RetryMax:     c.cfg.retries,
+		CheckRetry:   p.checkRetry,
+		Backoff:      p.backoff,
 		ErrorHandler: c.gaveUp,
 	}
-	return c, nil
 }
 
 // Get sends GET url with the given headers and returns the final status
@@ -148,7 +161,9 @@ func NewHTTPClient(provider string, opts ...HTTPOption) (*HTTPClient, error) {
 // the caller to interpret, with StatusError as the common mapping. A body
 // over MaxBodyBytes is provider_bad_response, unless the status already
 // says the provider is failing (5xx) or limiting us (429): then the status
-// decides, as StatusError maps it, and the body is not returned.
+// decides, as StatusError maps it, and the body is not returned. A 3xx
+// never gets here: it is refused as provider_bad_response (see
+// refuseRedirects).
 func (c *HTTPClient) Get(ctx context.Context, url string, header http.Header) (int, []byte, error) {
 	req, err := retryablehttp.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
@@ -157,7 +172,7 @@ func (c *HTTPClient) Get(ctx context.Context, url string, header http.Header) (i
 	for k, v := range header {
 		req.Header[k] = v
 	}
-	resp, err := c.rc.Do(req)
+	resp, err := c.retrier().Do(req)
 	if resp == nil {
 		return 0, nil, c.transportError(ctx, err)
 	}
@@ -173,6 +188,54 @@ func (c *HTTPClient) Get(ctx context.Context, url string, header http.Header) (i
 	}
 	return resp.StatusCode, body, nil
 }
+
+// refuseRedirects is the transport under the http.Client: it turns any 3xx
+// into a provider_bad_response error before the client could follow it. A
+// status API has no reason to redirect, and following one would send the
+// credentials in the request's headers to whatever host the Location
+// names. Refusing below the client also covers a Location the client
+// cannot parse, and the 3xx body is closed unread, so no caller takes
+// another host's words for the provider's.
+type refuseRedirects struct {
+	provider string
+	next     *http.Transport
+}
+
+func (t refuseRedirects) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := t.next.RoundTrip(req)
+	if err != nil || resp.StatusCode < 300 || resp.StatusCode > 399 {
+		return resp, err
+	}
+	resp.Body.Close()
+	return nil, redirected(t.provider, resp)
+}
+
+// CloseIdleConnections passes on the http.Client's CloseIdleConnections,
+// which retryablehttp calls after a failed call; without it the call would
+// not reach the pool.
+func (t refuseRedirects) CloseIdleConnections() { t.next.CloseIdleConnections() }
+
+// redirected is the error for a 3xx: it names the status and the host the
+// Location points to, quoted and cut short as the untrusted text it is,
+// but not its path or query, which may carry a token.
+func redirected(provider string, resp *http.Response) error {
+	where := "no Location"
+	loc, err := resp.Location()
+	switch {
+	case errors.Is(err, http.ErrNoLocation):
+	case err != nil:
+		where = "a Location that is not a URL"
+	case loc.Host == "":
+		where = "a Location without a host"
+	default:
+		where = fmt.Sprintf("host %q", Truncate(loc.Host, maxQuotedHost))
+	}
+	return BadResponse(provider, "redirected with HTTP %d to %s; redirects are not followed", resp.StatusCode, where)
+}
+
+// maxQuotedHost is how much of a Location's host an error quotes: any real
+// host name fits, a hostile one is cut short.
+const maxQuotedHost = 80
 
 // StatusError maps a non-2xx status to the contract's error; 2xx gives nil.
 func (c *HTTPClient) StatusError(status int) error {
@@ -218,9 +281,14 @@ func withoutQuery(u *url.URL) string {
 	return (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path, RawPath: u.RawPath}).String()
 }
 
+// transportError maps a request that got no response to read. An *Error
+// from below (a refused redirect) keeps its code and message.
 func (c *HTTPClient) transportError(ctx context.Context, err error) error {
 	var netErr net.Error
+	var refused *Error
 	switch {
+	case errors.As(err, &refused):
+		return refused
 	case ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded):
 		return Errorf(CodeProviderTimeout, "%s did not answer in time", c.provider)
 	case errors.As(err, &netErr) && netErr.Timeout():
@@ -239,28 +307,58 @@ func retryable(status int) bool {
 	return false
 }
 
-func (c *HTTPClient) checkRetry(ctx context.Context, resp *http.Response, err error) (bool, error) {
+// retryPolicy is the retry policy of one call. retryablehttp asks
+// checkRetry whether to retry and then backoff how long to wait first; the
+// wait is chosen in checkRetry, so that one the call cannot afford ends the
+// retries there.
+type retryPolicy struct {
+	cfg      httpConfig
+	attempts int           // made so far
+	wait     time.Duration // before the next attempt
+}
+
+// checkRetry retries connection errors and the retryable statuses, unless
+// the wait before the retry (Retry-After, or the backoff) is longer than
+// the cap on Retry-After or than the time left before the context's
+// deadline: then the call ends at once and the last status (or error)
+// decides the answer, rather than a sleep that ends in provider_timeout.
+func (p *retryPolicy) checkRetry(ctx context.Context, resp *http.Response, err error) (bool, error) {
 	if ctx.Err() != nil {
 		return false, ctx.Err()
 	}
-	if err != nil {
-		return retryablehttp.DefaultRetryPolicy(ctx, resp, err)
+	if errors.As(err, new(*Error)) {
+		return false, nil // refused, not failed: it would be refused again
 	}
-	if !retryable(resp.StatusCode) {
+	if err != nil {
+		if retry, policyErr := retryablehttp.DefaultRetryPolicy(ctx, resp, err); !retry {
+			return false, policyErr
+		}
+	} else if !retryable(resp.StatusCode) {
 		return false, nil
 	}
-	if wait, ok := retryAfter(resp); ok && wait > c.maxRetryAfter {
+	wait, asked := retryAfter(resp)
+	if asked && wait > p.cfg.maxRetryAfter {
 		return false, nil // the provider asks for longer than we wait
 	}
+	if !asked {
+		wait = exponentialWait(p.cfg.waitMin, p.cfg.waitMax, p.attempts)
+	}
+	p.attempts++
+	if deadline, ok := ctx.Deadline(); ok && wait >= time.Until(deadline) {
+		return false, nil // the call would end while waiting
+	}
+	p.wait = wait
 	return true, nil
 }
 
-// backoff waits what Retry-After asks, or min·2^attempt capped at max with
-// jitter in its upper half, so instances that failed together spread out.
-func (c *HTTPClient) backoff(minWait, maxWait time.Duration, attempt int, resp *http.Response) time.Duration {
-	if wait, ok := retryAfter(resp); ok {
-		return wait
-	}
+// backoff is retryablehttp's Backoff: the wait checkRetry chose.
+func (p *retryPolicy) backoff(time.Duration, time.Duration, int, *http.Response) time.Duration {
+	return p.wait
+}
+
+// exponentialWait is min·2^attempt capped at max, with jitter in its upper
+// half, so instances that failed together spread out.
+func exponentialWait(minWait, maxWait time.Duration, attempt int) time.Duration {
 	wait := maxWait
 	if attempt < 30 && minWait<<attempt < maxWait {
 		wait = minWait << attempt

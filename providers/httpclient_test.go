@@ -5,13 +5,16 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+	"unicode/utf8"
 
+	"github.com/paybridge/paybridge/internal/testkit"
 	"github.com/paybridge/paybridge/providers"
 )
 
@@ -225,4 +228,75 @@ func TestAttemptTimeout(t *testing.T) {
 	if took := time.Since(start); took > 5*time.Second {
 		t.Fatalf("took %s", took)
 	}
+}
+
+// A redirect's Location is untrusted text: the error quotes only its host,
+// cut short, and never its path or query, which may carry a token; nothing
+// of the 3xx body is returned.
+func TestRedirectErrorQuotesOnlyTheHostCutShort(t *testing.T) {
+	longHost := strings.Repeat("a", 5000) + ".example"
+	cases := map[string][]string{
+		"https://" + longHost + "/pay?token=tok_secret_1": {"HTTP 302", `host "aaaa`, "…"},
+		"https://%zz/pay?token=tok_secret_1":              {"HTTP 302", "a Location that is not a URL"},
+		"mailto:tok_secret_1@example.com":                 {"HTTP 302", "a Location without a host"},
+		"/elsewhere?token=tok_secret_1":                   {"HTTP 302", `host "127.0.0.1:`},
+	}
+	for location, words := range cases {
+		var calls atomic.Int32
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			calls.Add(1)
+			w.Header().Set("Location", location)
+			w.WriteHeader(http.StatusFound)
+			w.Write([]byte(`{"status": "paid"}`))
+		}))
+		t.Cleanup(srv.Close)
+		_, body, err := newTestClient(t).Get(context.Background(), srv.URL+"/pay/p1", credentialHeader())
+		if body != nil || calls.Load() != 1 {
+			t.Errorf("%.40s: %d body bytes, %d calls; want no body and 1 call", location, len(body), calls.Load())
+		}
+		if code := providers.ErrorCode(err); code != providers.CodeProviderBadResponse {
+			t.Fatalf("%.40s: error %v, want provider_bad_response", location, err)
+		}
+		msg := providers.ErrorMessage(err)
+		for _, w := range words {
+			if !strings.Contains(msg, w) {
+				t.Errorf("%.40s: message %q does not say %q", location, msg, w)
+			}
+		}
+		if len(msg) > 200 || !utf8.ValidString(msg) || strings.Contains(msg, "tok_secret_1") {
+			t.Errorf("%.40s: message %q is long, not UTF-8 or shows the Location's path or query", location, msg)
+		}
+	}
+}
+
+// A call abandoned while it waits to retry closes the pool's idle
+// connections, as retryablehttp asks: the transport that refuses
+// redirects must pass that on to the pool under it.
+func TestAbandonedCallClosesIdleConnections(t *testing.T) {
+	var calls, closed atomic.Int32
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateClosed {
+			closed.Add(1)
+		}
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	c := newTestClient(t, providers.WithBackoff(time.Minute, time.Minute))
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := c.Get(ctx, srv.URL, nil)
+		done <- err
+	}()
+	testkit.WaitFor(t, 5*time.Second, "the first attempt", func() bool { return calls.Load() == 1 })
+	cancel()
+	if code := providers.ErrorCode(<-done); code != providers.CodeProviderTimeout {
+		t.Fatalf("abandoned call: code %s, want provider_timeout", code)
+	}
+	testkit.WaitFor(t, 5*time.Second, "the idle connection to close", func() bool { return closed.Load() == 1 })
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -188,4 +189,39 @@ func TestNewValidatesTheClientID(t *testing.T) {
 	if err != nil || c.Name() != "coinbar" {
 		t.Fatalf("New: %v, name %q", err, c.Name())
 	}
+}
+
+func TestFieldsAreCapped(t *testing.T) {
+	providertest.CheckCaps(t, harness(testSecretKey), capsBody, map[string]providertest.Lands{
+		"status":                            providertest.InProviderStatus,
+		"status_descr":                      providertest.InProviderStatusDetail,
+		"input_coin":                        providertest.InCurrency,
+		"payment_detail.destination_coin":   providertest.InCryptoCurrency,
+		"payment_detail.total_price":        providertest.InAmount,
+		"payment_detail.destination_amount": providertest.InCryptoAmount,
+		"update_time":                       providertest.InUpdatedAt,
+		"payment_request_id_client":         providertest.AsPaymentID,
+	})
+}
+
+// capsBody is a status body holding values by field name; a name under
+// payment_detail goes into that object, and amounts are JSON numbers.
+func capsBody(values map[string]string) []byte {
+	body, detail := map[string]any{}, map[string]any{}
+	for field, v := range values {
+		switch field {
+		case "payment_detail.total_price", "payment_detail.destination_amount":
+			detail[strings.TrimPrefix(field, "payment_detail.")] = json.Number(v)
+		case "payment_detail.destination_coin":
+			detail["destination_coin"] = v
+		default:
+			body[field] = v
+		}
+	}
+	body["payment_detail"] = detail
+	b, err := json.Marshal(body)
+	if err != nil {
+		panic(err)
+	}
+	return b
 }

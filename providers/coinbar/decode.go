@@ -24,23 +24,37 @@ type paymentDetail struct {
 }
 
 // decodeStatus turns a 200 body into a Result, refusing a body that lies:
-// wrong types, no status, bad amounts or times, or another payment's id.
+// wrong types, no status, bad amounts or times, text over its cap, or
+// another payment's id.
 func decodeStatus(paymentID string, body []byte) (providers.Result, error) {
 	var b statusBody
 	if err := providers.DecodeJSON(Name, body, &b); err != nil {
 		return providers.Result{}, err
 	}
+	var coin string
+	if b.PaymentDetail != nil {
+		coin = b.PaymentDetail.DestinationCoin
+	}
+	if err := providers.CheckLengths(Name,
+		providers.Capped{Field: "status", Value: b.Status, Limit: providers.MaxStatusLen},
+		providers.Capped{Field: "status_descr", Value: b.StatusDescr, Limit: providers.MaxDetailLen},
+		providers.Capped{Field: "input_coin", Value: b.InputCoin, Limit: providers.MaxCurrencyLen},
+		providers.Capped{Field: "payment_detail.destination_coin", Value: coin, Limit: providers.MaxCurrencyLen},
+	); err != nil {
+		return providers.Result{}, err
+	}
 	if b.Status == "" {
 		return providers.Result{}, badResponse("the body has no status")
 	}
-	if b.PaymentRequestIDClient != nil && *b.PaymentRequestIDClient != paymentID {
-		return providers.Result{}, badResponse("the body is about payment %q, not the one asked for", truncate(*b.PaymentRequestIDClient, 80))
+	if err := providers.SamePayment(Name, "payment_request_id_client", b.PaymentRequestIDClient, paymentID); err != nil {
+		return providers.Result{}, err
 	}
 	r := providers.Result{
 		Status:               Normalize(b.Status, b.StatusDescr),
 		ProviderStatus:       b.Status,
 		ProviderStatusDetail: b.StatusDescr,
 		Currency:             b.InputCoin,
+		CryptoCurrency:       coin,
 	}
 	if d := b.PaymentDetail; d != nil {
 		var err error
@@ -50,7 +64,6 @@ func decodeStatus(paymentID string, body []byte) (providers.Result, error) {
 		if r.CryptoAmount, err = providers.DecimalField(Name, "payment_detail.destination_amount", d.DestinationAmount); err != nil {
 			return providers.Result{}, err
 		}
-		r.CryptoCurrency = d.DestinationCoin
 	}
 	updated, err := providers.ParseTime(Name, "update_time", b.UpdateTime)
 	if err != nil {

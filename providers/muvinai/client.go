@@ -83,7 +83,7 @@ func (c *Client) Check(ctx context.Context, paymentID string) (providers.Result,
 		return providers.Result{}, err
 	}
 	if status == http.StatusUnprocessableEntity {
-		return providers.Result{}, badResponse("rejected the request as invalid (HTTP 422)%s", c.redact(validationDetail(body)))
+		return providers.Result{}, c.invalid(body)
 	}
 	if err := c.http.StatusError(status); err != nil {
 		return providers.Result{}, err
@@ -96,6 +96,18 @@ func (c *Client) header() http.Header {
 	h.Set("Authorization", "Bearer "+c.apiKey)
 	h.Set("Accept", "application/json")
 	return h
+}
+
+// invalid is the error for a 422, quoting what Muvinai said was wrong.
+// The credential is blanked out before the text is cut (so no part of it
+// survives the cut) and quoted (so quoting cannot disguise it); quoted, the
+// provider's words cannot put a line break in the NATS header they reach.
+func (c *Client) invalid(body []byte) error {
+	detail := validationDetail(body)
+	if detail == "" {
+		return badResponse("rejected the request as invalid (HTTP 422)")
+	}
+	return badResponse("rejected the request as invalid (HTTP 422): %q", providers.Truncate(c.redact(detail), 200))
 }
 
 func (c *Client) redact(text string) string {

@@ -153,3 +153,69 @@ func TestNewValidatesTheAPIKey(t *testing.T) {
 		t.Fatalf("New: %v", err)
 	}
 }
+
+// TestValidationErrorRedactsBeforeCutting: a 422 that echoes the API key
+// across the point where the quoted detail is cut (200 bytes), or a key
+// that quoting would escape, shows no part of it.
+func TestValidationErrorRedactsBeforeCutting(t *testing.T) {
+	cases := []struct {
+		key string
+		pad int // bytes of the detail before the key: "header: " + pad + " for bearer "
+	}{
+		{testAPIKey, 200 - 8 - 12 - 8}, // the cut leaves the key's first 8 bytes
+		{`sf_api_"key"_5c81`, 10},      // whole, but %q writes it as sf_api_\"key\"_5c81
+	}
+	for _, tc := range cases {
+		key := tc.key
+		f, err := muvinai.NewFake(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := f.NewServer()
+		t.Cleanup(srv.Close)
+		c, err := muvinai.New(srv.URL, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		msg := strings.Repeat("m", tc.pad) + " for bearer " + key
+		body, _ := json.Marshal(map[string]any{"detail": []any{map[string]any{"loc": []any{"header"}, "msg": msg}}})
+		if err := f.Fault("x", fake.Fault{Times: 1, Status: 422, Body: body}); err != nil {
+			t.Fatal(err)
+		}
+		_, err = c.Check(context.Background(), "x")
+		providertest.WantCode(t, err, providers.CodeProviderBadResponse)
+		if text := err.Error(); strings.Contains(text, "sf_api_") || !strings.Contains(text, "HTTP 422") {
+			t.Errorf("key %q: error %q shows part of the key or not the status", key, text)
+		}
+	}
+}
+
+func TestFieldsAreCapped(t *testing.T) {
+	providertest.CheckCaps(t, harness(), capsBody, map[string]providertest.Lands{
+		"status":        providertest.InProviderStatus,
+		"status_detail": providertest.InProviderStatusDetail,
+		"currency":      providertest.InCurrency,
+		"amount":        providertest.InAmount,
+		"amount_paid":   providertest.InAmountPaid,
+		"last_modified": providertest.InUpdatedAt,
+		"id":            providertest.AsPaymentID,
+	})
+}
+
+// capsBody is a status body holding values by field name, amounts as JSON
+// numbers.
+func capsBody(values map[string]string) []byte {
+	body := map[string]any{}
+	for field, v := range values {
+		if field == "amount" || field == "amount_paid" {
+			body[field] = json.Number(v)
+		} else {
+			body[field] = v
+		}
+	}
+	b, err := json.Marshal(body)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}

@@ -21,17 +21,25 @@ type statusBody struct {
 }
 
 // decodeStatus turns a 200 body into a Result, refusing a body that lies:
-// wrong types, no status, bad amounts or times, or another payment's id.
+// wrong types, no status, bad amounts or times, text over its cap, or
+// another payment's id.
 func decodeStatus(paymentID string, body []byte) (providers.Result, error) {
 	var b statusBody
 	if err := providers.DecodeJSON(Name, body, &b); err != nil {
 		return providers.Result{}, err
 	}
+	if err := providers.CheckLengths(Name,
+		providers.Capped{Field: "status", Value: b.Status, Limit: providers.MaxStatusLen},
+		providers.Capped{Field: "status_detail", Value: b.StatusDetail, Limit: providers.MaxDetailLen},
+		providers.Capped{Field: "currency", Value: b.Currency, Limit: providers.MaxCurrencyLen},
+	); err != nil {
+		return providers.Result{}, err
+	}
 	if b.Status == "" {
 		return providers.Result{}, badResponse("the body has no status")
 	}
-	if b.ID != nil && *b.ID != paymentID {
-		return providers.Result{}, badResponse("the body is about payment %q, not the one asked for", providers.Truncate(*b.ID, 80))
+	if err := providers.SamePayment(Name, "id", b.ID, paymentID); err != nil {
+		return providers.Result{}, err
 	}
 	r := providers.Result{
 		Status:               Normalize(b.Status, b.StatusDetail),
@@ -53,7 +61,8 @@ func decodeStatus(paymentID string, body []byte) (providers.Result, error) {
 }
 
 // validationDetail summarizes a FastAPI-style 422 body,
-// {"detail": [{"loc": [...], "msg": "..."}]}, as ": loc: msg; …".
+// {"detail": [{"loc": [...], "msg": "..."}]}, as "loc: msg; …", unquoted
+// and whole: the caller blanks out credentials before cutting and quoting.
 func validationDetail(body []byte) string {
 	var v struct {
 		Detail []struct {
@@ -72,9 +81,7 @@ func validationDetail(body []byte) string {
 		}
 		parts = append(parts, strings.Join(loc, ".")+": "+d.Msg)
 	}
-	// Quoted: the provider's words end up in a NATS header, where a line
-	// break would cut the reply.
-	return fmt.Sprintf(": %q", providers.Truncate(strings.Join(parts, "; "), 200))
+	return strings.Join(parts, "; ")
 }
 
 // badResponse is providers.BadResponse for Muvinai.

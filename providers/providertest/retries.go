@@ -29,12 +29,16 @@ func retriesA503(t *testing.T, h Harness) {
 	}
 }
 
+// honoursRetryAfter: a Retry-After that fits in the time the call has
+// left is waited for, then the call is retried.
 func honoursRetryAfter(t *testing.T, h Harness) {
 	fx := h.Start(t)
 	fx.Add(t, "p1", h.Pending)
 	fx.Fault(t, "p1", fake.Fault{Times: 1, Status: 429, RetryAfter: "1"})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
 	start := time.Now()
-	if _, err := fx.Client.Check(context.Background(), "p1"); err != nil {
+	if _, err := fx.Client.Check(ctx, "p1"); err != nil {
 		t.Fatal(err)
 	}
 	if elapsed := time.Since(start); elapsed < 900*time.Millisecond || elapsed > 5*time.Second {
@@ -71,6 +75,46 @@ func retriesStop(t *testing.T, h Harness) {
 		noSecrets(t, h, err)
 		if n := fx.Engine.Calls(c.id); n != c.calls {
 			t.Errorf("%s: fake saw %d calls, want %d", c.id, n, c.calls)
+		}
+	}
+}
+
+// waitsPastTheDeadlineAreNotStarted: when the wait before a retry, asked
+// by Retry-After or chosen by the backoff, is longer than the call has
+// left, the call ends at once after one request and its status decides
+// the answer, rather than sleeping into provider_timeout.
+func waitsPastTheDeadlineAreNotStarted(t *testing.T, h Harness) {
+	cases := []struct {
+		name       string
+		status     int
+		retryAfter string
+		backoff    providers.HTTPOption
+		code       providers.Code
+	}{
+		{"429 Retry-After 5", 429, "5", nil, providers.CodeProviderRateLimited},
+		{"503 Retry-After 5", 503, "5", nil, providers.CodeProviderUnavailable},
+		{"503 backoff 1s", 503, "", providers.WithBackoff(time.Second, 2*time.Second), providers.CodeProviderUnavailable},
+	}
+	for _, c := range cases {
+		var opts []providers.HTTPOption
+		if c.backoff != nil {
+			opts = append(opts, c.backoff)
+		}
+		fx := h.Start(t, opts...)
+		fx.Add(t, "p1", h.Pending)
+		fx.Fault(t, "p1", fake.Fault{Times: 10, Status: c.status, RetryAfter: c.retryAfter})
+		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+		_, err := fx.Client.Check(ctx, "p1")
+		returnedInTime := ctx.Err() == nil
+		cancel()
+		if !returnedInTime {
+			t.Errorf("%s: the call returned only at its deadline (%v)", c.name, err)
+		}
+		if code := providers.ErrorCode(err); code != c.code {
+			t.Errorf("%s: error %v, want code %s", c.name, err, c.code)
+		}
+		if n := fx.Engine.Calls("p1"); n != 1 {
+			t.Errorf("%s: fake saw %d calls, want 1", c.name, n)
 		}
 	}
 }

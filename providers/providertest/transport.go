@@ -4,8 +4,8 @@ import "testing"
 
 // RunTransport runs, one subtest each, the scenarios every provider client
 // must pass against its fake: how it retries, what it refuses, what it
-// makes of unreadable bodies and hostile ids, and that credentials reach
-// neither logs nor errors.
+// makes of unreadable bodies, hostile ids and redirects, and that
+// credentials reach neither logs nor errors.
 func RunTransport(t *testing.T, h Harness) {
 	t.Helper()
 	if err := h.validate(); err != nil {
@@ -18,11 +18,13 @@ func RunTransport(t *testing.T, h Harness) {
 		{"RetriesA503", retriesA503},
 		{"HonoursRetryAfter", honoursRetryAfter},
 		{"RetriesStop", retriesStop},
+		{"WaitsPastTheDeadlineAreNotStarted", waitsPastTheDeadlineAreNotStarted},
 		{"DeadlineIsATimeout", deadlineIsATimeout},
 		{"WrongCredentials", wrongCredentials},
 		{"UnreadableBodies", unreadableBodies},
 		{"PaymentIDsReachTheProviderByteForByte", paymentIDsReachTheProviderByteForByte},
 		{"DotSegmentsAreRefused", dotSegmentsAreRefused},
+		{"RedirectsAreNotFollowed", redirectsAreNotFollowed},
 		{"LogsAndErrorsHoldNoCredentials", logsAndErrorsHoldNoCredentials},
 		{"NewValidatesTheBaseURL", newValidatesTheBaseURL},
 	}
