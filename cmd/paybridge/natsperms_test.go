@@ -1,0 +1,132 @@
+package main
+
+import (
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	natsserver "github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/paybridge/paybridge/internal/testkit"
+	"github.com/paybridge/paybridge/providers/fake"
+)
+
+// The users of deploy/nats/nats-server.conf, as the test sets their
+// passwords through the environment the config reads them from.
+const (
+	bridgeNATSPassword = "bridge-pw-SECRET"
+	clientNATSPassword = "client-pw-SECRET"
+)
+
+// startLeastPrivilegeNATS runs a NATS server from the repository's
+// least-privilege configuration, on a free port with its own store.
+func startLeastPrivilegeNATS(t *testing.T) (bridgeURL, clientURL string) {
+	t.Helper()
+	t.Setenv("PAYBRIDGE_NATS_PASSWORD", bridgeNATSPassword)
+	t.Setenv("PAYBRIDGE_CLIENT_PASSWORD", clientNATSPassword)
+	opts, err := natsserver.ProcessConfigFile("../../deploy/nats/nats-server.conf")
+	if err != nil {
+		t.Fatalf("deploy/nats/nats-server.conf: %v", err)
+	}
+	opts.Host, opts.Port, opts.HTTPPort = "127.0.0.1", -1, 0
+	opts.StoreDir = t.TempDir()
+	opts.NoSigs, opts.NoLog = true, true
+	s, err := natsserver.NewServer(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Start()
+	if !s.ReadyForConnections(10 * time.Second) {
+		t.Fatal("NATS did not start")
+	}
+	t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
+	withUser := func(user, password string) string {
+		u, err := url.Parse(s.ClientURL())
+		if err != nil {
+			t.Fatal(err)
+		}
+		u.User = url.UserPassword(user, password)
+		return u.String()
+	}
+	return withUser("paybridge", bridgeNATSPassword), withUser("client", clientNATSPassword)
+}
+
+// serve and the client commands work under exactly the permissions of the
+// repository's NATS configuration, and a client cannot write statuses or
+// watch orders.
+func TestLeastPrivilegeNATSUsers(t *testing.T) {
+	bridgeURL, clientURL := startLeastPrivilegeNATS(t)
+	f := startFakes(t)
+	must(t, f.coinbar.Add(fake.Payment{ID: "perm-1", Amount: "8.99", Currency: "EUR", Steps: []fake.Step{{Status: "PENDING"}}}))
+	s := startServe(t, f.serveEnv(), "--nats-url", bridgeURL, "--watch-schedule", "200ms")
+
+	events := start(t, "paybridge", testEnv(), "events", "--nats-url", clientURL)
+	testkit.WaitFor(t, 10*time.Second, "events to follow the stream", func() bool {
+		return strings.Contains(events.stderr.String(), "printing new events")
+	})
+	out, errOut, code := run(t, testEnv(), "check", "--watch", "--nats-url", clientURL, "coinbar", "perm-1")
+	if code != 0 || !strings.Contains(out, "pending") {
+		t.Fatalf("check as client: exit %d\n%s\n%s", code, out, errOut)
+	}
+	must(t, f.coinbar.Set("perm-1", fake.Step{Status: "SUCCESS"}))
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("serve:\n%s\nevents:\n%s\n%s", s.stderr, events.stdout, events.stderr)
+		}
+	})
+	testkit.WaitFor(t, 10*time.Second, "the watch to publish paid", func() bool {
+		return strings.Contains(events.stdout.String(), "pending → paid")
+	})
+	out, errOut, code = run(t, testEnv(), "status", "--nats-url", clientURL, "coinbar", "perm-1")
+	if code != 0 || !strings.Contains(out, "paid") {
+		t.Fatalf("status as client: exit %d\n%s\n%s", code, out, errOut)
+	}
+
+	// The client user may not write a status or a watch order, nor
+	// publish an event.
+	var mu sync.Mutex
+	var violations []string
+	nc, err := nats.Connect(clientURL, nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+		mu.Lock()
+		violations = append(violations, err.Error())
+		mu.Unlock()
+	}))
+	must(t, err)
+	defer nc.Close()
+	forbidden := []string{"paybridge.watch.coinbar.perm-1", "$KV.payment_status.coinbar.perm-1", "payments.status.changed"}
+	for _, subject := range forbidden {
+		if err := nc.Publish(subject, []byte(`{}`)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testkit.WaitFor(t, 5*time.Second, "a permission violation for each forbidden publish", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(violations) == len(forbidden)
+	})
+	for i, v := range violations {
+		if !strings.Contains(strings.ToLower(v), "permissions violation") {
+			t.Fatalf("publish %d: %s", i, v)
+		}
+	}
+	// Nothing of it arrived: the stored status is still paid.
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.KeyValue(t.Context(), "payment_status"); err == nil {
+		t.Fatal("the client user can open the status bucket")
+	}
+
+	// The bridge itself never hit a permission it lacks.
+	for _, line := range s.stderr.Lines() {
+		if strings.Contains(strings.ToLower(line), "permissions violation") {
+			t.Fatalf("serve ran into a missing permission: %s", line)
+		}
+	}
+	noSecrets(t, s.stderr.String(), s.stdout.String(), events.stdout.String(), events.stderr.String())
+}
