@@ -20,6 +20,7 @@ type serveConfig struct {
 	embeddedListen string // used when nats.url is empty
 	dataDir        string
 	httpListen     string
+	adminListen    string
 	pprof          bool
 	log            logFlags
 
@@ -44,6 +45,7 @@ const (
 	defaultEmbeddedListen = "127.0.0.1:4222"
 	defaultDataDir        = "./data/nats"
 	defaultHTTPListen     = "127.0.0.1:8080"
+	defaultAdminListen    = "127.0.0.1:9090"
 	defaultCoinbarURL     = "https://sandbox.coinbar.io"
 	defaultMuvinaiURL     = "https://api.simplefi.tech"
 	defaultWatchSchedule  = "10s,30s,1m,2m,5m,10m"
@@ -57,8 +59,9 @@ func serveFlags(c *serveConfig, raw *rawServeFlags) *flagSet {
 	c.nats.register(f, "", "NATS server URL(s), comma-separated; empty starts an embedded NATS server with JetStream")
 	f.StringVar(&c.embeddedListen, "embedded-listen", defaultEmbeddedListen, "host:port of the embedded NATS server (without --nats-url); port -1 picks a free one")
 	f.StringVar(&c.dataDir, "data-dir", defaultDataDir, "directory of the embedded NATS server's JetStream data (without --nats-url)")
-	f.StringVar(&c.httpListen, "http-listen", defaultHTTPListen, "host:port of /healthz, /readyz, /metrics and /webhooks/")
-	f.BoolVar(&c.pprof, "pprof", false, "also serve net/http/pprof under /debug/pprof/ on --http-listen")
+	f.StringVar(&c.httpListen, "http-listen", defaultHTTPListen, "host:port of /webhooks/, /healthz and /readyz; may face the internet")
+	f.StringVar(&c.adminListen, "admin-listen", defaultAdminListen, "host:port of /metrics, /healthz, /readyz and, with --pprof, /debug/pprof/; keep it private")
+	f.BoolVar(&c.pprof, "pprof", false, "also serve net/http/pprof under /debug/pprof/ on --admin-listen")
 	c.log.register(f, "info")
 
 	f.StringVar(&c.coinbar.baseURL, "coinbar-base-url", defaultCoinbarURL, "CoinbarPay API base URL (production: https://pay.coinbar.io)")
@@ -110,7 +113,7 @@ func (c *serveConfig) finish(f *flagSet, raw rawServeFlags) error {
 	if err := c.log.validate(f); err != nil {
 		return err
 	}
-	for _, name := range []string{"embedded-listen", "http-listen"} {
+	for _, name := range []string{"embedded-listen", "http-listen", "admin-listen"} {
 		if err := checkListen(f, name); err != nil {
 			return err
 		}

@@ -163,11 +163,12 @@ func run(t *testing.T, env []string, args ...string) (stdout, stderr string, cod
 
 // logLine is one JSON log line of serve, with the fields tests read.
 type logLine struct {
-	Msg  string `json:"msg"`
-	Addr string `json:"addr"`
-	URL  string `json:"url"`
-	HTTP string `json:"http"`
-	NATS string `json:"nats"`
+	Msg   string `json:"msg"`
+	Addr  string `json:"addr"`
+	URL   string `json:"url"`
+	HTTP  string `json:"http"`
+	Admin string `json:"admin"`
+	NATS  string `json:"nats"`
 }
 
 // logged returns the first JSON log line with the message msg.
@@ -184,15 +185,16 @@ func (p *proc) logged(msg string) (logLine, bool) {
 // serveProc is a running `paybridge serve`.
 type serveProc struct {
 	*proc
-	httpURL string // http://host:port
-	natsURL string
+	httpURL  string // http://host:port of --http-listen
+	adminURL string // http://host:port of --admin-listen
+	natsURL  string
 }
 
-// startServe runs serve with JSON logs and a free HTTP port, and returns
+// startServe runs serve with JSON logs and free HTTP ports, and returns
 // once it has logged that it is ready and /readyz answers 200.
 func startServe(t *testing.T, env []string, args ...string) *serveProc {
 	t.Helper()
-	args = append([]string{"serve", "--http-listen", "127.0.0.1:0", "--log-format", "json", "--log-level", "debug"}, args...)
+	args = append([]string{"serve", "--http-listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--log-format", "json", "--log-level", "debug"}, args...)
 	s := &serveProc{proc: start(t, "paybridge", env, args...)}
 	var ready logLine
 	testkit.WaitFor(t, 20*time.Second, "serve to log that it is ready", func() bool {
@@ -203,7 +205,7 @@ func startServe(t *testing.T, env []string, args ...string) *serveProc {
 		ready, ok = s.logged("paybridge ready")
 		return ok
 	})
-	s.httpURL, s.natsURL = "http://"+ready.HTTP, ready.NATS
+	s.httpURL, s.adminURL, s.natsURL = "http://"+ready.HTTP, "http://"+ready.Admin, ready.NATS
 	testkit.WaitFor(t, 10*time.Second, "/readyz to answer 200", func() bool {
 		code, _ := httpGet(t, s.httpURL+"/readyz")
 		return code == http.StatusOK

@@ -147,7 +147,7 @@ func TestServeWaitsForNATS(t *testing.T) {
 	ln.Close()
 
 	p := start(t, "paybridge", fk.serveEnv(), "serve", "--nats-url", fmt.Sprintf("nats://127.0.0.1:%d", port),
-		"--http-listen", "127.0.0.1:0", "--log-format", "json")
+		"--http-listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--log-format", "json")
 	var listening logLine
 	testkit.WaitFor(t, 10*time.Second, "serve to listen on HTTP", func() bool {
 		var ok bool

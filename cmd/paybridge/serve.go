@@ -45,29 +45,44 @@ func (m *Main) runServe(ctx context.Context, args []string, stdout, stderr io.Wr
 	if err != nil {
 		return err
 	}
+	return s.wait(ctx)
+}
+
+// server is one running bridge with what it stands on: the HTTP servers,
+// the NATS connection and, without --nats-url, the embedded NATS server.
+type server struct {
+	log         *slog.Logger
+	natsURL     string   // where clients reach the NATS server
+	httpAddr    net.Addr // webhooks, /healthz, /readyz
+	adminAddr   net.Addr // /metrics, /debug/pprof, /healthz, /readyz
+	httpServers []*http.Server
+	failed      chan error // why serve must exit, when it must
+	embedded    *natsserver.Server
+	nc          *nats.Conn
+	bridge      *bridge.Bridge
+	webhooks    atomic.Pointer[http.Handler] // the bridge's, once it exists
+	started     atomic.Bool                  // the bridge takes requests
+	draining    atomic.Bool                  // Close has begun
+}
+
+// wait runs until ctx ends (nil: Close then drains) or something serve
+// cannot go on without fails (the error).
+func (s *server) wait(ctx context.Context) error {
 	select {
 	case <-ctx.Done():
 		s.log.Info("shutting down: finishing in-flight checks", "timeout", drainTimeout)
 		return nil
-	case err := <-s.httpFailed:
-		return fmt.Errorf("HTTP server: %w", err)
+	case err := <-s.failed:
+		return err
 	}
 }
 
-// server is one running bridge with what it stands on: the HTTP server,
-// the NATS connection and, without --nats-url, the embedded NATS server.
-type server struct {
-	log        *slog.Logger
-	natsURL    string // where clients reach the NATS server
-	httpAddr   net.Addr
-	http       *http.Server
-	httpFailed chan error
-	embedded   *natsserver.Server
-	nc         *nats.Conn
-	bridge     *bridge.Bridge
-	webhooks   atomic.Pointer[http.Handler] // the bridge's, once it exists
-	started    atomic.Bool                  // the bridge takes requests
-	draining   atomic.Bool                  // Close has begun
+// fail makes wait return err; the first failure is the one reported.
+func (s *server) fail(err error) {
+	select {
+	case s.failed <- err:
+	default:
+	}
 }
 
 // startServer starts everything serve runs and registers its shutdown
@@ -77,7 +92,7 @@ func (m *Main) startServer(ctx context.Context, cfg serveConfig, log *slog.Logge
 	if err != nil {
 		return nil, err
 	}
-	s := &server{log: log, httpFailed: make(chan error, 1)}
+	s := &server{log: log, failed: make(chan error, 1)}
 	m.onClose("serve", s.close)
 
 	reg := prometheus.NewRegistry()
@@ -110,7 +125,7 @@ func (m *Main) startServer(ctx context.Context, cfg serveConfig, log *slog.Logge
 		names[i] = p.Name()
 	}
 	log.Info("paybridge ready", "providers", strings.Join(names, ","), "nats", redactURLs(s.natsURL),
-		"http", s.httpAddr.String(), "replicas", bcfg.Replicas, "event_mode", bcfg.EventMode.String())
+		"http", s.httpAddr.String(), "admin", s.adminAddr.String(), "replicas", bcfg.Replicas, "event_mode", bcfg.EventMode.String())
 	return s, nil
 }
 
@@ -133,22 +148,6 @@ func newProviders(cfg serveConfig, log *slog.Logger) ([]providers.Provider, erro
 		provs = append(provs, mv)
 	}
 	return provs, nil
-}
-
-func (s *server) startHTTP(cfg serveConfig, reg *prometheus.Registry) error {
-	ln, err := net.Listen("tcp", cfg.httpListen)
-	if err != nil {
-		return fmt.Errorf("--http-listen: %w", err)
-	}
-	s.httpAddr = ln.Addr()
-	s.http = &http.Server{Handler: s.routes(reg, cfg.pprof), ReadHeaderTimeout: 10 * time.Second}
-	go func() {
-		if err := s.http.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-			s.httpFailed <- err
-		}
-	}()
-	s.log.Info("HTTP listening", "addr", s.httpAddr.String())
-	return nil
 }
 
 func (s *server) startEmbedded(cfg serveConfig) error {
@@ -189,9 +188,9 @@ func (s *server) close(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("bridge: %w", err))
 		}
 	}
-	if s.http != nil {
-		if err := s.http.Shutdown(ctx); err != nil {
-			s.http.Close()
+	for _, srv := range s.httpServers {
+		if err := srv.Shutdown(ctx); err != nil {
+			srv.Close()
 			errs = append(errs, fmt.Errorf("HTTP: %w", err))
 		}
 	}
