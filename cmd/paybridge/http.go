@@ -130,6 +130,10 @@ func (s *server) adminRoutes(reg *prometheus.Registry, withPprof bool) http.Hand
 // handleProbes adds /healthz and /readyz, which both listeners answer.
 func (s *server) handleProbes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		if s.natsGone.Load() {
+			writeText(w, http.StatusServiceUnavailable, "not ok: NATS connection closed")
+			return
+		}
 		writeText(w, http.StatusOK, "ok")
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {

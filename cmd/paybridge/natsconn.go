@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -177,17 +178,28 @@ func (n *natsFlags) connectPatiently(ctx context.Context, url string, log *slog.
 	if err != nil {
 		return nil, fmt.Errorf("connecting to NATS at %s: %w", redactURLs(url), err)
 	}
-	connected := nc.StatusChanged(nats.CONNECTED)
-	defer nc.RemoveStatusListener(connected)
-	if nc.IsConnected() {
-		return nc, nil
+	changed := nc.StatusChanged(nats.CONNECTED, nats.CLOSED)
+	defer nc.RemoveStatusListener(changed)
+	status := nc.Status()
+	if status != nats.CONNECTED && status != nats.CLOSED {
+		log.Warn("waiting for NATS", "url", redactURLs(url))
+		select {
+		case status = <-changed:
+		case <-ctx.Done():
+			nc.Close()
+			return nil, fmt.Errorf("no NATS server answered at %s", redactURLs(url))
+		}
 	}
-	log.Warn("waiting for NATS", "url", redactURLs(url))
-	select {
-	case <-connected:
-		return nc, nil
-	case <-ctx.Done():
-		nc.Close()
-		return nil, fmt.Errorf("no NATS server answered at %s", redactURLs(url))
+	if status == nats.CLOSED { // nats.go gave up: wrong credentials, say
+		return nil, fmt.Errorf("connecting to NATS at %s: %w", redactURLs(url), closedError(nc))
 	}
+	return nc, nil
+}
+
+// closedError says why nats.go closed nc for good.
+func closedError(nc *nats.Conn) error {
+	if err := nc.LastError(); err != nil {
+		return fmt.Errorf("NATS connection closed: %w", err)
+	}
+	return errors.New("NATS connection closed")
 }

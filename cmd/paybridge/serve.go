@@ -63,6 +63,7 @@ type server struct {
 	webhooks    atomic.Pointer[http.Handler] // the bridge's, once it exists
 	started     atomic.Bool                  // the bridge takes requests
 	draining    atomic.Bool                  // Close has begun
+	natsGone    atomic.Bool                  // the NATS connection is closed for good
 }
 
 // wait runs until ctx ends (nil: Close then drains) or something serve
@@ -108,6 +109,10 @@ func (m *Main) startServer(ctx context.Context, cfg serveConfig, log *slog.Logge
 	}
 	if s.nc, err = cfg.nats.connectPatiently(ctx, s.natsURL, log); err != nil {
 		return nil, err
+	}
+	s.nc.SetClosedHandler(s.natsClosed)
+	if s.nc.IsClosed() { // before the handler was set
+		s.natsClosed(s.nc)
 	}
 	bcfg := cfg.bridge
 	bcfg.Logger, bcfg.Registerer = log, reg
@@ -162,6 +167,19 @@ func (s *server) startEmbedded(cfg serveConfig) error {
 	s.embedded, s.natsURL = ns, ns.ClientURL()
 	s.log.Info("embedded NATS started", "url", s.natsURL, "data_dir", cfg.dataDir)
 	return nil
+}
+
+// natsClosed runs when the NATS connection is closed for good. Unless
+// serve closed it, nats.go gave up on it (the server refused the
+// credentials twice in a row, say), which no waiting can mend: serve exits
+// non-zero so that its supervisor restarts it, and /healthz fails meanwhile.
+func (s *server) natsClosed(nc *nats.Conn) {
+	if s.natsGone.Swap(true) || s.draining.Load() {
+		return
+	}
+	err := closedError(nc)
+	s.log.Error("exiting: the NATS connection is closed and will not reconnect", "error", err)
+	s.fail(err)
 }
 
 // readiness is "" when the bridge takes requests, else why not.

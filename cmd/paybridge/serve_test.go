@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"net"
 	"net/http"
 	"regexp"
 	"strings"
@@ -181,7 +180,7 @@ func TestReadyzFollowsNATS(t *testing.T) {
 	ns, fk := startNATS(t), startFakes(t)
 	s := startServe(t, fk.serveEnv(), "--nats-url", ns.url)
 
-	port := ns.srv.Addr().(*net.TCPAddr).Port
+	port := ns.port()
 	ns.shutdown()
 	var body string
 	testkit.WaitFor(t, 10*time.Second, "/readyz to answer 503", func() bool {
