@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/lmittmann/tint"
 	"github.com/nats-io/nats.go"
 )
 
@@ -43,16 +42,12 @@ func (r *requestFlags) validate(f *flagSet) error {
 	return nil
 }
 
-// clientLogger reports connection trouble of the client subcommands on
-// stderr; their output proper goes to stdout.
-func clientLogger(stderr io.Writer) *slog.Logger {
-	return slog.New(tint.NewHandler(stderr, &tint.Options{TimeFormat: time.TimeOnly, NoColor: !isTerminal(stderr)}))
-}
-
 // connectClient connects a client subcommand and closes the connection
-// with m.Close.
+// with m.Close. Connection trouble is logged on stderr; the output proper
+// goes to stdout.
 func (m *Main) connectClient(n natsFlags, stderr io.Writer) (*nats.Conn, error) {
-	nc, err := n.connect(clientLogger(stderr))
+	m.secrets.add(urlSecrets(n.url)...)
+	nc, err := n.connect(textLogger(stderr, slog.LevelInfo, isTerminal(stderr), &m.secrets))
 	if err != nil {
 		return nil, err
 	}

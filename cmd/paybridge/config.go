@@ -40,6 +40,11 @@ type providerConfig struct {
 
 func (p providerConfig) enabled() bool { return p.apiKey != "" }
 
+// secrets are the configured values no output may show.
+func (c *serveConfig) secrets() []string {
+	return append(urlSecrets(c.nats.url), c.coinbar.apiKey, c.coinbar.secretKey, c.muvinai.apiKey, c.muvinaiWebhookToken)
+}
+
 // Defaults of serve's flags (SPEC section 8).
 const (
 	defaultEmbeddedListen = "127.0.0.1:4222"
@@ -180,16 +185,16 @@ func checkListen(f *flagSet, name string) error {
 
 // checkBaseURL catches the mistakes in a provider's base URL worth a
 // message naming the flag; the provider's client checks the rest. The URL
-// is shown with any password hidden.
+// is shown without its user information.
 func checkBaseURL(where, raw string) error {
 	u, err := url.Parse(raw)
 	switch {
 	case err != nil:
 		return cli.Usagef("%s: not a URL", where)
 	case u.Scheme != "http" && u.Scheme != "https":
-		return cli.Usagef("%s %q: want an http or https URL", where, u.Redacted())
+		return cli.Usagef("%s %q: want an http or https URL", where, redactURL(raw))
 	case u.Host == "":
-		return cli.Usagef("%s %q: no host", where, u.Redacted())
+		return cli.Usagef("%s %q: no host", where, redactURL(raw))
 	}
 	return nil
 }

@@ -83,7 +83,8 @@ func (m *Main) runDemo(ctx context.Context, args []string, stdout, stderr io.Wri
 		muvinai:        providerConfig{baseURL: simURL, apiKey: demoMuvinaiAPIKey},
 		bridge:         bridge.Config{WatchSchedule: demoSchedule, WatchDeadline: 10 * time.Minute},
 	}
-	s, err := m.startServer(ctx, cfg, lf.logger(stderr))
+	m.secrets.add(cfg.secrets()...)
+	s, err := m.startServer(ctx, cfg, lf.logger(stderr, &m.secrets))
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,9 @@
 package main
 
 import (
+	"context"
+	"encoding"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -33,8 +36,8 @@ func (l *logFlags) validate(f *flagSet) error {
 
 // logger writes to w: JSON for machines, tint's text for people (coloured
 // when w is a terminal). Without --log-format a terminal gets text and
-// anything else JSON.
-func (l *logFlags) logger(w io.Writer) *slog.Logger {
+// anything else JSON. Secrets are blanked in both.
+func (l *logFlags) logger(w io.Writer, secrets *secretSet) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(l.level)) // checked by validate
 	terminal := isTerminal(w)
@@ -46,9 +49,94 @@ func (l *logFlags) logger(w io.Writer) *slog.Logger {
 		}
 	}
 	if format == "json" {
-		return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}))
+		// The JSON handler escapes control characters itself.
+		return slog.New(cleanHandler{slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}), secrets.redact})
 	}
-	return slog.New(tint.NewHandler(w, &tint.Options{Level: level, TimeFormat: time.TimeOnly, NoColor: !terminal}))
+	return textLogger(w, level, terminal, secrets)
+}
+
+// textLogger is tint's handler with secrets blanked.
+func textLogger(w io.Writer, level slog.Level, colour bool, secrets *secretSet) *slog.Logger {
+	tinted := tint.NewHandler(w, &tint.Options{Level: level, TimeFormat: time.TimeOnly, NoColor: !colour})
+	return slog.New(cleanHandler{tinted, secrets.redact})
+}
+
+// cleanHandler hands every record on with clean applied to its message,
+// keys and text values, errors and other values included as the next
+// handler would print them: so that no library's error text can carry a
+// secret into a log.
+type cleanHandler struct {
+	next  slog.Handler
+	clean func(string) string
+}
+
+func (h cleanHandler) Enabled(ctx context.Context, level slog.Level) bool {
+	return h.next.Enabled(ctx, level)
+}
+
+func (h cleanHandler) Handle(ctx context.Context, r slog.Record) error {
+	out := slog.NewRecord(r.Time, r.Level, h.clean(r.Message), r.PC)
+	r.Attrs(func(a slog.Attr) bool {
+		out.AddAttrs(h.attr(a))
+		return true
+	})
+	return h.next.Handle(ctx, out)
+}
+
+func (h cleanHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	cleaned := make([]slog.Attr, len(attrs))
+	for i, a := range attrs {
+		cleaned[i] = h.attr(a)
+	}
+	return cleanHandler{h.next.WithAttrs(cleaned), h.clean}
+}
+
+func (h cleanHandler) WithGroup(name string) slog.Handler {
+	return cleanHandler{h.next.WithGroup(h.clean(name)), h.clean}
+}
+
+func (h cleanHandler) attr(a slog.Attr) slog.Attr {
+	key, v := h.clean(a.Key), a.Value.Resolve()
+	switch v.Kind() {
+	case slog.KindString:
+		return slog.String(key, h.clean(v.String()))
+	case slog.KindGroup:
+		group := v.Group()
+		cleaned := make([]slog.Attr, len(group))
+		for i, g := range group {
+			cleaned[i] = h.attr(g)
+		}
+		return slog.Attr{Key: key, Value: slog.GroupValue(cleaned...)}
+	case slog.KindAny:
+		if text, ok := shownAs(v.Any()); ok {
+			if cleaned := h.clean(text); cleaned != text {
+				return slog.String(key, cleaned)
+			}
+		}
+	}
+	return slog.Attr{Key: key, Value: v}
+}
+
+// shownAs is the text a handler prints for v: an error's message, a
+// TextMarshaler's text, else fmt's %+v, as tint does. ok is false when
+// v cannot be shown (a nil pointer behind an interface, say): the next
+// handler then deals with it as it would have.
+func shownAs(v any) (text string, ok bool) {
+	defer func() {
+		if recover() != nil {
+			text, ok = "", false
+		}
+	}()
+	switch v := v.(type) {
+	case error:
+		return v.Error(), true
+	case encoding.TextMarshaler:
+		b, err := v.MarshalText()
+		return string(b), err == nil
+	case []byte:
+		return string(v), true
+	}
+	return fmt.Sprintf("%+v", v), true
 }
 
 // isTerminal reports whether w is a character device such as a terminal.

@@ -72,8 +72,8 @@ func (n *natsFlags) validate(f *flagSet) error {
 	return nil
 }
 
-// checkNATSURL checks one server URL. The error shows the URL with its
-// password hidden, or not at all when it cannot be parsed.
+// checkNATSURL checks one server URL. The error shows the URL without
+// its user information, or not at all when it cannot be parsed.
 func checkNATSURL(where, raw string) error {
 	u, err := url.Parse(raw)
 	if err != nil || !strings.Contains(raw, "://") {
@@ -81,22 +81,11 @@ func checkNATSURL(where, raw string) error {
 	}
 	switch {
 	case u.Scheme != "nats" && u.Scheme != "tls" && u.Scheme != "ws" && u.Scheme != "wss":
-		return cli.Usagef("%s %q: scheme must be nats, tls, ws or wss", where, u.Redacted())
+		return cli.Usagef("%s %q: scheme must be nats, tls, ws or wss", where, redactURL(raw))
 	case u.Hostname() == "":
-		return cli.Usagef("%s %q: no host", where, u.Redacted())
+		return cli.Usagef("%s %q: no host", where, redactURL(raw))
 	}
 	return nil
-}
-
-// redactURLs hides passwords and tokens in a server list for logs.
-func redactURLs(list string) string {
-	parts := strings.Split(list, ",")
-	for i, p := range parts {
-		if u, err := url.Parse(strings.TrimSpace(p)); err == nil {
-			parts[i] = u.Redacted()
-		}
-	}
-	return strings.Join(parts, ",")
 }
 
 // connectOptions are the options of every paybridge connection: named,
@@ -115,7 +104,7 @@ func (n *natsFlags) connectOptions(log *slog.Logger) ([]nats.Option, error) {
 			}
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
-			log.Info("NATS reconnected", "url", nc.ConnectedUrlRedacted())
+			log.Info("NATS reconnected", "url", redactURLs(nc.ConnectedUrl()))
 		}),
 		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
 			subject := ""

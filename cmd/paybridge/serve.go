@@ -34,6 +34,7 @@ const drainTimeout = 30 * time.Second
 // runServe is `paybridge serve`: it runs until ctx ends; Close drains.
 func (m *Main) runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg, f, err := parseServe(args, m.LookupEnv)
+	m.secrets.add(cfg.secrets()...)
 	if errors.Is(err, flag.ErrHelp) {
 		f.printUsage(stdout)
 	}
@@ -41,7 +42,7 @@ func (m *Main) runServe(ctx context.Context, args []string, stdout, stderr io.Wr
 		return err
 	}
 	tuneGC(m.LookupEnv)
-	s, err := m.startServer(ctx, cfg, cfg.log.logger(stderr))
+	s, err := m.startServer(ctx, cfg, cfg.log.logger(stderr, &m.secrets))
 	if err != nil {
 		return err
 	}
