@@ -7,7 +7,10 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/lmittmann/tint"
 )
@@ -55,16 +58,16 @@ func (l *logFlags) logger(w io.Writer, secrets *secretSet) *slog.Logger {
 	return textLogger(w, level, terminal, secrets)
 }
 
-// textLogger is tint's handler with secrets blanked.
+// textLogger is tint's handler with secrets blanked and text escaped.
 func textLogger(w io.Writer, level slog.Level, colour bool, secrets *secretSet) *slog.Logger {
 	tinted := tint.NewHandler(w, &tint.Options{Level: level, TimeFormat: time.TimeOnly, NoColor: !colour})
-	return slog.New(cleanHandler{tinted, secrets.redact})
+	return slog.New(cleanHandler{tinted, func(s string) string { return escapeForTerminal(secrets.redact(s)) }})
 }
 
 // cleanHandler hands every record on with clean applied to its message,
 // keys and text values, errors and other values included as the next
 // handler would print them: so that no library's error text can carry a
-// secret into a log.
+// secret, or a payment id a terminal control sequence, into a log.
 type cleanHandler struct {
 	next  slog.Handler
 	clean func(string) string
@@ -137,6 +140,53 @@ func shownAs(v any) (text string, ok bool) {
 		return string(v), true
 	}
 	return fmt.Sprintf("%+v", v), true
+}
+
+// escapeForTerminal writes every character a terminal would act on or
+// display out of order (CR, LF, ESC, bidi overrides such as U+202E,
+// invalid UTF-8) as an escape: \r \n \t, \u001b, \u202e, \xff. A
+// backslash is written \x5c, so the escaping cannot be forged and no text
+// contains "\x1b", which tint turns back into a raw ESC when it colours a
+// quoted value.
+func escapeForTerminal(s string) string {
+	var b strings.Builder
+	copied := 0 // s[:copied] is in b, escapes included
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if esc := terminalEscape(r, size, s[i]); esc != "" {
+			b.WriteString(s[copied:i])
+			b.WriteString(esc)
+			copied = i + size
+		}
+		i += size
+	}
+	if copied == 0 {
+		return s // nothing to escape
+	}
+	b.WriteString(s[copied:])
+	return b.String()
+}
+
+// terminalEscape is the escape of the rune r, size bytes long, whose
+// first byte is first; "" when r is shown as it is.
+func terminalEscape(r rune, size int, first byte) string {
+	switch {
+	case r == utf8.RuneError && size == 1:
+		return fmt.Sprintf(`\x%02x`, first)
+	case r == '\\':
+		return `\x5c`
+	case r == '\r':
+		return `\r`
+	case r == '\n':
+		return `\n`
+	case r == '\t':
+		return `\t`
+	case unicode.IsPrint(r):
+		return ""
+	case r > 0xffff:
+		return fmt.Sprintf(`\U%08x`, r)
+	}
+	return fmt.Sprintf(`\u%04x`, r)
 }
 
 // isTerminal reports whether w is a character device such as a terminal.
