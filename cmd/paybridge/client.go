@@ -14,6 +14,15 @@ import (
 // defaultClientURL is where the client subcommands look for NATS.
 const defaultClientURL = "nats://127.0.0.1:4222"
 
+// How long the request commands wait for a reply by default. A check may
+// wait up to 2 s for provider budget and then give the provider call 30 s
+// (bridge.Config.CheckTimeout), so check waits longer than both; a status
+// lookup reads only the store.
+const (
+	defaultCheckTimeout  = 35 * time.Second
+	defaultStatusTimeout = 10 * time.Second
+)
+
 // requestFlags are the flags of the request/reply subcommands.
 type requestFlags struct {
 	nats    natsFlags
@@ -22,10 +31,10 @@ type requestFlags struct {
 	json    bool
 }
 
-func (r *requestFlags) register(f *flagSet, defaultSubject string) {
+func (r *requestFlags) register(f *flagSet, defaultSubject string, defaultTimeout time.Duration) {
 	r.nats.register(f, defaultClientURL, "NATS server URL(s), comma-separated")
 	f.StringVar(&r.subject, "subject", defaultSubject, "subject the request is sent on")
-	f.DurationVar(&r.timeout, "timeout", 10*time.Second, "how long to wait for the reply")
+	f.DurationVar(&r.timeout, "timeout", defaultTimeout, "how long to wait for the reply")
 	f.BoolVar(&r.json, "json", false, "print the reply as JSON, exactly as received")
 }
 
