@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"io"
 	"time"
 
@@ -15,11 +14,7 @@ func (m *Main) runCheck(ctx context.Context, args []string, stdout, stderr io.Wr
 	if err != nil {
 		return err
 	}
-	body, err := json.Marshal(req)
-	if err != nil {
-		return err
-	}
-	return m.request(ctx, r, body, stdout, stderr)
+	return m.request(ctx, r, req, stdout, stderr)
 }
 
 // parseCheck reads and checks check's command line; --help prints the

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -64,9 +65,13 @@ func (m *Main) connectClient(n natsFlags, stderr io.Writer) (*nats.Conn, error) 
 	return nc, nil
 }
 
-// request sends body on the subject and prints the reply to stdout; an
-// error reply is printed too and returned as errAnswered.
-func (m *Main) request(ctx context.Context, r requestFlags, body []byte, stdout, stderr io.Writer) error {
+// request sends req as JSON on the subject and prints the reply to
+// stdout; an error reply is printed too and returned as errAnswered.
+func (m *Main) request(ctx context.Context, r requestFlags, req any, stdout, stderr io.Writer) error {
+	body, err := json.Marshal(req)
+	if err != nil {
+		return fmt.Errorf("encoding the request: %w", err)
+	}
 	nc, err := m.connectClient(r.nats, stderr)
 	if err != nil {
 		return err

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"io"
 
 	"github.com/paybridge/paybridge/internal/cli"
@@ -14,11 +13,7 @@ func (m *Main) runStatus(ctx context.Context, args []string, stdout, stderr io.W
 	if err != nil {
 		return err
 	}
-	body, err := json.Marshal(req)
-	if err != nil {
-		return err
-	}
-	return m.request(ctx, r, body, stdout, stderr)
+	return m.request(ctx, r, req, stdout, stderr)
 }
 
 // parseStatus reads and checks status's command line; --help prints the
