@@ -22,10 +22,10 @@ import (
 var errNoBinary = errors.New("no paybridge binary")
 
 // subprocess is `paybridge serve` run as a child process against the
-// world's NATS server and paysim, with --pprof on its HTTP listener.
+// world's NATS server and paysim, with --pprof on its admin listener.
 type subprocess struct {
 	cmd    *exec.Cmd
-	http   string // host:port of /readyz, /metrics and /debug/pprof
+	admin  string // host:port of /readyz, /metrics and /debug/pprof
 	stderr *tail
 	exited chan struct{}
 	err    error // the exit, once exited is closed
@@ -44,10 +44,15 @@ func startSubprocess(ctx context.Context, o options, w *world, log io.Writer) (*
 	if err != nil {
 		return nil, err
 	}
-	s := &subprocess{http: httpAddr, stderr: &tail{max: 8 << 10}, exited: make(chan struct{})}
+	adminAddr, err := freeLoopbackPort()
+	if err != nil {
+		return nil, err
+	}
+	s := &subprocess{admin: adminAddr, stderr: &tail{max: 8 << 10}, exited: make(chan struct{})}
 	s.cmd = exec.Command(bin, "serve",
 		"--nats-url", w.natsURL,
 		"--http-listen", httpAddr,
+		"--admin-listen", adminAddr,
 		"--coinbar-base-url", w.simURL,
 		"--muvinai-base-url", w.simURL,
 		"--max-inflight", strconv.Itoa(o.maxInflight),
@@ -65,7 +70,7 @@ func startSubprocess(ctx context.Context, o options, w *world, log io.Writer) (*
 	if err := s.waitReady(ctx, 60*time.Second); err != nil {
 		return nil, errors.Join(err, s.stop(ctx))
 	}
-	fmt.Fprintf(log, "paybench: paybridge serve running, pid %d, HTTP %s\n", s.pid(), s.http)
+	fmt.Fprintf(log, "paybench: paybridge serve running, pid %d, admin HTTP %s\n", s.pid(), s.admin)
 	return s, nil
 }
 
@@ -96,7 +101,7 @@ func freeLoopbackPort() (string, error) {
 func (s *subprocess) waitReady(ctx context.Context, within time.Duration) error {
 	deadline := time.Now().Add(within)
 	for {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+s.http+"/readyz", nil)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+s.admin+"/readyz", nil)
 		resp, err := http.DefaultClient.Do(req)
 		if err == nil {
 			resp.Body.Close()
@@ -128,7 +133,7 @@ func (s *subprocess) pid() int { return s.cmd.Process.Pid }
 func (s *subprocess) profile(ctx context.Context, d time.Duration, w io.Writer) error {
 	secs := max(1, int((d+time.Second/2)/time.Second))
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet,
-		fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", s.http, secs), nil)
+		fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", s.admin, secs), nil)
 	if err != nil {
 		return err
 	}

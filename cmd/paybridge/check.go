@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"io"
 	"time"
 
@@ -11,33 +10,39 @@ import (
 
 // runCheck is `paybridge check`: one request on payments.check.
 func (m *Main) runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	r, req, err := parseCheck(args, m.LookupEnv, stdout)
+	if err != nil {
+		return err
+	}
+	return m.request(ctx, r, req, stdout, stderr)
+}
+
+// parseCheck reads and checks check's command line; --help prints the
+// usage to stdout.
+func parseCheck(args []string, lookupEnv func(string) (string, bool), stdout io.Writer) (requestFlags, checkRequest, error) {
 	var r requestFlags
-	var watch bool
-	var maxAge, requestID string
+	var req checkRequest
 	f := newFlagSet("check", "check [flags] <provider> <payment-id>")
 	f.fromEnvOnly = natsFlagNames
-	r.register(f, "payments.check")
-	f.BoolVar(&watch, "watch", false, "keep re-checking the payment until its status is terminal")
-	f.StringVar(&maxAge, "max-age", "", "answer from the stored status when it was checked at most this long ago, e.g. 5m")
-	f.StringVar(&requestID, "request-id", "", "id echoed in the reply and the bridge's logs")
-	pos, err := f.parseOrHelp(args, m.LookupEnv, stdout)
+	r.register(f, "payments.check", defaultCheckTimeout)
+	f.BoolVar(&req.Watch, "watch", false, "keep re-checking the payment until its status is terminal")
+	f.StringVar(&req.MaxAge, "max-age", "", "answer from the stored status when it was checked at most this long ago, e.g. 5m")
+	f.StringVar(&req.RequestID, "request-id", "", "id echoed in the reply and the bridge's logs")
+	pos, err := f.parseOrHelp(args, lookupEnv, stdout)
 	if err != nil {
-		return err
+		return r, req, err
 	}
 	if len(pos) != 2 {
-		return cli.Usagef("check wants <provider> <payment-id> (see paybridge check --help)")
+		return r, req, cli.Usagef("check wants <provider> <payment-id> (see paybridge check --help)")
 	}
+	req.Provider, req.PaymentID = pos[0], pos[1]
 	if err := r.validate(f); err != nil {
-		return err
+		return r, req, err
 	}
-	if d, err := time.ParseDuration(maxAge); maxAge != "" && (err != nil || d < 0) {
-		return f.bad("max-age", "want a duration such as 5m")
+	if d, err := time.ParseDuration(req.MaxAge); req.MaxAge != "" && (err != nil || d < 0) {
+		return r, req, f.bad("max-age", "want a duration such as 5m")
 	}
-	body, err := json.Marshal(checkRequest{Provider: pos[0], PaymentID: pos[1], MaxAge: maxAge, Watch: watch, RequestID: requestID})
-	if err != nil {
-		return err
-	}
-	return m.request(ctx, r, body, stdout, stderr)
+	return r, req, nil
 }
 
 // checkRequest is the body of a check request (SPEC section 3).

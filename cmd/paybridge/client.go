@@ -2,18 +2,27 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"time"
 
-	"github.com/lmittmann/tint"
 	"github.com/nats-io/nats.go"
 )
 
 // defaultClientURL is where the client subcommands look for NATS.
 const defaultClientURL = "nats://127.0.0.1:4222"
+
+// How long the request commands wait for a reply by default. A check may
+// wait up to 2 s for provider budget and then give the provider call 30 s
+// (bridge.Config.CheckTimeout), so check waits longer than both; a status
+// lookup reads only the store.
+const (
+	defaultCheckTimeout  = 35 * time.Second
+	defaultStatusTimeout = 10 * time.Second
+)
 
 // requestFlags are the flags of the request/reply subcommands.
 type requestFlags struct {
@@ -23,10 +32,10 @@ type requestFlags struct {
 	json    bool
 }
 
-func (r *requestFlags) register(f *flagSet, defaultSubject string) {
+func (r *requestFlags) register(f *flagSet, defaultSubject string, defaultTimeout time.Duration) {
 	r.nats.register(f, defaultClientURL, "NATS server URL(s), comma-separated")
 	f.StringVar(&r.subject, "subject", defaultSubject, "subject the request is sent on")
-	f.DurationVar(&r.timeout, "timeout", 10*time.Second, "how long to wait for the reply")
+	f.DurationVar(&r.timeout, "timeout", defaultTimeout, "how long to wait for the reply")
 	f.BoolVar(&r.json, "json", false, "print the reply as JSON, exactly as received")
 }
 
@@ -43,16 +52,12 @@ func (r *requestFlags) validate(f *flagSet) error {
 	return nil
 }
 
-// clientLogger reports connection trouble of the client subcommands on
-// stderr; their output proper goes to stdout.
-func clientLogger(stderr io.Writer) *slog.Logger {
-	return slog.New(tint.NewHandler(stderr, &tint.Options{TimeFormat: time.TimeOnly, NoColor: !isTerminal(stderr)}))
-}
-
 // connectClient connects a client subcommand and closes the connection
-// with m.Close.
+// with m.Close. Connection trouble is logged on stderr; the output proper
+// goes to stdout.
 func (m *Main) connectClient(n natsFlags, stderr io.Writer) (*nats.Conn, error) {
-	nc, err := n.connect(clientLogger(stderr))
+	m.secrets.add(urlSecrets(n.url)...)
+	nc, err := n.connect(textLogger(stderr, slog.LevelInfo, isTerminal(stderr), &m.secrets))
 	if err != nil {
 		return nil, err
 	}
@@ -60,9 +65,13 @@ func (m *Main) connectClient(n natsFlags, stderr io.Writer) (*nats.Conn, error) 
 	return nc, nil
 }
 
-// request sends body on the subject and prints the reply to stdout; an
-// error reply is printed too and returned as errAnswered.
-func (m *Main) request(ctx context.Context, r requestFlags, body []byte, stdout, stderr io.Writer) error {
+// request sends req as JSON on the subject and prints the reply to
+// stdout; an error reply is printed too and returned as errAnswered.
+func (m *Main) request(ctx context.Context, r requestFlags, req any, stdout, stderr io.Writer) error {
+	body, err := json.Marshal(req)
+	if err != nil {
+		return fmt.Errorf("encoding the request: %w", err)
+	}
 	nc, err := m.connectClient(r.nats, stderr)
 	if err != nil {
 		return err

@@ -35,8 +35,9 @@ type composeService struct {
 }
 
 // TestCompose: compose.yaml parses, NATS runs with JetStream on a volume,
-// and the paybridge and paysim command lines are accepted by the
-// binaries' own flag parsers and agree on addresses and credentials.
+// the paybridge and paysim command lines are accepted by the binaries' own
+// flag parsers and agree on addresses and credentials, and only the
+// webhook port is published beyond the host's loopback.
 func TestCompose(t *testing.T) {
 	raw, err := os.ReadFile("../../compose.yaml")
 	must(t, err)
@@ -67,8 +68,22 @@ func TestCompose(t *testing.T) {
 	if u, err := url.Parse(cfg.nats.url); err != nil || u.Host != "nats:4222" || !slices.Contains(pb.DependsOn, "nats") {
 		t.Errorf("paybridge reaches NATS at %q (depends on %q), want the nats service", cfg.nats.url, pb.DependsOn)
 	}
-	if _, port, _ := net.SplitHostPort(cfg.httpListen); !slices.Contains(pb.Ports, port+":"+port) {
-		t.Errorf("paybridge HTTP %s is not published: %q", cfg.httpListen, pb.Ports)
+	_, httpPort, _ := net.SplitHostPort(cfg.httpListen)
+	if p, ok := published(pb.Ports, httpPort); !ok || p.hostPort != httpPort {
+		t.Errorf("paybridge's webhook listener %s is not published on port %s: %q", cfg.httpListen, httpPort, pb.Ports)
+	}
+	adminHost, adminPort, _ := net.SplitHostPort(cfg.adminListen)
+	if p, ok := published(pb.Ports, adminPort); ok && (p.allInterfaces() || net.ParseIP(adminHost).IsLoopback()) {
+		t.Errorf("paybridge's admin listener %s is published as %q: want the host's loopback only, and the container listening beyond its own", cfg.adminListen, pb.Ports)
+	}
+	// Only the webhook listener may face the network: NATS here has no
+	// authentication, and metrics, monitoring and paysim are for the host.
+	for name, svc := range c.Services {
+		for _, spec := range svc.Ports {
+			if p := parsePort(spec); p.allInterfaces() && !(name == "paybridge" && p.containerPort == httpPort) {
+				t.Errorf("service %s publishes %q on all interfaces; bind it to 127.0.0.1", name, spec)
+			}
+		}
 	}
 
 	// paysim: its flag parser lives in package main, so the built binary
@@ -89,6 +104,66 @@ func TestCompose(t *testing.T) {
 	}
 	if cfg.coinbar.apiKey != flagValue(sim.Command, "--coinbar-client-id") || cfg.muvinai.apiKey != flagValue(sim.Command, "--muvinai-api-key") {
 		t.Errorf("paybridge's provider keys do not match paysim's: %q", sim.Command)
+	}
+}
+
+// publishedPort is one entry of a service's ports in the short syntax
+// [[HOST_IP:]HOST_PORT:]CONTAINER_PORT[/PROTOCOL].
+type publishedPort struct{ hostIP, hostPort, containerPort string }
+
+func parsePort(spec string) publishedPort {
+	spec, _, _ = strings.Cut(spec, "/")
+	host, container, mapped := cutLast(spec, ":")
+	if !mapped {
+		return publishedPort{containerPort: spec}
+	}
+	ip, port, withIP := cutLast(host, ":")
+	if !withIP {
+		return publishedPort{hostPort: host, containerPort: container}
+	}
+	return publishedPort{hostIP: strings.Trim(ip, "[]"), hostPort: port, containerPort: container}
+}
+
+// allInterfaces reports whether the port is published on every interface
+// of the host, as Docker does without a host IP.
+func (p publishedPort) allInterfaces() bool {
+	ip := net.ParseIP(p.hostIP)
+	return p.hostIP == "" || ip == nil || ip.IsUnspecified()
+}
+
+// published finds the entry publishing the container port.
+func published(specs []string, containerPort string) (publishedPort, bool) {
+	for _, spec := range specs {
+		if p := parsePort(spec); p.containerPort == containerPort {
+			return p, true
+		}
+	}
+	return publishedPort{}, false
+}
+
+func cutLast(s, sep string) (before, after string, found bool) {
+	i := strings.LastIndex(s, sep)
+	if i < 0 {
+		return s, "", false
+	}
+	return s[:i], s[i+len(sep):], true
+}
+
+func TestParsePort(t *testing.T) {
+	for spec, want := range map[string]publishedPort{
+		"4222":                {containerPort: "4222"},
+		"4222:4222":           {hostPort: "4222", containerPort: "4222"},
+		"127.0.0.1:9090:9090": {hostIP: "127.0.0.1", hostPort: "9090", containerPort: "9090"},
+		"[::1]:4222:4222/tcp": {hostIP: "::1", hostPort: "4222", containerPort: "4222"},
+		"0.0.0.0:80:8080":     {hostIP: "0.0.0.0", hostPort: "80", containerPort: "8080"},
+	} {
+		got := parsePort(spec)
+		if got != want {
+			t.Errorf("parsePort(%q) = %+v, want %+v", spec, got, want)
+		}
+		if all := got.allInterfaces(); all != (want.hostIP == "" || want.hostIP == "0.0.0.0") {
+			t.Errorf("%q: allInterfaces %v", spec, all)
+		}
 	}
 }
 

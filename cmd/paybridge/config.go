@@ -20,6 +20,7 @@ type serveConfig struct {
 	embeddedListen string // used when nats.url is empty
 	dataDir        string
 	httpListen     string
+	adminListen    string
 	pprof          bool
 	log            logFlags
 
@@ -39,11 +40,17 @@ type providerConfig struct {
 
 func (p providerConfig) enabled() bool { return p.apiKey != "" }
 
+// secrets are the configured values no output may show.
+func (c *serveConfig) secrets() []string {
+	return append(urlSecrets(c.nats.url), c.coinbar.apiKey, c.coinbar.secretKey, c.muvinai.apiKey, c.muvinaiWebhookToken)
+}
+
 // Defaults of serve's flags (SPEC section 8).
 const (
 	defaultEmbeddedListen = "127.0.0.1:4222"
 	defaultDataDir        = "./data/nats"
 	defaultHTTPListen     = "127.0.0.1:8080"
+	defaultAdminListen    = "127.0.0.1:9090"
 	defaultCoinbarURL     = "https://sandbox.coinbar.io"
 	defaultMuvinaiURL     = "https://api.simplefi.tech"
 	defaultWatchSchedule  = "10s,30s,1m,2m,5m,10m"
@@ -57,8 +64,9 @@ func serveFlags(c *serveConfig, raw *rawServeFlags) *flagSet {
 	c.nats.register(f, "", "NATS server URL(s), comma-separated; empty starts an embedded NATS server with JetStream")
 	f.StringVar(&c.embeddedListen, "embedded-listen", defaultEmbeddedListen, "host:port of the embedded NATS server (without --nats-url); port -1 picks a free one")
 	f.StringVar(&c.dataDir, "data-dir", defaultDataDir, "directory of the embedded NATS server's JetStream data (without --nats-url)")
-	f.StringVar(&c.httpListen, "http-listen", defaultHTTPListen, "host:port of /healthz, /readyz, /metrics and /webhooks/")
-	f.BoolVar(&c.pprof, "pprof", false, "also serve net/http/pprof under /debug/pprof/ on --http-listen")
+	f.StringVar(&c.httpListen, "http-listen", defaultHTTPListen, "host:port of /webhooks/, /healthz and /readyz; may face the internet")
+	f.StringVar(&c.adminListen, "admin-listen", defaultAdminListen, "host:port of /metrics, /healthz, /readyz and, with --pprof, /debug/pprof/; keep it private")
+	f.BoolVar(&c.pprof, "pprof", false, "also serve net/http/pprof under /debug/pprof/ on --admin-listen")
 	c.log.register(f, "info")
 
 	f.StringVar(&c.coinbar.baseURL, "coinbar-base-url", defaultCoinbarURL, "CoinbarPay API base URL (production: https://pay.coinbar.io)")
@@ -110,7 +118,7 @@ func (c *serveConfig) finish(f *flagSet, raw rawServeFlags) error {
 	if err := c.log.validate(f); err != nil {
 		return err
 	}
-	for _, name := range []string{"embedded-listen", "http-listen"} {
+	for _, name := range []string{"embedded-listen", "http-listen", "admin-listen"} {
 		if err := checkListen(f, name); err != nil {
 			return err
 		}
@@ -177,16 +185,16 @@ func checkListen(f *flagSet, name string) error {
 
 // checkBaseURL catches the mistakes in a provider's base URL worth a
 // message naming the flag; the provider's client checks the rest. The URL
-// is shown with any password hidden.
+// is shown without its user information.
 func checkBaseURL(where, raw string) error {
 	u, err := url.Parse(raw)
 	switch {
 	case err != nil:
 		return cli.Usagef("%s: not a URL", where)
 	case u.Scheme != "http" && u.Scheme != "https":
-		return cli.Usagef("%s %q: want an http or https URL", where, u.Redacted())
+		return cli.Usagef("%s %q: want an http or https URL", where, redactURL(raw))
 	case u.Host == "":
-		return cli.Usagef("%s %q: no host", where, u.Redacted())
+		return cli.Usagef("%s %q: no host", where, redactURL(raw))
 	}
 	return nil
 }

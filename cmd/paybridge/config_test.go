@@ -32,7 +32,11 @@ func TestConfigErrors(t *testing.T) {
 		{"bad NATS URL", nil, []string{"serve", "--nats-url", "ftp://x", "--coinbar-api-key", "k"},
 			`paybridge: --nats-url "ftp://x": scheme must be nats, tls, ws or wss`, 2},
 		{"NATS URL password hidden", nil, []string{"serve", "--nats-url", "nats://a,ftp://user:SECRET@x", "--coinbar-api-key", "k"},
-			`paybridge: --nats-url "ftp://user:xxxxx@x": scheme must be nats, tls, ws or wss`, 2},
+			`paybridge: --nats-url "ftp://[redacted]@x": scheme must be nats, tls, ws or wss`, 2},
+		{"NATS URL token hidden", nil, []string{"check", "--nats-url", "ftp://tok-SECRET@x", "coinbar", "x"},
+			`paybridge: --nats-url "ftp://[redacted]@x": scheme must be nats, tls, ws or wss`, 2},
+		{"base URL credentials hidden", nil, []string{"serve", "--muvinai-api-key", "k", "--muvinai-base-url", "ftp://me:SECRET@api"},
+			`paybridge: --muvinai-base-url "ftp://[redacted]@api": want an http or https URL`, 2},
 		{"NATS URL from the environment", []string{"PAYBRIDGE_NATS_URL=127.0.0.1:4222"}, []string{"check", "coinbar", "x"},
 			`paybridge: PAYBRIDGE_NATS_URL: want URLs such as nats://127.0.0.1:4222`, 2},
 		{"missing secret file", []string{"PAYBRIDGE_COINBAR_API_KEY_FILE=/nope"}, []string{"serve"},
@@ -57,9 +61,11 @@ func TestConfigErrors(t *testing.T) {
 			`paybridge: --muvinai-base-url "api.simplefi.tech": want an http or https URL`, 2},
 		{"bad duration", []string{"PAYBRIDGE_WATCH_DEADLINE=forever"}, []string{"serve", "--coinbar-api-key", "k"},
 			`paybridge: PAYBRIDGE_WATCH_DEADLINE "forever": parse error`, 2},
+		{"bad admin listen address", []string{"PAYBRIDGE_ADMIN_LISTEN=9090"}, []string{"serve", "--coinbar-api-key", "k"},
+			`paybridge: PAYBRIDGE_ADMIN_LISTEN "9090": want host:port, e.g. 127.0.0.1:8080`, 2},
 		{"bad log level", nil, []string{"serve", "--coinbar-api-key", "k", "--log-level", "loud"},
 			`paybridge: --log-level "loud": want debug, info, warn or error`, 2},
-		{"credentials without URL", nil, []string{"serve", "--coinbar-api-key", "k", "--nats-creds", keyFile},
+		{"credentials without URL", nil, []string{"serve", "--coinbar-api-key", "cb-key", "--nats-creds", keyFile},
 			`paybridge: --nats-creds "` + keyFile + `": needs --nats-url: the embedded server takes no credentials`, 2},
 		{"missing credentials file", nil, []string{"status", "--nats-creds", "/nope.creds", "coinbar", "x"},
 			`paybridge: --nats-creds: open /nope.creds: no such file or directory`, 2},
@@ -127,8 +133,8 @@ func TestServeConfig(t *testing.T) {
 	switch {
 	case cfg.nats.url != "" || cfg.embeddedListen != "127.0.0.1:4222" || cfg.dataDir != "./data/nats":
 		t.Errorf("NATS defaults: url %q, embedded %q, data %q", cfg.nats.url, cfg.embeddedListen, cfg.dataDir)
-	case cfg.httpListen != "127.0.0.1:8080" || cfg.pprof:
-		t.Errorf("HTTP defaults: %q, pprof %v", cfg.httpListen, cfg.pprof)
+	case cfg.httpListen != "127.0.0.1:8080" || cfg.adminListen != "127.0.0.1:9090" || cfg.pprof:
+		t.Errorf("HTTP defaults: %q, admin %q, pprof %v", cfg.httpListen, cfg.adminListen, cfg.pprof)
 	case cfg.coinbar.baseURL != "https://sandbox.coinbar.io" || cfg.muvinai.baseURL != "https://api.simplefi.tech" || cfg.muvinai.enabled():
 		t.Errorf("provider defaults: %+v %+v", cfg.coinbar, cfg.muvinai)
 	case !slices.Equal(cfg.bridge.WatchSchedule, wantSchedule) || cfg.bridge.WatchDeadline != 24*time.Hour:
@@ -155,14 +161,14 @@ func TestHelp(t *testing.T) {
 		flags   []string
 	}{
 		{"serve", []string{"--nats-url", "--nats-creds", "--nats-nkey", "--nats-tls-ca", "--nats-tls-cert", "--nats-tls-key",
-			"--embedded-listen", "--data-dir", "--http-listen", "--pprof", "--coinbar-base-url", "--coinbar-api-key",
+			"--embedded-listen", "--data-dir", "--http-listen", "--admin-listen", "[PAYBRIDGE_ADMIN_LISTEN]", "--pprof", "--coinbar-base-url", "--coinbar-api-key",
 			"--coinbar-secret-key", "--muvinai-base-url", "--muvinai-api-key", "--coinbar-rate", "--muvinai-rate",
 			"--muvinai-webhook-token", "--watch-schedule", "--watch-deadline", "--max-inflight", "--replicas",
 			"--event-mode", "--log-format", "--log-level", "[PAYBRIDGE_COINBAR_API_KEY or PAYBRIDGE_COINBAR_API_KEY_FILE]"}},
 		{"check", []string{"--watch", "--max-age", "--request-id", "--timeout", "--json", "--subject", "--nats-url", "--nats-creds"}},
 		{"status", []string{"--json", "--subject", "--nats-url"}},
 		{"events", []string{"--json", "--subject", "--stream", "--all", "--nats-url"}},
-		{"demo", []string{"--embedded-listen", "--http-listen", "--payments"}},
+		{"demo", []string{"--embedded-listen", "--http-listen", "--admin-listen", "--payments"}},
 	} {
 		out.Reset()
 		m := NewMain()

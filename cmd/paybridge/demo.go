@@ -34,13 +34,14 @@ var demoSchedule = []time.Duration{2 * time.Second, 5 * time.Second}
 // printed as they come, until ctx ends.
 func (m *Main) runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var lf logFlags
-	var embeddedListen, httpListen string
+	var embeddedListen, httpListen, adminListen string
 	var payments int
 	var seed uint64
 	f := newFlagSet("demo", "demo [flags]")
 	f.fromEnvOnly = []string{} // the demo needs no setup, and takes none from the environment
 	f.StringVar(&embeddedListen, "embedded-listen", defaultEmbeddedListen, "host:port of the embedded NATS server; port -1 picks a free one")
-	f.StringVar(&httpListen, "http-listen", defaultHTTPListen, "host:port of /healthz, /readyz and /metrics")
+	f.StringVar(&httpListen, "http-listen", defaultHTTPListen, "host:port of /webhooks/, /healthz and /readyz")
+	f.StringVar(&adminListen, "admin-listen", defaultAdminListen, "host:port of /metrics, /healthz and /readyz")
 	f.IntVar(&payments, "payments", 10, "simulated payments per provider")
 	f.Uint64Var(&seed, "seed", 1, "seed of the simulated payments")
 	lf.register(f, "warn")
@@ -57,7 +58,7 @@ func (m *Main) runDemo(ctx context.Context, args []string, stdout, stderr io.Wri
 	if err := lf.validate(f); err != nil {
 		return err
 	}
-	for _, name := range []string{"embedded-listen", "http-listen"} {
+	for _, name := range []string{"embedded-listen", "http-listen", "admin-listen"} {
 		if err := checkListen(f, name); err != nil {
 			return err
 		}
@@ -77,11 +78,13 @@ func (m *Main) runDemo(ctx context.Context, args []string, stdout, stderr io.Wri
 		embeddedListen: embeddedListen,
 		dataDir:        dir,
 		httpListen:     httpListen,
+		adminListen:    adminListen,
 		coinbar:        providerConfig{baseURL: simURL, apiKey: demoCoinbarClientID},
 		muvinai:        providerConfig{baseURL: simURL, apiKey: demoMuvinaiAPIKey},
 		bridge:         bridge.Config{WatchSchedule: demoSchedule, WatchDeadline: 10 * time.Minute},
 	}
-	s, err := m.startServer(ctx, cfg, lf.logger(stderr))
+	m.secrets.add(cfg.secrets()...)
+	s, err := m.startServer(ctx, cfg, lf.logger(stderr, &m.secrets))
 	if err != nil {
 		return err
 	}
@@ -93,8 +96,7 @@ func (m *Main) runDemo(ctx context.Context, args []string, stdout, stderr io.Wri
 	}
 	m.onClose("events", func(context.Context) error { stop(); return nil })
 	checkAll(ctx, s.nc, scenario, stderr)
-	<-ctx.Done()
-	return nil
+	return s.wait(ctx)
 }
 
 // startSim serves the simulator on a free loopback port until Close.
@@ -150,7 +152,7 @@ func printDemoBanner(w io.Writer, s *server, simURL, dir string, scenario sim.Sc
   NATS     %s (embedded, JetStream; data in %s, removed at exit)
   paysim   %s (CoinbarPay and Muvinai simulator: %d payments each, settling over about a minute)
   bridge   requests on payments.check and payments.status.get, events on payments.status.changed
-  HTTP     http://%s/metrics and /readyz
+  HTTP     http://%s/readyz and /webhooks/; metrics on http://%s/metrics
 
 Every payment is checked with watch: true; the bridge re-checks each one
 (after 2s, then every 5s) until its status is final.
@@ -164,6 +166,6 @@ Try from another terminal:
   curl http://%s/metrics
 
 Events as they happen (Ctrl-C to stop):
-`, s.natsURL, dir, simURL, len(scenario.Coinbar), s.httpAddr,
-		natsFlag, cb, natsFlag, mv, natsFlag, cb, natsFlag, natsCLIFlag, s.httpAddr)
+`, s.natsURL, dir, simURL, len(scenario.Coinbar), s.httpAddr, s.adminAddr,
+		natsFlag, cb, natsFlag, mv, natsFlag, cb, natsFlag, natsCLIFlag, s.adminAddr)
 }

@@ -21,7 +21,7 @@ func TestDemo(t *testing.T) {
 	m := NewMain()
 	done := make(chan error, 1)
 	go func() {
-		done <- m.Run(ctx, []string{"demo", "--embedded-listen", "127.0.0.1:-1", "--http-listen", "127.0.0.1:0", "--payments", "2"}, stdout, stderr)
+		done <- m.Run(ctx, []string{"demo", "--embedded-listen", "127.0.0.1:-1", "--http-listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--payments", "2"}, stdout, stderr)
 	}()
 
 	want := []string{"coinbar demo-coinbar-0001 new → pending", "coinbar demo-coinbar-0002 new → pending",

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -21,7 +22,6 @@ import (
 	natsserver "github.com/nats-io/nats-server/v2/server"
 
 	"github.com/paybridge/paybridge/internal/testkit"
-	"github.com/paybridge/paybridge/natsembed"
 	"github.com/paybridge/paybridge/providers/coinbar"
 	"github.com/paybridge/paybridge/providers/muvinai"
 )
@@ -163,11 +163,12 @@ func run(t *testing.T, env []string, args ...string) (stdout, stderr string, cod
 
 // logLine is one JSON log line of serve, with the fields tests read.
 type logLine struct {
-	Msg  string `json:"msg"`
-	Addr string `json:"addr"`
-	URL  string `json:"url"`
-	HTTP string `json:"http"`
-	NATS string `json:"nats"`
+	Msg   string `json:"msg"`
+	Addr  string `json:"addr"`
+	URL   string `json:"url"`
+	HTTP  string `json:"http"`
+	Admin string `json:"admin"`
+	NATS  string `json:"nats"`
 }
 
 // logged returns the first JSON log line with the message msg.
@@ -184,15 +185,16 @@ func (p *proc) logged(msg string) (logLine, bool) {
 // serveProc is a running `paybridge serve`.
 type serveProc struct {
 	*proc
-	httpURL string // http://host:port
-	natsURL string
+	httpURL  string // http://host:port of --http-listen
+	adminURL string // http://host:port of --admin-listen
+	natsURL  string
 }
 
-// startServe runs serve with JSON logs and a free HTTP port, and returns
+// startServe runs serve with JSON logs and free HTTP ports, and returns
 // once it has logged that it is ready and /readyz answers 200.
 func startServe(t *testing.T, env []string, args ...string) *serveProc {
 	t.Helper()
-	args = append([]string{"serve", "--http-listen", "127.0.0.1:0", "--log-format", "json", "--log-level", "debug"}, args...)
+	args = append([]string{"serve", "--http-listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--log-format", "json", "--log-level", "debug"}, args...)
 	s := &serveProc{proc: start(t, "paybridge", env, args...)}
 	var ready logLine
 	testkit.WaitFor(t, 20*time.Second, "serve to log that it is ready", func() bool {
@@ -203,7 +205,7 @@ func startServe(t *testing.T, env []string, args ...string) *serveProc {
 		ready, ok = s.logged("paybridge ready")
 		return ok
 	})
-	s.httpURL, s.natsURL = "http://"+ready.HTTP, ready.NATS
+	s.httpURL, s.adminURL, s.natsURL = "http://"+ready.HTTP, "http://"+ready.Admin, ready.NATS
 	testkit.WaitFor(t, 10*time.Second, "/readyz to answer 200", func() bool {
 		code, _ := httpGet(t, s.httpURL+"/readyz")
 		return code == http.StatusOK
@@ -248,24 +250,53 @@ func httpPost(t *testing.T, url, body string) (int, string) {
 type natsServer struct {
 	t        *testing.T
 	storeDir string
+	auth     func(*natsserver.Options) // sets the server's authentication; nil: none
 	srv      *natsserver.Server
-	url      string
+	url      string // without credentials
 }
 
-func startNATS(t *testing.T) *natsServer {
+func startNATS(t *testing.T) *natsServer { return startNATSWith(t, nil) }
+
+// startNATSWith starts a server on a free port whose authentication auth
+// sets.
+func startNATSWith(t *testing.T, auth func(*natsserver.Options)) *natsServer {
 	t.Helper()
-	n := &natsServer{t: t, storeDir: t.TempDir()}
+	n := &natsServer{t: t, storeDir: t.TempDir(), auth: auth}
 	n.start(-1)
 	t.Cleanup(n.shutdown)
 	return n
 }
 
 func (n *natsServer) start(port int) {
-	s, err := natsembed.Start(natsembed.Config{Host: "127.0.0.1", Port: port, StoreDir: n.storeDir})
+	n.t.Helper()
+	s, err := natsserver.NewServer(n.options(port))
 	if err != nil {
 		n.t.Fatal(err)
 	}
+	go s.Start()
+	if !s.ReadyForConnections(10 * time.Second) {
+		s.Shutdown()
+		n.t.Fatalf("NATS server on port %d not ready within 10s", port)
+	}
 	n.srv, n.url = s, s.ClientURL()
+}
+
+// options are the server's options now, for start and ReloadOptions.
+func (n *natsServer) options(port int) *natsserver.Options {
+	opts := &natsserver.Options{ServerName: "test", Host: "127.0.0.1", Port: port, JetStream: true, StoreDir: n.storeDir, NoSigs: true, NoLog: true}
+	if n.auth != nil {
+		n.auth(opts)
+	}
+	return opts
+}
+
+// port is the port the server listens on.
+func (n *natsServer) port() int { return n.srv.Addr().(*net.TCPAddr).Port }
+
+// urlWith is the server's URL carrying userinfo, such as "user:pass" or a
+// token.
+func (n *natsServer) urlWith(userinfo string) string {
+	return strings.Replace(n.url, "nats://", "nats://"+userinfo+"@", 1)
 }
 
 func (n *natsServer) shutdown() {

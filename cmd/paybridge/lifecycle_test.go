@@ -3,14 +3,17 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	natsserver "github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -147,7 +150,7 @@ func TestServeWaitsForNATS(t *testing.T) {
 	ln.Close()
 
 	p := start(t, "paybridge", fk.serveEnv(), "serve", "--nats-url", fmt.Sprintf("nats://127.0.0.1:%d", port),
-		"--http-listen", "127.0.0.1:0", "--log-format", "json")
+		"--http-listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--log-format", "json")
 	var listening logLine
 	testkit.WaitFor(t, 10*time.Second, "serve to listen on HTTP", func() bool {
 		var ok bool
@@ -175,5 +178,69 @@ func TestServeWaitsForNATS(t *testing.T) {
 	})
 	if code := p.stop(); code != 0 {
 		t.Errorf("serve exited %d:\n%s", code, p.stderr)
+	}
+}
+
+// userPass makes a NATS server admit one user with the given password.
+func userPass(password string) func(*natsserver.Options) {
+	return func(o *natsserver.Options) { o.Username, o.Password = "bridge", password }
+}
+
+// TestServeExitsWhenNATSCloses: once nats.go closes the connection for
+// good (here: the server's password changed, so it refuses the bridge
+// twice in a row), serve exits non-zero and says why, instead of idling.
+func TestServeExitsWhenNATSCloses(t *testing.T) {
+	ns := startNATSWith(t, userPass("old-SECRET"))
+	s := startServe(t, startFakes(t).serveEnv(), "--nats-url", ns.urlWith("bridge:old-SECRET"))
+
+	ns.auth = userPass("new-SECRET")
+	must(t, ns.srv.ReloadOptions(ns.options(ns.port()))) // disconnects clients no longer authorized
+	if code := s.wait(20 * time.Second); code != 1 {
+		t.Errorf("serve exited %d after NATS closed its connection, want 1", code)
+	}
+	if !strings.Contains(s.stderr.String(), "paybridge: NATS connection closed: nats: Authorization Violation\n") {
+		t.Errorf("serve did not say why it exited:\n%s", s.stderr)
+	}
+	if _, ok := s.logged("exiting: the NATS connection is closed and will not reconnect"); !ok {
+		t.Errorf("serve did not log the closed connection:\n%s", s.stderr)
+	}
+	noSecrets(t, s.stderr.String(), s.stdout.String())
+}
+
+// TestServeRefusedAtStart: credentials the server refuses at start make
+// serve exit non-zero, instead of waiting for NATS for ever.
+func TestServeRefusedAtStart(t *testing.T) {
+	ns := startNATSWith(t, userPass("right-SECRET"))
+	p := start(t, "paybridge", startFakes(t).serveEnv(), "serve", "--nats-url", ns.urlWith("bridge:wrong-SECRET"),
+		"--http-listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--log-format", "json")
+	if code := p.wait(20 * time.Second); code != 1 {
+		t.Errorf("serve exited %d, want 1", code)
+	}
+	if want := ": NATS connection closed: nats: Authorization Violation\n"; !strings.HasSuffix(p.stderr.String(), want) {
+		t.Errorf("stderr does not end with %q:\n%s", want, p.stderr)
+	}
+	noSecrets(t, p.stderr.String(), p.stdout.String())
+}
+
+// TestHealthzFailsOnceNATSClosed: /healthz stops answering ok once the
+// NATS connection is closed for good.
+func TestHealthzFailsOnceNATSClosed(t *testing.T) {
+	ns := startNATS(t)
+	nc, err := nats.Connect(ns.url)
+	must(t, err)
+	s := &server{log: slog.New(slog.DiscardHandler), failed: make(chan error, 1)}
+	nc.SetClosedHandler(s.natsClosed)
+	h := httptest.NewServer(s.webhookRoutes())
+	defer h.Close()
+	if code, _ := httpGet(t, h.URL+"/healthz"); code != http.StatusOK {
+		t.Fatalf("/healthz with NATS connected: %d", code)
+	}
+	nc.Close()
+	testkit.WaitFor(t, 5*time.Second, "/healthz to fail", func() bool {
+		code, _ := httpGet(t, h.URL+"/healthz")
+		return code == http.StatusServiceUnavailable
+	})
+	if err := <-s.failed; err == nil || err.Error() != "NATS connection closed" {
+		t.Errorf("serve was told %v, want the connection closed", err)
 	}
 }

@@ -25,7 +25,7 @@ func main() {
 	}
 	code := cli.ExitCode(err)
 	if code != 0 && !errors.Is(err, errAnswered) {
-		fmt.Fprintln(os.Stderr, "paybridge:", err)
+		fmt.Fprintln(os.Stderr, "paybridge:", m.secrets.redact(err.Error()))
 	}
 	os.Exit(code)
 }
@@ -42,6 +42,7 @@ type Main struct {
 	LookupEnv func(string) (string, bool)
 
 	closers []closer
+	secrets secretSet // what the subcommand was configured with and must never show
 }
 
 // closer releases one thing Run opened.

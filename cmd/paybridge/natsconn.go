@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -71,8 +72,8 @@ func (n *natsFlags) validate(f *flagSet) error {
 	return nil
 }
 
-// checkNATSURL checks one server URL. The error shows the URL with its
-// password hidden, or not at all when it cannot be parsed.
+// checkNATSURL checks one server URL. The error shows the URL without
+// its user information, or not at all when it cannot be parsed.
 func checkNATSURL(where, raw string) error {
 	u, err := url.Parse(raw)
 	if err != nil || !strings.Contains(raw, "://") {
@@ -80,22 +81,11 @@ func checkNATSURL(where, raw string) error {
 	}
 	switch {
 	case u.Scheme != "nats" && u.Scheme != "tls" && u.Scheme != "ws" && u.Scheme != "wss":
-		return cli.Usagef("%s %q: scheme must be nats, tls, ws or wss", where, u.Redacted())
+		return cli.Usagef("%s %q: scheme must be nats, tls, ws or wss", where, redactURL(raw))
 	case u.Hostname() == "":
-		return cli.Usagef("%s %q: no host", where, u.Redacted())
+		return cli.Usagef("%s %q: no host", where, redactURL(raw))
 	}
 	return nil
-}
-
-// redactURLs hides passwords and tokens in a server list for logs.
-func redactURLs(list string) string {
-	parts := strings.Split(list, ",")
-	for i, p := range parts {
-		if u, err := url.Parse(strings.TrimSpace(p)); err == nil {
-			parts[i] = u.Redacted()
-		}
-	}
-	return strings.Join(parts, ",")
 }
 
 // connectOptions are the options of every paybridge connection: named,
@@ -114,7 +104,7 @@ func (n *natsFlags) connectOptions(log *slog.Logger) ([]nats.Option, error) {
 			}
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
-			log.Info("NATS reconnected", "url", nc.ConnectedUrlRedacted())
+			log.Info("NATS reconnected", "url", redactURLs(nc.ConnectedUrl()))
 		}),
 		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
 			subject := ""
@@ -177,17 +167,28 @@ func (n *natsFlags) connectPatiently(ctx context.Context, url string, log *slog.
 	if err != nil {
 		return nil, fmt.Errorf("connecting to NATS at %s: %w", redactURLs(url), err)
 	}
-	connected := nc.StatusChanged(nats.CONNECTED)
-	defer nc.RemoveStatusListener(connected)
-	if nc.IsConnected() {
-		return nc, nil
+	changed := nc.StatusChanged(nats.CONNECTED, nats.CLOSED)
+	defer nc.RemoveStatusListener(changed)
+	status := nc.Status()
+	if status != nats.CONNECTED && status != nats.CLOSED {
+		log.Warn("waiting for NATS", "url", redactURLs(url))
+		select {
+		case status = <-changed:
+		case <-ctx.Done():
+			nc.Close()
+			return nil, fmt.Errorf("no NATS server answered at %s", redactURLs(url))
+		}
 	}
-	log.Warn("waiting for NATS", "url", redactURLs(url))
-	select {
-	case <-connected:
-		return nc, nil
-	case <-ctx.Done():
-		nc.Close()
-		return nil, fmt.Errorf("no NATS server answered at %s", redactURLs(url))
+	if status == nats.CLOSED { // nats.go gave up: wrong credentials, say
+		return nil, fmt.Errorf("connecting to NATS at %s: %w", redactURLs(url), closedError(nc))
 	}
+	return nc, nil
+}
+
+// closedError says why nats.go closed nc for good.
+func closedError(nc *nats.Conn) error {
+	if err := nc.LastError(); err != nil {
+		return fmt.Errorf("NATS connection closed: %w", err)
+	}
+	return errors.New("NATS connection closed")
 }

@@ -34,6 +34,7 @@ const drainTimeout = 30 * time.Second
 // runServe is `paybridge serve`: it runs until ctx ends; Close drains.
 func (m *Main) runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg, f, err := parseServe(args, m.LookupEnv)
+	m.secrets.add(cfg.secrets()...)
 	if errors.Is(err, flag.ErrHelp) {
 		f.printUsage(stdout)
 	}
@@ -41,33 +42,49 @@ func (m *Main) runServe(ctx context.Context, args []string, stdout, stderr io.Wr
 		return err
 	}
 	tuneGC(m.LookupEnv)
-	s, err := m.startServer(ctx, cfg, cfg.log.logger(stderr))
+	s, err := m.startServer(ctx, cfg, cfg.log.logger(stderr, &m.secrets))
 	if err != nil {
 		return err
 	}
+	return s.wait(ctx)
+}
+
+// server is one running bridge with what it stands on: the HTTP servers,
+// the NATS connection and, without --nats-url, the embedded NATS server.
+type server struct {
+	log         *slog.Logger
+	natsURL     string   // where clients reach the NATS server
+	httpAddr    net.Addr // webhooks, /healthz, /readyz
+	adminAddr   net.Addr // /metrics, /debug/pprof, /healthz, /readyz
+	httpServers []*http.Server
+	failed      chan error // why serve must exit, when it must
+	embedded    *natsserver.Server
+	nc          *nats.Conn
+	bridge      *bridge.Bridge
+	webhooks    atomic.Pointer[http.Handler] // the bridge's, once it exists
+	started     atomic.Bool                  // the bridge takes requests
+	draining    atomic.Bool                  // Close has begun
+	natsGone    atomic.Bool                  // the NATS connection is closed for good
+}
+
+// wait runs until ctx ends (nil: Close then drains) or something serve
+// cannot go on without fails (the error).
+func (s *server) wait(ctx context.Context) error {
 	select {
 	case <-ctx.Done():
 		s.log.Info("shutting down: finishing in-flight checks", "timeout", drainTimeout)
 		return nil
-	case err := <-s.httpFailed:
-		return fmt.Errorf("HTTP server: %w", err)
+	case err := <-s.failed:
+		return err
 	}
 }
 
-// server is one running bridge with what it stands on: the HTTP server,
-// the NATS connection and, without --nats-url, the embedded NATS server.
-type server struct {
-	log        *slog.Logger
-	natsURL    string // where clients reach the NATS server
-	httpAddr   net.Addr
-	http       *http.Server
-	httpFailed chan error
-	embedded   *natsserver.Server
-	nc         *nats.Conn
-	bridge     *bridge.Bridge
-	webhooks   atomic.Pointer[http.Handler] // the bridge's, once it exists
-	started    atomic.Bool                  // the bridge takes requests
-	draining   atomic.Bool                  // Close has begun
+// fail makes wait return err; the first failure is the one reported.
+func (s *server) fail(err error) {
+	select {
+	case s.failed <- err:
+	default:
+	}
 }
 
 // startServer starts everything serve runs and registers its shutdown
@@ -77,7 +94,7 @@ func (m *Main) startServer(ctx context.Context, cfg serveConfig, log *slog.Logge
 	if err != nil {
 		return nil, err
 	}
-	s := &server{log: log, httpFailed: make(chan error, 1)}
+	s := &server{log: log, failed: make(chan error, 1)}
 	m.onClose("serve", s.close)
 
 	reg := prometheus.NewRegistry()
@@ -93,6 +110,10 @@ func (m *Main) startServer(ctx context.Context, cfg serveConfig, log *slog.Logge
 	}
 	if s.nc, err = cfg.nats.connectPatiently(ctx, s.natsURL, log); err != nil {
 		return nil, err
+	}
+	s.nc.SetClosedHandler(s.natsClosed)
+	if s.nc.IsClosed() { // before the handler was set
+		s.natsClosed(s.nc)
 	}
 	bcfg := cfg.bridge
 	bcfg.Logger, bcfg.Registerer = log, reg
@@ -110,7 +131,7 @@ func (m *Main) startServer(ctx context.Context, cfg serveConfig, log *slog.Logge
 		names[i] = p.Name()
 	}
 	log.Info("paybridge ready", "providers", strings.Join(names, ","), "nats", redactURLs(s.natsURL),
-		"http", s.httpAddr.String(), "replicas", bcfg.Replicas, "event_mode", bcfg.EventMode.String())
+		"http", s.httpAddr.String(), "admin", s.adminAddr.String(), "replicas", bcfg.Replicas, "event_mode", bcfg.EventMode.String())
 	return s, nil
 }
 
@@ -135,22 +156,6 @@ func newProviders(cfg serveConfig, log *slog.Logger) ([]providers.Provider, erro
 	return provs, nil
 }
 
-func (s *server) startHTTP(cfg serveConfig, reg *prometheus.Registry) error {
-	ln, err := net.Listen("tcp", cfg.httpListen)
-	if err != nil {
-		return fmt.Errorf("--http-listen: %w", err)
-	}
-	s.httpAddr = ln.Addr()
-	s.http = &http.Server{Handler: s.routes(reg, cfg.pprof), ReadHeaderTimeout: 10 * time.Second}
-	go func() {
-		if err := s.http.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-			s.httpFailed <- err
-		}
-	}()
-	s.log.Info("HTTP listening", "addr", s.httpAddr.String())
-	return nil
-}
-
 func (s *server) startEmbedded(cfg serveConfig) error {
 	host, port, _ := natsembed.ParseListen(cfg.embeddedListen) // checked by parseServe
 	if err := os.MkdirAll(cfg.dataDir, 0o750); err != nil {
@@ -163,6 +168,19 @@ func (s *server) startEmbedded(cfg serveConfig) error {
 	s.embedded, s.natsURL = ns, ns.ClientURL()
 	s.log.Info("embedded NATS started", "url", s.natsURL, "data_dir", cfg.dataDir)
 	return nil
+}
+
+// natsClosed runs when the NATS connection is closed for good. Unless
+// serve closed it, nats.go gave up on it (the server refused the
+// credentials twice in a row, say), which no waiting can mend: serve exits
+// non-zero so that its supervisor restarts it, and /healthz fails meanwhile.
+func (s *server) natsClosed(nc *nats.Conn) {
+	if s.natsGone.Swap(true) || s.draining.Load() {
+		return
+	}
+	err := closedError(nc)
+	s.log.Error("exiting: the NATS connection is closed and will not reconnect", "error", err)
+	s.fail(err)
 }
 
 // readiness is "" when the bridge takes requests, else why not.
@@ -189,9 +207,9 @@ func (s *server) close(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("bridge: %w", err))
 		}
 	}
-	if s.http != nil {
-		if err := s.http.Shutdown(ctx); err != nil {
-			s.http.Close()
+	for _, srv := range s.httpServers {
+		if err := srv.Shutdown(ctx); err != nil {
+			srv.Close()
 			errs = append(errs, fmt.Errorf("HTTP: %w", err))
 		}
 	}

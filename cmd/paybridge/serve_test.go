@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"net"
 	"net/http"
 	"regexp"
 	"strings"
@@ -129,9 +128,9 @@ func TestServeEndToEnd(t *testing.T) {
 		t.Errorf("events: %s, want %s", strings.Join(seen, " "), want)
 	}
 
-	code, body := httpGet(t, s.httpURL+"/metrics")
+	code, body := httpGet(t, s.adminURL+"/metrics")
 	if code != http.StatusOK {
-		t.Fatalf("/metrics: %d", code)
+		t.Fatalf("/metrics on --admin-listen: %d", code)
 	}
 	for _, name := range []string{
 		"paybridge_checks_total", "paybridge_provider_requests_total", "paybridge_provider_request_duration_seconds",
@@ -145,14 +144,24 @@ func TestServeEndToEnd(t *testing.T) {
 	if !strings.Contains(body, `paybridge_checks_total{outcome="changed",provider="coinbar"} 3`) {
 		t.Errorf("/metrics does not count the three coinbar changes:\n%s", grep(body, "paybridge_checks_total"))
 	}
-	if code, body := httpGet(t, s.httpURL+"/healthz"); code != http.StatusOK || body != "ok\n" {
-		t.Errorf("/healthz: %d %q", code, body)
+	for _, base := range []string{s.httpURL, s.adminURL} {
+		for _, probe := range []string{"/healthz", "/readyz"} {
+			if code, _ := httpGet(t, base+probe); code != http.StatusOK {
+				t.Errorf("%s%s: %d", base, probe, code)
+			}
+		}
 	}
-	if code, _ := httpGet(t, s.httpURL+"/debug/pprof/heap"); code != http.StatusOK {
-		t.Errorf("--pprof: /debug/pprof/heap answered %d", code)
+	if code, _ := httpGet(t, s.adminURL+"/debug/pprof/heap"); code != http.StatusOK {
+		t.Errorf("--pprof: /debug/pprof/heap on --admin-listen answered %d", code)
+	}
+	// The webhook listener may face the internet: no metrics or profiles there.
+	for _, path := range []string{"/metrics", "/debug/pprof/heap", "/debug/pprof/"} {
+		if code, _ := httpGet(t, s.httpURL+path); code != http.StatusNotFound {
+			t.Errorf("--http-listen answered %s with %d, want 404", path, code)
+		}
 	}
 	// The command line may carry API keys: it is not served.
-	if code, _ := httpGet(t, s.httpURL+"/debug/pprof/cmdline"); code == http.StatusOK {
+	if code, _ := httpGet(t, s.adminURL+"/debug/pprof/cmdline"); code == http.StatusOK {
 		t.Error("--pprof serves /debug/pprof/cmdline")
 	}
 
@@ -171,7 +180,7 @@ func TestReadyzFollowsNATS(t *testing.T) {
 	ns, fk := startNATS(t), startFakes(t)
 	s := startServe(t, fk.serveEnv(), "--nats-url", ns.url)
 
-	port := ns.srv.Addr().(*net.TCPAddr).Port
+	port := ns.port()
 	ns.shutdown()
 	var body string
 	testkit.WaitFor(t, 10*time.Second, "/readyz to answer 503", func() bool {
@@ -185,7 +194,7 @@ func TestReadyzFollowsNATS(t *testing.T) {
 	if code, _ := httpGet(t, s.httpURL+"/healthz"); code != http.StatusOK {
 		t.Errorf("/healthz answered %d while NATS was down", code)
 	}
-	if code, _ := httpGet(t, s.httpURL+"/debug/pprof/cmdline"); code != http.StatusNotFound {
+	if code, _ := httpGet(t, s.adminURL+"/debug/pprof/cmdline"); code != http.StatusNotFound {
 		t.Errorf("without --pprof, /debug/pprof/cmdline answered %d", code)
 	}
 

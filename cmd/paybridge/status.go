@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"io"
 
 	"github.com/paybridge/paybridge/internal/cli"
@@ -10,25 +9,28 @@ import (
 
 // runStatus is `paybridge status`: one lookup on payments.status.get.
 func (m *Main) runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	r, req, err := parseStatus(args, m.LookupEnv, stdout)
+	if err != nil {
+		return err
+	}
+	return m.request(ctx, r, req, stdout, stderr)
+}
+
+// parseStatus reads and checks status's command line; --help prints the
+// usage to stdout.
+func parseStatus(args []string, lookupEnv func(string) (string, bool), stdout io.Writer) (requestFlags, statusRequest, error) {
 	var r requestFlags
 	f := newFlagSet("status", "status [flags] <provider> <payment-id>")
 	f.fromEnvOnly = natsFlagNames
-	r.register(f, "payments.status.get")
-	pos, err := f.parseOrHelp(args, m.LookupEnv, stdout)
+	r.register(f, "payments.status.get", defaultStatusTimeout)
+	pos, err := f.parseOrHelp(args, lookupEnv, stdout)
 	if err != nil {
-		return err
+		return r, statusRequest{}, err
 	}
 	if len(pos) != 2 {
-		return cli.Usagef("status wants <provider> <payment-id> (see paybridge status --help)")
+		return r, statusRequest{}, cli.Usagef("status wants <provider> <payment-id> (see paybridge status --help)")
 	}
-	if err := r.validate(f); err != nil {
-		return err
-	}
-	body, err := json.Marshal(statusRequest{Provider: pos[0], PaymentID: pos[1]})
-	if err != nil {
-		return err
-	}
-	return m.request(ctx, r, body, stdout, stderr)
+	return r, statusRequest{Provider: pos[0], PaymentID: pos[1]}, r.validate(f)
 }
 
 // statusRequest is the body of a status lookup (SPEC section 4).

@@ -15,21 +15,22 @@ import (
 	"github.com/paybridge/paybridge/providers/muvinai"
 )
 
-// startRun runs paysim on a random port and returns its base URL, the log
-// it writes, and a stop function that waits for it to exit cleanly.
-func startRun(t *testing.T, args ...string) (baseURL string, logs *testkit.SyncBuffer, stop func()) {
+// startRun runs paysim on a random port and returns its base URL, what it
+// prints (the banner), the log it writes, and a stop function that waits
+// for it to exit cleanly.
+func startRun(t *testing.T, args ...string) (baseURL string, stdout, logs *testkit.SyncBuffer, stop func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	stdout, stderr := &testkit.SyncBuffer{}, &testkit.SyncBuffer{}
+	stdout, logs = &testkit.SyncBuffer{}, &testkit.SyncBuffer{}
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, append([]string{"--listen", "127.0.0.1:0"}, args...), stdout, stderr) }()
+	go func() { done <- run(ctx, append([]string{"--listen", "127.0.0.1:0"}, args...), stdout, logs) }()
 	const banner = "paysim listening on "
 	deadline := time.Now().Add(5 * time.Second)
 	for !strings.Contains(stdout.String(), banner) {
 		select {
 		case err := <-done:
 			cancel()
-			t.Fatalf("run ended before serving: %v\n%s", err, stderr)
+			t.Fatalf("run ended before serving: %v\n%s", err, logs)
 		default:
 		}
 		if time.Now().After(deadline) {
@@ -56,11 +57,11 @@ func startRun(t *testing.T, args ...string) (baseURL string, logs *testkit.SyncB
 		}
 	}
 	t.Cleanup(stop)
-	return line, stderr, stop
+	return line, stdout, logs, stop
 }
 
 func TestRunServesBothProviders(t *testing.T) {
-	base, logs, stop := startRun(t,
+	base, _, logs, stop := startRun(t,
 		"--coinbar-client-id", "cb-id", "--coinbar-secret-key", "cb-secret", "--muvinai-api-key", "mv-key",
 		"--scenario", "testdata/scenario.json", "--payments", "2", "--prefix", "t-", "--log-format", "json")
 	short := providers.WithBackoff(time.Millisecond, 5*time.Millisecond)
@@ -122,6 +123,34 @@ func TestRunServesBothProviders(t *testing.T) {
 	}
 	if l := logs.String(); strings.Contains(l, "mv-key") || strings.Contains(l, "cb-secret") {
 		t.Errorf("request log shows a credential:\n%s", l)
+	}
+}
+
+// TestBannerHidesCredentials: the banner says which credentials are
+// checked and where they come from, but prints none of them, nor the
+// SIGNATURE derived from the secret key.
+func TestBannerHidesCredentials(t *testing.T) {
+	for _, withSecret := range []bool{false, true} {
+		args := []string{"--coinbar-client-id", "cb-id-xyzzy", "--muvinai-api-key", "mv-key-xyzzy", "--payments", "1"}
+		if withSecret {
+			args = append(args, "--coinbar-secret-key", "cb-signing-xyzzy")
+		}
+		_, stdout, logs, stop := startRun(t, args...)
+		stop()
+		banner := stdout.String()
+		for _, secret := range []string{"xyzzy", coinbar.Signature("cb-signing-xyzzy", nil)} {
+			if strings.Contains(banner, secret) || strings.Contains(logs.String(), secret) {
+				t.Errorf("secret key %v: a credential was printed:\n%s%s", withSecret, banner, logs)
+			}
+		}
+		for _, want := range []string{"--coinbar-client-id (set; not shown)", "--muvinai-api-key> (set; not shown)", "$MUVINAI_API_KEY", "$COINBAR_CLIENT_ID"} {
+			if !strings.Contains(banner, want) {
+				t.Errorf("secret key %v: the banner does not say %q:\n%s", withSecret, want, banner)
+			}
+		}
+		if signed := strings.Contains(banner, "keyed with --coinbar-secret-key (set; not shown)"); signed != withSecret {
+			t.Errorf("secret key %v: the banner misreports SIGNATURE checking:\n%s", withSecret, banner)
+		}
 	}
 }
 
