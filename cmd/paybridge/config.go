@@ -56,6 +56,7 @@ const (
 	defaultWatchSchedule  = "10s,30s,1m,2m,5m,10m"
 	defaultWatchDeadline  = 24 * time.Hour
 	defaultMaxInflight    = 1024
+	defaultMaxWatches     = 100_000
 )
 
 // serveFlags defines serve's flags on a new flagSet, filling c.
@@ -80,7 +81,8 @@ func serveFlags(c *serveConfig, raw *rawServeFlags) *flagSet {
 
 	f.StringVar(&raw.watchSchedule, "watch-schedule", defaultWatchSchedule, "delays between re-checks of a watched payment, the last repeating")
 	f.DurationVar(&c.bridge.WatchDeadline, "watch-deadline", defaultWatchDeadline, "how long a payment is watched before a watch-expired event")
-	f.IntVar(&c.bridge.MaxInflight, "max-inflight", defaultMaxInflight, "requests processed at once; more are answered overloaded")
+	f.IntVar(&c.bridge.MaxInflight, "max-inflight", defaultMaxInflight, "checks processed at once, shared evenly between the providers; more are answered overloaded (fire-and-forget ones queue)")
+	f.IntVar(&c.bridge.MaxWatches, "max-watches", defaultMaxWatches, "watches and webhook triggers stored per provider; more are refused as overloaded")
 	f.StringVar(&raw.replicas, "replicas", "1", "replicas (1 or 3) of the streams and bucket paybridge creates")
 	f.StringVar(&raw.eventMode, "event-mode", "binary", "CloudEvents content mode of published events: binary or structured")
 	return f
@@ -157,6 +159,9 @@ func (c *serveConfig) finish(f *flagSet, raw rawServeFlags) error {
 	}
 	if b.MaxInflight < 1 {
 		return f.bad("max-inflight", "must be at least 1")
+	}
+	if b.MaxWatches < 1 {
+		return f.bad("max-watches", "must be at least 1")
 	}
 	switch raw.replicas {
 	case "1", "3":

@@ -1,0 +1,69 @@
+package bridge
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/paybridge/paybridge/providers"
+	"github.com/paybridge/paybridge/providers/coinbar"
+	"github.com/paybridge/paybridge/providers/muvinai"
+)
+
+// FuzzDecodeWatchOrder feeds the watch-order decoder whatever may sit on a
+// watch subject: it must never panic, and an order it accepts must be one
+// the watcher can act on safely.
+func FuzzDecodeWatchOrder(f *testing.F) {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	for _, seed := range []struct{ subject, data string }{
+		{"paybridge.watch.coinbar.order-1", `{"provider":"coinbar","payment_id":"order-1","since":"2026-01-02T03:04:00Z","deadline":"2026-01-03T03:04:00Z"}`},
+		{"paybridge.watch.muvinai.pr_1.trigger", `{"provider":"muvinai","payment_id":"pr_1","since":"2026-01-02T03:04:00Z","deadline":"2026-01-03T03:04:00Z","trigger":"webhook"}`},
+		{"paybridge.watch.coinbar.=YS5i", `{"provider":"coinbar","payment_id":"a.b","since":"2026-01-02T03:04:00Z","deadline":"2026-01-03T03:04:00Z"}`},
+		{"paybridge.watch.muvinai.x", `{"provider":"muvinai","payment_id":"` + strings.Repeat("x", 3000) + `","since":"2026-01-02T03:04:00Z","deadline":"2026-01-03T03:04:00Z"}`},
+		{"paybridge.watch.muvinai.x", `{"provider":"muvinai","payment_id":"a\r\nb","since":"2026-01-02T03:04:00Z","deadline":"2026-01-03T03:04:00Z"}`},
+		{"paybridge.watch.coinbar.far", `{"provider":"coinbar","payment_id":"far","since":"2026-01-02T03:04:00Z","deadline":"2027-01-03T03:04:00Z"}`},
+		{"paybridge.watch.coinbar.x", `{"provider":"coinbar","payment_id":"x","since":"2026-01-02T03:04:00Z","deadline":"2026-01-03T03:04:00Z","evil":true}`},
+		{"paybridge.watch.coinbar.x", `{"provider":"coinbar"} {"provider":"coinbar"}`},
+		{"paybridge.watch.coinbar.x", `[`},
+		{"paybridge.watch.coinbar.x", ``},
+	} {
+		f.Add(seed.subject, []byte(seed.data))
+	}
+	w := fuzzWatcher(f)
+	f.Fuzz(func(t *testing.T, subject string, data []byte) {
+		o, err := w.decodeWatchOrder(subject, data, now)
+		if err != nil {
+			return
+		}
+		if _, ok := w.checker.providers[o.Provider]; !ok {
+			t.Fatalf("accepted an order for provider %q", o.Provider)
+		}
+		if _, err := validPaymentID([]byte(o.PaymentID)); err != nil {
+			t.Fatalf("accepted payment id %q: %v", o.PaymentID, err)
+		}
+		if !strings.HasPrefix(subject, w.subjectOf(o.Provider, o.PaymentID)) || len(subject) > 500 {
+			t.Fatalf("accepted an order for %q on subject %q", o.PaymentID, subject)
+		}
+		if o.Deadline.After(now.Add(w.deadline+clockSkew)) || o.Deadline.Before(o.Since) {
+			t.Fatalf("accepted since %s, deadline %s", o.Since, o.Deadline)
+		}
+	})
+}
+
+// fuzzWatcher is a watcher with both providers configured; nothing is
+// ever sent to them.
+func fuzzWatcher(f *testing.F) *watcher {
+	cb, err := coinbar.New("http://127.0.0.1:1", "client-id")
+	if err != nil {
+		f.Fatal(err)
+	}
+	mv, err := muvinai.New("http://127.0.0.1:1", "key")
+	if err != nil {
+		f.Fatal(err)
+	}
+	return &watcher{
+		checker:  &checker{providers: map[string]providers.Provider{coinbar.Name: cb, muvinai.Name: mv}},
+		subject:  "paybridge.watch",
+		deadline: 24 * time.Hour,
+	}
+}
