@@ -14,7 +14,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/paybridge/paybridge/bridge"
-	"github.com/paybridge/paybridge/events"
 	"github.com/paybridge/paybridge/internal/testkit"
 	"github.com/paybridge/paybridge/natsembed"
 	"github.com/paybridge/paybridge/providers"
@@ -249,17 +248,7 @@ func TestWatchOfAnUnknownPaymentEnds(t *testing.T) {
 	if r.Err == nil || r.Err.Error.Code != providers.CodePaymentNotFound {
 		t.Fatalf("first check: %s", r.Raw)
 	}
-	var expired []events.Event
-	testkit.WaitFor(t, 10*time.Second, "the watch-expired event", func() bool {
-		expired = nil
-		for _, ev := range e.events() {
-			if ev.Type == events.TypeWatchExpired {
-				expired = append(expired, ev)
-			}
-		}
-		return len(expired) == 1 && e.watches() == 0
-	})
-	if d := expired[0].Data; d.Reason != "payment_not_found" || d.Status != providers.StatusUnknown || d.PaymentID != "nobody" {
+	if d := e.watchExpired().Data; d.Reason != "payment_not_found" || d.Status != providers.StatusUnknown || d.PaymentID != "nobody" {
 		t.Fatalf("watch-expired data: %+v", d)
 	}
 	// The first check, then three refusals in a row.

@@ -76,6 +76,23 @@ func TestWatchPollsUntilPaidThenStops(t *testing.T) {
 	}
 }
 
+// watchExpired waits for the one watch-expired event and the watch's end,
+// and returns the event.
+func (e *env) watchExpired() events.Event {
+	e.t.Helper()
+	var expired []events.Event
+	testkit.WaitFor(e.t, 10*time.Second, "the watch-expired event", func() bool {
+		expired = nil
+		for _, ev := range e.events() {
+			if ev.Type == events.TypeWatchExpired {
+				expired = append(expired, ev)
+			}
+		}
+		return len(expired) == 1 && e.watches() == 0
+	})
+	return expired[0]
+}
+
 // metricValue returns the value of the series name with the given label
 // pairs (a histogram's sample count for name_count), or fails the test.
 func metricValue(t *testing.T, reg *prometheus.Registry, name string, labels ...string) float64 {
@@ -212,17 +229,7 @@ func TestWatchDeadlinePublishesWatchExpired(t *testing.T) {
 	e.startBridge(bridge.Config{Registerer: reg, WatchSchedule: []time.Duration{100 * time.Millisecond}, WatchDeadline: 500 * time.Millisecond})
 	e.addMuvinai("pr_slow", "pending", "underpaid", "5")
 	e.watchCheck("muvinai", "pr_slow")
-	var expired []events.Event
-	testkit.WaitFor(t, 10*time.Second, "the watch-expired event", func() bool {
-		expired = nil
-		for _, ev := range e.events() {
-			if ev.Type == events.TypeWatchExpired {
-				expired = append(expired, ev)
-			}
-		}
-		return len(expired) == 1 && e.watches() == 0
-	})
-	ev := expired[0]
+	ev := e.watchExpired()
 	if ev.Subject != "pr_slow" || ev.Data.Status != providers.StatusUnderpaid || ev.Data.AmountPaid != "5" {
 		t.Fatalf("watch-expired event: %+v", ev)
 	}
