@@ -11,9 +11,9 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
 
+	"github.com/paybridge/paybridge"
 	"github.com/paybridge/paybridge/bridge"
 	"github.com/paybridge/paybridge/natsembed"
-	"github.com/paybridge/paybridge/providers"
 	"github.com/paybridge/paybridge/providers/coinbar"
 	"github.com/paybridge/paybridge/providers/fake"
 )
@@ -35,7 +35,7 @@ func BenchmarkKey(b *testing.B) {
 func BenchmarkEventID(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
-		bridge.EventID("coinbar", "7d0f6c5e-4f1a-4c1e-9a57-2b8f0e0c8d11", 42, providers.StatusPaid)
+		bridge.EventID("coinbar", "7d0f6c5e-4f1a-4c1e-9a57-2b8f0e0c8d11", 42, paybridge.StatusPaid)
 	}
 }
 

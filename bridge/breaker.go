@@ -4,7 +4,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/paybridge/paybridge/providers"
+	"github.com/paybridge/paybridge"
 )
 
 // breaker is a provider's circuit: after threshold calls in a row fail as
@@ -56,10 +56,10 @@ func (b *breaker) refusal(provider string, now time.Time) error {
 	case b.failures < b.threshold:
 		return nil
 	case now.Before(b.openUntil):
-		return providers.Errorf(providers.CodeProviderUnavailable,
+		return paybridge.Errorf(paybridge.CodeProviderUnavailable,
 			"%s failed %d calls in a row; not asked again for %s", provider, b.failures, b.openUntil.Sub(now).Round(time.Millisecond))
 	case b.probing:
-		return providers.Errorf(providers.CodeProviderUnavailable,
+		return paybridge.Errorf(paybridge.CodeProviderUnavailable,
 			"%s failed %d calls in a row; a probe call is under way", provider, b.failures)
 	}
 	return nil
@@ -73,8 +73,8 @@ func (b *breaker) record(probe bool, err error, now time.Time) (open bool) {
 	if probe {
 		b.probing = false
 	}
-	switch providers.ErrorCode(err) {
-	case providers.CodeProviderUnavailable, providers.CodeProviderTimeout:
+	switch paybridge.ErrorCode(err) {
+	case paybridge.CodeProviderUnavailable, paybridge.CodeProviderTimeout:
 		b.failures++
 		if b.failures >= b.threshold {
 			b.openUntil = now.Add(b.cooldown)

@@ -4,13 +4,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/paybridge/paybridge/providers"
+	"github.com/paybridge/paybridge"
 )
 
 func TestBreakerOpensAfterFailuresInARowAndProbes(t *testing.T) {
 	b := newBreaker(3, time.Second)
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	down := providers.Errorf(providers.CodeProviderUnavailable, "503")
+	down := paybridge.Errorf(paybridge.CodeProviderUnavailable, "503")
 	for i := range 3 {
 		if _, err := b.allow("p", now); err != nil {
 			t.Fatalf("call %d refused: %v", i, err)
@@ -18,7 +18,7 @@ func TestBreakerOpensAfterFailuresInARowAndProbes(t *testing.T) {
 		b.record(false, down, now)
 	}
 	_, err := b.allow("p", now.Add(500*time.Millisecond))
-	if providers.ErrorCode(err) != providers.CodeProviderUnavailable || b.refusing("p", now) == nil {
+	if paybridge.ErrorCode(err) != paybridge.CodeProviderUnavailable || b.refusing("p", now) == nil {
 		t.Fatalf("open circuit let a call through: %v", err)
 	}
 	// After the cooldown one probe goes, and only one: a call that was let
@@ -57,16 +57,16 @@ func TestBreakerOpensAfterFailuresInARowAndProbes(t *testing.T) {
 func TestBreakerCountsOnlyOutages(t *testing.T) {
 	b := newBreaker(2, time.Second)
 	now := time.Now()
-	for _, code := range []providers.Code{providers.CodePaymentNotFound, providers.CodeProviderAuthFailed,
-		providers.CodeProviderRateLimited, providers.CodeProviderBadResponse} {
-		b.record(false, providers.Errorf(code, "x"), now)
-		if b.record(false, providers.Errorf(code, "x"), now) {
+	for _, code := range []paybridge.Code{paybridge.CodePaymentNotFound, paybridge.CodeProviderAuthFailed,
+		paybridge.CodeProviderRateLimited, paybridge.CodeProviderBadResponse} {
+		b.record(false, paybridge.Errorf(code, "x"), now)
+		if b.record(false, paybridge.Errorf(code, "x"), now) {
 			t.Fatalf("%s opened the circuit", code)
 		}
 	}
-	b.record(false, providers.Errorf(providers.CodeProviderTimeout, "slow"), now)
+	b.record(false, paybridge.Errorf(paybridge.CodeProviderTimeout, "slow"), now)
 	b.record(false, nil, now) // an answer in between resets the count
-	if b.record(false, providers.Errorf(providers.CodeProviderTimeout, "slow"), now) {
+	if b.record(false, paybridge.Errorf(paybridge.CodeProviderTimeout, "slow"), now) {
 		t.Fatal("failures that were not in a row opened the circuit")
 	}
 }

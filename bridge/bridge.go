@@ -22,8 +22,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/paybridge/paybridge"
 	"github.com/paybridge/paybridge/events"
-	"github.com/paybridge/paybridge/providers"
 )
 
 // Version is the micro service version.
@@ -206,7 +206,7 @@ type Bridge struct {
 }
 
 // New prepares a bridge for the given providers; Start puts it to work.
-func New(nc *nats.Conn, cfg Config, provs ...providers.Provider) (*Bridge, error) {
+func New(nc *nats.Conn, cfg Config, provs ...paybridge.Provider) (*Bridge, error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.validate(); err != nil {
 		return nil, err
@@ -215,7 +215,7 @@ func New(nc *nats.Conn, cfg Config, provs ...providers.Provider) (*Bridge, error
 	if err != nil {
 		return nil, err
 	}
-	byName := make(map[string]providers.Provider, len(provs))
+	byName := make(map[string]paybridge.Provider, len(provs))
 	breakers := make(map[string]*breaker, len(provs))
 	for _, p := range provs {
 		if _, dup := byName[p.Name()]; dup {

@@ -7,7 +7,7 @@ import (
 
 	"golang.org/x/time/rate"
 
-	"github.com/paybridge/paybridge/providers"
+	"github.com/paybridge/paybridge"
 )
 
 // checkBudgetWait is how long a check waits for provider budget before it
@@ -79,6 +79,6 @@ func (b *budget) waitPolitely(ctx context.Context) error {
 }
 
 func (b *budget) spent() error {
-	return providers.Errorf(providers.CodeProviderRateLimited,
+	return paybridge.Errorf(paybridge.CodeProviderRateLimited,
 		"the bridge's call budget for %s (%s) is spent; retry later", b.provider, b.rate)
 }

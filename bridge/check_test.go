@@ -5,10 +5,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/paybridge/paybridge"
 	"github.com/paybridge/paybridge/bridge"
 	"github.com/paybridge/paybridge/events"
 	"github.com/paybridge/paybridge/internal/testkit"
-	"github.com/paybridge/paybridge/providers"
 	"github.com/paybridge/paybridge/providers/fake"
 )
 
@@ -21,10 +21,10 @@ func TestFirstSightThenChangePublishesOneEventEach(t *testing.T) {
 	if first == nil {
 		t.Fatal("first check failed")
 	}
-	if first.Status != providers.StatusPending || first.PreviousStatus != nil || !first.Changed || first.Terminal {
+	if first.Status != paybridge.StatusPending || first.PreviousStatus != nil || !first.Changed || first.Terminal {
 		t.Fatalf("first check: %+v", first)
 	}
-	if first.RequestID != "req-1" || first.Source != bridge.SourceProvider || first.EventID == "" || first.Revision == 0 {
+	if first.RequestID != "req-1" || first.Source != paybridge.SourceProvider || first.EventID == "" || first.Revision == 0 {
 		t.Fatalf("first check echo/source/event: %+v", first)
 	}
 	// Amounts exactly as the provider wrote them, never through float64.
@@ -37,22 +37,22 @@ func TestFirstSightThenChangePublishesOneEventEach(t *testing.T) {
 	testkit.WaitFor(t, 5*time.Second, "first event", func() bool { return len(e.eventsFor("order-1")) == 1 })
 
 	again := e.mustCheck("coinbar", "order-1")
-	if again.Changed || again.Status != providers.StatusPending || again.PreviousStatus == nil ||
-		*again.PreviousStatus != providers.StatusPending || again.EventID != "" || again.Revision != first.Revision {
+	if again.Changed || again.Status != paybridge.StatusPending || again.PreviousStatus == nil ||
+		*again.PreviousStatus != paybridge.StatusPending || again.EventID != "" || again.Revision != first.Revision {
 		t.Fatalf("unchanged check: %+v (first revision %d)", again, first.Revision)
 	}
 
 	must(t, e.coinbar.Set("order-1", fake.Step{Status: "SUCCESS"}))
 	paid := e.mustCheck("coinbar", "order-1")
-	if !paid.Changed || paid.Status != providers.StatusPaid || !paid.Terminal ||
-		paid.PreviousStatus == nil || *paid.PreviousStatus != providers.StatusPending || paid.Revision <= first.Revision {
+	if !paid.Changed || paid.Status != paybridge.StatusPaid || !paid.Terminal ||
+		paid.PreviousStatus == nil || *paid.PreviousStatus != paybridge.StatusPending || paid.Revision <= first.Revision {
 		t.Fatalf("paid check: %+v", paid)
 	}
 
 	testkit.WaitFor(t, 5*time.Second, "second event", func() bool { return len(e.eventsFor("order-1")) == 2 })
 	testkit.WaitFor(t, 5*time.Second, "the record marked published", func() bool {
 		rec, ok := e.stored("coinbar", "order-1")
-		return ok && rec.Published && rec.Status == providers.StatusPaid && rec.Revision == paid.Revision && rec.EventID == paid.EventID
+		return ok && rec.Published && rec.Status == paybridge.StatusPaid && rec.Revision == paid.Revision && rec.EventID == paid.EventID
 	})
 	evs := e.eventsFor("order-1")
 	// Nothing else arrives for the unchanged check.
@@ -60,12 +60,12 @@ func TestFirstSightThenChangePublishesOneEventEach(t *testing.T) {
 		t.Fatalf("stream holds %d events, want 2", len(e.events()))
 	}
 	ev0, ev1 := evs[0], evs[1]
-	if ev0.ID != first.EventID || ev0.Data.PreviousStatus != nil || ev0.Data.Status != providers.StatusPending {
+	if ev0.ID != first.EventID || ev0.Data.PreviousStatus != nil || ev0.Data.Status != paybridge.StatusPending {
 		t.Fatalf("first event: %+v", ev0)
 	}
 	if ev1.ID != paid.EventID || ev1.Type != events.TypeStatusChanged || ev1.Source != "urn:paybridge:provider:coinbar" ||
-		ev1.Subject != "order-1" || ev1.Data.Status != providers.StatusPaid ||
-		ev1.Data.PreviousStatus == nil || *ev1.Data.PreviousStatus != providers.StatusPending ||
+		ev1.Subject != "order-1" || ev1.Data.Status != paybridge.StatusPaid ||
+		ev1.Data.PreviousStatus == nil || *ev1.Data.PreviousStatus != paybridge.StatusPending ||
 		ev1.Data.Revision != paid.Revision || ev1.Data.CryptoAmount != "0.00045145423250897323" {
 		t.Fatalf("paid event: %+v", ev1)
 	}
@@ -76,7 +76,7 @@ func TestMuvinaiAmountsAndDetail(t *testing.T) {
 	e.startBridge(bridge.Config{})
 	e.addMuvinai("pr_1", "pending", "underpaid", "1000.25")
 	r := e.mustCheck("muvinai", "pr_1")
-	if r.Status != providers.StatusUnderpaid || r.ProviderStatus != "pending" || r.ProviderStatusDetail != "underpaid" ||
+	if r.Status != paybridge.StatusUnderpaid || r.ProviderStatus != "pending" || r.ProviderStatusDetail != "underpaid" ||
 		r.Amount != "15000.50" || r.AmountPaid != "1000.25" || r.Currency != "ARS" {
 		t.Fatalf("reply: %+v", r)
 	}
@@ -94,7 +94,7 @@ func TestConcurrentChecksOfOnePaymentShareOneProviderCall(t *testing.T) {
 		replies[i] = e.check(map[string]any{"provider": "coinbar", "payment_id": "hot"})
 	})
 	for i, r := range replies {
-		if r.OK == nil || r.OK.Status != providers.StatusPending {
+		if r.OK == nil || r.OK.Status != paybridge.StatusPending {
 			t.Fatalf("reply %d: %s", i, r.Raw)
 		}
 	}
@@ -112,24 +112,24 @@ func TestTransitionGuardRefusesStaleReads(t *testing.T) {
 	e.startBridge(bridge.Config{})
 	e.addCoinbar("settled", "SUCCESS", "")
 	paid := e.mustCheck("coinbar", "settled")
-	if paid.Status != providers.StatusPaid {
+	if paid.Status != paybridge.StatusPaid {
 		t.Fatalf("first: %+v", paid)
 	}
 	must(t, e.coinbar.Set("settled", fake.Step{Status: "PENDING"}))
 	stale := e.mustCheck("coinbar", "settled")
-	if !stale.Stale || stale.Changed || stale.Status != providers.StatusPaid || stale.EventID != "" ||
-		stale.PreviousStatus == nil || *stale.PreviousStatus != providers.StatusPaid {
+	if !stale.Stale || stale.Changed || stale.Status != paybridge.StatusPaid || stale.EventID != "" ||
+		stale.PreviousStatus == nil || *stale.PreviousStatus != paybridge.StatusPaid {
 		t.Fatalf("stale read: %+v", stale)
 	}
 	// Terminal → terminal is a real change.
 	must(t, e.coinbar.Set("settled", fake.Step{Status: "FAILED", Detail: "Refunded to customer"}))
 	refunded := e.mustCheck("coinbar", "settled")
-	if !refunded.Changed || refunded.Status != providers.StatusRefunded || *refunded.PreviousStatus != providers.StatusPaid {
+	if !refunded.Changed || refunded.Status != paybridge.StatusRefunded || *refunded.PreviousStatus != paybridge.StatusPaid {
 		t.Fatalf("refund: %+v", refunded)
 	}
 	testkit.WaitFor(t, 5*time.Second, "two events", func() bool { return len(e.eventsFor("settled")) == 2 })
 	for _, ev := range e.eventsFor("settled") {
-		if ev.Data.Status == providers.StatusPending {
+		if ev.Data.Status == paybridge.StatusPending {
 			t.Fatal("a stale pending was published")
 		}
 	}
@@ -140,11 +140,11 @@ func TestUnknownStatusIsNeverStoredOrPublished(t *testing.T) {
 	e.startBridge(bridge.Config{})
 	e.addCoinbar("odd", "ON_HOLD", "manual review")
 	r := e.mustCheck("coinbar", "odd")
-	if r.Status != providers.StatusUnknown || r.Changed || r.ProviderStatus != "ON_HOLD" || r.ProviderStatusDetail != "manual review" {
+	if r.Status != paybridge.StatusUnknown || r.Changed || r.ProviderStatus != "ON_HOLD" || r.ProviderStatusDetail != "manual review" {
 		t.Fatalf("unknown: %+v", r)
 	}
 	lookup := e.request("payments.status.get", []byte(`{"provider":"coinbar","payment_id":"odd"}`))
-	if lookup.Err == nil || lookup.Err.Error.Code != providers.CodePaymentNotFound {
+	if lookup.Err == nil || lookup.Err.Error.Code != paybridge.CodePaymentNotFound {
 		t.Fatalf("unknown status was stored: %s", lookup.Raw)
 	}
 	// A known status afterwards is first sight, with no previous status.
@@ -154,7 +154,7 @@ func TestUnknownStatusIsNeverStoredOrPublished(t *testing.T) {
 		t.Fatalf("after unknown: %+v", p)
 	}
 	testkit.WaitFor(t, 5*time.Second, "one event", func() bool { return len(e.eventsFor("odd")) == 1 })
-	if ev := e.eventsFor("odd"); ev[0].Data.Status != providers.StatusPending {
+	if ev := e.eventsFor("odd"); ev[0].Data.Status != paybridge.StatusPending {
 		t.Fatalf("event: %+v", ev[0])
 	}
 }
@@ -167,8 +167,8 @@ func TestMaxAgeAnswersFromTheStore(t *testing.T) {
 	calls := e.muvinai.Calls("pr_fresh")
 
 	r := e.check(map[string]any{"provider": "muvinai", "payment_id": "pr_fresh", "max_age": "1h", "request_id": "cached"}).OK
-	if r == nil || r.Source != bridge.SourceStore || r.Status != providers.StatusPaid || r.RequestID != "cached" || r.Revision != first.Revision ||
-		r.Changed || r.EventID != "" || r.PreviousStatus == nil || *r.PreviousStatus != providers.StatusPaid {
+	if r == nil || r.Source != paybridge.SourceStore || r.Status != paybridge.StatusPaid || r.RequestID != "cached" || r.Revision != first.Revision ||
+		r.Changed || r.EventID != "" || r.PreviousStatus == nil || *r.PreviousStatus != paybridge.StatusPaid {
 		t.Fatalf("max_age reply: %+v", r)
 	}
 	if got := e.muvinai.Calls("pr_fresh"); got != calls {
@@ -176,12 +176,12 @@ func TestMaxAgeAnswersFromTheStore(t *testing.T) {
 	}
 	// A tiny max_age is not met: the provider is asked.
 	r = e.check(map[string]any{"provider": "muvinai", "payment_id": "pr_fresh", "max_age": "1ns"}).OK
-	if r == nil || r.Source != bridge.SourceProvider || e.muvinai.Calls("pr_fresh") != calls+1 {
+	if r == nil || r.Source != paybridge.SourceProvider || e.muvinai.Calls("pr_fresh") != calls+1 {
 		t.Fatalf("expired max_age: %+v", r)
 	}
 	// An unchanged check refreshes the stored status's check time.
 	r = e.check(map[string]any{"provider": "muvinai", "payment_id": "pr_fresh", "max_age": "1h"}).OK
-	if r == nil || r.Source != bridge.SourceStore || !r.CheckedAt.After(first.CheckedAt) {
+	if r == nil || r.Source != paybridge.SourceStore || !r.CheckedAt.After(first.CheckedAt) {
 		t.Fatalf("refreshed check time: %+v (first %s)", r, first.CheckedAt)
 	}
 }
@@ -193,14 +193,14 @@ func TestStatusLookup(t *testing.T) {
 	e.mustCheck("coinbar", "look")
 	calls := e.coinbar.Calls("look")
 	r := e.request("payments.status.get", []byte(`{"provider":"coinbar","payment_id":"look"}`))
-	if r.OK == nil || r.OK.Status != providers.StatusCanceled || r.OK.Source != bridge.SourceStore || r.OK.ProviderStatusDetail != "Canceled by client request" {
+	if r.OK == nil || r.OK.Status != paybridge.StatusCanceled || r.OK.Source != paybridge.SourceStore || r.OK.ProviderStatusDetail != "Canceled by client request" {
 		t.Fatalf("lookup: %s", r.Raw)
 	}
 	if e.coinbar.Calls("look") != calls {
 		t.Fatal("lookup called the provider")
 	}
 	r = e.request("payments.status.get", []byte(`{"provider":"coinbar","payment_id":"never-seen"}`))
-	if r.Err == nil || r.Err.Error.Code != providers.CodePaymentNotFound || r.Header.Get("Nats-Service-Error-Code") != "404" {
+	if r.Err == nil || r.Err.Error.Code != paybridge.CodePaymentNotFound || r.Header.Get("Nats-Service-Error-Code") != "404" {
 		t.Fatalf("missing lookup: %s", r.Raw)
 	}
 }
@@ -223,7 +223,7 @@ func TestCloudEventWrappedCheck(t *testing.T) {
 	resp, err := e.nc.RequestMsg(msg, 5*time.Second)
 	must(t, err)
 	r := e.decodeReply(resp)
-	if r.OK == nil || r.OK.RequestID != "from-ce" || r.OK.Status != providers.StatusPending {
+	if r.OK == nil || r.OK.RequestID != "from-ce" || r.OK.Status != paybridge.StatusPending {
 		t.Fatalf("structured CloudEvent check: %s", r.Raw)
 	}
 	bin := newMsg("payments.check", []byte(`{"provider":"coinbar","payment_id":"ce-1"}`),

@@ -9,8 +9,8 @@ import (
 
 	"golang.org/x/sync/singleflight"
 
+	"github.com/paybridge/paybridge"
 	"github.com/paybridge/paybridge/events"
-	"github.com/paybridge/paybridge/providers"
 )
 
 // maxClaimAttempts bounds the re-read loop when racing writers keep
@@ -22,7 +22,7 @@ const maxClaimAttempts = 8
 // (SPEC section 7). Concurrent checks of one payment share one provider
 // call and one store update.
 type checker struct {
-	providers    map[string]providers.Provider
+	providers    map[string]paybridge.Provider
 	store        *statusStore
 	publisher    *publisher
 	eventSubject string
@@ -48,7 +48,7 @@ type checker struct {
 
 // observation is what one provider call led to; coalesced checks share it.
 type observation struct {
-	result    providers.Result
+	result    paybridge.Result
 	current   Record // the record in force afterwards; valid when found
 	found     bool
 	changed   bool
@@ -57,27 +57,27 @@ type observation struct {
 }
 
 // Check answers one check request.
-func (c *checker) Check(ctx context.Context, req CheckRequest) (Reply, error) {
+func (c *checker) Check(ctx context.Context, req CheckRequest) (paybridge.Reply, error) {
 	return c.check(ctx, req, false)
 }
 
 // check answers a check. A patient check (a watch or a webhook trigger)
 // waits as long as it takes for the provider's budget; one with a caller
 // waiting on the reply gives up after checkBudgetWait.
-func (c *checker) check(ctx context.Context, req CheckRequest, patient bool) (rep Reply, err error) {
+func (c *checker) check(ctx context.Context, req CheckRequest, patient bool) (rep paybridge.Reply, err error) {
 	defer func() { c.metrics.countCheck(req.Provider, rep, err) }()
 	p, ok := c.providers[req.Provider]
 	if !ok {
-		return Reply{}, unknownProvider(req.Provider)
+		return paybridge.Reply{}, unknownProvider(req.Provider)
 	}
 	key := Key(req.Provider, req.PaymentID)
 	if req.MaxAge > 0 {
 		e, found, err := c.read(ctx, key, false)
 		if err != nil {
-			return Reply{}, err
+			return paybridge.Reply{}, err
 		}
 		if found && c.now().Sub(e.checkedAt()) <= req.MaxAge {
-			rep = replyUnchanged(e.rec, SourceStore, e.checkedAt())
+			rep = replyUnchanged(e.rec, paybridge.SourceStore, e.checkedAt())
 			rep.RequestID = req.RequestID
 			return c.withWatch(ctx, key, rep, req.Watch)
 		}
@@ -96,7 +96,7 @@ func (c *checker) check(ctx context.Context, req CheckRequest, patient bool) (re
 					"payment_id", req.PaymentID, "error", werr)
 			}
 		}
-		return Reply{}, err
+		return paybridge.Reply{}, err
 	}
 	rep = obs.reply(req.Provider, req.PaymentID)
 	rep.RequestID = req.RequestID
@@ -106,23 +106,23 @@ func (c *checker) check(ctx context.Context, req CheckRequest, patient bool) (re
 // unknownProvider refuses a request naming a provider this bridge has no
 // credentials for.
 func unknownProvider(name string) error {
-	return providers.Errorf(providers.CodeUnknownProvider, "provider %s is not configured", quoted(name))
+	return paybridge.Errorf(paybridge.CodeUnknownProvider, "provider %s is not configured", quoted(name))
 }
 
 // Lookup answers a payments.status.get request from the store alone.
-func (c *checker) Lookup(ctx context.Context, req StatusRequest) (Reply, error) {
+func (c *checker) Lookup(ctx context.Context, req StatusRequest) (paybridge.Reply, error) {
 	if _, ok := c.providers[req.Provider]; !ok {
-		return Reply{}, unknownProvider(req.Provider)
+		return paybridge.Reply{}, unknownProvider(req.Provider)
 	}
 	key := Key(req.Provider, req.PaymentID)
 	e, found, err := c.read(ctx, key, false)
 	if err != nil {
-		return Reply{}, err
+		return paybridge.Reply{}, err
 	}
 	if !found {
-		return Reply{}, providers.Errorf(providers.CodePaymentNotFound, "no status stored for this payment")
+		return paybridge.Reply{}, paybridge.Errorf(paybridge.CodePaymentNotFound, "no status stored for this payment")
 	}
-	return c.withWatch(ctx, key, replyUnchanged(e.rec, SourceStore, e.checkedAt()), false)
+	return c.withWatch(ctx, key, replyUnchanged(e.rec, paybridge.SourceStore, e.checkedAt()), false)
 }
 
 // read returns the record of key from the view, or from KV when the view
@@ -189,7 +189,7 @@ func (c *checker) overdue(key string, rec Record) bool {
 
 // withWatch starts a watch when one is asked for and the payment is not
 // settled, and says in the reply whether one is in force.
-func (c *checker) withWatch(ctx context.Context, key string, rep Reply, start bool) (Reply, error) {
+func (c *checker) withWatch(ctx context.Context, key string, rep paybridge.Reply, start bool) (paybridge.Reply, error) {
 	if rep.Terminal {
 		return rep, nil // nothing left to watch for
 	}
@@ -199,7 +199,7 @@ func (c *checker) withWatch(ctx context.Context, key string, rep Reply, start bo
 			err = c.markWatched(ctx, key, until)
 		}
 		if err != nil {
-			return Reply{}, internalError(fmt.Errorf("starting watch: %w", err))
+			return paybridge.Reply{}, internalError(fmt.Errorf("starting watch: %w", err))
 		}
 		// A watch ending right now (its order past the deadline) is not
 		// in force; asking again after it ends starts a new one.
@@ -208,7 +208,7 @@ func (c *checker) withWatch(ctx context.Context, key string, rep Reply, start bo
 	}
 	e, found, err := c.read(ctx, key, false)
 	if err != nil {
-		return Reply{}, err
+		return paybridge.Reply{}, err
 	}
 	rep.Watching = found && e.rec.WatchUntil != nil && e.rec.WatchUntil.After(c.now())
 	return rep, nil
@@ -248,7 +248,7 @@ func (c *checker) markWatched(ctx context.Context, key string, until time.Time) 
 // (finishedCalls). A patient caller takes its budget before joining; the
 // call itself runs on its own deadline so that one caller giving up does
 // not abandon a change half-way for the others.
-func (c *checker) observe(ctx context.Context, p providers.Provider, key, paymentID string, received time.Time, patient bool) (observation, error) {
+func (c *checker) observe(ctx context.Context, p paybridge.Provider, key, paymentID string, received time.Time, patient bool) (observation, error) {
 	if obs, ok := c.finished.since(key, received); ok {
 		return obs, nil
 	}
@@ -286,7 +286,7 @@ func (c *checker) observe(ctx context.Context, p providers.Provider, key, paymen
 	return v.(observation), nil
 }
 
-func (c *checker) checkProvider(ctx context.Context, p providers.Provider, key, paymentID string) (observation, error) {
+func (c *checker) checkProvider(ctx context.Context, p paybridge.Provider, key, paymentID string) (observation, error) {
 	circuit := c.breakers[p.Name()]
 	start := time.Now()
 	probe, err := circuit.allow(p.Name(), start)
@@ -300,7 +300,7 @@ func (c *checker) checkProvider(ctx context.Context, p providers.Provider, key, 
 	if err != nil {
 		return observation{}, err
 	}
-	if res.Status == providers.StatusUnknown {
+	if res.Status == paybridge.StatusUnknown {
 		c.log.Warn("provider status not in the mapping table", "provider", p.Name(), "payment_id", paymentID,
 			"provider_status", res.ProviderStatus, "provider_status_detail", res.ProviderStatusDetail)
 	}
@@ -310,7 +310,7 @@ func (c *checker) checkProvider(ctx context.Context, p providers.Provider, key, 
 // apply records res as the payment's status, as SPEC section 7 lays out:
 // read; same status → nothing; claim the change with a compare-and-set
 // (re-reading on conflict); publish; mark published.
-func (c *checker) apply(ctx context.Context, provider, paymentID, key string, res providers.Result, checkedAt time.Time) (observation, error) {
+func (c *checker) apply(ctx context.Context, provider, paymentID, key string, res paybridge.Result, checkedAt time.Time) (observation, error) {
 	for attempt := range maxClaimAttempts {
 		e, found, err := c.read(ctx, key, attempt > 0)
 		if err != nil {
@@ -336,7 +336,7 @@ func (c *checker) apply(ctx context.Context, provider, paymentID, key string, re
 			c.view.confirm(key, e.rev, checkedAt, res.Status)
 			return obs, nil
 		}
-		var prev *providers.Status
+		var prev *paybridge.Status
 		if found {
 			prev = &cur.Status
 		}
@@ -365,7 +365,7 @@ func (c *checker) apply(ctx context.Context, provider, paymentID, key string, re
 		obs.current, obs.found, obs.changed = next, true, true
 		return obs, nil
 	}
-	return observation{}, providers.Errorf(providers.CodeInternal, "status of this payment kept changing under %d attempts", maxClaimAttempts)
+	return observation{}, paybridge.Errorf(paybridge.CodeInternal, "status of this payment kept changing under %d attempts", maxClaimAttempts)
 }
 
 // finish publishes the event of a claimed record and marks it published.
@@ -411,7 +411,7 @@ func (c *checker) markPublished(ctx context.Context, key string, rec Record, rev
 
 // newRecord builds the record claiming that the payment moved to res.Status
 // after the record read at readRev.
-func newRecord(provider, paymentID string, res providers.Result, prev *providers.Status, readRev uint64, at time.Time) Record {
+func newRecord(provider, paymentID string, res paybridge.Result, prev *paybridge.Status, readRev uint64, at time.Time) Record {
 	return Record{
 		StatusChanged: statusData(provider, paymentID, res, prev, at),
 		EventID:       EventID(provider, paymentID, readRev, res.Status),
@@ -419,7 +419,7 @@ func newRecord(provider, paymentID string, res providers.Result, prev *providers
 }
 
 // statusData describes what the provider said at at, after prev.
-func statusData(provider, paymentID string, res providers.Result, prev *providers.Status, at time.Time) events.StatusChanged {
+func statusData(provider, paymentID string, res paybridge.Result, prev *paybridge.Status, at time.Time) events.StatusChanged {
 	var updated *time.Time
 	if !res.UpdatedAt.IsZero() {
 		u := res.UpdatedAt.UTC()
@@ -444,19 +444,19 @@ func statusData(provider, paymentID string, res providers.Result, prev *provider
 }
 
 // reply describes the observation to one of the checks that shared it.
-func (o observation) reply(provider, paymentID string) Reply {
+func (o observation) reply(provider, paymentID string) paybridge.Reply {
 	switch {
 	case o.changed:
-		rep := replyFromRecord(o.current, SourceProvider, o.checkedAt)
+		rep := replyFromRecord(o.current, paybridge.SourceProvider, o.checkedAt)
 		rep.Changed = true
 		return rep
 	case o.stale:
-		rep := replyUnchanged(o.current, SourceProvider, o.checkedAt)
+		rep := replyUnchanged(o.current, paybridge.SourceProvider, o.checkedAt)
 		rep.Stale = true
 		return rep
 	}
 	// Unchanged or unknown: the provider's fresh words, the stored revision.
-	rep := replyFromRecord(Record{StatusChanged: statusData(provider, paymentID, o.result, nil, o.checkedAt)}, SourceProvider, o.checkedAt)
+	rep := replyFromRecord(Record{StatusChanged: statusData(provider, paymentID, o.result, nil, o.checkedAt)}, paybridge.SourceProvider, o.checkedAt)
 	if o.found {
 		rep.PreviousStatus = &o.current.Status
 		rep.Revision = o.current.Revision
@@ -467,7 +467,7 @@ func (o observation) reply(provider, paymentID string) Reply {
 // internalError hides a library error's words from the caller; the caller
 // logs the original.
 func internalError(err error) error {
-	var pe *providers.Error
+	var pe *paybridge.Error
 	if errors.As(err, &pe) {
 		return err
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/paybridge/paybridge"
 	"github.com/paybridge/paybridge/bridge"
 	"github.com/paybridge/paybridge/events"
 	"github.com/paybridge/paybridge/natsembed"
@@ -123,17 +124,17 @@ func (e *env) connect() *nats.Conn {
 }
 
 // providers returns fresh clients for both fakes, with quick retries.
-func (e *env) providers(extra ...providers.HTTPOption) []providers.Provider {
+func (e *env) providers(extra ...providers.HTTPOption) []paybridge.Provider {
 	opts := append([]providers.HTTPOption{providers.WithBackoff(time.Millisecond, 5*time.Millisecond)}, extra...)
 	cb, err := coinbar.New(e.cbURL, coinbarClientID, coinbar.WithSecretKey(coinbarSecret), coinbar.WithHTTPOptions(opts...))
 	must(e.t, err)
 	mv, err := muvinai.New(e.mvURL, muvinaiKey, muvinai.WithHTTPOptions(opts...))
 	must(e.t, err)
-	return []providers.Provider{cb, mv}
+	return []paybridge.Provider{cb, mv}
 }
 
 // startBridge runs a bridge on its own connection, closed at cleanup.
-func (e *env) startBridge(cfg bridge.Config, provs ...providers.Provider) *bridge.Bridge {
+func (e *env) startBridge(cfg bridge.Config, provs ...paybridge.Provider) *bridge.Bridge {
 	e.t.Helper()
 	if provs == nil {
 		provs = e.providers()
@@ -165,8 +166,8 @@ func (e *env) addMuvinai(id, status, detail, paid string) {
 
 // reply is a decoded answer: exactly one of OK and Err is set.
 type reply struct {
-	OK     *bridge.Reply
-	Err    *bridge.ErrorReply
+	OK     *paybridge.Reply
+	Err    *paybridge.ErrorReply
 	Header nats.Header
 	Raw    []byte
 }
@@ -186,11 +187,11 @@ func (e *env) decodeReply(msg *nats.Msg) reply {
 	}
 	r := reply{Header: msg.Header, Raw: msg.Data}
 	if msg.Header.Get("Nats-Service-Error-Code") != "" {
-		r.Err = new(bridge.ErrorReply)
+		r.Err = new(paybridge.ErrorReply)
 		must(e.t, json.Unmarshal(msg.Data, r.Err))
 		return r
 	}
-	r.OK = new(bridge.Reply)
+	r.OK = new(paybridge.Reply)
 	must(e.t, json.Unmarshal(msg.Data, r.OK))
 	return r
 }
@@ -204,7 +205,7 @@ func (e *env) check(fields map[string]any) reply {
 }
 
 // mustCheck checks a payment and fails the test on an error reply.
-func (e *env) mustCheck(provider, id string) bridge.Reply {
+func (e *env) mustCheck(provider, id string) paybridge.Reply {
 	e.t.Helper()
 	r := e.check(map[string]any{"provider": provider, "payment_id": id})
 	if r.OK == nil {

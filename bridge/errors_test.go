@@ -9,9 +9,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/paybridge/paybridge"
 	"github.com/paybridge/paybridge/bridge"
 	"github.com/paybridge/paybridge/internal/testkit"
-	"github.com/paybridge/paybridge/providers"
 	"github.com/paybridge/paybridge/providers/coinbar"
 	"github.com/paybridge/paybridge/providers/fake"
 )
@@ -20,46 +20,46 @@ import (
 // header code, and no message carries a credential.
 func TestEveryErrorCode(t *testing.T) {
 	cases := []struct {
-		code   providers.Code
+		code   paybridge.Code
 		header string
-		setup  func(e *env) (cfg bridge.Config, provs []providers.Provider, body string)
+		setup  func(e *env) (cfg bridge.Config, provs []paybridge.Provider, body string)
 	}{
-		{providers.CodeInvalidRequest, "400", func(e *env) (bridge.Config, []providers.Provider, string) {
+		{paybridge.CodeInvalidRequest, "400", func(e *env) (bridge.Config, []paybridge.Provider, string) {
 			return bridge.Config{}, nil, `{"provider":"coinbar"`
 		}},
-		{providers.CodeUnknownProvider, "400", func(e *env) (bridge.Config, []providers.Provider, string) {
+		{paybridge.CodeUnknownProvider, "400", func(e *env) (bridge.Config, []paybridge.Provider, string) {
 			return bridge.Config{}, nil, `{"provider":"paypal","payment_id":"x"}`
 		}},
-		{providers.CodePaymentNotFound, "404", func(e *env) (bridge.Config, []providers.Provider, string) {
+		{paybridge.CodePaymentNotFound, "404", func(e *env) (bridge.Config, []paybridge.Provider, string) {
 			return bridge.Config{}, nil, `{"provider":"coinbar","payment_id":"nobody"}`
 		}},
-		{providers.CodeProviderAuthFailed, "502", func(e *env) (bridge.Config, []providers.Provider, string) {
+		{paybridge.CodeProviderAuthFailed, "502", func(e *env) (bridge.Config, []paybridge.Provider, string) {
 			e.addCoinbar("p", "PENDING", "")
 			wrong, err := coinbar.New(e.cbURL, "wrong-client-id-SECRET", coinbar.WithSecretKey(coinbarSecret))
 			must(e.t, err)
-			return bridge.Config{}, []providers.Provider{wrong}, `{"provider":"coinbar","payment_id":"p"}`
+			return bridge.Config{}, []paybridge.Provider{wrong}, `{"provider":"coinbar","payment_id":"p"}`
 		}},
-		{providers.CodeProviderRateLimited, "429", func(e *env) (bridge.Config, []providers.Provider, string) {
+		{paybridge.CodeProviderRateLimited, "429", func(e *env) (bridge.Config, []paybridge.Provider, string) {
 			e.addCoinbar("p", "PENDING", "")
 			must(e.t, e.coinbar.Fault("p", fake.Fault{Times: 4, Status: 429}))
 			return bridge.Config{}, nil, `{"provider":"coinbar","payment_id":"p"}`
 		}},
-		{providers.CodeProviderUnavailable, "503", func(e *env) (bridge.Config, []providers.Provider, string) {
+		{paybridge.CodeProviderUnavailable, "503", func(e *env) (bridge.Config, []paybridge.Provider, string) {
 			e.addCoinbar("p", "PENDING", "")
 			must(e.t, e.coinbar.Fault("p", fake.Fault{Times: 4, Status: 503}))
 			return bridge.Config{}, nil, `{"provider":"coinbar","payment_id":"p"}`
 		}},
-		{providers.CodeProviderTimeout, "504", func(e *env) (bridge.Config, []providers.Provider, string) {
+		{paybridge.CodeProviderTimeout, "504", func(e *env) (bridge.Config, []paybridge.Provider, string) {
 			e.addCoinbar("p", "PENDING", "")
 			must(e.t, e.coinbar.Fault("p", fake.Fault{Times: 1, Delay: 3 * time.Second}))
 			return bridge.Config{CheckTimeout: 200 * time.Millisecond}, nil, `{"provider":"coinbar","payment_id":"p"}`
 		}},
-		{providers.CodeProviderBadResponse, "502", func(e *env) (bridge.Config, []providers.Provider, string) {
+		{paybridge.CodeProviderBadResponse, "502", func(e *env) (bridge.Config, []paybridge.Provider, string) {
 			e.addCoinbar("p", "PENDING", "")
 			must(e.t, e.coinbar.Fault("p", fake.Fault{Times: 1, Status: 200, Body: fake.HTMLPage(200)}))
 			return bridge.Config{}, nil, `{"provider":"coinbar","payment_id":"p"}`
 		}},
-		{providers.CodeInternal, "500", func(e *env) (bridge.Config, []providers.Provider, string) {
+		{paybridge.CodeInternal, "500", func(e *env) (bridge.Config, []paybridge.Provider, string) {
 			e.addCoinbar("p", "PENDING", "")
 			return bridge.Config{}, nil, `{"provider":"coinbar","payment_id":"p"}`
 		}},
@@ -69,7 +69,7 @@ func TestEveryErrorCode(t *testing.T) {
 			e := newEnv(t)
 			cfg, provs, body := tc.setup(e)
 			e.startBridge(cfg, provs...)
-			if tc.code == providers.CodeInternal {
+			if tc.code == paybridge.CodeInternal {
 				// Take the store away under the running bridge.
 				must(t, e.js.DeleteKeyValue(t.Context(), "payment_status"))
 			}
@@ -106,7 +106,7 @@ func TestOverloadedPastTheInflightLimit(t *testing.T) {
 	}
 	testkit.WaitFor(t, 5*time.Second, "two checks in flight", func() bool { return len(e.coinbar.Requests()) == 2 })
 	r := e.check(map[string]any{"provider": "coinbar", "payment_id": "busy-0"})
-	if r.Err == nil || r.Err.Error.Code != providers.CodeOverloaded || r.Header.Get("Nats-Service-Error-Code") != "503" || !r.Err.Error.Retryable {
+	if r.Err == nil || r.Err.Error.Code != paybridge.CodeOverloaded || r.Header.Get("Nats-Service-Error-Code") != "503" || !r.Err.Error.Retryable {
 		t.Fatalf("third check: %s", r.Raw)
 	}
 	for range 2 {
@@ -145,14 +145,14 @@ func TestHostileInputKeepsTheServiceUp(t *testing.T) {
 	}
 	for name, tc := range cases {
 		r := e.request("payments.check", []byte(tc.body))
-		if r.Err == nil || r.Err.Error.Code != providers.CodeInvalidRequest || r.Header.Get("Nats-Service-Error-Code") != "400" {
+		if r.Err == nil || r.Err.Error.Code != paybridge.CodeInvalidRequest || r.Header.Get("Nats-Service-Error-Code") != "400" {
 			t.Fatalf("%s: %s", name, r.Raw)
 		}
 		if !strings.Contains(r.Err.Error.Message, tc.want) || len(r.Err.Error.Message) > 300 {
 			t.Fatalf("%s: message %q does not name %q", name, r.Err.Error.Message, tc.want)
 		}
 	}
-	if r := e.mustCheck("coinbar", "ok"); r.Status != providers.StatusPending {
+	if r := e.mustCheck("coinbar", "ok"); r.Status != paybridge.StatusPending {
 		t.Fatalf("after hostile input: %+v", r)
 	}
 	if len(e.events()) != 1 {
@@ -170,13 +170,13 @@ func TestCircuitOpensOnAnOutageAndRecovers(t *testing.T) {
 	e.addCoinbar("down", "PENDING", "")
 	must(t, e.coinbar.Fault("down", fake.Fault{Times: 8, Status: 503})) // two checks' worth of attempts
 	for range 2 {
-		if r := e.check(map[string]any{"provider": "coinbar", "payment_id": "down"}); r.Err == nil || r.Err.Error.Code != providers.CodeProviderUnavailable {
+		if r := e.check(map[string]any{"provider": "coinbar", "payment_id": "down"}); r.Err == nil || r.Err.Error.Code != paybridge.CodeProviderUnavailable {
 			t.Fatalf("during the outage: %s", r.Raw)
 		}
 	}
 	calls := e.coinbar.Calls("down")
 	r := e.check(map[string]any{"provider": "coinbar", "payment_id": "down"})
-	if r.Err == nil || r.Err.Error.Code != providers.CodeProviderUnavailable || !strings.Contains(r.Err.Error.Message, "in a row") {
+	if r.Err == nil || r.Err.Error.Code != paybridge.CodeProviderUnavailable || !strings.Contains(r.Err.Error.Message, "in a row") {
 		t.Fatalf("open circuit: %s", r.Raw)
 	}
 	if e.coinbar.Calls("down") != calls {
@@ -188,7 +188,7 @@ func TestCircuitOpensOnAnOutageAndRecovers(t *testing.T) {
 	// The outage is over; after the cooldown a probe closes the circuit.
 	testkit.WaitFor(t, 5*time.Second, "the probe to close the circuit", func() bool {
 		r := e.check(map[string]any{"provider": "coinbar", "payment_id": "down"})
-		return r.OK != nil && r.OK.Status == providers.StatusPending
+		return r.OK != nil && r.OK.Status == paybridge.StatusPending
 	})
 	if v := metricValue(t, reg, "paybridge_provider_circuit_open", "provider", "coinbar"); v != 0 {
 		t.Fatalf("circuit gauge %v after recovery", v)
@@ -210,7 +210,7 @@ func TestOpenCircuitSpendsNoBudget(t *testing.T) {
 	}
 	for range 10 {
 		r := e.check(map[string]any{"provider": "coinbar", "payment_id": "outage"})
-		if r.Err == nil || r.Err.Error.Code != providers.CodeProviderUnavailable {
+		if r.Err == nil || r.Err.Error.Code != paybridge.CodeProviderUnavailable {
 			t.Fatalf("open circuit: %s", r.Raw)
 		}
 	}
@@ -218,7 +218,7 @@ func TestOpenCircuitSpendsNoBudget(t *testing.T) {
 	// has budget.
 	testkit.WaitFor(t, 5*time.Second, "the probe", func() bool {
 		r := e.check(map[string]any{"provider": "coinbar", "payment_id": "outage"})
-		if r.Err != nil && r.Err.Error.Code == providers.CodeProviderRateLimited {
+		if r.Err != nil && r.Err.Error.Code == paybridge.CodeProviderRateLimited {
 			t.Fatalf("budget spent by refused checks: %s", r.Raw)
 		}
 		return r.OK != nil

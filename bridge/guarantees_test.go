@@ -8,10 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/paybridge/paybridge"
 	"github.com/paybridge/paybridge/bridge"
 	"github.com/paybridge/paybridge/events"
 	"github.com/paybridge/paybridge/internal/testkit"
-	"github.com/paybridge/paybridge/providers"
 	"github.com/paybridge/paybridge/providers/fake"
 )
 
@@ -31,7 +31,7 @@ func TestTwoInstancesPublishEachTransitionOnce(t *testing.T) {
 	// still be busy with it when the next round starts, and a check that
 	// arrives while a provider call is under way shares that call, so a
 	// reply of the second round may still say pending.
-	checkAll := func(want ...providers.Status) {
+	checkAll := func(want ...paybridge.Status) {
 		parallel(n*2, func(i int) {
 			r := e.check(map[string]any{"provider": "coinbar", "payment_id": id(i % n)})
 			if r.OK == nil || !slices.Contains(want, r.OK.Status) {
@@ -39,17 +39,17 @@ func TestTwoInstancesPublishEachTransitionOnce(t *testing.T) {
 			}
 		})
 	}
-	checkAll(providers.StatusPending)
+	checkAll(paybridge.StatusPending)
 	for i := range n {
 		must(t, e.coinbar.Set(id(i), fake.Step{Status: "SUCCESS"}))
 	}
-	checkAll(providers.StatusPending, providers.StatusPaid)
-	checkAll(providers.StatusPaid)
+	checkAll(paybridge.StatusPending, paybridge.StatusPaid)
+	checkAll(paybridge.StatusPaid)
 
 	testkit.WaitFor(t, 10*time.Second, "all events", func() bool { return len(e.events()) >= 2*n })
 	evs := e.events()
 	seen := map[string]bool{}
-	perPayment := map[string][]providers.Status{}
+	perPayment := map[string][]paybridge.Status{}
 	for _, ev := range evs {
 		if seen[ev.ID] {
 			t.Fatalf("event %s stored twice", ev.ID)
@@ -62,7 +62,7 @@ func TestTwoInstancesPublishEachTransitionOnce(t *testing.T) {
 	}
 	for i := range n {
 		got := perPayment[id(i)]
-		if len(got) != 2 || got[0] != providers.StatusPending || got[1] != providers.StatusPaid {
+		if len(got) != 2 || got[0] != paybridge.StatusPending || got[1] != paybridge.StatusPaid {
 			t.Fatalf("%s: events %v", id(i), got)
 		}
 	}
@@ -78,7 +78,7 @@ func TestReconcilerPublishesAChangeLeftUnpublished(t *testing.T) {
 	e.addMuvinai("pr_crash", "approved", "correct", "15000.50")
 
 	r := e.check(map[string]any{"provider": "muvinai", "payment_id": "pr_crash"})
-	if r.Err == nil || r.Err.Error.Code != providers.CodeInternal {
+	if r.Err == nil || r.Err.Error.Code != paybridge.CodeInternal {
 		t.Fatalf("crashed check: %s", r.Raw)
 	}
 	if claimed.EventID == "" || claimed.Published {
@@ -95,7 +95,7 @@ func TestReconcilerPublishesAChangeLeftUnpublished(t *testing.T) {
 	e.startBridge(bridge.Config{ReconcileInterval: 20 * time.Millisecond, ReconcileGrace: 50 * time.Millisecond})
 	testkit.WaitFor(t, 10*time.Second, "the reconciler's publish", func() bool { return len(e.events()) == 1 })
 	ev := e.events()[0]
-	if ev.ID != claimed.EventID || ev.Data.Status != providers.StatusPaid || ev.Data.Revision != claimed.Revision {
+	if ev.ID != claimed.EventID || ev.Data.Status != paybridge.StatusPaid || ev.Data.Revision != claimed.Revision {
 		t.Fatalf("republished event %+v, claimed %+v", ev, claimed)
 	}
 	if e.muvinai.Calls("pr_crash") != calls {
@@ -126,12 +126,12 @@ func TestNextChangeAnnouncesAnUnpublishedOneFirst(t *testing.T) {
 		t.Fatalf("crash expected: %s", r.Raw)
 	}
 	must(t, e.coinbar.Set("chain", fake.Step{Status: "SUCCESS"}))
-	if r := e.mustCheck("coinbar", "chain"); r.Status != providers.StatusPaid || *r.PreviousStatus != providers.StatusPending {
+	if r := e.mustCheck("coinbar", "chain"); r.Status != paybridge.StatusPaid || *r.PreviousStatus != paybridge.StatusPending {
 		t.Fatalf("second: %+v", r)
 	}
 	testkit.WaitFor(t, 5*time.Second, "both events", func() bool { return len(e.eventsFor("chain")) == 2 })
 	evs := e.eventsFor("chain")
-	if evs[0].Data.Status != providers.StatusPending || evs[1].Data.Status != providers.StatusPaid {
+	if evs[0].Data.Status != paybridge.StatusPending || evs[1].Data.Status != paybridge.StatusPaid {
 		t.Fatalf("events out of order: %v, %v", evs[0].Data.Status, evs[1].Data.Status)
 	}
 }
@@ -161,7 +161,7 @@ func TestCloseAnswersEveryCheckInFlight(t *testing.T) {
 	defer cancel()
 	must(t, b.Close(ctx))
 	for range n {
-		if r := <-results; r.OK == nil || r.OK.Status != providers.StatusPending {
+		if r := <-results; r.OK == nil || r.OK.Status != paybridge.StatusPending {
 			t.Fatalf("in-flight check: %s", r.Raw)
 		}
 	}
@@ -230,7 +230,7 @@ func TestLaggingViewMissesNoChange(t *testing.T) {
 	old, _ := e.stored("muvinai", "pr_lag")
 
 	must(t, e.muvinai.Set("pr_lag", fake.Step{Status: "pending", Detail: "underpaid", AmountPaid: "5"}))
-	if r := e.mustCheck("muvinai", "pr_lag"); r.Status != providers.StatusUnderpaid {
+	if r := e.mustCheck("muvinai", "pr_lag"); r.Status != paybridge.StatusUnderpaid {
 		t.Fatalf("second: %+v", r)
 	}
 	testkit.WaitFor(t, 5*time.Second, "underpaid published", func() bool { return storedPublished(t, e, "muvinai", "pr_lag") })
@@ -248,10 +248,10 @@ func TestLaggingViewMissesNoChange(t *testing.T) {
 	must(t, b.Redeliver(t.Context(), key))
 	testkit.WaitFor(t, 5*time.Second, "the missed change announced", func() bool { return len(e.eventsFor("pr_lag")) == 3 })
 	last := e.eventsFor("pr_lag")[2]
-	if last.Data.Status != providers.StatusPending || last.Data.PreviousStatus == nil || *last.Data.PreviousStatus != providers.StatusUnderpaid {
+	if last.Data.Status != paybridge.StatusPending || last.Data.PreviousStatus == nil || *last.Data.PreviousStatus != paybridge.StatusUnderpaid {
 		t.Fatalf("missed change: %+v", last.Data)
 	}
-	if rec, _ := e.stored("muvinai", "pr_lag"); rec.Status != providers.StatusPending {
+	if rec, _ := e.stored("muvinai", "pr_lag"); rec.Status != paybridge.StatusPending {
 		t.Fatalf("stored %s", rec.Status)
 	}
 }

@@ -13,10 +13,10 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/paybridge/paybridge"
 	"github.com/paybridge/paybridge/bridge"
 	"github.com/paybridge/paybridge/internal/testkit"
 	"github.com/paybridge/paybridge/natsembed"
-	"github.com/paybridge/paybridge/providers"
 	"github.com/paybridge/paybridge/providers/fake"
 )
 
@@ -79,7 +79,7 @@ func TestCoreSubscriberSeesEachChangeOnce(t *testing.T) {
 		t.Fatalf("%d of %d events seen more than once on the subject (want 0, and %d distinct)", repeated, len(seen), 2*n)
 	}
 	for _, ev := range e.events() {
-		if ev.Data.Status != providers.StatusPending && ev.Data.Status != providers.StatusPaid {
+		if ev.Data.Status != paybridge.StatusPending && ev.Data.Status != paybridge.StatusPaid {
 			t.Fatalf("event %+v", ev.Data)
 		}
 	}
@@ -165,7 +165,7 @@ func TestOneHangingProviderStarvesNothingElse(t *testing.T) {
 	// A muvinai check with someone waiting is refused at once.
 	msg, err := e.nc.Request("payments.check", []byte(`{"provider":"muvinai","payment_id":"mv-hang-0"}`), time.Second)
 	must(t, err)
-	if r := e.decodeReply(msg); r.Err == nil || r.Err.Error.Code != providers.CodeOverloaded {
+	if r := e.decodeReply(msg); r.Err == nil || r.Err.Error.Code != paybridge.CodeOverloaded {
 		t.Fatalf("muvinai check past its share: %s", r.Raw)
 	}
 	// The queued checks run once slots free up: 4 in flight + 4 queued.
@@ -184,7 +184,7 @@ func TestReplyTooLargeIsAnsweredWithAnError(t *testing.T) {
 	must(t, e.muvinai.Add(fake.Payment{ID: id, Amount: "1", Currency: "ARS",
 		Steps: []fake.Step{{Status: "weird", Detail: strings.Repeat("d", 250)}}}))
 	r := e.check(map[string]any{"provider": "muvinai", "payment_id": id, "request_id": strings.Repeat("r", 128)})
-	if r.Err == nil || r.Err.Error.Code != providers.CodeInternal || !strings.Contains(r.Err.Error.Message, "more than the NATS server accepts") {
+	if r.Err == nil || r.Err.Error.Code != paybridge.CodeInternal || !strings.Contains(r.Err.Error.Message, "more than the NATS server accepts") {
 		t.Fatalf("reply: %s", r.Raw)
 	}
 	if r.Err.PaymentID != id {
@@ -232,7 +232,7 @@ func TestInvalidWatchOrdersAreTerminated(t *testing.T) {
 	}
 	// The bridge is still connected and answering.
 	e.addMuvinai("after", "pending", "not_paid", "0")
-	if r := e.mustCheck("muvinai", "after"); r.Status != providers.StatusPending {
+	if r := e.mustCheck("muvinai", "after"); r.Status != paybridge.StatusPending {
 		t.Fatalf("after bad orders: %+v", r)
 	}
 }
@@ -245,10 +245,10 @@ func TestWatchOfAnUnknownPaymentEnds(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	e.startBridge(fastWatches(bridge.Config{Registerer: reg}))
 	r := e.check(map[string]any{"provider": "coinbar", "payment_id": "nobody", "watch": true})
-	if r.Err == nil || r.Err.Error.Code != providers.CodePaymentNotFound {
+	if r.Err == nil || r.Err.Error.Code != paybridge.CodePaymentNotFound {
 		t.Fatalf("first check: %s", r.Raw)
 	}
-	if d := e.watchExpired().Data; d.Reason != "payment_not_found" || d.Status != providers.StatusUnknown || d.PaymentID != "nobody" {
+	if d := e.watchExpired().Data; d.Reason != "payment_not_found" || d.Status != paybridge.StatusUnknown || d.PaymentID != "nobody" {
 		t.Fatalf("watch-expired data: %+v", d)
 	}
 	// The first check, then three refusals in a row.
@@ -286,7 +286,7 @@ func TestWatchesAreLimited(t *testing.T) {
 	if r.Err == nil {
 		t.Fatalf("fourth watch: %s", r.Raw)
 	}
-	if r.Err.Error.Code != providers.CodeOverloaded || !strings.Contains(r.Err.Error.Message, "watches") {
+	if r.Err.Error.Code != paybridge.CodeOverloaded || !strings.Contains(r.Err.Error.Message, "watches") {
 		t.Fatalf("fourth watch: %s", r.Raw)
 	}
 	if got := e.watchCheck("coinbar", "lim-0"); !got.Watching {

@@ -10,7 +10,7 @@ import (
 	"unicode/utf16"
 	"unicode/utf8"
 
-	"github.com/paybridge/paybridge/providers"
+	"github.com/paybridge/paybridge"
 )
 
 // jsonScanner walks one JSON text without building values: a request is a
@@ -259,7 +259,7 @@ func (s *jsonScanner) readStringValue(name string) ([]byte, error) {
 	}
 	b, err := s.readString()
 	if err != nil {
-		return nil, invalidRequest("%s: %s", name, providers.ErrorMessage(err))
+		return nil, invalidRequest("%s: %s", name, paybridge.ErrorMessage(err))
 	}
 	return b, nil
 }

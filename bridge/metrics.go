@@ -6,7 +6,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/paybridge/paybridge/providers"
+	"github.com/paybridge/paybridge"
 )
 
 // metrics are the bridge's Prometheus series, all under "paybridge_".
@@ -98,21 +98,21 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	return m, nil
 }
 
-func (m *metrics) countCheck(provider string, rep Reply, err error) {
+func (m *metrics) countCheck(provider string, rep paybridge.Reply, err error) {
 	outcome := "unchanged"
 	switch {
 	case err != nil:
-		outcome = string(providers.ErrorCode(err))
-		if outcome == string(providers.CodeUnknownProvider) {
+		outcome = string(paybridge.ErrorCode(err))
+		if outcome == string(paybridge.CodeUnknownProvider) {
 			provider = "" // do not let callers mint label values
 		}
-	case rep.Source == SourceStore:
+	case rep.Source == paybridge.SourceStore:
 		outcome = "store"
 	case rep.Changed:
 		outcome = "changed"
 	case rep.Stale:
 		outcome = "stale"
-	case rep.Status == providers.StatusUnknown:
+	case rep.Status == paybridge.StatusUnknown:
 		outcome = "unknown"
 	}
 	m.checks.WithLabelValues(provider, outcome).Inc()
@@ -121,13 +121,13 @@ func (m *metrics) countCheck(provider string, rep Reply, err error) {
 func (m *metrics) countProviderCall(provider string, err error, took time.Duration) {
 	code := "ok"
 	if err != nil {
-		code = string(providers.ErrorCode(err))
+		code = string(paybridge.ErrorCode(err))
 	}
 	m.providerRequests.WithLabelValues(provider, code).Inc()
 	m.providerLatency.WithLabelValues(provider).Observe(took.Seconds())
 }
 
-func (m *metrics) countChange(from *providers.Status, to providers.Status) {
+func (m *metrics) countChange(from *paybridge.Status, to paybridge.Status) {
 	f := "none"
 	if from != nil {
 		f = string(*from)

@@ -7,8 +7,8 @@ import (
 	"encoding/hex"
 	"time"
 
+	"github.com/paybridge/paybridge"
 	"github.com/paybridge/paybridge/events"
-	"github.com/paybridge/paybridge/providers"
 )
 
 // Record is the stored last status of one payment, the KV value
@@ -57,7 +57,7 @@ func plainID(id string) bool {
 // status after the record at revision readRev (0: none). Two instances that
 // claim the same change compute the same id, and JetStream's duplicate
 // window then keeps one copy. It is formatted as a version-8 UUID.
-func EventID(provider, paymentID string, readRev uint64, status providers.Status) string {
+func EventID(provider, paymentID string, readRev uint64, status paybridge.Status) string {
 	return deriveID(provider, paymentID, readRev, string(status))
 }
 

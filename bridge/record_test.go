@@ -8,8 +8,8 @@ import (
 	"testing"
 	"testing/quick"
 
+	"github.com/paybridge/paybridge"
 	"github.com/paybridge/paybridge/bridge"
-	"github.com/paybridge/paybridge/providers"
 )
 
 // validKey is the NATS KV key rule.
@@ -70,19 +70,19 @@ func TestKeyIsInjective(t *testing.T) {
 }
 
 func TestEventIDIsDeterministicAndDistinct(t *testing.T) {
-	a := bridge.EventID("coinbar", "p1", 7, providers.StatusPaid)
-	if a != bridge.EventID("coinbar", "p1", 7, providers.StatusPaid) {
+	a := bridge.EventID("coinbar", "p1", 7, paybridge.StatusPaid)
+	if a != bridge.EventID("coinbar", "p1", 7, paybridge.StatusPaid) {
 		t.Fatal("same inputs gave different ids")
 	}
 	if !regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`).MatchString(a) {
 		t.Fatalf("event id %q is not a version-8 UUID", a)
 	}
 	others := []string{
-		bridge.EventID("coinbar", "p1", 8, providers.StatusPaid),
-		bridge.EventID("coinbar", "p1", 7, providers.StatusRefunded),
-		bridge.EventID("muvinai", "p1", 7, providers.StatusPaid),
-		bridge.EventID("coinbar", "p2", 7, providers.StatusPaid),
-		bridge.EventID("coinbar.p", "1", 7, providers.StatusPaid), // length-prefixed parts do not run together
+		bridge.EventID("coinbar", "p1", 8, paybridge.StatusPaid),
+		bridge.EventID("coinbar", "p1", 7, paybridge.StatusRefunded),
+		bridge.EventID("muvinai", "p1", 7, paybridge.StatusPaid),
+		bridge.EventID("coinbar", "p2", 7, paybridge.StatusPaid),
+		bridge.EventID("coinbar.p", "1", 7, paybridge.StatusPaid), // length-prefixed parts do not run together
 	}
 	for _, o := range others {
 		if o == a {

@@ -14,7 +14,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/paybridge/paybridge/providers"
+	"github.com/paybridge/paybridge"
 )
 
 // MaxRequestBytes is the largest request accepted (64 KiB).
@@ -45,7 +45,7 @@ type CheckRequest struct {
 type StatusRequest struct{ Provider, PaymentID string }
 
 // DecodeCheckRequest decodes a payments.check message body with its NATS headers.
-// Every error is a *providers.Error with CodeInvalidRequest whose message
+// Every error is a *paybridge.Error with CodeInvalidRequest whose message
 // names the problem and the field.
 func DecodeCheckRequest(header nats.Header, data []byte) (CheckRequest, error) {
 	f, err := decodeRequest(header, data, checkRequestFields)
@@ -263,7 +263,7 @@ func validMaxAge(b []byte) (time.Duration, error) {
 }
 
 func invalidRequest(format string, args ...any) error {
-	return providers.Errorf(providers.CodeInvalidRequest, format, args...)
+	return paybridge.Errorf(paybridge.CodeInvalidRequest, format, args...)
 }
 
 // quoted quotes a value for an error message like %q, cut to about 40

@@ -12,7 +12,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/paybridge/paybridge/providers"
+	"github.com/paybridge/paybridge"
 	"github.com/paybridge/paybridge/schemas"
 )
 
@@ -71,9 +71,9 @@ func FuzzDecodeCheckRequest(f *testing.F) {
 
 func assertCodedError(t *testing.T, err error) {
 	t.Helper()
-	var perr *providers.Error
-	if !errors.As(err, &perr) || perr.Code != providers.CodeInvalidRequest {
-		t.Fatalf("error %v (%T) is not an invalid_request *providers.Error", err, err)
+	var perr *paybridge.Error
+	if !errors.As(err, &perr) || perr.Code != paybridge.CodeInvalidRequest {
+		t.Fatalf("error %v (%T) is not an invalid_request *paybridge.Error", err, err)
 	}
 	if len(perr.Message) > 200 {
 		t.Fatalf("message is %d bytes long: %q", len(perr.Message), perr.Message)

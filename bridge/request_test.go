@@ -9,7 +9,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/paybridge/paybridge/providers"
+	"github.com/paybridge/paybridge"
 	"github.com/paybridge/paybridge/schemas"
 )
 
@@ -362,12 +362,12 @@ func TestDecodeCheckRequest(t *testing.T) {
 // each of parts and is short enough never to echo a large input.
 func assertInvalidRequest(t *testing.T, err error, parts ...string) {
 	t.Helper()
-	var perr *providers.Error
+	var perr *paybridge.Error
 	if !errors.As(err, &perr) {
-		t.Fatalf("error %v (%T) is not a *providers.Error", err, err)
+		t.Fatalf("error %v (%T) is not a *paybridge.Error", err, err)
 	}
-	if perr.Code != providers.CodeInvalidRequest {
-		t.Fatalf("code %q, want %q (%v)", perr.Code, providers.CodeInvalidRequest, err)
+	if perr.Code != paybridge.CodeInvalidRequest {
+		t.Fatalf("code %q, want %q (%v)", perr.Code, paybridge.CodeInvalidRequest, err)
 	}
 	for _, p := range parts {
 		if !strings.Contains(perr.Message, p) {

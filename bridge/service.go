@@ -14,7 +14,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
 
-	"github.com/paybridge/paybridge/providers"
+	"github.com/paybridge/paybridge"
 )
 
 // service is the intake: the nats.go micro service "paybridge" with the
@@ -86,30 +86,30 @@ func (s *service) handleCheck(req micro.Request) {
 	s.delivered.Add(1)
 	cr, err := DecodeCheckRequest(nats.Header(req.Headers()), req.Data())
 	if err != nil {
-		s.respondError(req, err, ErrorReply{})
+		s.respondError(req, err, paybridge.ErrorReply{})
 		return
 	}
 	cr.received = received
-	echo := ErrorReply{Provider: cr.Provider, PaymentID: cr.PaymentID, RequestID: cr.RequestID}
+	echo := paybridge.ErrorReply{Provider: cr.Provider, PaymentID: cr.PaymentID, RequestID: cr.RequestID}
 	p := s.pools[cr.Provider]
 	if p == nil {
 		err := unknownProvider(cr.Provider)
-		s.metrics.countCheck(cr.Provider, Reply{}, err)
+		s.metrics.countCheck(cr.Provider, paybridge.Reply{}, err)
 		s.respondError(req, err, echo)
 		return
 	}
-	s.dispatch(req, p, echo, func(ctx context.Context) (Reply, error) { return s.checker.Check(ctx, cr) })
+	s.dispatch(req, p, echo, func(ctx context.Context) (paybridge.Reply, error) { return s.checker.Check(ctx, cr) })
 }
 
 func (s *service) handleStatus(req micro.Request) {
 	s.delivered.Add(1)
 	sr, err := DecodeStatusRequest(nats.Header(req.Headers()), req.Data())
 	if err != nil {
-		s.respondError(req, err, ErrorReply{})
+		s.respondError(req, err, paybridge.ErrorReply{})
 		return
 	}
-	echo := ErrorReply{Provider: sr.Provider, PaymentID: sr.PaymentID}
-	s.dispatch(req, s.lookups, echo, func(ctx context.Context) (Reply, error) { return s.checker.Lookup(ctx, sr) })
+	echo := paybridge.ErrorReply{Provider: sr.Provider, PaymentID: sr.PaymentID}
+	s.dispatch(req, s.lookups, echo, func(ctx context.Context) (paybridge.Reply, error) { return s.checker.Lookup(ctx, sr) })
 }
 
 // dispatch runs serve in one of p's slots. A request that wants an answer
@@ -118,7 +118,7 @@ func (s *service) handleStatus(req micro.Request) {
 // would hear of its refusal, and the subscription must never wait. The
 // slot is freed once the answer is ready, before it is sent, so that a
 // caller's next request never finds its own previous one still counted.
-func (s *service) dispatch(req micro.Request, p *pool, echo ErrorReply, serve func(context.Context) (Reply, error)) {
+func (s *service) dispatch(req micro.Request, p *pool, echo paybridge.ErrorReply, serve func(context.Context) (paybridge.Reply, error)) {
 	job := func() {
 		defer s.leave()
 		s.metrics.inflight.Inc()
@@ -150,13 +150,13 @@ func (s *service) dispatch(req micro.Request, p *pool, echo ErrorReply, serve fu
 			"provider", echo.Provider, "payment_id", echo.PaymentID, "request_id", echo.RequestID)
 		return
 	}
-	s.respondError(req, providers.Errorf(providers.CodeOverloaded,
+	s.respondError(req, paybridge.Errorf(paybridge.CodeOverloaded,
 		"%d requests of this kind in flight, the bridge's limit for them", cap(p.slots)), echo)
 }
 
 // serve runs one request's work; a panic in it becomes an internal error,
 // so that the request still gets its one reply and the process lives on.
-func (s *service) serve(serve func(context.Context) (Reply, error)) (rep Reply, err error) {
+func (s *service) serve(serve func(context.Context) (paybridge.Reply, error)) (rep paybridge.Reply, err error) {
 	defer func() {
 		if v := recover(); v != nil {
 			err = &internal{fmt.Errorf("panic: %v", v)}
@@ -170,7 +170,7 @@ func (s *service) serve(serve func(context.Context) (Reply, error)) (rep Reply, 
 // handler returns, and ours return before the answer is ready. A reply too
 // large for the connection is answered with an error instead, so that the
 // request still gets its one reply.
-func (s *service) respond(req micro.Request, rep Reply, echo ErrorReply) {
+func (s *service) respond(req micro.Request, rep paybridge.Reply, echo paybridge.ErrorReply) {
 	if req.Reply() == "" {
 		return
 	}
@@ -180,7 +180,7 @@ func (s *service) respond(req micro.Request, rep Reply, echo ErrorReply) {
 		s.respondError(req, &internal{fmt.Errorf("encoding reply: %w", err)}, echo)
 		return
 	case int64(len(data)) > s.nc.MaxPayload():
-		s.respondError(req, providers.Errorf(providers.CodeInternal,
+		s.respondError(req, paybridge.Errorf(paybridge.CodeInternal,
 			"the reply is %d bytes, more than the NATS server accepts (%d)", len(data), s.nc.MaxPayload()), echo)
 		return
 	}
@@ -191,10 +191,10 @@ func (s *service) respond(req micro.Request, rep Reply, echo ErrorReply) {
 
 // respondError answers with the error body and the micro error headers.
 // Internal causes are logged here and never sent.
-func (s *service) respondError(req micro.Request, err error, echo ErrorReply) {
+func (s *service) respondError(req micro.Request, err error, echo paybridge.ErrorReply) {
 	body := newErrorReply(err, echo.Provider, echo.PaymentID, echo.RequestID)
 	log := s.log.With("code", body.Error.Code, "provider", echo.Provider, "payment_id", echo.PaymentID, "request_id", echo.RequestID)
-	if body.Error.Code == providers.CodeInternal {
+	if body.Error.Code == paybridge.CodeInternal {
 		log.Error("check failed", "error", err)
 	} else {
 		log.Info("check refused", "message", body.Error.Message)

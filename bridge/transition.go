@@ -1,6 +1,6 @@
 package bridge
 
-import "github.com/paybridge/paybridge/providers"
+import "github.com/paybridge/paybridge"
 
 // verdict is what a provider's answer means for the stored status.
 type verdict int
@@ -21,9 +21,9 @@ const (
 // judge applies the transition guard to a provider answer next, given the
 // stored status (when found). Terminal to terminal (paid → refunded) is a
 // real change.
-func judge(found bool, stored, next providers.Status) verdict {
+func judge(found bool, stored, next paybridge.Status) verdict {
 	switch {
-	case next == providers.StatusUnknown:
+	case next == paybridge.StatusUnknown:
 		return verdictUnknown
 	case !found:
 		return verdictChange

@@ -4,7 +4,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/paybridge/paybridge/providers"
+	"github.com/paybridge/paybridge"
 )
 
 // view is this instance's copy of the status bucket: the last record and
@@ -33,7 +33,7 @@ type viewEntry struct {
 	rev       uint64
 	confirmed time.Time
 	// confirmedAs is the status the provider gave at confirmed.
-	confirmedAs providers.Status
+	confirmedAs paybridge.Status
 }
 
 func newView(limit int) *view {
@@ -72,7 +72,7 @@ func (v *view) putLocked(key string, rec Record, rev uint64) {
 
 // confirm notes that the provider, saying status at at, found no change to
 // the record at rev.
-func (v *view) confirm(key string, rev uint64, at time.Time, status providers.Status) {
+func (v *view) confirm(key string, rev uint64, at time.Time, status paybridge.Status) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if e, ok := v.m[key]; ok && e.rev == rev && at.After(e.confirmed) {

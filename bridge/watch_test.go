@@ -13,10 +13,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/paybridge/paybridge"
 	"github.com/paybridge/paybridge/bridge"
 	"github.com/paybridge/paybridge/events"
 	"github.com/paybridge/paybridge/internal/testkit"
-	"github.com/paybridge/paybridge/providers"
 	"github.com/paybridge/paybridge/providers/fake"
 )
 
@@ -36,7 +36,7 @@ func (e *env) watches() int {
 	return int(info.State.Msgs)
 }
 
-func (e *env) watchCheck(provider, id string) bridge.Reply {
+func (e *env) watchCheck(provider, id string) paybridge.Reply {
 	e.t.Helper()
 	r := e.check(map[string]any{"provider": provider, "payment_id": id, "watch": true})
 	if r.OK == nil {
@@ -53,7 +53,7 @@ func TestWatchPollsUntilPaidThenStops(t *testing.T) {
 		{Status: "PENDING", Calls: 2}, {Status: "SUCCESS"},
 	}}))
 	r := e.watchCheck("coinbar", "w1")
-	if !r.Watching || r.Status != providers.StatusPending {
+	if !r.Watching || r.Status != paybridge.StatusPending {
 		t.Fatalf("watch reply: %+v", r)
 	}
 	testkit.WaitFor(t, 10*time.Second, "the watch to end", func() bool { return e.watches() == 0 })
@@ -61,7 +61,7 @@ func TestWatchPollsUntilPaidThenStops(t *testing.T) {
 		t.Fatalf("%d provider calls, want 3 (check, pending poll, paid poll)", calls)
 	}
 	evs := e.eventsFor("w1")
-	if len(evs) != 2 || evs[0].Data.Status != providers.StatusPending || evs[1].Data.Status != providers.StatusPaid {
+	if len(evs) != 2 || evs[0].Data.Status != paybridge.StatusPending || evs[1].Data.Status != paybridge.StatusPaid {
 		t.Fatalf("events: %+v", evs)
 	}
 	// A settled payment reports no watch.
@@ -185,7 +185,7 @@ func TestWatchSurvivesBridgeAndNATSRestarts(t *testing.T) {
 		return len(e.eventsFor("w-restart")) == 2 && e.watches() == 0
 	})
 	evs := e.eventsFor("w-restart")
-	if evs[0].Data.Status != providers.StatusPending || evs[1].Data.Status != providers.StatusPaid || evs[0].ID == evs[1].ID {
+	if evs[0].Data.Status != paybridge.StatusPending || evs[1].Data.Status != paybridge.StatusPaid || evs[0].ID == evs[1].ID {
 		t.Fatalf("events: %+v", evs)
 	}
 }
@@ -230,7 +230,7 @@ func TestWatchDeadlinePublishesWatchExpired(t *testing.T) {
 	e.addMuvinai("pr_slow", "pending", "underpaid", "5")
 	e.watchCheck("muvinai", "pr_slow")
 	ev := e.watchExpired()
-	if ev.Subject != "pr_slow" || ev.Data.Status != providers.StatusUnderpaid || ev.Data.AmountPaid != "5" {
+	if ev.Subject != "pr_slow" || ev.Data.Status != paybridge.StatusUnderpaid || ev.Data.AmountPaid != "5" {
 		t.Fatalf("watch-expired event: %+v", ev)
 	}
 	// Its time is the watch's deadline, after the status it carries.
@@ -316,7 +316,7 @@ func TestWebhooksTriggerACheckAndForgedOnesDoNot(t *testing.T) {
 	testkit.WaitFor(t, 10*time.Second, "both events", func() bool {
 		return len(e.eventsFor("pr_hook")) == 1 && len(e.eventsFor("cb-hook")) == 1 && e.watches() == 0
 	})
-	if e.eventsFor("pr_hook")[0].Data.Status != providers.StatusPaid || e.eventsFor("cb-hook")[0].Data.Status != providers.StatusPaid {
+	if e.eventsFor("pr_hook")[0].Data.Status != paybridge.StatusPaid || e.eventsFor("cb-hook")[0].Data.Status != paybridge.StatusPaid {
 		t.Fatal("webhook events carry the wrong status")
 	}
 	if e.muvinai.Calls("pr_hook") != 1 || e.coinbar.Calls("cb-hook") != 1 {
@@ -436,7 +436,7 @@ func TestWebhookKeepsWatchingUntilSettled(t *testing.T) {
 	}
 	testkit.WaitFor(t, 10*time.Second, "paid after polls", func() bool {
 		evs := e.eventsFor("pr_slowhook")
-		return len(evs) == 2 && evs[1].Data.Status == providers.StatusPaid && e.watches() == 0
+		return len(evs) == 2 && evs[1].Data.Status == paybridge.StatusPaid && e.watches() == 0
 	})
 	if calls := e.muvinai.Calls("pr_slowhook"); calls != 3 {
 		t.Fatalf("%d provider calls, want 3 (trigger, pending poll, paid poll)", calls)
@@ -451,12 +451,12 @@ func TestWatchSurvivesAFailedFirstCheck(t *testing.T) {
 	e.addCoinbar("flaky", "SUCCESS", "")
 	must(t, e.coinbar.Fault("flaky", fake.Fault{Times: 4, Status: 503}))
 	r := e.check(map[string]any{"provider": "coinbar", "payment_id": "flaky", "watch": true})
-	if r.Err == nil || r.Err.Error.Code != providers.CodeProviderUnavailable {
+	if r.Err == nil || r.Err.Error.Code != paybridge.CodeProviderUnavailable {
 		t.Fatalf("first check: %s", r.Raw)
 	}
 	testkit.WaitFor(t, 10*time.Second, "the watch to find it paid", func() bool {
 		evs := e.eventsFor("flaky")
-		return len(evs) == 1 && evs[0].Data.Status == providers.StatusPaid && e.watches() == 0
+		return len(evs) == 1 && evs[0].Data.Status == paybridge.StatusPaid && e.watches() == 0
 	})
 }
 
@@ -476,7 +476,7 @@ func TestCheckDoesNotWaitOnAWatchesBudget(t *testing.T) {
 	}
 	start := time.Now()
 	r := e.check(map[string]any{"provider": "coinbar", "payment_id": "scarce"})
-	if r.Err == nil || r.Err.Error.Code != providers.CodeProviderRateLimited || !r.Err.Error.Retryable {
+	if r.Err == nil || r.Err.Error.Code != paybridge.CodeProviderRateLimited || !r.Err.Error.Retryable {
 		t.Fatalf("check: %s", r.Raw)
 	}
 	if took := time.Since(start); took > 4*time.Second {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/paybridge/paybridge"
 	"github.com/paybridge/paybridge/events"
 	"github.com/paybridge/paybridge/providers"
 )
@@ -228,7 +229,7 @@ func (w *watcher) roomFor(ctx context.Context, provider string) error {
 		count = watchCount{n: int(info.NumPending) + info.NumAckPending, at: now}
 	}
 	if count.n >= w.maxWatches {
-		return providers.Errorf(providers.CodeOverloaded,
+		return paybridge.Errorf(paybridge.CodeOverloaded,
 			"%s has %d watches and triggers, as many as the bridge keeps; not watched", provider, count.n)
 	}
 	count.n++
@@ -247,7 +248,7 @@ func streamFull(err error) error {
 	var apiErr *jetstream.APIError
 	if errors.As(err, &apiErr) && apiErr.ErrorCode == errStoreFailed &&
 		(strings.Contains(apiErr.Description, "maximum messages exceeded") || strings.Contains(apiErr.Description, "maximum bytes exceeded")) {
-		return providers.Errorf(providers.CodeOverloaded, "the watch stream is full; not watched")
+		return paybridge.Errorf(paybridge.CodeOverloaded, "the watch stream is full; not watched")
 	}
 	return nil
 }
@@ -341,7 +342,7 @@ func (w *watcher) handle(ctx context.Context, msg jetstream.Msg) {
 
 	rep, err := w.check(ctx, order)
 	key := Key(order.Provider, order.PaymentID)
-	switch code := providers.ErrorCode(err); {
+	switch code := paybridge.ErrorCode(err); {
 	case ctx.Err() != nil:
 		msg.Nak() // shutting down: another instance takes it now
 	case permanent(code) && order.Trigger == "":
@@ -381,13 +382,13 @@ func (w *watcher) handle(ctx context.Context, msg jetstream.Msg) {
 // schedule step apart, before it counts: the caller then ends the watch.
 // Waiting for budget never outlives the order: a watch checked after its
 // deadline would be expired late, on a spent call.
-func (w *watcher) check(ctx context.Context, order watchOrder) (Reply, error) {
+func (w *watcher) check(ctx context.Context, order watchOrder) (paybridge.Reply, error) {
 	ctx, cancel := context.WithDeadline(ctx, order.Deadline)
 	defer cancel()
 	req := CheckRequest{Provider: order.Provider, PaymentID: order.PaymentID}
 	for refusals := 1; ; refusals++ {
 		rep, err := w.checker.check(ctx, req, true)
-		if !permanent(providers.ErrorCode(err)) || refusals == maxRefusals {
+		if !permanent(paybridge.ErrorCode(err)) || refusals == maxRefusals {
 			return rep, err
 		}
 		t := time.NewTimer(w.schedule[0])
@@ -402,8 +403,8 @@ func (w *watcher) check(ctx context.Context, order watchOrder) (Reply, error) {
 
 // permanent reports whether an answer with this code will not change by
 // asking again on schedule.
-func permanent(code providers.Code) bool {
-	return code == providers.CodePaymentNotFound || code == providers.CodeProviderAuthFailed
+func permanent(code paybridge.Code) bool {
+	return code == paybridge.CodePaymentNotFound || code == paybridge.CodeProviderAuthFailed
 }
 
 // nextDelay is the wait after the given delivery: the schedule's step for
@@ -443,7 +444,7 @@ func (w *watcher) expire(ctx context.Context, msg jetstream.Msg, order watchOrde
 	data := rec.StatusChanged
 	if !found {
 		data = events.StatusChanged{Provider: order.Provider, PaymentID: order.PaymentID,
-			Status: providers.StatusUnknown, ObservedAt: w.now()}
+			Status: paybridge.StatusUnknown, ObservedAt: w.now()}
 	}
 	data.Reason = reason
 	id := watchExpiredID(order.Provider, order.PaymentID, seq)

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/paybridge/paybridge/providers"
+	"github.com/paybridge/paybridge"
 	"github.com/paybridge/paybridge/providers/coinbar"
 	"github.com/paybridge/paybridge/providers/muvinai"
 )
@@ -62,7 +62,7 @@ func fuzzWatcher(f *testing.F) *watcher {
 		f.Fatal(err)
 	}
 	return &watcher{
-		checker:  &checker{providers: map[string]providers.Provider{coinbar.Name: cb, muvinai.Name: mv}},
+		checker:  &checker{providers: map[string]paybridge.Provider{coinbar.Name: cb, muvinai.Name: mv}},
 		subject:  "paybridge.watch",
 		deadline: 24 * time.Hour,
 	}

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/paybridge/paybridge"
 	"github.com/paybridge/paybridge/events"
 	"github.com/paybridge/paybridge/providers"
 )
@@ -72,7 +73,7 @@ func (b *Bridge) webhook(w http.ResponseWriter, r *http.Request, provider string
 	}
 	if err != nil {
 		outcome = "bad_request"
-		writeWebhook(w, http.StatusBadRequest, map[string]any{"error": providers.ErrorMessage(err)})
+		writeWebhook(w, http.StatusBadRequest, map[string]any{"error": paybridge.ErrorMessage(err)})
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
@@ -94,17 +95,17 @@ func readWebhookBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	var tooBig *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooBig):
-		return nil, providers.Errorf(providers.CodeInvalidRequest, "body larger than %d bytes", maxWebhookBytes)
+		return nil, paybridge.Errorf(paybridge.CodeInvalidRequest, "body larger than %d bytes", maxWebhookBytes)
 	case err != nil:
-		return nil, providers.Errorf(providers.CodeInvalidRequest, "body could not be read")
+		return nil, paybridge.Errorf(paybridge.CodeInvalidRequest, "body could not be read")
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	var raw json.RawMessage
 	if err := dec.Decode(&raw); err != nil {
-		return nil, providers.Errorf(providers.CodeInvalidRequest, "body is not JSON")
+		return nil, paybridge.Errorf(paybridge.CodeInvalidRequest, "body is not JSON")
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return nil, providers.Errorf(providers.CodeInvalidRequest, "body has more after the JSON value")
+		return nil, paybridge.Errorf(paybridge.CodeInvalidRequest, "body has more after the JSON value")
 	}
 	return raw, nil
 }
@@ -117,15 +118,15 @@ func coinbarPaymentID(body []byte) (string, error) {
 		ResponseToken          *string `json:"responseToken"`
 	}
 	if err := json.Unmarshal(body, &cb); err != nil {
-		return "", providers.Errorf(providers.CodeInvalidRequest, "body is not a JSON object with a string payment_request_id_client")
+		return "", paybridge.Errorf(paybridge.CodeInvalidRequest, "body is not a JSON object with a string payment_request_id_client")
 	}
 	switch {
 	case cb.PaymentRequestIDClient != nil && *cb.PaymentRequestIDClient != "":
 		return *cb.PaymentRequestIDClient, nil
 	case cb.ResponseToken != nil:
-		return "", providers.Errorf(providers.CodeInvalidRequest, "encrypted responseToken callbacks are not supported: the body must carry payment_request_id_client")
+		return "", paybridge.Errorf(paybridge.CodeInvalidRequest, "encrypted responseToken callbacks are not supported: the body must carry payment_request_id_client")
 	}
-	return "", providers.Errorf(providers.CodeInvalidRequest, "no payment_request_id_client in the body")
+	return "", paybridge.Errorf(paybridge.CodeInvalidRequest, "no payment_request_id_client in the body")
 }
 
 // muvinaiPaymentID reads a Muvinai (SimpleFi) notification:
@@ -141,18 +142,18 @@ func muvinaiPaymentID(body []byte) (string, error) {
 		} `json:"data"`
 	}
 	if err := json.Unmarshal(body, &n); err != nil {
-		return "", providers.Errorf(providers.CodeInvalidRequest, "body is not a Muvinai notification: {entity_type, entity_id, data: {payment_request: {id}}} with string ids")
+		return "", paybridge.Errorf(paybridge.CodeInvalidRequest, "body is not a Muvinai notification: {entity_type, entity_id, data: {payment_request: {id}}} with string ids")
 	}
 	if n.Data != nil && n.Data.PaymentRequest != nil && n.Data.PaymentRequest.ID != nil && *n.Data.PaymentRequest.ID != "" {
 		return *n.Data.PaymentRequest.ID, nil
 	}
 	if n.EntityType != nil && *n.EntityType != "payment_request" {
-		return "", providers.Errorf(providers.CodeInvalidRequest, "entity_type %q is not payment_request", providers.Truncate(*n.EntityType, 40))
+		return "", paybridge.Errorf(paybridge.CodeInvalidRequest, "entity_type %q is not payment_request", providers.Truncate(*n.EntityType, 40))
 	}
 	if n.EntityID != nil && *n.EntityID != "" {
 		return *n.EntityID, nil
 	}
-	return "", providers.Errorf(providers.CodeInvalidRequest, "no payment id: neither data.payment_request.id nor entity_id")
+	return "", paybridge.Errorf(paybridge.CodeInvalidRequest, "no payment id: neither data.payment_request.id nor entity_id")
 }
 
 func writeWebhook(w http.ResponseWriter, status int, body map[string]any) {

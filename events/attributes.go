@@ -4,7 +4,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/paybridge/paybridge/providers"
+	"github.com/paybridge/paybridge"
 )
 
 // attribute is a CloudEvents context attribute or extension this package
@@ -101,6 +101,6 @@ func mediaType(ct string) string {
 
 // publishedStatus reports whether s can appear in an event: a normalized
 // status other than unknown, which is never stored or published.
-func publishedStatus(s providers.Status) bool {
-	return s.Valid() && s != providers.StatusUnknown
+func publishedStatus(s paybridge.Status) bool {
+	return s.Valid() && s != paybridge.StatusUnknown
 }

@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/paybridge/paybridge/providers"
+	"github.com/paybridge/paybridge"
 )
 
 // decodeData parses and checks an event's data. Amounts are strings in the
@@ -35,7 +35,7 @@ func checkData(d *StatusChanged, typ string) error {
 		return errors.New("missing payment_id")
 	case d.Status == "":
 		return errors.New("missing status")
-	case !publishedStatus(d.Status) && !(typ == TypeWatchExpired && d.Status == providers.StatusUnknown):
+	case !publishedStatus(d.Status) && !(typ == TypeWatchExpired && d.Status == paybridge.StatusUnknown):
 		return fmt.Errorf("status %q is not a published status", d.Status)
 	case d.PreviousStatus != nil && !publishedStatus(*d.PreviousStatus):
 		return fmt.Errorf("previous_status %q is not a published status", *d.PreviousStatus)
@@ -49,7 +49,7 @@ func checkData(d *StatusChanged, typ string) error {
 	for _, amount := range []struct{ name, value string }{
 		{"amount", d.Amount}, {"amount_paid", d.AmountPaid}, {"crypto_amount", d.CryptoAmount},
 	} {
-		if amount.value != "" && !providers.IsDecimal(amount.value) {
+		if amount.value != "" && !paybridge.IsDecimal(amount.value) {
 			return fmt.Errorf("%s %q is not a decimal number", amount.name, amount.value)
 		}
 	}

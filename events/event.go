@@ -11,7 +11,7 @@ package events
 import (
 	"time"
 
-	"github.com/paybridge/paybridge/providers"
+	"github.com/paybridge/paybridge"
 	"github.com/paybridge/paybridge/schemas"
 )
 
@@ -35,9 +35,9 @@ const specVersion = "1.0"
 type StatusChanged struct {
 	Provider  string           `json:"provider"`
 	PaymentID string           `json:"payment_id"`
-	Status    providers.Status `json:"status"`
+	Status    paybridge.Status `json:"status"`
 	// PreviousStatus is nil on first sight; it is always present in JSON.
-	PreviousStatus       *providers.Status `json:"previous_status"`
+	PreviousStatus       *paybridge.Status `json:"previous_status"`
 	Terminal             bool              `json:"terminal"`
 	ProviderStatus       string            `json:"provider_status"`
 	ProviderStatusDetail string            `json:"provider_status_detail,omitempty"`

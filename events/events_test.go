@@ -9,8 +9,9 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/paybridge/paybridge"
 	"github.com/paybridge/paybridge/events"
-	"github.com/paybridge/paybridge/providers"
 	"github.com/paybridge/paybridge/schemas"
 )
 
@@ -21,7 +22,7 @@ const twentyDigits = "0.00045145423250897323"
 // a slash and NATS wildcard characters.
 const oddPaymentID = `pay ü€ "x" %41 / a.b.*>`
 
-func status(s providers.Status) *providers.Status { return &s }
+func status(s paybridge.Status) *paybridge.Status { return &s }
 
 // fullData has every field set.
 func fullData() events.StatusChanged {
@@ -29,8 +30,8 @@ func fullData() events.StatusChanged {
 	return events.StatusChanged{
 		Provider:             "coinbar",
 		PaymentID:            "6f1c2a9e-4b7d-4a51-9a55-0d7b1f0c2e11",
-		Status:               providers.StatusUnderpaid,
-		PreviousStatus:       status(providers.StatusPending),
+		Status:               paybridge.StatusUnderpaid,
+		PreviousStatus:       status(paybridge.StatusPending),
 		Terminal:             false,
 		ProviderStatus:       "pending",
 		ProviderStatusDetail: "underpaid",
@@ -50,7 +51,7 @@ func firstSight() events.StatusChanged {
 	return events.StatusChanged{
 		Provider:       "muvinai",
 		PaymentID:      "pr_1",
-		Status:         providers.StatusPaid,
+		Status:         paybridge.StatusPaid,
 		Terminal:       true,
 		ProviderStatus: "approved",
 		ObservedAt:     time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC),
@@ -96,7 +97,7 @@ func TestRoundTrip(t *testing.T) {
 	odd.PaymentID = oddPaymentID
 	odd.ProviderStatus = "FAILED"
 	odd.ProviderStatusDetail = "Timeout <&> \"quoted\"\nnewline"
-	odd.Status, odd.PreviousStatus, odd.Terminal = providers.StatusRefunded, status(providers.StatusPaid), true
+	odd.Status, odd.PreviousStatus, odd.Terminal = paybridge.StatusRefunded, status(paybridge.StatusPaid), true
 	cases := map[string]events.Event{
 		"every field":  events.NewStatusChanged("ev-1", fullData()),
 		"first sight":  events.NewStatusChanged("ev-2", firstSight()),
@@ -439,7 +440,7 @@ func TestEncodeRefuses(t *testing.T) {
 		{"no source", "s", func(e *events.Event) { e.Source = "" }, events.Binary, "missing source"},
 		{"foreign type", "s", func(e *events.Event) { e.Type = "x" }, events.Structured, `unsupported type "x"`},
 		{"subject is not the payment", "s", func(e *events.Event) { e.Subject = "other" }, events.Binary, `subject "other" is not the data's payment_id`},
-		{"unknown status", "s", func(e *events.Event) { e.Data.Status = providers.StatusUnknown }, events.Binary, `status "unknown" is not a published status`},
+		{"unknown status", "s", func(e *events.Event) { e.Data.Status = paybridge.StatusUnknown }, events.Binary, `status "unknown" is not a published status`},
 		{"float-looking amount", "s", func(e *events.Event) { e.Data.Amount = "1e" }, events.Binary, `amount "1e" is not a decimal number`},
 		{"unknown mode", "s", func(*events.Event) {}, events.Mode(7), "unknown mode Mode(7)"},
 	}

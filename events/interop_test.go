@@ -12,6 +12,7 @@ import (
 	"github.com/cloudevents/sdk-go/v2/binding/format"
 	ce "github.com/cloudevents/sdk-go/v2/event"
 	"github.com/nats-io/nats.go"
+
 	"github.com/paybridge/paybridge/events"
 )
 

@@ -4,15 +4,15 @@ import (
 	"encoding/json"
 	"testing"
 
+	"github.com/paybridge/paybridge"
 	"github.com/paybridge/paybridge/events"
-	"github.com/paybridge/paybridge/providers"
 	"github.com/paybridge/paybridge/schemas"
 )
 
 // The data on the wire, in both modes, is what its dataschema says.
 func TestDataMatchesSchema(t *testing.T) {
 	never := firstSight()
-	never.Status, never.Terminal = providers.StatusUnknown, false
+	never.Status, never.Terminal = paybridge.StatusUnknown, false
 	for name, tc := range map[string]struct {
 		e      events.Event
 		schema string
@@ -43,7 +43,7 @@ func TestDataMatchesSchema(t *testing.T) {
 // Only a watch-expired event may carry status unknown.
 func TestUnknownOnlyInWatchExpired(t *testing.T) {
 	d := firstSight()
-	d.Status, d.Terminal = providers.StatusUnknown, false
+	d.Status, d.Terminal = paybridge.StatusUnknown, false
 	if _, err := events.Encode("x", events.NewStatusChanged("ev", d), events.Binary); err == nil {
 		t.Fatal("a status-changed event with status unknown was encoded")
 	}
@@ -52,7 +52,7 @@ func TestUnknownOnlyInWatchExpired(t *testing.T) {
 		t.Fatal(err)
 	}
 	got, err := events.DecodeMsg(m)
-	if err != nil || got.Data.Status != providers.StatusUnknown {
+	if err != nil || got.Data.Status != paybridge.StatusUnknown {
 		t.Fatalf("decoded %+v, %v", got, err)
 	}
 	if err := schemas.Validate(schemas.StatusChanged, m.Data); err == nil {

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+
+	"github.com/paybridge/paybridge"
 )
 
 // Decimal is an amount exactly as a provider wrote it: the text of a JSON
@@ -25,13 +27,13 @@ func (d *Decimal) UnmarshalJSON(b []byte) error {
 		if err := json.Unmarshal(b, &s); err != nil {
 			return err
 		}
-		if !IsDecimal(s) {
+		if !paybridge.IsDecimal(s) {
 			return fmt.Errorf("amount %q is not a decimal number", Truncate(s, 40))
 		}
 		*d = Decimal(s)
 		return nil
 	}
-	if !IsDecimal(string(b)) {
+	if !paybridge.IsDecimal(string(b)) {
 		return fmt.Errorf("amount %s is not a decimal number", jsonText(b, 40))
 	}
 	*d = Decimal(b)
@@ -47,42 +49,4 @@ func jsonText(b []byte, n int) string {
 		return strconv.Quote(Truncate(string(b), n))
 	}
 	return Truncate(compact.String(), n)
-}
-
-// IsDecimal reports whether s is a JSON number: an optional minus, digits
-// without a leading zero, an optional fraction and an optional exponent.
-func IsDecimal(s string) bool {
-	i := 0
-	if i < len(s) && s[i] == '-' {
-		i++
-	}
-	digits := func() int {
-		start := i
-		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-			i++
-		}
-		return i - start
-	}
-	switch {
-	case i < len(s) && s[i] == '0':
-		i++
-	case digits() == 0:
-		return false
-	}
-	if i < len(s) && s[i] == '.' {
-		i++
-		if digits() == 0 {
-			return false
-		}
-	}
-	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
-		i++
-		if i < len(s) && (s[i] == '+' || s[i] == '-') {
-			i++
-		}
-		if digits() == 0 {
-			return false
-		}
-	}
-	return i == len(s)
 }

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/paybridge/paybridge"
 )
 
 // This file holds what both provider clients need to read a response body
@@ -74,7 +76,7 @@ func SamePayment(provider, field string, got *string, asked string) error {
 // BadResponse returns a provider_bad_response error whose message is the
 // formatted text after the provider's name.
 func BadResponse(provider, format string, args ...any) error {
-	return Errorf(CodeProviderBadResponse, "%s: %s", provider, fmt.Sprintf(format, args...))
+	return paybridge.Errorf(paybridge.CodeProviderBadResponse, "%s: %s", provider, fmt.Sprintf(format, args...))
 }
 
 // DecodeJSON unmarshals a provider's body into v. When it does not decode,

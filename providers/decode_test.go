@@ -9,6 +9,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/paybridge/paybridge"
 	"github.com/paybridge/paybridge/providers"
 )
 
@@ -16,10 +17,10 @@ import (
 // and its message holds every word.
 func wantBadResponse(t *testing.T, err error, words ...string) {
 	t.Helper()
-	if providers.ErrorCode(err) != providers.CodeProviderBadResponse {
+	if paybridge.ErrorCode(err) != paybridge.CodeProviderBadResponse {
 		t.Fatalf("error %v, want provider_bad_response", err)
 	}
-	msg := providers.ErrorMessage(err)
+	msg := paybridge.ErrorMessage(err)
 	if !strings.HasPrefix(msg, "prov: ") {
 		t.Errorf("message %q does not start with the provider's name", msg)
 	}
@@ -33,7 +34,7 @@ func wantBadResponse(t *testing.T, err error, words ...string) {
 func TestBadResponseNamesTheProvider(t *testing.T) {
 	err := providers.BadResponse("prov", "field %s is %d%%", "x", 5)
 	wantBadResponse(t, err)
-	if got := providers.ErrorMessage(err); got != "prov: field x is 5%" {
+	if got := paybridge.ErrorMessage(err); got != "prov: field x is 5%" {
 		t.Fatalf("message %q", got)
 	}
 }
@@ -80,7 +81,7 @@ func TestDecimalFieldKeepsExactText(t *testing.T) {
 	// line breaks must not reach a NATS header.
 	_, err = providers.DecimalField("prov", "amount", json.RawMessage("{\n\"a\":\r\n 1}"))
 	wantBadResponse(t, err, `field amount: amount {"a":1} is not a decimal number`)
-	if msg := providers.ErrorMessage(err); strings.ContainsAny(msg, "\r\n") {
+	if msg := paybridge.ErrorMessage(err); strings.ContainsAny(msg, "\r\n") {
 		t.Errorf("message %q holds a line break", msg)
 	}
 }
@@ -97,8 +98,8 @@ func TestDecimalFieldCapsTheText(t *testing.T) {
 		_, err := providers.DecimalField("prov", "amount_paid", json.RawMessage(in))
 		n := len(strings.Trim(in, `"`))
 		wantBadResponse(t, err, "field amount_paid", strconv.Itoa(n)+" bytes", strconv.Itoa(providers.MaxAmountLen))
-		if len(providers.ErrorMessage(err)) > 100 {
-			t.Errorf("message not short: %q", providers.ErrorMessage(err))
+		if len(paybridge.ErrorMessage(err)) > 100 {
+			t.Errorf("message not short: %q", paybridge.ErrorMessage(err))
 		}
 	}
 }
@@ -120,8 +121,8 @@ func TestParseTimeAcceptsISO8601InUTC(t *testing.T) {
 	for _, in := range []string{"30/08/2025", "2025-08-30", "yesterday", strings.Repeat("9", providers.MaxTimeLen)} {
 		_, err := providers.ParseTime("prov", "update_time", in)
 		wantBadResponse(t, err, "field update_time", "not an ISO 8601 time")
-		if len(providers.ErrorMessage(err)) > 120 {
-			t.Errorf("%q: message not shortened: %q", in, providers.ErrorMessage(err))
+		if len(paybridge.ErrorMessage(err)) > 120 {
+			t.Errorf("%q: message not shortened: %q", in, paybridge.ErrorMessage(err))
 		}
 	}
 }
@@ -151,7 +152,7 @@ func TestCheckLengthsNamesTheFieldNotTheValue(t *testing.T) {
 	}
 	err := providers.CheckLengths("prov", fields...)
 	wantBadResponse(t, err, "field status is "+strconv.Itoa(len(huge))+" bytes long, over the limit of 64")
-	if msg := providers.ErrorMessage(err); len(msg) > 100 || strings.Contains(msg, "PENDING") {
+	if msg := paybridge.ErrorMessage(err); len(msg) > 100 || strings.Contains(msg, "PENDING") {
 		t.Errorf("message %q is long or quotes the value", msg)
 	}
 }

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-retryablehttp"
+
+	"github.com/paybridge/paybridge"
 )
 
 // MaxBodyBytes is the most of a provider response that is read (1 MiB).
@@ -156,7 +158,7 @@ func (c *HTTPClient) retrier() *retryablehttp.Client {
 }
 
 // Get sends GET url with the given headers and returns the final status
-// code and body. Transport failures come back as an *Error
+// code and body. Transport failures come back as an *paybridge.Error
 // (provider_timeout or provider_unavailable); any status is returned for
 // the caller to interpret, with StatusError as the common mapping. A body
 // over MaxBodyBytes is provider_bad_response, unless the status already
@@ -167,7 +169,7 @@ func (c *HTTPClient) retrier() *retryablehttp.Client {
 func (c *HTTPClient) Get(ctx context.Context, url string, header http.Header) (int, []byte, error) {
 	req, err := retryablehttp.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
-		return 0, nil, Errorf(CodeInternal, "%s: building request: %v", c.provider, err)
+		return 0, nil, paybridge.Errorf(paybridge.CodeInternal, "%s: building request: %v", c.provider, err)
 	}
 	for k, v := range header {
 		req.Header[k] = v
@@ -184,7 +186,7 @@ func (c *HTTPClient) Get(ctx context.Context, url string, header http.Header) (i
 	case len(body) > MaxBodyBytes && statusWins(resp.StatusCode):
 		return resp.StatusCode, nil, c.StatusError(resp.StatusCode)
 	case len(body) > MaxBodyBytes:
-		return resp.StatusCode, nil, Errorf(CodeProviderBadResponse, "%s: response body larger than %d bytes", c.provider, MaxBodyBytes)
+		return resp.StatusCode, nil, paybridge.Errorf(paybridge.CodeProviderBadResponse, "%s: response body larger than %d bytes", c.provider, MaxBodyBytes)
 	}
 	return resp.StatusCode, body, nil
 }
@@ -243,15 +245,15 @@ func (c *HTTPClient) StatusError(status int) error {
 	case status >= 200 && status < 300:
 		return nil
 	case status == http.StatusUnauthorized || status == http.StatusForbidden:
-		return Errorf(CodeProviderAuthFailed, "%s rejected the credentials (HTTP %d)", c.provider, status)
+		return paybridge.Errorf(paybridge.CodeProviderAuthFailed, "%s rejected the credentials (HTTP %d)", c.provider, status)
 	case status == http.StatusNotFound:
-		return Errorf(CodePaymentNotFound, "%s knows no such payment (HTTP 404)", c.provider)
+		return paybridge.Errorf(paybridge.CodePaymentNotFound, "%s knows no such payment (HTTP 404)", c.provider)
 	case status == http.StatusTooManyRequests:
-		return Errorf(CodeProviderRateLimited, "%s rate limit reached (HTTP 429)", c.provider)
+		return paybridge.Errorf(paybridge.CodeProviderRateLimited, "%s rate limit reached (HTTP 429)", c.provider)
 	case status >= 500:
-		return Errorf(CodeProviderUnavailable, "%s answered HTTP %d", c.provider, status)
+		return paybridge.Errorf(paybridge.CodeProviderUnavailable, "%s answered HTTP %d", c.provider, status)
 	}
-	return Errorf(CodeProviderBadResponse, "%s answered HTTP %d", c.provider, status)
+	return paybridge.Errorf(paybridge.CodeProviderBadResponse, "%s answered HTTP %d", c.provider, status)
 }
 
 // statusWins reports whether a status alone tells the caller what happened,
@@ -281,20 +283,20 @@ func withoutQuery(u *url.URL) string {
 	return (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path, RawPath: u.RawPath}).String()
 }
 
-// transportError maps a request that got no response to read. An *Error
+// transportError maps a request that got no response to read. An *paybridge.Error
 // from below (a refused redirect) keeps its code and message.
 func (c *HTTPClient) transportError(ctx context.Context, err error) error {
 	var netErr net.Error
-	var refused *Error
+	var refused *paybridge.Error
 	switch {
 	case errors.As(err, &refused):
 		return refused
 	case ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded):
-		return Errorf(CodeProviderTimeout, "%s did not answer in time", c.provider)
+		return paybridge.Errorf(paybridge.CodeProviderTimeout, "%s did not answer in time", c.provider)
 	case errors.As(err, &netErr) && netErr.Timeout():
-		return Errorf(CodeProviderTimeout, "%s did not answer in time", c.provider)
+		return paybridge.Errorf(paybridge.CodeProviderTimeout, "%s did not answer in time", c.provider)
 	}
-	return Errorf(CodeProviderUnavailable, "%s unreachable", c.provider)
+	return paybridge.Errorf(paybridge.CodeProviderUnavailable, "%s unreachable", c.provider)
 }
 
 // retryable lists the statuses worth another attempt.
@@ -326,7 +328,7 @@ func (p *retryPolicy) checkRetry(ctx context.Context, resp *http.Response, err e
 	if ctx.Err() != nil {
 		return false, ctx.Err()
 	}
-	if errors.As(err, new(*Error)) {
+	if errors.As(err, new(*paybridge.Error)) {
 		return false, nil // refused, not failed: it would be refused again
 	}
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/paybridge/paybridge"
 	"github.com/paybridge/paybridge/internal/testkit"
 	"github.com/paybridge/paybridge/providers"
 )
@@ -128,19 +129,19 @@ func TestSuccessAfterARetryLogsNoError(t *testing.T) {
 
 func TestOversizedBodyDoesNotHideTheStatus(t *testing.T) {
 	huge := bytes.Repeat([]byte("x"), providers.MaxBodyBytes+1)
-	cases := map[int]providers.Code{
-		http.StatusServiceUnavailable:  providers.CodeProviderUnavailable,
-		http.StatusInternalServerError: providers.CodeProviderUnavailable,
-		http.StatusNotImplemented:      providers.CodeProviderUnavailable,
-		http.StatusTooManyRequests:     providers.CodeProviderRateLimited,
-		http.StatusOK:                  providers.CodeProviderBadResponse,
-		http.StatusBadRequest:          providers.CodeProviderBadResponse,
+	cases := map[int]paybridge.Code{
+		http.StatusServiceUnavailable:  paybridge.CodeProviderUnavailable,
+		http.StatusInternalServerError: paybridge.CodeProviderUnavailable,
+		http.StatusNotImplemented:      paybridge.CodeProviderUnavailable,
+		http.StatusTooManyRequests:     paybridge.CodeProviderRateLimited,
+		http.StatusOK:                  paybridge.CodeProviderBadResponse,
+		http.StatusBadRequest:          paybridge.CodeProviderBadResponse,
 	}
 	for status, want := range cases {
 		srv, _ := statusServer(t, status, huge)
 		c := newTestClient(t, providers.WithRetries(0))
 		got, body, err := c.Get(context.Background(), srv.URL+"/pay/p1", credentialHeader())
-		if code := providers.ErrorCode(err); code != want {
+		if code := paybridge.ErrorCode(err); code != want {
 			t.Errorf("HTTP %d with %d bytes: error %v, want code %s", status, len(huge), err, want)
 		}
 		if got != status || body != nil {
@@ -175,7 +176,7 @@ func TestLongRetryAfterIsNotWaitedFor(t *testing.T) {
 	if err != nil || status != http.StatusTooManyRequests {
 		t.Fatalf("status %d, err %v", status, err)
 	}
-	if code := providers.ErrorCode(c.StatusError(status)); code != providers.CodeProviderRateLimited {
+	if code := paybridge.ErrorCode(c.StatusError(status)); code != paybridge.CodeProviderRateLimited {
 		t.Fatalf("code %s", code)
 	}
 	if n := calls.Load(); n != 1 {
@@ -222,7 +223,7 @@ func TestAttemptTimeout(t *testing.T) {
 	c := newTestClient(t, providers.WithRetries(0), providers.WithAttemptTimeout(50*time.Millisecond))
 	start := time.Now()
 	_, _, err := c.Get(context.Background(), srv.URL, nil)
-	if code := providers.ErrorCode(err); code != providers.CodeProviderTimeout {
+	if code := paybridge.ErrorCode(err); code != paybridge.CodeProviderTimeout {
 		t.Fatalf("code %s (%v)", code, err)
 	}
 	if took := time.Since(start); took > 5*time.Second {
@@ -254,10 +255,10 @@ func TestRedirectErrorQuotesOnlyTheHostCutShort(t *testing.T) {
 		if body != nil || calls.Load() != 1 {
 			t.Errorf("%.40s: %d body bytes, %d calls; want no body and 1 call", location, len(body), calls.Load())
 		}
-		if code := providers.ErrorCode(err); code != providers.CodeProviderBadResponse {
+		if code := paybridge.ErrorCode(err); code != paybridge.CodeProviderBadResponse {
 			t.Fatalf("%.40s: error %v, want provider_bad_response", location, err)
 		}
-		msg := providers.ErrorMessage(err)
+		msg := paybridge.ErrorMessage(err)
 		for _, w := range words {
 			if !strings.Contains(msg, w) {
 				t.Errorf("%.40s: message %q does not say %q", location, msg, w)
@@ -295,7 +296,7 @@ func TestAbandonedCallClosesIdleConnections(t *testing.T) {
 	}()
 	testkit.WaitFor(t, 5*time.Second, "the first attempt", func() bool { return calls.Load() == 1 })
 	cancel()
-	if code := providers.ErrorCode(<-done); code != providers.CodeProviderTimeout {
+	if code := paybridge.ErrorCode(<-done); code != paybridge.CodeProviderTimeout {
 		t.Fatalf("abandoned call: code %s, want provider_timeout", code)
 	}
 	testkit.WaitFor(t, 5*time.Second, "the idle connection to close", func() bool { return closed.Load() == 1 })

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+
+	"github.com/paybridge/paybridge"
 )
 
 // This file holds the checks both provider clients make on what they put
@@ -39,9 +41,9 @@ func ParseBaseURL(raw string) (string, error) {
 func CheckPaymentID(id string) error {
 	switch id {
 	case "":
-		return Errorf(CodeInvalidRequest, "payment id must not be empty")
+		return paybridge.Errorf(paybridge.CodeInvalidRequest, "payment id must not be empty")
 	case ".", "..":
-		return Errorf(CodeInvalidRequest, "payment id %q cannot be sent as a URL path segment", id)
+		return paybridge.Errorf(paybridge.CodeInvalidRequest, "payment id %q cannot be sent as a URL path segment", id)
 	}
 	return nil
 }

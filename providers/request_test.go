@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/paybridge/paybridge"
 	"github.com/paybridge/paybridge/providers"
 )
 
@@ -44,7 +45,7 @@ func TestParseBaseURL(t *testing.T) {
 func TestCheckPaymentID(t *testing.T) {
 	for _, id := range []string{"", ".", ".."} {
 		err := providers.CheckPaymentID(id)
-		if providers.ErrorCode(err) != providers.CodeInvalidRequest {
+		if paybridge.ErrorCode(err) != paybridge.CodeInvalidRequest {
 			t.Errorf("%q: error %v, want invalid_request", id, err)
 		}
 	}

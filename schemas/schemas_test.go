@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/paybridge/paybridge/providers"
+	"github.com/paybridge/paybridge"
 	"github.com/paybridge/paybridge/schemas"
 )
 
@@ -60,14 +60,14 @@ func TestEverySchemaCompiles(t *testing.T) {
 // The enums in the schemas are the domain's lists, so neither can grow alone.
 func TestEnumsMatchTheDomain(t *testing.T) {
 	var all, stored []string
-	for _, s := range providers.Statuses {
+	for _, s := range paybridge.Statuses {
 		all = append(all, string(s))
-		if s != providers.StatusUnknown {
+		if s != paybridge.StatusUnknown {
 			stored = append(stored, string(s))
 		}
 	}
 	var codes []string
-	for _, c := range providers.Codes {
+	for _, c := range paybridge.Codes {
 		codes = append(codes, string(c))
 	}
 	checks := []struct {

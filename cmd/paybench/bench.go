@@ -12,7 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/paybridge/paybridge/providers"
+	"github.com/paybridge/paybridge"
 	"github.com/paybridge/paybridge/providers/coinbar"
 	"github.com/paybridge/paybridge/providers/muvinai"
 )
@@ -165,7 +165,7 @@ func (b *bench) timedRuns(ctx context.Context, res *result) error {
 
 // floorOp builds the floor's provider clients and opens the status bucket.
 func (b *bench) floorOp(ctx context.Context) (op, error) {
-	var provs []providers.Provider
+	var provs []paybridge.Provider
 	var err error
 	if b.world != nil {
 		provs, err = selfProviders(b.world.simURL)
@@ -175,7 +175,7 @@ func (b *bench) floorOp(ctx context.Context) (op, error) {
 	if err != nil {
 		return nil, err
 	}
-	clients := map[string]providers.Provider{}
+	clients := map[string]paybridge.Provider{}
 	for _, p := range provs {
 		clients[p.Name()] = p
 	}
@@ -186,7 +186,7 @@ func (b *bench) floorOp(ctx context.Context) (op, error) {
 	return floorCheck(clients, kv), nil
 }
 
-func externalProviders(o options) ([]providers.Provider, error) {
+func externalProviders(o options) ([]paybridge.Provider, error) {
 	cb, err := coinbar.New(o.paysimURL, o.coinbarClientID)
 	if err != nil {
 		return nil, err
@@ -195,7 +195,7 @@ func externalProviders(o options) ([]providers.Provider, error) {
 	if err != nil {
 		return nil, err
 	}
-	return []providers.Provider{cb, mv}, nil
+	return []paybridge.Provider{cb, mv}, nil
 }
 
 // prime checks every payment once through the bridge: each is a first

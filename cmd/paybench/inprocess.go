@@ -11,8 +11,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/paybridge/paybridge"
 	"github.com/paybridge/paybridge/bridge"
-	"github.com/paybridge/paybridge/providers"
 	"github.com/paybridge/paybridge/providers/coinbar"
 	"github.com/paybridge/paybridge/providers/muvinai"
 )
@@ -47,7 +47,7 @@ func startInProcess(ctx context.Context, o options, w *world) (*inProcess, error
 
 // selfProviders are clients of the --self paysim with the default retry
 // policy, as `paybridge serve` builds them.
-func selfProviders(simURL string) ([]providers.Provider, error) {
+func selfProviders(simURL string) ([]paybridge.Provider, error) {
 	cb, err := coinbar.New(simURL, selfCoinbarClientID)
 	if err != nil {
 		return nil, err
@@ -56,7 +56,7 @@ func selfProviders(simURL string) ([]providers.Provider, error) {
 	if err != nil {
 		return nil, err
 	}
-	return []providers.Provider{cb, mv}, nil
+	return []paybridge.Provider{cb, mv}, nil
 }
 
 func (p *inProcess) describe() string {

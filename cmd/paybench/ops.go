@@ -10,8 +10,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nats.go/micro"
 
+	"github.com/paybridge/paybridge"
 	"github.com/paybridge/paybridge/bridge"
-	"github.com/paybridge/paybridge/providers"
 )
 
 // op is one measured "check": it returns the error code ("" for success)
@@ -47,7 +47,7 @@ func bridgeCheck(nc *nats.Conn, subject string) op {
 			return outcome{code: codeNATS}
 		}
 		if h := msg.Header.Get(micro.ErrorCodeHeader); h != "" {
-			var e bridge.ErrorReply
+			var e paybridge.ErrorReply
 			if json.Unmarshal(msg.Data, &e) != nil || e.Error.Code == "" {
 				return outcome{code: "header_" + h}
 			}
@@ -60,10 +60,10 @@ func bridgeCheck(nc *nats.Conn, subject string) op {
 // floorCheck is what a check cannot avoid: the provider's answer (the real
 // client: HTTP GET, retries policy, JSON decode and mapping) and one read
 // of the stored status. No NATS request, no bridge.
-func floorCheck(clients map[string]providers.Provider, kv jetstream.KeyValue) op {
+func floorCheck(clients map[string]paybridge.Provider, kv jetstream.KeyValue) op {
 	return func(ctx context.Context, p *payment) outcome {
 		if _, err := clients[p.provider].Check(ctx, p.id); err != nil {
-			return outcome{code: string(providers.ErrorCode(err))}
+			return outcome{code: string(paybridge.ErrorCode(err))}
 		}
 		_, err := kv.Get(ctx, bridge.Key(p.provider, p.id))
 		if err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {

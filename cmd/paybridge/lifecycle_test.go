@@ -17,9 +17,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/paybridge/paybridge/bridge"
+	"github.com/paybridge/paybridge"
 	"github.com/paybridge/paybridge/internal/testkit"
-	"github.com/paybridge/paybridge/providers"
 	"github.com/paybridge/paybridge/providers/fake"
 )
 
@@ -36,7 +35,7 @@ func TestRestartKeepsStatus(t *testing.T) {
 
 	out, _, code := run(t, client, "check", "--json", "coinbar", "order-9")
 	first := decodeReply(t, out, code)
-	if !first.Changed || first.Status != providers.StatusPaid {
+	if !first.Changed || first.Status != paybridge.StatusPaid {
 		t.Fatalf("first check: %+v", first)
 	}
 	if code := s.stop(); code != 0 {
@@ -51,12 +50,12 @@ func TestRestartKeepsStatus(t *testing.T) {
 	}
 	out, _, code = run(t, client, "status", "--json", "coinbar", "order-9")
 	stored := decodeReply(t, out, code)
-	if stored.Status != providers.StatusPaid || stored.Revision != first.Revision || stored.Source != bridge.SourceStore {
+	if stored.Status != paybridge.StatusPaid || stored.Revision != first.Revision || stored.Source != paybridge.SourceStore {
 		t.Errorf("after the restart the store says %+v, want paid at revision %d", stored, first.Revision)
 	}
 	out, _, code = run(t, client, "check", "--json", "coinbar", "order-9")
 	again := decodeReply(t, out, code)
-	if again.Changed || again.Status != providers.StatusPaid || again.Revision != first.Revision {
+	if again.Changed || again.Status != paybridge.StatusPaid || again.Revision != first.Revision {
 		t.Errorf("re-check after the restart: %+v", again)
 	}
 
@@ -116,8 +115,8 @@ func TestDrainAnswersInflight(t *testing.T) {
 			t.Errorf("check %d: %v", i, errs[i])
 			continue
 		}
-		var rep bridge.Reply
-		if replies[i].Header.Get("Nats-Service-Error-Code") != "" || json.Unmarshal(replies[i].Data, &rep) != nil || rep.Status != providers.StatusPending {
+		var rep paybridge.Reply
+		if replies[i].Header.Get("Nats-Service-Error-Code") != "" || json.Unmarshal(replies[i].Data, &rep) != nil || rep.Status != paybridge.StatusPending {
 			t.Errorf("check %d answered %s", i, replies[i].Data)
 		}
 	}
@@ -130,9 +129,9 @@ func TestDrainAnswersInflight(t *testing.T) {
 }
 
 // decodeReply reads the JSON of a successful check or status command.
-func decodeReply(t *testing.T, out string, code int) bridge.Reply {
+func decodeReply(t *testing.T, out string, code int) paybridge.Reply {
 	t.Helper()
-	var rep bridge.Reply
+	var rep paybridge.Reply
 	if code != 0 || json.Unmarshal([]byte(out), &rep) != nil {
 		t.Fatalf("exit %d, output %q", code, out)
 	}

@@ -9,7 +9,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/paybridge/paybridge/bridge"
+	"github.com/paybridge/paybridge"
 	"github.com/paybridge/paybridge/events"
 )
 
@@ -27,7 +27,7 @@ func printReply(w io.Writer, msg *nats.Msg, asJSON bool) error {
 		}
 		return errAnswered
 	}
-	var rep bridge.Reply
+	var rep paybridge.Reply
 	if err := json.Unmarshal(msg.Data, &rep); err != nil {
 		return fmt.Errorf("unreadable reply: %v", err)
 	}
@@ -39,7 +39,7 @@ func printReply(w io.Writer, msg *nats.Msg, asJSON bool) error {
 
 // errorLine is "error: <code>: <message>" for an error reply.
 func errorLine(msg *nats.Msg) string {
-	var er bridge.ErrorReply
+	var er paybridge.ErrorReply
 	if err := json.Unmarshal(msg.Data, &er); err != nil || er.Error.Code == "" {
 		return "error: " + msg.Header.Get("Nats-Service-Error")
 	}
@@ -52,7 +52,7 @@ func errorLine(msg *nats.Msg) string {
 //	  provider status: SUCCESS
 //	  amount: 8.99 EUR  crypto: 0.00045145423250897323 BTC
 //	  provider updated: 2026-01-02T03:04:05Z  checked: 2026-01-02T03:04:06Z (provider)
-func formatReply(r bridge.Reply) string {
+func formatReply(r paybridge.Reply) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s %s: %s", r.Provider, r.PaymentID, r.Status)
 	switch {

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/paybridge/paybridge"
 	"github.com/paybridge/paybridge/bridge"
 	"github.com/paybridge/paybridge/internal/cli"
 	"github.com/paybridge/paybridge/natsembed"
@@ -136,8 +137,8 @@ func (m *Main) startServer(ctx context.Context, cfg serveConfig, log *slog.Logge
 }
 
 // newProviders builds a client for each provider that has a key.
-func newProviders(cfg serveConfig, log *slog.Logger) ([]providers.Provider, error) {
-	var provs []providers.Provider
+func newProviders(cfg serveConfig, log *slog.Logger) ([]paybridge.Provider, error) {
+	var provs []paybridge.Provider
 	if cfg.coinbar.enabled() {
 		cb, err := coinbar.New(cfg.coinbar.baseURL, cfg.coinbar.apiKey, coinbar.WithSecretKey(cfg.coinbar.secretKey),
 			coinbar.WithHTTPOptions(providers.WithLogger(log)))

@@ -10,10 +10,9 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/paybridge/paybridge/bridge"
+	"github.com/paybridge/paybridge"
 	"github.com/paybridge/paybridge/events"
 	"github.com/paybridge/paybridge/internal/testkit"
-	"github.com/paybridge/paybridge/providers"
 	"github.com/paybridge/paybridge/providers/fake"
 )
 
@@ -54,11 +53,11 @@ func TestServeEndToEnd(t *testing.T) {
 	wantLine(t, out, `^coinbar order-1: paid \(was pending\) changed event=\S+ revision=\d+$`)
 
 	out, _, code = client("check", "--json", "coinbar", "order-1")
-	var rep bridge.Reply
+	var rep paybridge.Reply
 	if code != 0 || json.Unmarshal([]byte(out), &rep) != nil {
 		t.Fatalf("check --json exited %d with %q", code, out)
 	}
-	if rep.Status != providers.StatusPaid || rep.Changed || rep.PreviousStatus == nil || *rep.PreviousStatus != providers.StatusPaid ||
+	if rep.Status != paybridge.StatusPaid || rep.Changed || rep.PreviousStatus == nil || *rep.PreviousStatus != paybridge.StatusPaid ||
 		rep.CryptoAmount != "0.00045145423250897323" || rep.Amount != "8.99" {
 		t.Errorf("check --json: %+v", rep)
 	}
@@ -93,8 +92,8 @@ func TestServeEndToEnd(t *testing.T) {
 		}
 	}
 	out, _, code = client("check", "--json", "coinbar", "no-such-order")
-	var er bridge.ErrorReply
-	if code != 1 || json.Unmarshal([]byte(out), &er) != nil || er.Error.Code != providers.CodePaymentNotFound {
+	var er paybridge.ErrorReply
+	if code != 1 || json.Unmarshal([]byte(out), &er) != nil || er.Error.Code != paybridge.CodePaymentNotFound {
 		t.Errorf("check --json of an unknown payment: exit %d, %q", code, out)
 	}
 

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/paybridge/paybridge"
 	"github.com/paybridge/paybridge/cmd/paysim/sim"
 	"github.com/paybridge/paybridge/internal/testkit"
 	"github.com/paybridge/paybridge/providers"
@@ -75,15 +76,15 @@ func TestRunServesBothProviders(t *testing.T) {
 	}
 	ctx := context.Background()
 	checks := []struct {
-		p      providers.Provider
+		p      paybridge.Provider
 		id     string
-		status providers.Status
+		status paybridge.Status
 		amount string
 	}{
-		{cb, "order-1001", providers.StatusPending, "8.99"},
-		{cb, "t-coinbar-0002", providers.StatusPending, ""},
-		{mv, "pr-2001", providers.StatusPending, "1500.50"},
-		{mv, "t-muvinai-0001", providers.StatusPending, ""},
+		{cb, "order-1001", paybridge.StatusPending, "8.99"},
+		{cb, "t-coinbar-0002", paybridge.StatusPending, ""},
+		{mv, "pr-2001", paybridge.StatusPending, "1500.50"},
+		{mv, "t-muvinai-0001", paybridge.StatusPending, ""},
 	}
 	for _, c := range checks {
 		got, err := c.p.Check(ctx, c.id)
@@ -99,7 +100,7 @@ func TestRunServesBothProviders(t *testing.T) {
 		t.Errorf("order-1001 crypto amount %q, %v", got.CryptoAmount, err)
 	}
 	// order-1002 is PENDING for 3 answers, then FAILED/Timeout.
-	var statuses []providers.Status
+	var statuses []paybridge.Status
 	for range 4 {
 		r, err := cb.Check(ctx, "order-1002")
 		if err != nil {
@@ -114,7 +115,7 @@ func TestRunServesBothProviders(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := wrong.Check(ctx, "pr-2001"); providers.ErrorCode(err) != providers.CodeProviderAuthFailed {
+	if _, err := wrong.Check(ctx, "pr-2001"); paybridge.ErrorCode(err) != paybridge.CodeProviderAuthFailed {
 		t.Errorf("wrong key: %v, want provider_auth_failed", err)
 	}
 	stop()

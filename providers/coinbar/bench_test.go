@@ -4,7 +4,7 @@ import (
 	"os"
 	"testing"
 
-	"github.com/paybridge/paybridge/providers"
+	"github.com/paybridge/paybridge"
 )
 
 // BenchmarkNormalize maps one input per status of every row of the table,
@@ -12,7 +12,7 @@ import (
 func BenchmarkNormalize(b *testing.B) {
 	type input struct {
 		status, descr string
-		want          providers.Status
+		want          paybridge.Status
 	}
 	var inputs []input
 	for _, r := range table {
@@ -20,7 +20,7 @@ func BenchmarkNormalize(b *testing.B) {
 			inputs = append(inputs, input{s, "Failed - " + r.descrContains, r.status})
 		}
 	}
-	inputs = append(inputs, input{"ON_HOLD", "Waiting", providers.StatusUnknown})
+	inputs = append(inputs, input{"ON_HOLD", "Waiting", paybridge.StatusUnknown})
 	for _, in := range inputs {
 		if got := Normalize(in.status, in.descr); got != in.want {
 			b.Fatalf("Normalize(%q, %q) = %s, want %s: the inputs no longer hit their rows", in.status, in.descr, got, in.want)
@@ -43,7 +43,7 @@ func BenchmarkDecodeStatus(b *testing.B) {
 		b.Fatal(err)
 	}
 	const id = "XxYyWwZz-XxYy-XxYy-XxYy-XxYyWwZz"
-	if r, err := decodeStatus(id, body); err != nil || r.Status != providers.StatusExpired || r.CryptoAmount != "0.00045145423250897323" {
+	if r, err := decodeStatus(id, body); err != nil || r.Status != paybridge.StatusExpired || r.CryptoAmount != "0.00045145423250897323" {
 		b.Fatalf("seed body decoded as %+v, %v", r, err)
 	}
 	b.SetBytes(int64(len(body)))

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 
+	"github.com/paybridge/paybridge"
 	"github.com/paybridge/paybridge/providers"
 )
 
@@ -25,7 +26,7 @@ const PathPrefix = "/coinbar/api/v2/pay/gateway/payment/"
 const pathSuffix = "/status"
 
 // Client asks CoinbarPay for the status of a payment. It implements
-// providers.Provider and is safe for concurrent use.
+// paybridge.Provider and is safe for concurrent use.
 type Client struct {
 	baseURL   string
 	clientID  string
@@ -34,7 +35,7 @@ type Client struct {
 	http      *providers.HTTPClient
 }
 
-var _ providers.Provider = (*Client)(nil)
+var _ paybridge.Provider = (*Client)(nil)
 
 type config struct {
 	secretKey   string
@@ -92,24 +93,24 @@ func New(baseURL, clientID string, opts ...Option) (*Client, error) {
 	return c, nil
 }
 
-// Name implements providers.Provider.
+// Name implements paybridge.Provider.
 func (c *Client) Name() string { return Name }
 
-// Check implements providers.Provider: one GET of the payment's status,
+// Check implements paybridge.Provider: one GET of the payment's status,
 // retried as the shared HTTP client's policy says.
-func (c *Client) Check(ctx context.Context, paymentID string) (providers.Result, error) {
+func (c *Client) Check(ctx context.Context, paymentID string) (paybridge.Result, error) {
 	if err := providers.CheckPaymentID(paymentID); err != nil {
-		return providers.Result{}, err
+		return paybridge.Result{}, err
 	}
 	status, body, err := c.http.Get(ctx, c.statusURL(paymentID), c.header())
 	if err != nil {
-		return providers.Result{}, err
+		return paybridge.Result{}, err
 	}
 	if text, ok := refusal(body); ok {
-		return providers.Result{}, c.refused(status, text)
+		return paybridge.Result{}, c.refused(status, text)
 	}
 	if err := c.http.StatusError(status); err != nil {
-		return providers.Result{}, err
+		return paybridge.Result{}, err
 	}
 	return decodeStatus(paymentID, body)
 }

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/paybridge/paybridge/providers"
+	"github.com/paybridge/paybridge"
 	"github.com/paybridge/paybridge/providers/coinbar"
 	"github.com/paybridge/paybridge/providers/fake"
 	"github.com/paybridge/paybridge/providers/providertest"
@@ -24,8 +24,8 @@ func TestSeedBodyKeepsEveryDigit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := providers.Result{
-		Status: providers.StatusExpired, ProviderStatus: "FAILED", ProviderStatusDetail: "Timeout",
+	want := paybridge.Result{
+		Status: paybridge.StatusExpired, ProviderStatus: "FAILED", ProviderStatusDetail: "Timeout",
 		Amount: "8.99", Currency: "EUR",
 		CryptoAmount: "0.00045145423250897323", CryptoCurrency: "BTC",
 		UpdatedAt: time.Date(2022, 5, 11, 12, 30, 35, 59_000_000, time.UTC),
@@ -57,7 +57,7 @@ func TestBadRequestQuotesTheProvider(t *testing.T) {
 	fx.Add(t, "p400", fake.Step{Status: "PENDING"})
 	fx.Fault(t, "p400", fake.Fault{Times: 5, Status: 400, Body: []byte(`{"result": false, "error": "Bad Request"}`)})
 	_, err := fx.Client.Check(context.Background(), "p400")
-	providertest.WantCode(t, err, providers.CodeProviderBadResponse)
+	providertest.WantCode(t, err, paybridge.CodeProviderBadResponse)
 	if !strings.Contains(err.Error(), "Bad Request") {
 		t.Errorf("error %q does not quote the provider's words", err)
 	}
@@ -112,26 +112,26 @@ func TestRefusalBodies(t *testing.T) {
 	cases := []struct {
 		status int
 		body   string
-		want   providers.Code
+		want   paybridge.Code
 	}{
-		{200, `{"result": false, "error": "Api RATE exceeded"}`, providers.CodeProviderRateLimited},
-		{400, `{"result": false, "error": "Api RATE exceeded"}`, providers.CodeProviderRateLimited},
-		{403, `{"result": false, "error": "rate limit"}`, providers.CodeProviderRateLimited},
-		{200, `{"result": false, "error": "Payment not found"}`, providers.CodePaymentNotFound},
-		{400, `{"result": false, "error": "Bad Request"}`, providers.CodeProviderBadResponse},
-		{200, `{"result": false, "error": "Signature generated badly"}`, providers.CodeProviderBadResponse},
-		{200, `{"result": false}`, providers.CodeProviderBadResponse},
-		{401, `{"result": false, "error": "Unauthorized"}`, providers.CodeProviderAuthFailed},
-		{403, `{"result": false, "error": "Forbidden"}`, providers.CodeProviderAuthFailed},
-		{404, `{"result": false, "error": "Bad id"}`, providers.CodePaymentNotFound},
-		{500, `{"result": false, "error": "Internal"}`, providers.CodeProviderUnavailable},
-		{429, `{"result": false, "error": "Too many"}`, providers.CodeProviderRateLimited},
+		{200, `{"result": false, "error": "Api RATE exceeded"}`, paybridge.CodeProviderRateLimited},
+		{400, `{"result": false, "error": "Api RATE exceeded"}`, paybridge.CodeProviderRateLimited},
+		{403, `{"result": false, "error": "rate limit"}`, paybridge.CodeProviderRateLimited},
+		{200, `{"result": false, "error": "Payment not found"}`, paybridge.CodePaymentNotFound},
+		{400, `{"result": false, "error": "Bad Request"}`, paybridge.CodeProviderBadResponse},
+		{200, `{"result": false, "error": "Signature generated badly"}`, paybridge.CodeProviderBadResponse},
+		{200, `{"result": false}`, paybridge.CodeProviderBadResponse},
+		{401, `{"result": false, "error": "Unauthorized"}`, paybridge.CodeProviderAuthFailed},
+		{403, `{"result": false, "error": "Forbidden"}`, paybridge.CodeProviderAuthFailed},
+		{404, `{"result": false, "error": "Bad id"}`, paybridge.CodePaymentNotFound},
+		{500, `{"result": false, "error": "Internal"}`, paybridge.CodeProviderUnavailable},
+		{429, `{"result": false, "error": "Too many"}`, paybridge.CodeProviderRateLimited},
 	}
 	for i, c := range cases {
 		id := "refused-" + string(rune('a'+i))
 		fx.Fault(t, id, fake.Fault{Times: 10, Status: c.status, Body: []byte(c.body)})
 		_, err := fx.Client.Check(context.Background(), id)
-		if code := providers.ErrorCode(err); code != c.want {
+		if code := paybridge.ErrorCode(err); code != c.want {
 			t.Errorf("HTTP %d %s: %v, want %s", c.status, c.body, err, c.want)
 		}
 	}

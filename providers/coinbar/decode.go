@@ -3,6 +3,7 @@ package coinbar
 import (
 	"encoding/json"
 
+	"github.com/paybridge/paybridge"
 	"github.com/paybridge/paybridge/providers"
 )
 
@@ -26,10 +27,10 @@ type paymentDetail struct {
 // decodeStatus turns a 200 body into a Result, refusing a body that lies:
 // wrong types, no status, bad amounts or times, text over its cap, or
 // another payment's id.
-func decodeStatus(paymentID string, body []byte) (providers.Result, error) {
+func decodeStatus(paymentID string, body []byte) (paybridge.Result, error) {
 	var b statusBody
 	if err := providers.DecodeJSON(Name, body, &b); err != nil {
-		return providers.Result{}, err
+		return paybridge.Result{}, err
 	}
 	var coin string
 	if b.PaymentDetail != nil {
@@ -41,15 +42,15 @@ func decodeStatus(paymentID string, body []byte) (providers.Result, error) {
 		providers.Capped{Field: "input_coin", Value: b.InputCoin, Limit: providers.MaxCurrencyLen},
 		providers.Capped{Field: "payment_detail.destination_coin", Value: coin, Limit: providers.MaxCurrencyLen},
 	); err != nil {
-		return providers.Result{}, err
+		return paybridge.Result{}, err
 	}
 	if b.Status == "" {
-		return providers.Result{}, badResponse("the body has no status")
+		return paybridge.Result{}, badResponse("the body has no status")
 	}
 	if err := providers.SamePayment(Name, "payment_request_id_client", b.PaymentRequestIDClient, paymentID); err != nil {
-		return providers.Result{}, err
+		return paybridge.Result{}, err
 	}
-	r := providers.Result{
+	r := paybridge.Result{
 		Status:               Normalize(b.Status, b.StatusDescr),
 		ProviderStatus:       b.Status,
 		ProviderStatusDetail: b.StatusDescr,
@@ -59,15 +60,15 @@ func decodeStatus(paymentID string, body []byte) (providers.Result, error) {
 	if d := b.PaymentDetail; d != nil {
 		var err error
 		if r.Amount, err = providers.DecimalField(Name, "payment_detail.total_price", d.TotalPrice); err != nil {
-			return providers.Result{}, err
+			return paybridge.Result{}, err
 		}
 		if r.CryptoAmount, err = providers.DecimalField(Name, "payment_detail.destination_amount", d.DestinationAmount); err != nil {
-			return providers.Result{}, err
+			return paybridge.Result{}, err
 		}
 	}
 	updated, err := providers.ParseTime(Name, "update_time", b.UpdateTime)
 	if err != nil {
-		return providers.Result{}, err
+		return paybridge.Result{}, err
 	}
 	r.UpdatedAt = updated
 	return r, nil

@@ -3,6 +3,7 @@ package coinbar_test
 import (
 	"net/url"
 
+	"github.com/paybridge/paybridge"
 	"github.com/paybridge/paybridge/providers"
 	"github.com/paybridge/paybridge/providers/coinbar"
 	"github.com/paybridge/paybridge/providers/fake"
@@ -39,8 +40,8 @@ func harness(secretKey string) providertest.Harness {
 }
 
 // newClient builds clients with the given credentials.
-func newClient(clientID, secretKey string) func(string, ...providers.HTTPOption) (providers.Provider, error) {
-	return func(baseURL string, opts ...providers.HTTPOption) (providers.Provider, error) {
+func newClient(clientID, secretKey string) func(string, ...providers.HTTPOption) (paybridge.Provider, error) {
+	return func(baseURL string, opts ...providers.HTTPOption) (paybridge.Provider, error) {
 		return coinbar.New(baseURL, clientID, coinbar.WithSecretKey(secretKey), coinbar.WithHTTPOptions(opts...))
 	}
 }

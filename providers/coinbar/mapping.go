@@ -4,7 +4,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/paybridge/paybridge/providers"
+	"github.com/paybridge/paybridge"
 )
 
 // rule is one row of the mapping table: raw statuses (upper case) and a
@@ -12,7 +12,7 @@ import (
 type rule struct {
 	statuses      []string
 	descrContains string
-	status        providers.Status
+	status        paybridge.Status
 }
 
 // table is CoinbarPay's mapping, row for row as in providers.md; the first
@@ -21,17 +21,17 @@ type rule struct {
 // Coinbar's own plugin accepts (CREATED, PENDING, SUCCESS, FAILED,
 // CANCELED). Anything else is unknown: never guess failed or paid.
 var table = []rule{
-	{statuses: []string{"CREATED", "PENDING"}, status: providers.StatusPending},
-	{statuses: []string{"SUCCESS"}, status: providers.StatusPaid},
-	{statuses: []string{"FAILED"}, descrContains: "timeout", status: providers.StatusExpired},
-	{statuses: []string{"FAILED"}, descrContains: "refund", status: providers.StatusRefunded},
-	{statuses: []string{"FAILED"}, status: providers.StatusFailed},
-	{statuses: []string{"CANCELED", "CANCELLED"}, status: providers.StatusCanceled},
+	{statuses: []string{"CREATED", "PENDING"}, status: paybridge.StatusPending},
+	{statuses: []string{"SUCCESS"}, status: paybridge.StatusPaid},
+	{statuses: []string{"FAILED"}, descrContains: "timeout", status: paybridge.StatusExpired},
+	{statuses: []string{"FAILED"}, descrContains: "refund", status: paybridge.StatusRefunded},
+	{statuses: []string{"FAILED"}, status: paybridge.StatusFailed},
+	{statuses: []string{"CANCELED", "CANCELLED"}, status: paybridge.StatusCanceled},
 }
 
 // Normalize maps CoinbarPay's raw status and status_descr onto the
 // normalized status, StatusUnknown when the table does not know them.
-func Normalize(status, descr string) providers.Status {
+func Normalize(status, descr string) paybridge.Status {
 	status = strings.ToUpper(strings.TrimSpace(status))
 	descr = strings.ToLower(descr)
 	for _, r := range table {
@@ -39,5 +39,5 @@ func Normalize(status, descr string) providers.Status {
 			return r.status
 		}
 	}
-	return providers.StatusUnknown
+	return paybridge.StatusUnknown
 }

@@ -3,7 +3,7 @@ package coinbar_test
 import (
 	"testing"
 
-	"github.com/paybridge/paybridge/providers"
+	"github.com/paybridge/paybridge"
 	"github.com/paybridge/paybridge/providers/coinbar"
 	"github.com/paybridge/paybridge/providers/providertest"
 )
@@ -11,24 +11,24 @@ import (
 // mappingRows are providers.md's CoinbarPay table, row by row, with the
 // spellings the docs and Coinbar's plugin use.
 var mappingRows = []providertest.MappingRow{
-	{Status: "CREATED", Detail: "", Want: providers.StatusPending},
-	{Status: "PENDING", Detail: "", Want: providers.StatusPending},
-	{Status: "pending", Detail: "Waiting for payment", Want: providers.StatusPending}, // upper-cased before lookup
-	{Status: "SUCCESS", Detail: "", Want: providers.StatusPaid},
-	{Status: "FAILED", Detail: "Timeout", Want: providers.StatusExpired},
-	{Status: "FAILED", Detail: "Failed - Timeout", Want: providers.StatusExpired},
-	{Status: "FAILED", Detail: "PAYMENT TIMEOUT", Want: providers.StatusExpired},
-	{Status: "FAILED", Detail: "Refund", Want: providers.StatusRefunded},
-	{Status: "FAILED", Detail: "Failed - Refund", Want: providers.StatusRefunded},
-	{Status: "Failed", Detail: "partial payment refunded", Want: providers.StatusRefunded},
-	{Status: "FAILED", Detail: "", Want: providers.StatusFailed},
-	{Status: "FAILED", Detail: "Payment error", Want: providers.StatusFailed},
-	{Status: "CANCELED", Detail: "Canceled by client request", Want: providers.StatusCanceled},
-	{Status: "CANCELLED", Detail: "", Want: providers.StatusCanceled},
-	{Status: "EXPIRED", Detail: "", Want: providers.StatusUnknown},
-	{Status: "PAID", Detail: "", Want: providers.StatusUnknown},
-	{Status: "SUCCESSFUL", Detail: "", Want: providers.StatusUnknown},
-	{Status: "REFUNDED", Detail: "", Want: providers.StatusUnknown},
+	{Status: "CREATED", Detail: "", Want: paybridge.StatusPending},
+	{Status: "PENDING", Detail: "", Want: paybridge.StatusPending},
+	{Status: "pending", Detail: "Waiting for payment", Want: paybridge.StatusPending}, // upper-cased before lookup
+	{Status: "SUCCESS", Detail: "", Want: paybridge.StatusPaid},
+	{Status: "FAILED", Detail: "Timeout", Want: paybridge.StatusExpired},
+	{Status: "FAILED", Detail: "Failed - Timeout", Want: paybridge.StatusExpired},
+	{Status: "FAILED", Detail: "PAYMENT TIMEOUT", Want: paybridge.StatusExpired},
+	{Status: "FAILED", Detail: "Refund", Want: paybridge.StatusRefunded},
+	{Status: "FAILED", Detail: "Failed - Refund", Want: paybridge.StatusRefunded},
+	{Status: "Failed", Detail: "partial payment refunded", Want: paybridge.StatusRefunded},
+	{Status: "FAILED", Detail: "", Want: paybridge.StatusFailed},
+	{Status: "FAILED", Detail: "Payment error", Want: paybridge.StatusFailed},
+	{Status: "CANCELED", Detail: "Canceled by client request", Want: paybridge.StatusCanceled},
+	{Status: "CANCELLED", Detail: "", Want: paybridge.StatusCanceled},
+	{Status: "EXPIRED", Detail: "", Want: paybridge.StatusUnknown},
+	{Status: "PAID", Detail: "", Want: paybridge.StatusUnknown},
+	{Status: "SUCCESSFUL", Detail: "", Want: paybridge.StatusUnknown},
+	{Status: "REFUNDED", Detail: "", Want: paybridge.StatusUnknown},
 }
 
 func TestNormalizeTable(t *testing.T) {
@@ -46,7 +46,7 @@ func TestEveryDocumentedValueIsClassified(t *testing.T) {
 	descrs := []string{"", "Timeout", "Refund", "Failed - Timeout", "Failed - Refund", "Canceled by client request"}
 	for _, s := range statuses {
 		for _, d := range descrs {
-			if got := coinbar.Normalize(s, d); got == providers.StatusUnknown || !got.Valid() {
+			if got := coinbar.Normalize(s, d); got == paybridge.StatusUnknown || !got.Valid() {
 				t.Errorf("Normalize(%q, %q) = %s", s, d, got)
 			}
 		}
@@ -55,7 +55,7 @@ func TestEveryDocumentedValueIsClassified(t *testing.T) {
 
 func TestUndocumentedWordsAreUnknown(t *testing.T) {
 	for _, s := range []string{"", "EXPIRED", "COMPLETED", "APPROVED", "SUCCEEDED", "FAIL", "PENDING_PAYMENT", "REFUNDED", "TIMEOUT"} {
-		if got := coinbar.Normalize(s, "Timeout"); got != providers.StatusUnknown {
+		if got := coinbar.Normalize(s, "Timeout"); got != paybridge.StatusUnknown {
 			t.Errorf("Normalize(%q) = %s, want unknown: never guess", s, got)
 		}
 	}

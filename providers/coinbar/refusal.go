@@ -7,7 +7,7 @@ import (
 	"strings"
 	"unicode"
 
-	"github.com/paybridge/paybridge/providers"
+	"github.com/paybridge/paybridge"
 )
 
 // refusal reports whether body is CoinbarPay's error shape,
@@ -39,11 +39,11 @@ func (c *Client) refused(status int, text string) error {
 	text = truncate(c.redact(text), 200)
 	switch {
 	case status == http.StatusTooManyRequests || mentionsRate(text):
-		return providers.Errorf(providers.CodeProviderRateLimited, "coinbar rate limit reached: %q (HTTP %d)", text, status)
+		return paybridge.Errorf(paybridge.CodeProviderRateLimited, "coinbar rate limit reached: %q (HTTP %d)", text, status)
 	case strings.Contains(strings.ToLower(text), "not found"):
-		return providers.Errorf(providers.CodePaymentNotFound, "coinbar knows no such payment: %q (HTTP %d)", text, status)
+		return paybridge.Errorf(paybridge.CodePaymentNotFound, "coinbar knows no such payment: %q (HTTP %d)", text, status)
 	}
-	if err := c.http.StatusError(status); err != nil && providers.ErrorCode(err) != providers.CodeProviderBadResponse {
+	if err := c.http.StatusError(status); err != nil && paybridge.ErrorCode(err) != paybridge.CodeProviderBadResponse {
 		return err
 	}
 	return badResponse("refused the request: %q (HTTP %d)", text, status)

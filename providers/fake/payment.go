@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/paybridge/paybridge/providers"
+	"github.com/paybridge/paybridge"
 )
 
 // Payment is one payment the fake provider knows: fixed fields plus a
@@ -88,7 +88,7 @@ func checkDecimal(name, v string, required bool) error {
 	switch {
 	case v == "" && required:
 		return fmt.Errorf("%s must not be empty", name)
-	case v != "" && !providers.IsDecimal(v):
+	case v != "" && !paybridge.IsDecimal(v):
 		return fmt.Errorf("%s %q is not a decimal number", name, v)
 	}
 	return nil

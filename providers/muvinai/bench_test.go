@@ -4,7 +4,7 @@ import (
 	"os"
 	"testing"
 
-	"github.com/paybridge/paybridge/providers"
+	"github.com/paybridge/paybridge"
 )
 
 // BenchmarkNormalize maps one input per status and detail of every row of
@@ -12,7 +12,7 @@ import (
 func BenchmarkNormalize(b *testing.B) {
 	type input struct {
 		status, detail string
-		want           providers.Status
+		want           paybridge.Status
 	}
 	var inputs []input
 	for _, r := range table {
@@ -26,7 +26,7 @@ func BenchmarkNormalize(b *testing.B) {
 			}
 		}
 	}
-	inputs = append(inputs, input{"approved", "not_paid", providers.StatusUnknown})
+	inputs = append(inputs, input{"approved", "not_paid", paybridge.StatusUnknown})
 	for _, in := range inputs {
 		if got := Normalize(in.status, in.detail); got != in.want {
 			b.Fatalf("Normalize(%q, %q) = %s, want %s: the inputs no longer hit their rows", in.status, in.detail, got, in.want)
@@ -48,7 +48,7 @@ func BenchmarkDecodeStatus(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	if r, err := decodeStatus("text", body); err != nil || r.Status != providers.StatusPending || r.AmountPaid != "1" {
+	if r, err := decodeStatus("text", body); err != nil || r.Status != paybridge.StatusPending || r.AmountPaid != "1" {
 		b.Fatalf("seed body decoded as %+v, %v", r, err)
 	}
 	b.SetBytes(int64(len(body)))

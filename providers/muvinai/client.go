@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/paybridge/paybridge"
 	"github.com/paybridge/paybridge/providers"
 )
 
@@ -21,14 +22,14 @@ const Name = "muvinai"
 const PathPrefix = "/payment_requests/"
 
 // Client asks Muvinai for the status of a payment request. It implements
-// providers.Provider and is safe for concurrent use.
+// paybridge.Provider and is safe for concurrent use.
 type Client struct {
 	baseURL string
 	apiKey  string
 	http    *providers.HTTPClient
 }
 
-var _ providers.Provider = (*Client)(nil)
+var _ paybridge.Provider = (*Client)(nil)
 
 type config struct {
 	httpOptions []providers.HTTPOption
@@ -69,24 +70,24 @@ func New(baseURL, apiKey string, opts ...Option) (*Client, error) {
 	return &Client{baseURL: base, apiKey: apiKey, http: hc}, nil
 }
 
-// Name implements providers.Provider.
+// Name implements paybridge.Provider.
 func (c *Client) Name() string { return Name }
 
-// Check implements providers.Provider: one GET of the payment request,
+// Check implements paybridge.Provider: one GET of the payment request,
 // retried as the shared HTTP client's policy says.
-func (c *Client) Check(ctx context.Context, paymentID string) (providers.Result, error) {
+func (c *Client) Check(ctx context.Context, paymentID string) (paybridge.Result, error) {
 	if err := providers.CheckPaymentID(paymentID); err != nil {
-		return providers.Result{}, err
+		return paybridge.Result{}, err
 	}
 	status, body, err := c.http.Get(ctx, c.baseURL+PathPrefix+url.PathEscape(paymentID), c.header())
 	if err != nil {
-		return providers.Result{}, err
+		return paybridge.Result{}, err
 	}
 	if status == http.StatusUnprocessableEntity {
-		return providers.Result{}, c.invalid(body)
+		return paybridge.Result{}, c.invalid(body)
 	}
 	if err := c.http.StatusError(status); err != nil {
-		return providers.Result{}, err
+		return paybridge.Result{}, err
 	}
 	return decodeStatus(paymentID, body)
 }

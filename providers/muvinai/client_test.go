@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/paybridge/paybridge/providers"
+	"github.com/paybridge/paybridge"
 	"github.com/paybridge/paybridge/providers/fake"
 	"github.com/paybridge/paybridge/providers/muvinai"
 	"github.com/paybridge/paybridge/providers/providertest"
@@ -23,8 +23,8 @@ func TestSeedBody(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := providers.Result{
-		Status: providers.StatusPending, ProviderStatus: "pending", ProviderStatusDetail: "not_paid",
+	want := paybridge.Result{
+		Status: paybridge.StatusPending, ProviderStatus: "pending", ProviderStatusDetail: "not_paid",
 		Amount: "1", AmountPaid: "1", Currency: "ARS",
 		UpdatedAt: time.Date(2025, 8, 30, 20, 38, 30, 887_000_000, time.UTC),
 	}
@@ -70,7 +70,7 @@ func TestFakeRendersTheDocumentedShape(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Status != providers.StatusUnderpaid || got.AmountPaid != long || got.Amount != "19913.425" || got.Currency != "ARS" {
+	if got.Status != paybridge.StatusUnderpaid || got.AmountPaid != long || got.Amount != "19913.425" || got.Currency != "ARS" {
 		t.Fatalf("got %+v", got)
 	}
 	if time.Since(got.UpdatedAt) > time.Minute {
@@ -85,7 +85,7 @@ func TestNullDetailIsNone(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Status != providers.StatusPaid || got.ProviderStatusDetail != "" || got.AmountPaid != "0" {
+	if got.Status != paybridge.StatusPaid || got.ProviderStatusDetail != "" || got.AmountPaid != "0" {
 		t.Fatalf("got %+v, want paid with no detail and amount_paid 0", got)
 	}
 }
@@ -95,8 +95,8 @@ func TestValidationErrorIs422(t *testing.T) {
 	body := `{"detail":[{"loc":["path","payment_request_id"],"msg":"Input should be a valid ObjectId","type":"value_error","input":"x"}]}`
 	fx.Fault(t, "x", fake.Fault{Times: 5, Status: 422, Body: []byte(body)})
 	_, err := fx.Client.Check(context.Background(), "x")
-	providertest.WantCode(t, err, providers.CodeProviderBadResponse)
-	if msg := providers.ErrorMessage(err); !strings.Contains(msg, "path.payment_request_id: Input should be a valid ObjectId") || !strings.Contains(msg, "422") {
+	providertest.WantCode(t, err, paybridge.CodeProviderBadResponse)
+	if msg := paybridge.ErrorMessage(err); !strings.Contains(msg, "path.payment_request_id: Input should be a valid ObjectId") || !strings.Contains(msg, "422") {
 		t.Errorf("message %q does not say what Muvinai refused", msg)
 	}
 	if n := fx.Engine.Calls("x"); n != 1 {
@@ -183,7 +183,7 @@ func TestValidationErrorRedactsBeforeCutting(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, err = c.Check(context.Background(), "x")
-		providertest.WantCode(t, err, providers.CodeProviderBadResponse)
+		providertest.WantCode(t, err, paybridge.CodeProviderBadResponse)
 		if text := err.Error(); strings.Contains(text, "sf_api_") || !strings.Contains(text, "HTTP 422") {
 			t.Errorf("key %q: error %q shows part of the key or not the status", key, text)
 		}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/paybridge/paybridge"
 	"github.com/paybridge/paybridge/providers"
 )
 
@@ -23,25 +24,25 @@ type statusBody struct {
 // decodeStatus turns a 200 body into a Result, refusing a body that lies:
 // wrong types, no status, bad amounts or times, text over its cap, or
 // another payment's id.
-func decodeStatus(paymentID string, body []byte) (providers.Result, error) {
+func decodeStatus(paymentID string, body []byte) (paybridge.Result, error) {
 	var b statusBody
 	if err := providers.DecodeJSON(Name, body, &b); err != nil {
-		return providers.Result{}, err
+		return paybridge.Result{}, err
 	}
 	if err := providers.CheckLengths(Name,
 		providers.Capped{Field: "status", Value: b.Status, Limit: providers.MaxStatusLen},
 		providers.Capped{Field: "status_detail", Value: b.StatusDetail, Limit: providers.MaxDetailLen},
 		providers.Capped{Field: "currency", Value: b.Currency, Limit: providers.MaxCurrencyLen},
 	); err != nil {
-		return providers.Result{}, err
+		return paybridge.Result{}, err
 	}
 	if b.Status == "" {
-		return providers.Result{}, badResponse("the body has no status")
+		return paybridge.Result{}, badResponse("the body has no status")
 	}
 	if err := providers.SamePayment(Name, "id", b.ID, paymentID); err != nil {
-		return providers.Result{}, err
+		return paybridge.Result{}, err
 	}
-	r := providers.Result{
+	r := paybridge.Result{
 		Status:               Normalize(b.Status, b.StatusDetail),
 		ProviderStatus:       b.Status,
 		ProviderStatusDetail: b.StatusDetail,
@@ -49,13 +50,13 @@ func decodeStatus(paymentID string, body []byte) (providers.Result, error) {
 	}
 	var err error
 	if r.Amount, err = providers.DecimalField(Name, "amount", b.Amount); err != nil {
-		return providers.Result{}, err
+		return paybridge.Result{}, err
 	}
 	if r.AmountPaid, err = providers.DecimalField(Name, "amount_paid", b.AmountPaid); err != nil {
-		return providers.Result{}, err
+		return paybridge.Result{}, err
 	}
 	if r.UpdatedAt, err = providers.ParseTime(Name, "last_modified", b.LastModified); err != nil {
-		return providers.Result{}, err
+		return paybridge.Result{}, err
 	}
 	return r, nil
 }

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/url"
 
+	"github.com/paybridge/paybridge"
 	"github.com/paybridge/paybridge/providers"
 	"github.com/paybridge/paybridge/providers/fake"
 	"github.com/paybridge/paybridge/providers/muvinai"
@@ -41,8 +42,8 @@ func harness() providertest.Harness {
 }
 
 // newClient builds clients sending apiKey.
-func newClient(apiKey string) func(string, ...providers.HTTPOption) (providers.Provider, error) {
-	return func(baseURL string, opts ...providers.HTTPOption) (providers.Provider, error) {
+func newClient(apiKey string) func(string, ...providers.HTTPOption) (paybridge.Provider, error) {
+	return func(baseURL string, opts ...providers.HTTPOption) (paybridge.Provider, error) {
 		return muvinai.New(baseURL, apiKey, muvinai.WithHTTPOptions(opts...))
 	}
 }

@@ -4,7 +4,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/paybridge/paybridge/providers"
+	"github.com/paybridge/paybridge"
 )
 
 // rule is one row of the mapping table: raw statuses and status_details
@@ -12,7 +12,7 @@ import (
 type rule struct {
 	statuses []string
 	details  []string
-	status   providers.Status
+	status   paybridge.Status
 }
 
 // table is Muvinai's mapping, row for row as in providers.md; the first
@@ -23,20 +23,20 @@ type rule struct {
 // Approved with not_paid, or any undocumented pair, is unknown: never
 // guess paid.
 var table = []rule{
-	{statuses: []string{"pending"}, details: []string{"not_paid", ""}, status: providers.StatusPending},
-	{statuses: []string{"pending"}, details: []string{"underpaid"}, status: providers.StatusUnderpaid},
-	{statuses: []string{"pending"}, details: []string{"correct", "overpaid"}, status: providers.StatusPending},
-	{statuses: []string{"approved"}, details: []string{"correct", ""}, status: providers.StatusPaid},
-	{statuses: []string{"approved"}, details: []string{"overpaid"}, status: providers.StatusOverpaid},
-	{statuses: []string{"approved"}, details: []string{"underpaid"}, status: providers.StatusUnderpaid},
-	{statuses: []string{"expired", "timeout"}, status: providers.StatusExpired},
-	{statuses: []string{"canceled", "cancelled"}, status: providers.StatusCanceled},
-	{statuses: []string{"refunded"}, status: providers.StatusRefunded},
+	{statuses: []string{"pending"}, details: []string{"not_paid", ""}, status: paybridge.StatusPending},
+	{statuses: []string{"pending"}, details: []string{"underpaid"}, status: paybridge.StatusUnderpaid},
+	{statuses: []string{"pending"}, details: []string{"correct", "overpaid"}, status: paybridge.StatusPending},
+	{statuses: []string{"approved"}, details: []string{"correct", ""}, status: paybridge.StatusPaid},
+	{statuses: []string{"approved"}, details: []string{"overpaid"}, status: paybridge.StatusOverpaid},
+	{statuses: []string{"approved"}, details: []string{"underpaid"}, status: paybridge.StatusUnderpaid},
+	{statuses: []string{"expired", "timeout"}, status: paybridge.StatusExpired},
+	{statuses: []string{"canceled", "cancelled"}, status: paybridge.StatusCanceled},
+	{statuses: []string{"refunded"}, status: paybridge.StatusRefunded},
 }
 
 // Normalize maps Muvinai's raw status and status_detail onto the
 // normalized status, StatusUnknown when the table does not know them.
-func Normalize(status, detail string) providers.Status {
+func Normalize(status, detail string) paybridge.Status {
 	status = strings.ToLower(strings.TrimSpace(status))
 	detail = strings.ToLower(strings.TrimSpace(detail))
 	for _, r := range table {
@@ -44,5 +44,5 @@ func Normalize(status, detail string) providers.Status {
 			return r.status
 		}
 	}
-	return providers.StatusUnknown
+	return paybridge.StatusUnknown
 }

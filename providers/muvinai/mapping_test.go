@@ -3,37 +3,37 @@ package muvinai_test
 import (
 	"testing"
 
-	"github.com/paybridge/paybridge/providers"
+	"github.com/paybridge/paybridge"
 	"github.com/paybridge/paybridge/providers/muvinai"
 	"github.com/paybridge/paybridge/providers/providertest"
 )
 
 // mappingRows are providers.md's Muvinai table, row by row.
 var mappingRows = []providertest.MappingRow{
-	{Status: "pending", Detail: "not_paid", Want: providers.StatusPending},
-	{Status: "pending", Detail: "", Want: providers.StatusPending},
-	{Status: "pending", Detail: "underpaid", Want: providers.StatusUnderpaid},
-	{Status: "pending", Detail: "correct", Want: providers.StatusPending},
-	{Status: "pending", Detail: "overpaid", Want: providers.StatusPending},
-	{Status: "approved", Detail: "correct", Want: providers.StatusPaid},
-	{Status: "approved", Detail: "", Want: providers.StatusPaid},
-	{Status: "APPROVED", Detail: "Correct", Want: providers.StatusPaid}, // lower-cased before lookup
-	{Status: "approved", Detail: "overpaid", Want: providers.StatusOverpaid},
-	{Status: "approved", Detail: "underpaid", Want: providers.StatusUnderpaid},
-	{Status: "expired", Detail: "not_paid", Want: providers.StatusExpired},
-	{Status: "expired", Detail: "underpaid", Want: providers.StatusExpired},
-	{Status: "expired", Detail: "", Want: providers.StatusExpired},
-	{Status: "timeout", Detail: "not_paid", Want: providers.StatusExpired},
-	{Status: "canceled", Detail: "not_paid", Want: providers.StatusCanceled},
-	{Status: "cancelled", Detail: "", Want: providers.StatusCanceled},
-	{Status: "refunded", Detail: "correct", Want: providers.StatusRefunded},
-	{Status: "refunded", Detail: "", Want: providers.StatusRefunded},
-	{Status: "approved", Detail: "not_paid", Want: providers.StatusUnknown},
-	{Status: "approved", Detail: "partial", Want: providers.StatusUnknown},
-	{Status: "pending", Detail: "partial", Want: providers.StatusUnknown},
-	{Status: "completed", Detail: "correct", Want: providers.StatusUnknown},
-	{Status: "paid", Detail: "", Want: providers.StatusUnknown},
-	{Status: "failed", Detail: "", Want: providers.StatusUnknown},
+	{Status: "pending", Detail: "not_paid", Want: paybridge.StatusPending},
+	{Status: "pending", Detail: "", Want: paybridge.StatusPending},
+	{Status: "pending", Detail: "underpaid", Want: paybridge.StatusUnderpaid},
+	{Status: "pending", Detail: "correct", Want: paybridge.StatusPending},
+	{Status: "pending", Detail: "overpaid", Want: paybridge.StatusPending},
+	{Status: "approved", Detail: "correct", Want: paybridge.StatusPaid},
+	{Status: "approved", Detail: "", Want: paybridge.StatusPaid},
+	{Status: "APPROVED", Detail: "Correct", Want: paybridge.StatusPaid}, // lower-cased before lookup
+	{Status: "approved", Detail: "overpaid", Want: paybridge.StatusOverpaid},
+	{Status: "approved", Detail: "underpaid", Want: paybridge.StatusUnderpaid},
+	{Status: "expired", Detail: "not_paid", Want: paybridge.StatusExpired},
+	{Status: "expired", Detail: "underpaid", Want: paybridge.StatusExpired},
+	{Status: "expired", Detail: "", Want: paybridge.StatusExpired},
+	{Status: "timeout", Detail: "not_paid", Want: paybridge.StatusExpired},
+	{Status: "canceled", Detail: "not_paid", Want: paybridge.StatusCanceled},
+	{Status: "cancelled", Detail: "", Want: paybridge.StatusCanceled},
+	{Status: "refunded", Detail: "correct", Want: paybridge.StatusRefunded},
+	{Status: "refunded", Detail: "", Want: paybridge.StatusRefunded},
+	{Status: "approved", Detail: "not_paid", Want: paybridge.StatusUnknown},
+	{Status: "approved", Detail: "partial", Want: paybridge.StatusUnknown},
+	{Status: "pending", Detail: "partial", Want: paybridge.StatusUnknown},
+	{Status: "completed", Detail: "correct", Want: paybridge.StatusUnknown},
+	{Status: "paid", Detail: "", Want: paybridge.StatusUnknown},
+	{Status: "failed", Detail: "", Want: paybridge.StatusUnknown},
 }
 
 func TestNormalizeTable(t *testing.T) {
@@ -53,12 +53,12 @@ func TestEveryDocumentedValueIsClassified(t *testing.T) {
 		for _, d := range details {
 			got := muvinai.Normalize(s, d)
 			if s == "approved" && d == "not_paid" {
-				if got != providers.StatusUnknown {
+				if got != paybridge.StatusUnknown {
 					t.Errorf("approved/not_paid = %s, want unknown: approved without funds is a contradiction", got)
 				}
 				continue
 			}
-			if got == providers.StatusUnknown || !got.Valid() {
+			if got == paybridge.StatusUnknown || !got.Valid() {
 				t.Errorf("Normalize(%q, %q) = %s", s, d, got)
 			}
 		}
@@ -67,7 +67,7 @@ func TestEveryDocumentedValueIsClassified(t *testing.T) {
 
 func TestUndocumentedWordsAreUnknown(t *testing.T) {
 	for _, s := range []string{"", "paid", "completed", "success", "failed", "rejected", "approved_partial"} {
-		if got := muvinai.Normalize(s, "correct"); got != providers.StatusUnknown {
+		if got := muvinai.Normalize(s, "correct"); got != paybridge.StatusUnknown {
 			t.Errorf("Normalize(%q) = %s, want unknown: never guess", s, got)
 		}
 	}

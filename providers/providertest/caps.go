@@ -10,6 +10,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"github.com/paybridge/paybridge"
 	"github.com/paybridge/paybridge/providers"
 	"github.com/paybridge/paybridge/providers/fake"
 )
@@ -38,17 +39,17 @@ const (
 type landing struct {
 	limit int
 	fill  func(n int) string
-	got   func(providers.Result) string
+	got   func(paybridge.Result) string
 }
 
 var landings = map[Lands]landing{
-	InProviderStatus:       {providers.MaxStatusLen, words, func(r providers.Result) string { return r.ProviderStatus }},
-	InProviderStatusDetail: {providers.MaxDetailLen, words, func(r providers.Result) string { return r.ProviderStatusDetail }},
-	InCurrency:             {providers.MaxCurrencyLen, words, func(r providers.Result) string { return r.Currency }},
-	InCryptoCurrency:       {providers.MaxCurrencyLen, words, func(r providers.Result) string { return r.CryptoCurrency }},
-	InAmount:               {providers.MaxAmountLen, decimal, func(r providers.Result) string { return r.Amount }},
-	InAmountPaid:           {providers.MaxAmountLen, decimal, func(r providers.Result) string { return r.AmountPaid }},
-	InCryptoAmount:         {providers.MaxAmountLen, decimal, func(r providers.Result) string { return r.CryptoAmount }},
+	InProviderStatus:       {providers.MaxStatusLen, words, func(r paybridge.Result) string { return r.ProviderStatus }},
+	InProviderStatusDetail: {providers.MaxDetailLen, words, func(r paybridge.Result) string { return r.ProviderStatusDetail }},
+	InCurrency:             {providers.MaxCurrencyLen, words, func(r paybridge.Result) string { return r.Currency }},
+	InCryptoCurrency:       {providers.MaxCurrencyLen, words, func(r paybridge.Result) string { return r.CryptoCurrency }},
+	InAmount:               {providers.MaxAmountLen, decimal, func(r paybridge.Result) string { return r.Amount }},
+	InAmountPaid:           {providers.MaxAmountLen, decimal, func(r paybridge.Result) string { return r.AmountPaid }},
+	InCryptoAmount:         {providers.MaxAmountLen, decimal, func(r paybridge.Result) string { return r.CryptoAmount }},
 	InUpdatedAt:            {providers.MaxTimeLen, isoTime, nil},
 	AsPaymentID:            {providers.MaxIDLen, paymentID, nil},
 }
@@ -101,11 +102,11 @@ func CheckCaps(t *testing.T, h Harness, render func(values map[string]string) []
 			values[field] = l.fill(n)
 			fx.Fault(t, asked, fake.Fault{Times: 1, Body: render(values)})
 			_, err := fx.Client.Check(context.Background(), asked)
-			if code := providers.ErrorCode(err); code != providers.CodeProviderBadResponse {
+			if code := paybridge.ErrorCode(err); code != paybridge.CodeProviderBadResponse {
 				t.Errorf("%s of %d bytes: error %v, want provider_bad_response", field, n, err)
 				continue
 			}
-			msg := providers.ErrorMessage(err)
+			msg := paybridge.ErrorMessage(err)
 			for _, word := range []string{h.Name, field, strconv.Itoa(n) + " bytes", strconv.Itoa(l.limit)} {
 				if !strings.Contains(msg, word) {
 					t.Errorf("%s of %d bytes: message %q does not say %q", field, n, msg, word)

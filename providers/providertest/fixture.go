@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/paybridge/paybridge"
 	"github.com/paybridge/paybridge/providers"
 	"github.com/paybridge/paybridge/providers/fake"
 )
@@ -13,7 +14,7 @@ import (
 // Fixture is a fresh fake served over real HTTP and a client of it.
 type Fixture struct {
 	Engine *fake.Engine
-	Client providers.Provider
+	Client paybridge.Provider
 	URL    string
 
 	payment fake.Payment
@@ -60,9 +61,9 @@ func (fx *Fixture) Fault(t *testing.T, id string, f fake.Fault) {
 }
 
 // WantCode fails the test now unless err carries code.
-func WantCode(t testing.TB, err error, code providers.Code) {
+func WantCode(t testing.TB, err error, code paybridge.Code) {
 	t.Helper()
-	if !errors.Is(err, &providers.Error{Code: code}) {
+	if !errors.Is(err, &paybridge.Error{Code: code}) {
 		t.Fatalf("error %v, want code %s", err, code)
 	}
 }

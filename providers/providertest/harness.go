@@ -8,6 +8,7 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/paybridge/paybridge"
 	"github.com/paybridge/paybridge/providers"
 	"github.com/paybridge/paybridge/providers/fake"
 )
@@ -21,7 +22,7 @@ type Harness struct {
 	NewFake func() (*fake.Engine, error)
 	// NewClient returns a client of the API at baseURL with the right
 	// credentials and the given HTTP options.
-	NewClient func(baseURL string, opts ...providers.HTTPOption) (providers.Provider, error)
+	NewClient func(baseURL string, opts ...providers.HTTPOption) (paybridge.Provider, error)
 	// Payment is what the fake is told about a payment; the scenarios fill
 	// in ID and Steps.
 	Payment fake.Payment
@@ -44,7 +45,7 @@ type Harness struct {
 type BadCredential struct {
 	Name string
 	// New returns the client of the API at baseURL.
-	New func(baseURL string, opts ...providers.HTTPOption) (providers.Provider, error)
+	New func(baseURL string, opts ...providers.HTTPOption) (paybridge.Provider, error)
 	// Secret is the wrong credential, which the error must not show; empty
 	// when the client sends none.
 	Secret string

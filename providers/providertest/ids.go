@@ -5,7 +5,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/paybridge/paybridge/providers"
+	"github.com/paybridge/paybridge"
 )
 
 // paymentIDsReachTheProviderByteForByte: ids with path, query, fragment
@@ -19,7 +19,7 @@ func paymentIDsReachTheProviderByteForByte(t *testing.T, h Harness) {
 		if err != nil {
 			t.Fatalf("%q: %v", id, err)
 		}
-		if got.Status != providers.StatusPaid {
+		if got.Status != paybridge.StatusPaid {
 			t.Fatalf("%q: status %s", id, got.Status)
 		}
 		reqs := fx.Engine.Requests()
@@ -41,7 +41,7 @@ func dotSegmentsAreRefused(t *testing.T, h Harness) {
 	fx := h.Start(t)
 	for _, id := range []string{".", "..", ""} {
 		_, err := fx.Client.Check(context.Background(), id)
-		WantCode(t, err, providers.CodeInvalidRequest)
+		WantCode(t, err, paybridge.CodeInvalidRequest)
 	}
 	if n := len(fx.Engine.Requests()); n != 0 {
 		t.Fatalf("%d requests were sent for ids that were refused", n)

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/paybridge/paybridge/providers"
+	"github.com/paybridge/paybridge"
 	"github.com/paybridge/paybridge/providers/fake"
 )
 
@@ -23,7 +23,7 @@ func CheckLyingBodies(t *testing.T, h Harness, cases map[string]LyingBody) {
 	for name, c := range cases {
 		fx.Fault(t, "liar", fake.Fault{Times: 1, Body: []byte(c.Body)})
 		_, err := fx.Client.Check(context.Background(), "liar")
-		WantCode(t, err, providers.CodeProviderBadResponse)
+		WantCode(t, err, paybridge.CodeProviderBadResponse)
 		if !strings.Contains(err.Error(), c.Names) {
 			t.Errorf("%s: error %q does not name %s", name, err, c.Names)
 		}

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/paybridge/paybridge/providers"
+	"github.com/paybridge/paybridge"
 	"github.com/paybridge/paybridge/providers/fake"
 )
 
@@ -13,11 +13,11 @@ import (
 // the status they mean.
 type MappingRow struct {
 	Status, Detail string
-	Want           providers.Status
+	Want           paybridge.Status
 }
 
 // CheckNormalize checks each row against the provider's Normalize.
-func CheckNormalize(t *testing.T, normalize func(status, detail string) providers.Status, rows []MappingRow) {
+func CheckNormalize(t *testing.T, normalize func(status, detail string) paybridge.Status, rows []MappingRow) {
 	t.Helper()
 	for _, r := range rows {
 		if got := normalize(r.Status, r.Detail); got != r.Want {

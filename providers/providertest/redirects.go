@@ -10,7 +10,7 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/paybridge/paybridge/providers"
+	"github.com/paybridge/paybridge"
 )
 
 // redirectsAreNotFollowed: a provider answering 301, 302, 307 or 308
@@ -32,8 +32,8 @@ func redirectsAreNotFollowed(t *testing.T, h Harness) {
 			t.Fatal(err)
 		}
 		_, err = c.Check(context.Background(), id)
-		WantCode(t, err, providers.CodeProviderBadResponse)
-		msg := providers.ErrorMessage(err)
+		WantCode(t, err, paybridge.CodeProviderBadResponse)
+		msg := paybridge.ErrorMessage(err)
 		for _, word := range []string{h.Name, strconv.Itoa(status), strconv.Quote(otherHost)} {
 			if !strings.Contains(msg, word) {
 				t.Errorf("HTTP %d: message %q does not say %s", status, msg, word)
@@ -54,8 +54,8 @@ func redirectsAreNotFollowed(t *testing.T, h Harness) {
 		t.Fatal(err)
 	}
 	_, err = c.Check(context.Background(), id)
-	WantCode(t, err, providers.CodeProviderBadResponse)
-	if msg := providers.ErrorMessage(err); !strings.Contains(msg, "302") || !strings.Contains(msg, "no Location") {
+	WantCode(t, err, paybridge.CodeProviderBadResponse)
+	if msg := paybridge.ErrorMessage(err); !strings.Contains(msg, "302") || !strings.Contains(msg, "no Location") {
 		t.Errorf("302 without Location: message %q does not say the status and no Location", msg)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/paybridge/paybridge"
 	"github.com/paybridge/paybridge/providers"
 	"github.com/paybridge/paybridge/providers/fake"
 )
@@ -21,7 +22,7 @@ func wrongCredentials(t *testing.T, h Harness) {
 			t.Fatalf("%s: %v", bad.Name, err)
 		}
 		_, err = c.Check(context.Background(), "p1")
-		WantCode(t, err, providers.CodeProviderAuthFailed)
+		WantCode(t, err, paybridge.CodeProviderAuthFailed)
 		if bad.Secret != "" && strings.Contains(err.Error(), bad.Secret) {
 			t.Fatalf("%s: error %q shows the secret", bad.Name, err)
 		}
@@ -55,9 +56,9 @@ func unreadableBodies(t *testing.T, h Harness) {
 		id := "bad-" + strings.ReplaceAll(name, " ", "-")
 		fx.Fault(t, id, c.fault)
 		_, err := fx.Client.Check(context.Background(), id)
-		if msg := providers.ErrorMessage(err); !strings.Contains(msg, h.Name) || !strings.Contains(msg, c.says) {
+		if msg := paybridge.ErrorMessage(err); !strings.Contains(msg, h.Name) || !strings.Contains(msg, c.says) {
 			t.Errorf("%s: message %q does not name the provider and %q", name, msg, c.says)
 		}
-		WantCode(t, err, providers.CodeProviderBadResponse)
+		WantCode(t, err, paybridge.CodeProviderBadResponse)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/paybridge/paybridge"
 	"github.com/paybridge/paybridge/providers"
 	"github.com/paybridge/paybridge/providers/fake"
 )
@@ -20,7 +21,7 @@ func retriesA503(t *testing.T, h Harness) {
 		if err != nil {
 			t.Fatalf("%s: %v", id, err)
 		}
-		if got.Status != providers.StatusPaid {
+		if got.Status != paybridge.StatusPaid {
 			t.Fatalf("%s: status %s, want paid", id, got.Status)
 		}
 		if n := fx.Engine.Calls(id); n != 2 {
@@ -57,13 +58,13 @@ func retriesStop(t *testing.T, h Harness) {
 	cases := []struct {
 		id     string
 		status int // of a fault that never ends; 0 for none
-		code   providers.Code
+		code   paybridge.Code
 		calls  int
 	}{
-		{"p429", 429, providers.CodeProviderRateLimited, 4},
-		{"p503", 503, providers.CodeProviderUnavailable, 4},
-		{"p400", 400, providers.CodeProviderBadResponse, 1},
-		{"nobody", 0, providers.CodePaymentNotFound, 1},
+		{"p429", 429, paybridge.CodeProviderRateLimited, 4},
+		{"p503", 503, paybridge.CodeProviderUnavailable, 4},
+		{"p400", 400, paybridge.CodeProviderBadResponse, 1},
+		{"nobody", 0, paybridge.CodePaymentNotFound, 1},
 	}
 	for _, c := range cases {
 		if c.status != 0 {
@@ -89,11 +90,11 @@ func waitsPastTheDeadlineAreNotStarted(t *testing.T, h Harness) {
 		status     int
 		retryAfter string
 		backoff    providers.HTTPOption
-		code       providers.Code
+		code       paybridge.Code
 	}{
-		{"429 Retry-After 5", 429, "5", nil, providers.CodeProviderRateLimited},
-		{"503 Retry-After 5", 503, "5", nil, providers.CodeProviderUnavailable},
-		{"503 backoff 1s", 503, "", providers.WithBackoff(time.Second, 2*time.Second), providers.CodeProviderUnavailable},
+		{"429 Retry-After 5", 429, "5", nil, paybridge.CodeProviderRateLimited},
+		{"503 Retry-After 5", 503, "5", nil, paybridge.CodeProviderUnavailable},
+		{"503 backoff 1s", 503, "", providers.WithBackoff(time.Second, 2*time.Second), paybridge.CodeProviderUnavailable},
 	}
 	for _, c := range cases {
 		var opts []providers.HTTPOption
@@ -110,7 +111,7 @@ func waitsPastTheDeadlineAreNotStarted(t *testing.T, h Harness) {
 		if !returnedInTime {
 			t.Errorf("%s: the call returned only at its deadline (%v)", c.name, err)
 		}
-		if code := providers.ErrorCode(err); code != c.code {
+		if code := paybridge.ErrorCode(err); code != c.code {
 			t.Errorf("%s: error %v, want code %s", c.name, err, c.code)
 		}
 		if n := fx.Engine.Calls("p1"); n != 1 {
@@ -126,5 +127,5 @@ func deadlineIsATimeout(t *testing.T, h Harness) {
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	_, err := fx.Client.Check(ctx, "p1")
-	WantCode(t, err, providers.CodeProviderTimeout)
+	WantCode(t, err, paybridge.CodeProviderTimeout)
 }

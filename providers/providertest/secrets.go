@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/paybridge/paybridge"
 	"github.com/paybridge/paybridge/providers"
 	"github.com/paybridge/paybridge/providers/fake"
 )
@@ -30,7 +31,7 @@ func logsAndErrorsHoldNoCredentials(t *testing.T, h Harness) {
 		fx.Add(t, "p1", h.Pending)
 		fx.Fault(t, "p1", fake.Fault{Times: 10, Status: c.status})
 		_, err := fx.Client.Check(context.Background(), "p1")
-		WantCode(t, err, providers.CodeProviderUnavailable)
+		WantCode(t, err, paybridge.CodeProviderUnavailable)
 		if n := fx.Engine.Calls("p1"); n != 4 {
 			t.Fatalf("HTTP %d: fake saw %d calls, want 4 (3 retries)", c.status, n)
 		}

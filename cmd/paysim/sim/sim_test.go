@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/paybridge/paybridge"
 	"github.com/paybridge/paybridge/cmd/paysim/sim"
-	"github.com/paybridge/paybridge/providers"
 	"github.com/paybridge/paybridge/providers/coinbar"
 	"github.com/paybridge/paybridge/providers/fake"
 	"github.com/paybridge/paybridge/providers/muvinai"
@@ -64,14 +64,14 @@ func TestGenerateIsRepeatableAndSettles(t *testing.T) {
 	if a.Coinbar[0].ID != "x-coinbar-0001" || a.Muvinai[39].ID != "x-muvinai-0040" {
 		t.Fatalf("ids %q, %q", a.Coinbar[0].ID, a.Muvinai[39].ID)
 	}
-	check := func(name string, payments []fake.Payment, normalize func(status, detail string) providers.Status) {
-		endings := map[providers.Status]int{}
+	check := func(name string, payments []fake.Payment, normalize func(status, detail string) paybridge.Status) {
+		endings := map[paybridge.Status]int{}
 		for _, p := range payments {
 			if err := p.Validate(); err != nil {
 				t.Fatalf("%s: %v", name, err)
 			}
 			first, last := p.Steps[0], p.Steps[len(p.Steps)-1]
-			if s := normalize(first.Status, first.Detail); s != providers.StatusPending {
+			if s := normalize(first.Status, first.Detail); s != paybridge.StatusPending {
 				t.Errorf("%s %s starts %s, want pending", name, p.ID, s)
 			}
 			if first.For < 5*time.Second {
@@ -83,12 +83,12 @@ func TestGenerateIsRepeatableAndSettles(t *testing.T) {
 			}
 			endings[s]++
 			for _, step := range p.Steps {
-				if normalize(step.Status, step.Detail) == providers.StatusUnknown {
+				if normalize(step.Status, step.Detail) == paybridge.StatusUnknown {
 					t.Errorf("%s %s has a step the mapping does not know: %+v", name, p.ID, step)
 				}
 			}
 		}
-		if endings[providers.StatusPaid] == 0 || len(endings) < 3 {
+		if endings[paybridge.StatusPaid] == 0 || len(endings) < 3 {
 			t.Errorf("%s endings %v: want mostly paid and a spread of others", name, endings)
 		}
 	}
@@ -118,7 +118,7 @@ func TestServeAnswersAndShutsDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	got, err := c.Check(context.Background(), "muvinai-0001")
-	if err != nil || got.Status != providers.StatusPending {
+	if err != nil || got.Status != paybridge.StatusPending {
 		t.Fatalf("Check: %+v, %v", got, err)
 	}
 	if status, body := get(t, base+"/healthz"); status != 200 || body != "ok\n" {

@@ -1,7 +1,9 @@
-// Package providers holds the domain of paybridge: the normalized payment
-// Status, the Result of asking a provider, the Provider interface and the
-// coded Error every layer speaks. Each provider lives in its own subpackage.
-package providers
+// Package paybridge is the domain of the payment status bridge: the
+// normalized payment Status, the Result of asking a provider, the Provider
+// interface, the coded Error every layer speaks, and the replies of the
+// check and lookup requests. It depends on nothing but the standard
+// library; docs/contract.md is the contract it describes.
+package paybridge
 
 // Status is the normalized payment status shared by every provider.
 type Status string

@@ -1,4 +1,4 @@
-package providers
+package paybridge
 
 import (
 	"context"

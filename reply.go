@@ -1,0 +1,50 @@
+package paybridge
+
+import "time"
+
+// Where a reply's status came from.
+const (
+	SourceProvider = "provider" // the provider was asked now
+	SourceStore    = "store"    // answered from the stored record
+)
+
+// Reply answers a check or a status lookup (schemas/check-reply.json).
+type Reply struct {
+	Provider             string     `json:"provider"`
+	PaymentID            string     `json:"payment_id"`
+	RequestID            string     `json:"request_id,omitempty"`
+	Status               Status     `json:"status"`
+	PreviousStatus       *Status    `json:"previous_status"`
+	Changed              bool       `json:"changed"`
+	Terminal             bool       `json:"terminal"`
+	ProviderStatus       string     `json:"provider_status"`
+	ProviderStatusDetail string     `json:"provider_status_detail,omitempty"`
+	Amount               string     `json:"amount,omitempty"`
+	Currency             string     `json:"currency,omitempty"`
+	AmountPaid           string     `json:"amount_paid,omitempty"`
+	CryptoAmount         string     `json:"crypto_amount,omitempty"`
+	CryptoCurrency       string     `json:"crypto_currency,omitempty"`
+	ProviderUpdatedAt    *time.Time `json:"provider_updated_at,omitempty"`
+	CheckedAt            time.Time  `json:"checked_at"`
+	Revision             uint64     `json:"revision"`
+	EventID              string     `json:"event_id,omitempty"`
+	Source               string     `json:"source"`
+	Stale                bool       `json:"stale"`
+	Watching             bool       `json:"watching"`
+}
+
+// ErrorReply is the body of an error answer; the same code also travels in
+// the Nats-Service-Error-Code header.
+type ErrorReply struct {
+	Error     ErrorBody `json:"error"`
+	Provider  string    `json:"provider,omitempty"`
+	PaymentID string    `json:"payment_id,omitempty"`
+	RequestID string    `json:"request_id,omitempty"`
+}
+
+// ErrorBody is the "error" member of an ErrorReply.
+type ErrorBody struct {
+	Code      Code   `json:"code"`
+	Message   string `json:"message"`
+	Retryable bool   `json:"retryable"`
+}
