@@ -66,10 +66,10 @@ func newBenchWorld(b *testing.B) *benchWorld {
 	b.Cleanup(hs.Close)
 	client, err := coinbar.New(hs.URL, coinbarClientID, coinbar.WithSecretKey(coinbarSecret))
 	must(b, err)
-	br, err := bridge.New(connect(), bridge.Config{}, client)
-	must(b, err)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	br, err := bridge.New(ctx, connect(), bridge.Config{}, client)
+	must(b, err)
 	must(b, br.Start(ctx))
 	b.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -51,3 +51,24 @@ func ParseSchedule(s string) ([]time.Duration, error) {
 	}
 	return out, nil
 }
+
+// FormatSchedule writes a watch schedule as ParseSchedule reads it.
+func FormatSchedule(steps []time.Duration) string {
+	parts := make([]string, len(steps))
+	for i, d := range steps {
+		parts[i] = shortDuration(d)
+	}
+	return strings.Join(parts, ",")
+}
+
+// shortDuration writes d as people do: 10s, 1m, 2h30m, not 1m0s.
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}

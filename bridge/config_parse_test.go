@@ -33,3 +33,17 @@ func TestParseSchedule(t *testing.T) {
 		}
 	}
 }
+
+func TestFormatScheduleRoundTrips(t *testing.T) {
+	def := bridge.DefaultConfig().WatchSchedule
+	text := bridge.FormatSchedule(def)
+	if text != "10s,30s,1m,2m,5m,10m" {
+		t.Fatalf("default schedule written as %q", text)
+	}
+	for _, s := range []string{text, "150ms,1h30m,2h", "45s"} {
+		steps, err := bridge.ParseSchedule(s)
+		if err != nil || bridge.FormatSchedule(steps) != s {
+			t.Fatalf("%q → %v, %v → %q", s, steps, err, bridge.FormatSchedule(steps))
+		}
+	}
+}

@@ -31,6 +31,8 @@ const (
 	coinbarClientID = "cb-client-id-SECRET"
 	coinbarSecret   = "cb-secret-key-SECRET"
 	muvinaiKey      = "sf_api_key-SECRET"
+	// muvinaiWebhookToken is what a Muvinai notification URL must carry.
+	muvinaiWebhookToken = "hook-token"
 )
 
 // env is one test's world: an embedded NATS server with JetStream, both
@@ -128,7 +130,7 @@ func (e *env) providers(extra ...providers.HTTPOption) []paybridge.Provider {
 	opts := append([]providers.HTTPOption{providers.WithBackoff(time.Millisecond, 5*time.Millisecond)}, extra...)
 	cb, err := coinbar.New(e.cbURL, coinbarClientID, coinbar.WithSecretKey(coinbarSecret), coinbar.WithHTTPOptions(opts...))
 	must(e.t, err)
-	mv, err := muvinai.New(e.mvURL, muvinaiKey, muvinai.WithHTTPOptions(opts...))
+	mv, err := muvinai.New(e.mvURL, muvinaiKey, muvinai.WithWebhookToken(muvinaiWebhookToken), muvinai.WithHTTPOptions(opts...))
 	must(e.t, err)
 	return []paybridge.Provider{cb, mv}
 }
@@ -139,10 +141,10 @@ func (e *env) startBridge(cfg bridge.Config, provs ...paybridge.Provider) *bridg
 	if provs == nil {
 		provs = e.providers()
 	}
-	b, err := bridge.New(e.connect(), cfg, provs...)
-	must(e.t, err)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	b, err := bridge.New(ctx, e.connect(), cfg, provs...)
+	must(e.t, err)
 	must(e.t, b.Start(ctx))
 	e.t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -4,14 +4,14 @@ import "context"
 
 // SetAfterClaim installs a hook that runs between a change's claim in the
 // store and its publish; an error there stops the check as a crash would.
-func (b *Bridge) SetAfterClaim(hook func(Record) error) { b.checker.afterClaim = hook }
+func (b *Bridge) SetAfterClaim(hook func(Record) error) { b.checker.claims.afterClaim = hook }
 
 // ForceView sets what the bridge's view holds for key, whatever it held:
 // the view of an instance whose bucket watch lags.
 func (b *Bridge) ForceView(key string, rec Record, rev uint64) {
-	b.checker.view.mu.Lock()
-	defer b.checker.view.mu.Unlock()
-	b.checker.view.m[key] = viewEntry{rec: rec, rev: rev}
+	b.checker.claims.view.mu.Lock()
+	defer b.checker.claims.view.mu.Unlock()
+	b.checker.claims.view.m[key] = viewEntry{rec: rec, rev: rev}
 }
 
 // Redeliver hands the bucket's current entry for key to the reconciler, as

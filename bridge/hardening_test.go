@@ -301,7 +301,7 @@ func TestWatchesAreLimited(t *testing.T) {
 // A webhook body must say it is JSON and be one JSON value, nothing after.
 func TestWebhooksRefuseOtherContentTypesAndTrailingBytes(t *testing.T) {
 	e := newEnv(t)
-	b := e.startBridge(bridge.Config{MuvinaiWebhookToken: "hook-token"})
+	b := e.startBridge(bridge.Config{})
 	url := webhookServer(t, b) + "/webhooks/muvinai?token=hook-token"
 	body := `{"entity_type":"payment_request","entity_id":"pr_1"}`
 	for name, tc := range map[string]struct {

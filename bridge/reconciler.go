@@ -11,15 +11,16 @@ import (
 )
 
 // reconciler announces changes whose claiming instance died between the
-// claim and the publish (SPEC section 7, step 4). It follows the bucket
-// with a KV watch, which also keeps the checker's view current, remembers
-// records left unpublished, and publishes those still unpublished after a
-// grace period, with their stored event id.
+// claim and the publish (docs/contract.md, "Claiming a change"). It follows
+// the bucket with a KV watch, which also keeps the claimer's view current,
+// remembers records left unpublished, and publishes those still
+// unpublished after a grace period, with their stored event id.
 // Every instance runs one; racing reconcilers publish the same Nats-Msg-Id
 // and JetStream keeps one copy.
 type reconciler struct {
 	kv       jetstream.KeyValue
-	checker  *checker
+	claims   *claimer
+	rechecks triggers
 	interval time.Duration
 	grace    time.Duration
 	log      *slog.Logger
@@ -27,7 +28,12 @@ type reconciler struct {
 	seen     atomic.Uint64 // the revision the watch delivered last
 }
 
-// note brings the checker's view up to an entry the watch delivered. When
+// triggers store durable requests to check a payment at once (watcher.go).
+type triggers interface {
+	trigger(ctx context.Context, provider, paymentID, by string) error
+}
+
+// note brings the claimer's view up to an entry the watch delivered. When
 // a check compared its provider answer with an older record (view.follow),
 // the payment is checked again, durably and off this loop, through a
 // trigger: a fresh answer, rather than the old one, decides the change.
@@ -37,8 +43,8 @@ func (r *reconciler) note(ctx context.Context, entry jetstream.KeyValueEntry) (R
 	if err != nil {
 		return Record{}, err
 	}
-	if r.checker.view.follow(entry.Key(), rec, entry.Revision(), entry.Created()) {
-		if err := r.checker.watcher.trigger(ctx, rec.Provider, rec.PaymentID, triggerRecheck); err != nil {
+	if r.claims.view.follow(entry.Key(), rec, entry.Revision(), entry.Created()) {
+		if err := r.rechecks.trigger(ctx, rec.Provider, rec.PaymentID, triggerRecheck); err != nil {
 			r.log.Warn("a check compared with a replaced record is not asked again", "provider", rec.Provider,
 				"payment_id", rec.PaymentID, "error", err)
 		}
@@ -110,14 +116,14 @@ func (r *reconciler) follow(ctx context.Context) error {
 // at that revision, and reports whether the entry is dealt with; a failure
 // (already logged) leaves it for the next round.
 func (r *reconciler) republish(ctx context.Context, key string, entry jetstream.KeyValueEntry) bool {
-	rec, rev, found, err := r.checker.store.Get(ctx, key)
+	rec, rev, found, err := r.claims.store.Get(ctx, key)
 	switch {
 	case err != nil:
 		return false
 	case !found || rec.Published || rev != entry.Revision():
 		return true // published or replaced since: the watch brings what is new
 	}
-	if _, err := r.checker.finish(ctx, key, rec, rev); err != nil {
+	if _, err := r.claims.finish(ctx, key, rec, rev); err != nil {
 		return false
 	}
 	r.metrics.republished.Inc()

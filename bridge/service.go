@@ -267,3 +267,15 @@ func (s *service) stop(ctx context.Context) error {
 		}
 	}
 }
+
+// newErrorReply describes err for the caller; only vetted messages of a
+// *paybridge.Error reach it, never a library's words.
+func newErrorReply(err error, provider, paymentID, requestID string) paybridge.ErrorReply {
+	code := paybridge.ErrorCode(err)
+	return paybridge.ErrorReply{
+		Error:     paybridge.ErrorBody{Code: code, Message: paybridge.ErrorMessage(err), Retryable: code.Retryable()},
+		Provider:  provider,
+		PaymentID: paymentID,
+		RequestID: requestID,
+	}
+}

@@ -276,7 +276,7 @@ func post(t *testing.T, url string, header http.Header, body string) (int, strin
 func TestWebhooksTriggerACheckAndForgedOnesDoNot(t *testing.T) {
 	e := newEnv(t)
 	reg := prometheus.NewRegistry()
-	b := e.startBridge(fastWatches(bridge.Config{Registerer: reg, CoinbarClientID: coinbarClientID, MuvinaiWebhookToken: "hook-token"}))
+	b := e.startBridge(fastWatches(bridge.Config{Registerer: reg}))
 	url := webhookServer(t, b)
 	e.addMuvinai("pr_hook", "approved", "correct", "15000.50")
 	e.addCoinbar("cb-hook", "SUCCESS", "")
@@ -334,7 +334,7 @@ func TestWebhooksTriggerACheckAndForgedOnesDoNot(t *testing.T) {
 
 func TestWebhookBodyProblemsAreBadRequests(t *testing.T) {
 	e := newEnv(t)
-	b := e.startBridge(bridge.Config{CoinbarClientID: coinbarClientID, MuvinaiWebhookToken: "hook-token"})
+	b := e.startBridge(bridge.Config{})
 	url := webhookServer(t, b)
 	mv := url + "/webhooks/muvinai?token=hook-token"
 	cb := url + "/webhooks/coinbar"
@@ -370,8 +370,7 @@ func TestWebhookBodyProblemsAreBadRequests(t *testing.T) {
 func TestProviderBudgetPacesWatches(t *testing.T) {
 	e := newEnv(t)
 	b := e.startBridge(bridge.Config{
-		Limits:          map[string]bridge.Rate{"coinbar": {N: 5, Per: time.Second}},
-		CoinbarClientID: coinbarClientID,
+		Limits: map[string]bridge.Rate{"coinbar": {N: 5, Per: time.Second}},
 	})
 	url := webhookServer(t, b)
 	const n = 200
@@ -405,8 +404,7 @@ func TestProviderBudgetPacesWatches(t *testing.T) {
 // and dropped at its deadline: never retried in a tight loop.
 func TestFailingTriggerEndsAtItsDeadline(t *testing.T) {
 	e := newEnv(t)
-	b := e.startBridge(bridge.Config{CoinbarClientID: coinbarClientID,
-		WatchSchedule: []time.Duration{100 * time.Millisecond}, WatchDeadline: 400 * time.Millisecond})
+	b := e.startBridge(bridge.Config{WatchSchedule: []time.Duration{100 * time.Millisecond}, WatchDeadline: 400 * time.Millisecond})
 	url := webhookServer(t, b)
 	// The provider knows no such payment: every check fails.
 	code, resp := post(t, url+"/webhooks/coinbar", http.Header{"SERVICE_CLIENT_ID": {coinbarClientID}},
@@ -425,7 +423,7 @@ func TestFailingTriggerEndsAtItsDeadline(t *testing.T) {
 // it is.
 func TestWebhookKeepsWatchingUntilSettled(t *testing.T) {
 	e := newEnv(t)
-	b := e.startBridge(fastWatches(bridge.Config{MuvinaiWebhookToken: "hook-token"}))
+	b := e.startBridge(fastWatches(bridge.Config{}))
 	url := webhookServer(t, b)
 	must(t, e.muvinai.Add(fake.Payment{ID: "pr_slowhook", Amount: "10", Currency: "ARS", Steps: []fake.Step{
 		{Status: "pending", Detail: "not_paid", Calls: 2}, {Status: "approved", Detail: "correct", AmountPaid: "10"},
@@ -464,8 +462,7 @@ func TestWatchSurvivesAFailedFirstCheck(t *testing.T) {
 // patience: it answers provider_rate_limited after its own 2 seconds.
 func TestCheckDoesNotWaitOnAWatchesBudget(t *testing.T) {
 	e := newEnv(t)
-	b := e.startBridge(bridge.Config{CoinbarClientID: coinbarClientID,
-		Limits: map[string]bridge.Rate{"coinbar": {N: 1, Per: time.Hour}}})
+	b := e.startBridge(bridge.Config{Limits: map[string]bridge.Rate{"coinbar": {N: 1, Per: time.Hour}}})
 	url := webhookServer(t, b)
 	e.addCoinbar("scarce", "PENDING", "")
 	e.mustCheck("coinbar", "scarce") // spends the budget

@@ -50,7 +50,8 @@ type watcher struct {
 	js         jetstream.JetStream
 	stream     jetstream.Stream
 	consumers  map[string]jetstream.Consumer // by provider
-	checker    *checker
+	providers  map[string]paybridge.Provider
+	claims     *claimer
 	subject    string // the watch subject prefix
 	schedule   []time.Duration
 	deadline   time.Duration
@@ -157,9 +158,9 @@ func (w *watcher) subjectOf(provider, paymentID string) string {
 	return w.subject + "." + Key(provider, paymentID)
 }
 
-// start watches a payment and returns the deadline of the watch in force:
-// watching a watched payment changes nothing.
-func (w *watcher) start(ctx context.Context, provider, paymentID string) (time.Time, error) {
+// Start implements Watches: it watches a payment and returns the deadline
+// of the watch in force; watching a watched payment changes nothing.
+func (w *watcher) Start(ctx context.Context, provider, paymentID string) (time.Time, error) {
 	order := watchOrder{Provider: provider, PaymentID: paymentID}
 	err := w.store(ctx, w.subjectOf(provider, paymentID), &order)
 	return order.Deadline, err
@@ -253,9 +254,9 @@ func streamFull(err error) error {
 	return nil
 }
 
-// run hands due watches of every provider to their own goroutines until
-// ctx ends, then waits for those in hand.
-func (w *watcher) run(ctx context.Context) error {
+// run hands due watches of every provider to chk on their own goroutines
+// until ctx ends, then waits for those in hand.
+func (w *watcher) run(ctx context.Context, chk *checker) error {
 	var stops []func()
 	defer func() {
 		for _, stop := range stops {
@@ -267,7 +268,7 @@ func (w *watcher) run(ctx context.Context) error {
 		w.busy.Wait()
 	}()
 	for name, cons := range w.consumers {
-		cc, err := cons.Consume(func(msg jetstream.Msg) { w.take(ctx, msg) },
+		cc, err := cons.Consume(func(msg jetstream.Msg) { w.take(ctx, chk, msg) },
 			jetstream.PullMaxMessages(64), jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 				w.log.Debug("watch consumer", "provider", name, "error", err)
 			}))
@@ -282,7 +283,7 @@ func (w *watcher) run(ctx context.Context) error {
 
 // take handles a delivered watch on its own goroutine once this instance
 // may hold one more. A message delivered while stopping goes back at once.
-func (w *watcher) take(ctx context.Context, msg jetstream.Msg) {
+func (w *watcher) take(ctx context.Context, chk *checker, msg jetstream.Msg) {
 	select {
 	case w.held <- struct{}{}:
 	case <-ctx.Done():
@@ -300,12 +301,12 @@ func (w *watcher) take(ctx context.Context, msg jetstream.Msg) {
 	w.mu.Unlock()
 	go func() {
 		defer func() { <-w.held; w.busy.Done() }()
-		w.handle(ctx, msg)
+		w.handle(ctx, chk, msg)
 	}()
 }
 
 // handle carries out one delivery of a watch or trigger.
-func (w *watcher) handle(ctx context.Context, msg jetstream.Msg) {
+func (w *watcher) handle(ctx context.Context, chk *checker, msg jetstream.Msg) {
 	stop := keepAlive(msg)
 	defer stop()
 	now := w.now()
@@ -340,7 +341,7 @@ func (w *watcher) handle(ctx context.Context, msg jetstream.Msg) {
 		w.metrics.watchLag.Observe(max(0, now.Sub(w.due(order.Since, delivery))).Seconds())
 	}
 
-	rep, err := w.check(ctx, order)
+	rep, err := w.check(ctx, chk, order)
 	key := Key(order.Provider, order.PaymentID)
 	switch code := paybridge.ErrorCode(err); {
 	case ctx.Err() != nil:
@@ -357,7 +358,7 @@ func (w *watcher) handle(ctx context.Context, msg jetstream.Msg) {
 			"payment_id", order.PaymentID, "code", code, "error", err)
 		msg.NakWithDelay(w.nextDelay(order, delivery, now))
 	case order.Trigger == triggerWebhook && !rep.Terminal:
-		if _, err := w.checker.withWatch(ctx, key, rep, true); err != nil {
+		if _, err := chk.withWatch(ctx, key, rep, true); err != nil {
 			msg.NakWithDelay(w.schedule[0])
 			return
 		}
@@ -370,7 +371,7 @@ func (w *watcher) handle(ctx context.Context, msg jetstream.Msg) {
 	default:
 		// A watch begun while the payment had no record (a failed or
 		// unknown first check) is written into the record now.
-		if err := w.checker.markWatched(ctx, key, order.Deadline); err != nil {
+		if err := w.claims.markWatched(ctx, key, order.Deadline); err != nil {
 			w.log.Warn("watch not noted in the status record", "key", key, "error", err)
 		}
 		msg.NakWithDelay(w.nextDelay(order, delivery, now))
@@ -382,12 +383,12 @@ func (w *watcher) handle(ctx context.Context, msg jetstream.Msg) {
 // schedule step apart, before it counts: the caller then ends the watch.
 // Waiting for budget never outlives the order: a watch checked after its
 // deadline would be expired late, on a spent call.
-func (w *watcher) check(ctx context.Context, order watchOrder) (paybridge.Reply, error) {
+func (w *watcher) check(ctx context.Context, chk *checker, order watchOrder) (paybridge.Reply, error) {
 	ctx, cancel := context.WithDeadline(ctx, order.Deadline)
 	defer cancel()
 	req := CheckRequest{Provider: order.Provider, PaymentID: order.PaymentID}
 	for refusals := 1; ; refusals++ {
-		rep, err := w.checker.check(ctx, req, true)
+		rep, err := chk.check(ctx, req, true)
 		if !permanent(paybridge.ErrorCode(err)) || refusals == maxRefusals {
 			return rep, err
 		}
@@ -436,7 +437,7 @@ const expiredAtDeadline = "deadline"
 // why the watch ended, and ends the watch.
 func (w *watcher) expire(ctx context.Context, msg jetstream.Msg, order watchOrder, seq uint64, reason string) {
 	key := Key(order.Provider, order.PaymentID)
-	rec, _, found, err := w.checker.store.Get(ctx, key)
+	rec, _, found, err := w.claims.store.Get(ctx, key)
 	if err != nil {
 		msg.NakWithDelay(w.schedule[0])
 		return
@@ -453,7 +454,7 @@ func (w *watcher) expire(ctx context.Context, msg jetstream.Msg, order watchOrde
 	if reason == expiredAtDeadline {
 		ev.Time = order.Deadline.UTC()
 	}
-	if err := w.checker.publisher.Publish(ctx, w.expired, ev); err != nil {
+	if err := w.claims.announcer.Announce(ctx, w.expired, ev); err != nil {
 		w.log.Error("watch-expired event not published; will retry", "event_id", id, "error", err)
 		msg.NakWithDelay(w.schedule[0])
 		return

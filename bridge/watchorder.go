@@ -47,7 +47,7 @@ func (w *watcher) decodeWatchOrder(subject string, data []byte, now time.Time) (
 	if dec.More() {
 		return o, errors.New("not a watch order: more than one JSON value")
 	}
-	if _, ok := w.checker.providers[o.Provider]; !ok {
+	if _, ok := w.providers[o.Provider]; !ok {
 		return o, fmt.Errorf("provider %s is not configured", quoted(o.Provider))
 	}
 	if _, err := validPaymentID([]byte(o.PaymentID)); err != nil {

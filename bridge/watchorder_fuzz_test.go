@@ -35,7 +35,7 @@ func FuzzDecodeWatchOrder(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if _, ok := w.checker.providers[o.Provider]; !ok {
+		if _, ok := w.providers[o.Provider]; !ok {
 			t.Fatalf("accepted an order for provider %q", o.Provider)
 		}
 		if _, err := validPaymentID([]byte(o.PaymentID)); err != nil {
@@ -62,8 +62,8 @@ func fuzzWatcher(f *testing.F) *watcher {
 		f.Fatal(err)
 	}
 	return &watcher{
-		checker:  &checker{providers: map[string]paybridge.Provider{coinbar.Name: cb, muvinai.Name: mv}},
-		subject:  "paybridge.watch",
-		deadline: 24 * time.Hour,
+		providers: map[string]paybridge.Provider{coinbar.Name: cb, muvinai.Name: mv},
+		subject:   "paybridge.watch",
+		deadline:  24 * time.Hour,
 	}
 }

@@ -1,6 +1,7 @@
 package providers
 
 import (
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"net/url"
@@ -59,4 +60,10 @@ func ValidHeaderValue(v string) bool {
 		}
 	}
 	return true
+}
+
+// SameSecret compares a secret a request carries with the configured one
+// in constant time; an unset secret matches nothing.
+func SameSecret(got, want string) bool {
+	return want != "" && subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
 }

@@ -34,7 +34,7 @@ func startInProcess(ctx context.Context, o options, w *world) (*inProcess, error
 	if err != nil {
 		return nil, fmt.Errorf("bridge connection: %w", err)
 	}
-	b, err := bridge.New(nc, bridge.Config{MaxInflight: o.maxInflight}, provs...)
+	b, err := bridge.New(ctx, nc, bridge.Config{MaxInflight: o.maxInflight}, provs...)
 	if err == nil {
 		err = b.Start(ctx)
 	}

@@ -3,7 +3,6 @@ package main
 import (
 	"net/url"
 	"strconv"
-	"time"
 
 	"github.com/paybridge/paybridge/bridge"
 	"github.com/paybridge/paybridge/events"
@@ -45,22 +44,19 @@ func (c *serveConfig) secrets() []string {
 	return append(urlSecrets(c.nats.url), c.coinbar.apiKey, c.coinbar.secretKey, c.muvinai.apiKey, c.muvinaiWebhookToken)
 }
 
-// Defaults of serve's flags (SPEC section 8).
+// Defaults of serve's own flags (docs/contract.md, "Serve flags"); the
+// bridge's come from bridge.DefaultConfig, the providers' base URLs from
+// their packages.
 const (
 	defaultEmbeddedListen = "127.0.0.1:4222"
 	defaultDataDir        = "./data/nats"
 	defaultHTTPListen     = "127.0.0.1:8080"
 	defaultAdminListen    = "127.0.0.1:9090"
-	defaultCoinbarURL     = "https://sandbox.coinbar.io"
-	defaultMuvinaiURL     = "https://api.simplefi.tech"
-	defaultWatchSchedule  = "10s,30s,1m,2m,5m,10m"
-	defaultWatchDeadline  = 24 * time.Hour
-	defaultMaxInflight    = 1024
-	defaultMaxWatches     = 100_000
 )
 
 // serveFlags defines serve's flags on a new flagSet, filling c.
 func serveFlags(c *serveConfig, raw *rawServeFlags) *flagSet {
+	def := bridge.DefaultConfig()
 	f := newFlagSet("serve", "serve [flags]")
 	c.nats.register(f, "", "NATS server URL(s), comma-separated; empty starts an embedded NATS server with JetStream")
 	f.StringVar(&c.embeddedListen, "embedded-listen", defaultEmbeddedListen, "host:port of the embedded NATS server (without --nats-url); port -1 picks a free one")
@@ -70,21 +66,21 @@ func serveFlags(c *serveConfig, raw *rawServeFlags) *flagSet {
 	f.BoolVar(&c.pprof, "pprof", false, "also serve net/http/pprof under /debug/pprof/ on --admin-listen")
 	c.log.register(f, "info")
 
-	f.StringVar(&c.coinbar.baseURL, "coinbar-base-url", defaultCoinbarURL, "CoinbarPay API base URL (production: https://pay.coinbar.io)")
+	f.StringVar(&c.coinbar.baseURL, "coinbar-base-url", coinbar.DefaultBaseURL, "CoinbarPay API base URL (production: https://pay.coinbar.io)")
 	f.secretVar(&c.coinbar.apiKey, "coinbar-api-key", "CoinbarPay SERVICE_CLIENT_ID; enables CoinbarPay")
 	f.secretVar(&c.coinbar.secretKey, "coinbar-secret-key", "CoinbarPay SERVICE_SECRET_KEY; when set, requests are signed")
 	f.StringVar(&raw.coinbarRate, "coinbar-rate", "", "CoinbarPay call budget, calls/duration such as 1000/24h; empty: unlimited")
-	f.StringVar(&c.muvinai.baseURL, "muvinai-base-url", defaultMuvinaiURL, "Muvinai (SimpleFi) API base URL")
+	f.StringVar(&c.muvinai.baseURL, "muvinai-base-url", muvinai.DefaultBaseURL, "Muvinai (SimpleFi) API base URL")
 	f.secretVar(&c.muvinai.apiKey, "muvinai-api-key", "Muvinai API key (bearer token); enables Muvinai")
 	f.StringVar(&raw.muvinaiRate, "muvinai-rate", "", "Muvinai call budget, calls/duration such as 5/1s; empty: unlimited")
 	f.secretVar(&c.muvinaiWebhookToken, "muvinai-webhook-token", "token a Muvinai webhook URL must carry (?token=); empty refuses Muvinai webhooks")
 
-	f.StringVar(&raw.watchSchedule, "watch-schedule", defaultWatchSchedule, "delays between re-checks of a watched payment, the last repeating")
-	f.DurationVar(&c.bridge.WatchDeadline, "watch-deadline", defaultWatchDeadline, "how long a payment is watched before a watch-expired event")
-	f.IntVar(&c.bridge.MaxInflight, "max-inflight", defaultMaxInflight, "checks processed at once, shared evenly between the providers; more are answered overloaded (fire-and-forget ones queue)")
-	f.IntVar(&c.bridge.MaxWatches, "max-watches", defaultMaxWatches, "watches and webhook triggers stored per provider; more are refused as overloaded")
-	f.StringVar(&raw.replicas, "replicas", "1", "replicas (1 or 3) of the streams and bucket paybridge creates")
-	f.StringVar(&raw.eventMode, "event-mode", "binary", "CloudEvents content mode of published events: binary or structured")
+	f.StringVar(&raw.watchSchedule, "watch-schedule", bridge.FormatSchedule(def.WatchSchedule), "delays between re-checks of a watched payment, the last repeating")
+	f.DurationVar(&c.bridge.WatchDeadline, "watch-deadline", def.WatchDeadline, "how long a payment is watched before a watch-expired event")
+	f.IntVar(&c.bridge.MaxInflight, "max-inflight", def.MaxInflight, "checks processed at once, shared evenly between the providers; more are answered overloaded (fire-and-forget ones queue)")
+	f.IntVar(&c.bridge.MaxWatches, "max-watches", def.MaxWatches, "watches and webhook triggers stored per provider; more are refused as overloaded")
+	f.StringVar(&raw.replicas, "replicas", strconv.Itoa(def.Replicas), "replicas (1 or 3) of the streams and bucket paybridge creates")
+	f.StringVar(&raw.eventMode, "event-mode", def.EventMode.String(), "CloudEvents content mode of published events: binary or structured")
 	return f
 }
 
@@ -175,8 +171,6 @@ func (c *serveConfig) finish(f *flagSet, raw rawServeFlags) error {
 	if b.EventMode, err = events.ParseMode(raw.eventMode); err != nil {
 		return f.bad("event-mode", "want binary or structured")
 	}
-	b.CoinbarClientID = c.coinbar.apiKey
-	b.MuvinaiWebhookToken = c.muvinaiWebhookToken
 	return nil
 }
 

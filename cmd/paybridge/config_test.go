@@ -116,8 +116,8 @@ func TestServeConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.muvinai.apiKey != "mv-key" || cfg.coinbar.apiKey != "cb-id" || cfg.bridge.CoinbarClientID != "cb-id" {
-		t.Errorf("keys: coinbar %q (client id %q), muvinai %q", cfg.coinbar.apiKey, cfg.bridge.CoinbarClientID, cfg.muvinai.apiKey)
+	if cfg.muvinai.apiKey != "mv-key" || cfg.coinbar.apiKey != "cb-id" {
+		t.Errorf("keys: coinbar %q, muvinai %q", cfg.coinbar.apiKey, cfg.muvinai.apiKey)
 	}
 	wantLimits := map[string]bridge.Rate{"coinbar": {N: 1000, Per: 24 * time.Hour}, "muvinai": {N: 5, Per: time.Second}}
 	if len(cfg.bridge.Limits) != 2 || cfg.bridge.Limits["coinbar"] != wantLimits["coinbar"] || cfg.bridge.Limits["muvinai"] != wantLimits["muvinai"] {

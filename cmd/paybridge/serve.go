@@ -118,8 +118,8 @@ func (m *Main) startServer(ctx context.Context, cfg serveConfig, log *slog.Logge
 	}
 	bcfg := cfg.bridge
 	bcfg.Logger, bcfg.Registerer = log, reg
-	if s.bridge, err = bridge.New(s.nc, bcfg, provs...); err != nil {
-		return nil, err
+	if s.bridge, err = bridge.New(ctx, s.nc, bcfg, provs...); err != nil {
+		return nil, fmt.Errorf("starting the bridge: %w", err)
 	}
 	webhooks := s.bridge.Webhooks()
 	s.webhooks.Store(&webhooks)
@@ -148,7 +148,8 @@ func newProviders(cfg serveConfig, log *slog.Logger) ([]paybridge.Provider, erro
 		provs = append(provs, cb)
 	}
 	if cfg.muvinai.enabled() {
-		mv, err := muvinai.New(cfg.muvinai.baseURL, cfg.muvinai.apiKey, muvinai.WithHTTPOptions(providers.WithLogger(log)))
+		mv, err := muvinai.New(cfg.muvinai.baseURL, cfg.muvinai.apiKey, muvinai.WithWebhookToken(cfg.muvinaiWebhookToken),
+			muvinai.WithHTTPOptions(providers.WithLogger(log)))
 		if err != nil {
 			return nil, cli.UsageError{Err: err}
 		}

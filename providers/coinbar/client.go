@@ -19,6 +19,11 @@ import (
 // Name is the provider's name in requests, keys and events.
 const Name = "coinbar"
 
+// DefaultBaseURL is CoinbarPay's sandbox, the host of every example in its
+// documentation; production is likely https://pay.coinbar.io
+// (docs/providers.md, "CoinbarPay hosts").
+const DefaultBaseURL = "https://sandbox.coinbar.io"
+
 // PathPrefix starts the path of every payment status URL:
 // PathPrefix + {escaped payment_request_id} + "/status".
 const PathPrefix = "/coinbar/api/v2/pay/gateway/payment/"

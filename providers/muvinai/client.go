@@ -17,6 +17,10 @@ import (
 // Name is the provider's name in requests, keys and events.
 const Name = "muvinai"
 
+// DefaultBaseURL is SimpleFi's production API; it documents no sandbox
+// (docs/providers.md, "Muvinai hosts").
+const DefaultBaseURL = "https://api.simplefi.tech"
+
 // PathPrefix starts the path of every payment request URL:
 // PathPrefix + {escaped id}.
 const PathPrefix = "/payment_requests/"
@@ -24,15 +28,17 @@ const PathPrefix = "/payment_requests/"
 // Client asks Muvinai for the status of a payment request. It implements
 // paybridge.Provider and is safe for concurrent use.
 type Client struct {
-	baseURL string
-	apiKey  string
-	http    *providers.HTTPClient
+	baseURL      string
+	apiKey       string
+	webhookToken string
+	http         *providers.HTTPClient
 }
 
 var _ paybridge.Provider = (*Client)(nil)
 
 type config struct {
-	httpOptions []providers.HTTPOption
+	httpOptions  []providers.HTTPOption
+	webhookToken string
 }
 
 // Option configures a Client.
@@ -43,6 +49,15 @@ type Option func(*config) error
 func WithHTTPOptions(opts ...providers.HTTPOption) Option {
 	return func(c *config) error {
 		c.httpOptions = append(c.httpOptions, opts...)
+		return nil
+	}
+}
+
+// WithWebhookToken sets the token a notification URL must carry
+// (?token=…) for its webhook to be taken; none refuses every webhook.
+func WithWebhookToken(token string) Option {
+	return func(c *config) error {
+		c.webhookToken = token
 		return nil
 	}
 }
@@ -67,7 +82,7 @@ func New(baseURL, apiKey string, opts ...Option) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Client{baseURL: base, apiKey: apiKey, http: hc}, nil
+	return &Client{baseURL: base, apiKey: apiKey, webhookToken: cfg.webhookToken, http: hc}, nil
 }
 
 // Name implements paybridge.Provider.

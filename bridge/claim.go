@@ -1,0 +1,431 @@
+package bridge
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/paybridge/paybridge"
+	"github.com/paybridge/paybridge/events"
+)
+
+// This file is the heart of the bridge: how a provider's answer becomes a
+// stored status and, when the status changed, exactly one event
+// (docs/contract.md, "Claiming a change"). It knows the status bucket and
+// the event stream only through the two contracts below, so the algorithm
+// runs the same against JetStream (jetstream.go) and in memory (its unit
+// tests).
+
+// Store keeps the last status record of every payment and decides between
+// racing writers: a write succeeds only against the revision it read.
+type Store interface {
+	// Get returns the record under key and its revision; found is false
+	// when there is none.
+	Get(ctx context.Context, key string) (rec Record, rev uint64, found bool, err error)
+	// Put writes rec under key if the stored revision is still rev (0: the
+	// key must have no record) and returns the new revision. A lost race
+	// is errConflict; nothing is written then.
+	Put(ctx context.Context, key string, rec Record, rev uint64) (uint64, error)
+}
+
+// Announcer publishes CloudEvents for the stream to keep. Announcing an
+// event the stream already holds (the same id, within its duplicate
+// window) stores nothing new: announcing is idempotent by event id, so a
+// change may be announced again after a failure without a second copy.
+type Announcer interface {
+	Announce(ctx context.Context, subject string, e events.Event) error
+}
+
+// errConflict means the record changed between our read and our write.
+var errConflict = errors.New("status record changed concurrently")
+
+// maxClaimAttempts bounds the re-read loop when racing writers keep
+// changing a record under us.
+const maxClaimAttempts = 8
+
+// Record is the stored last status of one payment, the KV value
+// (schemas/status-record.json). Its embedded data is exactly the data of the
+// event that announces it, so the event can be rebuilt from the record alone
+// by whoever finds it unpublished.
+type Record struct {
+	events.StatusChanged
+	// EventID is the id of the CloudEvent announcing this status; it is
+	// derived, so every instance that claims the same change names it alike.
+	EventID string `json:"event_id"`
+	// Published is false from the claim until the event is acknowledged.
+	Published bool `json:"published"`
+	// WatchUntil is the deadline of the watch in force, if any, so that a
+	// check can say whether the payment is watched without asking the
+	// watch stream. A terminal status ends a watch before it.
+	WatchUntil *time.Time `json:"watch_until,omitempty"`
+}
+
+// claimer records provider answers as statuses: it reads the record in
+// force, applies the transition guard, claims a change with a
+// compare-and-set, announces it and marks it published. Any number of
+// claimers on any number of instances may race for one payment; each
+// change is stored once and announced by the one that claimed it.
+type claimer struct {
+	store     Store
+	announcer Announcer
+	subject   string // the status event subject
+	view      *view
+	abandoned *abandonedClaims
+	// grace is how long a claim of another instance is left to its
+	// claimer before anyone else announces it (Config.ReconcileGrace).
+	grace   time.Duration
+	log     *slog.Logger
+	metrics *metrics
+	now     func() time.Time
+
+	// afterClaim, when set by tests, runs between the claim and the
+	// publish; an error stops the check there, as a crash would.
+	afterClaim func(Record) error
+}
+
+// observation is what one provider call led to; coalesced checks share it.
+type observation struct {
+	result    paybridge.Result
+	current   Record // the record in force afterwards; valid when found
+	found     bool
+	changed   bool
+	stale     bool
+	checkedAt time.Time
+}
+
+// apply records res, the provider's answer at checkedAt, as the payment's
+// status: read; same status or a stale one → nothing is written; otherwise
+// claim the change with a compare-and-set (re-reading on conflict),
+// announce it and mark it published. A change found claimed and not yet
+// announced is announced first when it is to be replaced, so that no
+// event is lost and events keep their order.
+func (c *claimer) apply(ctx context.Context, provider, paymentID, key string, res paybridge.Result, checkedAt time.Time) (observation, error) {
+	for attempt := range maxClaimAttempts {
+		e, found, err := c.read(ctx, key, attempt > 0)
+		if err != nil {
+			return observation{}, err
+		}
+		cur := e.rec
+		obs := observation{result: res, current: cur, found: found, checkedAt: checkedAt}
+		v := judge(found, cur.Status, res.Status)
+		if found && !cur.Published && (v == verdictChange || c.overdue(key, cur)) {
+			if err := c.announce(ctx, key); err != nil {
+				return observation{}, err
+			}
+			continue // the record is announced now: read it again
+		}
+		switch v {
+		case verdictUnknown:
+			return obs, nil // never stored: we do not know what it means
+		case verdictSame:
+			c.view.confirm(key, e.rev, checkedAt, res.Status)
+			return obs, nil
+		case verdictStale:
+			obs.stale = true // a settled payment cannot become unsettled
+			c.view.confirm(key, e.rev, checkedAt, res.Status)
+			return obs, nil
+		}
+		var prev *paybridge.Status
+		if found {
+			prev = &cur.Status
+		}
+		next := newRecord(provider, paymentID, res, prev, e.rev, checkedAt)
+		next.WatchUntil = cur.WatchUntil
+		claimRev, err := c.store.Put(ctx, key, next, e.rev)
+		if errors.Is(err, errConflict) {
+			c.metrics.kvConflicts.Inc()
+			continue
+		}
+		if err != nil {
+			return observation{}, internalError(err)
+		}
+		next.Revision = claimRev
+		c.view.put(key, next, claimRev)
+		c.metrics.countChange(prev, next.Status)
+		if c.afterClaim != nil {
+			if err := c.afterClaim(next); err != nil {
+				c.abandoned.add(key, next.EventID)
+				return observation{}, err
+			}
+		}
+		// A failed publish is not the caller's failure: the change is
+		// stored and the reconciler will announce it.
+		c.finish(ctx, key, next, claimRev)
+		obs.current, obs.found, obs.changed = next, true, true
+		return obs, nil
+	}
+	return observation{}, paybridge.Errorf(paybridge.CodeInternal, "status of this payment kept changing under %d attempts", maxClaimAttempts)
+}
+
+// read returns the record of key from the view, or from the store when the
+// view has none or fresh is set (after a lost compare-and-set).
+func (c *claimer) read(ctx context.Context, key string, fresh bool) (viewEntry, bool, error) {
+	if !fresh {
+		if e, ok := c.view.get(key); ok {
+			return e, true, nil
+		}
+	}
+	rec, rev, found, err := c.store.Get(ctx, key)
+	switch {
+	case err != nil:
+		return viewEntry{}, false, internalError(err)
+	case !found:
+		return viewEntry{}, false, nil
+	}
+	c.view.put(key, rec, rev)
+	e, _ := c.view.get(key)
+	if e.rev != rev { // evicted at once, or a later revision arrived
+		e = viewEntry{rec: rec, rev: rev}
+	}
+	return e, true, nil
+}
+
+// announce makes sure the change claimed in key's record is out before the
+// record is replaced: replacing it unannounced would lose its event. Only
+// its claimer publishes while it may still be publishing (so that a core
+// subscriber sees each change once); announce waits for that, and
+// publishes the change itself once the claim is overdue: abandoned by this
+// instance, or older than the grace period the reconciler also gives it.
+// Only the store is trusted here: a lagging view would publish an
+// announced change again.
+func (c *claimer) announce(ctx context.Context, key string) error {
+	waitingSince := time.Now()
+	pause := 5 * time.Millisecond
+	for {
+		e, found, err := c.read(ctx, key, true)
+		if err != nil || !found || e.rec.Published {
+			return err
+		}
+		if c.overdue(key, e.rec) || time.Since(waitingSince) >= c.grace {
+			if _, err := c.finish(ctx, key, e.rec, e.rev); err != nil {
+				return internalError(err)
+			}
+			return nil
+		}
+		t := time.NewTimer(pause)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+		pause = min(2*pause, 200*time.Millisecond)
+	}
+}
+
+// overdue reports whether nobody may still be publishing the unpublished
+// claim rec: this instance gave up on it, or its grace period is over.
+func (c *claimer) overdue(key string, rec Record) bool {
+	return c.abandoned.has(key, rec.EventID) || c.now().Sub(rec.ObservedAt) >= c.grace
+}
+
+// finish publishes the event of a claimed record and marks it published.
+// It returns the record's revision afterwards. A failed publish leaves the
+// claim to the next check of the payment and to the reconciler.
+func (c *claimer) finish(ctx context.Context, key string, rec Record, rev uint64) (uint64, error) {
+	err := c.announcer.Announce(ctx, c.subject, events.NewStatusChanged(rec.EventID, rec.StatusChanged))
+	if err != nil {
+		c.abandoned.add(key, rec.EventID)
+		c.log.Error("event not published; the reconciler will retry", "event_id", rec.EventID,
+			"provider", rec.Provider, "payment_id", rec.PaymentID, "error", err)
+		return rev, err
+	}
+	c.abandoned.remove(key, rec.EventID)
+	return c.markPublished(ctx, key, rec, rev), nil
+}
+
+// markPublished notes in the record that its event is out. A record
+// rewritten meanwhile with the same claim (a watch noted in it) is marked
+// in its new form; a record replaced by a later change needs nothing, as
+// whoever replaced it announced this one first.
+func (c *claimer) markPublished(ctx context.Context, key string, rec Record, rev uint64) uint64 {
+	for range maxClaimAttempts {
+		rec.Published = true
+		markRev, err := c.store.Put(ctx, key, rec, rev)
+		switch {
+		case err == nil:
+			c.view.put(key, rec, markRev)
+			return markRev
+		case !errors.Is(err, errConflict):
+			c.log.Warn("event published but not marked; it may be sent again with the same id",
+				"event_id", rec.EventID, "error", err)
+			return rev
+		}
+		stored, storedRev, found, err := c.store.Get(ctx, key)
+		if err != nil || !found || stored.EventID != rec.EventID || stored.Published {
+			return rev
+		}
+		rec, rev = stored, storedRev
+	}
+	return rev
+}
+
+// markWatched writes into the record until when a watch is in force, so
+// that every check can say whether the payment is watched without asking
+// the watch stream. A payment with no record yet has nothing to mark.
+func (c *claimer) markWatched(ctx context.Context, key string, until time.Time) error {
+	for attempt := range maxClaimAttempts {
+		// An unpublished claim is rewritten as it is: its claimer marks
+		// the rewritten record published (markPublished).
+		e, found, err := c.read(ctx, key, attempt > 0)
+		if err != nil || !found {
+			return err
+		}
+		if e.rec.WatchUntil != nil && e.rec.WatchUntil.Equal(until) {
+			return nil
+		}
+		e.rec.WatchUntil = &until
+		rev, err := c.store.Put(ctx, key, e.rec, e.rev)
+		if errors.Is(err, errConflict) {
+			c.metrics.kvConflicts.Inc()
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		c.view.put(key, e.rec, rev)
+		return nil
+	}
+	return fmt.Errorf("status of this payment kept changing under %d attempts", maxClaimAttempts)
+}
+
+// verdict is what a provider's answer means for the stored status.
+type verdict int
+
+const (
+	// verdictUnknown: words the mapping table does not know; nothing is
+	// stored or published.
+	verdictUnknown verdict = iota
+	// verdictSame: the stored status holds; nothing is written.
+	verdictSame
+	// verdictStale: a settled payment reported unsettled again, a stale
+	// read; the stored status stays.
+	verdictStale
+	// verdictChange: a new status to claim and announce.
+	verdictChange
+)
+
+// judge applies the transition guard to a provider answer next, given the
+// stored status (when found). Terminal to terminal (paid → refunded) is a
+// real change.
+func judge(found bool, stored, next paybridge.Status) verdict {
+	switch {
+	case next == paybridge.StatusUnknown:
+		return verdictUnknown
+	case !found:
+		return verdictChange
+	case stored == next:
+		return verdictSame
+	case stored.Terminal() && !next.Terminal():
+		return verdictStale
+	}
+	return verdictChange
+}
+
+// newRecord builds the record claiming that the payment moved to res.Status
+// after the record read at readRev.
+func newRecord(provider, paymentID string, res paybridge.Result, prev *paybridge.Status, readRev uint64, at time.Time) Record {
+	return Record{
+		StatusChanged: statusData(provider, paymentID, res, prev, at),
+		EventID:       EventID(provider, paymentID, readRev, res.Status),
+	}
+}
+
+// statusData describes what the provider said at at, after prev.
+func statusData(provider, paymentID string, res paybridge.Result, prev *paybridge.Status, at time.Time) events.StatusChanged {
+	var updated *time.Time
+	if !res.UpdatedAt.IsZero() {
+		u := res.UpdatedAt.UTC()
+		updated = &u
+	}
+	return events.StatusChanged{
+		Provider:             provider,
+		PaymentID:            paymentID,
+		Status:               res.Status,
+		PreviousStatus:       prev,
+		Terminal:             res.Status.Terminal(),
+		ProviderStatus:       res.ProviderStatus,
+		ProviderStatusDetail: res.ProviderStatusDetail,
+		Amount:               res.Amount,
+		Currency:             res.Currency,
+		AmountPaid:           res.AmountPaid,
+		CryptoAmount:         res.CryptoAmount,
+		CryptoCurrency:       res.CryptoCurrency,
+		ProviderUpdatedAt:    updated,
+		ObservedAt:           at,
+	}
+}
+
+// Key is the KV key of a payment: "<provider>.<id>" when the id is a plain
+// token, else "<provider>.=<unpadded base64url of id>". Plain tokens never
+// start with "=", so the mapping is injective, and both forms use only
+// characters valid in a KV key.
+func Key(provider, paymentID string) string {
+	if plainID(paymentID) {
+		return provider + "." + paymentID
+	}
+	return provider + ".=" + base64.RawURLEncoding.EncodeToString([]byte(paymentID))
+}
+
+// plainID reports whether id matches ^[A-Za-z0-9_-]{1,200}$.
+func plainID(id string) bool {
+	if len(id) == 0 || len(id) > 200 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// EventID derives the id of the event announcing that the payment moved to
+// status after the record at revision readRev (0: none). Two instances that
+// claim the same change compute the same id, and JetStream's duplicate
+// window then keeps one copy. It is formatted as a version-8 UUID.
+func EventID(provider, paymentID string, readRev uint64, status paybridge.Status) string {
+	return deriveID(provider, paymentID, readRev, string(status))
+}
+
+// watchExpiredID derives the id of the watch-expired event of the watch
+// stored at stream sequence seq; a redelivered expiry repeats it.
+func watchExpiredID(provider, paymentID string, seq uint64) string {
+	return deriveID(provider, paymentID, seq, "watch.expired")
+}
+
+// deriveID hashes length-prefixed parts, so that no two part lists share
+// an id, into a version-8 UUID.
+func deriveID(provider, paymentID string, n uint64, what string) string {
+	h := sha256.New()
+	var num [8]byte
+	binary.BigEndian.PutUint64(num[:], n)
+	for _, part := range [][]byte{[]byte(provider), []byte(paymentID), num[:], []byte(what)} {
+		var size [4]byte
+		binary.BigEndian.PutUint32(size[:], uint32(len(part)))
+		h.Write(size[:])
+		h.Write(part)
+	}
+	var u [16]byte
+	copy(u[:], h.Sum(nil))
+	u[6] = u[6]&0x0f | 0x80 // version 8
+	u[8] = u[8]&0x3f | 0x80 // RFC 9562 variant
+	var s [36]byte
+	hex.Encode(s[0:8], u[0:4])
+	s[8] = '-'
+	hex.Encode(s[9:13], u[4:6])
+	s[13] = '-'
+	hex.Encode(s[14:18], u[6:8])
+	s[18] = '-'
+	hex.Encode(s[19:23], u[8:10])
+	s[23] = '-'
+	hex.Encode(s[24:], u[10:])
+	return string(s[:])
+}

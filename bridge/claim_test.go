@@ -1,0 +1,321 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/paybridge/paybridge"
+	"github.com/paybridge/paybridge/events"
+	"github.com/paybridge/paybridge/internal/testkit"
+)
+
+// The claim algorithm against in-memory implementations of its two
+// contracts: every rule of docs/contract.md, "Claiming a change", without
+// NATS. The integration tests run the same algorithm on JetStream.
+
+// memStore is a Store in memory: revisions count up across keys, as a
+// bucket's do. beforePut, when set, runs before each write is decided, so
+// a test can slip in a racing writer.
+type memStore struct {
+	gets      atomic.Int64
+	mu        sync.Mutex
+	last      uint64
+	recs      map[string]memEntry
+	beforePut func(key string)
+}
+
+type memEntry struct {
+	rec Record
+	rev uint64
+}
+
+func newMemStore() *memStore { return &memStore{recs: map[string]memEntry{}} }
+
+func (s *memStore) Get(_ context.Context, key string) (Record, uint64, bool, error) {
+	s.gets.Add(1)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.recs[key]
+	return e.rec, e.rev, ok, nil
+}
+
+func (s *memStore) Put(_ context.Context, key string, rec Record, rev uint64) (uint64, error) {
+	if s.beforePut != nil {
+		s.beforePut(key)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.recs[key].rev != rev {
+		return 0, errConflict
+	}
+	s.last++
+	if rec.Revision == 0 {
+		rec.Revision = s.last
+	}
+	s.recs[key] = memEntry{rec, s.last}
+	return s.last, nil
+}
+
+// memAnnouncer records what it announces; fail makes it refuse.
+type memAnnouncer struct {
+	mu   sync.Mutex
+	sent []events.Event
+	fail error
+}
+
+func (a *memAnnouncer) Announce(_ context.Context, _ string, e events.Event) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.fail != nil {
+		return a.fail
+	}
+	a.sent = append(a.sent, e)
+	return nil
+}
+
+func (a *memAnnouncer) ids() []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var out []string
+	for _, e := range a.sent {
+		out = append(out, e.ID)
+	}
+	return out
+}
+
+// claimWorld is one claimer on a memStore, at a clock the test moves.
+type claimWorld struct {
+	store *memStore
+	ann   *memAnnouncer
+	c     *claimer
+	clock time.Time
+}
+
+func newClaimWorld(t *testing.T) *claimWorld {
+	t.Helper()
+	m, err := newMetrics(prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &claimWorld{store: newMemStore(), ann: &memAnnouncer{}, clock: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	w.c = &claimer{store: w.store, announcer: w.ann, subject: "payments.status.changed", view: newView(100),
+		abandoned: newAbandonedClaims(), grace: 20 * time.Second, log: slog.New(slog.DiscardHandler),
+		metrics: m, now: func() time.Time { return w.clock }}
+	return w
+}
+
+const claimKey = "coinbar.p1"
+
+func (w *claimWorld) apply(t *testing.T, status paybridge.Status) observation {
+	t.Helper()
+	obs, err := w.c.apply(t.Context(), "coinbar", "p1", claimKey, paybridge.Result{Status: status, ProviderStatus: string(status)}, w.clock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return obs
+}
+
+func (w *claimWorld) stored(t *testing.T) Record {
+	t.Helper()
+	rec, _, ok, _ := w.store.Get(t.Context(), claimKey)
+	if !ok {
+		t.Fatal("no record stored")
+	}
+	return rec
+}
+
+func TestClaimFirstSightThenChange(t *testing.T) {
+	w := newClaimWorld(t)
+	first := w.apply(t, paybridge.StatusPending)
+	if !first.changed || first.current.PreviousStatus != nil || !w.stored(t).Published {
+		t.Fatalf("first sight: %+v, stored %+v", first, w.stored(t))
+	}
+	if same := w.apply(t, paybridge.StatusPending); same.changed || same.stale {
+		t.Fatalf("same status: %+v", same)
+	}
+	paid := w.apply(t, paybridge.StatusPaid)
+	if !paid.changed || *paid.current.PreviousStatus != paybridge.StatusPending {
+		t.Fatalf("change: %+v", paid)
+	}
+	if ids := w.ann.ids(); len(ids) != 2 || ids[0] == ids[1] {
+		t.Fatalf("announced %v", ids)
+	}
+	// Written: the claim and its mark, twice; nothing for the same status.
+	if w.store.last != 4 {
+		t.Fatalf("%d writes", w.store.last)
+	}
+}
+
+func TestClaimStaleReadChangesNothing(t *testing.T) {
+	w := newClaimWorld(t)
+	w.apply(t, paybridge.StatusPaid)
+	writes := w.store.last
+	obs := w.apply(t, paybridge.StatusPending)
+	if !obs.stale || obs.changed || w.store.last != writes || w.stored(t).Status != paybridge.StatusPaid {
+		t.Fatalf("stale read: %+v", obs)
+	}
+	if obs := w.apply(t, paybridge.StatusRefunded); !obs.changed {
+		t.Fatalf("terminal to terminal is a change: %+v", obs)
+	}
+}
+
+func TestClaimUnknownWordsAreNeverStored(t *testing.T) {
+	w := newClaimWorld(t)
+	if obs := w.apply(t, paybridge.StatusUnknown); obs.changed || obs.found || w.store.last != 0 || len(w.ann.ids()) != 0 {
+		t.Fatalf("unknown: %+v", obs)
+	}
+}
+
+// A writer that slips in between the read and the claim loses nobody's
+// change: the claim fails, is read again and decided anew.
+func TestClaimConflictReadsAgain(t *testing.T) {
+	w := newClaimWorld(t)
+	w.apply(t, paybridge.StatusPending)
+	raced := false
+	w.store.beforePut = func(key string) {
+		if raced {
+			return
+		}
+		raced = true
+		rec, rev, _, _ := w.store.Get(t.Context(), key)
+		rec.Status, rec.Published = paybridge.StatusUnderpaid, true
+		w.store.beforePut = nil
+		if _, err := w.store.Put(t.Context(), key, rec, rev); err != nil {
+			t.Error(err)
+		}
+	}
+	obs := w.apply(t, paybridge.StatusPaid)
+	if !obs.changed || *obs.current.PreviousStatus != paybridge.StatusUnderpaid {
+		t.Fatalf("after a conflict: %+v", obs)
+	}
+}
+
+// claimByOther stores an unpublished claim of status, as another instance
+// that has not published it yet leaves it, made at the given time.
+func (w *claimWorld) claimByOther(t *testing.T, status paybridge.Status, at time.Time) Record {
+	t.Helper()
+	_, rev, _, _ := w.store.Get(t.Context(), claimKey)
+	rec := newRecord("coinbar", "p1", paybridge.Result{Status: status}, nil, rev, at)
+	if _, err := w.store.Put(t.Context(), claimKey, rec, rev); err != nil {
+		t.Fatal(err)
+	}
+	return rec
+}
+
+// A claim another instance made and may still be publishing is left to
+// it when this answer agrees with it.
+func TestClaimOfAnotherInstanceIsLeftToIt(t *testing.T) {
+	w := newClaimWorld(t)
+	w.claimByOther(t, paybridge.StatusPaid, w.clock)
+	if obs := w.apply(t, paybridge.StatusPaid); obs.changed {
+		t.Fatalf("reply: %+v", obs)
+	}
+	if ids := w.ann.ids(); len(ids) != 0 {
+		t.Fatalf("announced another instance's fresh claim: %v", ids)
+	}
+}
+
+// A claim to be replaced is announced first: its claimer's publish is
+// waited for, and once its grace is over this instance announces it.
+func TestClaimToBeReplacedIsAnnouncedFirst(t *testing.T) {
+	w := newClaimWorld(t)
+	other := w.claimByOther(t, paybridge.StatusPending, w.clock.Add(-time.Minute))
+	w.apply(t, paybridge.StatusPaid)
+	ids := w.ann.ids()
+	if len(ids) != 2 || ids[0] != other.EventID {
+		t.Fatalf("announced %v, want the overdue claim %s first", ids, other.EventID)
+	}
+}
+
+// While its claimer may still be publishing it, a claim to be replaced is
+// waited for: once the claimer marks it published, only this check's own
+// change is announced here.
+func TestClaimToBeReplacedWaitsForItsClaimer(t *testing.T) {
+	w := newClaimWorld(t)
+	other := w.claimByOther(t, paybridge.StatusPending, w.clock)
+	done := make(chan observation)
+	go func() {
+		obs, err := w.c.apply(context.Background(), "coinbar", "p1", claimKey, paybridge.Result{Status: paybridge.StatusPaid}, w.clock)
+		if err != nil {
+			t.Error(err)
+		}
+		done <- obs
+	}()
+	gets := w.store.gets.Load()
+	testkit.WaitFor(t, 5*time.Second, "the check to wait on the claim", func() bool { return w.store.gets.Load() > gets+2 })
+	// The other instance publishes its claim and marks it.
+	_, rev, _, _ := w.store.Get(t.Context(), claimKey)
+	other.Published = true
+	if _, err := w.store.Put(t.Context(), claimKey, other, rev); err != nil {
+		t.Fatal(err)
+	}
+	obs := <-done
+	if ids := w.ann.ids(); len(ids) != 1 || ids[0] != obs.current.EventID || ids[0] == other.EventID {
+		t.Fatalf("announced %v; the other claim is %s", ids, other.EventID)
+	}
+	if *obs.current.PreviousStatus != paybridge.StatusPending {
+		t.Fatalf("change: %+v", obs.current)
+	}
+}
+
+// A claim this instance could not announce is announced by its next check
+// at once, without the grace period another instance's claim gets.
+func TestAbandonedClaimIsAnnouncedByTheNextCheck(t *testing.T) {
+	w := newClaimWorld(t)
+	w.ann.fail = errors.New("stream unavailable")
+	obs := w.apply(t, paybridge.StatusPending)
+	if !obs.changed || w.stored(t).Published {
+		t.Fatalf("claim: %+v", obs)
+	}
+	w.ann.fail = nil
+	w.apply(t, paybridge.StatusPaid)
+	ids := w.ann.ids()
+	if len(ids) != 2 || ids[0] != obs.current.EventID || !w.stored(t).Published {
+		t.Fatalf("announced %v, stored %+v", ids, w.stored(t))
+	}
+}
+
+// A claim rewritten before its mark (a watch noted in it) is marked in its
+// new form.
+func TestClaimRewrittenBeforeItsMarkKeepsTheRewrite(t *testing.T) {
+	w := newClaimWorld(t)
+	until := w.clock.Add(time.Hour)
+	w.c.afterClaim = func(Record) error { return w.c.markWatched(t.Context(), claimKey, until) }
+	w.apply(t, paybridge.StatusPending)
+	rec := w.stored(t)
+	if !rec.Published || rec.WatchUntil == nil || !rec.WatchUntil.Equal(until) {
+		t.Fatalf("stored %+v", rec)
+	}
+}
+
+func TestJudgeAppliesTheTransitionGuard(t *testing.T) {
+	for _, c := range []struct {
+		found        bool
+		stored, next paybridge.Status
+		want         verdict
+	}{
+		{false, "", paybridge.StatusPending, verdictChange},
+		{false, "", paybridge.StatusUnknown, verdictUnknown},
+		{true, paybridge.StatusPending, paybridge.StatusUnknown, verdictUnknown},
+		{true, paybridge.StatusPending, paybridge.StatusPending, verdictSame},
+		{true, paybridge.StatusPending, paybridge.StatusUnderpaid, verdictChange},
+		{true, paybridge.StatusUnderpaid, paybridge.StatusPending, verdictChange},
+		{true, paybridge.StatusPending, paybridge.StatusPaid, verdictChange},
+		{true, paybridge.StatusPaid, paybridge.StatusPending, verdictStale},
+		{true, paybridge.StatusExpired, paybridge.StatusUnderpaid, verdictStale},
+		{true, paybridge.StatusPaid, paybridge.StatusRefunded, verdictChange},
+		{true, paybridge.StatusExpired, paybridge.StatusPaid, verdictChange},
+		{true, paybridge.StatusPaid, paybridge.StatusPaid, verdictSame},
+	} {
+		if got := judge(c.found, c.stored, c.next); got != c.want {
+			t.Errorf("judge(%t, %q, %q) = %d, want %d", c.found, c.stored, c.next, got, c.want)
+		}
+	}
+}

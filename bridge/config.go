@@ -1,0 +1,184 @@
+package bridge
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/paybridge/paybridge/events"
+)
+
+// Config names the NATS assets and sets the limits. DefaultConfig holds
+// every default; a zero field of a Config given to New takes it.
+type Config struct {
+	CheckSubject        string
+	StatusSubject       string
+	EventSubject        string
+	WatchExpiredSubject string
+	QueueGroup          string
+	EventStream         string
+	Bucket              string
+	// Replicas of the streams and the bucket the bridge creates: 1 or 3.
+	Replicas int
+	// MaxInflight bounds the checks processed at once, shared evenly
+	// between the providers; lookups have as many slots of their own.
+	MaxInflight int
+	EventMode   events.Mode
+	// CheckTimeout bounds one provider call, retries included. A check
+	// may also wait up to 2s for provider budget before it.
+	CheckTimeout time.Duration
+	// ReconcileInterval is how often unpublished records are looked at;
+	// ReconcileGrace is how old a claim must be before anyone but its
+	// claimer announces it.
+	ReconcileInterval time.Duration
+	ReconcileGrace    time.Duration
+
+	// WatchStream holds one durable watch per payment, on
+	// WatchSubject.<key>.
+	WatchStream  string
+	WatchSubject string
+	// MaxWatches bounds the watches and webhook triggers stored per
+	// provider; past it, a watch is refused as overloaded.
+	MaxWatches int
+	// WatchSchedule is the delay before each re-check of a watched
+	// payment, the last repeating; WatchDeadline ends a watch that never
+	// settles.
+	WatchSchedule []time.Duration
+	WatchDeadline time.Duration
+	// Limits are per-provider call budgets by provider name; a provider
+	// without one is unlimited. Checks wait up to 2s for budget, watches
+	// and webhook triggers wait as long as it takes.
+	Limits map[string]Rate
+	// BreakerThreshold is how many provider calls in a row may fail as
+	// unavailable or timed out before the provider's circuit opens;
+	// BreakerCooldown is how long it then stays open before one probe
+	// call may test it.
+	BreakerThreshold int
+	BreakerCooldown  time.Duration
+	// ViewSize bounds the records kept in memory to answer checks
+	// without a KV read (a few hundred bytes each).
+	ViewSize int
+
+	// Logger receives the bridge's logs; nil discards them.
+	Logger *slog.Logger
+	// Registerer receives the metrics; nil keeps them private.
+	Registerer prometheus.Registerer
+}
+
+// DefaultConfig is the configuration of docs/contract.md: the default
+// names of every NATS asset and the default limits. serve's flags take
+// their defaults from it.
+func DefaultConfig() Config {
+	return Config{
+		CheckSubject:        "payments.check",
+		StatusSubject:       "payments.status.get",
+		EventSubject:        "payments.status.changed",
+		WatchExpiredSubject: "payments.watch.expired",
+		QueueGroup:          "paybridge",
+		EventStream:         "PAYMENT_EVENTS",
+		Bucket:              "payment_status",
+		Replicas:            1,
+		MaxInflight:         1024,
+		EventMode:           events.Binary,
+		CheckTimeout:        30 * time.Second,
+		ReconcileInterval:   10 * time.Second,
+		ReconcileGrace:      20 * time.Second,
+		WatchStream:         "PAYMENT_WATCHES",
+		WatchSubject:        "paybridge.watch",
+		MaxWatches:          100_000,
+		WatchSchedule:       []time.Duration{10 * time.Second, 30 * time.Second, time.Minute, 2 * time.Minute, 5 * time.Minute, 10 * time.Minute},
+		WatchDeadline:       24 * time.Hour,
+		BreakerThreshold:    5,
+		BreakerCooldown:     10 * time.Second,
+		ViewSize:            100_000,
+	}
+}
+
+// withDefaults fills every zero field from DefaultConfig.
+func (c Config) withDefaults() Config {
+	d := DefaultConfig()
+	orDefault(&c.CheckSubject, d.CheckSubject)
+	orDefault(&c.StatusSubject, d.StatusSubject)
+	orDefault(&c.EventSubject, d.EventSubject)
+	orDefault(&c.WatchExpiredSubject, d.WatchExpiredSubject)
+	orDefault(&c.QueueGroup, d.QueueGroup)
+	orDefault(&c.EventStream, d.EventStream)
+	orDefault(&c.Bucket, d.Bucket)
+	orDefault(&c.Replicas, d.Replicas)
+	orDefault(&c.MaxInflight, d.MaxInflight)
+	orDefault(&c.CheckTimeout, d.CheckTimeout)
+	orDefault(&c.ReconcileInterval, d.ReconcileInterval)
+	orDefault(&c.ReconcileGrace, d.ReconcileGrace)
+	orDefault(&c.WatchStream, d.WatchStream)
+	orDefault(&c.WatchSubject, d.WatchSubject)
+	orDefault(&c.MaxWatches, d.MaxWatches)
+	orDefault(&c.WatchDeadline, d.WatchDeadline)
+	orDefault(&c.BreakerThreshold, d.BreakerThreshold)
+	orDefault(&c.BreakerCooldown, d.BreakerCooldown)
+	orDefault(&c.ViewSize, d.ViewSize)
+	if len(c.WatchSchedule) == 0 {
+		c.WatchSchedule = d.WatchSchedule
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Registerer == nil {
+		c.Registerer = prometheus.NewRegistry()
+	}
+	return c
+}
+
+// orDefault sets *v to def when it is the zero value.
+func orDefault[T comparable](v *T, def T) {
+	var zero T
+	if *v == zero {
+		*v = def
+	}
+}
+
+func (c Config) validate() error {
+	if c.Replicas != 1 && c.Replicas != 3 {
+		return fmt.Errorf("replicas must be 1 or 3, got %d", c.Replicas)
+	}
+	if c.BreakerThreshold < 1 || c.BreakerCooldown <= 0 {
+		return fmt.Errorf("breaker needs a threshold of at least 1 and a positive cooldown, got %d and %s", c.BreakerThreshold, c.BreakerCooldown)
+	}
+	if c.MaxInflight < 1 {
+		return fmt.Errorf("max in-flight must be at least 1, got %d", c.MaxInflight)
+	}
+	for _, d := range c.WatchSchedule {
+		if d <= 0 {
+			return fmt.Errorf("watch schedule steps must be positive, got %s", d)
+		}
+	}
+	if c.MaxWatches < 1 {
+		return fmt.Errorf("max watches must be at least 1, got %d", c.MaxWatches)
+	}
+	if c.WatchDeadline < 0 {
+		return fmt.Errorf("watch deadline must be positive, got %s", c.WatchDeadline)
+	}
+	for _, s := range []string{c.CheckSubject, c.StatusSubject, c.EventSubject, c.WatchExpiredSubject, c.WatchSubject} {
+		if !validSubject(s) {
+			return fmt.Errorf("subject %q is not a valid NATS subject without wildcards", s)
+		}
+	}
+	return nil
+}
+
+// validSubject reports whether s is a literal NATS subject.
+func validSubject(s string) bool {
+	if s == "" || s[0] == '.' || s[len(s)-1] == '.' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '*' || c == '>' || c <= ' ' || c == 0x7f:
+			return false
+		case c == '.' && s[i+1] == '.':
+			return false
+		}
+	}
+	return true
+}
