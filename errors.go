@@ -10,7 +10,7 @@ import (
 // Code classifies an error for callers: it is the "code" of an error reply.
 type Code string
 
-// The error codes of the contract (SPEC section 4).
+// The error codes of the contract (docs/contract.md, "Error codes").
 const (
 	CodeInvalidRequest      Code = "invalid_request"
 	CodeUnknownProvider     Code = "unknown_provider"

@@ -12,7 +12,7 @@ import (
 	"github.com/paybridge/paybridge"
 )
 
-// checker runs the path of one check (docs/contract.md, "The check
+// checker runs the path of one check (docs/contract.md, "Check
 // request"): max_age from the store, or the provider asked once for every
 // concurrent check of the payment (coalescing, circuit, budget), its
 // answer recorded by the claimer (claim.go), and the reply.

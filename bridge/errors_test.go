@@ -16,7 +16,7 @@ import (
 	"github.com/paybridge/paybridge/providers/fake"
 )
 
-// Every error code of SPEC section 4 reaches the caller with its micro
+// Every error code of docs/contract.md, "Error codes", reaches the caller with its micro
 // header code, and no message carries a credential.
 func TestEveryErrorCode(t *testing.T) {
 	cases := []struct {

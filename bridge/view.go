@@ -27,7 +27,7 @@ type view struct {
 
 // viewEntry is a record at a revision, and when this instance last heard
 // the provider confirm it (unchanged statuses are not written back, as
-// SPEC section 7 asks, so the record's own time says only when it changed).
+// docs/contract.md, "Claim steps", asks, so the record's own time says only when it changed).
 type viewEntry struct {
 	rec       Record
 	rev       uint64

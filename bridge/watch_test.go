@@ -442,7 +442,7 @@ func TestWebhookKeepsWatchingUntilSettled(t *testing.T) {
 }
 
 // A check with watch: true whose provider call fails still leaves a
-// watch, which keeps trying on the schedule (SPEC section 6).
+// watch, which keeps trying on the schedule (docs/contract.md, "Watches").
 func TestWatchSurvivesAFailedFirstCheck(t *testing.T) {
 	e := newEnv(t)
 	e.startBridge(fastWatches(bridge.Config{}))

@@ -42,7 +42,7 @@ const (
 )
 
 // watcher keeps re-checking watched payments until they settle or their
-// deadline passes (SPEC section 6). Watches live in a work-queue stream
+// deadline passes (docs/contract.md, "Watches"). Watches live in a work-queue stream
 // with at most one message per payment, consumed by one durable consumer
 // per provider that every instance shares; the schedule is carried out
 // with NakWithDelay, so it survives restarts of the bridge and of NATS.

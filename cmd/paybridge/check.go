@@ -45,7 +45,7 @@ func parseCheck(args []string, lookupEnv func(string) (string, bool), stdout io.
 	return r, req, nil
 }
 
-// checkRequest is the body of a check request (SPEC section 3).
+// checkRequest is the body of a check request (docs/contract.md, "Check request").
 type checkRequest struct {
 	Provider  string `json:"provider"`
 	PaymentID string `json:"payment_id"`

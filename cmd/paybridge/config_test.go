@@ -100,7 +100,7 @@ func TestConfigErrors(t *testing.T) {
 }
 
 // TestServeConfig: flags win over variables, secrets come from files
-// without their newline, and the defaults are SPEC section 8's.
+// without their newline, and the defaults are those of docs/contract.md, "Serve flags".
 func TestServeConfig(t *testing.T) {
 	dir := t.TempDir()
 	keyFile := filepath.Join(dir, "muvinai-key")

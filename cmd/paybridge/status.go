@@ -33,7 +33,7 @@ func parseStatus(args []string, lookupEnv func(string) (string, bool), stdout io
 	return r, statusRequest{Provider: pos[0], PaymentID: pos[1]}, r.validate(f)
 }
 
-// statusRequest is the body of a status lookup (SPEC section 4).
+// statusRequest is the body of a status lookup (docs/contract.md, "Status lookups").
 type statusRequest struct {
 	Provider  string `json:"provider"`
 	PaymentID string `json:"payment_id"`

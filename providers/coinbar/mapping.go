@@ -15,7 +15,7 @@ type rule struct {
 	status        paybridge.Status
 }
 
-// table is CoinbarPay's mapping, row for row as in providers.md; the first
+// table is CoinbarPay's mapping, row for row as in docs/providers.md ("CoinbarPay status mapping"); the first
 // matching row wins. Sources: the docs' payment-statuses page (Pending,
 // Success, "Failed - Refund", "Failed - Timeout") and the wire values
 // Coinbar's own plugin accepts (CREATED, PENDING, SUCCESS, FAILED,

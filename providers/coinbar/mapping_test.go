@@ -8,7 +8,7 @@ import (
 	"github.com/paybridge/paybridge/providers/providertest"
 )
 
-// mappingRows are providers.md's CoinbarPay table, row by row, with the
+// mappingRows are docs/providers.md's CoinbarPay table, row by row, with the
 // spellings the docs and Coinbar's plugin use.
 var mappingRows = []providertest.MappingRow{
 	{Status: "CREATED", Detail: "", Want: paybridge.StatusPending},

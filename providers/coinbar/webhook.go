@@ -20,7 +20,7 @@ func (c *Client) WebhookAuthorized(r *http.Request) bool {
 // WebhookPaymentID implements paybridge.WebhookReceiver: a CoinbarPay
 // callback has the status response's shape and names the payment in
 // payment_request_id_client. The encrypted responseToken callback of
-// Coinbar's shop plugins is refused: docs/providers.md, "Callbacks".
+// Coinbar's shop plugins is refused: docs/providers.md, "CoinbarPay callbacks".
 func (c *Client) WebhookPaymentID(body []byte) (string, error) {
 	var cb struct {
 		PaymentRequestIDClient *string `json:"payment_request_id_client"`

@@ -15,7 +15,7 @@ type rule struct {
 	status   paybridge.Status
 }
 
-// table is Muvinai's mapping, row for row as in providers.md; the first
+// table is Muvinai's mapping, row for row as in docs/providers.md ("Muvinai status mapping"); the first
 // matching row wins. Sources: the docs' status-query page (statuses
 // pending, approved, refunded, canceled, expired; details correct,
 // underpaid, overpaid, not_paid) and the merchant-settings page, which

@@ -8,7 +8,7 @@ import (
 	"github.com/paybridge/paybridge/providers/providertest"
 )
 
-// mappingRows are providers.md's Muvinai table, row by row.
+// mappingRows are docs/providers.md's Muvinai table, row by row.
 var mappingRows = []providertest.MappingRow{
 	{Status: "pending", Detail: "not_paid", Want: paybridge.StatusPending},
 	{Status: "pending", Detail: "", Want: paybridge.StatusPending},
