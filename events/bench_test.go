@@ -35,3 +35,13 @@ func BenchmarkDecodeBinary(b *testing.B) {
 		}
 	}
 }
+
+func BenchmarkDecodeStructured(b *testing.B) {
+	m := mustEncode(b, events.NewStatusChanged("ev-1", fullData()), events.Structured)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := events.DecodeMsg(m); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
