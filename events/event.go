@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/paybridge/paybridge"
-	"github.com/paybridge/paybridge/schemas"
 )
 
 // The event types and the content types of the two content modes.
@@ -22,6 +21,16 @@ const (
 
 	ContentTypeJSON        = "application/json"
 	ContentTypeCloudEvents = "application/cloudevents+json"
+)
+
+// The dataschema of each event type: the $id of its data's JSON Schema
+// (schemas/status-changed.json, schemas/watch-expired.json). They are
+// written out here rather than taken from package schemas, which links a
+// JSON Schema validator that no subscriber needs; a test holds them equal to
+// the files' $id.
+const (
+	DataSchemaStatusChanged = "https://paybridge.dev/schemas/status-changed.json"
+	DataSchemaWatchExpired  = "https://paybridge.dev/schemas/watch-expired.json"
 )
 
 // SourcePrefix begins every event's source; the provider's name follows.
@@ -73,13 +82,13 @@ type Event struct {
 // time is d.ObservedAt, normalized (in Data too) to UTC without a monotonic
 // clock reading, so that a decoded event equals the one built here.
 func NewStatusChanged(id string, d StatusChanged) Event {
-	return newEvent(id, TypeStatusChanged, schemas.StatusChangedID, d)
+	return newEvent(id, TypeStatusChanged, DataSchemaStatusChanged, d)
 }
 
 // NewWatchExpired builds the event saying that the watch of a payment ran
 // out before a terminal status; d is the last known status.
 func NewWatchExpired(id string, d StatusChanged) Event {
-	return newEvent(id, TypeWatchExpired, schemas.WatchExpiredID, d)
+	return newEvent(id, TypeWatchExpired, DataSchemaWatchExpired, d)
 }
 
 func newEvent(id, typ, schema string, d StatusChanged) Event {
