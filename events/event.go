@@ -2,10 +2,13 @@
 // change, encoding it for NATS in the binary or structured content mode, and
 // decoding it for Go subscribers.
 //
-// The binary mode follows the CloudEvents NATS protocol binding: every
-// attribute is a ce- header with a percent-encoded value and the body is the
-// data JSON. The structured mode is the JSON event format. Amounts are
-// decimal strings from end to end; nothing passes through float64.
+// The event is sdk-go's CloudEvent model (github.com/cloudevents/sdk-go/v2/event),
+// which checks its attributes; the structured mode is sdk-go's JSON event
+// format. The binary mode follows the CloudEvents NATS protocol binding:
+// every attribute is a ce- header with a percent-encoded value and the body
+// is the data JSON. ReadEnvelope tells the modes apart for Decode and for
+// the bridge's intake alike. Amounts are decimal strings from end to end; the
+// data JSON is carried as bytes and never passes through float64.
 package events
 
 import (
@@ -35,9 +38,6 @@ const (
 
 // SourcePrefix begins every event's source; the provider's name follows.
 const SourcePrefix = "urn:paybridge:provider:"
-
-// specVersion is the only CloudEvents version written and read.
-const specVersion = "1.0"
 
 // StatusChanged is the data of both event types: the new status of a
 // payment, or, for a watch-expired event, its last known status.
