@@ -1,8 +1,8 @@
-// The single-pass JSON scanner that the request decoders and the CloudEvent
-// unwrap walk a message with. It checks syntax as it goes; every problem is
-// an invalid_request error giving the byte offset (or the member, for a
-// value of the wrong type), so a broken or hostile request is refused
-// without building values.
+// The single-pass JSON scanner the request decoders walk a request object
+// with (a request sent as a CloudEvent is unwrapped by events.ReadEnvelope
+// first). It checks syntax as it goes; every problem is an invalid_request
+// error giving the byte offset (or the member, for a value of the wrong
+// type), so a broken or hostile request is refused without building values.
 
 package bridge
 
@@ -23,9 +23,6 @@ type jsonScanner struct {
 	data []byte
 	pos  int
 }
-
-// maxJSONDepth bounds the nesting of skipped values (CloudEvent extensions).
-const maxJSONDepth = 1000
 
 func (s *jsonScanner) skipSpace() {
 	for s.pos < len(s.data) {
@@ -136,90 +133,6 @@ func (s *jsonScanner) object(member func(key []byte) error) error {
 			return s.syntaxError()
 		}
 	}
-}
-
-// skipValue checks and passes over one value of any type.
-func (s *jsonScanner) skipValue(depth int) error {
-	if depth > maxJSONDepth {
-		return invalidRequest("not JSON: nested more than %d deep at byte %d", maxJSONDepth, s.pos)
-	}
-	switch c := s.peek(); {
-	case c == '"':
-		_, err := s.readString()
-		return err
-	case c == '{':
-		return s.object(func([]byte) error { return s.skipValue(depth + 1) })
-	case c == '[':
-		return s.skipArray(depth)
-	case c == 't':
-		return s.literal("true")
-	case c == 'f':
-		return s.literal("false")
-	case c == 'n':
-		return s.literal("null")
-	case c == '-' || (c >= '0' && c <= '9'):
-		return s.skipNumber()
-	}
-	return s.syntaxError()
-}
-
-func (s *jsonScanner) skipArray(depth int) error {
-	s.pos++ // '['
-	if s.peek() == ']' {
-		s.pos++
-		return nil
-	}
-	for {
-		if err := s.skipValue(depth + 1); err != nil {
-			return err
-		}
-		switch s.peek() {
-		case ',':
-			s.pos++
-		case ']':
-			s.pos++
-			return nil
-		default:
-			return s.syntaxError()
-		}
-	}
-}
-
-// skipNumber passes over -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?.
-func (s *jsonScanner) skipNumber() error {
-	if s.data[s.pos] == '-' {
-		s.pos++
-	}
-	switch {
-	case s.pos < len(s.data) && s.data[s.pos] == '0':
-		s.pos++
-	case s.digits() == 0:
-		return s.syntaxError()
-	}
-	if s.pos < len(s.data) && s.data[s.pos] == '.' {
-		s.pos++
-		if s.digits() == 0 {
-			return s.syntaxError()
-		}
-	}
-	if s.pos < len(s.data) && (s.data[s.pos] == 'e' || s.data[s.pos] == 'E') {
-		s.pos++
-		if s.pos < len(s.data) && (s.data[s.pos] == '+' || s.data[s.pos] == '-') {
-			s.pos++
-		}
-		if s.digits() == 0 {
-			return s.syntaxError()
-		}
-	}
-	return nil
-}
-
-func (s *jsonScanner) digits() int {
-	start := s.pos
-	for s.pos < len(s.data) && s.data[s.pos] >= '0' && s.data[s.pos] <= '9' {
-		s.pos++
-	}
-	return s.pos - start
 }
 
 func (s *jsonScanner) literal(word string) error {
