@@ -1,11 +1,14 @@
 // Request field rules and decoders for payments.check and
-// payments.status.get (SPEC section 3): which members each request allows
-// and requires, and the limits on each value. The JSON walk is in
-// jsonscan.go and the CloudEvent unwrap in request_cloudevent.go.
+// payments.status.get (docs/contract.md, schemas/check-request.json): which
+// members each request allows and requires, and the limits on each value.
+// The JSON walk is in jsonscan.go; a request sent as a CloudEvent is
+// unwrapped by events.ReadEnvelope, the reader paybridge's event subscribers
+// use too.
 
 package bridge
 
 import (
+	"errors"
 	"strconv"
 	"strings"
 	"time"
@@ -15,12 +18,13 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/paybridge/paybridge"
+	"github.com/paybridge/paybridge/events"
 )
 
 // MaxRequestBytes is the largest request accepted (64 KiB).
 const MaxRequestBytes = 64 << 10
 
-// Field limits of a request (SPEC section 3).
+// Field limits of a request (docs/contract.md).
 const (
 	maxProviderBytes  = 64
 	maxPaymentIDBytes = 256
@@ -132,19 +136,45 @@ func decodeRequest(header nats.Header, data []byte, allowed requestField) (reque
 	if len(data) > MaxRequestBytes {
 		return requestFields{}, invalidRequest("request is %d bytes, the limit is %d", len(data), MaxRequestBytes)
 	}
-	body, err := cloudEventData(header, data)
+	body, what, err := requestBody(header, data)
 	if err != nil {
 		return requestFields{}, err
 	}
-	return decodeRequestObject(body, allowed)
+	return decodeRequestObject(body, what, allowed)
+}
+
+// requestBody returns the request object a message carries, and what to
+// call it in errors: the body itself, or the data of the CloudEvent the
+// message is (in either content mode). The event's attributes are checked
+// by events.ReadEnvelope; its data must be JSON.
+func requestBody(header nats.Header, data []byte) (body []byte, what string, err error) {
+	env, err := events.ReadEnvelope(header, data)
+	if err != nil {
+		var bad *events.InvalidEventError
+		if errors.As(err, &bad) {
+			return nil, "", invalidRequest("CloudEvent: %s", bad.Reason)
+		}
+		return nil, "", invalidRequest("CloudEvent: %s", quoted(err.Error()))
+	}
+	if env.Event == nil {
+		return data, "request", nil
+	}
+	if ct := env.Event.DataContentType(); ct != "" && !events.IsJSONMediaType(ct) {
+		return nil, "", invalidRequest("CloudEvent: datacontenttype %s is not JSON", quoted(ct))
+	}
+	if body = env.Event.Data(); len(body) == 0 {
+		return nil, "", invalidRequest("CloudEvent: has no data")
+	}
+	return body, "CloudEvent: data", nil
 }
 
 // decodeRequestObject walks the request object once, validating each member
-// as it is read; the first problem found is the one reported.
-func decodeRequestObject(body []byte, allowed requestField) (requestFields, error) {
+// as it is read; the first problem found is the one reported. what names
+// the object in the error when it is not one.
+func decodeRequestObject(body []byte, what string, allowed requestField) (requestFields, error) {
 	var f requestFields
 	s := jsonScanner{data: body}
-	if err := s.startObject("request"); err != nil {
+	if err := s.startObject(what); err != nil {
 		return f, err
 	}
 	var seen requestField

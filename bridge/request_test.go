@@ -130,7 +130,7 @@ func checkRequestCases() []requestCase {
 			want: CheckRequest{Provider: "coinbar", PaymentID: "a\uFFFDb"}},
 		// CloudEvents.
 		{name: "structured with data", header: structuredMode(),
-			body: event(`"datacontenttype":"application/json","ext":{"a":[1,-2.5e3,true,null,"s"]},"data":{"provider":"coinbar","payment_id":"pay_1","watch":true}`),
+			body: event(`"datacontenttype":"application/json","ext":"s","count":-2500,"flag":true,"gone":null,"data":{"provider":"coinbar","payment_id":"pay_1","watch":true}`),
 			want: CheckRequest{Provider: "coinbar", PaymentID: "pay_1", Watch: true}},
 		{name: "structured with data_base64", header: structuredMode(),
 			body: event(`"data_base64":"` + base64.StdEncoding.EncodeToString([]byte(withID("pay_1"))) + `"`),
@@ -141,6 +141,10 @@ func checkRequestCases() []requestCase {
 		{name: "plain request: Content-Type is not looked at", header: nats.Header{"Content-Type": {"text/plain"}},
 			body: withID("pay_1"), want: minimal},
 		{name: "binary", header: binaryMode(), body: withID("pay_1"), want: minimal},
+		{name: "binary, header names in any case and percent-encoded values",
+			header: nats.Header{"Ce-Specversion": {"1.0"}, "CE-ID": {"evt%201"}, "ce-source": {"urn:test:%C3%BC"}, "ce-Type": {"t"},
+				"Ce-Datacontenttype": {"application%2Fjson"}},
+			body: withID("pay_1"), want: minimal},
 		{name: "binary with JSON content types",
 			header: binaryMode("ce-datacontenttype", "application/json;%20charset=utf-8", "Content-Type", "application/vnd.paybridge.check+json"),
 			body:   withID("pay_1"), want: minimal},
@@ -309,12 +313,27 @@ func checkRequestCases() []requestCase {
 			body:    event(`"id":"again","data":` + withID("p")),
 			wantErr: []string{`CloudEvent: duplicate attribute "id"`}},
 		{name: "structured body not an object", header: structuredMode(), body: `[]`,
-			wantErr: []string{"CloudEvent must be a JSON object, got array"}},
+			wantErr: []string{"CloudEvent: structured event: body is not a JSON object, got array"}},
 		{name: "structured body not JSON", header: structuredMode(), body: event(`"data":{"provider":}`),
 			wantErr: []string{"not JSON", "invalid character '}'"}},
+		// CloudEvents has no object or array extension values, so no
+		// extension nests at all.
 		{name: "structured extension nested too deep", header: structuredMode(),
 			body:    event(`"ext":` + strings.Repeat("[", 2000) + strings.Repeat("]", 2000) + `,"data":` + withID("p")),
-			wantErr: []string{"nested more than 1000 deep"}},
+			wantErr: []string{`CloudEvent: extension "ext": want a string, an integer or a boolean, got array`}},
+		{name: "structured object extension", header: structuredMode(),
+			body:    event(`"ext":{"a":[1,-2.5e3,true,null,"s"]},"data":` + withID("p")),
+			wantErr: []string{`CloudEvent: extension "ext": want a string, an integer or a boolean, got object`}},
+		{name: "structured data nested deep", header: structuredMode(),
+			body:    event(`"data":` + strings.Repeat("[", 2000) + strings.Repeat("]", 2000)),
+			wantErr: []string{"CloudEvent: data must be a JSON object, got array"}},
+		{name: "structured, another event format", header: nats.Header{"Content-Type": {"application/cloudevents+xml"}},
+			body: withID("p"), wantErr: []string{`CloudEvent: unsupported event format "application/cloudevents+xml"`}},
+		{name: "structured duplicate data", header: structuredMode(),
+			body:    event(`"data":` + withID("p") + `,"data":` + withID("q")),
+			wantErr: []string{`CloudEvent: duplicate attribute "data"`}},
+		{name: "structured data_base64 a number", header: structuredMode(), body: event(`"data_base64":1`),
+			wantErr: []string{"CloudEvent: data_base64: want a string, got number"}},
 		{name: "structured invalid request inside", header: structuredMode(),
 			body:    event(`"data":{"provider":"coinbar","payment_id":"p","amount":1}`),
 			wantErr: []string{`unknown field "amount"`}},
@@ -326,12 +345,24 @@ func checkRequestCases() []requestCase {
 			wantErr: []string{"CloudEvent: type is required"}},
 		{name: "binary wrong specversion", header: binaryMode("ce-specversion", "0.3"), body: withID("p"),
 			wantErr: []string{`CloudEvent: specversion must be "1.0", got "0.3"`}},
+		// Header values are percent-decoded before anything else, and must
+		// then be UTF-8.
 		{name: "binary long binary specversion", header: binaryMode("ce-specversion", strings.Repeat("\xe8", 100)), body: withID("p"),
-			wantErr: []string{`CloudEvent: specversion must be "1.0", got "\xe8\xe8`, `…"`}},
+			wantErr: []string{"CloudEvent: ce-specversion header: not valid UTF-8"}},
+		{name: "binary long specversion", header: binaryMode("ce-specversion", strings.Repeat("9", 100)), body: withID("p"),
+			wantErr: []string{`CloudEvent: specversion must be "1.0", got "9999`, `…"`}},
+		{name: "binary malformed percent-encoding", header: binaryMode("ce-source", "urn:%zz"), body: withID("p"),
+			wantErr: []string{`CloudEvent: ce-source header: malformed percent-encoding "%zz" at byte 4`}},
 		{name: "binary non-JSON datacontenttype", header: binaryMode("ce-datacontenttype", "text/plain"), body: withID("p"),
-			wantErr: []string{`CloudEvent: ce-datacontenttype "text/plain" is not JSON`}},
+			wantErr: []string{`CloudEvent: datacontenttype "text/plain" is not JSON`}},
 		{name: "binary non-JSON content-type", header: binaryMode("content-type", "application/xml"), body: withID("p"),
-			wantErr: []string{`CloudEvent: content-type "application/xml" is not JSON`}},
+			wantErr: []string{`CloudEvent: datacontenttype "application/xml" is not JSON`}},
+		{name: "binary without ce-specversion", header: binaryMode("ce-specversion", ""), body: withID("p"),
+			wantErr: []string{"CloudEvent: specversion is required (missing ce-specversion header)"}},
+		{name: "binary bad time", header: binaryMode("ce-time", "yesterday"), body: withID("p"),
+			wantErr: []string{`CloudEvent: ce-time header: parsing time "yesterday"`}},
+		{name: "binary empty body", header: binaryMode(), body: "", wantErr: []string{"CloudEvent: has no data"}},
+		{name: "binary body not an object", header: binaryMode(), body: "[]", wantErr: []string{"CloudEvent: data must be a JSON object, got array"}},
 		{name: "binary invalid body", header: binaryMode(), body: `{"provider":"coinbar"}`,
 			wantErr: []string{"payment_id: is required"}},
 	}
@@ -423,9 +454,9 @@ func TestDecodeCheckRequestMatchesSchema(t *testing.T) {
 	for _, c := range checkRequestCases() {
 		t.Run(c.name, func(t *testing.T) {
 			if c.wantErr == nil {
-				data, err := cloudEventData(c.header, []byte(c.body))
+				data, _, err := requestBody(c.header, []byte(c.body))
 				if err != nil {
-					t.Fatalf("cloudEventData: %v", err)
+					t.Fatalf("requestBody: %v", err)
 				}
 				if err := schemaAcceptsDecoded(schemas.CheckRequest, data); err != nil {
 					t.Fatalf("the decoder accepts what the schema refuses: %v", err)

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/paybridge/paybridge"
 )
@@ -58,11 +57,11 @@ func checkData(d *StatusChanged, typ string) error {
 
 // isJSONNull reports whether b is the JSON literal null.
 func isJSONNull(b []byte) bool {
-	return strings.TrimSpace(string(b)) == "null"
+	return bytes.Equal(bytes.TrimSpace(b), []byte("null"))
 }
 
-// isJSONObject reports whether b starts like a JSON object.
-func isJSONObject(b []byte) bool {
-	b = bytes.TrimLeft(b, " \t\r\n")
-	return len(b) > 0 && b[0] == '{'
+// publishedStatus reports whether s can appear in an event: a normalized
+// status other than unknown, which is never stored or published.
+func publishedStatus(s paybridge.Status) bool {
+	return s.Valid() && s != paybridge.StatusUnknown
 }

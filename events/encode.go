@@ -16,6 +16,9 @@ func Encode(subject string, e Event, mode Mode) (*nats.Msg, error) {
 	if subject == "" {
 		return nil, errors.New("encode event: empty NATS subject")
 	}
+	if mode != Binary && mode != Structured {
+		return nil, fmt.Errorf("encode event %q: unknown mode %v", e.ID, mode)
+	}
 	if err := e.check(); err != nil {
 		return nil, fmt.Errorf("encode event %q: %w", e.ID, err)
 	}
@@ -23,27 +26,20 @@ func Encode(subject string, e Event, mode Mode) (*nats.Msg, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode event %q: data: %w", e.ID, err)
 	}
-	attrs := attributesOf(e)
-	msg := &nats.Msg{Subject: subject, Header: make(nats.Header, attrCount)}
-	switch mode {
-	case Binary:
-		values := make([]string, attrCount) // one backing array for every header
-		for a, v := range attrs {
-			if v != "" {
-				values[a] = percentEncode(v)
-				msg.Header[headerNames[a]] = values[a : a+1 : a+1]
-			}
-		}
+	ev, err := e.cloudEvent(data)
+	if err != nil {
+		return nil, fmt.Errorf("encode event %q: %w", e.ID, err)
+	}
+	msg := &nats.Msg{Subject: subject}
+	if mode == Binary {
+		msg.Header, err = binaryHeader(ev)
 		msg.Data = data
-	case Structured:
-		body, err := marshalJSON(structuredOf(attrs, data))
-		if err != nil {
-			return nil, fmt.Errorf("encode event %q: %w", e.ID, err)
-		}
-		msg.Header["Content-Type"] = []string{ContentTypeCloudEvents}
-		msg.Data = body
-	default:
-		return nil, fmt.Errorf("encode event %q: unknown mode %v", e.ID, mode)
+	} else {
+		msg.Header = nats.Header{"Content-Type": {ContentTypeCloudEvents}}
+		msg.Data, err = writeStructured(ev)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("encode event %q: %w", e.ID, err)
 	}
 	return msg, nil
 }

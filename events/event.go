@@ -2,17 +2,19 @@
 // change, encoding it for NATS in the binary or structured content mode, and
 // decoding it for Go subscribers.
 //
-// The binary mode follows the CloudEvents NATS protocol binding: every
-// attribute is a ce- header with a percent-encoded value and the body is the
-// data JSON. The structured mode is the JSON event format. Amounts are
-// decimal strings from end to end; nothing passes through float64.
+// The event is sdk-go's CloudEvent model (github.com/cloudevents/sdk-go/v2/event),
+// which checks its attributes; the structured mode is sdk-go's JSON event
+// format. The binary mode follows the CloudEvents NATS protocol binding:
+// every attribute is a ce- header with a percent-encoded value and the body
+// is the data JSON. ReadEnvelope tells the modes apart for Decode and for
+// the bridge's intake alike. Amounts are decimal strings from end to end; the
+// data JSON is carried as bytes and never passes through float64.
 package events
 
 import (
 	"time"
 
 	"github.com/paybridge/paybridge"
-	"github.com/paybridge/paybridge/schemas"
 )
 
 // The event types and the content types of the two content modes.
@@ -24,11 +26,18 @@ const (
 	ContentTypeCloudEvents = "application/cloudevents+json"
 )
 
+// The dataschema of each event type: the $id of its data's JSON Schema
+// (schemas/status-changed.json, schemas/watch-expired.json). They are
+// written out here rather than taken from package schemas, which links a
+// JSON Schema validator that no subscriber needs; a test holds them equal to
+// the files' $id.
+const (
+	DataSchemaStatusChanged = "https://paybridge.dev/schemas/status-changed.json"
+	DataSchemaWatchExpired  = "https://paybridge.dev/schemas/watch-expired.json"
+)
+
 // SourcePrefix begins every event's source; the provider's name follows.
 const SourcePrefix = "urn:paybridge:provider:"
-
-// specVersion is the only CloudEvents version written and read.
-const specVersion = "1.0"
 
 // StatusChanged is the data of both event types: the new status of a
 // payment, or, for a watch-expired event, its last known status.
@@ -73,13 +82,13 @@ type Event struct {
 // time is d.ObservedAt, normalized (in Data too) to UTC without a monotonic
 // clock reading, so that a decoded event equals the one built here.
 func NewStatusChanged(id string, d StatusChanged) Event {
-	return newEvent(id, TypeStatusChanged, schemas.StatusChangedID, d)
+	return newEvent(id, TypeStatusChanged, DataSchemaStatusChanged, d)
 }
 
 // NewWatchExpired builds the event saying that the watch of a payment ran
 // out before a terminal status; d is the last known status.
 func NewWatchExpired(id string, d StatusChanged) Event {
-	return newEvent(id, TypeWatchExpired, schemas.WatchExpiredID, d)
+	return newEvent(id, TypeWatchExpired, DataSchemaWatchExpired, d)
 }
 
 func newEvent(id, typ, schema string, d StatusChanged) Event {

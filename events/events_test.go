@@ -18,6 +18,10 @@ import (
 // twentyDigits is CoinbarPay's kind of amount: float64 would lose digits.
 const twentyDigits = "0.00045145423250897323"
 
+// nonASCIIPaymentID needs percent-encoding in a header: non-ASCII, a
+// space, quotes and a '%' that is no escape.
+const nonASCIIPaymentID = `ü€ "x"%`
+
 // oddPaymentID has a space, non-ASCII, quotes, a percent escape look-alike,
 // a slash and NATS wildcard characters.
 const oddPaymentID = `pay ü€ "x" %41 / a.b.*>`
@@ -98,11 +102,17 @@ func TestRoundTrip(t *testing.T) {
 	odd.ProviderStatus = "FAILED"
 	odd.ProviderStatusDetail = "Timeout <&> \"quoted\"\nnewline"
 	odd.Status, odd.PreviousStatus, odd.Terminal = paybridge.StatusRefunded, status(paybridge.StatusPaid), true
+	unicode := fullData()
+	unicode.PaymentID = nonASCIIPaymentID
+	spaced := fullData()
+	spaced.PaymentID = " pay 1 " // sdk-go's setters would trim it
 	cases := map[string]events.Event{
-		"every field":  events.NewStatusChanged("ev-1", fullData()),
-		"first sight":  events.NewStatusChanged("ev-2", firstSight()),
-		"watch expiry": events.NewWatchExpired("ev-3", fullData()),
-		"odd values":   events.NewStatusChanged("ev 4 ü", odd),
+		"every field":         events.NewStatusChanged("ev-1", fullData()),
+		"first sight":         events.NewStatusChanged("ev-2", firstSight()),
+		"watch expiry":        events.NewWatchExpired("ev-3", fullData()),
+		"odd values":          events.NewStatusChanged("ev 4 ü", odd),
+		"non-ASCII id":        events.NewStatusChanged("ev-5", unicode),
+		"spaces around an id": events.NewStatusChanged(" ev-6 ", spaced),
 	}
 	for name, e := range cases {
 		for _, mode := range []events.Mode{events.Binary, events.Structured} {
@@ -232,6 +242,33 @@ func TestPercentEncodedHeaders(t *testing.T) {
 	}
 	if got.Subject != oddPaymentID || got.ID != e.ID || got.Data.PaymentID != oddPaymentID {
 		t.Errorf("decoded subject %q id %q payment_id %q", got.Subject, got.ID, got.Data.PaymentID)
+	}
+
+	d.PaymentID = nonASCIIPaymentID
+	m = mustEncode(t, events.NewStatusChanged("ev-1", d), events.Binary)
+	if got, want := m.Header.Get("ce-subject"), `%C3%BC%E2%82%AC%20%22x%22%25`; got != want {
+		t.Errorf("ce-subject = %q, want %q", got, want)
+	}
+}
+
+// CloudEvents forbids a blank subject, so a payment id of spaces is
+// published without one (the data still has it) rather than not at all.
+func TestBlankPaymentIDHasNoSubject(t *testing.T) {
+	d := firstSight()
+	d.PaymentID = "   "
+	e := events.NewStatusChanged("ev-1", d)
+	for _, mode := range []events.Mode{events.Binary, events.Structured} {
+		m := mustEncode(t, e, mode)
+		if _, ok := m.Header["ce-subject"]; ok || strings.Contains(string(m.Data), `"subject"`) {
+			t.Errorf("%v: a blank subject was written: %q %s", mode, m.Header, m.Data)
+		}
+		got, err := events.DecodeMsg(m)
+		if err != nil {
+			t.Fatalf("%v: %v", mode, err)
+		}
+		if got.Subject != "" || got.Data.PaymentID != "   " {
+			t.Errorf("%v: subject %q payment_id %q", mode, got.Subject, got.Data.PaymentID)
+		}
 	}
 }
 
@@ -368,7 +405,7 @@ func TestDecodeErrors(t *testing.T) {
 		{"missing ce-id", without("ce-id"), bin.Data, "missing ce-id header"},
 		{"empty ce-id", with("ce-id", ""), bin.Data, "missing ce-id header"},
 		{"missing ce-specversion", without("ce-specversion"), bin.Data, "missing ce-specversion header"},
-		{"old specversion", with("ce-specversion", "0.3"), bin.Data, `unsupported specversion "0.3"`},
+		{"old specversion", with("ce-specversion", "0.3"), bin.Data, `specversion must be "1.0", got "0.3"`},
 		{"missing ce-source", without("ce-source"), bin.Data, "missing ce-source header"},
 		{"missing ce-type", without("ce-type"), bin.Data, "missing ce-type header"},
 		{"foreign type", with("ce-type", "com.example.other"), bin.Data, `unsupported type "com.example.other"`},
@@ -393,12 +430,12 @@ func TestDecodeErrors(t *testing.T) {
 		{"previous status on first sight", bin.Header, data("previous_status", "null"), `ce-previousstatus header "pending" disagrees with data previous_status ""`},
 		{"structured: not an object", ceJSON, []byte(`["x"]`), "structured event: body is not a JSON object"},
 		{"structured: broken JSON", ceJSON, []byte(`{"specversion":`), "structured event: not JSON"},
-		{"structured: wrong member type", ceJSON, []byte(`{"specversion":1}`), "structured event: json: cannot unmarshal number"},
+		{"structured: wrong member type", ceJSON, []byte(`{"specversion":1}`), "specversion: want a string, got number"},
 		{"structured: no specversion", ceJSON, []byte(`{"id":"x"}`), `missing "specversion" attribute`},
 		{"structured: missing id", ceJSON, []byte(strings.Replace(string(structured.Data), `"id":"ev-1",`, "", 1)), `missing "id" attribute`},
 		{"structured: no data", ceJSON, []byte(`{"specversion":"1.0","id":"x","source":"s","type":"` + events.TypeStatusChanged + `","data":null}`), "missing data"},
 		{"structured: both data forms", ceJSON, []byte(strings.Replace(string(structured.Data), `"data":`, `"data_base64":"e30=","data":`, 1)), "both data and data_base64"},
-		{"structured: bad base64", ceJSON, []byte(`{"data_base64":"%%%"}`), "structured event: illegal base64 data"},
+		{"structured: bad base64", ceJSON, []byte(`{"specversion":"1.0","id":"x","source":"s","type":"` + events.TypeStatusChanged + `","data_base64":"%%%"}`), "data_base64 is not base64: illegal base64 data"},
 		{"batch", nats.Header{"Content-Type": {"application/cloudevents-batch+json"}}, []byte(`[]`), "batched events (application/cloudevents-batch+json) are not supported"},
 		{"other event format", nats.Header{"Content-Type": {"application/cloudevents+avro"}}, []byte(`x`), `unsupported event format "application/cloudevents+avro"`},
 		{"plain JSON without headers", nil, []byte(`{"provider":"coinbar","payment_id":"x"}`), `missing "specversion" attribute`},
@@ -443,6 +480,9 @@ func TestEncodeRefuses(t *testing.T) {
 		{"unknown status", "s", func(e *events.Event) { e.Data.Status = paybridge.StatusUnknown }, events.Binary, `status "unknown" is not a published status`},
 		{"float-looking amount", "s", func(e *events.Event) { e.Data.Amount = "1e" }, events.Binary, `amount "1e" is not a decimal number`},
 		{"unknown mode", "s", func(*events.Event) {}, events.Mode(7), "unknown mode Mode(7)"},
+		{"payment id not UTF-8", "s", func(e *events.Event) { e.Subject, e.Data.PaymentID = "a\xff", "a\xff" }, events.Structured,
+			"subject attribute: not valid UTF-8"},
+		{"source not a URI reference", "s", func(e *events.Event) { e.Source = "%zz" }, events.Binary, `source "%zz": `},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -93,6 +93,28 @@ func TestDecodeSDKStructured(t *testing.T) {
 	}
 }
 
+// sdk-go's NATS writer sends the structured mode with no header at all;
+// Decode reads such a message as the JSON event format.
+func TestDecodeSDKStructuredWithoutHeader(t *testing.T) {
+	e := events.NewStatusChanged("ev-sdk", fullData())
+	s := sdkEvent(t, e)
+	var body bytes.Buffer
+	header, err := cejs.WriteMsg(binding.WithForceStructured(context.Background()), binding.ToMessage(&s), &body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(header) != 0 {
+		t.Fatalf("sdk-go wrote headers in structured mode after all: %v", header)
+	}
+	got, err := events.Decode(header, body.Bytes())
+	if err != nil {
+		t.Fatalf("Decode: %v", err)
+	}
+	if !reflect.DeepEqual(got, e) {
+		t.Errorf("got %+v\nwant %+v", got, e)
+	}
+}
+
 // Our structured body is the JSON event format as sdk-go reads it, data and
 // its amounts intact.
 func TestSDKReadsStructured(t *testing.T) {

@@ -2,6 +2,8 @@ package events_test
 
 import (
 	"encoding/json"
+	"os/exec"
+	"strings"
 	"testing"
 
 	"github.com/paybridge/paybridge"
@@ -40,6 +42,29 @@ func TestDataMatchesSchema(t *testing.T) {
 	}
 }
 
+// events writes its dataschema ids out rather than importing schemas (which
+// links a validator); they must stay the $id of the schema files.
+func TestDataSchemaIsTheSchemaID(t *testing.T) {
+	for file, id := range map[string]string{
+		schemas.StatusChanged: events.DataSchemaStatusChanged,
+		schemas.WatchExpired:  events.DataSchemaWatchExpired,
+	} {
+		b, err := schemas.FS.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var head struct {
+			ID string `json:"$id"`
+		}
+		if err := json.Unmarshal(b, &head); err != nil {
+			t.Fatalf("%s: %v", file, err)
+		}
+		if head.ID == "" || head.ID != id {
+			t.Errorf("%s has $id %q, events says %q", file, head.ID, id)
+		}
+	}
+}
+
 // Only a watch-expired event may carry status unknown.
 func TestUnknownOnlyInWatchExpired(t *testing.T) {
 	d := firstSight()
@@ -57,5 +82,30 @@ func TestUnknownOnlyInWatchExpired(t *testing.T) {
 	}
 	if err := schemas.Validate(schemas.StatusChanged, m.Data); err == nil {
 		t.Fatal("status-changed.json accepts unknown")
+	}
+}
+
+// A subscriber importing events must not link the bridge's server side: no
+// JSON Schema validator, no NATS server, no retrying HTTP client.
+func TestImportsStayLight(t *testing.T) {
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("no go command on PATH")
+	}
+	out, err := exec.Command(goTool, "list", "-deps", ".").Output()
+	if err != nil {
+		t.Fatalf("go list -deps: %v", err)
+	}
+	for _, heavy := range []string{
+		"github.com/santhosh-tekuri/jsonschema",
+		"github.com/nats-io/nats-server",
+		"github.com/hashicorp/go-retryablehttp",
+		"github.com/paybridge/paybridge/schemas",
+	} {
+		for pkg := range strings.Lines(string(out)) {
+			if strings.HasPrefix(pkg, heavy) {
+				t.Errorf("events links %s", strings.TrimSpace(pkg))
+			}
+		}
 	}
 }

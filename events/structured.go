@@ -1,102 +1,259 @@
 package events
 
 import (
+	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"fmt"
+	"strconv"
+	"strings"
+
+	cloudevent "github.com/cloudevents/sdk-go/v2/event"
 )
 
-// structuredEvent is the CloudEvents JSON event format of paybridge's
-// events, extensions included. It is written and read with encoding/json:
-// sdk-go's event reader panics on some malformed input (a non-string
-// "data_base64") and stops reading at an empty member name, and a subscriber
-// must survive anything on the wire.
-type structuredEvent struct {
-	SpecVersion     string          `json:"specversion"`
-	ID              string          `json:"id"`
-	Source          string          `json:"source"`
-	Type            string          `json:"type"`
-	Subject         string          `json:"subject,omitempty"`
-	Time            string          `json:"time,omitempty"`
-	DataContentType string          `json:"datacontenttype,omitempty"`
-	DataSchema      string          `json:"dataschema,omitempty"`
-	Provider        string          `json:"provider,omitempty"`
-	PaymentStatus   string          `json:"paymentstatus,omitempty"`
-	PreviousStatus  string          `json:"previousstatus,omitempty"`
-	Data            json.RawMessage `json:"data,omitempty"`
-	DataBase64      []byte          `json:"data_base64,omitempty"`
+// The JSON event format (the structured mode), written and read by sdk-go.
+// Its reader is lenient where a decoder of untrusted input must not be: it
+// stops at an empty member name and ignores the rest, keeps the last of
+// duplicate members, panics on a data_base64 that is not a string, and
+// treats some null members as present. scanStructured refuses such input
+// before sdk-go reads it, and calls into sdk-go are recovered.
+
+// member is one member of a structured event.
+type member struct {
+	name string
+	raw  json.RawMessage
 }
 
-func structuredOf(a attributes, data []byte) structuredEvent {
-	return structuredEvent{
-		SpecVersion:     a[attrSpecVersion],
-		ID:              a[attrID],
-		Source:          a[attrSource],
-		Type:            a[attrType],
-		Subject:         a[attrSubject],
-		Time:            a[attrTime],
-		DataContentType: a[attrDataContentType],
-		DataSchema:      a[attrDataSchema],
-		Provider:        a[attrProvider],
-		PaymentStatus:   a[attrPaymentStatus],
-		PreviousStatus:  a[attrPreviousStatus],
-		Data:            data,
+// structuredScan is what scanStructured found in a structured event.
+type structuredScan struct {
+	members     []member
+	nulls       bool   // a member is null: an absent attribute
+	specversion string // "" if absent
+	contentType string // the datacontenttype, "" if absent
+	data        string // the JSON kind of data, "" if absent
+	dataBase64  bool
+}
+
+// stringMembers are the members the JSON event format holds as JSON
+// strings: the context attributes and data_base64.
+var stringMembers = map[string]bool{
+	"specversion": true, "id": true, "source": true, "type": true, "subject": true, "time": true,
+	"datacontenttype": true, "dataschema": true, "data_base64": true,
+}
+
+// readStructured reads a body in the JSON event format.
+func readStructured(body []byte) (*cloudevent.Event, error) {
+	s, err := scanStructured(body)
+	if err != nil {
+		return nil, err
 	}
+	if err := checkSpecVersion(s.specversion, structuredName); err != nil {
+		return nil, err
+	}
+	switch {
+	case s.data != "" && s.dataBase64:
+		return nil, invalid("has both data and data_base64")
+	case s.data != "" && s.data != "string" && s.contentType != "" && !IsJSONMediaType(s.contentType):
+		return nil, invalid("datacontenttype %s is not JSON, so data must be a string, got %s", quote(s.contentType), s.data)
+	}
+	in := body
+	if s.nulls {
+		in = s.withoutNulls()
+	}
+	ev := new(cloudevent.Event)
+	var rerr error
+	if !recovered(func() { rerr = ev.UnmarshalJSON(in) }) {
+		return nil, invalid("structured event: sdk-go's JSON reader failed on it")
+	}
+	if rerr != nil {
+		var corrupt base64.CorruptInputError
+		if errors.As(rerr, &corrupt) {
+			return nil, invalid("data_base64 is not base64: %v", rerr)
+		}
+		return nil, invalid("structured event: %s", brief(rerr))
+	}
+	if err := validate(ev, structuredName); err != nil {
+		return nil, err
+	}
+	return ev, nil
 }
 
-func (s *structuredEvent) attributes() attributes {
-	var a attributes
-	a[attrSpecVersion] = s.SpecVersion
-	a[attrID] = s.ID
-	a[attrSource] = s.Source
-	a[attrType] = s.Type
-	a[attrSubject] = s.Subject
-	a[attrTime] = s.Time
-	a[attrDataContentType] = s.DataContentType
-	a[attrDataSchema] = s.DataSchema
-	a[attrProvider] = s.Provider
-	a[attrPaymentStatus] = s.PaymentStatus
-	a[attrPreviousStatus] = s.PreviousStatus
-	return a
+// scanStructured checks that body is one JSON object whose members have
+// CloudEvents attribute names, each once, with values of the right kind:
+// a string (or null) for the context attributes and data_base64; a string,
+// a 32-bit integer, a boolean (or null) for an extension, as CloudEvents
+// has no other types; anything for data. A JSON object without specversion
+// is not a CloudEvent at all, and is reported so before any other problem
+// of its members.
+func scanStructured(body []byte) (structuredScan, error) {
+	var s structuredScan
+	if !json.Valid(body) {
+		return s, notJSON(json.Unmarshal(body, new(json.RawMessage)))
+	}
+	i := skipSpace(body, 0)
+	if body[i] != '{' {
+		return s, invalid("structured event: body is not a JSON object, got %s", rawKind(body[i:]))
+	}
+	var problem error // the first member found wrong
+	seen := make(map[string]bool, 16)
+	for i = skipSpace(body, i+1); body[i] != '}'; i = skipSpace(body, i) {
+		if body[i] == ',' {
+			i = skipSpace(body, i+1)
+		}
+		end := skipValue(body, i)
+		name := unquote(body[i:end])
+		i = skipSpace(body, skipSpace(body, end)+1) // past the colon
+		end = skipValue(body, i)
+		if err := s.add(name, body[i:end], seen); err != nil && problem == nil {
+			problem = err
+		}
+		i = end
+	}
+	if !seen["specversion"] {
+		return s, checkSpecVersion("", structuredName)
+	}
+	return s, problem
 }
 
-// decodeStructured reads the JSON event format. contentType is the
-// message's Content-Type, "" when it had none.
-func decodeStructured(contentType string, body []byte) (Event, error) {
-	if contentType != "" {
-		switch mt := mediaType(contentType); mt {
-		case ContentTypeCloudEvents:
-		case "application/cloudevents-batch+json":
-			return Event{}, invalid("batched events (%s) are not supported", mt)
-		default:
-			return Event{}, invalid("unsupported event format %q (want %s)", mt, ContentTypeCloudEvents)
+// skipSpace returns the index of the first byte from i that is not JSON
+// white space.
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\r' || b[i] == '\n') {
+		i++
+	}
+	return i
+}
+
+// skipValue returns the index just after the JSON value starting at i, in
+// input that json.Valid accepted: only where values end needs finding.
+func skipValue(b []byte, i int) int {
+	switch b[i] {
+	case '"':
+		for i++; b[i] != '"'; i++ {
+			if b[i] == '\\' {
+				i++
+			}
+		}
+		return i + 1
+	case '{', '[':
+		for depth := 0; ; {
+			switch b[i] {
+			case '"':
+				i = skipValue(b, i)
+				continue
+			case '{', '[':
+				depth++
+			case '}', ']':
+				if depth--; depth == 0 {
+					return i + 1
+				}
+			}
+			i++
 		}
 	}
-	if !isJSONObject(body) {
-		return Event{}, invalid("structured event: body is not a JSON object")
+	for i < len(b) && !strings.ContainsRune(",}] \t\r\n", rune(b[i])) {
+		i++
 	}
-	var s structuredEvent
-	if err := json.Unmarshal(body, &s); err != nil {
-		var syntax *json.SyntaxError
-		if errors.As(err, &syntax) {
-			return Event{}, invalid("structured event: not JSON: %v", err)
-		}
-		return Event{}, invalid("structured event: %v", err)
-	}
-	data := []byte(s.Data)
-	if isJSONNull(data) {
-		data = nil
-	}
-	if s.DataBase64 != nil {
-		if data != nil {
-			return Event{}, invalid("structured event has both data and data_base64")
-		}
-		data = s.DataBase64
-	}
-	return finish(s.attributes(), data, structuredName)
+	return i
 }
 
-// structuredName names an attribute of the JSON event format in errors.
-func structuredName(a attribute) string {
-	return fmt.Sprintf("%q attribute", attributeNames[a])
+// add checks one member and keeps it unless it is null.
+func (s *structuredScan) add(name string, raw json.RawMessage, seen map[string]bool) error {
+	switch {
+	case !validAttributeName(name) && name != "data_base64":
+		return invalid("attribute name %s is not lower-case letters and digits", quote(name))
+	case seen[name]:
+		return invalid("duplicate attribute %s", quote(name))
+	}
+	seen[name] = true
+	kind := rawKind(raw)
+	switch {
+	case kind == "null":
+		s.nulls = true // absent, as the JSON event format says
+		return nil
+	case name == "data":
+		s.data = kind
+	case stringMembers[name] && kind != "string":
+		return invalid("%s: want a string, got %s", name, kind)
+	case stringMembers[name]:
+	case kind == "number":
+		if _, err := strconv.ParseInt(string(raw), 10, 32); err != nil {
+			return invalid("extension %s: %s is not a 32-bit integer", quote(name), quote(string(raw)))
+		}
+	case kind != "string" && kind != "boolean":
+		return invalid("extension %s: want a string, an integer or a boolean, got %s", quote(name), kind)
+	}
+	switch name {
+	case "specversion":
+		s.specversion = unquote(raw)
+	case "datacontenttype":
+		s.contentType = unquote(raw)
+	case "data_base64":
+		s.dataBase64 = true
+	}
+	s.members = append(s.members, member{name, raw})
+	return nil
+}
+
+// withoutNulls is the event again without its null members, which sdk-go's
+// reader does not all take as absent.
+func (s *structuredScan) withoutNulls() []byte {
+	b := []byte{'{'}
+	for i, m := range s.members {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		// Names are letters, digits and "_": nothing to escape.
+		b = append(b, '"')
+		b = append(b, m.name...)
+		b = append(b, '"', ':')
+		b = append(b, m.raw...)
+	}
+	return append(b, '}')
+}
+
+// notJSON describes why json.Valid refused a body.
+func notJSON(err error) error {
+	var syntax *json.SyntaxError
+	if errors.As(err, &syntax) {
+		return invalid("structured event: not JSON: %s at byte %d", syntax, syntax.Offset)
+	}
+	return invalid("structured event: not JSON: %s", brief(err))
+}
+
+// rawKind names the JSON kind of a valid JSON value.
+func rawKind(raw []byte) string {
+	switch raw[0] {
+	case '{':
+		return "object"
+	case '[':
+		return "array"
+	case '"':
+		return "string"
+	case 't', 'f':
+		return "boolean"
+	case 'n':
+		return "null"
+	}
+	return "number"
+}
+
+// unquote returns the text of a JSON string known to be valid.
+func unquote(raw []byte) string {
+	if bytes.IndexByte(raw, '\\') < 0 {
+		return string(raw[1 : len(raw)-1])
+	}
+	var s string
+	_ = json.Unmarshal(raw, &s)
+	return s
+}
+
+// writeStructured renders ev in the JSON event format with sdk-go's writer,
+// which copies JSON data as it is (amounts stay the strings they are).
+func writeStructured(ev *cloudevent.Event) ([]byte, error) {
+	var buf bytes.Buffer
+	if err := cloudevent.WriteJson(ev, &buf); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }
