@@ -11,10 +11,6 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-
-	"github.com/paybridge/paybridge"
-	"github.com/paybridge/paybridge/providers/coinbar"
-	"github.com/paybridge/paybridge/providers/muvinai"
 )
 
 // idleSettle is how long a freshly started bridge is left alone before its
@@ -131,12 +127,12 @@ func (b *bench) timedRuns(ctx context.Context, res *result) error {
 		if err != nil {
 			return err
 		}
-		r, err := b.timed(ctx, "floor", op)
+		r, err := b.timed(ctx, floorRunName(b.o.floorKind), op)
 		if err != nil {
 			return err
 		}
 		res.Runs = append(res.Runs, *r)
-		floor = r
+		res.FloorKind, floor = b.o.floorKind, r
 	}
 	if b.o.floor {
 		return nil
@@ -161,41 +157,6 @@ func (b *bench) timedRuns(ctx context.Context, res *result) error {
 	}
 	res.Profile, res.WorldProfile = b.o.cpuProfile, b.o.worldProf
 	return nil
-}
-
-// floorOp builds the floor's provider clients and opens the status bucket.
-func (b *bench) floorOp(ctx context.Context) (op, error) {
-	var provs []paybridge.Provider
-	var err error
-	if b.world != nil {
-		provs, err = selfProviders(b.world.simURL)
-	} else {
-		provs, err = externalProviders(b.o)
-	}
-	if err != nil {
-		return nil, err
-	}
-	clients := map[string]paybridge.Provider{}
-	for _, p := range provs {
-		clients[p.Name()] = p
-	}
-	kv, err := b.js.KeyValue(ctx, b.o.bucket)
-	if err != nil {
-		return nil, fmt.Errorf("status bucket %s: %w", b.o.bucket, err)
-	}
-	return floorCheck(clients, kv), nil
-}
-
-func externalProviders(o options) ([]paybridge.Provider, error) {
-	cb, err := coinbar.New(o.paysimURL, o.coinbarClientID)
-	if err != nil {
-		return nil, err
-	}
-	mv, err := muvinai.New(o.paysimURL, o.muvinaiAPIKey)
-	if err != nil {
-		return nil, err
-	}
-	return []paybridge.Provider{cb, mv}, nil
 }
 
 // prime checks every payment once through the bridge: each is a first
@@ -260,7 +221,7 @@ func (b *bench) timed(ctx context.Context, name string, do op) (*runResult, erro
 	r := &runResult{Name: name}
 	r.summarise(samples, b.o.duration.Seconds())
 	r.counted(before, b.counters(ctx))
-	if name == "floor" && b.world == nil {
+	if name != "bridge" && b.world == nil {
 		// The bridge's /metrics does not see the floor's own calls.
 		r.ProviderCalls, r.CallsPerCheck = nil, nil
 	}

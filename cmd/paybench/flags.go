@@ -30,6 +30,7 @@ type options struct {
 
 	floor        bool
 	compare      bool
+	floorKind    string // client or raw
 	latencyAdded bool
 	burst        int
 
@@ -78,6 +79,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.maxInflight, "max-inflight", 1024, "the bridge's --max-inflight (--self)")
 	fs.BoolVar(&o.floor, "floor", false, "measure the floor instead of the bridge: one provider GET and one KV read per check")
 	fs.BoolVar(&o.compare, "compare", false, "measure the floor, then the bridge, with the same settings, and print bridge/floor")
+	fs.StringVar(&o.floorKind, "floor-kind", floorClient, "client: the real provider client's Check and one KV read; raw: a plain HTTP GET, a generic JSON decode and one KV read")
 	fs.BoolVar(&o.latencyAdded, "latency-added", false, "report reply time minus paysim's handling time of the check's request (--self; --rate defaults to 1000)")
 	fs.IntVar(&o.burst, "burst", 0, "after the runs, send this many checks of one payment at once and count the provider calls")
 	fs.BoolVar(&o.json, "json", false, "print the result as JSON")
@@ -130,6 +132,10 @@ func (o *options) check() error {
 		return cli.Usagef("--max-inflight must be at least 1, got %d", o.maxInflight)
 	case o.floor && o.compare:
 		return cli.Usagef("--floor and --compare exclude each other: --compare runs the floor too")
+	case o.floorKind != floorClient && o.floorKind != floorRaw:
+		return cli.Usagef("--floor-kind must be client or raw, got %q", o.floorKind)
+	case o.floorKind == floorRaw && !o.floor && !o.compare:
+		return cli.Usagef("--floor-kind raw needs --floor or --compare")
 	case o.burst < 0:
 		return cli.Usagef("--burst must not be negative, got %d", o.burst)
 	case o.bridgeMode != "subprocess" && o.bridgeMode != "in-process":
@@ -172,6 +178,10 @@ func (o options) describe() string {
 	if o.rate > 0 {
 		load = fmt.Sprintf("open loop, %.0f checks/s", o.rate)
 	}
-	return fmt.Sprintf("%d payments (%s), %s, %s measured after %s warm-up, %.2f%% changing per pass, provider latency %s",
+	s := fmt.Sprintf("%d payments (%s), %s, %s measured after %s warm-up, %.2f%% changing per pass, provider latency %s",
 		o.payments, o.provider, load, o.duration, o.warmup, o.changeShare*100, o.providerLatency)
+	if o.floor || o.compare {
+		s += ", " + o.floorKind + " floor"
+	}
+	return s
 }

@@ -88,6 +88,8 @@ func TestBadFlagsAreUsageErrors(t *testing.T) {
 		{[]string{"--self", "--provider", "paypal"}, `--provider must be coinbar, muvinai or both, got "paypal"`},
 		{[]string{"--self", "--change-share", "1.5"}, "--change-share must be between 0 and 1"},
 		{[]string{"--self", "--floor", "--compare"}, "--floor and --compare exclude each other"},
+		{[]string{"--self", "--floor-kind", "fast", "--compare"}, `--floor-kind must be client or raw, got "fast"`},
+		{[]string{"--self", "--floor-kind", "raw"}, "--floor-kind raw needs --floor or --compare"},
 		{[]string{"--self", "--bridge", "docker"}, `--bridge must be subprocess or in-process, got "docker"`},
 		{[]string{"--nats-url", "nats://127.0.0.1:4222", "--change-share", "0.1"}, "--change-share needs --self"},
 		{[]string{"--nats-url", "nats://127.0.0.1:4222", "--latency-added"}, "--latency-added needs --self"},

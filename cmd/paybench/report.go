@@ -49,7 +49,7 @@ func writeTable(w io.Writer, res *result) {
 		}
 	}
 	if res.BridgeFloor != nil {
-		fmt.Fprintf(w, "bridge/floor = %.2f", *res.BridgeFloor)
+		fmt.Fprintf(w, "bridge/%s = %.2f", floorRunName(res.FloorKind), *res.BridgeFloor)
 		if res.BridgeFloorCPU != nil {
 			fmt.Fprintf(w, " (by CPU per check, all processes: %.2f)", *res.BridgeFloorCPU)
 		}

@@ -163,6 +163,8 @@ type result struct {
 	Prime       *runResult  `json:"prime,omitempty"`
 	Runs        []runResult `json:"runs"`
 	BridgeFloor *float64    `json:"bridge_over_floor,omitempty"`
+	// FloorKind is the floor measured: client or raw (--floor-kind).
+	FloorKind string `json:"floor_kind,omitempty"`
 	// BridgeFloorCPU is the floor's CPU per check over the bridge's (all
 	// processes): what the throughput ratio would be on otherwise idle
 	// cores, where both are CPU-bound. Steadier than the throughput ratio
