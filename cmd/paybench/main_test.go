@@ -116,3 +116,15 @@ func TestFlagDefaultsFollowTheMode(t *testing.T) {
 		t.Errorf("--latency-added: rate %v, err %v; want 1000, nil", o.rate, err)
 	}
 }
+
+// A bridge that cannot start is an error, and the world it leaves is
+// closed without a bridge to stop.
+func TestBridgeThatCannotStartIsAnError(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	missing := t.TempDir() + "/no-such-paybridge"
+	err := run(ctx, []string{"--self", "--bridge-bin", missing, "--duration", "0"}, &bytes.Buffer{}, &bytes.Buffer{})
+	if err == nil || !strings.Contains(err.Error(), "starting "+missing) {
+		t.Errorf("want the failed start of %s, got %v", missing, err)
+	}
+}
