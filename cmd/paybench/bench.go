@@ -42,6 +42,11 @@ func newBench(ctx context.Context, o options, log io.Writer) (*bench, error) {
 func (b *bench) setUp(ctx context.Context) error {
 	natsURL := b.o.natsURL
 	var sim simulator
+	if b.o.scale > 0 {
+		if err := checkFreeSpace(os.TempDir(), b.o.scale); err != nil {
+			return err
+		}
+	}
 	if b.o.self {
 		w, err := startWorld(ctx, b.o, b.log)
 		if err != nil {
@@ -64,15 +69,22 @@ func (b *bench) setUp(ctx context.Context) error {
 		b.world.meter.timing.Store(true)
 		b.drv.meter = b.world.meter
 	}
-	if b.world != nil {
+	if b.world != nil && b.o.scale == 0 { // --scale follows the bridge it restarts
 		time.Sleep(idleSettle)
-		pid := b.world.bridge.pid()
-		if b.idleRSS, err = readRSS(pid); err != nil {
+		idle, err := readRSS(b.world.bridge.pid())
+		if err != nil {
 			return fmt.Errorf("reading the bridge's memory: %w", err)
 		}
-		b.rss = startRSSSampler(pid, 100*time.Millisecond)
+		b.followBridge(idle)
 	}
 	return nil
+}
+
+// followBridge notes the running bridge's idle memory and samples its RSS
+// from now on, for the peak of each run.
+func (b *bench) followBridge(idleRSS int64) {
+	b.idleRSS = idleRSS
+	b.rss = startRSSSampler(b.world.bridge.pid(), 100*time.Millisecond)
 }
 
 func (b *bench) close() error {
@@ -92,6 +104,13 @@ func (b *bench) close() error {
 // burst.
 func (b *bench) run(ctx context.Context) (*result, error) {
 	res := &result{Setup: b.o.describe(), Bridge: "external, at " + b.o.natsURL, LoadBefore: loadAverage()}
+	if b.o.scale > 0 {
+		scale, err := b.scale(ctx)
+		if err != nil {
+			return nil, err
+		}
+		res.Scale = scale
+	}
 	if b.world != nil {
 		res.Bridge = b.world.bridge.describe()
 		res.RSS = &rssReport{Of: res.Bridge, IdleMiB: mib(b.idleRSS)}

@@ -24,6 +24,10 @@ func writeTable(w io.Writer, res *result) {
 		fmt.Fprintf(w, "load average: %s before, %s after\n", res.LoadBefore, res.LoadAfter)
 	}
 	fmt.Fprintln(w)
+	if res.Scale != nil {
+		writeScale(w, res.Scale)
+		fmt.Fprintln(w)
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "run\tchecks\tchecks/s\tp50 ms\tp90 ms\tp99 ms\tmax ms\tcalls/check\tevents\tchanged\tmoved\terrors\t")
 	runs := res.Runs
@@ -72,6 +76,22 @@ func writeTable(w io.Writer, res *result) {
 	if res.WorldProfile != "" {
 		fmt.Fprintf(w, "CPU profile of paybench (NATS server, paysim, load) during the bridge run: %s\n", res.WorldProfile)
 	}
+}
+
+// writeScale prints what --scale measured: the fill, then the restart.
+func writeScale(w io.Writer, s *scaleResult) {
+	f, r := s.Fill, s.Restart
+	fmt.Fprintf(w, "fill:    %d settled payments stored in %.1f s (%.0f/s); bucket %d values, %.2f GiB (%.0f bytes a record)\n",
+		f.Records, f.Seconds, f.PerSecond, f.StoredValues, gib(f.StoreBytes), f.BytesPerRecord)
+	rep := r.LookupReply
+	fmt.Fprintf(w, "restart: ready after %.3f s; first lookup answered after %.3f s (attempt %d: %s %s %s %s, from the %s)\n",
+		r.ReadySeconds, r.FirstLookupSeconds, r.LookupAttempts, rep.PaymentID, rep.Status, rep.Amount, rep.Currency, rep.Source)
+	settled := "not settled"
+	if r.CPUSettledAt != nil {
+		settled = fmt.Sprintf("settled (< 1%% of a core for 3 s) from %.0f s, %.2f CPU s until then", *r.CPUSettledAt, *r.CPUUntilSettled)
+	}
+	fmt.Fprintf(w, "first %.0f s: CPU %.2f s, %s; RSS peak %.1f MiB, %.1f MiB at %.0f s\n",
+		r.WindowSeconds, r.CPUSeconds, settled, r.RSSPeakMiB, r.RSSEndMiB, r.WindowSeconds)
 }
 
 func optFloat(v *float64, format string) string {

@@ -90,7 +90,7 @@ func (w *world) start(ctx context.Context, o options, log io.Writer) error {
 		case err == nil:
 			w.bridge = s
 			return nil
-		case errors.Is(err, errNoBinary):
+		case errors.Is(err, errNoBinary) && o.scale == 0: // --scale restarts the subprocess
 			fmt.Fprintf(log, "paybench: %v; running the bridge in process instead\n", err)
 		default:
 			return err
