@@ -1,10 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"context"
-	"encoding/json"
-	"strings"
 	"testing"
 	"time"
 )
@@ -13,18 +9,8 @@ import (
 // the raw floor reaches paysim with its credentials (one call a check, no
 // errors) and the report gives the bridge's throughput over it.
 func TestCompareWithRawFloorReportsARatio(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	var stdout, stderr bytes.Buffer
-	err := run(ctx, []string{"--self", "--bridge", "in-process", "--payments", "100",
-		"--duration", "1s", "--warmup", "200ms", "--compare", "--floor-kind", "raw", "--json"}, &stdout, &stderr)
-	if err != nil {
-		t.Fatalf("run: %v\n%s", err, stderr.String())
-	}
-	var res result
-	if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {
-		t.Fatalf("output is not the result JSON: %v\n%s", err, stdout.String())
-	}
+	res := runJSON(t, 60*time.Second, "--self", "--bridge", "in-process", "--payments", "100",
+		"--duration", "1s", "--warmup", "200ms", "--compare", "--floor-kind", "raw")
 	if len(res.Runs) != 2 || res.Runs[0].Name != "raw-floor" || res.Runs[1].Name != "bridge" {
 		t.Fatalf("want a raw-floor and a bridge run, got %+v", res.Runs)
 	}
@@ -38,9 +24,5 @@ func TestCompareWithRawFloorReportsARatio(t *testing.T) {
 	if res.FloorKind != floorRaw || res.BridgeFloor == nil || *res.BridgeFloor <= 0 {
 		t.Errorf("want a bridge/raw-floor ratio, got kind %q, ratio %s", res.FloorKind, optFloat(res.BridgeFloor, "%.2f"))
 	}
-	var table bytes.Buffer
-	writeTable(&table, &res)
-	if !strings.Contains(table.String(), "bridge/raw-floor = ") {
-		t.Errorf("table lacks the bridge/raw-floor ratio:\n%s", table.String())
-	}
+	checkTable(t, &res, "bridge/raw-floor = ")
 }

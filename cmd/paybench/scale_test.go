@@ -1,15 +1,10 @@
 package main
 
 import (
-	"bytes"
-	"context"
-	"encoding/json"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/paybridge/paybridge"
-	"github.com/paybridge/paybridge/internal/cli"
 )
 
 // --scale end to end, small: the bucket the bridge created is filled, the
@@ -17,20 +12,10 @@ import (
 // payment with its record, is followed over its first 2 s, and then takes
 // the load window without errors.
 func TestScaleMeasuresARestartAgainstAFilledBucket(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	var stdout, stderr bytes.Buffer
-	err := run(ctx, []string{"--self", "--scale", "2000", "--scale-settle", "2s",
-		"--payments", "200", "--rate", "200", "--duration", "1s", "--warmup", "200ms", "--json"}, &stdout, &stderr)
-	if err != nil {
-		t.Fatalf("run: %v\n%s", err, stderr.String())
-	}
-	var res result
-	if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {
-		t.Fatalf("output is not the result JSON: %v\n%s", err, stdout.String())
-	}
+	res := runJSON(t, 5*time.Minute, "--self", "--scale", "2000", "--scale-settle", "2s",
+		"--payments", "200", "--rate", "200", "--duration", "1s", "--warmup", "200ms")
 	if res.Scale == nil {
-		t.Fatalf("no scale result:\n%s", stdout.String())
+		t.Fatalf("no scale result: %+v", res)
 	}
 	f, r := res.Scale.Fill, res.Scale.Restart
 	if f.Records != 2000 || f.StoredValues != 2000 || f.PerSecond <= 0 || f.BytesPerRecord <= 0 {
@@ -54,38 +39,5 @@ func TestScaleMeasuresARestartAgainstAFilledBucket(t *testing.T) {
 		t.Errorf("want the restarted bridge's memory under load, got %+v", res.RSS)
 	}
 
-	var table bytes.Buffer
-	writeTable(&table, &res)
-	for _, want := range []string{"fill:    2000 settled payments", "first lookup answered after", "scale-muvinai-0002000 paid", "first 2 s: CPU"} {
-		if !strings.Contains(table.String(), want) {
-			t.Errorf("table lacks %q:\n%s", want, table.String())
-		}
-	}
-}
-
-func TestScaleFlags(t *testing.T) {
-	for _, tc := range []struct {
-		args []string
-		want string
-	}{
-		{[]string{"--self", "--scale", "-1"}, "--scale must not be negative"},
-		{[]string{"--self", "--scale-settle", "5s"}, "--scale-settle needs --scale"},
-		{[]string{"--nats-url", "nats://127.0.0.1:4222", "--scale", "10"}, "--scale needs --self"},
-		{[]string{"--self", "--scale", "10", "--bridge", "in-process"}, "it needs --bridge subprocess"},
-		{[]string{"--self", "--scale", "10", "--floor"}, "--scale and --floor exclude each other"},
-		{[]string{"--self", "--scale", "10", "--scale-settle", "0s"}, "--scale-settle must be positive"},
-	} {
-		_, err := parseFlags(tc.args, &bytes.Buffer{})
-		if !cli.IsUsage(err) || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("%q: want a usage error containing %q, got %v", tc.args, tc.want, err)
-		}
-	}
-	o, err := parseFlags([]string{"--self", "--scale", "10"}, &bytes.Buffer{})
-	if err != nil || o.payments != 100000 || o.rate != 1000 {
-		t.Errorf("--scale: want 100000 payments at 1000 checks/s by default, got %d at %v (%v)", o.payments, o.rate, err)
-	}
-	o, err = parseFlags([]string{"--self", "--scale", "10", "--payments", "50", "--rate", "0"}, &bytes.Buffer{})
-	if err != nil || o.payments != 50 || o.rate != 0 {
-		t.Errorf("--scale with --payments 50 --rate 0: got %d at %v (%v)", o.payments, o.rate, err)
-	}
+	checkTable(t, &res, "fill:    2000 settled payments", "first lookup answered after", "scale-muvinai-0002000 paid", "first 2 s: CPU")
 }
