@@ -28,18 +28,11 @@ func writeTable(w io.Writer, res *result) {
 		writeScale(w, res.Scale)
 		fmt.Fprintln(w)
 	}
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "run\tchecks\tchecks/s\tp50 ms\tp90 ms\tp99 ms\tmax ms\tcalls/check\tevents\tchanged\tmoved\terrors\t")
 	runs := res.Runs
 	if res.Prime != nil {
 		runs = append([]runResult{*res.Prime}, runs...)
 	}
-	for _, r := range runs {
-		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%.2f\t%.2f\t%.2f\t%.2f\t%s\t%s\t%d\t%d\t%s\t\n",
-			r.Name, r.Checks, r.ChecksPerSecond, r.Latency.P50, r.Latency.P90, r.Latency.P99, r.Latency.Max,
-			optFloat(r.CallsPerCheck, "%.3f"), optInt(r.Events), r.ChangedReplies, r.StatusesMoved, errorList(r.Errors))
-	}
-	tw.Flush()
+	writeRuns(w, runs)
 	for _, r := range res.Runs {
 		if r.Added != nil {
 			fmt.Fprintf(w, "%s added latency (reply time − paysim handling time), ms: p50 %.3f  p90 %.3f  p99 %.3f  max %.3f  (%d matched, %d unmatched)\n",
@@ -76,6 +69,21 @@ func writeTable(w io.Writer, res *result) {
 	if res.WorldProfile != "" {
 		fmt.Fprintf(w, "CPU profile of paybench (NATS server, paysim, load) during the bridge run: %s\n", res.WorldProfile)
 	}
+}
+
+// writeRuns prints one row per run; nothing when nothing ran.
+func writeRuns(w io.Writer, runs []runResult) {
+	if len(runs) == 0 {
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "run\tchecks\tchecks/s\tp50 ms\tp90 ms\tp99 ms\tmax ms\tcalls/check\tevents\tchanged\tmoved\terrors\t")
+	for _, r := range runs {
+		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%.2f\t%.2f\t%.2f\t%.2f\t%s\t%s\t%d\t%d\t%s\t\n",
+			r.Name, r.Checks, r.ChecksPerSecond, r.Latency.P50, r.Latency.P90, r.Latency.P99, r.Latency.Max,
+			optFloat(r.CallsPerCheck, "%.3f"), optInt(r.Events), r.ChangedReplies, r.StatusesMoved, errorList(r.Errors))
+	}
+	tw.Flush()
 }
 
 // writeScale prints what --scale measured: the fill, then the restart.
