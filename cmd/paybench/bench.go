@@ -11,10 +11,6 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-
-	"github.com/paybridge/paybridge"
-	"github.com/paybridge/paybridge/providers/coinbar"
-	"github.com/paybridge/paybridge/providers/muvinai"
 )
 
 // idleSettle is how long a freshly started bridge is left alone before its
@@ -46,6 +42,11 @@ func newBench(ctx context.Context, o options, log io.Writer) (*bench, error) {
 func (b *bench) setUp(ctx context.Context) error {
 	natsURL := b.o.natsURL
 	var sim simulator
+	if b.o.scale > 0 {
+		if err := checkFreeSpace(os.TempDir(), b.o.scale); err != nil {
+			return err
+		}
+	}
 	if b.o.self {
 		w, err := startWorld(ctx, b.o, b.log)
 		if err != nil {
@@ -68,15 +69,22 @@ func (b *bench) setUp(ctx context.Context) error {
 		b.world.meter.timing.Store(true)
 		b.drv.meter = b.world.meter
 	}
-	if b.world != nil {
+	if b.world != nil && b.o.scale == 0 { // --scale follows the bridge it restarts
 		time.Sleep(idleSettle)
-		pid := b.world.bridge.pid()
-		if b.idleRSS, err = readRSS(pid); err != nil {
+		idle, err := readRSS(b.world.bridge.pid())
+		if err != nil {
 			return fmt.Errorf("reading the bridge's memory: %w", err)
 		}
-		b.rss = startRSSSampler(pid, 100*time.Millisecond)
+		b.followBridge(idle)
 	}
 	return nil
+}
+
+// followBridge notes the running bridge's idle memory and samples its RSS
+// from now on, for the peak of each run.
+func (b *bench) followBridge(idleRSS int64) {
+	b.idleRSS = idleRSS
+	b.rss = startRSSSampler(b.world.bridge.pid(), 100*time.Millisecond)
 }
 
 func (b *bench) close() error {
@@ -96,6 +104,13 @@ func (b *bench) close() error {
 // burst.
 func (b *bench) run(ctx context.Context) (*result, error) {
 	res := &result{Setup: b.o.describe(), Bridge: "external, at " + b.o.natsURL, LoadBefore: loadAverage()}
+	if b.o.scale > 0 {
+		scale, err := b.scale(ctx)
+		if err != nil {
+			return nil, err
+		}
+		res.Scale = scale
+	}
 	if b.world != nil {
 		res.Bridge = b.world.bridge.describe()
 		res.RSS = &rssReport{Of: res.Bridge, IdleMiB: mib(b.idleRSS)}
@@ -131,12 +146,12 @@ func (b *bench) timedRuns(ctx context.Context, res *result) error {
 		if err != nil {
 			return err
 		}
-		r, err := b.timed(ctx, "floor", op)
+		r, err := b.timed(ctx, floorRunName(b.o.floorKind), op)
 		if err != nil {
 			return err
 		}
 		res.Runs = append(res.Runs, *r)
-		floor = r
+		res.FloorKind, floor = b.o.floorKind, r
 	}
 	if b.o.floor {
 		return nil
@@ -161,41 +176,6 @@ func (b *bench) timedRuns(ctx context.Context, res *result) error {
 	}
 	res.Profile, res.WorldProfile = b.o.cpuProfile, b.o.worldProf
 	return nil
-}
-
-// floorOp builds the floor's provider clients and opens the status bucket.
-func (b *bench) floorOp(ctx context.Context) (op, error) {
-	var provs []paybridge.Provider
-	var err error
-	if b.world != nil {
-		provs, err = selfProviders(b.world.simURL)
-	} else {
-		provs, err = externalProviders(b.o)
-	}
-	if err != nil {
-		return nil, err
-	}
-	clients := map[string]paybridge.Provider{}
-	for _, p := range provs {
-		clients[p.Name()] = p
-	}
-	kv, err := b.js.KeyValue(ctx, b.o.bucket)
-	if err != nil {
-		return nil, fmt.Errorf("status bucket %s: %w", b.o.bucket, err)
-	}
-	return floorCheck(clients, kv), nil
-}
-
-func externalProviders(o options) ([]paybridge.Provider, error) {
-	cb, err := coinbar.New(o.paysimURL, o.coinbarClientID)
-	if err != nil {
-		return nil, err
-	}
-	mv, err := muvinai.New(o.paysimURL, o.muvinaiAPIKey)
-	if err != nil {
-		return nil, err
-	}
-	return []paybridge.Provider{cb, mv}, nil
 }
 
 // prime checks every payment once through the bridge: each is a first
@@ -260,7 +240,7 @@ func (b *bench) timed(ctx context.Context, name string, do op) (*runResult, erro
 	r := &runResult{Name: name}
 	r.summarise(samples, b.o.duration.Seconds())
 	r.counted(before, b.counters(ctx))
-	if name == "floor" && b.world == nil {
+	if name != "bridge" && b.world == nil {
 		// The bridge's /metrics does not see the floor's own calls.
 		r.ProviderCalls, r.CallsPerCheck = nil, nil
 	}

@@ -30,8 +30,14 @@ type options struct {
 
 	floor        bool
 	compare      bool
+	floorKind    string // client or raw
 	latencyAdded bool
 	burst        int
+
+	// scale > 0: fill the status bucket with that many settled payments
+	// and measure a restart of the bridge against it (scale.go).
+	scale       int
+	scaleSettle time.Duration
 
 	json       bool
 	metricsURL string
@@ -41,13 +47,13 @@ type options struct {
 	bridgeBin  string
 
 	// Against an external bridge: where its paysim is, for --floor.
-	paysimURL        string
-	coinbarClientID  string
-	muvinaiAPIKey    string
-	checkSubject     string
-	bucket           string
-	eventStream      string
-	changeShareGiven bool
+	paysimURL       string
+	coinbarClientID string
+	muvinaiAPIKey   string
+	checkSubject    string
+	bucket          string
+	eventStream     string
+	given           map[string]bool // flags set on the command line
 }
 
 // Defaults of paysim's own flags, so that a floor against an external
@@ -78,7 +84,10 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.maxInflight, "max-inflight", 1024, "the bridge's --max-inflight (--self)")
 	fs.BoolVar(&o.floor, "floor", false, "measure the floor instead of the bridge: one provider GET and one KV read per check")
 	fs.BoolVar(&o.compare, "compare", false, "measure the floor, then the bridge, with the same settings, and print bridge/floor")
+	fs.StringVar(&o.floorKind, "floor-kind", floorClient, "client: the real provider client's Check and one KV read; raw: a plain HTTP GET, a generic JSON decode and one KV read")
 	fs.BoolVar(&o.latencyAdded, "latency-added", false, "report reply time minus paysim's handling time of the check's request (--self; --rate defaults to 1000)")
+	fs.IntVar(&o.scale, "scale", 0, "fill the status bucket with this many settled payments, restart the bridge and measure what the restart costs (--self); --payments defaults to 100000 and --rate to 1000 then")
+	fs.DurationVar(&o.scaleSettle, "scale-settle", 30*time.Second, "with --scale: how long the restarted bridge's CPU and memory are followed from its start")
 	fs.IntVar(&o.burst, "burst", 0, "after the runs, send this many checks of one payment at once and count the provider calls")
 	fs.BoolVar(&o.json, "json", false, "print the result as JSON")
 	fs.StringVar(&o.metricsURL, "metrics-url", "", "the bridge's /metrics, to count provider calls of an external bridge")
@@ -98,11 +107,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	if fs.NArg() > 0 {
 		return options{}, cli.Usagef("unexpected argument %q", fs.Arg(0))
 	}
-	fs.Visit(func(f *flag.Flag) {
-		if f.Name == "change-share" {
-			o.changeShareGiven = true
-		}
-	})
+	o.given = map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { o.given[f.Name] = true })
 	return o, o.check()
 }
 
@@ -130,6 +136,10 @@ func (o *options) check() error {
 		return cli.Usagef("--max-inflight must be at least 1, got %d", o.maxInflight)
 	case o.floor && o.compare:
 		return cli.Usagef("--floor and --compare exclude each other: --compare runs the floor too")
+	case o.floorKind != floorClient && o.floorKind != floorRaw:
+		return cli.Usagef("--floor-kind must be client or raw, got %q", o.floorKind)
+	case o.floorKind == floorRaw && !o.floor && !o.compare:
+		return cli.Usagef("--floor-kind raw needs --floor or --compare")
 	case o.burst < 0:
 		return cli.Usagef("--burst must not be negative, got %d", o.burst)
 	case o.bridgeMode != "subprocess" && o.bridgeMode != "in-process":
@@ -142,7 +152,38 @@ func (o *options) check() error {
 			return err
 		}
 	}
+	if err := o.checkScale(); err != nil {
+		return err
+	}
 	if o.latencyAdded && o.rate == 0 {
+		o.rate = 1000
+	}
+	return nil
+}
+
+// checkScale checks --scale and its companions, and sets the defaults of
+// its load window: 1,000 checks/s over 100,000 payments.
+func (o *options) checkScale() error {
+	switch {
+	case o.scale < 0:
+		return cli.Usagef("--scale must not be negative, got %d", o.scale)
+	case o.scale == 0 && o.given["scale-settle"]:
+		return cli.Usagef("--scale-settle needs --scale")
+	case o.scale == 0:
+		return nil
+	case !o.self:
+		return cli.Usagef("--scale needs --self: it fills the bucket of a world of its own")
+	case o.bridgeMode != "subprocess":
+		return cli.Usagef("--scale restarts `paybridge serve`: it needs --bridge subprocess")
+	case o.floor:
+		return cli.Usagef("--scale and --floor exclude each other: --floor skips the bridge run whose memory --scale reports")
+	case o.scaleSettle <= 0:
+		return cli.Usagef("--scale-settle must be positive, got %s", o.scaleSettle)
+	}
+	if !o.given["payments"] {
+		o.payments = 100000
+	}
+	if !o.given["rate"] {
 		o.rate = 1000
 	}
 	return nil
@@ -151,7 +192,7 @@ func (o *options) check() error {
 // checkExternal checks what needs the world that --self would build.
 func (o *options) checkExternal() error {
 	switch {
-	case o.changeShareGiven && o.changeShare > 0:
+	case o.given["change-share"] && o.changeShare > 0:
 		return cli.Usagef("--change-share needs --self: paybench cannot move an external paysim's payments")
 	case o.providerLatency > 0:
 		return cli.Usagef("--provider-latency needs --self; start the external paysim with --latency")
@@ -172,6 +213,13 @@ func (o options) describe() string {
 	if o.rate > 0 {
 		load = fmt.Sprintf("open loop, %.0f checks/s", o.rate)
 	}
-	return fmt.Sprintf("%d payments (%s), %s, %s measured after %s warm-up, %.2f%% changing per pass, provider latency %s",
+	s := fmt.Sprintf("%d payments (%s), %s, %s measured after %s warm-up, %.2f%% changing per pass, provider latency %s",
 		o.payments, o.provider, load, o.duration, o.warmup, o.changeShare*100, o.providerLatency)
+	if o.floor || o.compare {
+		s += ", " + o.floorKind + " floor"
+	}
+	if o.scale > 0 {
+		s += fmt.Sprintf(", after a restart against %d stored payments", o.scale)
+	}
+	return s
 }

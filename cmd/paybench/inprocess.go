@@ -11,10 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/paybridge/paybridge"
 	"github.com/paybridge/paybridge/bridge"
-	"github.com/paybridge/paybridge/providers/coinbar"
-	"github.com/paybridge/paybridge/providers/muvinai"
 )
 
 // inProcess is a bridge running in paybench's own process: its memory is
@@ -26,7 +23,7 @@ type inProcess struct {
 }
 
 func startInProcess(ctx context.Context, o options, w *world) (*inProcess, error) {
-	provs, err := selfProviders(w.simURL)
+	provs, err := selfPaysim(w.simURL).providers()
 	if err != nil {
 		return nil, err
 	}
@@ -43,20 +40,6 @@ func startInProcess(ctx context.Context, o options, w *world) (*inProcess, error
 		return nil, fmt.Errorf("starting the bridge: %w", err)
 	}
 	return &inProcess{nc: nc, b: b}, nil
-}
-
-// selfProviders are clients of the --self paysim with the default retry
-// policy, as `paybridge serve` builds them.
-func selfProviders(simURL string) ([]paybridge.Provider, error) {
-	cb, err := coinbar.New(simURL, selfCoinbarClientID)
-	if err != nil {
-		return nil, err
-	}
-	mv, err := muvinai.New(simURL, selfMuvinaiAPIKey)
-	if err != nil {
-		return nil, err
-	}
-	return []paybridge.Provider{cb, mv}, nil
 }
 
 func (p *inProcess) describe() string {

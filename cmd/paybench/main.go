@@ -3,8 +3,11 @@
 // provider calls per check, events published, errors and the bridge's
 // memory. With --self it brings its own world: an embedded NATS server,
 // the paysim simulator and a bridge. --floor and --compare measure the
-// work a check cannot avoid (one provider GET and one KV read), so that
-// the bridge's own cost shows as a ratio.
+// work a check cannot avoid (one provider GET and one KV read; with
+// --floor-kind raw, the cheapest GET, decode and KV read possible), so that
+// the bridge's own cost shows as a ratio. --scale fills the status bucket
+// with many settled payments first and measures what a restart of the
+// bridge against it costs.
 package main
 
 import (

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -15,19 +14,9 @@ import (
 // bridge are both measured, statuses move and are announced, nothing
 // fails, and one provider call serves each check.
 func TestSelfRunMeasuresFloorAndBridge(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	var stdout, stderr bytes.Buffer
-	err := run(ctx, []string{"--self", "--bridge", "in-process", "--payments", "100",
+	res := runJSON(t, 60*time.Second, "--self", "--bridge", "in-process", "--payments", "100",
 		"--duration", "1s", "--warmup", "200ms", "--change-share", "0.1",
-		"--compare", "--latency-added", "--rate", "300", "--burst", "50", "--json"}, &stdout, &stderr)
-	if err != nil {
-		t.Fatalf("run: %v\n%s", err, stderr.String())
-	}
-	var res result
-	if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {
-		t.Fatalf("output is not the result JSON: %v\n%s", err, stdout.String())
-	}
+		"--compare", "--latency-added", "--rate", "300", "--burst", "50")
 	if len(res.Runs) != 2 || res.Runs[0].Name != "floor" || res.Runs[1].Name != "bridge" {
 		t.Fatalf("want a floor and a bridge run, got %+v", res.Runs)
 	}
@@ -68,13 +57,7 @@ func TestSelfRunMeasuresFloorAndBridge(t *testing.T) {
 		t.Errorf("burst of 50: %+v", res.Burst)
 	}
 
-	var table bytes.Buffer
-	writeTable(&table, &res)
-	for _, want := range []string{"prime", "floor", "bridge", "bridge/floor = ", "added latency", "burst: 50 concurrent checks"} {
-		if !strings.Contains(table.String(), want) {
-			t.Errorf("table lacks %q:\n%s", want, table.String())
-		}
-	}
+	checkTable(t, &res, "prime", "floor", "bridge", "bridge/floor = ", "added latency", "burst: 50 concurrent checks")
 }
 
 func TestBadFlagsAreUsageErrors(t *testing.T) {
@@ -88,10 +71,18 @@ func TestBadFlagsAreUsageErrors(t *testing.T) {
 		{[]string{"--self", "--provider", "paypal"}, `--provider must be coinbar, muvinai or both, got "paypal"`},
 		{[]string{"--self", "--change-share", "1.5"}, "--change-share must be between 0 and 1"},
 		{[]string{"--self", "--floor", "--compare"}, "--floor and --compare exclude each other"},
+		{[]string{"--self", "--floor-kind", "fast", "--compare"}, `--floor-kind must be client or raw, got "fast"`},
+		{[]string{"--self", "--floor-kind", "raw"}, "--floor-kind raw needs --floor or --compare"},
 		{[]string{"--self", "--bridge", "docker"}, `--bridge must be subprocess or in-process, got "docker"`},
 		{[]string{"--nats-url", "nats://127.0.0.1:4222", "--change-share", "0.1"}, "--change-share needs --self"},
 		{[]string{"--nats-url", "nats://127.0.0.1:4222", "--latency-added"}, "--latency-added needs --self"},
 		{[]string{"--nats-url", "nats://127.0.0.1:4222", "--compare"}, "need --paysim-url"},
+		{[]string{"--self", "--scale", "-1"}, "--scale must not be negative"},
+		{[]string{"--self", "--scale-settle", "5s"}, "--scale-settle needs --scale"},
+		{[]string{"--nats-url", "nats://127.0.0.1:4222", "--scale", "10"}, "--scale needs --self"},
+		{[]string{"--self", "--scale", "10", "--bridge", "in-process"}, "it needs --bridge subprocess"},
+		{[]string{"--self", "--scale", "10", "--floor"}, "--scale and --floor exclude each other"},
+		{[]string{"--self", "--scale", "10", "--scale-settle", "0s"}, "--scale-settle must be positive"},
 		{[]string{"--self", "extra"}, `unexpected argument "extra"`},
 	} {
 		_, err := parseFlags(tc.args, &bytes.Buffer{})
@@ -102,8 +93,9 @@ func TestBadFlagsAreUsageErrors(t *testing.T) {
 }
 
 // Against an external bridge the default change share is dropped, since
-// paybench cannot move that paysim's payments, and --latency-added sets
-// the rate it is defined at.
+// paybench cannot move that paysim's payments; --latency-added sets the
+// rate it is defined at; --scale sets the load its window is defined
+// with, unless given.
 func TestFlagDefaultsFollowTheMode(t *testing.T) {
 	o, err := parseFlags([]string{"--nats-url", "nats://127.0.0.1:4222"}, &bytes.Buffer{})
 	if err != nil || o.changeShare != 0 {
@@ -112,5 +104,25 @@ func TestFlagDefaultsFollowTheMode(t *testing.T) {
 	o, err = parseFlags([]string{"--self", "--latency-added"}, &bytes.Buffer{})
 	if err != nil || o.rate != 1000 {
 		t.Errorf("--latency-added: rate %v, err %v; want 1000, nil", o.rate, err)
+	}
+	o, err = parseFlags([]string{"--self", "--scale", "10"}, &bytes.Buffer{})
+	if err != nil || o.payments != 100000 || o.rate != 1000 {
+		t.Errorf("--scale: want 100000 payments at 1000 checks/s by default, got %d at %v (%v)", o.payments, o.rate, err)
+	}
+	o, err = parseFlags([]string{"--self", "--scale", "10", "--payments", "50", "--rate", "0"}, &bytes.Buffer{})
+	if err != nil || o.payments != 50 || o.rate != 0 {
+		t.Errorf("--scale with --payments 50 --rate 0: got %d at %v (%v)", o.payments, o.rate, err)
+	}
+}
+
+// A bridge that cannot start is an error, and the world it leaves is
+// closed without a bridge to stop.
+func TestBridgeThatCannotStartIsAnError(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	missing := t.TempDir() + "/no-such-paybridge"
+	err := run(ctx, []string{"--self", "--bridge-bin", missing, "--duration", "0"}, &bytes.Buffer{}, &bytes.Buffer{})
+	if err == nil || !strings.Contains(err.Error(), "starting "+missing) {
+		t.Errorf("want the failed start of %s, got %v", missing, err)
 	}
 }

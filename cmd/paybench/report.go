@@ -24,18 +24,15 @@ func writeTable(w io.Writer, res *result) {
 		fmt.Fprintf(w, "load average: %s before, %s after\n", res.LoadBefore, res.LoadAfter)
 	}
 	fmt.Fprintln(w)
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "run\tchecks\tchecks/s\tp50 ms\tp90 ms\tp99 ms\tmax ms\tcalls/check\tevents\tchanged\tmoved\terrors\t")
+	if res.Scale != nil {
+		writeScale(w, res.Scale)
+		fmt.Fprintln(w)
+	}
 	runs := res.Runs
 	if res.Prime != nil {
 		runs = append([]runResult{*res.Prime}, runs...)
 	}
-	for _, r := range runs {
-		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%.2f\t%.2f\t%.2f\t%.2f\t%s\t%s\t%d\t%d\t%s\t\n",
-			r.Name, r.Checks, r.ChecksPerSecond, r.Latency.P50, r.Latency.P90, r.Latency.P99, r.Latency.Max,
-			optFloat(r.CallsPerCheck, "%.3f"), optInt(r.Events), r.ChangedReplies, r.StatusesMoved, errorList(r.Errors))
-	}
-	tw.Flush()
+	writeRuns(w, runs)
 	for _, r := range res.Runs {
 		if r.Added != nil {
 			fmt.Fprintf(w, "%s added latency (reply time − paysim handling time), ms: p50 %.3f  p90 %.3f  p99 %.3f  max %.3f  (%d matched, %d unmatched)\n",
@@ -49,7 +46,7 @@ func writeTable(w io.Writer, res *result) {
 		}
 	}
 	if res.BridgeFloor != nil {
-		fmt.Fprintf(w, "bridge/floor = %.2f", *res.BridgeFloor)
+		fmt.Fprintf(w, "bridge/%s = %.2f", floorRunName(res.FloorKind), *res.BridgeFloor)
 		if res.BridgeFloorCPU != nil {
 			fmt.Fprintf(w, " (by CPU per check, all processes: %.2f)", *res.BridgeFloorCPU)
 		}
@@ -72,6 +69,37 @@ func writeTable(w io.Writer, res *result) {
 	if res.WorldProfile != "" {
 		fmt.Fprintf(w, "CPU profile of paybench (NATS server, paysim, load) during the bridge run: %s\n", res.WorldProfile)
 	}
+}
+
+// writeRuns prints one row per run; nothing when nothing ran.
+func writeRuns(w io.Writer, runs []runResult) {
+	if len(runs) == 0 {
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "run\tchecks\tchecks/s\tp50 ms\tp90 ms\tp99 ms\tmax ms\tcalls/check\tevents\tchanged\tmoved\terrors\t")
+	for _, r := range runs {
+		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%.2f\t%.2f\t%.2f\t%.2f\t%s\t%s\t%d\t%d\t%s\t\n",
+			r.Name, r.Checks, r.ChecksPerSecond, r.Latency.P50, r.Latency.P90, r.Latency.P99, r.Latency.Max,
+			optFloat(r.CallsPerCheck, "%.3f"), optInt(r.Events), r.ChangedReplies, r.StatusesMoved, errorList(r.Errors))
+	}
+	tw.Flush()
+}
+
+// writeScale prints what --scale measured: the fill, then the restart.
+func writeScale(w io.Writer, s *scaleResult) {
+	f, r := s.Fill, s.Restart
+	fmt.Fprintf(w, "fill:    %d settled payments stored in %.1f s (%.0f/s); bucket %d values, %.2f GiB (%.0f bytes a record)\n",
+		f.Records, f.Seconds, f.PerSecond, f.StoredValues, gib(f.StoreBytes), f.BytesPerRecord)
+	rep := r.LookupReply
+	fmt.Fprintf(w, "restart: ready after %.3f s; first lookup answered after %.3f s (attempt %d: %s %s %s %s, from the %s)\n",
+		r.ReadySeconds, r.FirstLookupSeconds, r.LookupAttempts, rep.PaymentID, rep.Status, rep.Amount, rep.Currency, rep.Source)
+	settled := "not settled"
+	if r.CPUSettledAt != nil {
+		settled = fmt.Sprintf("settled (< 1%% of a core for 3 s) from %.0f s, %.2f CPU s until then", *r.CPUSettledAt, *r.CPUUntilSettled)
+	}
+	fmt.Fprintf(w, "first %.0f s: CPU %.2f s, %s; RSS peak %.1f MiB, %.1f MiB at %.0f s\n",
+		r.WindowSeconds, r.CPUSeconds, settled, r.RSSPeakMiB, r.RSSEndMiB, r.WindowSeconds)
 }
 
 func optFloat(v *float64, format string) string {

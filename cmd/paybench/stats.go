@@ -149,7 +149,7 @@ type burstResult struct {
 // rssReport is the bridge's memory.
 type rssReport struct {
 	Of      string   `json:"of"`
-	IdleMiB float64  `json:"idle_mib"`
+	IdleMiB float64  `json:"idle_mib"`           // 1 s after ready; with --scale, at the end of --scale-settle
 	PeakMiB *float64 `json:"peak_mib,omitempty"` // during the bridge run
 	EndMiB  *float64 `json:"end_mib,omitempty"`  // right after it
 }
@@ -163,11 +163,14 @@ type result struct {
 	Prime       *runResult  `json:"prime,omitempty"`
 	Runs        []runResult `json:"runs"`
 	BridgeFloor *float64    `json:"bridge_over_floor,omitempty"`
+	// FloorKind is the floor measured: client or raw (--floor-kind).
+	FloorKind string `json:"floor_kind,omitempty"`
 	// BridgeFloorCPU is the floor's CPU per check over the bridge's (all
 	// processes): what the throughput ratio would be on otherwise idle
 	// cores, where both are CPU-bound. Steadier than the throughput ratio
 	// on a shared machine.
 	BridgeFloorCPU *float64     `json:"bridge_over_floor_by_cpu,omitempty"`
+	Scale          *scaleResult `json:"scale,omitempty"`
 	RSS            *rssReport   `json:"rss,omitempty"`
 	Burst          *burstResult `json:"burst,omitempty"`
 	Profile        string       `json:"cpu_profile,omitempty"`

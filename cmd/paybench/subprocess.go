@@ -27,18 +27,38 @@ type subprocess struct {
 	cmd    *exec.Cmd
 	admin  string // host:port of /readyz, /metrics and /debug/pprof
 	stderr *tail
-	exited chan struct{}
-	err    error // the exit, once exited is closed
+	// started is just before the process was started.
+	started time.Time
+	exited  chan struct{}
+	err     error // the exit, once exited is closed
 }
 
+// readyWithin bounds how long a starting bridge may take to be ready.
+const readyWithin = 60 * time.Second
+
+// readyPoll is how often /readyz is asked while the bridge starts: also
+// the resolution of a measured time to ready.
+const readyPoll = 10 * time.Millisecond
+
+// startSubprocess starts `paybridge serve` and waits until it is ready.
 func startSubprocess(ctx context.Context, o options, w *world, log io.Writer) (*subprocess, error) {
-	bin := o.bridgeBin
-	if bin == "" {
-		fmt.Fprintln(log, "paybench: building cmd/paybridge")
-		var err error
-		if bin, err = buildBridge(ctx, w.dir); err != nil {
-			return nil, err
-		}
+	s, err := spawnBridge(ctx, o, w, log)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.waitReady(ctx, readyWithin); err != nil {
+		return nil, errors.Join(err, s.stop(ctx))
+	}
+	fmt.Fprintf(log, "paybench: paybridge serve running, pid %d, admin HTTP %s\n", s.pid(), s.admin)
+	return s, nil
+}
+
+// spawnBridge starts `paybridge serve` and returns at once, so that a
+// caller can follow the process from its first moment (started).
+func spawnBridge(ctx context.Context, o options, w *world, log io.Writer) (*subprocess, error) {
+	bin, err := w.bridgeBinary(ctx, o, log)
+	if err != nil {
+		return nil, err
 	}
 	httpAddr, err := freeLoopbackPort()
 	if err != nil {
@@ -63,15 +83,29 @@ func startSubprocess(ctx context.Context, o options, w *world, log io.Writer) (*
 		"PAYBRIDGE_COINBAR_API_KEY="+selfCoinbarClientID,
 		"PAYBRIDGE_MUVINAI_API_KEY="+selfMuvinaiAPIKey)
 	s.cmd.Stderr = s.stderr
+	s.started = time.Now()
 	if err := s.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting %s: %w", bin, err)
 	}
 	go func() { s.err = s.cmd.Wait(); close(s.exited) }()
-	if err := s.waitReady(ctx, 60*time.Second); err != nil {
-		return nil, errors.Join(err, s.stop(ctx))
-	}
-	fmt.Fprintf(log, "paybench: paybridge serve running, pid %d, admin HTTP %s\n", s.pid(), s.admin)
 	return s, nil
+}
+
+// bridgeBinary is --bridge-bin, or cmd/paybridge built into the world's
+// directory on first use, so that a restarted bridge is the same build.
+func (w *world) bridgeBinary(ctx context.Context, o options, log io.Writer) (string, error) {
+	if o.bridgeBin != "" {
+		return o.bridgeBin, nil
+	}
+	if w.bridgeBin == "" {
+		fmt.Fprintln(log, "paybench: building cmd/paybridge")
+		bin, err := buildBridge(ctx, w.dir)
+		if err != nil {
+			return "", err
+		}
+		w.bridgeBin = bin
+	}
+	return w.bridgeBin, nil
 }
 
 // buildBridge builds cmd/paybridge into dir; it needs to run inside the
@@ -111,15 +145,20 @@ func (s *subprocess) waitReady(ctx context.Context, within time.Duration) error 
 		}
 		select {
 		case <-s.exited:
-			return fmt.Errorf("paybridge serve exited (%v):\n%s", s.err, s.stderr)
+			return s.exitedError()
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(50 * time.Millisecond):
+		case <-time.After(readyPoll):
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("paybridge serve not ready within %s:\n%s", within, s.stderr)
 		}
 	}
+}
+
+// exitedError says how the bridge ended; only once exited is closed.
+func (s *subprocess) exitedError() error {
+	return fmt.Errorf("paybridge serve exited (%v):\n%s", s.err, s.stderr)
 }
 
 func (s *subprocess) describe() string {

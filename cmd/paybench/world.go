@@ -33,6 +33,8 @@ type world struct {
 	stopSim context.CancelFunc
 	simDone chan error
 	bridge  runningBridge
+	// bridgeBin is the paybridge built for this world, once built.
+	bridgeBin string
 }
 
 // runningBridge is a bridge paybench started, in a subprocess or in
@@ -80,18 +82,26 @@ func (w *world) start(ctx context.Context, o options, log io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(log, "paybench: NATS %s, paysim %s\n", w.natsURL, w.simURL)
+	// Assigned only on success: a nil *subprocess in w.bridge would not
+	// be nil, and close would stop it.
 	if o.bridgeMode == "subprocess" {
-		w.bridge, err = startSubprocess(ctx, o, w, log)
-		if errors.Is(err, errNoBinary) {
+		s, err := startSubprocess(ctx, o, w, log)
+		switch {
+		case err == nil:
+			w.bridge = s
+			return nil
+		case errors.Is(err, errNoBinary) && o.scale == 0: // --scale restarts the subprocess
 			fmt.Fprintf(log, "paybench: %v; running the bridge in process instead\n", err)
-		} else if err != nil {
+		default:
 			return err
 		}
 	}
-	if w.bridge == nil {
-		w.bridge, err = startInProcess(ctx, o, w)
+	p, err := startInProcess(ctx, o, w)
+	if err != nil {
+		return err
 	}
-	return err
+	w.bridge = p
+	return nil
 }
 
 // serveSim serves paysim behind the meter on a random loopback port.
@@ -106,6 +116,13 @@ func (w *world) serveSim() error {
 	w.stopSim, w.simDone = cancel, make(chan error, 1)
 	go func() { w.simDone <- sim.ServeHandler(ctx, ln, w.meter) }()
 	return nil
+}
+
+// stopBridge stops the running bridge; the world goes on without one.
+func (w *world) stopBridge(ctx context.Context) error {
+	b := w.bridge
+	w.bridge = nil
+	return b.stop(ctx)
 }
 
 // close stops the bridge, paysim and NATS, and removes the store.
