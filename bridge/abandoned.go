@@ -33,6 +33,14 @@ func (a *abandonedClaims) has(key, eventID string) bool {
 	return a.m[key] == eventID
 }
 
+// hasKey reports whether this instance gave up on some claim of key.
+func (a *abandonedClaims) hasKey(key string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	_, ok := a.m[key]
+	return ok
+}
+
 // remove forgets the claim once it is announced.
 func (a *abandonedClaims) remove(key, eventID string) {
 	a.mu.Lock()

@@ -39,6 +39,7 @@ type Bridge struct {
 	metrics    *metrics
 	checker    *checker
 	watcher    *watcher
+	follower   *follower
 	reconciler *reconciler
 	service    *service
 	stopBg     context.CancelFunc
@@ -75,7 +76,11 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config, provs ...paybridge.Prov
 	if err := ensureEventStream(ctx, js, cfg); err != nil {
 		return nil, err
 	}
-	kv, err := ensureStatusBucket(ctx, js, cfg)
+	kv, takesTTL, err := ensureStatusBucket(ctx, js, cfg, cfg.Logger)
+	if err != nil {
+		return nil, err
+	}
+	outbox, err := ensureOutbox(ctx, js, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -85,11 +90,20 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config, provs ...paybridge.Prov
 	}
 
 	now := func() time.Time { return time.Now().UTC() }
+	cache := newView(cfg.CacheSize, m)
+	if err := m.watchView(cache); err != nil {
+		return nil, err
+	}
+	store := &kvStore{kv: kv, js: js, subject: "$KV." + cfg.Bucket + "."}
+	if takesTTL {
+		store.retention = cfg.StatusRetention
+	}
 	claims := &claimer{
-		store:     &kvStore{kv: kv},
+		store:     store,
+		outbox:    &streamOutbox{js: js, stream: outbox, subject: cfg.OutboxSubject},
 		announcer: &streamAnnouncer{js: js, mode: cfg.EventMode, retries: 3, metrics: m},
 		subject:   cfg.EventSubject,
-		view:      newView(cfg.ViewSize),
+		view:      cache,
 		abandoned: newAbandonedClaims(),
 		grace:     cfg.ReconcileGrace,
 		log:       cfg.Logger,
@@ -119,7 +133,8 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config, provs ...paybridge.Prov
 			metrics:     m,
 			now:         now,
 		},
-		reconciler: &reconciler{kv: kv, claims: claims, rechecks: w, interval: cfg.ReconcileInterval,
+		follower: &follower{kv: kv, view: cache, rechecks: w, retry: cfg.ReconcileInterval, log: cfg.Logger},
+		reconciler: &reconciler{claims: claims, interval: cfg.ReconcileInterval,
 			grace: cfg.ReconcileGrace, log: cfg.Logger, metrics: m},
 	}, nil
 }
@@ -128,6 +143,7 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config, provs ...paybridge.Prov
 func (b *Bridge) Start(ctx context.Context) error {
 	bgCtx, cancel := context.WithCancel(context.Background())
 	b.stopBg = cancel
+	b.bg.Go(func() { b.follower.run(bgCtx) })
 	b.bg.Go(func() { b.reconciler.run(bgCtx) })
 	b.bg.Go(func() { b.watcher.refreshGauge(bgCtx) })
 	b.bg.Go(func() {

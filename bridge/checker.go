@@ -58,9 +58,16 @@ func (c *checker) check(ctx context.Context, req CheckRequest, patient bool) (re
 			return paybridge.Reply{}, err
 		}
 		if found && c.now().Sub(e.checkedAt()) <= req.MaxAge {
-			rep = replyUnchanged(e.rec, paybridge.SourceStore, e.checkedAt())
-			rep.RequestID = req.RequestID
-			return c.withWatch(ctx, key, rep, req.Watch)
+			// Fresh enough: the reply is the stored record, read whole.
+			rec, checkedAt, found, err := c.claims.readRecord(ctx, key)
+			if err != nil {
+				return paybridge.Reply{}, err
+			}
+			if found && c.now().Sub(checkedAt) <= req.MaxAge {
+				rep = replyUnchanged(rec, paybridge.SourceStore, checkedAt)
+				rep.RequestID = req.RequestID
+				return c.withWatch(ctx, key, rep, req.Watch)
+			}
 		}
 	}
 	received := req.received
@@ -97,14 +104,16 @@ func (c *checker) Lookup(ctx context.Context, req StatusRequest) (paybridge.Repl
 		return paybridge.Reply{}, unknownProvider(req.Provider)
 	}
 	key := Key(req.Provider, req.PaymentID)
-	e, found, err := c.claims.read(ctx, key, false)
+	rec, checkedAt, found, err := c.claims.readRecord(ctx, key)
 	if err != nil {
 		return paybridge.Reply{}, err
 	}
 	if !found {
 		return paybridge.Reply{}, paybridge.Errorf(paybridge.CodePaymentNotFound, "no status stored for this payment")
 	}
-	return c.withWatch(ctx, key, replyUnchanged(e.rec, paybridge.SourceStore, e.checkedAt()), false)
+	rep := replyUnchanged(rec, paybridge.SourceStore, checkedAt)
+	rep.Watching = !rec.Terminal && rec.WatchUntil != nil && rec.WatchUntil.After(c.now())
+	return rep, nil
 }
 
 // withWatch starts a watch when one is asked for and the payment is not
@@ -130,7 +139,7 @@ func (c *checker) withWatch(ctx context.Context, key string, rep paybridge.Reply
 	if err != nil {
 		return paybridge.Reply{}, err
 	}
-	rep.Watching = found && e.rec.WatchUntil != nil && e.rec.WatchUntil.After(c.now())
+	rep.Watching = found && e.watching(c.now())
 	return rep, nil
 }
 
@@ -213,28 +222,12 @@ func (o observation) reply(provider, paymentID string) paybridge.Reply {
 	// Unchanged or unknown: the provider's fresh words, the stored revision.
 	rep := replyFromRecord(Record{StatusChanged: statusData(provider, paymentID, o.result, nil, o.checkedAt)}, paybridge.SourceProvider, o.checkedAt)
 	if o.found {
-		rep.PreviousStatus = &o.current.Status
-		rep.Revision = o.current.Revision
+		status := o.stored.status
+		rep.PreviousStatus = &status
+		rep.Revision = o.stored.revision
 	}
 	return rep
 }
-
-// internalError hides a library error's words from the caller; the caller
-// logs the original.
-func internalError(err error) error {
-	var pe *paybridge.Error
-	if errors.As(err, &pe) {
-		return err
-	}
-	return &internal{err}
-}
-
-// internal is a NATS failure or a bug: code internal and a generic message
-// for the caller, the cause kept for logs. It does not unwrap, so a KV
-// timeout is not mistaken for a provider timeout.
-type internal struct{ cause error }
-
-func (e *internal) Error() string { return "internal: " + e.cause.Error() }
 
 // replyFromRecord describes a stored record as the change it records.
 func replyFromRecord(rec Record, source string, checkedAt time.Time) paybridge.Reply {
@@ -268,3 +261,20 @@ func replyUnchanged(rec Record, source string, checkedAt time.Time) paybridge.Re
 	rep.EventID = ""
 	return rep
 }
+
+// internalError hides a library error's words from the caller; the caller
+// logs the original.
+func internalError(err error) error {
+	var pe *paybridge.Error
+	if errors.As(err, &pe) {
+		return err
+	}
+	return &internal{err}
+}
+
+// internal is a NATS failure or a bug: code internal and a generic message
+// for the caller, the cause kept for logs. It does not unwrap, so a KV
+// timeout is not mistaken for a provider timeout.
+type internal struct{ cause error }
+
+func (e *internal) Error() string { return "internal: " + e.cause.Error() }

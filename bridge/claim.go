@@ -42,6 +42,30 @@ type Announcer interface {
 	Announce(ctx context.Context, subject string, e events.Event) error
 }
 
+// Outbox notes every claim until it is announced, so that a claim left
+// unannounced (its claimer died between the claim and the publish) is
+// found without reading the whole bucket. A claim is noted before it is
+// made and crossed off once announced. A noted claim that never happened
+// (the compare-and-set lost), or that someone else announced, is crossed
+// off by whoever finds it so; a later note of the same payment replaces an
+// earlier one.
+type Outbox interface {
+	// Note notes the claim of eventID on key and returns its ticket.
+	Note(ctx context.Context, key, eventID string) (ticket uint64, err error)
+	// CrossOff removes the note with ticket; one already gone is no error.
+	CrossOff(ctx context.Context, ticket uint64) error
+	// Pending returns up to limit notes, oldest first.
+	Pending(ctx context.Context, limit int) ([]OutboxEntry, error)
+}
+
+// OutboxEntry is one noted claim.
+type OutboxEntry struct {
+	Key     string
+	EventID string
+	Ticket  uint64
+	NotedAt time.Time
+}
+
 // errConflict means the record changed between our read and our write.
 var errConflict = errors.New("status record changed concurrently")
 
@@ -74,6 +98,7 @@ type Record struct {
 type claimer struct {
 	store     Store
 	announcer Announcer
+	outbox    Outbox
 	subject   string // the status event subject
 	view      *view
 	abandoned *abandonedClaims
@@ -91,9 +116,13 @@ type claimer struct {
 
 // observation is what one provider call led to; coalesced checks share it.
 type observation struct {
-	result    paybridge.Result
-	current   Record // the record in force afterwards; valid when found
-	found     bool
+	result paybridge.Result
+	// stored is the record in force before the answer, when found.
+	stored viewEntry
+	found  bool
+	// current is the record in force afterwards when the answer changed
+	// it, or the stored one when the answer was a stale read.
+	current   Record
 	changed   bool
 	stale     bool
 	checkedAt time.Time
@@ -111,15 +140,14 @@ func (c *claimer) apply(ctx context.Context, provider, paymentID, key string, re
 		if err != nil {
 			return observation{}, err
 		}
-		cur := e.rec
-		obs := observation{result: res, current: cur, found: found, checkedAt: checkedAt}
-		v := judge(found, cur.Status, res.Status)
-		if found && !cur.Published && (v == verdictChange || c.overdue(key, cur)) {
-			if err := c.announce(ctx, key); err != nil {
+		v := judge(found, e.status, res.Status)
+		if found && !e.published && (v == verdictChange || c.mayBeOverdue(key, e)) {
+			if e, found, err = c.announce(ctx, key, v == verdictChange); err != nil {
 				return observation{}, err
 			}
-			continue // the record is announced now: read it again
+			v = judge(found, e.status, res.Status)
 		}
+		obs := observation{result: res, stored: e, found: found, checkedAt: checkedAt}
 		switch v {
 		case verdictUnknown:
 			return obs, nil // never stored: we do not know what it means
@@ -127,17 +155,35 @@ func (c *claimer) apply(ctx context.Context, provider, paymentID, key string, re
 			c.view.confirm(key, e.rev, checkedAt, res.Status)
 			return obs, nil
 		case verdictStale:
-			obs.stale = true // a settled payment cannot become unsettled
+			// A settled payment cannot become unsettled: the reply is the
+			// stored record.
 			c.view.confirm(key, e.rev, checkedAt, res.Status)
+			rec, _, _, err := c.store.Get(ctx, key)
+			if err != nil {
+				return observation{}, internalError(err)
+			}
+			obs.current, obs.stale = rec, true
 			return obs, nil
 		}
 		var prev *paybridge.Status
+		var watchUntil *time.Time
 		if found {
-			prev = &cur.Status
+			prev = &e.status
+			if e.watchUntil != 0 {
+				until := time.Unix(0, e.watchUntil).UTC()
+				watchUntil = &until
+			}
 		}
 		next := newRecord(provider, paymentID, res, prev, e.rev, checkedAt)
-		next.WatchUntil = cur.WatchUntil
+		next.WatchUntil = watchUntil
+		ticket, err := c.outbox.Note(ctx, key, next.EventID)
+		if err != nil {
+			return observation{}, internalError(err)
+		}
 		claimRev, err := c.store.Put(ctx, key, next, e.rev)
+		if err != nil {
+			c.crossOff(ctx, ticket) // no claim was made
+		}
 		if errors.Is(err, errConflict) {
 			c.metrics.kvConflicts.Inc()
 			continue
@@ -156,15 +202,16 @@ func (c *claimer) apply(ctx context.Context, provider, paymentID, key string, re
 		}
 		// A failed publish is not the caller's failure: the change is
 		// stored and the reconciler will announce it.
-		c.finish(ctx, key, next, claimRev)
-		obs.current, obs.found, obs.changed = next, true, true
+		c.finish(ctx, key, next, claimRev, ticket)
+		obs.current, obs.changed = next, true
 		return obs, nil
 	}
 	return observation{}, paybridge.Errorf(paybridge.CodeInternal, "status of this payment kept changing under %d attempts", maxClaimAttempts)
 }
 
-// read returns the record of key from the view, or from the store when the
-// view has none or fresh is set (after a lost compare-and-set).
+// read returns what a check needs of key's record, from the view, or from
+// the store when the view has none or fresh is set (after a lost
+// compare-and-set).
 func (c *claimer) read(ctx context.Context, key string, fresh bool) (viewEntry, bool, error) {
 	if !fresh {
 		if e, ok := c.view.get(key); ok {
@@ -179,40 +226,67 @@ func (c *claimer) read(ctx context.Context, key string, fresh bool) (viewEntry, 
 		return viewEntry{}, false, nil
 	}
 	c.view.put(key, rec, rev)
-	e, _ := c.view.get(key)
-	if e.rev != rev { // evicted at once, or a later revision arrived
-		e = viewEntry{rec: rec, rev: rev}
+	return entryOf(rec, rev), true, nil
+}
+
+// readRecord reads key's whole record from the store, for a reply from
+// the store, and when the provider last confirmed it: a confirmation the
+// view noted for that very revision, or the record's own observation.
+func (c *claimer) readRecord(ctx context.Context, key string) (Record, time.Time, bool, error) {
+	rec, rev, found, err := c.store.Get(ctx, key)
+	if err != nil {
+		return Record{}, time.Time{}, false, internalError(err)
 	}
-	return e, true, nil
+	if !found {
+		return Record{}, time.Time{}, false, nil
+	}
+	c.view.put(key, rec, rev)
+	if e, ok := c.view.get(key); ok && e.rev == rev {
+		return rec, e.checkedAt(), true, nil
+	}
+	return rec, entryOf(rec, rev).checkedAt(), true, nil
 }
 
 // announce makes sure the change claimed in key's record is out before the
 // record is replaced: replacing it unannounced would lose its event. Only
 // its claimer publishes while it may still be publishing (so that a core
-// subscriber sees each change once); announce waits for that, and
-// publishes the change itself once the claim is overdue: abandoned by this
-// instance, or older than the grace period the reconciler also gives it.
-// Only the store is trusted here: a lagging view would publish an
-// announced change again.
-func (c *claimer) announce(ctx context.Context, key string) error {
+// subscriber sees each change once). announce publishes the change itself
+// when the claim is overdue: abandoned by this instance, or older than the
+// grace period the reconciler also gives it. Otherwise, when the record is
+// to be replaced, it waits for the claimer, and publishes the change once
+// it has waited the grace period; when it is not, it leaves the claim
+// alone. It returns the record in force afterwards. Only the store is
+// trusted here: a lagging view would publish an announced change again.
+func (c *claimer) announce(ctx context.Context, key string, replace bool) (viewEntry, bool, error) {
 	waitingSince := time.Now()
 	pause := 5 * time.Millisecond
 	for {
-		e, found, err := c.read(ctx, key, true)
-		if err != nil || !found || e.rec.Published {
-			return err
-		}
-		if c.overdue(key, e.rec) || time.Since(waitingSince) >= c.grace {
-			if _, err := c.finish(ctx, key, e.rec, e.rev); err != nil {
-				return internalError(err)
+		rec, rev, found, err := c.store.Get(ctx, key)
+		switch {
+		case err != nil:
+			return viewEntry{}, false, internalError(err)
+		case !found || rec.Published:
+			if found {
+				c.view.put(key, rec, rev)
 			}
-			return nil
+			return entryOf(rec, rev), found, nil
+		case c.overdue(key, rec) || (replace && time.Since(waitingSince) >= c.grace):
+			// Its note stays for the reconciler to cross off: only the
+			// claimer holds its ticket.
+			markRev, err := c.finish(ctx, key, rec, rev, 0)
+			if err != nil {
+				return viewEntry{}, false, internalError(err)
+			}
+			rec.Published = true
+			return entryOf(rec, markRev), true, nil
+		case !replace:
+			return entryOf(rec, rev), true, nil
 		}
 		t := time.NewTimer(pause)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return ctx.Err()
+			return viewEntry{}, false, ctx.Err()
 		case <-t.C:
 		}
 		pause = min(2*pause, 200*time.Millisecond)
@@ -225,10 +299,17 @@ func (c *claimer) overdue(key string, rec Record) bool {
 	return c.abandoned.has(key, rec.EventID) || c.now().Sub(rec.ObservedAt) >= c.grace
 }
 
-// finish publishes the event of a claimed record and marks it published.
-// It returns the record's revision afterwards. A failed publish leaves the
+// mayBeOverdue is overdue for what the view holds: true when the record
+// must be looked at to decide.
+func (c *claimer) mayBeOverdue(key string, e viewEntry) bool {
+	return c.abandoned.hasKey(key) || c.now().UnixNano()-e.observedAt >= int64(c.grace)
+}
+
+// finish publishes the event of a claimed record, marks it published and
+// crosses off its note in the outbox (ticket 0: not known here). It
+// returns the record's revision afterwards. A failed publish leaves the
 // claim to the next check of the payment and to the reconciler.
-func (c *claimer) finish(ctx context.Context, key string, rec Record, rev uint64) (uint64, error) {
+func (c *claimer) finish(ctx context.Context, key string, rec Record, rev, ticket uint64) (uint64, error) {
 	err := c.announcer.Announce(ctx, c.subject, events.NewStatusChanged(rec.EventID, rec.StatusChanged))
 	if err != nil {
 		c.abandoned.add(key, rec.EventID)
@@ -237,7 +318,20 @@ func (c *claimer) finish(ctx context.Context, key string, rec Record, rev uint64
 		return rev, err
 	}
 	c.abandoned.remove(key, rec.EventID)
-	return c.markPublished(ctx, key, rec, rev), nil
+	markRev := c.markPublished(ctx, key, rec, rev)
+	c.crossOff(ctx, ticket)
+	return markRev, nil
+}
+
+// crossOff removes an outbox note; one left behind by a failure is crossed
+// off later by the reconciler, which finds its claim announced.
+func (c *claimer) crossOff(ctx context.Context, ticket uint64) {
+	if ticket == 0 {
+		return
+	}
+	if err := c.outbox.CrossOff(ctx, ticket); err != nil {
+		c.log.Warn("outbox note not crossed off; the reconciler will", "ticket", ticket, "error", err)
+	}
 }
 
 // markPublished notes in the record that its event is out. A record
@@ -270,18 +364,22 @@ func (c *claimer) markPublished(ctx context.Context, key string, rec Record, rev
 // that every check can say whether the payment is watched without asking
 // the watch stream. A payment with no record yet has nothing to mark.
 func (c *claimer) markWatched(ctx context.Context, key string, until time.Time) error {
-	for attempt := range maxClaimAttempts {
+	if e, ok := c.view.get(key); ok && e.watchUntil == until.UnixNano() {
+		return nil
+	}
+	for range maxClaimAttempts {
 		// An unpublished claim is rewritten as it is: its claimer marks
 		// the rewritten record published (markPublished).
-		e, found, err := c.read(ctx, key, attempt > 0)
+		rec, rev, found, err := c.store.Get(ctx, key)
 		if err != nil || !found {
 			return err
 		}
-		if e.rec.WatchUntil != nil && e.rec.WatchUntil.Equal(until) {
+		if rec.WatchUntil != nil && rec.WatchUntil.Equal(until) {
+			c.view.put(key, rec, rev)
 			return nil
 		}
-		e.rec.WatchUntil = &until
-		rev, err := c.store.Put(ctx, key, e.rec, e.rev)
+		rec.WatchUntil = &until
+		newRev, err := c.store.Put(ctx, key, rec, rev)
 		if errors.Is(err, errConflict) {
 			c.metrics.kvConflicts.Inc()
 			continue
@@ -289,7 +387,7 @@ func (c *claimer) markWatched(ctx context.Context, key string, until time.Time) 
 		if err != nil {
 			return err
 		}
-		c.view.put(key, e.rec, rev)
+		c.view.put(key, rec, newRev)
 		return nil
 	}
 	return fmt.Errorf("status of this payment kept changing under %d attempts", maxClaimAttempts)

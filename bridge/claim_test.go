@@ -1,9 +1,11 @@
 package bridge
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -90,12 +92,51 @@ func (a *memAnnouncer) ids() []string {
 	return out
 }
 
+// memOutbox is an Outbox in memory, one note per key.
+type memOutbox struct {
+	mu    sync.Mutex
+	last  uint64
+	notes map[uint64]OutboxEntry
+}
+
+func (o *memOutbox) Note(_ context.Context, key, eventID string) (uint64, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for t, n := range o.notes {
+		if n.Key == key {
+			delete(o.notes, t) // a later note of a payment replaces an earlier one
+		}
+	}
+	o.last++
+	o.notes[o.last] = OutboxEntry{Key: key, EventID: eventID, Ticket: o.last, NotedAt: time.Now()}
+	return o.last, nil
+}
+
+func (o *memOutbox) CrossOff(_ context.Context, ticket uint64) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	delete(o.notes, ticket)
+	return nil
+}
+
+func (o *memOutbox) Pending(_ context.Context, limit int) ([]OutboxEntry, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	var out []OutboxEntry
+	for _, n := range o.notes {
+		out = append(out, n)
+	}
+	slices.SortFunc(out, func(a, b OutboxEntry) int { return cmp.Compare(a.Ticket, b.Ticket) })
+	return out[:min(limit, len(out))], nil
+}
+
 // claimWorld is one claimer on a memStore, at a clock the test moves.
 type claimWorld struct {
-	store *memStore
-	ann   *memAnnouncer
-	c     *claimer
-	clock time.Time
+	store  *memStore
+	ann    *memAnnouncer
+	outbox *memOutbox
+	c      *claimer
+	clock  time.Time
 }
 
 func newClaimWorld(t *testing.T) *claimWorld {
@@ -104,8 +145,9 @@ func newClaimWorld(t *testing.T) *claimWorld {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := &claimWorld{store: newMemStore(), ann: &memAnnouncer{}, clock: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
-	w.c = &claimer{store: w.store, announcer: w.ann, subject: "payments.status.changed", view: newView(100),
+	w := &claimWorld{store: newMemStore(), ann: &memAnnouncer{}, outbox: &memOutbox{notes: map[uint64]OutboxEntry{}},
+		clock: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	w.c = &claimer{store: w.store, announcer: w.ann, outbox: w.outbox, subject: "payments.status.changed", view: newView(100, m),
 		abandoned: newAbandonedClaims(), grace: 20 * time.Second, log: slog.New(slog.DiscardHandler),
 		metrics: m, now: func() time.Time { return w.clock }}
 	return w
@@ -150,6 +192,10 @@ func TestClaimFirstSightThenChange(t *testing.T) {
 	// Written: the claim and its mark, twice; nothing for the same status.
 	if w.store.last != 4 {
 		t.Fatalf("%d writes", w.store.last)
+	}
+	// Every claim announced is crossed off the outbox.
+	if n, _ := w.outbox.Pending(t.Context(), 10); len(n) != 0 {
+		t.Fatalf("outbox holds %v", n)
 	}
 }
 
@@ -273,6 +319,9 @@ func TestAbandonedClaimIsAnnouncedByTheNextCheck(t *testing.T) {
 	obs := w.apply(t, paybridge.StatusPending)
 	if !obs.changed || w.stored(t).Published {
 		t.Fatalf("claim: %+v", obs)
+	}
+	if n, _ := w.outbox.Pending(t.Context(), 10); len(n) != 1 || n[0].EventID != obs.current.EventID {
+		t.Fatalf("the unannounced claim is not in the outbox: %v", n)
 	}
 	w.ann.fail = nil
 	w.apply(t, paybridge.StatusPaid)

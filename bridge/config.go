@@ -20,6 +20,14 @@ type Config struct {
 	QueueGroup          string
 	EventStream         string
 	Bucket              string
+	// StatusRetention is how long a record is kept after it was last
+	// written (a watched payment's, not before its watch ends); then it
+	// expires, and a later check of the payment is a first sight again.
+	StatusRetention time.Duration
+	// OutboxStream holds a note of every claim not yet announced, on
+	// OutboxSubject.<key>, for the reconciler.
+	OutboxStream  string
+	OutboxSubject string
 	// Replicas of the streams and the bucket the bridge creates: 1 or 3.
 	Replicas int
 	// MaxInflight bounds the checks processed at once, shared evenly
@@ -57,9 +65,10 @@ type Config struct {
 	// call may test it.
 	BreakerThreshold int
 	BreakerCooldown  time.Duration
-	// ViewSize bounds the records kept in memory to answer checks
-	// without a KV read (a few hundred bytes each).
-	ViewSize int
+	// CacheSize bounds the payments whose record the view keeps, to
+	// answer checks without a KV read (about 200 bytes each); the least
+	// recently used are forgotten first.
+	CacheSize int
 
 	// Logger receives the bridge's logs; nil discards them.
 	Logger *slog.Logger
@@ -79,6 +88,9 @@ func DefaultConfig() Config {
 		QueueGroup:          "paybridge",
 		EventStream:         "PAYMENT_EVENTS",
 		Bucket:              "payment_status",
+		StatusRetention:     30 * 24 * time.Hour,
+		OutboxStream:        "PAYMENT_OUTBOX",
+		OutboxSubject:       "paybridge.outbox",
 		Replicas:            1,
 		MaxInflight:         1024,
 		EventMode:           events.Binary,
@@ -92,7 +104,7 @@ func DefaultConfig() Config {
 		WatchDeadline:       24 * time.Hour,
 		BreakerThreshold:    5,
 		BreakerCooldown:     10 * time.Second,
-		ViewSize:            100_000,
+		CacheSize:           100_000,
 	}
 }
 
@@ -106,6 +118,9 @@ func (c Config) withDefaults() Config {
 	orDefault(&c.QueueGroup, d.QueueGroup)
 	orDefault(&c.EventStream, d.EventStream)
 	orDefault(&c.Bucket, d.Bucket)
+	orDefault(&c.StatusRetention, d.StatusRetention)
+	orDefault(&c.OutboxStream, d.OutboxStream)
+	orDefault(&c.OutboxSubject, d.OutboxSubject)
 	orDefault(&c.Replicas, d.Replicas)
 	orDefault(&c.MaxInflight, d.MaxInflight)
 	orDefault(&c.CheckTimeout, d.CheckTimeout)
@@ -117,7 +132,7 @@ func (c Config) withDefaults() Config {
 	orDefault(&c.WatchDeadline, d.WatchDeadline)
 	orDefault(&c.BreakerThreshold, d.BreakerThreshold)
 	orDefault(&c.BreakerCooldown, d.BreakerCooldown)
-	orDefault(&c.ViewSize, d.ViewSize)
+	orDefault(&c.CacheSize, d.CacheSize)
 	if len(c.WatchSchedule) == 0 {
 		c.WatchSchedule = d.WatchSchedule
 	}
@@ -148,6 +163,12 @@ func (c Config) validate() error {
 	if c.MaxInflight < 1 {
 		return fmt.Errorf("max in-flight must be at least 1, got %d", c.MaxInflight)
 	}
+	if c.StatusRetention < time.Second {
+		return fmt.Errorf("status retention must be at least 1s, got %s", c.StatusRetention)
+	}
+	if c.CacheSize < 1 {
+		return fmt.Errorf("cache size must be at least 1, got %d", c.CacheSize)
+	}
 	for _, d := range c.WatchSchedule {
 		if d <= 0 {
 			return fmt.Errorf("watch schedule steps must be positive, got %s", d)
@@ -159,7 +180,7 @@ func (c Config) validate() error {
 	if c.WatchDeadline < 0 {
 		return fmt.Errorf("watch deadline must be positive, got %s", c.WatchDeadline)
 	}
-	for _, s := range []string{c.CheckSubject, c.StatusSubject, c.EventSubject, c.WatchExpiredSubject, c.WatchSubject} {
+	for _, s := range []string{c.CheckSubject, c.StatusSubject, c.EventSubject, c.WatchExpiredSubject, c.WatchSubject, c.OutboxSubject} {
 		if !validSubject(s) {
 			return fmt.Errorf("subject %q is not a valid NATS subject without wildcards", s)
 		}

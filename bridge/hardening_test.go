@@ -27,9 +27,10 @@ import (
 // publish to that claimer.
 func TestCoreSubscriberSeesEachChangeOnce(t *testing.T) {
 	e := newEnv(t)
-	// Room for every check at once: 900 of one provider.
-	e.startBridge(bridge.Config{QueueGroup: "a", MaxInflight: 2048})
-	e.startBridge(bridge.Config{QueueGroup: "b", MaxInflight: 2048})
+	// Room for every check at once, 900 of one provider, and for those
+	// the slower instance still has from the round before.
+	e.startBridge(bridge.Config{QueueGroup: "a", MaxInflight: 8192})
+	e.startBridge(bridge.Config{QueueGroup: "b", MaxInflight: 8192})
 	const n, checksEach = 150, 6
 	id := func(i int) string { return fmt.Sprintf("core-%03d", i) }
 	for i := range n {

@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/paybridge/paybridge/events"
@@ -17,9 +19,27 @@ import (
 
 // kvStore is the Store on a JetStream KV bucket: every write is a
 // compare-and-set against the revision read, so the bucket decides which
-// of several racing instances claims a change.
+// of several racing instances claims a change. Each write carries the
+// record's time to live when the bucket takes them.
 type kvStore struct {
-	kv jetstream.KeyValue
+	kv        jetstream.KeyValue
+	js        jetstream.JetStream
+	subject   string        // the bucket's KV subject prefix, $KV.<bucket>.
+	retention time.Duration // 0: the bucket takes no TTLs
+}
+
+// watchTTLMargin keeps a watched record past its watch's deadline, so
+// that the watch's last poll and its expiry still find it.
+const watchTTLMargin = time.Hour
+
+// ttl is how long rec lives after this write: the retention, or, for a
+// payment watched longer than that, until its watch ends.
+func (s *kvStore) ttl(rec Record) time.Duration {
+	ttl := s.retention
+	if rec.WatchUntil != nil && !rec.Terminal {
+		ttl = max(ttl, time.Until(*rec.WatchUntil)+watchTTLMargin)
+	}
+	return ttl
 }
 
 // Get implements Store. A record not yet published carries its own
@@ -48,16 +68,28 @@ func decodeEntry(entry jetstream.KeyValueEntry) (Record, error) {
 	return rec, nil
 }
 
-// Put implements Store with kv.Create (rev 0) or kv.Update.
+// Put implements Store: kv.Create for a new record, else a publish on the
+// key's subject expecting rev as its last sequence, as kv.Update does, but
+// with the record's TTL, which kv.Update cannot carry.
 func (s *kvStore) Put(ctx context.Context, key string, rec Record, rev uint64) (uint64, error) {
 	value, err := json.Marshal(rec)
 	if err != nil {
 		return 0, fmt.Errorf("encoding status %s: %w", key, err)
 	}
 	var newRev uint64
-	if rev == 0 {
+	switch {
+	case rev == 0 && s.retention > 0:
+		newRev, err = s.kv.Create(ctx, key, value, jetstream.KeyTTL(s.ttl(rec)))
+	case rev == 0:
 		newRev, err = s.kv.Create(ctx, key, value)
-	} else {
+	case s.retention > 0:
+		var ack *jetstream.PubAck
+		ack, err = s.js.PublishMsg(ctx, &nats.Msg{Subject: s.subject + key, Data: value},
+			jetstream.WithExpectLastSequencePerSubject(rev), jetstream.WithMsgTTL(s.ttl(rec)))
+		if err == nil {
+			newRev = ack.Sequence
+		}
+	default:
 		newRev, err = s.kv.Update(ctx, key, value, rev)
 	}
 	if isConflict(err) {
@@ -119,4 +151,78 @@ func (p *streamAnnouncer) Announce(ctx context.Context, subject string, e events
 		return fmt.Errorf("publishing event %s: %w", e.ID, err)
 	}
 	return nil
+}
+
+// streamOutbox is the Outbox on a small JetStream stream: one message per
+// noted claim, on <subject>.<key>, at most one per payment. Crossing off
+// deletes the message, so the stream holds only claims not yet announced.
+type streamOutbox struct {
+	js      jetstream.JetStream
+	stream  jetstream.Stream
+	subject string
+}
+
+// outboxNote is the body of a note.
+type outboxNote struct {
+	EventID string `json:"event_id"`
+}
+
+// Note implements Outbox; the ticket is the note's stream sequence.
+func (o *streamOutbox) Note(ctx context.Context, key, eventID string) (uint64, error) {
+	data, err := json.Marshal(outboxNote{EventID: eventID})
+	if err != nil {
+		return 0, err
+	}
+	ack, err := o.js.Publish(ctx, o.subject+"."+key, data)
+	if err != nil {
+		return 0, fmt.Errorf("noting claim %s in the outbox: %w", eventID, err)
+	}
+	return ack.Sequence, nil
+}
+
+// CrossOff implements Outbox.
+func (o *streamOutbox) CrossOff(ctx context.Context, ticket uint64) error {
+	err := o.stream.DeleteMsg(ctx, ticket)
+	if errors.Is(err, jetstream.ErrMsgNotFound) || errors.Is(err, jetstream.ErrMsgDeleteUnsuccessful) {
+		return nil // crossed off already, or replaced by a later note
+	}
+	return err
+}
+
+// Pending implements Outbox with an ordered consumer over what the stream
+// holds now: only notes not crossed off, few unless claimers are dying.
+func (o *streamOutbox) Pending(ctx context.Context, limit int) ([]OutboxEntry, error) {
+	info, err := o.stream.Info(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if info.State.Msgs == 0 {
+		return nil, nil
+	}
+	cons, err := o.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
+	if err != nil {
+		return nil, err
+	}
+	batch, err := cons.FetchNoWait(min(limit, int(info.State.Msgs)))
+	if err != nil {
+		return nil, err
+	}
+	var out []OutboxEntry
+	for msg := range batch.Messages() {
+		meta, err := msg.Metadata()
+		if err != nil {
+			continue
+		}
+		var note outboxNote
+		if json.Unmarshal(msg.Data(), &note) != nil || note.EventID == "" {
+			note.EventID = "" // an unreadable note: crossed off as stale
+		}
+		out = append(out, OutboxEntry{
+			Key:     strings.TrimPrefix(msg.Subject(), o.subject+"."),
+			EventID: note.EventID,
+			Ticket:  meta.Sequence.Stream,
+			NotedAt: meta.Timestamp,
+		})
+	}
+	return out, batch.Error()
 }

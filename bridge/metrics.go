@@ -25,10 +25,25 @@ type metrics struct {
 	watchesEnded     *prometheus.CounterVec
 	webhooks         *prometheus.CounterVec
 	circuitOpen      *prometheus.GaugeVec
+	cacheHits        prometheus.Counter
+	cacheMisses      prometheus.Counter
+	cacheEvictions   prometheus.Counter
+	reg              prometheus.Registerer
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	cacheLookups := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "paybridge_cache_lookups_total",
+		Help: "Reads of the view of the status bucket, by result: hit, or miss (a KV read followed).",
+	}, []string{"result"})
 	m := &metrics{
+		reg:         reg,
+		cacheHits:   cacheLookups.WithLabelValues("hit"),
+		cacheMisses: cacheLookups.WithLabelValues("miss"),
+		cacheEvictions: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "paybridge_cache_evictions_total",
+			Help: "Payments the view of the status bucket forgot, least recently used first, to stay within --cache-size.",
+		}),
 		checks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "paybridge_checks_total",
 			Help: "Check requests answered, by provider and outcome (changed, unchanged, stale, unknown, store, or an error code).",
@@ -90,12 +105,20 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	}
 	for _, c := range []prometheus.Collector{m.checks, m.dropped, m.providerRequests, m.providerLatency,
 		m.statusChanges, m.kvConflicts, m.publishRetries, m.republished, m.inflight,
-		m.watchesActive, m.watchLag, m.watchesEnded, m.webhooks, m.circuitOpen} {
+		m.watchesActive, m.watchLag, m.watchesEnded, m.webhooks, m.circuitOpen, cacheLookups, m.cacheEvictions} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("registering metrics: %w", err)
 		}
 	}
 	return m, nil
+}
+
+// watchView reports the view's size as paybridge_cache_entries.
+func (m *metrics) watchView(v *view) error {
+	return m.reg.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "paybridge_cache_entries",
+		Help: "Payments the view of the status bucket holds (at most --cache-size).",
+	}, func() float64 { return float64(v.len()) }))
 }
 
 func (m *metrics) countCheck(provider string, rep paybridge.Reply, err error) {

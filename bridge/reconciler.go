@@ -2,131 +2,76 @@ package bridge
 
 import (
 	"context"
-	"errors"
 	"log/slog"
-	"sync/atomic"
 	"time"
-
-	"github.com/nats-io/nats.go/jetstream"
 )
 
-// reconciler announces changes whose claiming instance died between the
-// claim and the publish (docs/contract.md, "Claiming a change"). It follows
-// the bucket with a KV watch, which also keeps the claimer's view current,
-// remembers records left unpublished, and publishes those still
-// unpublished after a grace period, with their stored event id.
-// Every instance runs one; racing reconcilers publish the same Nats-Msg-Id
-// and JetStream keeps one copy.
+// reconciler announces changes whose claimer died between the claim and
+// the publish (docs/contract.md, "The reconciler"). It reads the outbox,
+// which holds only claims not yet announced, never the bucket: a start
+// costs the same whatever the bucket holds. A note older than the grace
+// period, whose claim the bucket still holds unpublished, is announced
+// with its stored event id; any other note is crossed off. Every instance
+// runs one; racing reconcilers publish the same Nats-Msg-Id and JetStream
+// keeps one copy.
 type reconciler struct {
-	kv       jetstream.KeyValue
 	claims   *claimer
-	rechecks triggers
 	interval time.Duration
 	grace    time.Duration
 	log      *slog.Logger
 	metrics  *metrics
-	seen     atomic.Uint64 // the revision the watch delivered last
 }
 
-// triggers store durable requests to check a payment at once (watcher.go).
-type triggers interface {
-	trigger(ctx context.Context, provider, paymentID, by string) error
-}
+// maxReconciledAtOnce bounds the notes one round looks at; more wait for
+// the next round.
+const maxReconciledAtOnce = 1000
 
-// note brings the claimer's view up to an entry the watch delivered. When
-// a check compared its provider answer with an older record (view.follow),
-// the payment is checked again, durably and off this loop, through a
-// trigger: a fresh answer, rather than the old one, decides the change.
-func (r *reconciler) note(ctx context.Context, entry jetstream.KeyValueEntry) (Record, error) {
-	defer r.seen.Store(entry.Revision())
-	rec, err := decodeEntry(entry)
-	if err != nil {
-		return Record{}, err
-	}
-	if r.claims.view.follow(entry.Key(), rec, entry.Revision(), entry.Created()) {
-		if err := r.rechecks.trigger(ctx, rec.Provider, rec.PaymentID, triggerRecheck); err != nil {
-			r.log.Warn("a check compared with a replaced record is not asked again", "provider", rec.Provider,
-				"payment_id", rec.PaymentID, "error", err)
-		}
-	}
-	return rec, nil
-}
-
-var errWatchClosed = errors.New("status watch closed")
-
-// run follows the bucket until ctx ends.
+// run looks at the outbox every interval until ctx ends.
 func (r *reconciler) run(ctx context.Context) {
-	for ctx.Err() == nil {
-		if err := r.follow(ctx); err != nil && ctx.Err() == nil {
-			r.log.Warn("reconciler watch failed; restarting", "error", err)
-			select {
-			case <-ctx.Done():
-			case <-time.After(r.interval):
-			}
-		}
-	}
-}
-
-// follow watches every key and publishes what stays unpublished.
-func (r *reconciler) follow(ctx context.Context) error {
-	w, err := r.kv.WatchAll(ctx, jetstream.IgnoreDeletes())
-	if err != nil {
-		return err
-	}
-	defer w.Stop()
-	pending := make(map[string]jetstream.KeyValueEntry)
 	tick := time.NewTicker(r.interval)
 	defer tick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			return nil
-		case entry, ok := <-w.Updates():
-			if !ok {
-				return errWatchClosed
-			}
-			if entry == nil {
-				continue // end of the initial values
-			}
-			rec, err := r.note(ctx, entry)
-			if err != nil {
-				r.log.Error("unreadable status record", "key", entry.Key(), "error", err)
-				delete(pending, entry.Key())
-				continue
-			}
-			if rec.Published {
-				delete(pending, entry.Key())
-			} else {
-				pending[entry.Key()] = entry
-			}
-		case now := <-tick.C:
-			for key, entry := range pending {
-				if now.Sub(entry.Created()) < r.grace {
-					continue // its claimer may be publishing it right now
-				}
-				if r.republish(ctx, key, entry) {
-					delete(pending, key)
-				}
-			}
+			return
+		case <-tick.C:
+			r.round(ctx)
 		}
 	}
 }
 
-// republish announces the record of entry if KV still holds it unpublished
-// at that revision, and reports whether the entry is dealt with; a failure
-// (already logged) leaves it for the next round.
-func (r *reconciler) republish(ctx context.Context, key string, entry jetstream.KeyValueEntry) bool {
-	rec, rev, found, err := r.claims.store.Get(ctx, key)
+// round deals with the notes old enough: their claimer may no longer be
+// publishing them.
+func (r *reconciler) round(ctx context.Context) {
+	notes, err := r.claims.outbox.Pending(ctx, maxReconciledAtOnce)
+	if err != nil {
+		r.log.Warn("outbox not read; trying again next round", "error", err)
+		return
+	}
+	for _, n := range notes {
+		if time.Since(n.NotedAt) < r.grace {
+			continue // its claimer may be publishing it right now
+		}
+		r.settle(ctx, n)
+	}
+}
+
+// settle announces the claim of note n if the bucket still holds it
+// unpublished, and crosses the note off otherwise (the claim was
+// announced, replaced, or never made). A failure (already logged) leaves
+// the note for the next round.
+func (r *reconciler) settle(ctx context.Context, n OutboxEntry) {
+	rec, rev, found, err := r.claims.store.Get(ctx, n.Key)
 	switch {
 	case err != nil:
-		return false
-	case !found || rec.Published || rev != entry.Revision():
-		return true // published or replaced since: the watch brings what is new
+		return
+	case !found || rec.Published || rec.EventID != n.EventID:
+		r.claims.crossOff(ctx, n.Ticket)
+		return
 	}
-	if _, err := r.claims.finish(ctx, key, rec, rev); err != nil {
-		return false
+	if _, err := r.claims.finish(ctx, n.Key, rec, rev, n.Ticket); err != nil {
+		return
 	}
 	r.metrics.republished.Inc()
 	r.log.Info("published an event left unpublished", "event_id", rec.EventID, "provider", rec.Provider, "payment_id", rec.PaymentID)
-	return true
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"time"
 
@@ -47,19 +48,61 @@ func ensureEventStream(ctx context.Context, js jetstream.JetStream, cfg Config) 
 	return nil
 }
 
-// ensureStatusBucket creates the status bucket, or opens it when it exists.
-func ensureStatusBucket(ctx context.Context, js jetstream.JetStream, cfg Config) (jetstream.KeyValue, error) {
+// markerTTL is how long the bucket keeps the marker of a record that
+// expired: long enough for every instance's watch to see it and forget the
+// payment.
+const markerTTL = 15 * time.Minute
+
+// ensureStatusBucket creates the status bucket with per-message TTL, or
+// opens it when it exists. It reports whether the bucket takes TTLs: one
+// created by a version before retention does not, and is never rewritten
+// here (an operator migrates it; docs/contract.md, "Retention").
+func ensureStatusBucket(ctx context.Context, js jetstream.JetStream, cfg Config, log *slog.Logger) (jetstream.KeyValue, bool, error) {
 	kv, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:      cfg.Bucket,
-		Description: "paybridge: last known status per payment",
-		Storage:     jetstream.FileStorage,
-		Replicas:    cfg.Replicas,
+		Bucket:         cfg.Bucket,
+		Description:    "paybridge: last known status per payment",
+		Storage:        jetstream.FileStorage,
+		Replicas:       cfg.Replicas,
+		LimitMarkerTTL: markerTTL,
 	})
 	if errors.Is(err, jetstream.ErrBucketExists) {
 		kv, err = js.KeyValue(ctx, cfg.Bucket)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("opening bucket %s: %w", cfg.Bucket, err)
+		return nil, false, fmt.Errorf("opening bucket %s: %w", cfg.Bucket, err)
 	}
-	return kv, nil
+	status, err := kv.Status(ctx)
+	if err != nil {
+		return nil, false, fmt.Errorf("reading bucket %s: %w", cfg.Bucket, err)
+	}
+	info := status.(*jetstream.KeyValueBucketStatus).StreamInfo()
+	if !info.Config.AllowMsgTTL {
+		log.Warn("the status bucket was made without per-message TTL, so records never expire; to let them, "+
+			"allow message TTLs on its stream (nats stream edit "+info.Config.Name+" --allow-msg-ttl, with a subject "+
+			"delete marker TTL of 15m), then restart paybridge (docs/contract.md, Retention)", "bucket", cfg.Bucket)
+		return kv, false, nil
+	}
+	return kv, true, nil
+}
+
+// ensureOutbox creates the outbox stream when missing: one note per
+// payment with a claim not yet announced. Notes are crossed off within
+// moments; the age limit only bounds what a long outage could leave.
+func ensureOutbox(ctx context.Context, js jetstream.JetStream, cfg Config) (jetstream.Stream, error) {
+	s, err := js.CreateStream(ctx, jetstream.StreamConfig{
+		Name:              cfg.OutboxStream,
+		Description:       "paybridge: claims not yet announced, for the reconciler",
+		Subjects:          []string{cfg.OutboxSubject + ".>"},
+		Storage:           jetstream.FileStorage,
+		Replicas:          cfg.Replicas,
+		MaxMsgsPerSubject: 1,
+		MaxAge:            7 * 24 * time.Hour,
+	})
+	if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+		s, err = js.Stream(ctx, cfg.OutboxStream)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("opening stream %s: %w", cfg.OutboxStream, err)
+	}
+	return s, nil
 }

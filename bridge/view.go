@@ -4,13 +4,18 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hashicorp/golang-lru/v2/simplelru"
+
 	"github.com/paybridge/paybridge"
 )
 
-// view is this instance's copy of the status bucket: the last record and
-// revision it knows per payment, kept current by the reconciler's watch of
-// the bucket and by this instance's own writes. Checks read it instead of
-// asking KV, so the common check (status unchanged) costs no round trip.
+// view is this instance's cache of the status bucket: for each payment a
+// check has looked at lately, what a check needs of its record, kept
+// current by this instance's writes and by the bucket's updates (follow).
+// It starts empty, fills on demand, holds at most size entries and forgets
+// the least recently used first (a forgotten payment costs one KV read
+// when it is next checked). The common check, status unchanged, therefore
+// costs no KV round trip.
 //
 // A view may lag the bucket by the watch's delay. That can never cause a
 // wrong or a duplicate event: every write is still a compare-and-set on the
@@ -20,54 +25,102 @@ import (
 // watch delivers what it missed (follow): the payment is asked again. A
 // reply within that delay may describe the record just before.
 type view struct {
-	mu    sync.RWMutex
-	limit int
-	m     map[string]viewEntry
+	mu      sync.Mutex
+	lru     *simplelru.LRU[string, *viewEntry]
+	metrics *metrics
 }
 
-// viewEntry is a record at a revision, and when this instance last heard
-// the provider confirm it (unchanged statuses are not written back, as
-// docs/contract.md, "Claim steps", asks, so the record's own time says only when it changed).
+// viewEntry is what a check needs of a payment's record at a KV revision,
+// and when this instance last heard the provider confirm it (unchanged
+// statuses are not written back, docs/contract.md, "Claim steps", so the
+// record's own time says only when it changed). Anything else of the record
+// (the provider's words, the amounts) is read from KV when a reply needs
+// it: a reply from the store, a stale read.
 type viewEntry struct {
-	rec       Record
-	rev       uint64
-	confirmed time.Time
-	// confirmedAs is the status the provider gave at confirmed.
-	confirmedAs paybridge.Status
+	rev       uint64 // the KV revision: what a compare-and-set is made against
+	revision  uint64 // the record's revision: the claim's, as replies give it
+	status    paybridge.Status
+	published bool
+	// Times in Unix nanoseconds, 0 for none: a time.Time is three times
+	// the size.
+	watchUntil  int64
+	observedAt  int64
+	confirmed   int64
+	confirmedAs paybridge.Status // what the provider said at confirmed
 }
 
-func newView(limit int) *view {
-	return &view{limit: limit, m: make(map[string]viewEntry)}
+func newView(size int, m *metrics) *view {
+	lru, err := simplelru.NewLRU[string, *viewEntry](size, nil)
+	if err != nil {
+		panic(err) // size is checked by Config.validate
+	}
+	return &view{lru: lru, metrics: m}
 }
 
-// get returns what the view holds for key.
+// entryOf takes from rec, stored at KV revision rev, what a check needs.
+func entryOf(rec Record, rev uint64) viewEntry {
+	e := viewEntry{
+		rev:        rev,
+		revision:   rec.Revision,
+		status:     internStatus(rec.Status),
+		published:  rec.Published,
+		observedAt: rec.ObservedAt.UnixNano(),
+	}
+	if rec.WatchUntil != nil {
+		e.watchUntil = rec.WatchUntil.UnixNano()
+	}
+	return e
+}
+
+// internStatus returns the package's own copy of a known status, so that
+// a status decoded from JSON does not keep a string of its own per entry.
+func internStatus(s paybridge.Status) paybridge.Status {
+	for _, known := range paybridge.Statuses {
+		if s == known {
+			return known
+		}
+	}
+	return s
+}
+
+// get returns what the view holds for key, and counts a hit or a miss.
 func (v *view) get(key string) (viewEntry, bool) {
-	v.mu.RLock()
-	e, ok := v.m[key]
-	v.mu.RUnlock()
-	return e, ok
+	v.mu.Lock()
+	var e viewEntry
+	held, ok := v.lru.Get(key)
+	if ok {
+		e = *held
+	}
+	v.mu.Unlock()
+	if !ok {
+		v.metrics.cacheMisses.Inc()
+		return viewEntry{}, false
+	}
+	v.metrics.cacheHits.Inc()
+	return e, true
 }
 
 // put records rec at rev unless the view already holds a later revision.
 func (v *view) put(key string, rec Record, rev uint64) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	v.putLocked(key, rec, rev)
+	v.putLocked(key, entryOf(rec, rev))
 }
 
-func (v *view) putLocked(key string, rec Record, rev uint64) {
-	old, ok := v.m[key]
-	switch {
-	case ok && old.rev > rev:
+func (v *view) putLocked(key string, e viewEntry) {
+	if old, ok := v.lru.Peek(key); ok {
+		switch {
+		case old.rev > e.rev:
+			return
+		case old.rev == e.rev:
+			e.confirmed, e.confirmedAs = old.confirmed, old.confirmedAs
+		}
+		*old = e
 		return
-	case ok && old.rev == rev:
-		old.rec = rec
-		v.m[key] = old
-		return
-	case !ok && len(v.m) >= v.limit:
-		v.shrink()
 	}
-	v.m[key] = viewEntry{rec: rec, rev: rev}
+	if v.lru.Add(key, &e) {
+		v.metrics.cacheEvictions.Inc()
+	}
 }
 
 // confirm notes that the provider, saying status at at, found no change to
@@ -75,44 +128,51 @@ func (v *view) putLocked(key string, rec Record, rev uint64) {
 func (v *view) confirm(key string, rev uint64, at time.Time, status paybridge.Status) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	if e, ok := v.m[key]; ok && e.rev == rev && at.After(e.confirmed) {
-		e.confirmed, e.confirmedAs = at, status
-		v.m[key] = e
+	if e, ok := v.lru.Peek(key); ok && e.rev == rev && at.UnixNano() > e.confirmed {
+		e.confirmed, e.confirmedAs = at.UnixNano(), internStatus(status)
 	}
 }
 
-// follow records a revision the bucket's watch delivered, written at
-// created. It reports whether a check found "no change" against an older
-// revision after that write was made, with a status other than the new
-// record's: that check compared with a record already replaced, and the
-// payment needs asking again.
+// follow brings the entry of key, when the view holds one, up to a
+// revision the bucket's watch delivered, written at created; a payment
+// the view does not hold is not added: the view fills from checks. It
+// reports whether a check found "no change" against an older revision
+// after that write was made, with a status other than the new record's:
+// that check compared with a record already replaced, and the payment
+// needs asking again.
 func (v *view) follow(key string, rec Record, rev uint64, created time.Time) (missed bool) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	old, ok := v.m[key]
-	missed = ok && old.rev < rev && old.confirmed.After(created) && old.confirmedAs != rec.Status
-	v.putLocked(key, rec, rev)
+	old, ok := v.lru.Peek(key)
+	if !ok {
+		return false
+	}
+	missed = old.rev < rev && old.confirmed > created.UnixNano() && old.confirmedAs != rec.Status
+	v.putLocked(key, entryOf(rec, rev))
 	return missed
+}
+
+// forget drops key, whose record the bucket no longer holds (it expired).
+func (v *view) forget(key string) {
+	v.mu.Lock()
+	v.lru.Remove(key)
+	v.mu.Unlock()
+}
+
+// len is the number of entries held.
+func (v *view) len() int {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.lru.Len()
 }
 
 // checkedAt is when the provider last confirmed the entry's status: its
 // observation, or a later confirmation.
 func (e viewEntry) checkedAt() time.Time {
-	if e.confirmed.After(e.rec.ObservedAt) {
-		return e.confirmed
-	}
-	return e.rec.ObservedAt
+	return time.Unix(0, max(e.observedAt, e.confirmed)).UTC()
 }
 
-// shrink forgets about half the entries, chosen by map order: cheap, and a
-// forgotten payment costs one KV read when it is next checked.
-func (v *view) shrink() {
-	n := len(v.m) / 2
-	for k := range v.m {
-		if n == 0 {
-			return
-		}
-		delete(v.m, k)
-		n--
-	}
+// watching reports whether a watch is in force at now.
+func (e viewEntry) watching(now time.Time) bool {
+	return e.watchUntil > now.UnixNano()
 }

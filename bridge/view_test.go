@@ -5,23 +5,39 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/paybridge/paybridge"
 	"github.com/paybridge/paybridge/events"
 )
 
+func testView(t *testing.T, size int) (*view, *metrics) {
+	t.Helper()
+	m, err := newMetrics(prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := newView(size, m)
+	if err := m.watchView(v); err != nil {
+		t.Fatal(err)
+	}
+	return v, m
+}
+
 func TestViewNeverGoesBackwards(t *testing.T) {
-	v := newView(10)
+	v, _ := testView(t, 10)
 	paid := Record{StatusChanged: events.StatusChanged{Status: paybridge.StatusPaid}}
 	pending := Record{StatusChanged: events.StatusChanged{Status: paybridge.StatusPending}}
 	v.put("k", paid, 7)
 	v.put("k", pending, 5) // a late watch update of an older revision
-	if e, _ := v.get("k"); e.rev != 7 || e.rec.Status != paybridge.StatusPaid {
+	if e, _ := v.get("k"); e.rev != 7 || e.status != paybridge.StatusPaid {
 		t.Fatalf("view went back to %+v", e)
 	}
 }
 
 func TestViewConfirmationBelongsToItsRevision(t *testing.T) {
-	v := newView(10)
+	v, _ := testView(t, 10)
 	observed := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	rec := Record{StatusChanged: events.StatusChanged{Status: paybridge.StatusPending, ObservedAt: observed}}
 	v.put("k", rec, 3)
@@ -40,16 +56,51 @@ func TestViewConfirmationBelongsToItsRevision(t *testing.T) {
 	}
 }
 
-func TestViewStaysWithinItsLimit(t *testing.T) {
-	v := newView(100)
-	for i := range 1000 {
+// The view keeps the payments used last: past its size it forgets the
+// least recently used, counts each eviction, and never answers for a
+// payment it forgot.
+func TestViewEvictsTheLeastRecentlyUsed(t *testing.T) {
+	v, m := testView(t, 3)
+	for i := range 3 {
 		v.put(fmt.Sprint(i), Record{}, uint64(i+1))
 	}
-	if n := len(v.m); n > 100 {
-		t.Fatalf("view holds %d entries, limit 100", n)
+	v.get("0") // used: "1" is now the least recently used
+	v.put("3", Record{}, 4)
+	if _, ok := v.get("1"); ok {
+		t.Fatal("an evicted payment was served")
 	}
-	if _, ok := v.get("999"); !ok {
-		t.Fatal("the newest entry was dropped")
+	for _, key := range []string{"0", "2", "3"} {
+		if _, ok := v.get(key); !ok {
+			t.Fatalf("%s was evicted instead of the least recently used", key)
+		}
+	}
+	// A payment the bucket's watch updates is not thereby used.
+	v.follow("0", Record{}, 9, time.Now())
+	v.get("2")
+	v.get("3")
+	v.put("4", Record{}, 10)
+	if _, ok := v.get("0"); ok {
+		t.Fatal("following an update kept a payment no check used")
+	}
+	if n := testutil.ToFloat64(m.cacheEvictions); n != 2 {
+		t.Fatalf("%v evictions counted, want 2", n)
+	}
+	if v.len() != 3 {
+		t.Fatalf("%d entries, size 3", v.len())
+	}
+}
+
+// The view fills from checks only: an update of a payment it does not
+// hold is not added, and an expired record is forgotten.
+func TestViewFollowsOnlyWhatItHolds(t *testing.T) {
+	v, _ := testView(t, 10)
+	if v.follow("other", Record{}, 5, time.Now()); v.len() != 0 {
+		t.Fatal("following an update added a payment")
+	}
+	v.put("k", Record{}, 1)
+	v.forget("k")
+	if _, ok := v.get("k"); ok {
+		t.Fatal("a forgotten payment was served")
 	}
 }
 
@@ -57,7 +108,7 @@ func TestViewStaysWithinItsLimit(t *testing.T) {
 // reported when the watch delivers the replacement, so the payment can be
 // asked again.
 func TestViewFollowReportsAnswersComparedWithAReplacedRecord(t *testing.T) {
-	v := newView(10)
+	v, _ := testView(t, 10)
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	pending := Record{StatusChanged: events.StatusChanged{Status: paybridge.StatusPending}}
 	underpaid := Record{StatusChanged: events.StatusChanged{Status: paybridge.StatusUnderpaid}}
@@ -69,7 +120,7 @@ func TestViewFollowReportsAnswersComparedWithAReplacedRecord(t *testing.T) {
 	if !v.follow("k", underpaid, 4, t0.Add(time.Second)) {
 		t.Fatal("a check compared with a replaced record was not reported")
 	}
-	if e, _ := v.get("k"); e.rev != 4 || e.rec.Status != paybridge.StatusUnderpaid {
+	if e, _ := v.get("k"); e.rev != 4 || e.status != paybridge.StatusUnderpaid {
 		t.Fatalf("view not brought up to date: %+v", e)
 	}
 

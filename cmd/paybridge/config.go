@@ -3,6 +3,7 @@ package main
 import (
 	"net/url"
 	"strconv"
+	"time"
 
 	"github.com/paybridge/paybridge/bridge"
 	"github.com/paybridge/paybridge/events"
@@ -79,6 +80,8 @@ func serveFlags(c *serveConfig, raw *rawServeFlags) *flagSet {
 	f.DurationVar(&c.bridge.WatchDeadline, "watch-deadline", def.WatchDeadline, "how long a payment is watched before a watch-expired event")
 	f.IntVar(&c.bridge.MaxInflight, "max-inflight", def.MaxInflight, "checks processed at once, shared evenly between the providers; more are answered overloaded (fire-and-forget ones queue)")
 	f.IntVar(&c.bridge.MaxWatches, "max-watches", def.MaxWatches, "watches and webhook triggers stored per provider; more are refused as overloaded")
+	f.DurationVar(&c.bridge.StatusRetention, "status-retention", def.StatusRetention, "how long a stored status is kept after it was last written (a watched payment's, at least until its watch ends)")
+	f.IntVar(&c.bridge.CacheSize, "cache-size", def.CacheSize, "payments whose status is kept in memory to answer checks without a KV read; the least recently used go first")
 	f.StringVar(&raw.replicas, "replicas", strconv.Itoa(def.Replicas), "replicas (1 or 3) of the streams and bucket paybridge creates")
 	f.StringVar(&raw.eventMode, "event-mode", def.EventMode.String(), "CloudEvents content mode of published events: binary or structured")
 	return f
@@ -158,6 +161,12 @@ func (c *serveConfig) finish(f *flagSet, raw rawServeFlags) error {
 	}
 	if b.MaxWatches < 1 {
 		return f.bad("max-watches", "must be at least 1")
+	}
+	if b.StatusRetention < time.Second {
+		return f.bad("status-retention", "must be at least 1s")
+	}
+	if b.CacheSize < 1 {
+		return f.bad("cache-size", "must be at least 1")
 	}
 	switch raw.replicas {
 	case "1", "3":

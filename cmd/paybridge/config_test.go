@@ -51,6 +51,10 @@ func TestConfigErrors(t *testing.T) {
 			`paybridge: PAYBRIDGE_MUVINAI_RATE "0/1s": calls must be a whole number of at least 1`, 2},
 		{"no watches", nil, []string{"serve", "--coinbar-api-key", "cb-key", "--max-watches", "0"},
 			`paybridge: --max-watches "0": must be at least 1`, 2},
+		{"no retention", nil, []string{"serve", "--coinbar-api-key", "cb-key", "--status-retention", "0s"},
+			`paybridge: --status-retention "0s": must be at least 1s`, 2},
+		{"no cache", nil, []string{"serve", "--coinbar-api-key", "cb-key", "--cache-size", "0"},
+			`paybridge: --cache-size "0": must be at least 1`, 2},
 		{"replicas 2", nil, []string{"serve", "--coinbar-api-key", "k", "--nats-url", "nats://n:4222", "--replicas", "2"},
 			`paybridge: --replicas "2": must be 1 or 3`, 2},
 		{"replicas 3 embedded", nil, []string{"serve", "--coinbar-api-key", "k", "--replicas", "3"},
@@ -141,7 +145,7 @@ func TestServeConfig(t *testing.T) {
 		t.Errorf("provider defaults: %+v %+v", cfg.coinbar, cfg.muvinai)
 	case !slices.Equal(cfg.bridge.WatchSchedule, wantSchedule) || cfg.bridge.WatchDeadline != 24*time.Hour:
 		t.Errorf("watch defaults: %v, %v", cfg.bridge.WatchSchedule, cfg.bridge.WatchDeadline)
-	case cfg.bridge.MaxInflight != 1024 || cfg.bridge.MaxWatches != 100_000 || cfg.bridge.Replicas != 1 || cfg.bridge.EventMode != events.Binary || len(cfg.bridge.Limits) != 0:
+	case cfg.bridge.MaxInflight != 1024 || cfg.bridge.MaxWatches != 100_000 || cfg.bridge.StatusRetention != 30*24*time.Hour || cfg.bridge.CacheSize != 100_000 || cfg.bridge.Replicas != 1 || cfg.bridge.EventMode != events.Binary || len(cfg.bridge.Limits) != 0:
 		t.Errorf("bridge defaults: %+v", cfg.bridge)
 	}
 }
@@ -165,7 +169,7 @@ func TestHelp(t *testing.T) {
 		{"serve", []string{"--nats-url", "--nats-creds", "--nats-nkey", "--nats-tls-ca", "--nats-tls-cert", "--nats-tls-key",
 			"--embedded-listen", "--data-dir", "--http-listen", "--admin-listen", "[PAYBRIDGE_ADMIN_LISTEN]", "--pprof", "--coinbar-base-url", "--coinbar-api-key",
 			"--coinbar-secret-key", "--muvinai-base-url", "--muvinai-api-key", "--coinbar-rate", "--muvinai-rate",
-			"--muvinai-webhook-token", "--watch-schedule", "--watch-deadline", "--max-inflight", "--max-watches", "--replicas",
+			"--muvinai-webhook-token", "--watch-schedule", "--watch-deadline", "--max-inflight", "--max-watches", "--status-retention", "--cache-size", "--replicas",
 			"--event-mode", "--log-format", "--log-level", "[PAYBRIDGE_COINBAR_API_KEY or PAYBRIDGE_COINBAR_API_KEY_FILE]"}},
 		{"check", []string{"--watch", "--max-age", "--request-id", "--timeout", "--json", "--subject", "--nats-url", "--nats-creds"}},
 		{"status", []string{"--json", "--subject", "--nats-url"}},

@@ -1,0 +1,165 @@
+package bridge_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/paybridge/paybridge"
+	"github.com/paybridge/paybridge/bridge"
+	"github.com/paybridge/paybridge/events"
+	"github.com/paybridge/paybridge/internal/testkit"
+)
+
+// A record expires its retention after it was written, and a later check
+// of the payment is a first sight again; a watched payment's record lives
+// as long as its watch.
+func TestRecordsExpireAfterTheirRetention(t *testing.T) {
+	e := newEnv(t)
+	e.startBridge(bridge.Config{StatusRetention: 2 * time.Second})
+	e.addCoinbar("short", "SUCCESS", "")
+	e.addMuvinai("watched", "pending", "not_paid", "0")
+	e.mustCheck("coinbar", "short")
+	if r := e.watchCheck("muvinai", "watched"); !r.Watching {
+		t.Fatalf("watch: %+v", r)
+	}
+	testkit.WaitFor(t, 10*time.Second, "the settled record to expire", func() bool {
+		_, ok := e.stored("coinbar", "short")
+		return !ok
+	})
+	if _, ok := e.stored("muvinai", "watched"); !ok {
+		t.Fatal("the record of a watched payment expired with its watch in force")
+	}
+	// Expired: the next check is a first sight again. Its event is the
+	// same first sight as before (same status, same id), so the stream,
+	// and a consumer deduplicating by id, keeps it once.
+	r := e.mustCheck("coinbar", "short")
+	if !r.Changed || r.PreviousStatus != nil || r.Status != paybridge.StatusPaid {
+		t.Fatalf("after expiry: %+v", r)
+	}
+	evs := e.eventsFor("short")
+	if len(evs) != 1 || evs[0].ID != r.EventID {
+		t.Fatalf("events %+v, reply's event %s", evs, r.EventID)
+	}
+	if rec, ok := e.stored("coinbar", "short"); !ok || !rec.Published {
+		t.Fatalf("stored again: %+v", rec)
+	}
+}
+
+// fillBucket stores n settled, published records straight into the bucket,
+// as a year of payments leaves it.
+func (e *env) fillBucket(n int) {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	for i := range n {
+		id := fmt.Sprintf("old-%06d", i)
+		rec := bridge.Record{StatusChanged: events.StatusChanged{Provider: "coinbar", PaymentID: id, Status: paybridge.StatusPaid,
+			Terminal: true, ProviderStatus: "SUCCESS", Amount: "1", Currency: "EUR", ObservedAt: time.Now().UTC(), Revision: uint64(i + 1)},
+			EventID: bridge.EventID("coinbar", id, 0, paybridge.StatusPaid), Published: true}
+		value, err := json.Marshal(rec)
+		must(e.t, err)
+		if _, err := e.js.PublishAsync("$KV.payment_status."+bridge.Key("coinbar", id), value); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+	select {
+	case <-e.js.PublishAsyncComplete():
+	case <-ctx.Done():
+		e.t.Fatal("filling the bucket timed out")
+	}
+}
+
+// A bridge reads nothing of the bucket's history to start: its view starts
+// empty and fills from checks, and the reconciler reads the outbox.
+func TestStartReadsNoStoredRecord(t *testing.T) {
+	e := newEnv(t)
+	first := e.startBridge(bridge.Config{})
+	must(t, first.Close(t.Context()))
+	const stored = 10_000
+	e.fillBucket(stored)
+
+	nc := e.connect()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	b, err := bridge.New(ctx, nc, bridge.Config{ReconcileInterval: 50 * time.Millisecond}, e.providers()...)
+	must(t, err)
+	must(t, b.Start(ctx))
+	t.Cleanup(func() { b.Close(context.Background()) })
+	// Let the watches and a few reconciler rounds run.
+	before := nc.Stats().InMsgs
+	testkit.WaitFor(t, 5*time.Second, "reconciler rounds", func() bool { return nc.Stats().InMsgs > before+5 })
+	if got := nc.Stats().InMsgs; got > 500 {
+		t.Fatalf("the bridge received %d messages after start, with %d records stored", got, stored)
+	}
+	// A stored payment is read when it is asked about.
+	msg, err := e.nc.Request("payments.status.get", []byte(`{"provider":"coinbar","payment_id":"old-004321"}`), 5*time.Second)
+	must(t, err)
+	if r := e.decodeReply(msg); r.OK == nil || r.OK.Status != paybridge.StatusPaid || r.OK.Source != paybridge.SourceStore {
+		t.Fatalf("lookup: %s", r.Raw)
+	}
+}
+
+// A bucket made without per-message TTL, by a version before retention,
+// is not rewritten: the bridge says what an operator must do, and works
+// without expiry. Once the operator has allowed TTLs, records expire.
+func TestBucketWithoutTTLIsMigratedByTheOperator(t *testing.T) {
+	e := newEnv(t)
+	_, err := e.js.CreateKeyValue(t.Context(), jetstream.KeyValueConfig{Bucket: "payment_status"})
+	must(t, err)
+	var logs testkit.SyncBuffer
+	log := slog.New(slog.NewJSONHandler(&logs, nil))
+	b := e.startBridge(bridge.Config{StatusRetention: time.Second, Logger: log})
+	if !strings.Contains(logs.String(), "--allow-msg-ttl") {
+		t.Fatalf("no migration step logged:\n%s", logs.String())
+	}
+	e.addCoinbar("kept", "SUCCESS", "")
+	e.mustCheck("coinbar", "kept")
+	must(t, b.Close(t.Context()))
+
+	// The operator's step: allow message TTLs and markers on its stream.
+	s, err := e.js.Stream(t.Context(), "KV_payment_status")
+	must(t, err)
+	cfg := s.CachedInfo().Config
+	cfg.AllowMsgTTL, cfg.SubjectDeleteMarkerTTL = true, 15*time.Minute
+	_, err = e.js.UpdateStream(t.Context(), cfg)
+	must(t, err)
+
+	e.startBridge(bridge.Config{StatusRetention: time.Second})
+	e.addCoinbar("expiring", "SUCCESS", "")
+	e.mustCheck("coinbar", "expiring")
+	testkit.WaitFor(t, 10*time.Second, "the record written after the migration to expire", func() bool {
+		_, ok := e.stored("coinbar", "expiring")
+		return !ok
+	})
+	if _, ok := e.stored("coinbar", "kept"); !ok {
+		t.Fatal("a record written without TTL expired")
+	}
+}
+
+// With a view smaller than the payments checked, every check is still
+// right: a forgotten payment is read from KV again.
+func TestSmallViewStaysCorrect(t *testing.T) {
+	e := newEnv(t)
+	e.startBridge(bridge.Config{CacheSize: 2})
+	for i := range 5 {
+		e.addCoinbar(fmt.Sprintf("lru-%d", i), "PENDING", "")
+	}
+	for round := range 3 {
+		for i := range 5 {
+			r := e.mustCheck("coinbar", fmt.Sprintf("lru-%d", i))
+			if r.Changed != (round == 0) || r.Status != paybridge.StatusPending {
+				t.Fatalf("round %d, payment %d: %+v", round, i, r)
+			}
+		}
+	}
+	if n := len(e.events()); n != 5 {
+		t.Fatalf("%d events, want one per payment", n)
+	}
+}
