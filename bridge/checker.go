@@ -222,7 +222,7 @@ func (o observation) reply(provider, paymentID string) paybridge.Reply {
 	// Unchanged or unknown: the provider's fresh words, the stored revision.
 	rep := replyFromRecord(Record{StatusChanged: statusData(provider, paymentID, o.result, nil, o.checkedAt)}, paybridge.SourceProvider, o.checkedAt)
 	if o.found {
-		status := o.stored.status
+		status := o.stored.status.Status()
 		rep.PreviousStatus = &status
 		rep.Revision = o.stored.revision
 	}

@@ -140,12 +140,12 @@ func (c *claimer) apply(ctx context.Context, provider, paymentID, key string, re
 		if err != nil {
 			return observation{}, err
 		}
-		v := judge(found, e.status, res.Status)
+		v := judge(found, e.status.Status(), res.Status)
 		if found && !e.published && (v == verdictChange || c.mayBeOverdue(key, e)) {
 			if e, found, err = c.announce(ctx, key, v == verdictChange); err != nil {
 				return observation{}, err
 			}
-			v = judge(found, e.status, res.Status)
+			v = judge(found, e.status.Status(), res.Status)
 		}
 		obs := observation{result: res, stored: e, found: found, checkedAt: checkedAt}
 		switch v {
@@ -168,7 +168,8 @@ func (c *claimer) apply(ctx context.Context, provider, paymentID, key string, re
 		var prev *paybridge.Status
 		var watchUntil *time.Time
 		if found {
-			prev = &e.status
+			stored := e.status.Status()
+			prev = &stored
 			if e.watchUntil != 0 {
 				until := time.Unix(0, e.watchUntil).UTC()
 				watchUntil = &until

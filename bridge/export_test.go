@@ -12,12 +12,7 @@ func (b *Bridge) ForceView(key string, rec Record, rev uint64) {
 	v := b.checker.claims.view
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	e := entryOf(rec, rev)
-	if old, ok := v.lru.Peek(key); ok {
-		*old = e
-		return
-	}
-	v.lru.Add(key, &e)
+	v.lru.Add(key, entryOf(rec, rev))
 }
 
 // Redeliver hands the bucket's current entry for key to the reconciler, as

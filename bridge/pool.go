@@ -1,17 +1,52 @@
 package bridge
 
+import "time"
+
 // pool is one provider's share of the in-flight limit: at most cap(slots)
 // of its checks run at once, and fire-and-forget checks past that wait in
 // a queue of cap(queue). A job is handed the slot it runs in and must call
 // done once its answer is ready: the slot then goes to a queued job or is
 // freed. Nothing here blocks, so the intake subscription never waits.
+//
+// Jobs run on workers that stay for the next job a while: a goroutine
+// whose stack has grown through a provider call serves many checks, where
+// a fresh goroutine per check would grow (copy) its stack every time.
 type pool struct {
 	slots chan struct{}
 	queue chan func()
+	idle  chan func() // jobs handed to a worker waiting for one
 }
 
+// workerIdle is how long a worker waits for another job before it ends.
+const workerIdle = 10 * time.Second
+
 func newPool(size, queue int) *pool {
-	return &pool{slots: make(chan struct{}, size), queue: make(chan func(), queue)}
+	return &pool{slots: make(chan struct{}, size), queue: make(chan func(), queue), idle: make(chan func())}
+}
+
+// run hands job to an idle worker, or starts one.
+func (p *pool) run(job func()) {
+	select {
+	case p.idle <- job:
+	default:
+		go p.work(job)
+	}
+}
+
+// work runs job, then the jobs handed to it, until it has waited workerIdle
+// for one.
+func (p *pool) work(job func()) {
+	t := time.NewTimer(workerIdle)
+	defer t.Stop()
+	for {
+		job()
+		t.Reset(workerIdle)
+		select {
+		case job = <-p.idle:
+		case <-t.C:
+			return
+		}
+	}
 }
 
 // try runs job on its own goroutine if a slot is free, and reports whether
@@ -20,7 +55,7 @@ func newPool(size, queue int) *pool {
 func (p *pool) try(job func()) bool {
 	select {
 	case p.slots <- struct{}{}:
-		go job()
+		p.run(job)
 		return true
 	default:
 		return false
@@ -55,7 +90,7 @@ func (p *pool) done() {
 	for {
 		select {
 		case job := <-p.queue:
-			go job()
+			p.run(job)
 			return
 		default:
 		}

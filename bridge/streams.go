@@ -78,8 +78,9 @@ func ensureStatusBucket(ctx context.Context, js jetstream.JetStream, cfg Config,
 	info := status.(*jetstream.KeyValueBucketStatus).StreamInfo()
 	if !info.Config.AllowMsgTTL {
 		log.Warn("the status bucket was made without per-message TTL, so records never expire; to let them, "+
-			"allow message TTLs on its stream (nats stream edit "+info.Config.Name+" --allow-msg-ttl, with a subject "+
-			"delete marker TTL of 15m), then restart paybridge (docs/contract.md, Retention)", "bucket", cfg.Bucket)
+			"set allow_msg_ttl and a subject_delete_marker_ttl of 15m on its stream "+info.Config.Name+
+			" (nats stream edit "+info.Config.Name+" --allow-msg-ttl --subject-del-markers-ttl 15m, or --config "+
+			"with those two fields), then restart paybridge (docs/contract.md, Retention)", "bucket", cfg.Bucket)
 		return kv, false, nil
 	}
 	return kv, true, nil

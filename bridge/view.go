@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"slices"
 	"sync"
 	"time"
 
@@ -26,7 +27,7 @@ import (
 // reply within that delay may describe the record just before.
 type view struct {
 	mu      sync.Mutex
-	lru     *simplelru.LRU[string, *viewEntry]
+	lru     *simplelru.LRU[string, viewEntry]
 	metrics *metrics
 }
 
@@ -37,20 +38,35 @@ type view struct {
 // (the provider's words, the amounts) is read from KV when a reply needs
 // it: a reply from the store, a stale read.
 type viewEntry struct {
-	rev       uint64 // the KV revision: what a compare-and-set is made against
-	revision  uint64 // the record's revision: the claim's, as replies give it
-	status    paybridge.Status
-	published bool
+	rev      uint64 // the KV revision: what a compare-and-set is made against
+	revision uint64 // the record's revision: the claim's, as replies give it
 	// Times in Unix nanoseconds, 0 for none: a time.Time is three times
 	// the size.
 	watchUntil  int64
 	observedAt  int64
 	confirmed   int64
-	confirmedAs paybridge.Status // what the provider said at confirmed
+	status      status
+	confirmedAs status // what the provider said at confirmed
+	published   bool
 }
 
+// status is a normalized status in one byte: its index in
+// paybridge.Statuses. A view entry is small so that many fit.
+type status uint8
+
+func statusOf(s paybridge.Status) status {
+	for i, known := range paybridge.Statuses {
+		if s == known {
+			return status(i)
+		}
+	}
+	return status(slices.Index(paybridge.Statuses, paybridge.StatusUnknown))
+}
+
+func (s status) Status() paybridge.Status { return paybridge.Statuses[s] }
+
 func newView(size int, m *metrics) *view {
-	lru, err := simplelru.NewLRU[string, *viewEntry](size, nil)
+	lru, err := simplelru.NewLRU[string, viewEntry](size, nil)
 	if err != nil {
 		panic(err) // size is checked by Config.validate
 	}
@@ -62,7 +78,7 @@ func entryOf(rec Record, rev uint64) viewEntry {
 	e := viewEntry{
 		rev:        rev,
 		revision:   rec.Revision,
-		status:     internStatus(rec.Status),
+		status:     statusOf(rec.Status),
 		published:  rec.Published,
 		observedAt: rec.ObservedAt.UnixNano(),
 	}
@@ -72,25 +88,10 @@ func entryOf(rec Record, rev uint64) viewEntry {
 	return e
 }
 
-// internStatus returns the package's own copy of a known status, so that
-// a status decoded from JSON does not keep a string of its own per entry.
-func internStatus(s paybridge.Status) paybridge.Status {
-	for _, known := range paybridge.Statuses {
-		if s == known {
-			return known
-		}
-	}
-	return s
-}
-
 // get returns what the view holds for key, and counts a hit or a miss.
 func (v *view) get(key string) (viewEntry, bool) {
 	v.mu.Lock()
-	var e viewEntry
-	held, ok := v.lru.Get(key)
-	if ok {
-		e = *held
-	}
+	e, ok := v.lru.Get(key)
 	v.mu.Unlock()
 	if !ok {
 		v.metrics.cacheMisses.Inc()
@@ -107,6 +108,8 @@ func (v *view) put(key string, rec Record, rev uint64) {
 	v.putLocked(key, entryOf(rec, rev))
 }
 
+// putLocked stores e. Storing counts as a use of the payment, whether a
+// check or the bucket's watch brings the record: either way it is in play.
 func (v *view) putLocked(key string, e viewEntry) {
 	if old, ok := v.lru.Peek(key); ok {
 		switch {
@@ -115,10 +118,8 @@ func (v *view) putLocked(key string, e viewEntry) {
 		case old.rev == e.rev:
 			e.confirmed, e.confirmedAs = old.confirmed, old.confirmedAs
 		}
-		*old = e
-		return
 	}
-	if v.lru.Add(key, &e) {
+	if v.lru.Add(key, e) {
 		v.metrics.cacheEvictions.Inc()
 	}
 }
@@ -129,7 +130,8 @@ func (v *view) confirm(key string, rev uint64, at time.Time, status paybridge.St
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if e, ok := v.lru.Peek(key); ok && e.rev == rev && at.UnixNano() > e.confirmed {
-		e.confirmed, e.confirmedAs = at.UnixNano(), internStatus(status)
+		e.confirmed, e.confirmedAs = at.UnixNano(), statusOf(status)
+		v.lru.Add(key, e)
 	}
 }
 
@@ -147,7 +149,7 @@ func (v *view) follow(key string, rec Record, rev uint64, created time.Time) (mi
 	if !ok {
 		return false
 	}
-	missed = old.rev < rev && old.confirmed > created.UnixNano() && old.confirmedAs != rec.Status
+	missed = old.rev < rev && old.confirmed > created.UnixNano() && old.confirmedAs.Status() != rec.Status
 	v.putLocked(key, entryOf(rec, rev))
 	return missed
 }

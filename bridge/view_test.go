@@ -31,7 +31,7 @@ func TestViewNeverGoesBackwards(t *testing.T) {
 	pending := Record{StatusChanged: events.StatusChanged{Status: paybridge.StatusPending}}
 	v.put("k", paid, 7)
 	v.put("k", pending, 5) // a late watch update of an older revision
-	if e, _ := v.get("k"); e.rev != 7 || e.status != paybridge.StatusPaid {
+	if e, _ := v.get("k"); e.rev != 7 || e.status.Status() != paybridge.StatusPaid {
 		t.Fatalf("view went back to %+v", e)
 	}
 }
@@ -74,13 +74,15 @@ func TestViewEvictsTheLeastRecentlyUsed(t *testing.T) {
 			t.Fatalf("%s was evicted instead of the least recently used", key)
 		}
 	}
-	// A payment the bucket's watch updates is not thereby used.
-	v.follow("0", Record{}, 9, time.Now())
-	v.get("2")
-	v.get("3")
+	// A payment another instance updated is in play too: the update
+	// counts as a use.
+	v.follow("2", Record{}, 9, time.Now())
 	v.put("4", Record{}, 10)
 	if _, ok := v.get("0"); ok {
-		t.Fatal("following an update kept a payment no check used")
+		t.Fatal("the least recently used payment was kept")
+	}
+	if _, ok := v.get("2"); !ok {
+		t.Fatal("a payment just updated was evicted")
 	}
 	if n := testutil.ToFloat64(m.cacheEvictions); n != 2 {
 		t.Fatalf("%v evictions counted, want 2", n)
@@ -120,7 +122,7 @@ func TestViewFollowReportsAnswersComparedWithAReplacedRecord(t *testing.T) {
 	if !v.follow("k", underpaid, 4, t0.Add(time.Second)) {
 		t.Fatal("a check compared with a replaced record was not reported")
 	}
-	if e, _ := v.get("k"); e.rev != 4 || e.status != paybridge.StatusUnderpaid {
+	if e, _ := v.get("k"); e.rev != 4 || e.status.Status() != paybridge.StatusUnderpaid {
 		t.Fatalf("view not brought up to date: %+v", e)
 	}
 

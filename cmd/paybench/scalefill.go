@@ -129,6 +129,7 @@ type filler struct {
 	js     jetstream.JetStream
 	kv     jetstream.KeyValue
 	prefix string // the bucket's KV subject prefix
+	opts   []jetstream.PublishOpt
 	log    io.Writer
 
 	mu       sync.Mutex
@@ -141,7 +142,7 @@ type filler struct {
 // straight to the bucket's KV subjects, many acknowledgements awaited at
 // once.
 func fillBucket(ctx context.Context, nc *nats.Conn, bucket string, n int, log io.Writer) (*fillResult, scaleSet, error) {
-	f := &filler{prefix: "$KV." + bucket + ".", log: log}
+	f := &filler{prefix: "$KV." + bucket + ".", log: log, opts: []jetstream.PublishOpt{jetstream.WithStallWait(fillAckWait)}}
 	var err error
 	f.js, err = jetstream.New(nc,
 		jetstream.WithPublishAsyncMaxPending(fillMaxPending),
@@ -158,6 +159,10 @@ func fillBucket(ctx context.Context, nc *nats.Conn, bucket string, n int, log io
 		return nil, scaleSet{}, err
 	}
 	set := newScaleSet(n, time.Now(), before.StreamInfo().State.LastSeq)
+	if before.StreamInfo().Config.AllowMsgTTL {
+		// As the bridge writes them: with the default retention.
+		f.opts = append(f.opts, jetstream.WithMsgTTL(bridge.DefaultConfig().StatusRetention))
+	}
 	fmt.Fprintf(log, "paybench: filling bucket %s with %d settled payments\n", bucket, n)
 	start := time.Now()
 	if err := f.publish(ctx, set, start); err != nil {
@@ -188,7 +193,7 @@ func (f *filler) publish(ctx context.Context, set scaleSet, start time.Time) err
 		if err != nil {
 			return fmt.Errorf("encoding record %s: %w", key, err)
 		}
-		if _, err := f.js.PublishAsync(f.prefix+key, value, jetstream.WithStallWait(fillAckWait)); err != nil {
+		if _, err := f.js.PublishAsync(f.prefix+key, value, f.opts...); err != nil {
 			return fmt.Errorf("publishing record %d of %d (%s): %w", i, set.n, key, err)
 		}
 		if i%1024 == 0 {

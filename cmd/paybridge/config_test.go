@@ -190,3 +190,16 @@ func TestHelp(t *testing.T) {
 		must(t, m.Close())
 	}
 }
+
+// The soft memory limit follows the view's size: at the defaults it keeps
+// the bridge's RSS within 64 MiB at 1,000 checks/s (README, Performance),
+// and a larger view gets room for its entries.
+func TestMemoryLimitFollowsTheCacheSize(t *testing.T) {
+	def := memoryLimit(bridge.DefaultConfig().CacheSize)
+	if def > 56<<20 || def < 40<<20 {
+		t.Fatalf("default limit %d MiB", def>>20)
+	}
+	if grown := memoryLimit(1_000_000) - memoryLimit(100_000); grown < 900_000*150 {
+		t.Fatalf("900,000 more entries get %d more bytes", grown)
+	}
+}

@@ -42,7 +42,7 @@ func (m *Main) runServe(ctx context.Context, args []string, stdout, stderr io.Wr
 	if err != nil {
 		return err
 	}
-	tuneGC(m.LookupEnv)
+	tuneGC(m.LookupEnv, cfg.bridge.CacheSize)
 	s, err := m.startServer(ctx, cfg, cfg.log.logger(stderr, &m.secrets))
 	if err != nil {
 		return err
@@ -244,12 +244,23 @@ func drain(ctx context.Context, nc *nats.Conn) {
 	}
 }
 
-// tuneGC trades a little memory for CPU: a check allocates a few kilobytes
-// and keeps almost none, so collecting at 2.5× the live heap instead of 2×
-// saves collector time while RSS at 1,000 checks/s stays near 55 MiB (the
-// README's Performance section). A GOGC set in the environment wins.
-func tuneGC(lookupEnv func(string) (string, bool)) {
-	if _, set := lookupEnv("GOGC"); !set {
-		debug.SetGCPercent(150)
+// tuneGC sets a soft memory limit that follows the view of the status
+// bucket, the one thing serve keeps that grows with the payments in play:
+// a base for the runtime, buffers and checks in flight, plus about 160
+// bytes an entry of --cache-size (the entry itself is ~190 bytes, a part
+// of it shared with what the base covers). Below the limit the collector
+// runs at the default pace; near it, it runs more often, trading CPU for
+// memory, and never takes more than about half the CPU (the runtime's own
+// cap). A GOMEMLIMIT or GOGC set in the environment wins. The README's
+// Performance section has the measurements.
+func tuneGC(lookupEnv func(string) (string, bool), cacheSize int) {
+	if _, set := lookupEnv("GOMEMLIMIT"); !set {
+		debug.SetMemoryLimit(memoryLimit(cacheSize))
 	}
+}
+
+// memoryLimit is the soft limit tuneGC sets for a view of cacheSize.
+func memoryLimit(cacheSize int) int64 {
+	const base, perEntry = 32 << 20, 160
+	return base + int64(cacheSize)*perEntry
 }
