@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	cloudevent "github.com/cloudevents/sdk-go/v2/event"
+	"github.com/cloudevents/sdk-go/v2/extensions"
 	"github.com/cloudevents/sdk-go/v2/types"
 	"github.com/nats-io/nats.go"
 )
@@ -52,6 +53,7 @@ func (e Event) cloudEvent(data []byte) (*cloudevent.Event, error) {
 		return nil, fmt.Errorf("dataschema %s: %v", quote(e.DataSchema), err)
 	}
 	ev := &cloudevent.Event{Context: ec, DataEncoded: data}
+	extensions.DistributedTracingExtension{TraceParent: e.TraceParent, TraceState: e.TraceState}.AddTracingAttributes(ev)
 	return ev, validate(ev, func(attr string) string { return attr + " attribute" })
 }
 
@@ -81,7 +83,7 @@ func eventOf(ev *cloudevent.Event, mode Mode) (Event, error) {
 	if err := agree(ev, &d, name); err != nil {
 		return Event{}, err
 	}
-	return Event{
+	e := Event{
 		ID:         ev.ID(),
 		Type:       typ,
 		Source:     ev.Source(),
@@ -89,7 +91,11 @@ func eventOf(ev *cloudevent.Event, mode Mode) (Event, error) {
 		Time:       ev.Time().UTC(),
 		DataSchema: ev.DataSchema(),
 		Data:       d,
-	}, nil
+	}
+	if dt, ok := extensions.GetDistributedTracingExtension(*ev); ok {
+		e.TraceParent, e.TraceState = dt.TraceParent, dt.TraceState
+	}
+	return e, nil
 }
 
 // agree checks that the attributes copied from the data (the subject and

@@ -76,6 +76,12 @@ type Event struct {
 	Time       time.Time
 	DataSchema string
 	Data       StatusChanged
+	// TraceParent and TraceState are the CloudEvents distributed-tracing
+	// extension: the W3C trace context of the check that caused the
+	// event, so that a subscriber can continue its trace. Empty when the
+	// event was made outside any trace.
+	TraceParent string
+	TraceState  string
 }
 
 // NewStatusChanged builds the event announcing the status change d. Its

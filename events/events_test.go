@@ -106,8 +106,12 @@ func TestRoundTrip(t *testing.T) {
 	unicode.PaymentID = nonASCIIPaymentID
 	spaced := fullData()
 	spaced.PaymentID = " pay 1 " // sdk-go's setters would trim it
+	traced := events.NewStatusChanged("ev-7", fullData())
+	traced.TraceParent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	traced.TraceState = "vendor=a b,other=c%d"
 	cases := map[string]events.Event{
 		"every field":         events.NewStatusChanged("ev-1", fullData()),
+		"traced":              traced,
 		"first sight":         events.NewStatusChanged("ev-2", firstSight()),
 		"watch expiry":        events.NewWatchExpired("ev-3", fullData()),
 		"odd values":          events.NewStatusChanged("ev 4 ü", odd),
@@ -322,7 +326,7 @@ func TestDecodeTolerance(t *testing.T) {
 		},
 		"foreign extensions and headers": func() (nats.Header, []byte) {
 			h := clone()
-			h.Set("ce-traceparent", "00-abc")
+			h.Set("ce-partitionkey", "p-1")
 			h.Set("Nats-Msg-Id", "ev-1")
 			return h, bin.Data
 		},
@@ -518,5 +522,30 @@ func TestParseMode(t *testing.T) {
 	}
 	if events.Mode(0) != events.Binary {
 		t.Error("the zero Mode is not Binary")
+	}
+}
+
+// The distributed-tracing extension travels as the traceparent and
+// tracestate attributes: ce- headers in binary mode, members in structured
+// mode, where any CloudEvents reader finds them.
+func TestTraceContextIsTheDistributedTracingExtension(t *testing.T) {
+	e := events.NewStatusChanged("ev-t", fullData())
+	e.TraceParent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	e.TraceState = "congo=t61rcWkgMzE"
+	binary := mustEncode(t, e, events.Binary)
+	if binary.Header.Get("ce-traceparent") != e.TraceParent || binary.Header.Get("ce-tracestate") != e.TraceState {
+		t.Fatalf("binary headers: %v", binary.Header)
+	}
+	structured := mustEncode(t, e, events.Structured)
+	var members map[string]any
+	if err := json.Unmarshal(structured.Data, &members); err != nil {
+		t.Fatal(err)
+	}
+	if members["traceparent"] != e.TraceParent || members["tracestate"] != e.TraceState {
+		t.Fatalf("structured members: %v", members)
+	}
+	untraced := mustEncode(t, events.NewStatusChanged("ev-u", fullData()), events.Binary)
+	if _, ok := untraced.Header["ce-traceparent"]; ok {
+		t.Fatal("an event outside any trace carries a traceparent")
 	}
 }
