@@ -20,8 +20,11 @@ import (
 // exactly once.
 func TestTwoInstancesPublishEachTransitionOnce(t *testing.T) {
 	e := newEnv(t)
-	e.startBridge(bridge.Config{QueueGroup: "a"})
-	e.startBridge(bridge.Config{QueueGroup: "b"})
+	// Room for every check of a round, and for those the slower instance
+	// still has from the round before: this test is about events, not
+	// capacity.
+	e.startBridge(bridge.Config{QueueGroup: "a", MaxInflight: 4096})
+	e.startBridge(bridge.Config{QueueGroup: "b", MaxInflight: 4096})
 	const n = 200
 	id := func(i int) string { return fmt.Sprintf("dual-%03d", i) }
 	for i := range n {
