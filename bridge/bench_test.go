@@ -129,6 +129,23 @@ func BenchmarkCheckUnchanged(b *testing.B) {
 	}
 }
 
+// BenchmarkCheckUnchangedTraced is BenchmarkCheckUnchanged from a caller
+// in a trace, with tracing off in the bridge: what propagating the W3C
+// trace context alone costs (compare the two).
+func BenchmarkCheckUnchangedTraced(b *testing.B) {
+	w := newBenchWorld(b)
+	msg := nats.NewMsg("payments.check")
+	msg.Data = w.addPending(b, 1, "")[0]
+	msg.Header.Set("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+	b.ReportAllocs()
+	for b.Loop() {
+		reply, err := w.nc.RequestMsg(msg, 10*time.Second)
+		if err != nil || reply.Header.Get(micro.ErrorCodeHeader) != "" {
+			b.Fatalf("check failed: %v", err)
+		}
+	}
+}
+
 // BenchmarkCheckParallel keeps many checks of distinct payments in flight,
 // as a busy bridge sees them.
 func BenchmarkCheckParallel(b *testing.B) {

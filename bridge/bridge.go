@@ -37,6 +37,7 @@ type Bridge struct {
 	cfg        Config
 	nc         *nats.Conn
 	metrics    *metrics
+	tracing    tracing
 	checker    *checker
 	watcher    *watcher
 	follower   *follower
@@ -90,18 +91,19 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config, provs ...paybridge.Prov
 	}
 
 	now := func() time.Time { return time.Now().UTC() }
+	t := newTracing(cfg.TracerProvider)
 	cache := newView(cfg.CacheSize, m)
 	if err := m.watchView(cache); err != nil {
 		return nil, err
 	}
-	store := &kvStore{kv: kv, js: js, subject: "$KV." + cfg.Bucket + "."}
+	store := &kvStore{kv: kv, js: js, subject: "$KV." + cfg.Bucket + ".", tracing: t}
 	if takesTTL {
 		store.retention = cfg.StatusRetention
 	}
 	claims := &claimer{
 		store:     store,
 		outbox:    &streamOutbox{js: js, stream: outbox, subject: cfg.OutboxSubject},
-		announcer: &streamAnnouncer{js: js, mode: cfg.EventMode, retries: 3, metrics: m},
+		announcer: &streamAnnouncer{js: js, mode: cfg.EventMode, retries: 3, metrics: m, tracing: t},
 		subject:   cfg.EventSubject,
 		view:      cache,
 		abandoned: newAbandonedClaims(),
@@ -113,13 +115,14 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config, provs ...paybridge.Prov
 	w := &watcher{
 		js: js, stream: watchStream, consumers: watchConsumers, providers: byName, claims: claims,
 		subject: cfg.WatchSubject, schedule: cfg.WatchSchedule, deadline: cfg.WatchDeadline, maxWatches: cfg.MaxWatches,
-		expired: cfg.WatchExpiredSubject, log: cfg.Logger, metrics: m, now: now,
+		expired: cfg.WatchExpiredSubject, log: cfg.Logger, metrics: m, now: now, tracing: t,
 		held: make(chan struct{}, maxHeldWatches),
 	}
 	return &Bridge{
 		cfg:     cfg,
 		nc:      nc,
 		metrics: m,
+		tracing: t,
 		watcher: w,
 		checker: &checker{
 			providers:   byName,
@@ -132,6 +135,7 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config, provs ...paybridge.Prov
 			log:         cfg.Logger,
 			metrics:     m,
 			now:         now,
+			tracing:     t,
 		},
 		follower: &follower{kv: kv, view: cache, rechecks: w, retry: cfg.ReconcileInterval, log: cfg.Logger},
 		reconciler: &reconciler{claims: claims, interval: cfg.ReconcileInterval,
@@ -152,7 +156,7 @@ func (b *Bridge) Start(ctx context.Context) error {
 		}
 	})
 	var err error
-	b.service, err = startService(b.nc, b.cfg, b.checker, b.metrics)
+	b.service, err = startService(b.nc, b.cfg, b.checker, b.metrics, b.tracing)
 	if err != nil {
 		b.Close(ctx)
 		return err

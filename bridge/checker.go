@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/singleflight"
 
 	"github.com/paybridge/paybridge"
@@ -28,6 +29,7 @@ type checker struct {
 	log         *slog.Logger
 	metrics     *metrics
 	now         func() time.Time
+	tracing     tracing
 }
 
 // Watches keeps payments checked until they settle (watcher.go). Start is
@@ -193,7 +195,12 @@ func (c *checker) checkProvider(ctx context.Context, p paybridge.Provider, key, 
 	if err != nil {
 		return observation{}, err
 	}
-	res, err := p.Check(ctx, paymentID)
+	callCtx, span := c.tracing.start(ctx, "paybridge.provider_call", trace.SpanKindClient)
+	if c.tracing.on {
+		span.SetAttributes(attrProvider.String(p.Name()))
+	}
+	res, err := p.Check(callCtx, paymentID)
+	endSpan(span, err)
 	end := time.Now()
 	c.metrics.countProviderCall(p.Name(), err, end.Sub(start))
 	c.metrics.circuitOpen.WithLabelValues(p.Name()).Set(boolGauge(circuit.record(probe, err, end)))
@@ -201,7 +208,7 @@ func (c *checker) checkProvider(ctx context.Context, p paybridge.Provider, key, 
 		return observation{}, err
 	}
 	if res.Status == paybridge.StatusUnknown {
-		c.log.Warn("provider status not in the mapping table", "provider", p.Name(), "payment_id", paymentID,
+		c.log.WarnContext(ctx, "provider status not in the mapping table", "provider", p.Name(), "payment_id", paymentID,
 			"provider_status", res.ProviderStatus, "provider_status_detail", res.ProviderStatusDetail)
 	}
 	return c.claims.apply(ctx, p.Name(), paymentID, key, res, c.now())

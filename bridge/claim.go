@@ -314,7 +314,7 @@ func (c *claimer) finish(ctx context.Context, key string, rec Record, rev, ticke
 	err := c.announcer.Announce(ctx, c.subject, events.NewStatusChanged(rec.EventID, rec.StatusChanged))
 	if err != nil {
 		c.abandoned.add(key, rec.EventID)
-		c.log.Error("event not published; the reconciler will retry", "event_id", rec.EventID,
+		c.log.ErrorContext(ctx, "event not published; the reconciler will retry", "event_id", rec.EventID,
 			"provider", rec.Provider, "payment_id", rec.PaymentID, "error", err)
 		return rev, err
 	}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/paybridge/paybridge/events"
 )
@@ -70,6 +71,9 @@ type Config struct {
 	// recently used are forgotten first.
 	CacheSize int
 
+	// TracerProvider records the bridge's spans; nil records none. The
+	// W3C trace context travels either way (docs/contract.md, "Tracing").
+	TracerProvider trace.TracerProvider
 	// Logger receives the bridge's logs; nil discards them.
 	Logger *slog.Logger
 	// Registerer receives the metrics; nil keeps them private.

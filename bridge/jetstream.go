@@ -10,6 +10,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/paybridge/paybridge/events"
 )
@@ -26,6 +27,7 @@ type kvStore struct {
 	js        jetstream.JetStream
 	subject   string        // the bucket's KV subject prefix, $KV.<bucket>.
 	retention time.Duration // 0: the bucket takes no TTLs
+	tracing   tracing
 }
 
 // watchTTLMargin keeps a watched record past its watch's deadline, so
@@ -71,12 +73,23 @@ func decodeEntry(entry jetstream.KeyValueEntry) (Record, error) {
 // Put implements Store: kv.Create for a new record, else a publish on the
 // key's subject expecting rev as its last sequence, as kv.Update does, but
 // with the record's TTL, which kv.Update cannot carry.
-func (s *kvStore) Put(ctx context.Context, key string, rec Record, rev uint64) (uint64, error) {
+func (s *kvStore) Put(ctx context.Context, key string, rec Record, rev uint64) (newRev uint64, err error) {
+	ctx, span := s.tracing.start(ctx, "paybridge.kv.compare_and_set", trace.SpanKindClient)
+	defer func() {
+		conflict := errors.Is(err, errConflict)
+		if s.tracing.on {
+			span.SetAttributes(attrExpectedRevision.Int64(int64(rev)), attrConflict.Bool(conflict))
+		}
+		if conflict {
+			span.End() // a lost race is the algorithm at work, not a failure
+			return
+		}
+		endSpan(span, err)
+	}()
 	value, err := json.Marshal(rec)
 	if err != nil {
 		return 0, fmt.Errorf("encoding status %s: %w", key, err)
 	}
-	var newRev uint64
 	switch {
 	case rev == 0 && s.retention > 0:
 		newRev, err = s.kv.Create(ctx, key, value, jetstream.KeyTTL(s.ttl(rec)))
@@ -125,11 +138,19 @@ type streamAnnouncer struct {
 	mode    events.Mode
 	retries int
 	metrics *metrics
+	tracing tracing
 }
 
 // Announce implements Announcer. It returns once JetStream has stored e
-// (or already had it).
-func (p *streamAnnouncer) Announce(ctx context.Context, subject string, e events.Event) error {
+// (or already had it). The event carries the trace context of its publish,
+// so that a subscriber can continue the check's trace.
+func (p *streamAnnouncer) Announce(ctx context.Context, subject string, e events.Event) (err error) {
+	ctx, span := p.tracing.start(ctx, "paybridge.publish", trace.SpanKindProducer)
+	if p.tracing.on {
+		span.SetAttributes(attrEventType.String(e.Type))
+	}
+	defer func() { endSpan(span, err) }()
+	e.TraceParent, e.TraceState = p.tracing.traceContext(ctx)
 	msg, err := events.Encode(subject, e, p.mode)
 	if err != nil {
 		return fmt.Errorf("encoding event %s: %w", e.ID, err)

@@ -122,23 +122,28 @@ func (m *metrics) watchView(v *view) error {
 }
 
 func (m *metrics) countCheck(provider string, rep paybridge.Reply, err error) {
-	outcome := "unchanged"
+	if paybridge.ErrorCode(err) == paybridge.CodeUnknownProvider {
+		provider = "" // do not let callers mint label values
+	}
+	m.checks.WithLabelValues(provider, outcome(rep, err)).Inc()
+}
+
+// outcome is what a check came to: changed, unchanged, stale, unknown,
+// store, or an error code. Metrics and spans say it alike.
+func outcome(rep paybridge.Reply, err error) string {
 	switch {
 	case err != nil:
-		outcome = string(paybridge.ErrorCode(err))
-		if outcome == string(paybridge.CodeUnknownProvider) {
-			provider = "" // do not let callers mint label values
-		}
+		return string(paybridge.ErrorCode(err))
 	case rep.Source == paybridge.SourceStore:
-		outcome = "store"
+		return "store"
 	case rep.Changed:
-		outcome = "changed"
+		return "changed"
 	case rep.Stale:
-		outcome = "stale"
+		return "stale"
 	case rep.Status == paybridge.StatusUnknown:
-		outcome = "unknown"
+		return "unknown"
 	}
-	m.checks.WithLabelValues(provider, outcome).Inc()
+	return "unchanged"
 }
 
 func (m *metrics) countProviderCall(provider string, err error, took time.Duration) {

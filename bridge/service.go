@@ -13,6 +13,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/paybridge/paybridge"
 )
@@ -29,6 +30,7 @@ type service struct {
 	checker *checker
 	pools   map[string]*pool // by provider
 	lookups *pool
+	tracing tracing
 	log     *slog.Logger
 	metrics *metrics
 
@@ -38,7 +40,7 @@ type service struct {
 	delivered atomic.Uint64 // requests handed to us by the subscriptions
 }
 
-func startService(nc *nats.Conn, cfg Config, checker *checker, m *metrics) (*service, error) {
+func startService(nc *nats.Conn, cfg Config, checker *checker, m *metrics, t tracing) (*service, error) {
 	// Each provider's share of --max-inflight, and as many queued
 	// fire-and-forget checks.
 	share := max(1, cfg.MaxInflight/max(1, len(checker.providers)))
@@ -51,6 +53,7 @@ func startService(nc *nats.Conn, cfg Config, checker *checker, m *metrics) (*ser
 		checker: checker,
 		pools:   pools,
 		lookups: newPool(cfg.MaxInflight, 0),
+		tracing: t,
 		log:     cfg.Logger,
 		metrics: m,
 	}
@@ -84,54 +87,85 @@ func startService(nc *nats.Conn, cfg Config, checker *checker, m *metrics) (*ser
 func (s *service) handleCheck(req micro.Request) {
 	received := time.Now()
 	s.delivered.Add(1)
-	cr, err := DecodeCheckRequest(nats.Header(req.Headers()), req.Data())
+	header := nats.Header(req.Headers())
+	ctx, span := s.tracing.start(s.tracing.continued(context.Background(), header), "paybridge.check", trace.SpanKindServer)
+	cr, err := DecodeCheckRequest(header, req.Data())
 	if err != nil {
-		s.respondError(req, err, paybridge.ErrorReply{})
+		s.respondError(ctx, req, err, paybridge.ErrorReply{})
+		endSpan(span, err)
 		return
 	}
 	cr.received = received
+	if s.tracing.on {
+		span.SetAttributes(attrProvider.String(cr.Provider), attrPaymentID.String(cr.PaymentID))
+	}
 	echo := paybridge.ErrorReply{Provider: cr.Provider, PaymentID: cr.PaymentID, RequestID: cr.RequestID}
 	p := s.pools[cr.Provider]
 	if p == nil {
 		err := unknownProvider(cr.Provider)
 		s.metrics.countCheck(cr.Provider, paybridge.Reply{}, err)
-		s.respondError(req, err, echo)
+		s.respondError(ctx, req, err, echo)
+		endSpan(span, err)
 		return
 	}
-	s.dispatch(req, p, echo, func(ctx context.Context) (paybridge.Reply, error) { return s.checker.Check(ctx, cr) })
+	err = s.dispatch(ctx, req, p, echo, func(ctx context.Context) (paybridge.Reply, error) {
+		rep, err := s.checker.Check(ctx, cr)
+		if s.tracing.on {
+			span.SetAttributes(attrOutcome.String(outcome(rep, err)))
+		}
+		endSpan(span, err)
+		return rep, err
+	})
+	if err != nil {
+		endSpan(span, err)
+	}
 }
 
 func (s *service) handleStatus(req micro.Request) {
 	s.delivered.Add(1)
-	sr, err := DecodeStatusRequest(nats.Header(req.Headers()), req.Data())
+	header := nats.Header(req.Headers())
+	ctx, span := s.tracing.start(s.tracing.continued(context.Background(), header), "paybridge.lookup", trace.SpanKindServer)
+	sr, err := DecodeStatusRequest(header, req.Data())
 	if err != nil {
-		s.respondError(req, err, paybridge.ErrorReply{})
+		s.respondError(ctx, req, err, paybridge.ErrorReply{})
+		endSpan(span, err)
 		return
 	}
+	if s.tracing.on {
+		span.SetAttributes(attrProvider.String(sr.Provider), attrPaymentID.String(sr.PaymentID))
+	}
 	echo := paybridge.ErrorReply{Provider: sr.Provider, PaymentID: sr.PaymentID}
-	s.dispatch(req, s.lookups, echo, func(ctx context.Context) (paybridge.Reply, error) { return s.checker.Lookup(ctx, sr) })
+	err = s.dispatch(ctx, req, s.lookups, echo, func(ctx context.Context) (paybridge.Reply, error) {
+		rep, err := s.checker.Lookup(ctx, sr)
+		endSpan(span, err)
+		return rep, err
+	})
+	if err != nil {
+		endSpan(span, err)
+	}
 }
 
-// dispatch runs serve in one of p's slots. A request that wants an answer
-// gets overloaded at once when none is free; a fire-and-forget one is
-// queued, and dropped (and counted) when the queue is full too: nobody
-// would hear of its refusal, and the subscription must never wait. The
-// slot is freed once the answer is ready, before it is sent, so that a
+// dispatch runs serve with ctx in one of p's slots. A request that wants
+// an answer gets overloaded at once when none is free; a fire-and-forget
+// one is queued, and dropped (and counted) when the queue is full too:
+// nobody would hear of its refusal, and the subscription must never wait.
+// The slot is freed once the answer is ready, before it is sent, so that a
 // caller's next request never finds its own previous one still counted.
-func (s *service) dispatch(req micro.Request, p *pool, echo paybridge.ErrorReply, serve func(context.Context) (paybridge.Reply, error)) {
+// It returns why the request was refused, nil when it was taken.
+func (s *service) dispatch(ctx context.Context, req micro.Request, p *pool, echo paybridge.ErrorReply, serve func(context.Context) (paybridge.Reply, error)) error {
 	job := func() {
 		defer s.leave()
 		s.metrics.inflight.Inc()
 		// No deadline here: the provider call has its own (CheckTimeout),
 		// and every NATS call falls back to the client's default timeout.
-		rep, err := s.serve(serve)
+		rep, err := s.serve(ctx, serve)
 		s.metrics.inflight.Dec()
 		p.done()
 		if err != nil {
-			s.respondError(req, err, echo)
+			s.respondError(ctx, req, err, echo)
 			return
 		}
-		s.respond(req, rep, echo)
+		s.respond(ctx, req, rep, echo)
 	}
 	s.enter()
 	accepted := false
@@ -141,28 +175,29 @@ func (s *service) dispatch(req micro.Request, p *pool, echo paybridge.ErrorReply
 		accepted = p.try(job)
 	}
 	if accepted {
-		return
+		return nil
 	}
 	s.leave()
+	refusal := paybridge.Errorf(paybridge.CodeOverloaded, "%d requests of this kind in flight, the bridge's limit for them", cap(p.slots))
 	if req.Reply() == "" {
 		s.metrics.dropped.WithLabelValues(echo.Provider).Inc()
-		s.log.Warn("fire-and-forget check dropped: its provider's share of in-flight checks and its queue are full",
+		s.log.WarnContext(ctx, "fire-and-forget check dropped: its provider's share of in-flight checks and its queue are full",
 			"provider", echo.Provider, "payment_id", echo.PaymentID, "request_id", echo.RequestID)
-		return
+		return refusal
 	}
-	s.respondError(req, paybridge.Errorf(paybridge.CodeOverloaded,
-		"%d requests of this kind in flight, the bridge's limit for them", cap(p.slots)), echo)
+	s.respondError(ctx, req, refusal, echo)
+	return refusal
 }
 
 // serve runs one request's work; a panic in it becomes an internal error,
 // so that the request still gets its one reply and the process lives on.
-func (s *service) serve(serve func(context.Context) (paybridge.Reply, error)) (rep paybridge.Reply, err error) {
+func (s *service) serve(ctx context.Context, serve func(context.Context) (paybridge.Reply, error)) (rep paybridge.Reply, err error) {
 	defer func() {
 		if v := recover(); v != nil {
 			err = &internal{fmt.Errorf("panic: %v", v)}
 		}
 	}()
-	return serve(context.Background())
+	return serve(ctx)
 }
 
 // respond sends the reply. Replies are published on the connection rather
@@ -170,34 +205,34 @@ func (s *service) serve(serve func(context.Context) (paybridge.Reply, error)) (r
 // handler returns, and ours return before the answer is ready. A reply too
 // large for the connection is answered with an error instead, so that the
 // request still gets its one reply.
-func (s *service) respond(req micro.Request, rep paybridge.Reply, echo paybridge.ErrorReply) {
+func (s *service) respond(ctx context.Context, req micro.Request, rep paybridge.Reply, echo paybridge.ErrorReply) {
 	if req.Reply() == "" {
 		return
 	}
 	data, err := json.Marshal(rep)
 	switch {
 	case err != nil:
-		s.respondError(req, &internal{fmt.Errorf("encoding reply: %w", err)}, echo)
+		s.respondError(ctx, req, &internal{fmt.Errorf("encoding reply: %w", err)}, echo)
 		return
 	case int64(len(data)) > s.nc.MaxPayload():
-		s.respondError(req, paybridge.Errorf(paybridge.CodeInternal,
+		s.respondError(ctx, req, paybridge.Errorf(paybridge.CodeInternal,
 			"the reply is %d bytes, more than the NATS server accepts (%d)", len(data), s.nc.MaxPayload()), echo)
 		return
 	}
 	if err := s.nc.Publish(req.Reply(), data); err != nil {
-		s.log.Warn("reply not sent", "subject", req.Subject(), "error", err)
+		s.log.WarnContext(ctx, "reply not sent", "subject", req.Subject(), "error", err)
 	}
 }
 
 // respondError answers with the error body and the micro error headers.
 // Internal causes are logged here and never sent.
-func (s *service) respondError(req micro.Request, err error, echo paybridge.ErrorReply) {
+func (s *service) respondError(ctx context.Context, req micro.Request, err error, echo paybridge.ErrorReply) {
 	body := newErrorReply(err, echo.Provider, echo.PaymentID, echo.RequestID)
 	log := s.log.With("code", body.Error.Code, "provider", echo.Provider, "payment_id", echo.PaymentID, "request_id", echo.RequestID)
 	if body.Error.Code == paybridge.CodeInternal {
-		log.Error("check failed", "error", err)
+		log.ErrorContext(ctx, "check failed", "error", err)
 	} else {
-		log.Info("check refused", "message", body.Error.Message)
+		log.InfoContext(ctx, "check refused", "message", body.Error.Message)
 	}
 	if req.Reply() == "" {
 		return
@@ -207,7 +242,7 @@ func (s *service) respondError(req micro.Request, err error, echo paybridge.Erro
 	msg.Header.Set(micro.ErrorHeader, string(body.Error.Code)+": "+body.Error.Message)
 	msg.Data, _ = json.Marshal(body)
 	if err := s.nc.PublishMsg(msg); err != nil {
-		s.log.Warn("error reply not sent", "subject", req.Subject(), "error", err)
+		s.log.WarnContext(ctx, "error reply not sent", "subject", req.Subject(), "error", err)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/paybridge/paybridge"
 	"github.com/paybridge/paybridge/events"
@@ -60,6 +61,7 @@ type watcher struct {
 	log        *slog.Logger
 	metrics    *metrics
 	now        func() time.Time
+	tracing    tracing
 
 	held     chan struct{} // one slot per watch held by this instance
 	mu       sync.Mutex
@@ -383,12 +385,18 @@ func (w *watcher) handle(ctx context.Context, chk *checker, msg jetstream.Msg) {
 // schedule step apart, before it counts: the caller then ends the watch.
 // Waiting for budget never outlives the order: a watch checked after its
 // deadline would be expired late, on a spent call.
-func (w *watcher) check(ctx context.Context, chk *checker, order watchOrder) (paybridge.Reply, error) {
+func (w *watcher) check(ctx context.Context, chk *checker, order watchOrder) (rep paybridge.Reply, err error) {
 	ctx, cancel := context.WithDeadline(ctx, order.Deadline)
 	defer cancel()
+	// A watch's check starts a trace of its own: nobody is waiting on it.
+	ctx, span := w.tracing.start(ctx, "paybridge.watch_check", trace.SpanKindInternal)
+	if w.tracing.on {
+		span.SetAttributes(attrProvider.String(order.Provider), attrPaymentID.String(order.PaymentID))
+	}
+	defer func() { endSpan(span, err) }()
 	req := CheckRequest{Provider: order.Provider, PaymentID: order.PaymentID}
 	for refusals := 1; ; refusals++ {
-		rep, err := chk.check(ctx, req, true)
+		rep, err = chk.check(ctx, req, true)
 		if !permanent(paybridge.ErrorCode(err)) || refusals == maxRefusals {
 			return rep, err
 		}

@@ -14,6 +14,11 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-retryablehttp"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"go.opentelemetry.io/otel/attribute"
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/paybridge/paybridge"
 )
@@ -42,6 +47,7 @@ type httpConfig struct {
 	maxRetryAfter  time.Duration
 	attemptTimeout time.Duration
 	logger         *slog.Logger
+	tracer         trace.TracerProvider
 }
 
 // HTTPOption configures an HTTPClient.
@@ -109,6 +115,19 @@ func WithLogger(l *slog.Logger) HTTPOption {
 	}
 }
 
+// WithTracerProvider records a span per HTTP attempt (otelhttp) with tp.
+// With or without it, every request carries the W3C trace context of its
+// ctx (traceparent), so the provider's own traces can join the check's.
+func WithTracerProvider(tp trace.TracerProvider) HTTPOption {
+	return func(c *httpConfig) error {
+		if tp == nil {
+			return errors.New("tracer provider must not be nil")
+		}
+		c.tracer = tp
+		return nil
+	}
+}
+
 // NewHTTPClient returns a client for the named provider.
 func NewHTTPClient(provider string, opts ...HTTPOption) (*HTTPClient, error) {
 	cfg := httpConfig{
@@ -134,7 +153,7 @@ func NewHTTPClient(provider string, opts ...HTTPOption) (*HTTPClient, error) {
 	return &HTTPClient{
 		provider: provider,
 		http: &http.Client{
-			Transport: refuseRedirects{provider: provider, next: transport},
+			Transport: tracedIf(cfg.tracer, refuseRedirects{provider: provider, next: transport}),
 			Timeout:   cfg.attemptTimeout,
 		},
 		cfg:    cfg,
@@ -174,6 +193,10 @@ func (c *HTTPClient) Get(ctx context.Context, url string, header http.Header) (i
 	for k, v := range header {
 		req.Header[k] = v
 	}
+	// The check's trace context, when it has one: traceparent, tracestate.
+	if trace.SpanContextFromContext(ctx).IsValid() {
+		propagation.TraceContext{}.Inject(ctx, propagation.HeaderCarrier(req.Header))
+	}
 	resp, err := c.retrier().Do(req)
 	if resp == nil {
 		return 0, nil, c.transportError(ctx, err)
@@ -211,6 +234,29 @@ func (t refuseRedirects) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp.Body.Close()
 	return nil, redirected(t.provider, resp)
 }
+
+// tracedIf wraps rt in otelhttp's transport, which records a span per
+// attempt, when there is a tracer provider; without one, recording nothing
+// costs nothing (Get puts the trace context in the headers itself).
+func tracedIf(tp trace.TracerProvider, rt refuseRedirects) http.RoundTripper {
+	if tp == nil {
+		return rt
+	}
+	return tracedTransport{
+		Transport: otelhttp.NewTransport(rt, otelhttp.WithTracerProvider(tp),
+			otelhttp.WithMeterProvider(metricnoop.NewMeterProvider()), otelhttp.WithPropagators(propagation.TraceContext{})),
+		next: rt,
+	}
+}
+
+// tracedTransport is otelhttp's transport with CloseIdleConnections
+// reaching the pool (otelhttp's does not pass it on).
+type tracedTransport struct {
+	*otelhttp.Transport
+	next refuseRedirects
+}
+
+func (t tracedTransport) CloseIdleConnections() { t.next.CloseIdleConnections() }
 
 // CloseIdleConnections passes on the http.Client's CloseIdleConnections,
 // which retryablehttp calls after a failed call; without it the call would
@@ -350,6 +396,15 @@ func (p *retryPolicy) checkRetry(ctx context.Context, resp *http.Response, err e
 		return false, nil // the call would end while waiting
 	}
 	p.wait = wait
+	// A retry is an event of the provider call's span, each attempt its
+	// own HTTP span.
+	status := 0
+	if resp != nil {
+		status = resp.StatusCode
+	}
+	trace.SpanFromContext(ctx).AddEvent("retry", trace.WithAttributes(
+		attribute.Int("retry.attempt", p.attempts), attribute.Int("http.response.status_code", status),
+		attribute.Int64("retry.wait_ms", wait.Milliseconds())))
 	return true, nil
 }
 

@@ -32,6 +32,7 @@ type composeService struct {
 	Volumes     []string          `yaml:"volumes"`
 	DependsOn   []string          `yaml:"depends_on"`
 	Restart     string            `yaml:"restart"`
+	Profiles    []string          `yaml:"profiles"`
 }
 
 // TestCompose: compose.yaml parses, NATS runs with JetStream on a volume,
@@ -104,6 +105,17 @@ func TestCompose(t *testing.T) {
 	}
 	if cfg.coinbar.apiKey != flagValue(sim.Command, "--coinbar-client-id") || cfg.muvinai.apiKey != flagValue(sim.Command, "--muvinai-api-key") {
 		t.Errorf("paybridge's provider keys do not match paysim's: %q", sim.Command)
+	}
+
+	// The tracing profile: Jaeger takes OTLP over HTTP, and paybridge's
+	// endpoint is left empty (no export) unless the profile's variable
+	// names Jaeger.
+	jaeger := c.Services["jaeger"]
+	if !slices.Equal(jaeger.Profiles, []string{"tracing"}) || jaeger.Environment["COLLECTOR_OTLP_ENABLED"] != "true" {
+		t.Errorf("jaeger is not an optional OTLP receiver: profiles %q, environment %v", jaeger.Profiles, jaeger.Environment)
+	}
+	if got := pb.Environment["OTEL_EXPORTER_OTLP_ENDPOINT"]; got != "${PAYBRIDGE_OTLP_ENDPOINT:-}" {
+		t.Errorf("paybridge's OTLP endpoint is %q, want one the tracing profile sets", got)
 	}
 }
 

@@ -23,6 +23,7 @@ type serveConfig struct {
 	adminListen    string
 	pprof          bool
 	log            logFlags
+	tracing        tracingFlags
 
 	coinbar, muvinai    providerConfig
 	muvinaiWebhookToken string
@@ -42,7 +43,7 @@ func (p providerConfig) enabled() bool { return p.apiKey != "" }
 
 // secrets are the configured values no output may show.
 func (c *serveConfig) secrets() []string {
-	return append(urlSecrets(c.nats.url), c.coinbar.apiKey, c.coinbar.secretKey, c.muvinai.apiKey, c.muvinaiWebhookToken)
+	return append(append(urlSecrets(c.nats.url), urlSecrets(c.tracing.endpoint)...), c.coinbar.apiKey, c.coinbar.secretKey, c.muvinai.apiKey, c.muvinaiWebhookToken)
 }
 
 // Defaults of serve's own flags (docs/contract.md, "Serve flags"); the
@@ -66,6 +67,7 @@ func serveFlags(c *serveConfig, raw *rawServeFlags) *flagSet {
 	f.StringVar(&c.adminListen, "admin-listen", defaultAdminListen, "host:port of /metrics, /healthz, /readyz and, with --pprof, /debug/pprof/; keep it private")
 	f.BoolVar(&c.pprof, "pprof", false, "also serve net/http/pprof under /debug/pprof/ on --admin-listen")
 	c.log.register(f, "info")
+	c.tracing.register(f)
 
 	f.StringVar(&c.coinbar.baseURL, "coinbar-base-url", coinbar.DefaultBaseURL, "CoinbarPay API base URL (production: https://pay.coinbar.io)")
 	f.secretVar(&c.coinbar.apiKey, "coinbar-api-key", "CoinbarPay SERVICE_CLIENT_ID; enables CoinbarPay")
@@ -117,6 +119,9 @@ func (c *serveConfig) finish(f *flagSet, raw rawServeFlags) error {
 		return err
 	}
 	if err := c.log.validate(f); err != nil {
+		return err
+	}
+	if err := c.tracing.validate(f); err != nil {
 		return err
 	}
 	for _, name := range []string{"embedded-listen", "http-listen", "admin-listen"} {

@@ -53,7 +53,7 @@ func (l *logFlags) logger(w io.Writer, secrets *secretSet) *slog.Logger {
 	}
 	if format == "json" {
 		// The JSON handler escapes control characters itself.
-		return slog.New(cleanHandler{slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}), secrets.redact})
+		return slog.New(traceHandler{cleanHandler{slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}), secrets.redact}})
 	}
 	return textLogger(w, level, terminal, secrets)
 }
@@ -61,7 +61,7 @@ func (l *logFlags) logger(w io.Writer, secrets *secretSet) *slog.Logger {
 // textLogger is tint's handler with secrets blanked and text escaped.
 func textLogger(w io.Writer, level slog.Level, colour bool, secrets *secretSet) *slog.Logger {
 	tinted := tint.NewHandler(w, &tint.Options{Level: level, TimeFormat: time.TimeOnly, NoColor: !colour})
-	return slog.New(cleanHandler{tinted, func(s string) string { return escapeForTerminal(secrets.redact(s)) }})
+	return slog.New(traceHandler{cleanHandler{tinted, func(s string) string { return escapeForTerminal(secrets.redact(s)) }}})
 }
 
 // cleanHandler hands every record on with clean applied to its message,

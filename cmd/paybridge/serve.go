@@ -19,6 +19,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/paybridge/paybridge"
 	"github.com/paybridge/paybridge/bridge"
@@ -91,7 +92,18 @@ func (s *server) fail(err error) {
 // startServer starts everything serve runs and registers its shutdown
 // with m.Close, also when it fails half way.
 func (m *Main) startServer(ctx context.Context, cfg serveConfig, log *slog.Logger) (*server, error) {
-	provs, err := newProviders(cfg, log)
+	tp, err := cfg.tracing.tracerProvider(ctx, m.LookupEnv, log)
+	if err != nil {
+		return nil, err
+	}
+	var tracer trace.TracerProvider // nil: no spans recorded
+	if tp != nil {
+		tracer = tp
+		// Closed after serve (registered first, closed last), so that the
+		// spans of the drain are exported too.
+		m.onClose("tracing", tp.Shutdown)
+	}
+	provs, err := newProviders(cfg, log, tracer)
 	if err != nil {
 		return nil, err
 	}
@@ -117,7 +129,7 @@ func (m *Main) startServer(ctx context.Context, cfg serveConfig, log *slog.Logge
 		s.natsClosed(s.nc)
 	}
 	bcfg := cfg.bridge
-	bcfg.Logger, bcfg.Registerer = log, reg
+	bcfg.Logger, bcfg.Registerer, bcfg.TracerProvider = log, reg, tracer
 	if s.bridge, err = bridge.New(ctx, s.nc, bcfg, provs...); err != nil {
 		return nil, fmt.Errorf("starting the bridge: %w", err)
 	}
@@ -136,12 +148,17 @@ func (m *Main) startServer(ctx context.Context, cfg serveConfig, log *slog.Logge
 	return s, nil
 }
 
-// newProviders builds a client for each provider that has a key.
-func newProviders(cfg serveConfig, log *slog.Logger) ([]paybridge.Provider, error) {
+// newProviders builds a client for each provider that has a key; tp,
+// when not nil, records a span per HTTP attempt.
+func newProviders(cfg serveConfig, log *slog.Logger, tp trace.TracerProvider) ([]paybridge.Provider, error) {
+	httpOpts := []providers.HTTPOption{providers.WithLogger(log)}
+	if tp != nil {
+		httpOpts = append(httpOpts, providers.WithTracerProvider(tp))
+	}
 	var provs []paybridge.Provider
 	if cfg.coinbar.enabled() {
 		cb, err := coinbar.New(cfg.coinbar.baseURL, cfg.coinbar.apiKey, coinbar.WithSecretKey(cfg.coinbar.secretKey),
-			coinbar.WithHTTPOptions(providers.WithLogger(log)))
+			coinbar.WithHTTPOptions(httpOpts...))
 		if err != nil {
 			return nil, cli.UsageError{Err: err}
 		}
@@ -149,7 +166,7 @@ func newProviders(cfg serveConfig, log *slog.Logger) ([]paybridge.Provider, erro
 	}
 	if cfg.muvinai.enabled() {
 		mv, err := muvinai.New(cfg.muvinai.baseURL, cfg.muvinai.apiKey, muvinai.WithWebhookToken(cfg.muvinaiWebhookToken),
-			muvinai.WithHTTPOptions(providers.WithLogger(log)))
+			muvinai.WithHTTPOptions(httpOpts...))
 		if err != nil {
 			return nil, cli.UsageError{Err: err}
 		}
