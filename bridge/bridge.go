@@ -9,8 +9,8 @@
 // route to the provider's share of in-flight checks) → checker.go (ask the
 // provider once for every concurrent check, build the reply) → claim.go
 // (the transition guard, the compare-and-set claim, the announcement, with
-// the Store and Announcer contracts) → jetstream.go (those contracts on
-// the status bucket and the event stream).
+// the Store, Announcer and Outbox contracts) → jetstream.go (those
+// contracts on the status bucket, the event stream and the outbox).
 package bridge
 
 import (
