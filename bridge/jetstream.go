@@ -16,7 +16,8 @@ import (
 )
 
 // This file holds the JetStream side of the claim (claim.go): the status
-// bucket as the Store, the event stream as the Announcer.
+// bucket as the Store, the event stream as the Announcer, a small stream
+// as the Outbox.
 
 // kvStore is the Store on a JetStream KV bucket: every write is a
 // compare-and-set against the revision read, so the bucket decides which
