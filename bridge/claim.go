@@ -242,8 +242,8 @@ func (c *claimer) readRecord(ctx context.Context, key string) (Record, time.Time
 		return Record{}, time.Time{}, false, nil
 	}
 	c.view.put(key, rec, rev)
-	if e, ok := c.view.get(key); ok && e.rev == rev {
-		return rec, e.checkedAt(), true, nil
+	if at, ok := c.view.confirmedAt(key, rev); ok {
+		return rec, at, true, nil
 	}
 	return rec, entryOf(rec, rev).checkedAt(), true, nil
 }

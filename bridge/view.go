@@ -101,6 +101,19 @@ func (v *view) get(key string) (viewEntry, bool) {
 	return e, true
 }
 
+// confirmedAt is when the provider last confirmed the record at rev, as
+// far as the view knows (false: it holds another revision or none). It
+// is not a use of the payment and counts no lookup.
+func (v *view) confirmedAt(key string, rev uint64) (time.Time, bool) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	e, ok := v.lru.Peek(key)
+	if !ok || e.rev != rev {
+		return time.Time{}, false
+	}
+	return e.checkedAt(), true
+}
+
 // put records rec at rev unless the view already holds a later revision.
 func (v *view) put(key string, rec Record, rev uint64) {
 	v.mu.Lock()
