@@ -40,7 +40,7 @@ type Option func(*Client) error
 // Client never closes or drains it.
 func New(nc *nats.Conn, opts ...Option) (*Client, error) {
 	if nc == nil {
-		return nil, errors.New("paybridge client: nil *nats.Conn")
+		return nil, errors.New("client.New: nil *nats.Conn")
 	}
 	c := &Client{
 		nc:                   nc,
@@ -57,7 +57,7 @@ func New(nc *nats.Conn, opts ...Option) (*Client, error) {
 	}
 	js, err := jetstream.New(nc)
 	if err != nil {
-		return nil, fmt.Errorf("paybridge client: %w", err)
+		return nil, fmt.Errorf("client.New: %w", err)
 	}
 	c.js = js
 	return c, nil
@@ -119,7 +119,7 @@ func checkSubject(what, subject string) error {
 		}
 	}
 	if problem != "" {
-		return fmt.Errorf("paybridge client: %s %q: %s", what, subject, problem)
+		return fmt.Errorf("%s %q: %s", what, subject, problem)
 	}
 	return nil
 }
@@ -129,9 +129,9 @@ func checkSubject(what, subject string) error {
 func checkName(what, name string) error {
 	switch {
 	case name == "":
-		return fmt.Errorf("paybridge client: %s name must not be empty", what)
+		return fmt.Errorf("%s name must not be empty", what)
 	case strings.ContainsAny(name, ".*> \t\r\n/\\"):
-		return fmt.Errorf("paybridge client: %s name %q must not contain '.', '*', '>', '/', '\\' or white space", what, name)
+		return fmt.Errorf("%s name %q must not contain '.', '*', '>', '/', '\\' or white space", what, name)
 	}
 	return nil
 }

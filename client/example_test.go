@@ -53,7 +53,7 @@ func ExampleNew() {
 	fmt.Println(err)
 	// Output:
 	// <nil>
-	// paybridge client: check subject "payments.*": must not contain wildcards
+	// check subject "payments.*": must not contain wildcards
 }
 
 // A check that also asks the bridge to watch the payment until it settles.

@@ -78,6 +78,7 @@ func RequestID(id string) CheckOption {
 
 // ReplyJSON stores the reply's body in *dst exactly as received, error
 // replies and malformed ones included, for a caller that passes it on.
+// *dst stays nil when no reply came.
 func ReplyJSON(dst *[]byte) RequestOption {
 	return requestOption(func(r *request) { r.replyJSON = dst })
 }
@@ -132,6 +133,9 @@ func (c *Client) request(ctx context.Context, subject string, r *request) (paybr
 	}
 	if r.replyJSON != nil {
 		*r.replyJSON = msg.Data
+		if msg.Data == nil {
+			*r.replyJSON = []byte{} // received, and empty
+		}
 	}
 	return decodeReply(subject, r.body, msg)
 }

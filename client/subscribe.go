@@ -50,7 +50,7 @@ func WithWatchExpired() SubscribeOption {
 func OnError(report func(error)) SubscribeOption {
 	return func(c *subscribeConfig) error {
 		if report == nil {
-			return errors.New("paybridge client: OnError needs a function")
+			return errors.New("OnError needs a function")
 		}
 		c.report = report
 		return nil
@@ -63,7 +63,7 @@ func OnError(report func(error)) SubscribeOption {
 func RetryBackoff(first, max time.Duration) SubscribeOption {
 	return func(c *subscribeConfig) error {
 		if first <= 0 || max < first {
-			return fmt.Errorf("paybridge client: RetryBackoff(%s, %s): want 0 < first <= max", first, max)
+			return fmt.Errorf("RetryBackoff(%s, %s): want 0 < first <= max", first, max)
 		}
 		c.retryFirst, c.retryMax = first, max
 		return nil
@@ -142,7 +142,7 @@ func (c *Client) Subscribe(ctx context.Context, durable string, handler func(con
 		return nil, err
 	}
 	if handler == nil {
-		return nil, errors.New("paybridge client: Subscribe needs a handler")
+		return nil, errors.New("Subscribe needs a handler")
 	}
 	cfg := subscribeConfig{report: func(error) {}, retryFirst: defaultRetryFirst, retryMax: defaultRetryMax}
 	for _, opt := range opts {
@@ -251,7 +251,7 @@ type FollowConfig struct {
 // ctx's values and the event's trace context, and is canceled by Stop.
 func (c *Client) Follow(ctx context.Context, cfg FollowConfig, handler func(context.Context, events.Event)) (*Subscription, error) {
 	if handler == nil {
-		return nil, errors.New("paybridge client: Follow needs a handler")
+		return nil, errors.New("Follow needs a handler")
 	}
 	subjects := cfg.Subjects
 	if len(subjects) == 0 {
