@@ -59,6 +59,19 @@ func (w *world) addPending(t *testing.T, ids ...string) {
 	}
 }
 
+// receive waits for a value from ch, and fails the test when none comes
+// within 10 s.
+func receive[T any](t *testing.T, ch <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(10 * time.Second):
+		t.Fatalf("timed out after 10s waiting for %s", what)
+		panic("unreachable")
+	}
+}
+
 func must(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
@@ -400,7 +413,7 @@ func TestRequestsCarryTheCallersTrace(t *testing.T) {
 		t.Fatalf("the bridge did not answer a traced lookup: %v", err)
 	}
 	for _, subject := range []string{"payments.check", "payments.status.get"} {
-		m := <-seen
+		m := receive(t, seen, "a request on "+subject)
 		if m.Subject != subject || m.Header.Get("traceparent") != wantParent || m.Header.Get("tracestate") != "vendor=opaque" {
 			t.Errorf("on %s: headers %v, want traceparent %s", m.Subject, m.Header, wantParent)
 		}
@@ -408,7 +421,7 @@ func TestRequestsCarryTheCallersTrace(t *testing.T) {
 	if _, err := c.Check(within(t, 10*time.Second), "coinbar", "traced"); err != nil {
 		t.Fatal(err)
 	}
-	if m := <-seen; m.Header.Get("traceparent") != "" || m.Header.Get("tracestate") != "" {
+	if m := receive(t, seen, "the untraced check"); m.Header.Get("traceparent") != "" || m.Header.Get("tracestate") != "" {
 		t.Errorf("a check outside any span sent %v", m.Header)
 	}
 }

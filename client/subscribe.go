@@ -100,9 +100,9 @@ type Subscription struct {
 	cancel  context.CancelFunc
 }
 
-// Stop stops taking events at once and cancels the handlers' context. An
-// event being handled is then not acknowledged, and JetStream delivers it
-// again later; one already acknowledged is not.
+// Stop stops taking events at once and cancels the handlers' context: a
+// handler still running should give up, and its event is delivered again
+// later. An event whose handler returns nil is still acknowledged.
 func (s *Subscription) Stop() {
 	s.consume.Stop()
 	s.cancel()
@@ -125,12 +125,12 @@ func (s *Subscription) Closed() <-chan struct{} { return s.consume.Closed() }
 // reported to OnError.
 //
 // The consumer takes status-changed events (WithWatchExpired: watch-expired
-// events too), acknowledged one by one, redelivered without limit. It is
-// created when it does not exist, with every stored event to come; an
-// existing one is joined as it is, its filter and ack policy set when they
-// differ. Every Subscribe with the same durable name, in this process or
-// another, shares the consumer, so replicas of a service split the events
-// between them.
+// events too), acknowledged one by one, redelivered without limit. A new
+// consumer starts at the first event the stream holds. An existing one is
+// joined as it is (where it starts, its ack wait, its limits), its filter
+// and ack policy set when they differ. Every Subscribe with the same
+// durable name, in this process or another, shares the consumer, so
+// replicas of a service split the events between them.
 //
 // ctx bounds the setup. The handler's context carries ctx's values and the
 // event's trace context (see the package doc), and is canceled by Stop.

@@ -177,14 +177,14 @@ func TestNotAPaybridgeEventIsTerminatedAndReported(t *testing.T) {
 	subscribe(t, c, "billing", func(ctx context.Context, ev events.Event) error {
 		got.add(ev)
 		return nil
-	}, client.OnError(func(err error) { reports <- err }))
+	}, client.OnError(func(err error) { reportTo(reports, err) }))
 	js, err := jetstream.New(w.nc)
 	must(t, err)
 	ack, err := js.Publish(t.Context(), "payments.status.changed", []byte(`{"hello":"world"}`))
 	must(t, err)
 
 	var invalid *client.InvalidMessageError
-	if err := <-reports; !errors.As(err, &invalid) || !errors.Is(err, events.ErrInvalidEvent) {
+	if err := receive(t, reports, "the report of the junk"); !errors.As(err, &invalid) || !errors.Is(err, events.ErrInvalidEvent) {
 		t.Fatalf("reported %v, want an *InvalidMessageError", err)
 	}
 	if invalid.Sequence != ack.Sequence || invalid.Subject != "payments.status.changed" {
@@ -276,7 +276,7 @@ func TestSubscribeJoinsAnExistingConsumerAsItIs(t *testing.T) {
 	handler := func(ctx context.Context, ev events.Event) error { handled <- ev.ID; return nil }
 	sub := subscribe(t, c, "billing", handler)
 	id := w.checkNew(t, c, "j-1")[0]
-	if got := <-handled; got != id {
+	if got := receive(t, handled, "the event"); got != id {
 		t.Fatalf("handled %s, want %s", got, id)
 	}
 	sub.Stop()
@@ -342,13 +342,13 @@ func TestSubscribeContinuesTheEventsTrace(t *testing.T) {
 	}
 
 	publish("traced", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", "vendor=opaque")
-	sc := <-contexts
+	sc := receive(t, contexts, "the traced event")
 	if sc.TraceID().String() != "4bf92f3577b34da6a3ce929d0e0e4736" || sc.SpanID().String() != "00f067aa0ba902b7" ||
 		!sc.IsRemote() || !sc.IsSampled() || sc.TraceState().Get("vendor") != "opaque" {
 		t.Errorf("the handler's span context is %+v", sc)
 	}
 	publish("untraced", "", "")
-	if sc := <-contexts; sc.IsValid() {
+	if sc := receive(t, contexts, "the untraced event"); sc.IsValid() {
 		t.Errorf("an event without a trace gave the handler %+v", sc)
 	}
 }
@@ -367,7 +367,7 @@ func TestFollowReadsTheStreamInOrder(t *testing.T) {
 
 	var got deliveries
 	reports := make(chan error, 10)
-	sub, err := c.Follow(within(t, 10*time.Second), client.FollowConfig{FromFirst: true, OnError: func(err error) { reports <- err }},
+	sub, err := c.Follow(within(t, 10*time.Second), client.FollowConfig{FromFirst: true, OnError: func(err error) { reportTo(reports, err) }},
 		func(ctx context.Context, ev events.Event) { got.add(ev) })
 	must(t, err)
 	defer sub.Stop()
@@ -376,15 +376,11 @@ func TestFollowReadsTheStreamInOrder(t *testing.T) {
 		t.Errorf("followed %v, want %v", got.all(), want)
 	}
 	var invalid *client.InvalidMessageError
-	if err := <-reports; !errors.As(err, &invalid) || invalid.Sequence != 3 {
+	if err := receive(t, reports, "the report of the junk"); !errors.As(err, &invalid) || invalid.Sequence != 3 {
 		t.Errorf("reported %v, want the junk at sequence 3", err)
 	}
 	sub.Stop()
-	select {
-	case <-sub.Closed():
-	case <-time.After(10 * time.Second):
-		t.Fatal("Closed is not closed after Stop")
-	}
+	receive(t, sub.Closed(), "Closed after Stop")
 }
 
 // Stop cancels the context of a handler still running; Drain lets the
@@ -400,9 +396,9 @@ func TestStopCancelsAndDrainFinishes(t *testing.T) {
 		return ctx.Err()
 	})
 	stored := w.checkNew(t, c, "d-1")
-	<-entered
+	receive(t, entered, "the handler to run")
 	sub.Stop()
-	if err := <-canceled; !errors.Is(err, context.Canceled) {
+	if err := receive(t, canceled, "the handler's context to end"); !errors.Is(err, context.Canceled) {
 		t.Errorf("the handler's context ended with %v", err)
 	}
 
@@ -425,11 +421,7 @@ func TestStopCancelsAndDrainFinishes(t *testing.T) {
 	})
 	sub.Drain()
 	close(release)
-	select {
-	case <-sub.Closed():
-	case <-time.After(10 * time.Second):
-		t.Fatal("Closed is not closed after Drain")
-	}
+	receive(t, sub.Closed(), "Closed after Drain")
 	if !slices.Equal(got.all(), want) {
 		t.Errorf("drained subscriber handled %v, want %v", got.all(), want)
 	}
@@ -463,5 +455,14 @@ func TestSubscribeRefusesBadArguments(t *testing.T) {
 	}
 	if _, err := missing.Follow(within(t, 5*time.Second), client.FollowConfig{}, func(context.Context, events.Event) {}); !errors.Is(err, jetstream.ErrStreamNotFound) {
 		t.Errorf("Follow of a missing stream: %v", err)
+	}
+}
+
+// reportTo passes err on to reports, or drops it when the test has stopped
+// reading: a report never holds up the subscription.
+func reportTo(reports chan<- error, err error) {
+	select {
+	case reports <- err:
+	default:
 	}
 }
