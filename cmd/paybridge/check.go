@@ -5,6 +5,8 @@ import (
 	"io"
 	"time"
 
+	"github.com/paybridge/paybridge"
+	"github.com/paybridge/paybridge/client"
 	"github.com/paybridge/paybridge/internal/cli"
 )
 
@@ -14,7 +16,10 @@ func (m *Main) runCheck(ctx context.Context, args []string, stdout, stderr io.Wr
 	if err != nil {
 		return err
 	}
-	return m.request(ctx, r, req, stdout, stderr)
+	return m.request(ctx, r, client.WithCheckSubject, stdout, stderr,
+		func(ctx context.Context, c *client.Client, replyJSON client.RequestOption) (paybridge.Reply, error) {
+			return c.Check(ctx, req.Provider, req.PaymentID, append(req.options(), replyJSON)...)
+		})
 }
 
 // parseCheck reads and checks check's command line; --help prints the
@@ -45,11 +50,28 @@ func parseCheck(args []string, lookupEnv func(string) (string, bool), stdout io.
 	return r, req, nil
 }
 
-// checkRequest is the body of a check request (docs/contract.md, "Check request").
+// checkRequest is what check was asked to send; as JSON, the body of a
+// check request (docs/contract.md, "Check request"), which demo sends.
 type checkRequest struct {
 	Provider  string `json:"provider"`
 	PaymentID string `json:"payment_id"`
 	MaxAge    string `json:"max_age,omitempty"`
 	Watch     bool   `json:"watch,omitempty"`
 	RequestID string `json:"request_id,omitempty"`
+}
+
+// options are the client's options for the request's optional fields;
+// parseCheck has checked MaxAge.
+func (req checkRequest) options() []client.CheckOption {
+	var opts []client.CheckOption
+	if req.Watch {
+		opts = append(opts, client.Watch())
+	}
+	if maxAge, err := time.ParseDuration(req.MaxAge); err == nil {
+		opts = append(opts, client.MaxAge(maxAge))
+	}
+	if req.RequestID != "" {
+		opts = append(opts, client.RequestID(req.RequestID))
+	}
+	return opts
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +9,9 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/paybridge/paybridge"
+	"github.com/paybridge/paybridge/client"
 )
 
 // defaultClientURL is where the client subcommands look for NATS.
@@ -65,27 +67,28 @@ func (m *Main) connectClient(n natsFlags, stderr io.Writer) (*nats.Conn, error) 
 	return nc, nil
 }
 
-// request sends req as JSON on the subject and prints the reply to
+// request sends one check or lookup through the client, on the subject of
+// --subject (given to the client by subject), and prints the outcome to
 // stdout; an error reply is printed too and returned as errAnswered.
-func (m *Main) request(ctx context.Context, r requestFlags, req any, stdout, stderr io.Writer) error {
-	body, err := json.Marshal(req)
-	if err != nil {
-		return fmt.Errorf("encoding the request: %w", err)
-	}
+func (m *Main) request(ctx context.Context, r requestFlags, subject func(string) client.Option, stdout, stderr io.Writer,
+	send func(context.Context, *client.Client, client.RequestOption) (paybridge.Reply, error)) error {
 	nc, err := m.connectClient(r.nats, stderr)
+	if err != nil {
+		return err
+	}
+	c, err := client.New(nc, subject(r.subject))
 	if err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
-	msg, err := nc.RequestWithContext(ctx, r.subject, body)
+	var replyJSON []byte
+	rep, err := send(ctx, c, client.ReplyJSON(&replyJSON))
 	switch {
-	case errors.Is(err, nats.ErrNoResponders):
+	case errors.Is(err, client.ErrNoBridge):
 		return fmt.Errorf("nothing answers on %s at %s: is paybridge serve running there?", r.subject, redactURLs(r.nats.url))
 	case errors.Is(err, context.DeadlineExceeded):
 		return fmt.Errorf("no reply on %s within %s", r.subject, r.timeout)
-	case err != nil:
-		return fmt.Errorf("request on %s: %w", r.subject, err)
 	}
-	return printReply(stdout, msg, r.json)
+	return printReply(stdout, rep, replyJSON, err, r.json)
 }

@@ -38,3 +38,23 @@ func TestRequestTimeoutDefaults(t *testing.T) {
 		}
 	}
 }
+
+// An argument the bridge would refuse is refused before any request, and
+// printed as the bridge's answer is: the same line or JSON, exit status 1.
+// No bridge runs here, so nothing else could have answered.
+func TestEmptyArgumentsAreRefusedAsTheBridgeWould(t *testing.T) {
+	env := testEnv("PAYBRIDGE_NATS_URL=" + startNATS(t).url)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"check", "", "order-1"}, "error: invalid_request: provider: must be 1 to 64 bytes, got 0\n"},
+		{[]string{"status", "--json", "coinbar", ""},
+			`{"error":{"code":"invalid_request","message":"payment_id: must be 1 to 256 bytes, got 0","retryable":false}}` + "\n"},
+	} {
+		out, errOut, code := run(t, env, tc.args...)
+		if code != 1 || out != tc.want || errOut != "" {
+			t.Errorf("%q: exit %d, stdout %q, stderr %q; want exit 1 and %q", tc.args, code, out, errOut, tc.want)
+		}
+	}
+}

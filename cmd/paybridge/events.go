@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/paybridge/paybridge/client"
 	"github.com/paybridge/paybridge/events"
 	"github.com/paybridge/paybridge/internal/cli"
 )
@@ -65,48 +66,49 @@ type eventPrinter struct {
 	json bool
 }
 
-// follow consumes the stream through an ordered consumer, which needs no
-// acks, leaves nothing behind and recovers across reconnects, and prints
-// what arrives until the returned stop is called.
+// follow reads the stream through the client's Follow (an ordered
+// consumer, which needs no acks, leaves nothing behind and recovers across
+// reconnects), and prints what arrives until the returned stop is called.
 func (p *eventPrinter) follow(ctx context.Context, nc *nats.Conn, stream string, all bool, subjects ...string) (stop func(), err error) {
-	js, err := jetstream.New(nc)
+	c, err := client.New(nc, client.WithEventStream(stream))
 	if err != nil {
 		return nil, err
 	}
-	policy := jetstream.DeliverNewPolicy
-	if all {
-		policy = jetstream.DeliverAllPolicy
-	}
-	cons, err := js.OrderedConsumer(ctx, stream, jetstream.OrderedConsumerConfig{FilterSubjects: subjects, DeliverPolicy: policy})
+	sub, err := c.Follow(ctx, client.FollowConfig{Subjects: subjects, FromFirst: all, OnError: p.skip}, p.print)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
 		return nil, fmt.Errorf("stream %s not found: has paybridge serve run on this NATS?", stream)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("following stream %s: %w", stream, err)
+		return nil, err
 	}
-	cc, err := cons.Consume(p.print)
-	if err != nil {
-		return nil, fmt.Errorf("following stream %s: %w", stream, err)
-	}
-	return cc.Stop, nil
+	return sub.Stop, nil
 }
 
-func (p *eventPrinter) print(msg jetstream.Msg) {
+func (p *eventPrinter) print(_ context.Context, ev events.Event) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	ev, err := events.DecodeJetStream(msg)
-	if err != nil {
-		fmt.Fprintf(p.errs, "skipping a message on %s: %v\n", msg.Subject(), err)
-		return
-	}
 	if !p.json {
 		fmt.Fprintln(p.out, eventLine(ev))
 		return
 	}
-	structured, err := events.Encode(msg.Subject(), ev, events.Structured)
+	// Only the message's body is printed, and it does not depend on the
+	// subject Encode wants for the message.
+	structured, err := events.Encode(client.DefaultStatusChangedSubject, ev, events.Structured)
 	if err != nil {
 		fmt.Fprintf(p.errs, "skipping event %s: %v\n", ev.ID, err)
 		return
 	}
 	fmt.Fprintf(p.out, "%s\n", structured.Data)
+}
+
+// skip reports a message that is not a paybridge event; the ordered
+// consumer's own trouble it recovers from by itself, as it always has.
+func (p *eventPrinter) skip(err error) {
+	var invalid *client.InvalidMessageError
+	if !errors.As(err, &invalid) {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	fmt.Fprintf(p.errs, "skipping a message on %s: %v\n", invalid.Subject, invalid.Err)
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -13,23 +14,31 @@ import (
 	"github.com/paybridge/paybridge/events"
 )
 
-// printReply prints a check or status reply: the JSON as received, or
-// readably. An error reply is printed the same way and returned as
-// errAnswered.
-func printReply(w io.Writer, msg *nats.Msg, asJSON bool) error {
-	code := msg.Header.Get("Nats-Service-Error-Code")
+// printReply prints the outcome of a check or lookup: the reply JSON as
+// received (replyJSON), or readably. An error reply is printed the same way
+// and returned as errAnswered, and so is a request the client refused to
+// send (as the bridge would have answered it); any other error is returned
+// as it is.
+func printReply(w io.Writer, rep paybridge.Reply, replyJSON []byte, err error, asJSON bool) error {
+	var coded *paybridge.Error
+	answered := errors.As(err, &coded)
 	if asJSON {
-		fmt.Fprintf(w, "%s\n", msg.Data)
+		if replyJSON == nil && answered {
+			replyJSON, _ = json.Marshal(paybridge.ErrorReply{Error: paybridge.ErrorBody{
+				Code: coded.Code, Message: coded.Message, Retryable: coded.Code.Retryable()}})
+		}
+		if replyJSON != nil {
+			fmt.Fprintf(w, "%s\n", replyJSON)
+		}
 	}
-	if code != "" {
+	switch {
+	case answered:
 		if !asJSON {
-			fmt.Fprintln(w, errorLine(msg))
+			fmt.Fprintf(w, "error: %s: %s\n", coded.Code, coded.Message)
 		}
 		return errAnswered
-	}
-	var rep paybridge.Reply
-	if err := json.Unmarshal(msg.Data, &rep); err != nil {
-		return fmt.Errorf("unreadable reply: %v", err)
+	case err != nil:
+		return err
 	}
 	if !asJSON {
 		fmt.Fprint(w, formatReply(rep))
@@ -37,7 +46,7 @@ func printReply(w io.Writer, msg *nats.Msg, asJSON bool) error {
 	return nil
 }
 
-// errorLine is "error: <code>: <message>" for an error reply.
+// errorLine is "error: <code>: <message>" for an error reply demo received.
 func errorLine(msg *nats.Msg) string {
 	var er paybridge.ErrorReply
 	if err := json.Unmarshal(msg.Data, &er); err != nil || er.Error.Code == "" {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"io"
 
+	"github.com/paybridge/paybridge"
+	"github.com/paybridge/paybridge/client"
 	"github.com/paybridge/paybridge/internal/cli"
 )
 
@@ -13,7 +15,10 @@ func (m *Main) runStatus(ctx context.Context, args []string, stdout, stderr io.W
 	if err != nil {
 		return err
 	}
-	return m.request(ctx, r, req, stdout, stderr)
+	return m.request(ctx, r, client.WithStatusSubject, stdout, stderr,
+		func(ctx context.Context, c *client.Client, replyJSON client.RequestOption) (paybridge.Reply, error) {
+			return c.Status(ctx, req.Provider, req.PaymentID, replyJSON)
+		})
 }
 
 // parseStatus reads and checks status's command line; --help prints the
@@ -33,8 +38,6 @@ func parseStatus(args []string, lookupEnv func(string) (string, bool), stdout io
 	return r, statusRequest{Provider: pos[0], PaymentID: pos[1]}, r.validate(f)
 }
 
-// statusRequest is the body of a status lookup (docs/contract.md, "Status lookups").
-type statusRequest struct {
-	Provider  string `json:"provider"`
-	PaymentID string `json:"payment_id"`
-}
+// statusRequest is the payment status was asked about (docs/contract.md,
+// "Status lookups").
+type statusRequest struct{ Provider, PaymentID string }
