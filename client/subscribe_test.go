@@ -466,3 +466,29 @@ func reportTo(reports chan<- error, err error) {
 	default:
 	}
 }
+
+// One trace from end to end: a check made in the caller's span reaches the
+// bridge, whose event brings the same trace to the subscriber's handler.
+func TestOneTraceFromCheckToSubscriber(t *testing.T) {
+	w := newBridge(t, bridge.Config{})
+	must(t, w.addExamplePayments())
+	c := newClient(t, w.nc)
+	contexts := make(chan trace.SpanContext, 1)
+	subscribe(t, c, "traced-billing", func(ctx context.Context, ev events.Event) error {
+		if ev.Data.PaymentID == "order-2" {
+			contexts <- trace.SpanContextFromContext(ctx)
+		}
+		return nil
+	})
+	caller := trace.NewSpanContext(trace.SpanContextConfig{
+		TraceID: trace.TraceID{0x4b, 0xf9, 0x2f, 0x35, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12},
+		SpanID:  trace.SpanID{0, 0xf0, 0x67, 0xaa, 1, 2, 3, 4}, TraceFlags: trace.FlagsSampled,
+	})
+	ctx := trace.ContextWithSpanContext(within(t, 10*time.Second), caller)
+	if _, err := c.Check(ctx, "coinbar", "order-2"); err != nil {
+		t.Fatal(err)
+	}
+	if sc := receive(t, contexts, "the event of the check"); sc.TraceID() != caller.TraceID() {
+		t.Fatalf("the handler is in trace %s, the check was in %s", sc.TraceID(), caller.TraceID())
+	}
+}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -12,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/paybridge/paybridge/bridge"
+	"github.com/paybridge/paybridge/client"
 	"github.com/paybridge/paybridge/cmd/paysim/sim"
 	"github.com/paybridge/paybridge/internal/cli"
 	"github.com/paybridge/paybridge/providers/coinbar"
@@ -119,24 +119,24 @@ func (m *Main) startSim(scenario sim.Scenario, seed uint64) (baseURL string, err
 // checkAll asks for a watched check of every payment; the bridge then
 // follows each one until it settles.
 func checkAll(ctx context.Context, nc *nats.Conn, scenario sim.Scenario, stderr io.Writer) {
+	c, err := client.New(nc)
+	if err != nil {
+		fmt.Fprintf(stderr, "demo: %v\n", err)
+		return
+	}
 	for _, set := range []struct {
 		provider string
 		payments []fake.Payment
 	}{{coinbar.Name, scenario.Coinbar}, {muvinai.Name, scenario.Muvinai}} {
 		for _, p := range set.payments {
-			body, _ := json.Marshal(checkRequest{Provider: set.provider, PaymentID: p.ID, Watch: true})
 			reqCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			msg, err := nc.RequestWithContext(reqCtx, "payments.check", body)
+			_, err := c.Check(reqCtx, set.provider, p.ID, client.Watch())
 			cancel()
 			if ctx.Err() != nil {
 				return
 			}
 			if err != nil {
 				fmt.Fprintf(stderr, "demo: check %s %s: %v\n", set.provider, p.ID, err)
-				continue
-			}
-			if msg.Header.Get("Nats-Service-Error-Code") != "" {
-				fmt.Fprintf(stderr, "demo: check %s %s: %s\n", set.provider, p.ID, errorLine(msg))
 			}
 		}
 	}

@@ -8,8 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nats-io/nats.go"
-
 	"github.com/paybridge/paybridge"
 	"github.com/paybridge/paybridge/events"
 )
@@ -44,15 +42,6 @@ func printReply(w io.Writer, rep paybridge.Reply, replyJSON []byte, err error, a
 		fmt.Fprint(w, formatReply(rep))
 	}
 	return nil
-}
-
-// errorLine is "error: <code>: <message>" for an error reply demo received.
-func errorLine(msg *nats.Msg) string {
-	var er paybridge.ErrorReply
-	if err := json.Unmarshal(msg.Data, &er); err != nil || er.Error.Code == "" {
-		return "error: " + msg.Header.Get("Nats-Service-Error")
-	}
-	return fmt.Sprintf("error: %s: %s", er.Error.Code, er.Error.Message)
 }
 
 // formatReply describes a reply in a few lines, e.g.
