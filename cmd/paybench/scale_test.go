@@ -29,7 +29,9 @@ func TestScaleMeasuresARestartAgainstAFilledBucket(t *testing.T) {
 		rep.Amount != muvinaiAmount || rep.Source != paybridge.SourceStore || rep.CheckedAt.IsZero() {
 		t.Errorf("the first lookup must answer the payment stored last, paid, from the store: %+v", rep)
 	}
-	if r.WindowSeconds != 2 || r.RSSPeakMiB <= 0 || r.RSSEndMiB <= 0 || r.RSSEndMiB > r.RSSPeakMiB || r.CPUSeconds <= 0 {
+	// CPU may read 0: a restart reads nothing of the bucket, and the
+	// bridge can stay under /proc's 10 ms tick for the whole window.
+	if r.WindowSeconds != 2 || r.RSSPeakMiB <= 0 || r.RSSEndMiB <= 0 || r.RSSEndMiB > r.RSSPeakMiB || r.CPUSeconds < 0 {
 		t.Errorf("want the bridge's RSS and CPU over a 2 s window, got %+v", r)
 	}
 	if len(res.Runs) != 1 || res.Runs[0].Name != "bridge" || res.Runs[0].Checks < 100 || len(res.Runs[0].Errors) != 0 {
