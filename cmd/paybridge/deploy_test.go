@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net"
 	"net/url"
 	"os"
@@ -180,6 +181,16 @@ func TestKubernetesManifests(t *testing.T) {
 		t.Errorf("namespace: kustomization %q, Namespace %v, example Secret %q", m.kustomization.Namespace, m.namespaces, secret.Namespace)
 	}
 
+	// The example Secret is committed: placeholders only.
+	for k, v := range secret.StringData {
+		if !strings.Contains(v, "PLACEHOLDER") {
+			t.Errorf("secret.example.yaml: %s is not an obvious placeholder", k)
+		}
+	}
+	if len(secret.Data) > 0 {
+		t.Errorf("secret.example.yaml: data %v, want placeholders in stringData only", slices.Collect(maps.Keys(secret.Data)))
+	}
+
 	if d.Spec.Replicas == nil || *d.Spec.Replicas < 2 {
 		t.Fatalf("deployment replicas %v, want 2 or more", ptrValue(d.Spec.Replicas))
 	}
@@ -245,6 +256,9 @@ func TestKubernetesManifests(t *testing.T) {
 	}
 
 	// serve drains within drainTimeout after the preStop pause.
+	if spec.TerminationGracePeriodSeconds == nil {
+		t.Fatal("no terminationGracePeriodSeconds: the default 30 s is serve's whole drain time")
+	}
 	grace := time.Duration(*spec.TerminationGracePeriodSeconds) * time.Second
 	pause := time.Duration(0)
 	if c.Lifecycle != nil && c.Lifecycle.PreStop != nil && c.Lifecycle.PreStop.Sleep != nil {
