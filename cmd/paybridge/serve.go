@@ -111,7 +111,17 @@ func (m *Main) startServer(ctx context.Context, cfg serveConfig, log *slog.Logge
 	m.onClose("serve", s.close)
 
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		// What /readyz says, for alerts on instances rather than probes.
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "paybridge_ready",
+			Help: "1 when /readyz answers 200 (the bridge has started and its NATS connection is connected), else 0.",
+		}, func() float64 {
+			if s.readiness() == "" {
+				return 1
+			}
+			return 0
+		}))
 	if err := s.startHTTP(cfg, reg); err != nil {
 		return nil, err
 	}
