@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -205,5 +206,28 @@ func TestMemoryLimitFollowsTheCacheSize(t *testing.T) {
 	}
 	if grown := memoryLimit(1_000_000) - memoryLimit(100_000); grown < 900_000*150 {
 		t.Fatalf("900,000 more entries get %d more bytes", grown)
+	}
+}
+
+// The NATS URL, which may carry a password, can come from a file like a
+// secret, for serve and the client commands alike.
+func TestNATSURLFromAFile(t *testing.T) {
+	urlFile := filepath.Join(t.TempDir(), "nats-url")
+	must(t, os.WriteFile(urlFile, []byte("nats://paybridge:pw-SECRET@nats.example:4222\n"), 0o600))
+	env := map[string]string{"PAYBRIDGE_NATS_URL_FILE": urlFile}
+	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	cfg, _, err := parseServe([]string{"--coinbar-api-key", "cb-id"}, lookup)
+	must(t, err)
+	if cfg.nats.url != "nats://paybridge:pw-SECRET@nats.example:4222" {
+		t.Fatalf("serve's NATS URL %q", cfg.nats.url)
+	}
+	r, _, err := parseCheck([]string{"coinbar", "order-1"}, lookup, io.Discard)
+	must(t, err)
+	if r.nats.url != cfg.nats.url {
+		t.Fatalf("check's NATS URL %q", r.nats.url)
+	}
+	env["PAYBRIDGE_NATS_URL"] = "nats://other:4222"
+	if _, _, err := parseServe([]string{"--coinbar-api-key", "cb-id"}, lookup); err == nil || !strings.Contains(err.Error(), "both set") {
+		t.Fatalf("both the variable and its file: %v", err)
 	}
 }

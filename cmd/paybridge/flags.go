@@ -25,6 +25,10 @@ type flagSet struct {
 	command string
 	usage   string // the line after "Usage: paybridge "
 	secrets []string
+	// fromFile are the flags whose variable may instead name a file
+	// (<VAR>_FILE): every secret, and --nats-url, which may carry a
+	// password in its user information.
+	fromFile []string
 	// fromEnvOnly, when not nil, names the only flags read from the
 	// environment: a client's --subject must not follow a variable set
 	// for another command.
@@ -50,7 +54,13 @@ func envName(name string) string {
 func (f *flagSet) secretVar(p *string, name, usage string) {
 	f.StringVar(p, name, "", usage)
 	f.secrets = append(f.secrets, name)
+	f.fromFile = append(f.fromFile, name)
 }
+
+// readableFromFile lets the flag called name also be read from the file
+// named by PAYBRIDGE_<FLAG>_FILE, so that a value holding a credential can
+// come from a mounted secret rather than the environment.
+func (f *flagSet) readableFromFile(name string) { f.fromFile = append(f.fromFile, name) }
 
 func (f *flagSet) isSecret(name string) bool { return slices.Contains(f.secrets, name) }
 
@@ -97,7 +107,7 @@ func (f *flagSet) parse(args []string, lookupEnv func(string) (string, bool)) ([
 func (f *flagSet) fromEnv(name string, lookupEnv func(string) (string, bool)) error {
 	env := envName(name)
 	value, set := lookupEnv(env)
-	if f.isSecret(name) {
+	if slices.Contains(f.fromFile, name) {
 		path, fromFile := lookupEnv(env + "_FILE")
 		switch {
 		case set && fromFile:
@@ -163,7 +173,7 @@ func (f *flagSet) printUsage(w io.Writer) {
 			return
 		}
 		env := envName(fl.Name)
-		if f.isSecret(fl.Name) {
+		if slices.Contains(f.fromFile, fl.Name) {
 			env += " or " + env + "_FILE"
 		}
 		fmt.Fprintf(w, "    \t[%s]\n", env)

@@ -32,6 +32,7 @@ var natsFlagNames = []string{"nats-url", "nats-creds", "nats-nkey", "nats-tls-ca
 
 func (n *natsFlags) register(f *flagSet, defaultURL, urlUsage string) {
 	f.StringVar(&n.url, "nats-url", defaultURL, urlUsage)
+	f.readableFromFile("nats-url")
 	f.StringVar(&n.creds, "nats-creds", "", "NATS credentials file (JWT and NKey seed)")
 	f.StringVar(&n.nkey, "nats-nkey", "", "file holding an NKey seed to authenticate with")
 	f.StringVar(&n.tlsCA, "nats-tls-ca", "", "PEM file of the CA that signed the NATS server's certificate")
