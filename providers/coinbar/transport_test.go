@@ -9,6 +9,12 @@ import (
 )
 
 func TestTransport(t *testing.T) {
+	providertest.RunTransport(t, transportHarness())
+}
+
+// transportHarness is the harness with what the shared scenarios check
+// beyond a plain call: headers, credentials, clients turned away.
+func transportHarness() providertest.Harness {
 	h := harness(testSecretKey)
 	signature := coinbar.Signature(testSecretKey, nil)
 	h.Header = http.Header{}
@@ -21,5 +27,5 @@ func TestTransport(t *testing.T) {
 		{Name: "no secret", New: newClient(testClientID, "")},
 		{Name: "another client id", New: newClient("someone-else", testSecretKey), Secret: "someone-else"},
 	}
-	providertest.RunTransport(t, h)
+	return h
 }
