@@ -47,8 +47,9 @@ type Announcer interface {
 // found without reading the whole bucket. A claim is noted before it is
 // made and crossed off once announced. A noted claim that never happened
 // (the compare-and-set lost), or that someone else announced, is crossed
-// off by whoever finds it so; a later note of the same payment replaces an
-// earlier one.
+// off by whoever finds it so. Notes of different claims never replace
+// one another, even of one payment: a note of the same claim (the same
+// event id, from a racing instance) may replace the earlier one.
 type Outbox interface {
 	// Note notes the claim of eventID on key and returns its ticket.
 	Note(ctx context.Context, key, eventID string) (ticket uint64, err error)
@@ -182,14 +183,16 @@ func (c *claimer) apply(ctx context.Context, provider, paymentID, key string, re
 			return observation{}, internalError(err)
 		}
 		claimRev, err := c.store.Put(ctx, key, next, e.rev)
-		if err != nil {
-			c.crossOff(ctx, ticket) // no claim was made
-		}
 		if errors.Is(err, errConflict) {
 			c.metrics.kvConflicts.Inc()
+			c.dropNote(ctx, key, next.EventID, ticket)
 			continue
 		}
 		if err != nil {
+			// The write may have been stored all the same (its answer was
+			// lost): the note stays for the reconciler, and the next check
+			// of the payment announces the claim without waiting.
+			c.abandoned.add(key, next.EventID)
 			return observation{}, internalError(err)
 		}
 		next.Revision = claimRev
@@ -287,7 +290,9 @@ func (c *claimer) announce(ctx context.Context, key string, replace bool) (viewE
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return viewEntry{}, false, ctx.Err()
+			// Not the provider's timeout: it answered; the claim it would
+			// replace was not announced in the time the check had.
+			return viewEntry{}, false, internalError(fmt.Errorf("waiting for the claim %s of another instance to be announced: %w", rec.EventID, ctx.Err()))
 		case <-t.C:
 		}
 		pause = min(2*pause, 200*time.Millisecond)
@@ -322,6 +327,18 @@ func (c *claimer) finish(ctx context.Context, key string, rec Record, rev, ticke
 	markRev := c.markPublished(ctx, key, rec, rev)
 	c.crossOff(ctx, ticket)
 	return markRev, nil
+}
+
+// dropNote crosses off the note of a claim whose compare-and-set lost,
+// unless the record holds that very claim unannounced: a racing instance
+// made the same claim (the same event id) and its note may be the one
+// ours replaced. Then the note stays, for that claimer or the reconciler.
+func (c *claimer) dropNote(ctx context.Context, key, eventID string, ticket uint64) {
+	rec, _, found, err := c.store.Get(ctx, key)
+	if err != nil || found && !rec.Published && rec.EventID == eventID {
+		return
+	}
+	c.crossOff(ctx, ticket)
 }
 
 // crossOff removes an outbox note; one left behind by a failure is crossed

@@ -92,7 +92,7 @@ func (a *memAnnouncer) ids() []string {
 	return out
 }
 
-// memOutbox is an Outbox in memory, one note per key.
+// memOutbox is an Outbox in memory, one note per claim (key and event id).
 type memOutbox struct {
 	mu    sync.Mutex
 	last  uint64
@@ -103,8 +103,8 @@ func (o *memOutbox) Note(_ context.Context, key, eventID string) (uint64, error)
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	for t, n := range o.notes {
-		if n.Key == key {
-			delete(o.notes, t) // a later note of a payment replaces an earlier one
+		if n.Key == key && n.EventID == eventID {
+			delete(o.notes, t) // a note of the same claim replaces its twin
 		}
 	}
 	o.last++
@@ -366,5 +366,114 @@ func TestJudgeAppliesTheTransitionGuard(t *testing.T) {
 		if got := judge(c.found, c.stored, c.next); got != c.want {
 			t.Errorf("judge(%t, %q, %q) = %d, want %d", c.found, c.stored, c.next, got, c.want)
 		}
+	}
+}
+
+// reconcileNow runs one reconciler round over w's claimer with no grace,
+// as one would any time later.
+func (w *claimWorld) reconcileNow(t *testing.T) {
+	t.Helper()
+	r := &reconciler{claims: w.c, grace: 0, log: slog.New(slog.DiscardHandler), metrics: w.c.metrics}
+	r.round(t.Context())
+}
+
+// announced reports whether the event id was announced.
+func (w *claimWorld) announced(id string) bool { return slices.Contains(w.ann.ids(), id) }
+
+// Instance A claims a change and dies before announcing it. Instance B,
+// its view one write behind, makes the same claim (the same event id):
+// its note replaces A's twin, its compare-and-set loses. B must not cross
+// off the note: it is now the only trace of A's claim.
+func TestLosingTwinClaimKeepsTheNote(t *testing.T) {
+	w := newClaimWorld(t)
+	b := &claimer{store: w.store, announcer: w.ann, outbox: w.outbox, subject: w.c.subject, view: newView(100, w.c.metrics),
+		abandoned: newAbandonedClaims(), grace: w.c.grace, log: w.c.log, metrics: w.c.metrics, now: w.c.now}
+	w.apply(t, paybridge.StatusPending)
+	if _, _, err := b.read(t.Context(), claimKey, false); err != nil { // B's view: pending, published
+		t.Fatal(err)
+	}
+	crash := errors.New("crash between claim and announce")
+	w.c.afterClaim = func(Record) error { return crash }
+	paid := paybridge.Result{Status: paybridge.StatusPaid, ProviderStatus: "SUCCESS"}
+	if _, err := w.c.apply(t.Context(), "coinbar", "p1", claimKey, paid, w.clock); !errors.Is(err, crash) {
+		t.Fatalf("A: %v", err)
+	}
+	claim := w.stored(t)
+	if obs, err := b.apply(t.Context(), "coinbar", "p1", claimKey, paid, w.clock); err != nil || obs.changed {
+		t.Fatalf("B: %+v %v", obs, err)
+	}
+	if notes, _ := w.outbox.Pending(t.Context(), 10); len(notes) != 1 || notes[0].EventID != claim.EventID {
+		t.Fatalf("outbox after B: %v, want the note of %s", notes, claim.EventID)
+	}
+	w.c.afterClaim = nil
+	w.reconcileNow(t)
+	if !w.announced(claim.EventID) || !w.stored(t).Published {
+		t.Fatalf("claim %s never announced: announced %v", claim.EventID, w.ann.ids())
+	}
+}
+
+// A claim whose compare-and-set lost to another change crosses its note
+// off: no claim of it was made.
+func TestLosingClaimCrossesItsNoteOff(t *testing.T) {
+	w := newClaimWorld(t)
+	w.apply(t, paybridge.StatusPending)
+	w.store.beforePut = func(key string) {
+		w.store.beforePut = nil
+		rec, rev, _, _ := w.store.Get(t.Context(), key)
+		rec.Status, rec.EventID = paybridge.StatusUnderpaid, "another-change"
+		if _, err := w.store.Put(t.Context(), key, rec, rev); err != nil {
+			t.Error(err)
+		}
+	}
+	obs := w.apply(t, paybridge.StatusPaid)
+	notes, _ := w.outbox.Pending(t.Context(), 10)
+	if len(notes) != 0 {
+		t.Fatalf("outbox holds %v after the change %s was announced", notes, obs.current.EventID)
+	}
+}
+
+// lostAnswerStore stores a write and then fails it, as a JetStream publish
+// whose acknowledgement was lost does.
+type lostAnswerStore struct{ *memStore }
+
+func (s lostAnswerStore) Put(ctx context.Context, key string, rec Record, rev uint64) (uint64, error) {
+	if _, err := s.memStore.Put(ctx, key, rec, rev); err != nil {
+		return 0, err
+	}
+	return 0, errors.New("nats: timeout")
+}
+
+// A claim whose write failed without an answer may be stored all the
+// same: its note stays, and the reconciler announces it.
+func TestClaimWithALostWriteAnswerIsAnnounced(t *testing.T) {
+	w := newClaimWorld(t)
+	w.apply(t, paybridge.StatusPending)
+	w.c.store = lostAnswerStore{w.store}
+	_, err := w.c.apply(t.Context(), "coinbar", "p1", claimKey, paybridge.Result{Status: paybridge.StatusPaid}, w.clock)
+	if paybridge.ErrorCode(err) != paybridge.CodeInternal {
+		t.Fatalf("error %v, want internal", err)
+	}
+	w.c.store = w.store
+	claim := w.stored(t)
+	if claim.Status != paybridge.StatusPaid || claim.Published {
+		t.Fatalf("stored %+v", claim)
+	}
+	w.reconcileNow(t)
+	if !w.announced(claim.EventID) {
+		t.Fatalf("claim %s never announced: announced %v", claim.EventID, w.ann.ids())
+	}
+}
+
+// A check that runs out of time waiting for another instance's claim is
+// not told the provider timed out: the provider answered.
+func TestWaitingForAnotherClaimIsNotAProviderTimeout(t *testing.T) {
+	w := newClaimWorld(t)
+	w.claimByOther(t, paybridge.StatusPending, w.clock)
+	// The check's deadline passes long before the 20 s it would wait.
+	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancel()
+	_, err := w.c.apply(ctx, "coinbar", "p1", claimKey, paybridge.Result{Status: paybridge.StatusPaid}, w.clock)
+	if code := paybridge.ErrorCode(err); code != paybridge.CodeInternal {
+		t.Fatalf("code %s (%v), want internal", code, err)
 	}
 }

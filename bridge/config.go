@@ -26,7 +26,7 @@ type Config struct {
 	// expires, and a later check of the payment is a first sight again.
 	StatusRetention time.Duration
 	// OutboxStream holds a note of every claim not yet announced, on
-	// OutboxSubject.<key>, for the reconciler.
+	// OutboxSubject.<key>.<event id>, for the reconciler.
 	OutboxStream  string
 	OutboxSubject string
 	// Replicas of the streams and the bucket the bridge creates: 1 or 3.

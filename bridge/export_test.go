@@ -1,6 +1,10 @@
 package bridge
 
-import "context"
+import (
+	"context"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
 
 // SetAfterClaim installs a hook that runs between a change's claim in the
 // store and its publish; an error there stops the check as a crash would.
@@ -28,3 +32,14 @@ func (b *Bridge) Redeliver(ctx context.Context, key string) error {
 // WatchedRevision is the bucket revision the reconciler's watch delivered
 // last.
 func (b *Bridge) WatchedRevision() uint64 { return b.follower.seen.Load() }
+
+// OpenOutbox opens (creating it when missing) the outbox of cfg, as a
+// bridge does.
+func OpenOutbox(ctx context.Context, js jetstream.JetStream, cfg Config) (Outbox, error) {
+	cfg = cfg.withDefaults()
+	s, err := ensureOutbox(ctx, js, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &streamOutbox{js: js, stream: s, subject: cfg.OutboxSubject}, nil
+}

@@ -111,6 +111,33 @@ func TestReconcilerPublishesAChangeLeftUnpublished(t *testing.T) {
 	})
 }
 
+// The outbox keeps one note per claim: a note of another change of the
+// same payment never replaces one, a note of the same claim (a racing
+// instance's twin) does, and notes written before the event id joined the
+// subject are read with their key.
+func TestOutboxKeepsANotePerClaim(t *testing.T) {
+	e := newEnv(t)
+	ob, err := bridge.OpenOutbox(t.Context(), e.js, bridge.Config{})
+	must(t, err)
+	key := bridge.Key("coinbar", "p1")
+	for _, id := range []string{"claim-x", "claim-y", "claim-x"} {
+		_, err := ob.Note(t.Context(), key, id)
+		must(t, err)
+	}
+	_, err = e.js.Publish(t.Context(), "paybridge.outbox."+bridge.Key("muvinai", "old"), []byte(`{"event_id":"claim-old"}`))
+	must(t, err)
+	notes, err := ob.Pending(t.Context(), 10)
+	must(t, err)
+	var got []string
+	for _, n := range notes {
+		got = append(got, n.Key+" "+n.EventID)
+	}
+	want := []string{key + " claim-y", key + " claim-x", "muvinai.old claim-old"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("outbox holds %q, want %q", got, want)
+	}
+}
+
 // A later change of a record left unpublished announces the old change
 // first, so neither event is lost even before the reconciler runs.
 func TestNextChangeAnnouncesAnUnpublishedOneFirst(t *testing.T) {
@@ -194,7 +221,9 @@ func TestStructuredEventMode(t *testing.T) {
 // window the stream would store it twice. Only KV is trusted for that.
 func TestStaleViewNeverRepublishes(t *testing.T) {
 	e := newEnv(t)
-	b := e.startBridge(bridge.Config{})
+	// With no grace period every unpublished claim is overdue: the check
+	// goes to announce it, and only the store can stop it.
+	b := e.startBridge(bridge.Config{ReconcileGrace: time.Nanosecond})
 	e.addCoinbar("lagging", "PENDING", "")
 	first := e.mustCheck("coinbar", "lagging")
 	testkit.WaitFor(t, 5*time.Second, "the record marked published", func() bool { return storedPublished(t, e, "coinbar", "lagging") })

@@ -176,8 +176,10 @@ func (p *streamAnnouncer) Announce(ctx context.Context, subject string, e events
 }
 
 // streamOutbox is the Outbox on a small JetStream stream: one message per
-// noted claim, on <subject>.<key>, at most one per payment. Crossing off
-// deletes the message, so the stream holds only claims not yet announced.
+// noted claim, on <subject>.<key>.<event id>, so that a note of one claim
+// never replaces another's (a racing instance noting the same claim
+// replaces the note with its twin). Crossing off deletes the message, so
+// the stream holds only claims not yet announced.
 type streamOutbox struct {
 	js      jetstream.JetStream
 	stream  jetstream.Stream
@@ -195,7 +197,7 @@ func (o *streamOutbox) Note(ctx context.Context, key, eventID string) (uint64, e
 	if err != nil {
 		return 0, err
 	}
-	ack, err := o.js.Publish(ctx, o.subject+"."+key, data)
+	ack, err := o.js.Publish(ctx, o.subject+"."+key+"."+eventID, data)
 	if err != nil {
 		return 0, fmt.Errorf("noting claim %s in the outbox: %w", eventID, err)
 	}
@@ -239,8 +241,10 @@ func (o *streamOutbox) Pending(ctx context.Context, limit int) ([]OutboxEntry, e
 		if json.Unmarshal(msg.Data(), &note) != nil || note.EventID == "" {
 			note.EventID = "" // an unreadable note: crossed off as stale
 		}
+		// Notes written before the event id joined the subject end in the key.
+		key := strings.TrimSuffix(strings.TrimPrefix(msg.Subject(), o.subject+"."), "."+note.EventID)
 		out = append(out, OutboxEntry{
-			Key:     strings.TrimPrefix(msg.Subject(), o.subject+"."),
+			Key:     key,
 			EventID: note.EventID,
 			Ticket:  meta.Sequence.Stream,
 			NotedAt: meta.Timestamp,

@@ -87,7 +87,7 @@ func ensureStatusBucket(ctx context.Context, js jetstream.JetStream, cfg Config,
 }
 
 // ensureOutbox creates the outbox stream when missing: one note per
-// payment with a claim not yet announced. Notes are crossed off within
+// claim not yet announced. Notes are crossed off within
 // moments; the age limit only bounds what a long outage could leave.
 func ensureOutbox(ctx context.Context, js jetstream.JetStream, cfg Config) (jetstream.Stream, error) {
 	s, err := js.CreateStream(ctx, jetstream.StreamConfig{
