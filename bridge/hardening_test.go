@@ -214,7 +214,9 @@ func TestInvalidWatchOrdersAreTerminated(t *testing.T) {
 		data    []byte
 	}{
 		{"paybridge.watch.muvinai.x", order("muvinai", long, day)},
-		{"paybridge.watch.muvinai.crlf", order("muvinai", "a\r\nb", day)},
+		// On their own subjects: only the id's own check refuses these.
+		{"paybridge.watch." + bridge.Key("muvinai", "a\r\nb"), order("muvinai", "a\r\nb", day)},
+		{"paybridge.watch." + bridge.Key("muvinai", ".."), order("muvinai", "..", day)},
 		{"paybridge.watch.muvinai.elsewhere", order("muvinai", "somebody-else", day)},
 		{"paybridge.watch.muvinai.far", order("muvinai", "far", now.Add(48*time.Hour))},
 		{"paybridge.watch.muvinai.gone", order("coinbar-not-here", "gone", day)},

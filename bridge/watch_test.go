@@ -441,6 +441,27 @@ func TestWebhookKeepsWatchingUntilSettled(t *testing.T) {
 	}
 }
 
+// A webhook whose payment cannot be watched (its provider is at
+// --max-watches; the trigger itself counts) is checked once and dropped:
+// asked again, it would cost a provider call on every delivery until its
+// deadline.
+func TestWebhookAtTheWatchLimitIsCheckedOnce(t *testing.T) {
+	e := newEnv(t)
+	b := e.startBridge(fastWatches(bridge.Config{MaxWatches: 1}))
+	e.addMuvinai("pr_full", "pending", "not_paid", "0")
+	code, resp := post(t, webhookServer(t, b)+"/webhooks/muvinai?token="+muvinaiWebhookToken, nil,
+		`{"entity_type":"payment_request","entity_id":"pr_full"}`)
+	if code != http.StatusOK {
+		t.Fatalf("%d %s", code, resp)
+	}
+	testkit.WaitFor(t, 10*time.Second, "the trigger to be done with", func() bool {
+		return len(e.eventsFor("pr_full")) == 1 && e.watches() == 0
+	})
+	if calls := e.muvinai.Calls("pr_full"); calls != 1 {
+		t.Fatalf("%d provider calls, want 1", calls)
+	}
+}
+
 // A check with watch: true whose provider call fails still leaves a
 // watch, which keeps trying on the schedule (docs/contract.md, "Watches").
 func TestWatchSurvivesAFailedFirstCheck(t *testing.T) {

@@ -360,7 +360,15 @@ func (w *watcher) handle(ctx context.Context, chk *checker, msg jetstream.Msg) {
 			"payment_id", order.PaymentID, "code", code, "error", err)
 		msg.NakWithDelay(w.nextDelay(order, delivery, now))
 	case order.Trigger == triggerWebhook && !rep.Terminal:
-		if _, err := chk.withWatch(ctx, key, rep, true); err != nil {
+		_, err := chk.withWatch(ctx, key, rep, true)
+		switch code := paybridge.ErrorCode(err); {
+		case code == paybridge.CodeOverloaded:
+			// Asking again would spend a provider call on every delivery
+			// until the deadline: the webhook's check is done, unwatched.
+			w.log.Warn("webhook's payment checked but not watched: its provider has as many watches as the bridge keeps",
+				"provider", order.Provider, "payment_id", order.PaymentID)
+			w.metrics.watchesEnded.WithLabelValues(string(code)).Inc()
+		case err != nil:
 			msg.NakWithDelay(w.schedule[0])
 			return
 		}

@@ -21,6 +21,8 @@ func FuzzDecodeWatchOrder(f *testing.F) {
 		{"paybridge.watch.coinbar.=YS5i", `{"provider":"coinbar","payment_id":"a.b","since":"2026-01-02T03:04:00Z","deadline":"2026-01-03T03:04:00Z"}`},
 		{"paybridge.watch.muvinai.x", `{"provider":"muvinai","payment_id":"` + strings.Repeat("x", 3000) + `","since":"2026-01-02T03:04:00Z","deadline":"2026-01-03T03:04:00Z"}`},
 		{"paybridge.watch.muvinai.x", `{"provider":"muvinai","payment_id":"a\r\nb","since":"2026-01-02T03:04:00Z","deadline":"2026-01-03T03:04:00Z"}`},
+		{"paybridge.watch." + Key("muvinai", "a\r\nb"), `{"provider":"muvinai","payment_id":"a\r\nb","since":"2026-01-02T03:04:00Z","deadline":"2026-01-03T03:04:00Z"}`},
+		{"paybridge.watch." + Key("coinbar", ".."), `{"provider":"coinbar","payment_id":"..","since":"2026-01-02T03:04:00Z","deadline":"2026-01-03T03:04:00Z"}`},
 		{"paybridge.watch.coinbar.far", `{"provider":"coinbar","payment_id":"far","since":"2026-01-02T03:04:00Z","deadline":"2027-01-03T03:04:00Z"}`},
 		{"paybridge.watch.coinbar.x", `{"provider":"coinbar","payment_id":"x","since":"2026-01-02T03:04:00Z","deadline":"2026-01-03T03:04:00Z","evil":true}`},
 		{"paybridge.watch.coinbar.x", `{"provider":"coinbar"} {"provider":"coinbar"}`},
