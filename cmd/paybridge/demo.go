@@ -136,7 +136,7 @@ func checkAll(ctx context.Context, nc *nats.Conn, scenario sim.Scenario, stderr 
 				return
 			}
 			if err != nil {
-				fmt.Fprintf(stderr, "demo: check %s %s: %v\n", set.provider, p.ID, err)
+				fmt.Fprintf(stderr, "demo: check %s %s: %s\n", set.provider, escapeForTerminal(p.ID), escapeForTerminal(err.Error()))
 			}
 		}
 	}

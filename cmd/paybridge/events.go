@@ -107,7 +107,7 @@ func (p *eventPrinter) print(_ context.Context, ev events.Event) {
 	// subject Encode wants for the message.
 	structured, err := events.Encode(client.DefaultStatusChangedSubject, ev, events.Structured)
 	if err != nil {
-		fmt.Fprintf(p.errs, "skipping event %s: %v\n", ev.ID, err)
+		fmt.Fprintf(p.errs, "skipping event %s: %s\n", escapeForTerminal(ev.ID), escapeForTerminal(err.Error()))
 		return
 	}
 	fmt.Fprintf(p.out, "%s\n", structured.Data)
@@ -122,5 +122,5 @@ func (p *eventPrinter) skip(err error) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	fmt.Fprintf(p.errs, "skipping a message on %s: %v\n", invalid.Subject, invalid.Err)
+	fmt.Fprintf(p.errs, "skipping a message on %s: %s\n", escapeForTerminal(invalid.Subject), escapeForTerminal(invalid.Err.Error()))
 }
