@@ -128,9 +128,11 @@ func (s *Subscription) Closed() <-chan struct{} { return s.consume.Closed() }
 // events too), acknowledged one by one, redelivered without limit. A new
 // consumer starts at the first event the stream holds. An existing one is
 // joined as it is (where it starts, its ack wait, its limits), its filter
-// and ack policy set when they differ. Every Subscribe with the same
-// durable name, in this process or another, shares the consumer, so
-// replicas of a service split the events between them.
+// set when it differs. JetStream cannot change a consumer's ack policy, so
+// an existing consumer without explicit acks is refused: delete it, or use
+// another durable name. Every Subscribe with the same durable name, in
+// this process or another, shares the consumer, so replicas of a service
+// split the events between them.
 //
 // ctx bounds the setup. The handler's context carries ctx's values and the
 // event's trace context (see the package doc), and is canceled by Stop.
@@ -200,17 +202,22 @@ func (c *subscribeConfig) handle(ctx context.Context, m jetstream.Msg, handler f
 // durableConsumer joins the durable consumer, or creates it. An existing
 // consumer keeps its settings (where it starts, its ack wait, its limits:
 // some cannot be changed, others an operator may have tuned); only a filter
-// or ack policy other than Subscribe's is updated.
+// other than Subscribe's is updated. One that does not take explicit acks
+// is refused: the server would refuse to change its ack policy (err_code
+// 10012), and acks of another policy would settle events unhandled.
 func (c *Client) durableConsumer(ctx context.Context, durable string, subjects []string) (jetstream.Consumer, error) {
 	cfg := jetstream.ConsumerConfig{Durable: durable, AckPolicy: jetstream.AckExplicitPolicy, MaxDeliver: -1}
 	existing, err := c.js.Consumer(ctx, c.eventStream, durable)
 	switch {
 	case err == nil:
 		cfg = existing.CachedInfo().Config
-		if cfg.AckPolicy == jetstream.AckExplicitPolicy && slices.Equal(filterSubjects(cfg), subjects) {
+		if cfg.AckPolicy != jetstream.AckExplicitPolicy {
+			return nil, fmt.Errorf("consumer %s has ack policy %s, and JetStream cannot change it to the explicit acks Subscribe needs: "+
+				"delete the consumer (nats consumer rm %s %s) or subscribe with another durable name", durable, cfg.AckPolicy, c.eventStream, durable)
+		}
+		if slices.Equal(filterSubjects(cfg), subjects) {
 			return existing, nil
 		}
-		cfg.AckPolicy = jetstream.AckExplicitPolicy
 	case !errors.Is(err, jetstream.ErrConsumerNotFound):
 		return nil, err
 	}

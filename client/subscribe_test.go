@@ -291,6 +291,39 @@ func TestSubscribeJoinsAnExistingConsumerAsItIs(t *testing.T) {
 	}
 }
 
+// A durable consumer made by hand with another ack policy cannot be
+// changed to explicit acks (the server refuses with err_code 10012):
+// Subscribe says so, naming the consumer and what to do, and leaves the
+// consumer as it was.
+func TestSubscribeRefusesAConsumerWithoutExplicitAcks(t *testing.T) {
+	w := newBridge(t, bridge.Config{})
+	js, err := jetstream.New(w.nc)
+	must(t, err)
+	c := newClient(t, w.nc)
+	for _, policy := range []jetstream.AckPolicy{jetstream.AckAllPolicy, jetstream.AckNonePolicy} {
+		durable := "by-hand-" + strings.ToLower(policy.String())
+		_, err = js.CreateOrUpdateConsumer(t.Context(), client.DefaultEventStream, jetstream.ConsumerConfig{
+			Durable: durable, FilterSubject: "payments.status.changed", AckPolicy: policy})
+		must(t, err)
+		sub, err := c.Subscribe(within(t, 10*time.Second), durable, func(context.Context, events.Event) error { return nil })
+		if err == nil {
+			sub.Stop()
+			t.Fatalf("Subscribe joined %s, a consumer with ack policy %s", durable, policy)
+		}
+		want := fmt.Sprintf("subscribing %[1]s to stream PAYMENT_EVENTS: consumer %[1]s has ack policy %[2]s, "+
+			"and JetStream cannot change it to the explicit acks Subscribe needs: "+
+			"delete the consumer (nats consumer rm PAYMENT_EVENTS %[1]s) or subscribe with another durable name", durable, policy)
+		if err.Error() != want {
+			t.Errorf("Subscribe to %s failed with\n%v\nwant\n%s", durable, err, want)
+		}
+		cons, err := js.Consumer(t.Context(), client.DefaultEventStream, durable)
+		must(t, err)
+		if got := cons.CachedInfo().Config.AckPolicy; got != policy {
+			t.Errorf("%s's ack policy became %s", durable, got)
+		}
+	}
+}
+
 // Watch-expired events reach a subscriber that asks for them, and only
 // that one.
 func TestWatchExpiredEventsOnlyWhenAskedFor(t *testing.T) {

@@ -18,6 +18,11 @@ import (
 	"github.com/paybridge/paybridge/internal/cli"
 )
 
+// strayAtError is the error of a NATS URL whose password, not
+// percent-encoded, ended its host early; it does not show the URL.
+const strayAtError = `a URL has an "@" outside its user information: percent-encode the password ` +
+	`(% as %25, / as %2F, ? as %3F, # as %23, @ as %40, a comma as %2C)`
+
 // TestConfigErrors: every bad value stops the binary at once with one
 // line naming the flag or variable, and the usage exit status.
 func TestConfigErrors(t *testing.T) {
@@ -38,6 +43,16 @@ func TestConfigErrors(t *testing.T) {
 			`paybridge: --nats-url "ftp://[redacted]@x": scheme must be nats, tls, ws or wss`, 2},
 		{"base URL credentials hidden", nil, []string{"serve", "--muvinai-api-key", "k", "--muvinai-base-url", "ftp://me:SECRET@api"},
 			`paybridge: --muvinai-base-url "ftp://[redacted]@api": want an http or https URL`, 2},
+		{"NATS password not percent-encoded", nil, []string{"check", "--nats-url", "nats://paybridge:12/pw-SECRET@nats.invalid:4222", "coinbar", "x"},
+			`paybridge: --nats-url: ` + strayAtError, 2},
+		{"NATS password with # in a list", []string{"PAYBRIDGE_NATS_URL=nats://127.0.0.1:4222, nats://paybridge:42#pw-SECRET@nats.invalid:4222"}, []string{"events"},
+			`paybridge: PAYBRIDGE_NATS_URL: ` + strayAtError, 2},
+		{"NATS password with ? for serve", nil, []string{"serve", "--coinbar-api-key", "k", "--nats-url", "nats://paybridge:7?pw-SECRET@nats.invalid:4222"},
+			`paybridge: --nats-url: ` + strayAtError, 2},
+		{"NATS password with a comma", nil, []string{"status", "--nats-url", "nats://paybridge:12,pw-SECRET@nats.invalid:4222", "coinbar", "x"},
+			`paybridge: --nats-url: ` + strayAtError, 2},
+		{"NATS password with a comma and no port", nil, []string{"status", "--nats-url", "nats://paybridge:p,w-SECRET@nats.invalid", "coinbar", "x"},
+			`paybridge: --nats-url: ` + strayAtError, 2},
 		{"NATS URL from the environment", []string{"PAYBRIDGE_NATS_URL=127.0.0.1:4222"}, []string{"check", "coinbar", "x"},
 			`paybridge: PAYBRIDGE_NATS_URL: want URLs such as nats://127.0.0.1:4222`, 2},
 		{"missing secret file", []string{"PAYBRIDGE_COINBAR_API_KEY_FILE=/nope"}, []string{"serve"},
@@ -225,6 +240,10 @@ func TestNATSURLFromAFile(t *testing.T) {
 	must(t, err)
 	if r.nats.url != cfg.nats.url {
 		t.Fatalf("check's NATS URL %q", r.nats.url)
+	}
+	must(t, os.WriteFile(urlFile, []byte("nats://paybridge:12/pw-SECRET@nats.example:4222\n"), 0o600))
+	if _, _, err := parseServe([]string{"--coinbar-api-key", "cb-id"}, lookup); err == nil || err.Error() != "PAYBRIDGE_NATS_URL_FILE: "+strayAtError {
+		t.Fatalf("a password not percent-encoded in the file: %v", err)
 	}
 	env["PAYBRIDGE_NATS_URL"] = "nats://other:4222"
 	if _, _, err := parseServe([]string{"--coinbar-api-key", "cb-id"}, lookup); err == nil || !strings.Contains(err.Error(), "both set") {

@@ -90,11 +90,11 @@ func (m *Main) runDemo(ctx context.Context, args []string, stdout, stderr io.Wri
 	}
 	printDemoBanner(stdout, s, simURL, dir, scenario)
 	p := &eventPrinter{out: stdout, errs: stderr}
-	stop, err := p.follow(ctx, s.nc, "PAYMENT_EVENTS", true, "payments.status.changed", "payments.watch.expired")
+	sub, err := p.follow(ctx, s.nc, "PAYMENT_EVENTS", true, "payments.status.changed", "payments.watch.expired")
 	if err != nil {
 		return err
 	}
-	m.onClose("events", func(context.Context) error { stop(); return nil })
+	m.onClose("events", func(context.Context) error { sub.Stop(); return nil })
 	checkAll(ctx, s.nc, scenario, stderr)
 	return s.wait(ctx)
 }
@@ -136,7 +136,7 @@ func checkAll(ctx context.Context, nc *nats.Conn, scenario sim.Scenario, stderr 
 				return
 			}
 			if err != nil {
-				fmt.Fprintf(stderr, "demo: check %s %s: %v\n", set.provider, p.ID, err)
+				fmt.Fprintf(stderr, "demo: check %s %s: %s\n", set.provider, escapeForTerminal(p.ID), escapeForTerminal(err.Error()))
 			}
 		}
 	}

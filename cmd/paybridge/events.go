@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 
 	"github.com/nats-io/nats.go"
@@ -16,7 +17,10 @@ import (
 )
 
 // runEvents is `paybridge events`: it prints events as they are stored in
-// the event stream until ctx ends.
+// the event stream until ctx ends, or until the subscription ends without
+// being asked to, as it does when nats.go closes the connection for good
+// (the server refused the credentials twice in a row, say): no waiting
+// mends that, so events exits non-zero, as serve does.
 func (m *Main) runEvents(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var n natsFlags
 	var subject, stream string
@@ -43,18 +47,25 @@ func (m *Main) runEvents(ctx context.Context, args []string, stdout, stderr io.W
 		return err
 	}
 	p := &eventPrinter{out: stdout, errs: stderr, json: asJSON}
-	stop, err := p.follow(ctx, nc, stream, all, subject)
+	sub, err := p.follow(ctx, nc, stream, all, subject)
 	if err != nil {
 		return err
 	}
-	defer stop()
+	defer sub.Stop()
 	from := "new events"
 	if all {
 		from = "all events"
 	}
 	fmt.Fprintf(stderr, "printing %s on %s from stream %s; Ctrl-C to stop\n", from, subject, stream)
-	<-ctx.Done()
-	return nil
+	select {
+	case <-ctx.Done():
+		return nil
+	case <-sub.Closed():
+		if nc.IsClosed() {
+			return closedError(nc)
+		}
+		return fmt.Errorf("following stream %s stopped; NATS connection %s", stream, strings.ToLower(nc.Status().String()))
+	}
 }
 
 // eventPrinter writes events one line each, readable or as JSON; a
@@ -68,8 +79,9 @@ type eventPrinter struct {
 
 // follow reads the stream through the client's Follow (an ordered
 // consumer, which needs no acks, leaves nothing behind and recovers across
-// reconnects), and prints what arrives until the returned stop is called.
-func (p *eventPrinter) follow(ctx context.Context, nc *nats.Conn, stream string, all bool, subjects ...string) (stop func(), err error) {
+// reconnects), and prints what arrives until the subscription is stopped
+// or the connection closes.
+func (p *eventPrinter) follow(ctx context.Context, nc *nats.Conn, stream string, all bool, subjects ...string) (*client.Subscription, error) {
 	c, err := client.New(nc, client.WithEventStream(stream))
 	if err != nil {
 		return nil, err
@@ -81,7 +93,7 @@ func (p *eventPrinter) follow(ctx context.Context, nc *nats.Conn, stream string,
 	if err != nil {
 		return nil, err
 	}
-	return sub.Stop, nil
+	return sub, nil
 }
 
 func (p *eventPrinter) print(_ context.Context, ev events.Event) {
@@ -95,7 +107,7 @@ func (p *eventPrinter) print(_ context.Context, ev events.Event) {
 	// subject Encode wants for the message.
 	structured, err := events.Encode(client.DefaultStatusChangedSubject, ev, events.Structured)
 	if err != nil {
-		fmt.Fprintf(p.errs, "skipping event %s: %v\n", ev.ID, err)
+		fmt.Fprintf(p.errs, "skipping event %s: %s\n", escapeForTerminal(ev.ID), escapeForTerminal(err.Error()))
 		return
 	}
 	fmt.Fprintf(p.out, "%s\n", structured.Data)
@@ -110,5 +122,5 @@ func (p *eventPrinter) skip(err error) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	fmt.Fprintf(p.errs, "skipping a message on %s: %v\n", invalid.Subject, invalid.Err)
+	fmt.Fprintf(p.errs, "skipping a message on %s: %s\n", escapeForTerminal(invalid.Subject), escapeForTerminal(invalid.Err.Error()))
 }

@@ -25,7 +25,8 @@ func main() {
 	}
 	code := cli.ExitCode(err)
 	if code != 0 && !errors.Is(err, errAnswered) {
-		fmt.Fprintln(os.Stderr, "paybridge:", m.secrets.redact(err.Error()))
+		// Errors carry what servers and providers said: escaped, as in logs.
+		fmt.Fprintln(os.Stderr, "paybridge:", escapeForTerminal(m.secrets.redact(err.Error())))
 	}
 	os.Exit(code)
 }

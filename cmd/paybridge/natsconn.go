@@ -44,10 +44,8 @@ func (n *natsFlags) register(f *flagSet, defaultURL, urlUsage string) {
 // only where the caller starts an embedded server instead.
 func (n *natsFlags) validate(f *flagSet) error {
 	if n.url != "" {
-		for _, one := range strings.Split(n.url, ",") {
-			if err := checkNATSURL(f.where("nats-url"), strings.TrimSpace(one)); err != nil {
-				return err
-			}
+		if err := checkNATSURLs(f.where("nats-url"), n.url); err != nil {
+			return err
 		}
 	}
 	for _, name := range natsFlagNames {
@@ -69,6 +67,30 @@ func (n *natsFlags) validate(f *flagSet) error {
 		return cli.Usagef("--nats-creds and --nats-nkey both set; use one")
 	case (n.tlsCert == "") != (n.tlsKey == ""):
 		return cli.Usagef("--nats-tls-cert and --nats-tls-key go together")
+	}
+	return nil
+}
+
+// checkNATSURLs checks a comma-separated server list. A password with
+// "/", "?", "#" or "," in it, not percent-encoded, ends the host part (or
+// the URL) early: nats://user:12/pw@host parses as host "user:12" with no
+// user information, and would be shown and logged whole. So a URL with an
+// "@" that does not end its user information is refused first, in any
+// part of the list (a comma splits such a URL in two, and the part with
+// the "@" may come second), without showing the URL.
+func checkNATSURLs(where, list string) error {
+	parts := strings.Split(list, ",")
+	for i, one := range parts {
+		parts[i] = strings.TrimSpace(one)
+		if u, err := url.Parse(parts[i]); strings.Contains(one, "@") && (err != nil || strayAt(u)) {
+			return cli.Usagef(`%s: a URL has an "@" outside its user information: percent-encode the password `+
+				`(%% as %%25, / as %%2F, ? as %%3F, # as %%23, @ as %%40, a comma as %%2C)`, where)
+		}
+	}
+	for _, one := range parts {
+		if err := checkNATSURL(where, one); err != nil {
+			return err
+		}
 	}
 	return nil
 }

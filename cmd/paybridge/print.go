@@ -32,7 +32,7 @@ func printReply(w io.Writer, rep paybridge.Reply, replyJSON []byte, err error, a
 	switch {
 	case answered:
 		if !asJSON {
-			fmt.Fprintf(w, "error: %s: %s\n", coded.Code, coded.Message)
+			fmt.Fprintf(w, "error: %s: %s\n", escapeForTerminal(string(coded.Code)), escapeForTerminal(coded.Message))
 		}
 		return errAnswered
 	case err != nil:
@@ -50,16 +50,21 @@ func printReply(w io.Writer, rep paybridge.Reply, replyJSON []byte, err error, a
 //	  provider status: SUCCESS
 //	  amount: 8.99 EUR  crypto: 0.00045145423250897323 BTC
 //	  provider updated: 2026-01-02T03:04:05Z  checked: 2026-01-02T03:04:06Z (provider)
+//
+// Every string in it came from whoever answered, and most from the
+// provider's API, so each is escaped (see escapeForTerminal): a status
+// holding ESC sequences must not clear the screen or forge a line.
 func formatReply(r paybridge.Reply) string {
+	e := escapeForTerminal
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s %s: %s", r.Provider, r.PaymentID, r.Status)
+	fmt.Fprintf(&b, "%s %s: %s", e(r.Provider), e(r.PaymentID), e(string(r.Status)))
 	switch {
 	case !r.Changed:
 		b.WriteString(" unchanged")
 	case r.PreviousStatus == nil:
-		fmt.Fprintf(&b, " (first sight) changed event=%s", r.EventID)
+		fmt.Fprintf(&b, " (first sight) changed event=%s", e(r.EventID))
 	default:
-		fmt.Fprintf(&b, " (was %s) changed event=%s", *r.PreviousStatus, r.EventID)
+		fmt.Fprintf(&b, " (was %s) changed event=%s", e(string(*r.PreviousStatus)), e(r.EventID))
 	}
 	if r.Stale {
 		b.WriteString(" stale: the provider's answer went back from a terminal status and was ignored")
@@ -73,13 +78,13 @@ func formatReply(r paybridge.Reply) string {
 	fmt.Fprintf(&b, "\n  provider status: %s\n", rawStatus(r.ProviderStatus, r.ProviderStatusDetail))
 	var amounts []string
 	if r.Amount != "" {
-		amounts = append(amounts, "amount: "+strings.TrimSpace(r.Amount+" "+r.Currency))
+		amounts = append(amounts, "amount: "+e(strings.TrimSpace(r.Amount+" "+r.Currency)))
 	}
 	if r.AmountPaid != "" {
-		amounts = append(amounts, "paid: "+r.AmountPaid)
+		amounts = append(amounts, "paid: "+e(r.AmountPaid))
 	}
 	if r.CryptoAmount != "" {
-		amounts = append(amounts, "crypto: "+strings.TrimSpace(r.CryptoAmount+" "+r.CryptoCurrency))
+		amounts = append(amounts, "crypto: "+e(strings.TrimSpace(r.CryptoAmount+" "+r.CryptoCurrency)))
 	}
 	if len(amounts) > 0 {
 		fmt.Fprintf(&b, "  %s\n", strings.Join(amounts, "  "))
@@ -88,16 +93,17 @@ func formatReply(r paybridge.Reply) string {
 	if r.ProviderUpdatedAt != nil {
 		fmt.Fprintf(&b, "provider updated: %s  ", formatTime(*r.ProviderUpdatedAt))
 	}
-	fmt.Fprintf(&b, "checked: %s (%s)\n", formatTime(r.CheckedAt), r.Source)
+	fmt.Fprintf(&b, "checked: %s (%s)\n", formatTime(r.CheckedAt), e(r.Source))
 	return b.String()
 }
 
-// rawStatus is the provider's words: "FAILED/Timeout", "pending/underpaid".
+// rawStatus is the provider's words, escaped: "FAILED/Timeout",
+// "pending/underpaid".
 func rawStatus(status, detail string) string {
 	if detail == "" {
-		return status
+		return escapeForTerminal(status)
 	}
-	return status + "/" + detail
+	return escapeForTerminal(status + "/" + detail)
 }
 
 func formatTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
@@ -105,16 +111,20 @@ func formatTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05
 // eventLine describes an event in one line, e.g.
 //
 //	2026-01-02T03:04:05.000Z coinbar order-1 pending → paid (SUCCESS) id=…
+//
+// Its strings are escaped as formatReply's are: anyone who may publish
+// to the stream, and any provider, wrote them.
 func eventLine(ev events.Event) string {
+	e := escapeForTerminal
 	d := ev.Data
 	from := "new"
 	if d.PreviousStatus != nil {
-		from = string(*d.PreviousStatus)
+		from = e(string(*d.PreviousStatus))
 	}
-	change := fmt.Sprintf("%s → %s", from, d.Status)
+	change := fmt.Sprintf("%s → %s", from, e(string(d.Status)))
 	if ev.Type == events.TypeWatchExpired {
-		change = fmt.Sprintf("watch expired at %s", d.Status)
+		change = fmt.Sprintf("watch expired at %s", e(string(d.Status)))
 	}
-	return fmt.Sprintf("%s %s %s %s (%s) id=%s", formatTime(ev.Time), d.Provider, d.PaymentID, change,
-		rawStatus(d.ProviderStatus, d.ProviderStatusDetail), ev.ID)
+	return fmt.Sprintf("%s %s %s %s (%s) id=%s", formatTime(ev.Time), e(d.Provider), e(d.PaymentID), change,
+		rawStatus(d.ProviderStatus, d.ProviderStatusDetail), e(ev.ID))
 }

@@ -15,8 +15,8 @@ const redacted = "[redacted]"
 // url.URL.Redacted would show in the second case.
 func redactURL(raw string) string {
 	u, err := url.Parse(raw)
-	if err != nil {
-		return redacted // an unparsed URL may hold anything
+	if err != nil || strayAt(u) {
+		return redacted // an unparsed URL may hold anything, and so may one whose password ended its host early
 	}
 	if u.User == nil {
 		return u.String()
@@ -24,6 +24,15 @@ func redactURL(raw string) string {
 	u.User = nil
 	scheme, rest, _ := strings.Cut(u.String(), "//")
 	return scheme + "//" + redacted + "@" + rest
+}
+
+// strayAt reports whether a parsed URL has an "@" that is not the end of
+// its user information: a password such as "12/pw" or "42#pw", not
+// percent-encoded, ends the authority early, so that the URL parses
+// without user information and with the secret in its host, path, query
+// or fragment.
+func strayAt(u *url.URL) bool {
+	return strings.Contains(u.Host+u.Opaque+u.Path+u.RawPath+u.RawQuery+u.Fragment, "@")
 }
 
 // redactURLs is redactURL for a comma-separated server list.

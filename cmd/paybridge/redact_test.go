@@ -17,13 +17,17 @@ import (
 
 func TestRedactURL(t *testing.T) {
 	for raw, want := range map[string]string{
-		"nats://tok-SECRET@n1:4222":             "nats://[redacted]@n1:4222",
-		"nats://user-SECRET:pw-SECRET@n1:4222":  "nats://[redacted]@n1:4222",
-		"wss://u:p%40SECRET@n1/ws?x=1":          "wss://[redacted]@n1/ws?x=1",
-		"nats://n1:4222":                        "nats://n1:4222",
-		"nats://a%zzSECRET@n1":                  "[redacted]",
-		"nats://t1-SECRET@n1, nats://n2:4222":   "nats://[redacted]@n1,nats://n2:4222",
-		"tls://n1:4222,nats://u:SECRET@n2:4222": "tls://n1:4222,nats://[redacted]@n2:4222",
+		"nats://tok-SECRET@n1:4222":               "nats://[redacted]@n1:4222",
+		"nats://user-SECRET:pw-SECRET@n1:4222":    "nats://[redacted]@n1:4222",
+		"wss://u:p%40SECRET@n1/ws?x=1":            "wss://[redacted]@n1/ws?x=1",
+		"nats://n1:4222":                          "nats://n1:4222",
+		"nats://a%zzSECRET@n1":                    "[redacted]",
+		"nats://t1-SECRET@n1, nats://n2:4222":     "nats://[redacted]@n1,nats://n2:4222",
+		"tls://n1:4222,nats://u:SECRET@n2:4222":   "tls://n1:4222,nats://[redacted]@n2:4222",
+		"nats://u:12/pw-SECRET@n1:4222":           "[redacted]",
+		"nats://n1:4222,nats://u:42#pw-SECRET@n2": "nats://n1:4222,[redacted]",
+		"nats://u:7?pw-SECRET@n1:4222":            "[redacted]",
+		"nats://u:p@ss-SECRET@n1:4222":            "nats://[redacted]@n1:4222",
 	} {
 		if got := redactURLs(raw); got != want {
 			t.Errorf("redactURLs(%q) = %q, want %q", raw, got, want)
