@@ -203,6 +203,10 @@ func TestStatusLookup(t *testing.T) {
 	if r.Err == nil || r.Err.Error.Code != paybridge.CodePaymentNotFound || r.Header.Get("Nats-Service-Error-Code") != "404" {
 		t.Fatalf("missing lookup: %s", r.Raw)
 	}
+	r = e.request("payments.status.get", []byte(`{"provider":"paypal","payment_id":"look"}`))
+	if r.Err == nil || r.Err.Error.Code != paybridge.CodeUnknownProvider || r.Err.Provider != "paypal" || r.Header.Get("Nats-Service-Error-Code") != "400" {
+		t.Fatalf("lookup of an unconfigured provider: %s", r.Raw)
+	}
 }
 
 func TestFireAndForgetCheckPublishes(t *testing.T) {

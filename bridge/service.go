@@ -135,6 +135,12 @@ func (s *service) handleStatus(req micro.Request) {
 		span.SetAttributes(attrProvider.String(sr.Provider), attrPaymentID.String(sr.PaymentID))
 	}
 	echo := paybridge.ErrorReply{Provider: sr.Provider, PaymentID: sr.PaymentID}
+	if s.pools[sr.Provider] == nil { // refused before it takes a slot or names a metric label
+		err := unknownProvider(sr.Provider)
+		s.respondError(ctx, req, err, echo)
+		endSpan(span, err)
+		return
+	}
 	err = s.dispatch(ctx, req, s.lookups, echo, func(ctx context.Context) (paybridge.Reply, error) {
 		rep, err := s.checker.Lookup(ctx, sr)
 		endSpan(span, err)
@@ -180,22 +186,13 @@ func (s *service) dispatch(ctx context.Context, req micro.Request, p *pool, echo
 	s.leave()
 	refusal := paybridge.Errorf(paybridge.CodeOverloaded, "%d requests of this kind in flight, the bridge's limit for them", cap(p.slots))
 	if req.Reply() == "" {
-		s.metrics.dropped.WithLabelValues(s.providerLabel(echo.Provider)).Inc()
+		s.metrics.dropped.WithLabelValues(echo.Provider).Inc()
 		s.log.WarnContext(ctx, "fire-and-forget check dropped: its provider's share of in-flight checks and its queue are full",
 			"provider", echo.Provider, "payment_id", echo.PaymentID, "request_id", echo.RequestID)
 		return refusal
 	}
 	s.respondError(ctx, req, refusal, echo)
 	return refusal
-}
-
-// providerLabel is provider as a metric label: a lookup reaches dispatch
-// before its provider is checked, and callers must not mint label values.
-func (s *service) providerLabel(provider string) string {
-	if _, ok := s.checker.providers[provider]; ok {
-		return provider
-	}
-	return ""
 }
 
 // serve runs one request's work; a panic in it becomes an internal error,

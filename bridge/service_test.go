@@ -8,8 +8,6 @@ import (
 	"github.com/nats-io/nats.go/micro"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
-
-	"github.com/paybridge/paybridge"
 )
 
 // lookupRequest is a fire-and-forget payments.status.get request.
@@ -22,24 +20,25 @@ func (r lookupRequest) Data() []byte           { return r.data }
 func (r lookupRequest) Headers() micro.Headers { return nil }
 func (r lookupRequest) Reply() string          { return "" }
 
-// Lookups dropped while every lookup slot is busy are counted under the
-// provider only when it is configured: made-up names mint no series.
-func TestDroppedLookupsMintNoLabels(t *testing.T) {
+// A lookup naming a provider this bridge has not configured is refused
+// before it takes a slot: made-up names are never dropped, so they mint no
+// metric series. Lookups of a configured provider are dropped and counted
+// under it when every lookup slot is busy.
+func TestUnconfiguredLookupsMintNoLabels(t *testing.T) {
 	m, err := newMetrics(prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &service{lookups: newPool(1, 0), metrics: m, log: slog.New(slog.DiscardHandler),
-		checker: &checker{providers: map[string]paybridge.Provider{"coinbar": nil}}}
+	s := &service{lookups: newPool(1, 0), pools: map[string]*pool{"coinbar": newPool(1, 0)}, metrics: m, log: slog.New(slog.DiscardHandler)}
 	s.lookups.slots <- struct{}{} // the only slot is busy
 	for i := range 100 {
 		s.handleStatus(lookupRequest{data: fmt.Appendf(nil, `{"provider":"made-up-%d","payment_id":"p"}`, i)})
 	}
 	s.handleStatus(lookupRequest{data: []byte(`{"provider":"coinbar","payment_id":"p"}`)})
-	if n := testutil.CollectAndCount(m.dropped); n != 2 {
-		t.Fatalf("%d series in paybridge_checks_dropped_total, want 2 (coinbar and the unconfigured)", n)
+	if n := testutil.CollectAndCount(m.dropped); n != 1 {
+		t.Fatalf("%d series in paybridge_checks_dropped_total, want 1 (coinbar)", n)
 	}
-	if got := testutil.ToFloat64(m.dropped.WithLabelValues("")); got != 100 {
-		t.Fatalf("%v drops under the empty provider, want 100", got)
+	if got := testutil.ToFloat64(m.dropped.WithLabelValues("coinbar")); got != 1 {
+		t.Fatalf("%v coinbar lookups dropped, want 1", got)
 	}
 }
