@@ -29,7 +29,7 @@ func parseCheck(args []string, lookupEnv func(string) (string, bool), stdout io.
 	var req checkRequest
 	f := newFlagSet("check", "check [flags] <provider> <payment-id>")
 	f.fromEnvOnly = natsFlagNames
-	r.register(f, "payments.check", defaultCheckTimeout)
+	r.register(f, client.DefaultCheckSubject, client.CheckTimeout)
 	f.BoolVar(&req.Watch, "watch", false, "keep re-checking the payment until its status is terminal")
 	f.StringVar(&req.MaxAge, "max-age", "", "answer from the stored status when it was checked at most this long ago, e.g. 5m")
 	f.StringVar(&req.RequestID, "request-id", "", "id echoed in the reply and the bridge's logs")

@@ -17,14 +17,9 @@ import (
 // defaultClientURL is where the client subcommands look for NATS.
 const defaultClientURL = "nats://127.0.0.1:4222"
 
-// How long the request commands wait for a reply by default. A check may
-// wait up to 2 s for provider budget and then give the provider call 30 s
-// (bridge.Config.CheckTimeout), so check waits longer than both; a status
-// lookup reads only the store.
-const (
-	defaultCheckTimeout  = 35 * time.Second
-	defaultStatusTimeout = 10 * time.Second
-)
+// defaultStatusTimeout is how long status waits for a reply by default: a
+// lookup reads only the store. check waits client.CheckTimeout.
+const defaultStatusTimeout = 10 * time.Second
 
 // requestFlags are the flags of the request/reply subcommands.
 type requestFlags struct {

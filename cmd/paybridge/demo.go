@@ -90,7 +90,7 @@ func (m *Main) runDemo(ctx context.Context, args []string, stdout, stderr io.Wri
 	}
 	printDemoBanner(stdout, s, simURL, dir, scenario)
 	p := &eventPrinter{out: stdout, errs: stderr}
-	sub, err := p.follow(ctx, s.nc, "PAYMENT_EVENTS", true, "payments.status.changed", "payments.watch.expired")
+	sub, err := p.follow(ctx, s.nc, client.DefaultEventStream, true, client.DefaultStatusChangedSubject, client.DefaultWatchExpiredSubject)
 	if err != nil {
 		return err
 	}

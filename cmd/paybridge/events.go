@@ -28,8 +28,8 @@ func (m *Main) runEvents(ctx context.Context, args []string, stdout, stderr io.W
 	f := newFlagSet("events", "events [flags]")
 	f.fromEnvOnly = natsFlagNames
 	n.register(f, defaultClientURL, "NATS server URL(s), comma-separated")
-	f.StringVar(&subject, "subject", "payments.status.changed", "event subject to follow (payments.watch.expired for expired watches)")
-	f.StringVar(&stream, "stream", "PAYMENT_EVENTS", "JetStream stream holding the events")
+	f.StringVar(&subject, "subject", client.DefaultStatusChangedSubject, "event subject to follow ("+client.DefaultWatchExpiredSubject+" for expired watches)")
+	f.StringVar(&stream, "stream", client.DefaultEventStream, "JetStream stream holding the events")
 	f.BoolVar(&asJSON, "json", false, "print each event as a CloudEvent in JSON, one per line")
 	f.BoolVar(&all, "all", false, "print the events already stored, from the first, before new ones")
 	pos, err := f.parseOrHelp(args, m.LookupEnv, stdout)

@@ -27,7 +27,7 @@ func parseStatus(args []string, lookupEnv func(string) (string, bool), stdout io
 	var r requestFlags
 	f := newFlagSet("status", "status [flags] <provider> <payment-id>")
 	f.fromEnvOnly = natsFlagNames
-	r.register(f, "payments.status.get", defaultStatusTimeout)
+	r.register(f, client.DefaultStatusSubject, defaultStatusTimeout)
 	pos, err := f.parseOrHelp(args, lookupEnv, stdout)
 	if err != nil {
 		return r, statusRequest{}, err
