@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"net/url"
 	"strings"
 	"sync"
@@ -11,6 +12,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/paybridge/paybridge/client"
+	"github.com/paybridge/paybridge/events"
 	"github.com/paybridge/paybridge/internal/testkit"
 	"github.com/paybridge/paybridge/providers/fake"
 )
@@ -64,22 +67,29 @@ func TestLeastPrivilegeNATSUsers(t *testing.T) {
 	must(t, f.coinbar.Add(fake.Payment{ID: "perm-1", Amount: "8.99", Currency: "EUR", Steps: []fake.Step{{Status: "PENDING"}}}))
 	s := startServe(t, f.serveEnv(), "--nats-url", bridgeURL, "--watch-schedule", "200ms")
 
-	events := start(t, "paybridge", testEnv(), "events", "--nats-url", clientURL)
+	follower := start(t, "paybridge", testEnv(), "events", "--nats-url", clientURL)
 	testkit.WaitFor(t, 10*time.Second, "events to follow the stream", func() bool {
-		return strings.Contains(events.stderr.String(), "printing new events")
+		return strings.Contains(follower.stderr.String(), "printing new events")
 	})
 	out, errOut, code := run(t, testEnv(), "check", "--watch", "--nats-url", clientURL, "coinbar", "perm-1")
 	if code != 0 || !strings.Contains(out, "pending") {
 		t.Fatalf("check as client: exit %d\n%s\n%s", code, out, errOut)
 	}
+	// The watch's check of the paid payment (a slow 503, then a slow
+	// answer: 12 s) outlasts a third of the watch ack wait (10 s), so the
+	// bridge keeps the delivery alive (InProgress) before it acks: a second
+	// answer to one delivery, which allow_responses does not cover and only
+	// the $JS.ACK.PAYMENT_WATCHES grant allows.
+	must(t, f.coinbar.Fault("perm-1", fake.Fault{Times: 1, Delay: 9 * time.Second, Status: 503}))
+	must(t, f.coinbar.Fault("perm-1", fake.Fault{Times: 1, Delay: 3 * time.Second}))
 	must(t, f.coinbar.Set("perm-1", fake.Step{Status: "SUCCESS"}))
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("serve:\n%s\nevents:\n%s\n%s", s.stderr, events.stdout, events.stderr)
+			t.Logf("serve:\n%s\nevents:\n%s\n%s", s.stderr, follower.stdout, follower.stderr)
 		}
 	})
-	testkit.WaitFor(t, 10*time.Second, "the watch to publish paid", func() bool {
-		return strings.Contains(events.stdout.String(), "pending → paid")
+	testkit.WaitFor(t, 25*time.Second, "the watch to publish paid", func() bool {
+		return strings.Contains(follower.stdout.String(), "pending → paid")
 	})
 	out, errOut, code = run(t, testEnv(), "status", "--nats-url", clientURL, "coinbar", "perm-1")
 	if code != 0 || !strings.Contains(out, "paid") {
@@ -122,11 +132,37 @@ func TestLeastPrivilegeNATSUsers(t *testing.T) {
 		t.Fatal("the client user can open the status bucket")
 	}
 
+	// A service reading the events through the client package with a
+	// durable consumer: its acks need the $JS.ACK.PAYMENT_EVENTS grant.
+	sc, err := nats.Connect(clientURL)
+	must(t, err)
+	defer sc.Close()
+	c, err := client.New(sc)
+	must(t, err)
+	handled := make(chan string, 2)
+	sub, err := c.Subscribe(t.Context(), "perm-billing", func(_ context.Context, ev events.Event) error {
+		handled <- string(ev.Data.Status)
+		return nil
+	}, client.OnError(func(err error) { t.Errorf("subscriber as client: %v", err) }))
+	must(t, err)
+	defer sub.Stop()
+	cons, err := jetstream.New(sc)
+	must(t, err)
+	testkit.WaitFor(t, 10*time.Second, "the client's durable consumer to acknowledge both events", func() bool {
+		c, err := cons.Consumer(t.Context(), client.DefaultEventStream, "perm-billing")
+		must(t, err)
+		info := c.CachedInfo()
+		return info.AckFloor.Consumer == 2 && info.NumAckPending == 0 && info.NumPending == 0
+	})
+	if got := []string{<-handled, <-handled}; got[0] != "pending" || got[1] != "paid" {
+		t.Errorf("the subscriber handled %v, want [pending paid]", got)
+	}
+
 	// The bridge itself never hit a permission it lacks.
 	for _, line := range s.stderr.Lines() {
 		if strings.Contains(strings.ToLower(line), "permissions violation") {
 			t.Fatalf("serve ran into a missing permission: %s", line)
 		}
 	}
-	noSecrets(t, s.stderr.String(), s.stdout.String(), events.stdout.String(), events.stderr.String())
+	noSecrets(t, s.stderr.String(), s.stdout.String(), follower.stdout.String(), follower.stderr.String())
 }
