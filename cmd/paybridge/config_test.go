@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"testing"
@@ -221,6 +222,20 @@ func TestMemoryLimitFollowsTheCacheSize(t *testing.T) {
 	}
 	if grown := memoryLimit(1_000_000) - memoryLimit(100_000); grown < 900_000*150 {
 		t.Fatalf("900,000 more entries get %d more bytes", grown)
+	}
+}
+
+// serve sets its limit unless the environment already sets GOMEMLIMIT.
+func TestTuneGCLeavesAGivenGOMEMLIMIT(t *testing.T) {
+	before := debug.SetMemoryLimit(-1)
+	t.Cleanup(func() { debug.SetMemoryLimit(before) })
+	tuneGC(func(k string) (string, bool) { return "1GiB", k == "GOMEMLIMIT" }, 1000)
+	if got := debug.SetMemoryLimit(-1); got != before {
+		t.Errorf("with GOMEMLIMIT set, the limit changed to %d", got)
+	}
+	tuneGC(func(string) (string, bool) { return "", false }, 1000)
+	if got := debug.SetMemoryLimit(-1); got != memoryLimit(1000) {
+		t.Errorf("limit %d, want %d", got, memoryLimit(1000))
 	}
 }
 

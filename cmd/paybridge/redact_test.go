@@ -63,6 +63,17 @@ func TestLogsBlankSecrets(t *testing.T) {
 	}
 }
 
+// A secret that begins with another is blanked whole, whichever was added
+// first: blanking the shorter one first would show the longer one's rest.
+func TestLongerSecretsAreBlankedWhole(t *testing.T) {
+	var secrets secretSet
+	secrets.add("me")
+	secrets.add("me:pw-SECRET", "me:pw")
+	if got := secrets.redact("dial nats://me:pw-SECRET@n1 as me"); got != "dial nats://[redacted]@n1 as [redacted]" {
+		t.Errorf("redacted to %q", got)
+	}
+}
+
 // TestCredentialsInNATSURLsNeverShown: a token or a user and password in
 // --nats-url reaches no output of serve (waiting for NATS, connected,
 // reconnected, /metrics) nor of check, status and events, which all show

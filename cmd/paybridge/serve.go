@@ -278,8 +278,8 @@ func drain(ctx context.Context, nc *nats.Conn) {
 // of it shared with what the base covers). Below the limit the collector
 // runs at the default pace; near it, it runs more often, trading CPU for
 // memory, and never takes more than about half the CPU (the runtime's own
-// cap). A GOMEMLIMIT or GOGC set in the environment wins. The README's
-// Performance section has the measurements.
+// cap). A GOMEMLIMIT set in the environment wins; GOGC still sets the pace
+// below the limit. The README's Performance section has the measurements.
 func tuneGC(lookupEnv func(string) (string, bool), cacheSize int) {
 	if _, set := lookupEnv("GOMEMLIMIT"); !set {
 		debug.SetMemoryLimit(memoryLimit(cacheSize))
