@@ -155,3 +155,16 @@ func Truncate(s string, n int) string {
 	}
 	return b.String()
 }
+
+// Quotable is what a provider said, fit to quote in an error: every
+// credential in secrets blanked out before the text is cut to n bytes by
+// Truncate, so that no part of one survives the cut. Empty secrets are
+// skipped.
+func Quotable(text string, n int, secrets ...string) string {
+	for _, secret := range secrets {
+		if secret != "" {
+			text = strings.ReplaceAll(text, secret, "[redacted]")
+		}
+	}
+	return Truncate(text, n)
+}

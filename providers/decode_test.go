@@ -203,3 +203,15 @@ func TestTruncateCutsOnARuneBoundary(t *testing.T) {
 		t.Errorf("quoted as %s", got)
 	}
 }
+
+// A credential is blanked before the cut, so a cut through it shows no
+// part of it; an empty secret blanks nothing.
+func TestQuotableBlanksSecretsBeforeTheCut(t *testing.T) {
+	text := "bad key key-SECRET-123 sent"
+	if got := providers.Quotable(text, 12, "key-SECRET-123", ""); got != "bad key [red…" {
+		t.Errorf("Quotable = %q", got)
+	}
+	if got := providers.Quotable(text, 100, ""); got != text {
+		t.Errorf("an empty secret changed the text to %q", got)
+	}
+}

@@ -78,6 +78,3 @@ func decodeStatus(paymentID string, body []byte) (paybridge.Result, error) {
 func badResponse(format string, args ...any) error {
 	return providers.BadResponse(Name, format, args...)
 }
-
-// truncate is providers.Truncate; refusal.go quotes refusal text with it.
-func truncate(s string, n int) string { return providers.Truncate(s, n) }

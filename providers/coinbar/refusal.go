@@ -8,6 +8,7 @@ import (
 	"unicode"
 
 	"github.com/paybridge/paybridge"
+	"github.com/paybridge/paybridge/providers"
 )
 
 // refusal reports whether body is CoinbarPay's error shape,
@@ -36,7 +37,7 @@ func refusal(body []byte) (string, bool) {
 // document which); otherwise the status does. The provider's text is
 // quoted with any credential blanked out.
 func (c *Client) refused(status int, text string) error {
-	text = truncate(c.redact(text), 200)
+	text = providers.Quotable(text, 200, c.clientID, c.secretKey, c.signature)
 	switch {
 	case status == http.StatusTooManyRequests || mentionsRate(text):
 		return paybridge.Errorf(paybridge.CodeProviderRateLimited, "coinbar rate limit reached: %q (HTTP %d)", text, status)
@@ -59,13 +60,4 @@ func mentionsRate(text string) bool {
 		}
 	}
 	return false
-}
-
-func (c *Client) redact(text string) string {
-	for _, secret := range []string{c.clientID, c.secretKey, c.signature} {
-		if secret != "" {
-			text = strings.ReplaceAll(text, secret, "[redacted]")
-		}
-	}
-	return text
 }

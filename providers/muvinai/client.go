@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"strings"
 
 	"github.com/paybridge/paybridge"
 	"github.com/paybridge/paybridge/providers"
@@ -123,9 +122,5 @@ func (c *Client) invalid(body []byte) error {
 	if detail == "" {
 		return badResponse("rejected the request as invalid (HTTP 422)")
 	}
-	return badResponse("rejected the request as invalid (HTTP 422): %q", providers.Truncate(c.redact(detail), 200))
-}
-
-func (c *Client) redact(text string) string {
-	return strings.ReplaceAll(text, c.apiKey, "[redacted]")
+	return badResponse("rejected the request as invalid (HTTP 422): %q", providers.Quotable(detail, 200, c.apiKey))
 }
