@@ -81,6 +81,10 @@ func TestCheckContinuesTheCallersTrace(t *testing.T) {
 					t.Errorf("%s is not a child of %s", child, parent)
 				}
 			}
+			// The provider sees the HTTP span as the request's parent.
+			if got, span := reqs[len(reqs)-1].Header.Get("Traceparent"), byName["HTTP GET"].SpanContext().SpanID().String(); !strings.Contains(got, "-"+span+"-") {
+				t.Errorf("the provider request's traceparent %q does not name the HTTP span %s", got, span)
+			}
 			check := byName["paybridge.check"]
 			if check.Parent().SpanID().String() != callerSpanID || !check.Parent().IsRemote() {
 				t.Fatalf("the check span's parent is %s, not the caller's span", check.Parent().SpanID())

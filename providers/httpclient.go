@@ -194,7 +194,8 @@ func (c *HTTPClient) Get(ctx context.Context, url string, header http.Header) (i
 		req.Header[k] = v
 	}
 	// The check's trace context, when it has one: traceparent, tracestate.
-	if trace.SpanContextFromContext(ctx).IsValid() {
+	// With a tracer, otelhttp injects its own span's context instead.
+	if c.cfg.tracer == nil && trace.SpanContextFromContext(ctx).IsValid() {
 		propagation.TraceContext{}.Inject(ctx, propagation.HeaderCarrier(req.Header))
 	}
 	resp, err := c.retrier().Do(req)

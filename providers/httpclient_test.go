@@ -14,6 +14,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
+
 	"github.com/paybridge/paybridge"
 	"github.com/paybridge/paybridge/internal/testkit"
 	"github.com/paybridge/paybridge/providers"
@@ -274,6 +276,14 @@ func TestRedirectErrorQuotesOnlyTheHostCutShort(t *testing.T) {
 // connections, as retryablehttp asks: the transport that refuses
 // redirects must pass that on to the pool under it.
 func TestAbandonedCallClosesIdleConnections(t *testing.T) {
+	t.Run("untraced", func(t *testing.T) { testAbandonedCallClosesIdleConnections(t) })
+	// otelhttp's transport does not pass CloseIdleConnections on; ours does.
+	t.Run("traced", func(t *testing.T) {
+		testAbandonedCallClosesIdleConnections(t, providers.WithTracerProvider(tracenoop.NewTracerProvider()))
+	})
+}
+
+func testAbandonedCallClosesIdleConnections(t *testing.T, opts ...providers.HTTPOption) {
 	var calls, closed atomic.Int32
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		calls.Add(1)
@@ -286,7 +296,7 @@ func TestAbandonedCallClosesIdleConnections(t *testing.T) {
 	}
 	srv.Start()
 	t.Cleanup(srv.Close)
-	c := newTestClient(t, providers.WithBackoff(time.Minute, time.Minute))
+	c := newTestClient(t, append(opts, providers.WithBackoff(time.Minute, time.Minute))...)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	done := make(chan error, 1)
