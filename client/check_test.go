@@ -341,6 +341,7 @@ func TestMalformedRepliesAreNamed(t *testing.T) {
 		"odd-status":    {nil, strings.Replace(replyAbout("odd-status"), `"status":"paid"`, `"status":"settled"`, 1), `status "settled" is not a normalized status`},
 		"other-payment": {nil, replyAbout("someone-else"), `about "coinbar" payment "someone-else", not the payment asked about`},
 		"null":          {nil, "null", "not a normalized status"},
+		"empty":         {nil, "", "not JSON"},
 		"error-html":    {nats.Header{"Nats-Service-Error-Code": {"503"}, "Nats-Service-Error": {"overloaded: busy"}}, "<html>", `error reply (503 "overloaded: busy") whose body is not JSON`},
 		"error-no-code": {nats.Header{"Nats-Service-Error-Code": {"500"}}, `{"error":{"message":"x"}}`, "without an error code"},
 	}
@@ -359,8 +360,8 @@ func TestMalformedRepliesAreNamed(t *testing.T) {
 	for id, a := range answers {
 		var raw []byte
 		rep, err := c.Check(ctx, "coinbar", id, client.ReplyJSON(&raw))
-		if string(raw) != a.body {
-			t.Errorf("%s: ReplyJSON holds %q, want %q", id, raw, a.body)
+		if string(raw) != a.body || raw == nil {
+			t.Errorf("%s: ReplyJSON holds %q (nil: %t), want %q", id, raw, raw == nil, a.body)
 		}
 		if a.want == "" {
 			if err != nil || rep.Status != paybridge.StatusPaid || rep.Amount != "8.99" {

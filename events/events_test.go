@@ -435,6 +435,7 @@ func TestDecodeErrors(t *testing.T) {
 		{"structured: not an object", ceJSON, []byte(`["x"]`), "structured event: body is not a JSON object"},
 		{"structured: broken JSON", ceJSON, []byte(`{"specversion":`), "structured event: not JSON"},
 		{"structured: wrong member type", ceJSON, []byte(`{"specversion":1}`), "specversion: want a string, got number"},
+		{"structured: extension not a string", ceJSON, []byte(strings.Replace(string(structured.Data), `"paymentstatus":"underpaid"`, `"paymentstatus":5`, 1)), `"paymentstatus" attribute: want a string, got int32`},
 		{"structured: no specversion", ceJSON, []byte(`{"id":"x"}`), `missing "specversion" attribute`},
 		{"structured: missing id", ceJSON, []byte(strings.Replace(string(structured.Data), `"id":"ev-1",`, "", 1)), `missing "id" attribute`},
 		{"structured: no data", ceJSON, []byte(`{"specversion":"1.0","id":"x","source":"s","type":"` + events.TypeStatusChanged + `","data":null}`), "missing data"},
