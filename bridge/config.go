@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/paybridge/paybridge"
 	"github.com/paybridge/paybridge/events"
 )
 
@@ -85,12 +86,12 @@ type Config struct {
 // their defaults from it.
 func DefaultConfig() Config {
 	return Config{
-		CheckSubject:        "payments.check",
-		StatusSubject:       "payments.status.get",
-		EventSubject:        "payments.status.changed",
-		WatchExpiredSubject: "payments.watch.expired",
+		CheckSubject:        paybridge.DefaultCheckSubject,
+		StatusSubject:       paybridge.DefaultStatusSubject,
+		EventSubject:        paybridge.DefaultStatusChangedSubject,
+		WatchExpiredSubject: paybridge.DefaultWatchExpiredSubject,
 		QueueGroup:          "paybridge",
-		EventStream:         "PAYMENT_EVENTS",
+		EventStream:         paybridge.DefaultEventStream,
 		Bucket:              "payment_status",
 		StatusRetention:     30 * 24 * time.Hour,
 		OutboxStream:        "PAYMENT_OUTBOX",
@@ -185,25 +186,9 @@ func (c Config) validate() error {
 		return fmt.Errorf("watch deadline must be positive, got %s", c.WatchDeadline)
 	}
 	for _, s := range []string{c.CheckSubject, c.StatusSubject, c.EventSubject, c.WatchExpiredSubject, c.WatchSubject, c.OutboxSubject} {
-		if !validSubject(s) {
-			return fmt.Errorf("subject %q is not a valid NATS subject without wildcards", s)
+		if problem := paybridge.SubjectProblem(s); problem != "" {
+			return fmt.Errorf("subject %q is not a valid NATS subject without wildcards: it %s", s, problem)
 		}
 	}
 	return nil
-}
-
-// validSubject reports whether s is a literal NATS subject.
-func validSubject(s string) bool {
-	if s == "" || s[0] == '.' || s[len(s)-1] == '.' {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case c == '*' || c == '>' || c <= ' ' || c == 0x7f:
-			return false
-		case c == '.' && s[i+1] == '.':
-			return false
-		}
-	}
-	return true
 }

@@ -26,8 +26,6 @@ const MaxRequestBytes = 64 << 10
 
 // Field limits of a request (docs/contract.md).
 const (
-	maxProviderBytes  = 64
-	maxPaymentIDBytes = 256
 	maxRequestIDBytes = 128
 	maxMaxAge         = 30 * 24 * time.Hour
 )
@@ -224,7 +222,7 @@ func (f *requestFields) set(s *jsonScanner, field requestField) error {
 	}
 	switch field {
 	case fieldProvider:
-		f.provider, err = validText(field, b, 1, maxProviderBytes)
+		f.provider, err = validText(field, b, 1, paybridge.MaxProviderBytes)
 	case fieldPaymentID:
 		f.paymentID, err = validPaymentID(b)
 	case fieldRequestID:
@@ -265,7 +263,7 @@ func validText(field requestField, b []byte, minBytes, maxBytes int) (string, er
 // it is escaped. Every other id, "../x" or "a.b.*>" included, is valid and is
 // encoded where it is used.
 func validPaymentID(b []byte) (string, error) {
-	id, err := validText(fieldPaymentID, b, 1, maxPaymentIDBytes)
+	id, err := validText(fieldPaymentID, b, 1, paybridge.MaxPaymentIDBytes)
 	if err == nil && (id == "." || id == "..") {
 		return "", invalidRequest("payment_id: %q is a dot segment, which cannot be put in a provider URL path", id)
 	}

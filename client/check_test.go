@@ -427,22 +427,6 @@ func TestRequestsCarryTheCallersTrace(t *testing.T) {
 	}
 }
 
-// The client's defaults are the bridge's: the names of docs/contract.md.
-func TestDefaultsAreTheBridges(t *testing.T) {
-	d := bridge.DefaultConfig()
-	for name, pair := range map[string][2]string{
-		"check subject":          {client.DefaultCheckSubject, d.CheckSubject},
-		"status subject":         {client.DefaultStatusSubject, d.StatusSubject},
-		"event stream":           {client.DefaultEventStream, d.EventStream},
-		"status-changed subject": {client.DefaultStatusChangedSubject, d.EventSubject},
-		"watch-expired subject":  {client.DefaultWatchExpiredSubject, d.WatchExpiredSubject},
-	} {
-		if pair[0] != pair[1] {
-			t.Errorf("%s: client %q, bridge %q", name, pair[0], pair[1])
-		}
-	}
-}
-
 func TestNewRefusesWhatCannotBeAnAsset(t *testing.T) {
 	w := newWorld(t)
 	if _, err := client.New(nil); err == nil || !strings.Contains(err.Error(), "nil *nats.Conn") {

@@ -7,16 +7,17 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/paybridge/paybridge"
 )
 
 // The NATS assets of docs/contract.md, "NATS assets": what a Client uses
-// unless an Option says otherwise. They are the defaults of bridge.Config.
+// unless an Option says otherwise, the defaults of bridge.Config too.
 const (
-	DefaultCheckSubject         = "payments.check"
-	DefaultStatusSubject        = "payments.status.get"
-	DefaultEventStream          = "PAYMENT_EVENTS"
-	DefaultStatusChangedSubject = "payments.status.changed"
-	DefaultWatchExpiredSubject  = "payments.watch.expired"
+	DefaultCheckSubject         = paybridge.DefaultCheckSubject
+	DefaultStatusSubject        = paybridge.DefaultStatusSubject
+	DefaultEventStream          = paybridge.DefaultEventStream
+	DefaultStatusChangedSubject = paybridge.DefaultStatusChangedSubject
+	DefaultWatchExpiredSubject  = paybridge.DefaultWatchExpiredSubject
 )
 
 // Client speaks to paybridge over a NATS connection the service already
@@ -104,21 +105,7 @@ func WithEventSubjects(statusChanged, watchExpired string) Option {
 // checkSubject refuses what cannot name one of the bridge's subjects: they
 // are literal, so a wildcard is a mistake too.
 func checkSubject(what, subject string) error {
-	problem := ""
-	switch {
-	case subject == "":
-		problem = "must not be empty"
-	case strings.ContainsAny(subject, " \t\r\n"):
-		problem = "must not contain white space"
-	case strings.HasPrefix(subject, ".") || strings.HasSuffix(subject, ".") || strings.Contains(subject, ".."):
-		problem = "has an empty token"
-	}
-	for _, token := range strings.Split(subject, ".") {
-		if problem == "" && (token == "*" || token == ">") {
-			problem = "must not contain wildcards"
-		}
-	}
-	if problem != "" {
+	if problem := paybridge.SubjectProblem(subject); problem != "" {
 		return fmt.Errorf("%s %q: %s", what, subject, problem)
 	}
 	return nil

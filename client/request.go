@@ -146,9 +146,9 @@ func (c *Client) request(ctx context.Context, subject string, r *request) (paybr
 func (r *request) validate() error {
 	switch {
 	case r.body.Provider == "":
-		return paybridge.Errorf(paybridge.CodeInvalidRequest, "provider: must be 1 to 64 bytes, got 0")
+		return paybridge.Errorf(paybridge.CodeInvalidRequest, "provider: must be 1 to %d bytes, got 0", paybridge.MaxProviderBytes)
 	case r.body.PaymentID == "":
-		return paybridge.Errorf(paybridge.CodeInvalidRequest, "payment_id: must be 1 to 256 bytes, got 0")
+		return paybridge.Errorf(paybridge.CodeInvalidRequest, "payment_id: must be 1 to %d bytes, got 0", paybridge.MaxPaymentIDBytes)
 	case r.maxAge < 0:
 		return paybridge.Errorf(paybridge.CodeInvalidRequest, "max_age: must not be negative, got %q", r.maxAge.String())
 	}

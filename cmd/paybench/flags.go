@@ -6,6 +6,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/paybridge/paybridge"
 	"github.com/paybridge/paybridge/internal/cli"
 )
 
@@ -98,9 +99,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.paysimURL, "paysim-url", "", "base URL of the external bridge's paysim, for --floor and --compare")
 	fs.StringVar(&o.coinbarClientID, "coinbar-client-id", defaultCoinbarClientID, "CBPAY-API-KEY that external paysim accepts")
 	fs.StringVar(&o.muvinaiAPIKey, "muvinai-api-key", defaultMuvinaiAPIKey, "bearer token that external paysim accepts")
-	fs.StringVar(&o.checkSubject, "check-subject", "payments.check", "subject of check requests")
+	fs.StringVar(&o.checkSubject, "check-subject", paybridge.DefaultCheckSubject, "subject of check requests")
 	fs.StringVar(&o.bucket, "bucket", "payment_status", "the bridge's status KV bucket, read by --floor")
-	fs.StringVar(&o.eventStream, "event-stream", "PAYMENT_EVENTS", "the bridge's event stream, whose growth counts events")
+	fs.StringVar(&o.eventStream, "event-stream", paybridge.DefaultEventStream, "the bridge's event stream, whose growth counts events")
 	if err := fs.Parse(args); err != nil {
 		return options{}, err
 	}

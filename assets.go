@@ -1,0 +1,37 @@
+package paybridge
+
+import "strings"
+
+// The NATS subjects and stream of the contract (docs/contract.md, "NATS
+// assets") by their default names. bridge.Config and the client's options
+// may rename each; both start from these.
+const (
+	DefaultCheckSubject         = "payments.check"
+	DefaultStatusSubject        = "payments.status.get"
+	DefaultStatusChangedSubject = "payments.status.changed"
+	DefaultWatchExpiredSubject  = "payments.watch.expired"
+	DefaultEventStream          = "PAYMENT_EVENTS"
+)
+
+// The bounds of a request's provider and payment_id, in bytes: the bridge
+// refuses longer ones as invalid_request.
+const (
+	MaxProviderBytes  = 64
+	MaxPaymentIDBytes = 256
+)
+
+// SubjectProblem says what keeps s from being a literal NATS subject, one
+// a request can be sent or an event published on: "" when nothing does.
+func SubjectProblem(s string) string {
+	switch {
+	case s == "":
+		return "must not be empty"
+	case strings.ContainsFunc(s, func(r rune) bool { return r <= ' ' || r == 0x7f }):
+		return "must not contain white space or control characters"
+	case s[0] == '.' || s[len(s)-1] == '.' || strings.Contains(s, ".."):
+		return "has an empty token"
+	case strings.ContainsAny(s, "*>"):
+		return "must not contain wildcards"
+	}
+	return ""
+}
