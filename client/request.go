@@ -204,12 +204,5 @@ func replyProblem(rep paybridge.Reply, asked requestBody) string {
 	case rep.CheckedAt.IsZero():
 		return "missing checked_at"
 	}
-	for _, amount := range []struct{ name, value string }{
-		{"amount", rep.Amount}, {"amount_paid", rep.AmountPaid}, {"crypto_amount", rep.CryptoAmount},
-	} {
-		if amount.value != "" && !paybridge.IsDecimal(amount.value) {
-			return fmt.Sprintf("%s %.70q is not a decimal number", amount.name, amount.value)
-		}
-	}
-	return ""
+	return paybridge.AmountsProblem(rep.Amount, rep.AmountPaid, rep.CryptoAmount)
 }

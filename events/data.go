@@ -45,12 +45,8 @@ func checkData(d *StatusChanged, typ string) error {
 	case d.Reason != "" && typ != TypeWatchExpired:
 		return fmt.Errorf("reason %q: only a watch-expired event has one", d.Reason)
 	}
-	for _, amount := range []struct{ name, value string }{
-		{"amount", d.Amount}, {"amount_paid", d.AmountPaid}, {"crypto_amount", d.CryptoAmount},
-	} {
-		if amount.value != "" && !paybridge.IsDecimal(amount.value) {
-			return fmt.Errorf("%s %q is not a decimal number", amount.name, amount.value)
-		}
+	if problem := paybridge.AmountsProblem(d.Amount, d.AmountPaid, d.CryptoAmount); problem != "" {
+		return errors.New(problem)
 	}
 	return nil
 }
