@@ -48,3 +48,11 @@ type ErrorBody struct {
 	Message   string `json:"message"`
 	Retryable bool   `json:"retryable"`
 }
+
+// NewErrorBody describes err for the caller: its code, whether trying
+// again may help, and its message as ErrorMessage vets it (only the
+// message of an *Error is ever sent; any other cause stays in the logs).
+func NewErrorBody(err error) ErrorBody {
+	code := ErrorCode(err)
+	return ErrorBody{Code: code, Message: ErrorMessage(err), Retryable: code.Retryable()}
+}

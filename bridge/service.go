@@ -233,7 +233,8 @@ func (s *service) respond(ctx context.Context, req micro.Request, rep paybridge.
 // respondError answers with the error body and the micro error headers.
 // Internal causes are logged here and never sent.
 func (s *service) respondError(ctx context.Context, req micro.Request, err error, echo paybridge.ErrorReply) {
-	body := newErrorReply(err, echo.Provider, echo.PaymentID, echo.RequestID)
+	body := echo
+	body.Error = paybridge.NewErrorBody(err)
 	log := s.log.With("code", body.Error.Code, "provider", echo.Provider, "payment_id", echo.PaymentID, "request_id", echo.RequestID)
 	if body.Error.Code == paybridge.CodeInternal {
 		log.ErrorContext(ctx, "check failed", "error", err)
@@ -306,17 +307,5 @@ func (s *service) stop(ctx context.Context) error {
 		if s.delivered.Load() == seen {
 			return nil
 		}
-	}
-}
-
-// newErrorReply describes err for the caller; only vetted messages of a
-// *paybridge.Error reach it, never a library's words.
-func newErrorReply(err error, provider, paymentID, requestID string) paybridge.ErrorReply {
-	code := paybridge.ErrorCode(err)
-	return paybridge.ErrorReply{
-		Error:     paybridge.ErrorBody{Code: code, Message: paybridge.ErrorMessage(err), Retryable: code.Retryable()},
-		Provider:  provider,
-		PaymentID: paymentID,
-		RequestID: requestID,
 	}
 }

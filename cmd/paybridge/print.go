@@ -22,8 +22,7 @@ func printReply(w io.Writer, rep paybridge.Reply, replyJSON []byte, err error, a
 	answered := errors.As(err, &coded)
 	if asJSON {
 		if replyJSON == nil && answered {
-			replyJSON, _ = json.Marshal(paybridge.ErrorReply{Error: paybridge.ErrorBody{
-				Code: coded.Code, Message: coded.Message, Retryable: coded.Code.Retryable()}})
+			replyJSON, _ = json.Marshal(paybridge.ErrorReply{Error: paybridge.NewErrorBody(err)})
 		}
 		if replyJSON != nil {
 			fmt.Fprintf(w, "%s\n", replyJSON)
