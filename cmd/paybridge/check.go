@@ -27,11 +27,12 @@ func (m *Main) runCheck(ctx context.Context, args []string, stdout, stderr io.Wr
 func parseCheck(args []string, lookupEnv func(string) (string, bool), stdout io.Writer) (requestFlags, checkRequest, error) {
 	var r requestFlags
 	var req checkRequest
+	var maxAge string
 	f := newFlagSet("check", "check [flags] <provider> <payment-id>")
 	f.fromEnvOnly = natsFlagNames
 	r.register(f, client.DefaultCheckSubject, client.CheckTimeout)
 	f.BoolVar(&req.Watch, "watch", false, "keep re-checking the payment until its status is terminal")
-	f.StringVar(&req.MaxAge, "max-age", "", "answer from the stored status when it was checked at most this long ago, e.g. 5m")
+	f.StringVar(&maxAge, "max-age", "", "answer from the stored status when it was checked at most this long ago, e.g. 5m")
 	f.StringVar(&req.RequestID, "request-id", "", "id echoed in the reply and the bridge's logs")
 	pos, err := f.parseOrHelp(args, lookupEnv, stdout)
 	if err != nil {
@@ -44,31 +45,31 @@ func parseCheck(args []string, lookupEnv func(string) (string, bool), stdout io.
 	if err := r.validate(f); err != nil {
 		return r, req, err
 	}
-	if d, err := time.ParseDuration(req.MaxAge); req.MaxAge != "" && (err != nil || d < 0) {
-		return r, req, f.bad("max-age", "want a duration such as 5m")
+	if maxAge != "" {
+		if req.MaxAge, err = time.ParseDuration(maxAge); err != nil || req.MaxAge < 0 {
+			return r, req, f.bad("max-age", "want a duration such as 5m")
+		}
 	}
 	return r, req, nil
 }
 
-// checkRequest is what check was asked to send; as JSON, the body of a
-// check request (docs/contract.md, "Check request"), which demo sends.
+// checkRequest is what check was asked to send.
 type checkRequest struct {
-	Provider  string `json:"provider"`
-	PaymentID string `json:"payment_id"`
-	MaxAge    string `json:"max_age,omitempty"`
-	Watch     bool   `json:"watch,omitempty"`
-	RequestID string `json:"request_id,omitempty"`
+	Provider  string
+	PaymentID string
+	MaxAge    time.Duration // 0: ask the provider whatever is stored
+	Watch     bool
+	RequestID string
 }
 
-// options are the client's options for the request's optional fields;
-// parseCheck has checked MaxAge.
+// options are the client's options for the request's optional fields.
 func (req checkRequest) options() []client.CheckOption {
 	var opts []client.CheckOption
 	if req.Watch {
 		opts = append(opts, client.Watch())
 	}
-	if maxAge, err := time.ParseDuration(req.MaxAge); err == nil {
-		opts = append(opts, client.MaxAge(maxAge))
+	if req.MaxAge > 0 {
+		opts = append(opts, client.MaxAge(req.MaxAge))
 	}
 	if req.RequestID != "" {
 		opts = append(opts, client.RequestID(req.RequestID))

@@ -95,7 +95,7 @@ func TestDrainAnswersInflight(t *testing.T) {
 	replies := make([]*nats.Msg, n)
 	errs := make([]error, n)
 	for i := range n {
-		body, _ := json.Marshal(checkRequest{Provider: "coinbar", PaymentID: fmt.Sprintf("slow-%d", i)})
+		body := fmt.Appendf(nil, `{"provider":"coinbar","payment_id":"slow-%d"}`, i)
 		wg.Go(func() { replies[i], errs[i] = nc.Request("payments.check", body, 20*time.Second) })
 	}
 	testkit.WaitFor(t, 10*time.Second, "every check to reach the provider", func() bool {
