@@ -58,6 +58,11 @@ func TestRestartKeepsStatus(t *testing.T) {
 	if again.Changed || again.Status != paybridge.StatusPaid || again.Revision != first.Revision {
 		t.Errorf("re-check after the restart: %+v", again)
 	}
+	calls := fk.coinbar.Calls("order-9")
+	out, _, code = run(t, client, "check", "--json", "--max-age", "1h", "--request-id", "req-9", "coinbar", "order-9")
+	if fresh := decodeReply(t, out, code); fresh.Source != paybridge.SourceStore || fresh.RequestID != "req-9" || fk.coinbar.Calls("order-9") != calls {
+		t.Errorf("a check with --max-age 1h asked the provider or lost its request id: %+v", fresh)
+	}
 
 	nc, err := nats.Connect(s.natsURL)
 	must(t, err)
