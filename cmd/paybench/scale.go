@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/paybridge/paybridge"
-	"github.com/paybridge/paybridge/bridge"
 )
 
 // --scale measures what a restart of the bridge costs when its status
@@ -86,7 +85,7 @@ func (b *bench) restart(ctx context.Context, set scaleSet) (*restartResult, erro
 		ready = time.Since(s.started)
 	})
 	wg.Go(func() {
-		lookup, lookupErr = awaitLookup(ctx, b.nc, bridge.DefaultConfig().StatusSubject, probe, s.started, max(readyWithin, b.o.scaleSettle))
+		lookup, lookupErr = awaitLookup(ctx, b.nc, probe, s.started, max(readyWithin, b.o.scaleSettle))
 	})
 	trace, traceErr := traceProcess(ctx, s, b.o.scaleSettle)
 	if traceErr != nil {

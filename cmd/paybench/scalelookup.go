@@ -2,15 +2,14 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/micro"
 
 	"github.com/paybridge/paybridge"
 	"github.com/paybridge/paybridge/bridge"
+	"github.com/paybridge/paybridge/client"
 )
 
 // While a restarted bridge starts, a lookup waits lookupTimeout for its
@@ -30,14 +29,14 @@ type firstLookup struct {
 
 // awaitLookup asks the bridge for the stored status of rec's payment until
 // it answers with rec, at most until within after started.
-func awaitLookup(ctx context.Context, nc *nats.Conn, subject string, rec bridge.Record, started time.Time, within time.Duration) (firstLookup, error) {
-	body, err := json.Marshal(map[string]string{"provider": rec.Provider, "payment_id": rec.PaymentID})
+func awaitLookup(ctx context.Context, nc *nats.Conn, rec bridge.Record, started time.Time, within time.Duration) (firstLookup, error) {
+	c, err := client.New(nc)
 	if err != nil {
 		return firstLookup{}, err
 	}
 	deadline := started.Add(within)
 	for attempts := 1; ; attempts++ {
-		rep, answer := lookupOnce(ctx, nc, subject, body)
+		rep, answer := lookupOnce(ctx, c, rec)
 		now := time.Now()
 		if answer == "" {
 			if answer = differences(rep, rec); answer == "" {
@@ -60,18 +59,12 @@ func awaitLookup(ctx context.Context, nc *nats.Conn, subject string, rec bridge.
 
 // lookupOnce sends one lookup; answer says why there is no reply to use
 // ("" when there is).
-func lookupOnce(ctx context.Context, nc *nats.Conn, subject string, body []byte) (rep paybridge.Reply, answer string) {
+func lookupOnce(ctx context.Context, c *client.Client, rec bridge.Record) (rep paybridge.Reply, answer string) {
 	ctx, cancel := context.WithTimeout(ctx, lookupTimeout)
 	defer cancel()
-	msg, err := nc.RequestWithContext(ctx, subject, body)
+	rep, err := c.Status(ctx, rec.Provider, rec.PaymentID)
 	if err != nil {
 		return rep, err.Error()
-	}
-	if code := msg.Header.Get(micro.ErrorCodeHeader); code != "" {
-		return rep, fmt.Sprintf("error %s: %s", code, msg.Data)
-	}
-	if err := json.Unmarshal(msg.Data, &rep); err != nil {
-		return rep, fmt.Sprintf("undecodable reply %q: %v", msg.Data, err)
 	}
 	return rep, ""
 }
