@@ -175,18 +175,20 @@ func TestServeEndToEnd(t *testing.T) {
 }
 
 // TestReadyzFollowsNATS: /readyz answers 503 while the NATS server is
-// down and 200 again once serve has reconnected.
+// down and 200 again once serve has reconnected; the paybridge_ready gauge
+// says the same.
 func TestReadyzFollowsNATS(t *testing.T) {
 	ns, fk := startNATS(t), startFakes(t)
 	s := startServe(t, fk.serveEnv(), "--nats-url", ns.url)
+	testkit.WaitFor(t, 10*time.Second, "paybridge_ready 1", func() bool { return readyGauge(t, s) == "1" })
 
 	port := ns.port()
 	ns.shutdown()
 	var body string
-	testkit.WaitFor(t, 10*time.Second, "/readyz to answer 503", func() bool {
+	testkit.WaitFor(t, 10*time.Second, "/readyz to answer 503 and paybridge_ready 0", func() bool {
 		var code int
 		code, body = httpGet(t, s.httpURL+"/readyz")
-		return code == http.StatusServiceUnavailable
+		return code == http.StatusServiceUnavailable && readyGauge(t, s) == "0"
 	})
 	if !strings.HasPrefix(body, "not ready: NATS connection ") {
 		t.Errorf("/readyz gave no reason: %q", body)
@@ -199,9 +201,9 @@ func TestReadyzFollowsNATS(t *testing.T) {
 	}
 
 	ns.start(port)
-	testkit.WaitFor(t, 20*time.Second, "/readyz to answer 200 again", func() bool {
+	testkit.WaitFor(t, 20*time.Second, "/readyz to answer 200 and paybridge_ready 1 again", func() bool {
 		code, _ := httpGet(t, s.httpURL+"/readyz")
-		return code == http.StatusOK
+		return code == http.StatusOK && readyGauge(t, s) == "1"
 	})
 	// nats.go runs its connection callbacks on a goroutine of their own:
 	// the log line may follow the state /readyz reads.
