@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -25,37 +24,23 @@ const (
 	clientNATSPassword = "client-pw-SECRET"
 )
 
-// startLeastPrivilegeNATS runs a NATS server from the repository's
-// least-privilege configuration, on a free port with its own store.
+// startLeastPrivilegeNATS runs a NATS server with the users and
+// permissions of the repository's configuration (the rest of it, port,
+// monitoring and store directory, is the test's), on a free port with its
+// own store.
 func startLeastPrivilegeNATS(t *testing.T) (bridgeURL, clientURL string) {
 	t.Helper()
 	t.Setenv("PAYBRIDGE_NATS_PASSWORD", bridgeNATSPassword)
 	t.Setenv("PAYBRIDGE_CLIENT_PASSWORD", clientNATSPassword)
-	opts, err := natsserver.ProcessConfigFile("../../deploy/nats/nats-server.conf")
+	conf, err := natsserver.ProcessConfigFile("../../deploy/nats/nats-server.conf")
 	if err != nil {
 		t.Fatalf("deploy/nats/nats-server.conf: %v", err)
 	}
-	opts.Host, opts.Port, opts.HTTPPort = "127.0.0.1", -1, 0
-	opts.StoreDir = t.TempDir()
-	opts.NoSigs, opts.NoLog = true, true
-	s, err := natsserver.NewServer(opts)
-	if err != nil {
-		t.Fatal(err)
+	if len(conf.Users) != 2 {
+		t.Fatalf("deploy/nats/nats-server.conf has %d users, want paybridge and client", len(conf.Users))
 	}
-	go s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
-		t.Fatal("NATS did not start")
-	}
-	t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
-	withUser := func(user, password string) string {
-		u, err := url.Parse(s.ClientURL())
-		if err != nil {
-			t.Fatal(err)
-		}
-		u.User = url.UserPassword(user, password)
-		return u.String()
-	}
-	return withUser("paybridge", bridgeNATSPassword), withUser("client", clientNATSPassword)
+	ns := startNATSWith(t, func(o *natsserver.Options) { o.Users = conf.Users })
+	return ns.urlWith("paybridge:" + bridgeNATSPassword), ns.urlWith("client:" + clientNATSPassword)
 }
 
 // serve and the client commands work under exactly the permissions of the
