@@ -42,16 +42,15 @@ var (
 		maxConns:          512,
 	}
 	// adminLimits are --admin-listen's, for scrapers and operators on a
-	// private address. The write timeout lets a CPU profile or trace of up
-	// to 4 minutes finish: pprof refuses one that would outlast it.
-	adminLimits = httpLimits{
-		readHeaderTimeout: 10 * time.Second,
-		readTimeout:       15 * time.Second,
-		writeTimeout:      5 * time.Minute,
-		idleTimeout:       60 * time.Second,
-		maxHeaderBytes:    32 << 10,
-		maxConns:          64,
-	}
+	// private address: the webhooks' but for two. The write timeout lets a
+	// CPU profile or trace of up to 4 minutes finish (pprof refuses one
+	// that would outlast it), and fewer connections are enough.
+	adminLimits = func() httpLimits {
+		l := webhookLimits
+		l.writeTimeout = 5 * time.Minute
+		l.maxConns = 64
+		return l
+	}()
 )
 
 // startHTTP opens both listeners: the webhooks' (--http-listen) and the
