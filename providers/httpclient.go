@@ -143,13 +143,7 @@ func NewHTTPClient(provider string, opts ...HTTPOption) (*HTTPClient, error) {
 			return nil, fmt.Errorf("%s http client: %w", provider, err)
 		}
 	}
-	// Keep a connection for every call that may be in flight (the bridge
-	// allows up to --max-inflight): a smaller idle pool closes the surplus
-	// after each burst and dials (and TLS-handshakes) them again, by the
-	// thousand at high concurrency.
-	transport := http.DefaultTransport.(*http.Transport).Clone()
-	transport.MaxIdleConns = 4096
-	transport.MaxIdleConnsPerHost = 4096
+	transport := PooledTransport()
 	return &HTTPClient{
 		provider: provider,
 		http: &http.Client{
@@ -159,6 +153,18 @@ func NewHTTPClient(provider string, opts ...HTTPOption) (*HTTPClient, error) {
 		cfg:    cfg,
 		logger: cfg.logger.With("provider", provider),
 	}, nil
+}
+
+// PooledTransport is the provider clients' transport: the default one,
+// keeping an idle connection for every call that may be in flight (the
+// bridge allows up to --max-inflight). A smaller idle pool closes the
+// surplus after each burst and dials (and TLS-handshakes) them again, by
+// the thousand at high concurrency.
+func PooledTransport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = 4096
+	t.MaxIdleConnsPerHost = 4096
+	return t
 }
 
 // retrier returns the retrying client for one call. It is built per call

@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/paybridge/paybridge/bridge"
+	"github.com/paybridge/paybridge/providers"
 	"github.com/paybridge/paybridge/providers/coinbar"
 	"github.com/paybridge/paybridge/providers/muvinai"
 )
@@ -21,14 +22,11 @@ const (
 	codeDecode = "decode_error"
 )
 
-// newRawHTTPClient keeps as many idle connections to paysim as checks may
-// be in flight, as the provider clients do: otherwise the raw floor would
-// pay for dialling that the bridge does not.
+// newRawHTTPClient has the provider clients' transport: with fewer idle
+// connections the raw floor would pay for dialling that the bridge does
+// not.
 func newRawHTTPClient() *http.Client {
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.MaxIdleConns = 4096
-	t.MaxIdleConnsPerHost = 4096
-	return &http.Client{Transport: t}
+	return &http.Client{Transport: providers.PooledTransport()}
 }
 
 // rawFloorCheck is the cheapest path any check could take: a plain GET of
