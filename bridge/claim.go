@@ -157,8 +157,9 @@ func (c *claimer) apply(ctx context.Context, provider, paymentID, key string, re
 			return obs, nil
 		case verdictStale:
 			// A settled payment cannot become unsettled: the reply is the
-			// stored record.
-			c.view.confirm(key, e.rev, checkedAt, res.Status)
+			// stored record. The provider did not confirm it, so the view's
+			// time of the last confirmation (what max_age is weighed
+			// against) stays.
 			rec, _, _, err := c.store.Get(ctx, key)
 			if err != nil {
 				return observation{}, internalError(err)

@@ -202,10 +202,17 @@ func TestClaimFirstSightThenChange(t *testing.T) {
 func TestClaimStaleReadChangesNothing(t *testing.T) {
 	w := newClaimWorld(t)
 	w.apply(t, paybridge.StatusPaid)
+	paidAt := w.clock
 	writes := w.store.last
+	w.clock = w.clock.Add(time.Hour)
 	obs := w.apply(t, paybridge.StatusPending)
 	if !obs.stale || obs.changed || w.store.last != writes || w.stored(t).Status != paybridge.StatusPaid {
 		t.Fatalf("stale read: %+v", obs)
+	}
+	// The provider did not confirm paid: a check with a max age is not
+	// answered from the store on the strength of the stale read.
+	if e, _ := w.c.view.get(claimKey); !e.checkedAt().Equal(paidAt) {
+		t.Fatalf("after a stale read the view says paid was confirmed at %s, want %s", e.checkedAt(), paidAt)
 	}
 	if obs := w.apply(t, paybridge.StatusRefunded); !obs.changed {
 		t.Fatalf("terminal to terminal is a change: %+v", obs)
