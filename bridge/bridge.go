@@ -164,22 +164,36 @@ func (b *Bridge) Start(ctx context.Context) error {
 	return nil
 }
 
-// Close stops taking requests, lets those in flight finish and be answered
-// (until ctx ends), then stops the background work. The NATS connection
-// stays open; it belongs to the caller.
+// Close stops taking requests, lets those in flight finish and be answered,
+// then stops the background work and waits for it, all until ctx ends: a
+// watch's provider call or claim still running then is left to end on its
+// own deadline (a watch not acknowledged is delivered again). The NATS
+// connection stays open; it belongs to the caller.
 func (b *Bridge) Close(ctx context.Context) error {
 	var err error
 	b.closeOnce.Do(func() {
 		if b.service != nil {
-			err = b.service.stop(ctx)
+			if err = b.service.stop(ctx); errors.Is(err, context.DeadlineExceeded) {
+				err = fmt.Errorf("requests still in flight at the close deadline: %w", err)
+			}
 		}
 		if b.stopBg != nil {
 			b.stopBg()
 		}
-		b.bg.Wait()
+		stopped := make(chan struct{})
+		go func() {
+			b.bg.Wait()
+			close(stopped)
+		}()
+		select {
+		case <-stopped:
+		case <-ctx.Done():
+			select {
+			case <-stopped:
+			default:
+				err = errors.Join(err, fmt.Errorf("background work still running at the close deadline: %w", ctx.Err()))
+			}
+		}
 	})
-	if errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("requests still in flight at the close deadline: %w", err)
-	}
 	return err
 }

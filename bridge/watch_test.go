@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -522,5 +523,23 @@ func TestWatchAfterAFailedCheckIsReportedOnceItPolls(t *testing.T) {
 	})
 	if r := e.mustCheck("coinbar", "late"); !r.Watching {
 		t.Fatalf("reply: %+v", r)
+	}
+}
+
+// Close waits for the background work only until its deadline: a watch's
+// provider call still running then is left to end on its own, and Close
+// says so.
+func TestCloseGivesUpOnBackgroundWorkAtItsDeadline(t *testing.T) {
+	e := newEnv(t)
+	b := e.startBridge(bridge.Config{WatchSchedule: []time.Duration{100 * time.Millisecond}})
+	e.addCoinbar("w-slow", "PENDING", "")
+	e.watchCheck("coinbar", "w-slow")
+	must(t, e.coinbar.Fault("w-slow", fake.Fault{Times: 1, Delay: 2 * time.Second}))
+	testkit.WaitFor(t, 10*time.Second, "the watch's poll to reach the slow provider", func() bool { return e.coinbar.Calls("w-slow") >= 2 })
+
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if err := b.Close(ctx); !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "background work still running") {
+		t.Fatalf("Close with the provider call still running: %v", err)
 	}
 }
