@@ -74,6 +74,9 @@ func (b *breaker) record(probe bool, err error, now time.Time) (open bool) {
 		b.probing = false
 	}
 	switch paybridge.ErrorCode(err) {
+	case paybridge.CodeInternal:
+		// Our own fault (a provider client's bug): it says nothing of
+		// the provider.
 	case paybridge.CodeProviderUnavailable, paybridge.CodeProviderTimeout:
 		b.failures++
 		if b.failures >= b.threshold {

@@ -70,3 +70,18 @@ func TestBreakerCountsOnlyOutages(t *testing.T) {
 		t.Fatal("failures that were not in a row opened the circuit")
 	}
 }
+
+// An internal error (a provider client's own bug) says nothing of the
+// provider: it neither counts as an outage nor resets the count.
+func TestBreakerIgnoresInternalErrors(t *testing.T) {
+	b := newBreaker(2, time.Second)
+	now := time.Now()
+	slow := paybridge.Errorf(paybridge.CodeProviderTimeout, "slow")
+	b.record(false, slow, now)
+	if b.record(false, paybridge.Errorf(paybridge.CodeInternal, "panic"), now) {
+		t.Fatal("an internal error opened the circuit")
+	}
+	if !b.record(false, slow, now) {
+		t.Fatal("an internal error reset the count of outages in a row")
+	}
+}

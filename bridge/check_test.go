@@ -1,7 +1,9 @@
 package bridge_test
 
 import (
+	"context"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -261,5 +263,48 @@ func TestHostilePaymentIDsAreStoredSafely(t *testing.T) {
 		if _, err := lookup.Get(t.Context(), bridge.Key("coinbar", id)); err != nil {
 			t.Fatalf("%q not under its key: %v", id, err)
 		}
+	}
+}
+
+// funcProvider is a provider whose answers a test scripts.
+type funcProvider struct {
+	name  string
+	calls atomic.Int32
+	check func(call int32) (paybridge.Result, error)
+}
+
+func (p *funcProvider) Name() string { return p.name }
+func (p *funcProvider) Check(context.Context, string) (paybridge.Result, error) {
+	return p.check(p.calls.Add(1))
+}
+
+// A provider client that panics costs one check an internal error, not
+// the process; and a panicking probe call frees the circuit's probe, so
+// that the next call may go.
+func TestAPanickingProviderCostsOneCheck(t *testing.T) {
+	e := newEnv(t)
+	p := &funcProvider{name: "coinbar", check: func(call int32) (paybridge.Result, error) {
+		switch call {
+		case 1:
+			return paybridge.Result{}, paybridge.Errorf(paybridge.CodeProviderUnavailable, "down")
+		case 2:
+			panic("a bug in the provider client")
+		}
+		return paybridge.Result{Status: paybridge.StatusPending, ProviderStatus: "PENDING"}, nil
+	}}
+	e.startBridge(bridge.Config{BreakerThreshold: 1, BreakerCooldown: 50 * time.Millisecond}, p)
+	if r := e.check(map[string]any{"provider": "coinbar", "payment_id": "bug"}); r.Err == nil || r.Err.Error.Code != paybridge.CodeProviderUnavailable {
+		t.Fatalf("first check: %s", r.Raw)
+	}
+	var probe reply
+	testkit.WaitFor(t, 10*time.Second, "the probe call after the cooldown", func() bool {
+		probe = e.check(map[string]any{"provider": "coinbar", "payment_id": "bug"})
+		return p.calls.Load() == 2
+	})
+	if probe.Err == nil || probe.Err.Error.Code != paybridge.CodeInternal || strings.Contains(string(probe.Raw), "bug in the provider") {
+		t.Fatalf("the panicking call: %s", probe.Raw)
+	}
+	if r := e.check(map[string]any{"provider": "coinbar", "payment_id": "bug"}); r.OK == nil || r.OK.Status != paybridge.StatusPending {
+		t.Fatalf("the check after the panic: %s", r.Raw)
 	}
 }

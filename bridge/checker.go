@@ -199,7 +199,7 @@ func (c *checker) checkProvider(ctx context.Context, p paybridge.Provider, key, 
 	if c.tracing.on {
 		span.SetAttributes(attrProvider.String(p.Name()))
 	}
-	res, err := p.Check(callCtx, paymentID)
+	res, err := callProvider(callCtx, p, paymentID)
 	endSpan(span, err)
 	end := time.Now()
 	c.metrics.countProviderCall(p.Name(), err, end.Sub(start))
@@ -212,6 +212,18 @@ func (c *checker) checkProvider(ctx context.Context, p paybridge.Provider, key, 
 			"provider_status", res.ProviderStatus, "provider_status_detail", res.ProviderStatusDetail)
 	}
 	return c.claims.apply(ctx, p.Name(), paymentID, key, res, c.now())
+}
+
+// callProvider asks p, turning a panic in it into an internal error: a
+// provider's bug must not take the process down (a watch's goroutine has
+// no other guard) nor keep its circuit's probe taken for good.
+func callProvider(ctx context.Context, p paybridge.Provider, paymentID string) (res paybridge.Result, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = &internal{fmt.Errorf("provider %s panicked: %v", p.Name(), v)}
+		}
+	}()
+	return p.Check(ctx, paymentID)
 }
 
 // reply describes the observation to one of the checks that shared it.
