@@ -35,7 +35,7 @@ type service struct {
 	metrics *metrics
 
 	mu        sync.Mutex
-	active    int           // requests accepted and not yet answered
+	active    int           // requests being handled or waiting for their answer
 	idle      chan struct{} // closed when active drops to zero
 	delivered atomic.Uint64 // requests handed to us by the subscriptions
 }
@@ -86,6 +86,8 @@ func startService(nc *nats.Conn, cfg Config, checker *checker, m *metrics, t tra
 
 func (s *service) handleCheck(req micro.Request) {
 	received := time.Now()
+	s.enter() // counted from the start, so that stop waits for a refusal too
+	defer s.leave()
 	s.delivered.Add(1)
 	header := nats.Header(req.Headers())
 	ctx, span := s.tracing.start(s.tracing.continued(context.Background(), header), "paybridge.check", trace.SpanKindServer)
@@ -122,6 +124,8 @@ func (s *service) handleCheck(req micro.Request) {
 }
 
 func (s *service) handleStatus(req micro.Request) {
+	s.enter()
+	defer s.leave()
 	s.delivered.Add(1)
 	header := nats.Header(req.Headers())
 	ctx, span := s.tracing.start(s.tracing.continued(context.Background(), header), "paybridge.lookup", trace.SpanKindServer)
