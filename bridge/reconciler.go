@@ -58,12 +58,13 @@ func (r *reconciler) round(ctx context.Context) {
 
 // settle announces the claim of note n if the bucket still holds it
 // unpublished, and crosses the note off otherwise (the claim was
-// announced, replaced, or never made). A failure (already logged) leaves
-// the note for the next round.
+// announced, replaced, or never made). A failure leaves the note for the
+// next round (finish logs its own).
 func (r *reconciler) settle(ctx context.Context, n OutboxEntry) {
 	rec, rev, found, err := r.claims.store.Get(ctx, n.Key)
 	switch {
 	case err != nil:
+		r.log.Warn("claim of an outbox note not read; trying again next round", "key", n.Key, "event_id", n.EventID, "error", err)
 		return
 	case !found || rec.Published || rec.EventID != n.EventID:
 		r.claims.crossOff(ctx, n.Ticket)
