@@ -106,7 +106,7 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config, provs ...paybridge.Prov
 		announcer: &streamAnnouncer{js: js, mode: cfg.EventMode, retries: 3, metrics: m, tracing: t},
 		subject:   cfg.EventSubject,
 		view:      cache,
-		abandoned: newAbandonedClaims(),
+		abandoned: newAbandonedClaims(cfg.ReconcileGrace, now),
 		grace:     cfg.ReconcileGrace,
 		log:       cfg.Logger,
 		metrics:   m,

@@ -148,7 +148,7 @@ func newClaimWorld(t *testing.T) *claimWorld {
 	w := &claimWorld{store: newMemStore(), ann: &memAnnouncer{}, outbox: &memOutbox{notes: map[uint64]OutboxEntry{}},
 		clock: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
 	w.c = &claimer{store: w.store, announcer: w.ann, outbox: w.outbox, subject: "payments.status.changed", view: newView(100, m),
-		abandoned: newAbandonedClaims(), grace: 20 * time.Second, log: slog.New(slog.DiscardHandler),
+		abandoned: newAbandonedClaims(20*time.Second, func() time.Time { return w.clock }), grace: 20 * time.Second, log: slog.New(slog.DiscardHandler),
 		metrics: m, now: func() time.Time { return w.clock }}
 	return w
 }
@@ -394,7 +394,7 @@ func (w *claimWorld) announced(id string) bool { return slices.Contains(w.ann.id
 func TestLosingTwinClaimKeepsTheNote(t *testing.T) {
 	w := newClaimWorld(t)
 	b := &claimer{store: w.store, announcer: w.ann, outbox: w.outbox, subject: w.c.subject, view: newView(100, w.c.metrics),
-		abandoned: newAbandonedClaims(), grace: w.c.grace, log: w.c.log, metrics: w.c.metrics, now: w.c.now}
+		abandoned: newAbandonedClaims(w.c.grace, w.c.now), grace: w.c.grace, log: w.c.log, metrics: w.c.metrics, now: w.c.now}
 	w.apply(t, paybridge.StatusPending)
 	if _, _, err := b.read(t.Context(), claimKey, false); err != nil { // B's view: pending, published
 		t.Fatal(err)
