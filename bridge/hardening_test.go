@@ -221,6 +221,8 @@ func TestInvalidWatchOrdersAreTerminated(t *testing.T) {
 		{"paybridge.watch.muvinai.far", order("muvinai", "far", now.Add(48*time.Hour))},
 		{"paybridge.watch.muvinai.gone", order("coinbar-not-here", "gone", day)},
 		{"paybridge.watch.muvinai.junk", []byte(`not json`)},
+		{"paybridge.watch.muvinai.more", append(order("muvinai", "more", day), '}')},
+		{"paybridge.watch.muvinai.more2", append(order("muvinai", "more2", day), " garbage"...)},
 		{"paybridge.watch.muvinai.extra", []byte(`{"provider":"muvinai","payment_id":"extra","since":"2026-01-01T00:00:00Z","deadline":"2026-01-01T01:00:00Z","evil":1}`)},
 	}
 	for _, m := range bad {

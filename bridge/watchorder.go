@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 )
 
@@ -39,13 +40,8 @@ const clockSkew = time.Minute
 // subject, and end no later than a watch begun now would.
 func (w *watcher) decodeWatchOrder(subject string, data []byte, now time.Time) (watchOrder, error) {
 	var o watchOrder
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&o); err != nil {
+	if err := decodeOneJSON(data, &o); err != nil {
 		return o, fmt.Errorf("not a watch order: %v", err)
-	}
-	if dec.More() {
-		return o, errors.New("not a watch order: more than one JSON value")
 	}
 	if _, ok := w.providers[o.Provider]; !ok {
 		return o, fmt.Errorf("provider %s is not configured", quoted(o.Provider))
@@ -70,4 +66,22 @@ func (w *watcher) decodeWatchOrder(subject string, data []byte, now time.Time) (
 		return o, fmt.Errorf("the order's deadline %s is later than a watch begun now would end", o.Deadline.Format(time.RFC3339))
 	}
 	return o, nil
+}
+
+// errMoreJSON is decodeOneJSON's error for bytes after the value.
+var errMoreJSON = errors.New("more after the JSON value")
+
+// decodeOneJSON decodes data, which must hold one JSON value and nothing
+// but white space after it, into v, refusing object members v does not
+// have.
+func decodeOneJSON(data []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return errMoreJSON
+	}
+	return nil
 }

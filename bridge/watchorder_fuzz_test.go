@@ -27,6 +27,7 @@ func FuzzDecodeWatchOrder(f *testing.F) {
 		{"paybridge.watch.coinbar.x", `{"provider":"coinbar","payment_id":"x","since":"2026-01-02T03:04:00Z","deadline":"2026-01-03T03:04:00Z","evil":true}`},
 		{"paybridge.watch.coinbar.x", `{"provider":"coinbar"} {"provider":"coinbar"}`},
 		{"paybridge.watch.coinbar.x", `[`},
+		{"paybridge.watch.coinbar.order-1", `{"provider":"coinbar","payment_id":"order-1","since":"2026-01-02T03:04:00Z","deadline":"2026-01-03T03:04:00Z"}]`},
 		{"paybridge.watch.coinbar.x", ``},
 	} {
 		f.Add(seed.subject, []byte(seed.data))

@@ -1,7 +1,6 @@
 package bridge
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -88,13 +87,12 @@ func readWebhookBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	case err != nil:
 		return nil, paybridge.Errorf(paybridge.CodeInvalidRequest, "body could not be read")
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
 	var raw json.RawMessage
-	if err := dec.Decode(&raw); err != nil {
-		return nil, paybridge.Errorf(paybridge.CodeInvalidRequest, "body is not JSON")
-	}
-	if _, err := dec.Token(); err != io.EOF {
+	switch err := decodeOneJSON(body, &raw); {
+	case errors.Is(err, errMoreJSON):
 		return nil, paybridge.Errorf(paybridge.CodeInvalidRequest, "body has more after the JSON value")
+	case err != nil:
+		return nil, paybridge.Errorf(paybridge.CodeInvalidRequest, "body is not JSON")
 	}
 	return raw, nil
 }
