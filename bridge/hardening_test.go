@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -300,6 +301,37 @@ func TestWatchesAreLimited(t *testing.T) {
 	// The other provider has its own limit.
 	if got := e.watchCheck("muvinai", "lim-0"); !got.Watching {
 		t.Fatalf("muvinai watch: %+v", got)
+	}
+}
+
+// Watch requests arriving together each take their room: no more than
+// --max-watches of them are accepted.
+func TestConcurrentWatchesKeepToTheLimit(t *testing.T) {
+	e := newEnv(t)
+	e.startBridge(bridge.Config{MaxWatches: 3})
+	const n = 12
+	for i := range n {
+		e.addCoinbar(fmt.Sprintf("together-%d", i), "PENDING", "")
+	}
+	var wg sync.WaitGroup
+	var watching, refused atomic.Int32
+	for i := range n {
+		wg.Go(func() {
+			r := e.check(map[string]any{"provider": "coinbar", "payment_id": fmt.Sprintf("together-%d", i), "watch": true})
+			switch {
+			case r.OK != nil && r.OK.Watching:
+				watching.Add(1)
+			case r.Err != nil && r.Err.Error.Code == paybridge.CodeOverloaded:
+				refused.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if watching.Load() != 3 || refused.Load() != n-3 {
+		t.Fatalf("%d watches accepted and %d refused of %d, want 3 accepted", watching.Load(), refused.Load(), n)
+	}
+	if got := e.watches(); got != 3 {
+		t.Fatalf("%d watches stored, want 3", got)
 	}
 }
 

@@ -218,9 +218,9 @@ func (w *watcher) store(ctx context.Context, subject string, order *watchOrder) 
 // instances store within that second.
 func (w *watcher) roomFor(ctx context.Context, provider string) error {
 	w.countsMu.Lock()
-	count := w.counts[provider]
+	counted := w.counts[provider].at
 	w.countsMu.Unlock()
-	if now := time.Now(); now.Sub(count.at) > time.Second {
+	if now := time.Now(); now.Sub(counted) > time.Second {
 		cons := w.consumers[provider]
 		if cons == nil {
 			return nil
@@ -229,19 +229,25 @@ func (w *watcher) roomFor(ctx context.Context, provider string) error {
 		if err != nil {
 			return fmt.Errorf("counting the watches of %s: %w", provider, err)
 		}
-		count = watchCount{n: int(info.NumPending) + info.NumAckPending, at: now}
+		w.countsMu.Lock()
+		if w.counts == nil {
+			w.counts = make(map[string]watchCount)
+		}
+		if now.Sub(w.counts[provider].at) > time.Second { // nobody counted meanwhile
+			w.counts[provider] = watchCount{n: int(info.NumPending) + info.NumAckPending, at: now}
+		}
+		w.countsMu.Unlock()
 	}
+	// Taken under one lock: concurrent orders each count.
+	w.countsMu.Lock()
+	defer w.countsMu.Unlock()
+	count := w.counts[provider]
 	if count.n >= w.maxWatches {
 		return paybridge.Errorf(paybridge.CodeOverloaded,
 			"%s has %d watches and triggers, as many as the bridge keeps; not watched", provider, count.n)
 	}
 	count.n++
-	w.countsMu.Lock()
-	if w.counts == nil {
-		w.counts = make(map[string]watchCount)
-	}
 	w.counts[provider] = count
-	w.countsMu.Unlock()
 	return nil
 }
 
