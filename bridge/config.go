@@ -182,8 +182,16 @@ func (c Config) validate() error {
 	if c.MaxWatches < 1 {
 		return fmt.Errorf("max watches must be at least 1, got %d", c.MaxWatches)
 	}
-	if c.WatchDeadline < 0 {
-		return fmt.Errorf("watch deadline must be positive, got %s", c.WatchDeadline)
+	for _, d := range []struct {
+		name  string
+		value time.Duration
+	}{
+		{"watch deadline", c.WatchDeadline}, {"check timeout", c.CheckTimeout},
+		{"reconcile interval", c.ReconcileInterval}, {"reconcile grace", c.ReconcileGrace},
+	} {
+		if d.value < 0 {
+			return fmt.Errorf("%s must be positive, got %s", d.name, d.value)
+		}
 	}
 	for _, s := range []string{c.CheckSubject, c.StatusSubject, c.EventSubject, c.WatchExpiredSubject, c.WatchSubject, c.OutboxSubject} {
 		if problem := paybridge.SubjectProblem(s); problem != "" {
