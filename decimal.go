@@ -42,7 +42,7 @@ func IsDecimal(s string) bool {
 
 // AmountsProblem names the first of a reply's or an event's amounts
 // (amount, amount_paid, crypto_amount) that is given and is not a decimal
-// number, quoting at most 70 bytes of it; "" when every one is fine.
+// number, quoting at most 70 characters of it; "" when every one is fine.
 func AmountsProblem(amount, amountPaid, cryptoAmount string) string {
 	for _, a := range [...]struct{ name, value string }{
 		{"amount", amount}, {"amount_paid", amountPaid}, {"crypto_amount", cryptoAmount},

@@ -33,8 +33,9 @@ type Reply struct {
 	Watching             bool       `json:"watching"`
 }
 
-// ErrorReply is the body of an error answer; the same code also travels in
-// the Nats-Service-Error-Code header.
+// ErrorReply is the body of an error answer. Its headers say the same: the
+// code and message in Nats-Service-Error ("<code>: <message>"), the code's
+// number (Code.HeaderCode) in Nats-Service-Error-Code.
 type ErrorReply struct {
 	Error     ErrorBody `json:"error"`
 	Provider  string    `json:"provider,omitempty"`

@@ -5,12 +5,16 @@
 // watcher that re-checks payments until they settle, and the provider
 // webhooks that trigger it. docs/contract.md is the contract it keeps.
 //
-// The path of one check, in four files: service.go (the intake: decode,
+// The steps of one check, in four files: service.go (the intake: decode,
 // route to the provider's share of in-flight checks) → checker.go (ask the
 // provider once for every concurrent check, build the reply) → claim.go
 // (the transition guard, the compare-and-set claim, the announcement, with
 // the Store, Announcer and Outbox contracts) → jetstream.go (those
-// contracts on the status bucket, the event stream and the outbox).
+// contracts on the status bucket, the event stream and the outbox). Each
+// step leans on helpers of one concern each: request.go and jsonscan.go
+// (the request's rules), pool.go (in-flight shares), breaker.go, budget.go
+// and coalesce.go (around the provider call), view.go and abandoned.go
+// (what the claimer remembers), metrics.go.
 package bridge
 
 import (

@@ -17,8 +17,9 @@ import (
 
 // This file is the heart of the bridge: how a provider's answer becomes a
 // stored status and, when the status changed, exactly one event
-// (docs/contract.md, "Claiming a change"). It knows the status bucket and
-// the event stream only through the two contracts below, so the algorithm
+// (docs/contract.md, "Claiming a change"). It knows the status bucket, the
+// event stream and the outbox only through the three contracts below
+// (Store, Announcer, Outbox), so the algorithm
 // runs the same against JetStream (jetstream.go) and in memory (its unit
 // tests).
 

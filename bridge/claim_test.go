@@ -18,8 +18,8 @@ import (
 	"github.com/paybridge/paybridge/internal/testkit"
 )
 
-// The claim algorithm against in-memory implementations of its two
-// contracts: every rule of docs/contract.md, "Claiming a change", without
+// The claim algorithm against in-memory implementations of its three
+// contracts (Store, Announcer, Outbox): every rule of docs/contract.md, "Claiming a change", without
 // NATS. The integration tests run the same algorithm on JetStream.
 
 // memStore is a Store in memory: revisions count up across keys, as a

@@ -19,8 +19,8 @@ func (b *Bridge) ForceView(key string, rec Record, rev uint64) {
 	v.lru.Add(key, entryOf(rec, rev))
 }
 
-// Redeliver hands the bucket's current entry for key to the reconciler, as
-// its watch does when it catches up.
+// Redeliver hands the bucket's current entry for key to the follower, as
+// its watch of the bucket does when it catches up.
 func (b *Bridge) Redeliver(ctx context.Context, key string) error {
 	entry, err := b.follower.kv.Get(ctx, key)
 	if err != nil {
@@ -29,7 +29,7 @@ func (b *Bridge) Redeliver(ctx context.Context, key string) error {
 	return b.follower.note(ctx, entry)
 }
 
-// WatchedRevision is the bucket revision the reconciler's watch delivered
+// WatchedRevision is the bucket revision the follower's watch delivered
 // last.
 func (b *Bridge) WatchedRevision() uint64 { return b.follower.seen.Load() }
 

@@ -92,7 +92,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}),
 		watchesEnded: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "paybridge_watches_ended_total",
-			Help: "Watches ended, by outcome: settled (terminal status) or expired (deadline passed).",
+			Help: "Watches and triggers ended, by outcome: settled (terminal status), expired (deadline passed), payment_not_found or provider_auth_failed (the provider's permanent answer), invalid (an order refused unread), overloaded (a webhook's payment checked but not watched).",
 		}, []string{"outcome"}),
 		circuitOpen: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "paybridge_provider_circuit_open",

@@ -44,7 +44,8 @@ const (
 
 // watcher keeps re-checking watched payments until they settle or their
 // deadline passes (docs/contract.md, "Watches"). Watches live in a work-queue stream
-// with at most one message per payment, consumed by one durable consumer
+// with at most one watch and one trigger per payment (each on its own
+// subject), consumed by one durable consumer
 // per provider that every instance shares; the schedule is carried out
 // with NakWithDelay, so it survives restarts of the bridge and of NATS.
 type watcher struct {
