@@ -18,6 +18,7 @@ import (
 	"github.com/paybridge/paybridge/bridge"
 	"github.com/paybridge/paybridge/events"
 	"github.com/paybridge/paybridge/internal/testkit"
+	"github.com/paybridge/paybridge/providers"
 	"github.com/paybridge/paybridge/providers/fake"
 )
 
@@ -405,17 +406,23 @@ func TestProviderBudgetPacesWatches(t *testing.T) {
 // and dropped at its deadline: never retried in a tight loop.
 func TestFailingTriggerEndsAtItsDeadline(t *testing.T) {
 	e := newEnv(t)
-	b := e.startBridge(bridge.Config{WatchSchedule: []time.Duration{100 * time.Millisecond}, WatchDeadline: 400 * time.Millisecond})
+	reg := prometheus.NewRegistry()
+	b := e.startBridge(bridge.Config{Registerer: reg, WatchSchedule: []time.Duration{100 * time.Millisecond}, WatchDeadline: 400 * time.Millisecond},
+		e.providers(providers.WithRetries(0))...)
 	url := webhookServer(t, b)
-	// The provider knows no such payment: every check fails.
+	// The provider is down: every check fails, and may succeed later.
+	e.addCoinbar("down", "PENDING", "")
+	must(t, e.coinbar.Fault("down", fake.Fault{Times: 1000, Status: http.StatusServiceUnavailable}))
 	code, resp := post(t, url+"/webhooks/coinbar", http.Header{"SERVICE_CLIENT_ID": {coinbarClientID}},
-		`{"payment_request_id_client":"ghost"}`)
+		`{"payment_request_id_client":"down"}`)
 	if code != http.StatusOK {
 		t.Fatalf("%d %s", code, resp)
 	}
-	testkit.WaitFor(t, 10*time.Second, "the trigger to be dropped", func() bool { return e.coinbar.Calls("ghost") > 0 && e.watches() == 0 })
+	testkit.WaitFor(t, 10*time.Second, "the trigger to be dropped at its deadline", func() bool {
+		return e.watches() == 0 && metricValue(t, reg, "paybridge_watches_ended_total", "outcome", "expired") == 1
+	})
 	// One call per schedule step until the deadline, give or take one.
-	if calls := e.coinbar.Calls("ghost"); calls > 6 {
+	if calls := e.coinbar.Calls("down"); calls < 1 || calls > 6 {
 		t.Fatalf("%d provider calls in 400ms with a 100ms schedule", calls)
 	}
 }

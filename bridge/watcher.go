@@ -340,6 +340,7 @@ func (w *watcher) handle(ctx context.Context, chk *checker, msg jetstream.Msg) {
 		// A trigger whose checks kept failing until the deadline.
 		w.log.Warn("trigger dropped: no successful check before its deadline", "trigger", order.Trigger,
 			"provider", order.Provider, "payment_id", order.PaymentID, "attempts", delivery)
+		w.metrics.watchesEnded.WithLabelValues("expired").Inc()
 		w.ack(ctx, msg)
 		return
 	case order.Trigger == "" && delivery == 1 && now.Sub(order.Since) < w.schedule[0]:
