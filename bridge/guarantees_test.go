@@ -50,14 +50,12 @@ func TestTwoInstancesPublishEachTransitionOnce(t *testing.T) {
 	checkAll(paybridge.StatusPaid)
 
 	testkit.WaitFor(t, 10*time.Second, "all events", func() bool { return len(e.events()) >= 2*n })
+	// The stream drops a publish repeating an event id, so what is stored
+	// shows each transition claimed once; TestCoreSubscriberSeesEachChangeOnce
+	// shows each also published once.
 	evs := e.events()
-	seen := map[string]bool{}
 	perPayment := map[string][]paybridge.Status{}
 	for _, ev := range evs {
-		if seen[ev.ID] {
-			t.Fatalf("event %s stored twice", ev.ID)
-		}
-		seen[ev.ID] = true
 		perPayment[ev.Subject] = append(perPayment[ev.Subject], ev.Data.Status)
 	}
 	if len(evs) != 2*n {
