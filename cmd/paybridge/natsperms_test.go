@@ -143,7 +143,11 @@ func TestLeastPrivilegeNATSUsers(t *testing.T) {
 		t.Errorf("the subscriber handled %v, want [pending paid]", got)
 	}
 
-	// The bridge itself never hit a permission it lacks.
+	// The bridge itself never hit a permission it lacks: read once serve
+	// has stopped, so that its last lines are in.
+	if code := s.stop(); code != 0 {
+		t.Errorf("serve exited %d", code)
+	}
 	for _, line := range s.stderr.Lines() {
 		if strings.Contains(strings.ToLower(line), "permissions violation") {
 			t.Fatalf("serve ran into a missing permission: %s", line)

@@ -15,6 +15,7 @@ import (
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/paybridge/paybridge/internal/testkit"
 	"github.com/paybridge/paybridge/providers/fake"
 )
 
@@ -75,16 +76,22 @@ func TestServeExportsTheSpansOfATracedCheck(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// The refusal of the unknown payment is logged in the trace.
+	// The refusal of the unknown payment is logged in the trace. The line
+	// is written before the reply is sent, but read from serve's stderr
+	// by a goroutine of its own.
 	var refused struct {
 		TraceID string `json:"trace_id"`
 		SpanID  string `json:"span_id"`
 	}
-	for _, line := range s.stderr.Lines() {
-		if strings.Contains(line, `"check refused"`) {
-			must(t, json.Unmarshal([]byte(line), &refused))
+	testkit.WaitFor(t, 5*time.Second, "the refusal's log line", func() bool {
+		for _, line := range s.stderr.Lines() {
+			if strings.Contains(line, `"check refused"`) {
+				must(t, json.Unmarshal([]byte(line), &refused))
+				return true
+			}
 		}
-	}
+		return false
+	})
 	if refused.TraceID != traceID || len(refused.SpanID) != 16 {
 		t.Fatalf("the refusal's log line has trace %q, span %q:\n%s", refused.TraceID, refused.SpanID, s.stderr)
 	}
