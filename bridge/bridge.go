@@ -120,7 +120,7 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config, provs ...paybridge.Prov
 		js: js, stream: watchStream, consumers: watchConsumers, providers: byName, claims: claims,
 		subject: cfg.WatchSubject, schedule: cfg.WatchSchedule, deadline: cfg.WatchDeadline, maxWatches: cfg.MaxWatches,
 		expired: cfg.WatchExpiredSubject, log: cfg.Logger, metrics: m, now: now, tracing: t,
-		held: make(chan struct{}, maxHeldWatches),
+		held: make(chan struct{}, maxHeldWatches), counts: make(map[string]watchCount),
 	}
 	return &Bridge{
 		cfg:     cfg,

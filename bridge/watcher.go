@@ -218,10 +218,12 @@ func (w *watcher) store(ctx context.Context, subject string, order *watchOrder) 
 // request a second, and the limit is overshot only by what other
 // instances store within that second.
 func (w *watcher) roomFor(ctx context.Context, provider string) error {
+	now := time.Now()
 	w.countsMu.Lock()
-	counted := w.counts[provider].at
+	stale := now.Sub(w.counts[provider].at) > time.Second
 	w.countsMu.Unlock()
-	if now := time.Now(); now.Sub(counted) > time.Second {
+	var stored int
+	if stale {
 		cons := w.consumers[provider]
 		if cons == nil {
 			return nil
@@ -230,18 +232,16 @@ func (w *watcher) roomFor(ctx context.Context, provider string) error {
 		if err != nil {
 			return fmt.Errorf("counting the watches of %s: %w", provider, err)
 		}
-		w.countsMu.Lock()
-		if w.counts == nil {
-			w.counts = make(map[string]watchCount)
-		}
-		if now.Sub(w.counts[provider].at) > time.Second { // nobody counted meanwhile
-			w.counts[provider] = watchCount{n: int(info.NumPending) + info.NumAckPending, at: now}
-		}
-		w.countsMu.Unlock()
+		stored = int(info.NumPending) + info.NumAckPending
 	}
-	// Taken under one lock: concurrent orders each count.
+	// Taken under one lock, so that concurrent orders each count; the
+	// consumer's count replaces only one still stale (no other order
+	// refreshed it meanwhile).
 	w.countsMu.Lock()
 	defer w.countsMu.Unlock()
+	if stale && now.Sub(w.counts[provider].at) > time.Second {
+		w.counts[provider] = watchCount{n: stored, at: now}
+	}
 	count := w.counts[provider]
 	if count.n >= w.maxWatches {
 		return paybridge.Errorf(paybridge.CodeOverloaded,
