@@ -118,6 +118,12 @@ func (f *flagSet) fromEnv(name string, lookupEnv func(string) (string, bool)) er
 				return cli.Usagef("%s_FILE: %v", env, err)
 			}
 			value, set, env = strings.TrimRight(string(b), "\r\n"), true, env+"_FILE"
+			// An empty file is a mount or a write that went wrong, not a
+			// way to leave the flag unset: that would silently turn a
+			// provider, the webhook token or the NATS URL off.
+			if value == "" {
+				return cli.Usagef("%s: the file %q is empty", env, path)
+			}
 		}
 	}
 	if !set {
