@@ -11,6 +11,7 @@ import (
 
 // metrics are the bridge's Prometheus series, all under "paybridge_".
 type metrics struct {
+	requests         *prometheus.CounterVec
 	checks           *prometheus.CounterVec
 	dropped          *prometheus.CounterVec
 	providerRequests *prometheus.CounterVec
@@ -44,6 +45,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "paybridge_cache_evictions_total",
 			Help: "Payments the view of the status bucket forgot, least recently used first, to stay within --cache-size.",
 		}),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "paybridge_requests_total",
+			Help: "Requests on payments.check and payments.status.get, each counted once, by endpoint (check or lookup), provider (empty when not configured or not read) and outcome: what the reply said (changed, unchanged, stale, unknown, store, or an error code, invalid_request and overloaded included), dropped (a fire-and-forget check past its provider's queue) or refused_reply_subject (a reply subject the bridge owns; unanswered).",
+		}, []string{"endpoint", "provider", "outcome"}),
 		checks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "paybridge_checks_total",
 			Help: "Check requests answered, by provider and outcome (changed, unchanged, stale, unknown, store, or an error code).",
@@ -103,7 +108,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Provider webhooks received, by provider and outcome (stored, unauthorized, bad_request, unavailable).",
 		}, []string{"provider", "outcome"}),
 	}
-	for _, c := range []prometheus.Collector{m.checks, m.dropped, m.providerRequests, m.providerLatency,
+	for _, c := range []prometheus.Collector{m.requests, m.checks, m.dropped, m.providerRequests, m.providerLatency,
 		m.statusChanges, m.kvConflicts, m.publishRetries, m.republished, m.inflight,
 		m.watchesActive, m.watchLag, m.watchesEnded, m.webhooks, m.circuitOpen, cacheLookups, m.cacheEvictions} {
 		if err := reg.Register(c); err != nil {
@@ -119,6 +124,20 @@ func (m *metrics) watchView(v *view) error {
 		Name: "paybridge_cache_entries",
 		Help: "Payments the view of the status bucket holds (at most --cache-size).",
 	}, func() float64 { return float64(v.len()) }))
+}
+
+// watchUnread reports the requests the NATS client dropped unread as
+// paybridge_requests_unread_total.
+func (m *metrics) watchUnread(u *unreadRequests) error {
+	return m.reg.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "paybridge_requests_unread_total",
+		Help: "Requests the NATS client dropped before the bridge read them: an intake subscription's buffer of messages not yet decoded (8 MiB) was full.",
+	}, u.count))
+}
+
+// countRequest counts one request on the intake by its outcome.
+func (m *metrics) countRequest(e endpoint, provider, outcome string) {
+	m.requests.WithLabelValues(e.String(), provider, outcome).Inc()
 }
 
 func (m *metrics) countCheck(provider string, rep paybridge.Reply, err error) {

@@ -24,21 +24,44 @@ import (
 // that keep one slow provider from starving anything else: each provider
 // has its own share of the in-flight limit (a pool), and lookups, which
 // only read KV, have slots of their own.
+//
+// What a request may cost is bounded in bytes, not only in count: each
+// endpoint's subscription buffers at most intakePendingBytes of messages
+// not yet decoded (the NATS client drops the rest, counted), and a queued
+// or running request keeps only its decoded fields (a job), never its
+// message of up to 64 KiB.
 type service struct {
-	nc      *nats.Conn
-	svc     micro.Service
-	checker *checker
-	pools   map[string]*pool // by provider
-	lookups *pool
-	tracing tracing
-	log     *slog.Logger
-	metrics *metrics
+	nc       *nats.Conn
+	svc      micro.Service
+	checker  *checker
+	pools    map[string]*pool // by provider
+	lookups  *pool
+	owned    ownedSubjects
+	tracing  tracing
+	log      *slog.Logger
+	metrics  *metrics
+	drops    *summary // fire-and-forget checks dropped
+	refusals *summary // requests refused for their reply subject
+	unread   *unreadRequests
 
 	mu        sync.Mutex
 	active    int           // requests being handled or waiting for their answer
 	idle      chan struct{} // closed when active drops to zero
 	delivered atomic.Uint64 // requests handed to us by the subscriptions
 }
+
+// The intake subscriptions' buffers of messages not yet decoded. Decoding
+// is quick, so they fill only under a flood; past them the NATS client
+// drops messages (counted in paybridge_requests_unread_total) rather than
+// letting a flood of 64 KiB requests take the process's memory.
+const (
+	intakePendingMsgs  = 64 << 10
+	intakePendingBytes = 8 << 20
+)
+
+// summaryInterval is how often a flood of dropped or refused requests is
+// summed up in the log.
+const summaryInterval = 10 * time.Second
 
 func startService(nc *nats.Conn, cfg Config, checker *checker, m *metrics, t tracing) (*service, error) {
 	// Each provider's share of --max-inflight, and as many queued
@@ -53,9 +76,18 @@ func startService(nc *nats.Conn, cfg Config, checker *checker, m *metrics, t tra
 		checker: checker,
 		pools:   pools,
 		lookups: newPool(cfg.MaxInflight, 0),
+		owned:   newOwnedSubjects(cfg),
 		tracing: t,
 		log:     cfg.Logger,
 		metrics: m,
+		drops: newSummary(cfg.Logger, summaryInterval,
+			"fire-and-forget checks dropped: their provider's share of in-flight checks and its queue are full"),
+		refusals: newSummary(cfg.Logger, summaryInterval,
+			"requests refused unanswered: their reply subject is one the bridge owns"),
+		unread: newUnreadRequests(nc, cfg.CheckSubject, cfg.StatusSubject),
+	}
+	if err := m.watchUnread(s.unread); err != nil {
+		return nil, err
 	}
 	svc, err := micro.AddService(nc, micro.Config{
 		Name:        "paybridge",
@@ -67,13 +99,19 @@ func startService(nc *nats.Conn, cfg Config, checker *checker, m *metrics, t tra
 		return nil, fmt.Errorf("starting micro service: %w", err)
 	}
 	s.svc = svc
-	if err := svc.AddEndpoint("check", micro.HandlerFunc(s.handleCheck), micro.WithEndpointSubject(cfg.CheckSubject)); err != nil {
-		svc.Stop()
-		return nil, fmt.Errorf("adding endpoint %s: %w", cfg.CheckSubject, err)
-	}
-	if err := svc.AddEndpoint("status", micro.HandlerFunc(s.handleStatus), micro.WithEndpointSubject(cfg.StatusSubject)); err != nil {
-		svc.Stop()
-		return nil, fmt.Errorf("adding endpoint %s: %w", cfg.StatusSubject, err)
+	for _, e := range []struct {
+		name, subject string
+		handle        func(micro.Request)
+	}{
+		{"check", cfg.CheckSubject, func(r micro.Request) { s.handle(r, checkEndpoint) }},
+		{"status", cfg.StatusSubject, func(r micro.Request) { s.handle(r, lookupEndpoint) }},
+	} {
+		err := svc.AddEndpoint(e.name, micro.HandlerFunc(e.handle), micro.WithEndpointSubject(e.subject),
+			micro.WithEndpointPendingLimits(intakePendingMsgs, intakePendingBytes))
+		if err != nil {
+			svc.Stop()
+			return nil, fmt.Errorf("adding endpoint %s: %w", e.subject, err)
+		}
 	}
 	// Subscriptions are sent asynchronously; once Start returns, requests
 	// must find us.
@@ -84,130 +122,167 @@ func startService(nc *nats.Conn, cfg Config, checker *checker, m *metrics, t tra
 	return s, nil
 }
 
-func (s *service) handleCheck(req micro.Request) {
+// endpoint is which of the two requests a message is.
+type endpoint uint8
+
+const (
+	checkEndpoint  endpoint = iota // payments.check
+	lookupEndpoint                 // payments.status.get
+)
+
+// String is the endpoint's label in paybridge_requests_total.
+func (e endpoint) String() string {
+	if e == lookupEndpoint {
+		return "lookup"
+	}
+	return "check"
+}
+
+// spanName names the span of a request of this endpoint.
+func (e endpoint) spanName() string {
+	if e == lookupEndpoint {
+		return "paybridge.lookup"
+	}
+	return "paybridge.check"
+}
+
+// decode reads and validates a request of this endpoint; a lookup fills
+// only the provider and the payment id.
+func (e endpoint) decode(header nats.Header, data []byte) (CheckRequest, error) {
+	if e == lookupEndpoint {
+		sr, err := DecodeStatusRequest(header, data)
+		return CheckRequest{Provider: sr.Provider, PaymentID: sr.PaymentID}, err
+	}
+	return DecodeCheckRequest(header, data)
+}
+
+// job is one decoded request, all a queued or running request keeps of
+// its message.
+type job struct {
+	endpoint endpoint
+	req      CheckRequest
+	reply    string // "" for a fire-and-forget request
+	span     trace.Span
+}
+
+// echo is what an error reply repeats of the request.
+func (j *job) echo() paybridge.ErrorReply {
+	return paybridge.ErrorReply{Provider: j.req.Provider, PaymentID: j.req.PaymentID, RequestID: j.req.RequestID}
+}
+
+// handle takes one request: it refuses a reply subject the bridge owns,
+// decodes and routes the request to its pool, and never waits.
+func (s *service) handle(msg micro.Request, ep endpoint) {
 	received := time.Now()
 	s.enter() // counted from the start, so that stop waits for a refusal too
 	defer s.leave()
 	s.delivered.Add(1)
-	header := nats.Header(req.Headers())
-	ctx, span := s.tracing.start(s.tracing.continued(context.Background(), header), "paybridge.check", trace.SpanKindServer)
-	cr, err := DecodeCheckRequest(header, req.Data())
-	if err != nil {
-		s.respondError(ctx, req, err, paybridge.ErrorReply{})
-		endSpan(span, err)
+	header := nats.Header(msg.Headers())
+	ctx, span := s.tracing.start(s.tracing.continued(context.Background(), header), ep.spanName(), trace.SpanKindServer)
+	j := &job{endpoint: ep, reply: msg.Reply(), span: span}
+	if problem := s.owned.problem(j.reply); problem != "" {
+		// Unanswered: answering is exactly what is refused.
+		s.metrics.countRequest(ep, "", outcomeRefusedReply)
+		s.refusals.note(ctx, "endpoint", ep.String(), "reply_subject", j.reply, "problem", problem)
+		endSpan(span, errRefusedReply)
 		return
 	}
-	cr.received = received
+	var err error
+	if j.req, err = ep.decode(header, msg.Data()); err != nil {
+		s.finish(ctx, j, paybridge.Reply{}, err)
+		return
+	}
+	j.req.received = received
 	if s.tracing.on {
-		span.SetAttributes(attrProvider.String(cr.Provider), attrPaymentID.String(cr.PaymentID))
+		span.SetAttributes(attrProvider.String(j.req.Provider), attrPaymentID.String(j.req.PaymentID))
 	}
-	echo := paybridge.ErrorReply{Provider: cr.Provider, PaymentID: cr.PaymentID, RequestID: cr.RequestID}
-	p := s.pools[cr.Provider]
-	if p == nil {
-		err := unknownProvider(cr.Provider)
-		s.metrics.countCheck(cr.Provider, paybridge.Reply{}, err)
-		s.respondError(ctx, req, err, echo)
-		endSpan(span, err)
+	p := s.pools[j.req.Provider]
+	if p == nil { // refused before it takes a slot or names a metric label
+		s.finish(ctx, j, paybridge.Reply{}, unknownProvider(j.req.Provider))
 		return
 	}
-	err = s.dispatch(ctx, req, p, echo, func(ctx context.Context) (paybridge.Reply, error) {
-		rep, err := s.checker.Check(ctx, cr)
-		if s.tracing.on {
-			span.SetAttributes(attrOutcome.String(outcome(rep, err)))
-		}
-		endSpan(span, err)
-		return rep, err
-	})
-	if err != nil {
-		endSpan(span, err)
+	if ep == lookupEndpoint {
+		p = s.lookups
 	}
+	s.dispatch(ctx, p, j)
 }
 
-func (s *service) handleStatus(req micro.Request) {
-	s.enter()
-	defer s.leave()
-	s.delivered.Add(1)
-	header := nats.Header(req.Headers())
-	ctx, span := s.tracing.start(s.tracing.continued(context.Background(), header), "paybridge.lookup", trace.SpanKindServer)
-	sr, err := DecodeStatusRequest(header, req.Data())
-	if err != nil {
-		s.respondError(ctx, req, err, paybridge.ErrorReply{})
-		endSpan(span, err)
-		return
-	}
-	if s.tracing.on {
-		span.SetAttributes(attrProvider.String(sr.Provider), attrPaymentID.String(sr.PaymentID))
-	}
-	echo := paybridge.ErrorReply{Provider: sr.Provider, PaymentID: sr.PaymentID}
-	if s.pools[sr.Provider] == nil { // refused before it takes a slot or names a metric label
-		err := unknownProvider(sr.Provider)
-		s.respondError(ctx, req, err, echo)
-		endSpan(span, err)
-		return
-	}
-	err = s.dispatch(ctx, req, s.lookups, echo, func(ctx context.Context) (paybridge.Reply, error) {
-		rep, err := s.checker.Lookup(ctx, sr)
-		endSpan(span, err)
-		return rep, err
-	})
-	if err != nil {
-		endSpan(span, err)
-	}
-}
+// errRefusedReply marks the span of a request refused for its reply
+// subject; nobody is told.
+var errRefusedReply = paybridge.Errorf(paybridge.CodeInvalidRequest, "reply subject refused")
 
-// dispatch runs serve with ctx in one of p's slots. A request that wants
-// an answer gets overloaded at once when none is free; a fire-and-forget
-// one is queued, and dropped (and counted) when the queue is full too:
-// nobody would hear of its refusal, and the subscription must never wait.
-// The slot is freed once the answer is ready, before it is sent, so that a
+// outcomeRefusedReply and outcomeDropped are the request outcomes that get
+// no reply.
+const (
+	outcomeRefusedReply = "refused_reply_subject"
+	outcomeDropped      = "dropped"
+)
+
+// dispatch runs j in one of p's slots. A request that wants an answer
+// gets overloaded at once when none is free; a fire-and-forget one is
+// queued, and dropped (and counted) when the queue is full too: nobody
+// would hear of its refusal, and the subscription must never wait. The
+// slot is freed once the answer is ready, before it is sent, so that a
 // caller's next request never finds its own previous one still counted.
-// It returns why the request was refused, nil when it was taken.
-func (s *service) dispatch(ctx context.Context, req micro.Request, p *pool, echo paybridge.ErrorReply, serve func(context.Context) (paybridge.Reply, error)) error {
-	job := func() {
+func (s *service) dispatch(ctx context.Context, p *pool, j *job) {
+	run := func() {
 		defer s.leave()
 		s.metrics.inflight.Inc()
 		// No deadline here: the provider call has its own (CheckTimeout),
 		// and every NATS call falls back to the client's default timeout.
-		rep, err := s.serve(ctx, serve)
+		rep, err := s.serve(ctx, j)
 		s.metrics.inflight.Dec()
 		p.done()
-		if err != nil {
-			s.respondError(ctx, req, err, echo)
-			return
-		}
-		s.respond(ctx, req, rep, echo)
+		s.finish(ctx, j, rep, err)
 	}
 	s.enter()
-	accepted := false
-	if req.Reply() == "" {
-		accepted = p.tryOrQueue(job)
-	} else {
-		accepted = p.try(job)
-	}
-	if accepted {
-		return nil
+	if j.reply == "" && p.tryOrQueue(run) || j.reply != "" && p.try(run) {
+		return
 	}
 	s.leave()
 	refusal := paybridge.Errorf(paybridge.CodeOverloaded, "%d requests of this kind in flight, the bridge's limit for them", cap(p.slots))
-	if req.Reply() == "" {
-		s.metrics.dropped.WithLabelValues(echo.Provider).Inc()
-		s.log.WarnContext(ctx, "fire-and-forget check dropped: its provider's share of in-flight checks and its queue are full",
-			"provider", echo.Provider, "payment_id", echo.PaymentID, "request_id", echo.RequestID)
-		return refusal
+	if j.reply != "" {
+		s.finish(ctx, j, paybridge.Reply{}, refusal)
+		return
 	}
-	s.respondError(ctx, req, refusal, echo)
-	return refusal
+	s.metrics.countRequest(j.endpoint, j.req.Provider, outcomeDropped)
+	s.metrics.dropped.WithLabelValues(j.req.Provider).Inc()
+	s.drops.note(ctx, "provider", j.req.Provider, "payment_id", j.req.PaymentID, "request_id", j.req.RequestID)
+	endSpan(j.span, refusal)
 }
 
 // serve runs one request's work; a panic in it becomes an internal error,
 // so that the request still gets its one reply and the process lives on.
-func (s *service) serve(ctx context.Context, serve func(context.Context) (paybridge.Reply, error)) (rep paybridge.Reply, err error) {
+func (s *service) serve(ctx context.Context, j *job) (rep paybridge.Reply, err error) {
 	defer func() {
 		if v := recover(); v != nil {
 			err = &internal{fmt.Errorf("panic: %v", v)}
 		}
 	}()
-	return serve(ctx)
+	if j.endpoint == lookupEndpoint {
+		return s.checker.Lookup(ctx, StatusRequest{Provider: j.req.Provider, PaymentID: j.req.PaymentID})
+	}
+	return s.checker.Check(ctx, j.req)
+}
+
+// finish counts the request's outcome, ends its span and sends its one
+// reply, when it wants one.
+func (s *service) finish(ctx context.Context, j *job, rep paybridge.Reply, err error) {
+	provider := j.req.Provider
+	if s.pools[provider] == nil {
+		provider = "" // do not let callers mint label values
+	}
+	out := outcome(rep, err)
+	s.metrics.countRequest(j.endpoint, provider, out)
+	if s.tracing.on {
+		j.span.SetAttributes(attrOutcome.String(out))
+	}
+	endSpan(j.span, err)
+	if err != nil {
+		s.respondError(ctx, j, err)
+		return
+	}
+	s.respond(ctx, j, rep)
 }
 
 // respond sends the reply. Replies are published on the connection rather
@@ -215,45 +290,46 @@ func (s *service) serve(ctx context.Context, serve func(context.Context) (paybri
 // handler returns, and ours return before the answer is ready. A reply too
 // large for the connection is answered with an error instead, so that the
 // request still gets its one reply.
-func (s *service) respond(ctx context.Context, req micro.Request, rep paybridge.Reply, echo paybridge.ErrorReply) {
-	if req.Reply() == "" {
+func (s *service) respond(ctx context.Context, j *job, rep paybridge.Reply) {
+	if j.reply == "" {
 		return
 	}
 	data, err := json.Marshal(rep)
 	switch {
 	case err != nil:
-		s.respondError(ctx, req, &internal{fmt.Errorf("encoding reply: %w", err)}, echo)
+		s.respondError(ctx, j, &internal{fmt.Errorf("encoding reply: %w", err)})
 		return
 	case int64(len(data)) > s.nc.MaxPayload():
-		s.respondError(ctx, req, paybridge.Errorf(paybridge.CodeInternal,
-			"the reply is %d bytes, more than the NATS server accepts (%d)", len(data), s.nc.MaxPayload()), echo)
+		s.respondError(ctx, j, paybridge.Errorf(paybridge.CodeInternal,
+			"the reply is %d bytes, more than the NATS server accepts (%d)", len(data), s.nc.MaxPayload()))
 		return
 	}
-	if err := s.nc.Publish(req.Reply(), data); err != nil {
-		s.log.WarnContext(ctx, "reply not sent", "subject", req.Subject(), "error", err)
+	if err := s.nc.Publish(j.reply, data); err != nil {
+		s.log.WarnContext(ctx, "reply not sent", "endpoint", j.endpoint.String(), "error", err)
 	}
 }
 
 // respondError answers with the error body and the micro error headers.
 // Internal causes are logged here and never sent.
-func (s *service) respondError(ctx context.Context, req micro.Request, err error, echo paybridge.ErrorReply) {
-	body := echo
+func (s *service) respondError(ctx context.Context, j *job, err error) {
+	body := j.echo()
 	body.Error = paybridge.NewErrorBody(err)
-	log := s.log.With("code", body.Error.Code, "provider", echo.Provider, "payment_id", echo.PaymentID, "request_id", echo.RequestID)
+	log := s.log.With("endpoint", j.endpoint.String(), "code", body.Error.Code,
+		"provider", body.Provider, "payment_id", body.PaymentID, "request_id", body.RequestID)
 	if body.Error.Code == paybridge.CodeInternal {
-		log.ErrorContext(ctx, "check failed", "error", err)
+		log.ErrorContext(ctx, "request failed", "error", err)
 	} else {
-		log.InfoContext(ctx, "check refused", "message", body.Error.Message)
+		log.InfoContext(ctx, "request refused", "message", body.Error.Message)
 	}
-	if req.Reply() == "" {
+	if j.reply == "" {
 		return
 	}
-	msg := nats.NewMsg(req.Reply())
+	msg := nats.NewMsg(j.reply)
 	msg.Header.Set(micro.ErrorCodeHeader, strconv.Itoa(body.Error.Code.HeaderCode()))
 	msg.Header.Set(micro.ErrorHeader, string(body.Error.Code)+": "+body.Error.Message)
 	msg.Data, _ = json.Marshal(body)
 	if err := s.nc.PublishMsg(msg); err != nil {
-		s.log.WarnContext(ctx, "error reply not sent", "subject", req.Subject(), "error", err)
+		s.log.WarnContext(ctx, "error reply not sent", "endpoint", j.endpoint.String(), "error", err)
 	}
 }
 
@@ -295,8 +371,10 @@ func (s *service) waitIdle(ctx context.Context) error {
 // been answered. Unsubscribing is asynchronous: messages the server sent
 // before it saw the unsubscribe are still delivered, so after a flush
 // (which orders us behind them) we wait until a round of waiting sees no
-// new delivery.
+// new delivery. The log summaries say what they still hold.
 func (s *service) stop(ctx context.Context) error {
+	defer s.refusals.stop()
+	defer s.drops.stop()
 	if err := s.svc.Stop(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
 		s.log.Warn("stopping micro service", "error", err)
 	}

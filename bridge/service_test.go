@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go/micro"
 	"github.com/prometheus/client_golang/prometheus"
@@ -29,12 +30,14 @@ func TestUnconfiguredLookupsMintNoLabels(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &service{lookups: newPool(1, 0), pools: map[string]*pool{"coinbar": newPool(1, 0)}, metrics: m, log: slog.New(slog.DiscardHandler)}
+	log := slog.New(slog.DiscardHandler)
+	s := &service{lookups: newPool(1, 0), pools: map[string]*pool{"coinbar": newPool(1, 0)}, metrics: m, log: log,
+		drops: newSummary(log, time.Minute, "dropped")}
 	s.lookups.slots <- struct{}{} // the only slot is busy
 	for i := range 100 {
-		s.handleStatus(lookupRequest{data: fmt.Appendf(nil, `{"provider":"made-up-%d","payment_id":"p"}`, i)})
+		s.handle(lookupRequest{data: fmt.Appendf(nil, `{"provider":"made-up-%d","payment_id":"p"}`, i)}, lookupEndpoint)
 	}
-	s.handleStatus(lookupRequest{data: []byte(`{"provider":"coinbar","payment_id":"p"}`)})
+	s.handle(lookupRequest{data: []byte(`{"provider":"coinbar","payment_id":"p"}`)}, lookupEndpoint)
 	if n := testutil.CollectAndCount(m.dropped); n != 1 {
 		t.Fatalf("%d series in paybridge_checks_dropped_total, want 1 (coinbar)", n)
 	}

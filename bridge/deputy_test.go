@@ -1,0 +1,196 @@
+package bridge_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/paybridge/paybridge"
+	"github.com/paybridge/paybridge/bridge"
+	"github.com/paybridge/paybridge/internal/testkit"
+	"github.com/paybridge/paybridge/providers/fake"
+)
+
+// The bridge answers a request by publishing on its reply subject with its
+// own NATS permissions. A request whose reply subject is one the bridge
+// owns (its bucket, its event, watch and outbox subjects, its endpoints)
+// or any "$" subject is refused unanswered and counted, with one warning
+// naming the subject: a client cannot make the bridge overwrite a
+// payment's record, store a fake event or a watch order, or call itself.
+func TestReplySubjectsTheBridgeOwnsAreRefused(t *testing.T) {
+	e := newEnv(t)
+	reg := prometheus.NewRegistry()
+	var logs testkit.SyncBuffer
+	e.startBridge(bridge.Config{Registerer: reg, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	e.addCoinbar("victim", "PENDING", "")
+	e.mustCheck("coinbar", "victim")
+	before, _ := e.stored("coinbar", "victim")
+	eventsBefore := len(e.events())
+
+	replies := []string{
+		"$KV.payment_status.coinbar.victim",
+		"payments.status.changed",
+		"payments.watch.expired",
+		"paybridge.watch.coinbar.victim",
+		"paybridge.outbox.coinbar.victim.x",
+		"payments.check",
+		"payments.status.get",
+		"$JS.API.STREAM.DELETE.PAYMENT_EVENTS",
+		"$SRV.PING",
+	}
+	// Whatever lands on those subjects other than requests: a reply has a
+	// revision or an error.
+	var mu sync.Mutex
+	var landed []string
+	request := []byte(`{"provider":"coinbar","payment_id":"victim"}`)
+	for _, subject := range replies {
+		sub, err := e.nc.Subscribe(subject, func(m *nats.Msg) {
+			if bytes.Contains(m.Data, []byte(`"revision"`)) || bytes.Contains(m.Data, []byte(`"error"`)) {
+				mu.Lock()
+				landed = append(landed, m.Subject+": "+string(m.Data))
+				mu.Unlock()
+			}
+		})
+		must(t, err)
+		t.Cleanup(func() { sub.Unsubscribe() })
+	}
+	for _, reply := range replies {
+		for _, subject := range []string{"payments.status.get", "payments.check"} {
+			must(t, e.nc.PublishRequest(subject, reply, request))
+		}
+	}
+	must(t, e.nc.Flush())
+	testkit.WaitFor(t, 10*time.Second, "every refusal counted", func() bool {
+		return metricValue(t, reg, "paybridge_requests_total", "endpoint", "lookup", "outcome", "refused_reply_subject") == float64(len(replies)) &&
+			metricValue(t, reg, "paybridge_requests_total", "endpoint", "check", "outcome", "refused_reply_subject") == float64(len(replies))
+	})
+	// A request answered after them is answered in order on this
+	// connection's subscriptions, so anything they caused has landed.
+	e.mustCheck("coinbar", "victim")
+	must(t, e.nc.Flush())
+
+	mu.Lock()
+	if len(landed) > 0 {
+		t.Errorf("the bridge published on subjects it owns:\n%s", strings.Join(landed, "\n"))
+	}
+	mu.Unlock()
+	after, ok := e.stored("coinbar", "victim")
+	if !ok || after.EventID != before.EventID || after.Status != before.Status || !after.Published {
+		t.Errorf("the victim's record changed: before %+v\nafter %+v", before, after)
+	}
+	if n := len(e.events()); n != eventsBefore {
+		t.Errorf("%d events stored, want %d", n, eventsBefore)
+	}
+	if warned := strings.Count(logs.String(), "reply subject is one the bridge owns"); warned != 1 {
+		t.Errorf("%d warnings about the refused reply subjects within the interval, want 1 naming the first:\n%s", warned, logs.String())
+	}
+	if !strings.Contains(logs.String(), `reply_subject=$KV.payment_status.coinbar.victim`) {
+		t.Errorf("the warning does not name the subject:\n%s", logs.String())
+	}
+	// A check of the victim still works: its real change is stored and
+	// published.
+	must(t, e.coinbar.Set("victim", fake.Step{Status: "SUCCESS"}))
+	if r := e.mustCheck("coinbar", "victim"); !r.Changed || r.Status != paybridge.StatusPaid {
+		t.Fatalf("the victim's change: %+v", r)
+	}
+}
+
+// Every request on the intake is counted once by outcome, lookups too:
+// invalid requests, unknown providers and overloaded refusals included.
+func TestEveryRequestIsCountedByOutcome(t *testing.T) {
+	e := newEnv(t)
+	reg := prometheus.NewRegistry()
+	e.startBridge(bridge.Config{Registerer: reg, MaxInflight: 2})
+	e.addCoinbar("counted", "PENDING", "")
+	e.addMuvinai("hangs", "pending", "not_paid", "0")
+	must(t, e.muvinai.Fault("hangs", fake.Fault{Times: 1, Delay: 3 * time.Second}))
+
+	e.mustCheck("coinbar", "counted")                                                         // check changed
+	e.mustCheck("coinbar", "counted")                                                         // check unchanged
+	e.request("payments.status.get", []byte(`{"provider":"coinbar","payment_id":"counted"}`)) // lookup store
+	e.request("payments.check", []byte(`{"provider":"coinbar"}`))                             // check invalid_request
+	e.request("payments.status.get", []byte(`not json`))                                      // lookup invalid_request
+	e.request("payments.check", []byte(`{"provider":"made-up","payment_id":"x"}`))            // check unknown_provider
+	// Muvinai's share is one slot: the hanging check holds it, the next
+	// one with a caller waiting is overloaded.
+	must(t, e.nc.Publish("payments.check", []byte(`{"provider":"muvinai","payment_id":"hangs"}`)))
+	testkit.WaitFor(t, 5*time.Second, "the hanging check in flight", func() bool { return len(e.muvinai.Requests()) == 1 })
+	if r := e.check(map[string]any{"provider": "muvinai", "payment_id": "hangs"}); r.Err == nil || r.Err.Error.Code != paybridge.CodeOverloaded {
+		t.Fatalf("want overloaded: %s", r.Raw)
+	}
+
+	for _, c := range []struct {
+		endpoint, provider, outcome string
+	}{
+		{"check", "coinbar", "changed"},
+		{"check", "coinbar", "unchanged"},
+		{"lookup", "coinbar", "store"},
+		{"check", "", "invalid_request"},
+		{"lookup", "", "invalid_request"},
+		{"check", "", "unknown_provider"},
+		{"check", "muvinai", "overloaded"},
+	} {
+		if got := metricValue(t, reg, "paybridge_requests_total", "endpoint", c.endpoint, "provider", c.provider, "outcome", c.outcome); got != 1 {
+			t.Errorf("paybridge_requests_total{endpoint=%q,provider=%q,outcome=%q} = %v, want 1", c.endpoint, c.provider, c.outcome, got)
+		}
+	}
+	testkit.WaitFor(t, 10*time.Second, "the hanging check answered and counted", func() bool {
+		return metricValue(t, reg, "paybridge_requests_total", "endpoint", "check", "provider", "muvinai", "outcome", "changed") == 1
+	})
+}
+
+// A flood of dropped fire-and-forget checks is summed up in the log, not
+// written a line each: the first drop at once, naming the payment, then
+// one line with the count when the bridge stops (or the interval ends).
+func TestDroppedChecksAreSummedUpInTheLog(t *testing.T) {
+	e := newEnv(t)
+	reg := prometheus.NewRegistry()
+	var logs testkit.SyncBuffer
+	b := e.startBridge(bridge.Config{Registerer: reg, MaxInflight: 2, Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
+	e.addMuvinai("slow", "pending", "not_paid", "0")
+	must(t, e.muvinai.Fault(fake.AnyID, fake.Fault{Times: 2, Delay: 2 * time.Second}))
+	const sent = 2000
+	for i := range sent {
+		must(t, e.nc.Publish("payments.check", fmt.Appendf(nil, `{"provider":"muvinai","payment_id":"slow-%d"}`, i)))
+	}
+	must(t, e.nc.Flush())
+	// One slot and a queue of one: the rest is dropped.
+	testkit.WaitFor(t, 10*time.Second, "the drops counted", func() bool {
+		return metricValue(t, reg, "paybridge_requests_total", "outcome", "dropped")+metricValue(t, reg, "paybridge_requests_unread_total") == sent-2
+	})
+	ctx, cancel := contextWithTimeout(10 * time.Second)
+	defer cancel()
+	must(t, b.Close(ctx))
+
+	var lines, counted int
+	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		var rec map[string]any
+		must(t, json.Unmarshal([]byte(line), &rec))
+		if !strings.HasPrefix(rec["msg"].(string), "fire-and-forget checks dropped") {
+			continue
+		}
+		lines++
+		if n, ok := rec["count"].(float64); ok {
+			counted += int(n)
+		} else {
+			counted++
+		}
+	}
+	dropped := int(metricValue(t, reg, "paybridge_requests_total", "outcome", "dropped"))
+	if lines > 3 || counted != dropped {
+		t.Fatalf("%d log lines counting %d drops, want at most 3 lines counting all %d", lines, counted, dropped)
+	}
+}
+
+func contextWithTimeout(d time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), d)
+}
