@@ -5,7 +5,10 @@ package natsembed
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
+	"os"
+	"path/filepath"
 	"strconv"
 	"time"
 
@@ -39,10 +42,47 @@ func ParseListen(listen string) (host string, port int, err error) {
 	return h, port, nil
 }
 
+// CheckStoreDir creates dir when it is missing and makes sure the server
+// can write its JetStream store there: nats-server reports a store it
+// cannot write only by never becoming ready, which looks like a port
+// problem. The error names the directory and why (permission denied, not
+// a directory, a read-only file system).
+func CheckStoreDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return fmt.Errorf("cannot create the data directory %q: %w", dir, err)
+	}
+	// JetStream keeps everything in a subdirectory, which may be what a
+	// restore or another user left unwritable.
+	for _, d := range []string{dir, filepath.Join(dir, server.JetStreamStoreDir)} {
+		if d != dir {
+			if _, err := os.Lstat(d); errors.Is(err, fs.ErrNotExist) {
+				continue
+			}
+		}
+		probe, err := os.CreateTemp(d, ".write-check-")
+		if err != nil {
+			var pathErr *fs.PathError
+			if errors.As(err, &pathErr) {
+				err = pathErr.Err // the probe's name says nothing
+			}
+			return fmt.Errorf("cannot write in %q: %w", d, err)
+		}
+		probe.Close()
+		os.Remove(probe.Name())
+	}
+	return nil
+}
+
+// readyTimeout bounds the wait for a server to accept connections.
+const readyTimeout = 10 * time.Second
+
 // Start runs a server and returns once it accepts connections.
 func Start(cfg Config) (*server.Server, error) {
 	if cfg.StoreDir == "" {
 		return nil, errors.New("embedded NATS needs a data directory")
+	}
+	if err := CheckStoreDir(cfg.StoreDir); err != nil {
+		return nil, fmt.Errorf("embedded NATS: %w", err)
 	}
 	if cfg.ServerName == "" {
 		cfg.ServerName = "paybridge"
@@ -66,14 +106,49 @@ func Start(cfg Config) (*server.Server, error) {
 		NoLog:      true,
 		MaxPayload: cfg.MaxPayload,
 	}
+	return run(opts)
+}
+
+// run starts a server with opts and waits until it accepts connections,
+// or says why it never will.
+func run(opts *server.Options) (*server.Server, error) {
 	s, err := server.NewServer(opts)
 	if err != nil {
 		return nil, fmt.Errorf("embedded NATS: %w", err)
 	}
+	fatal := &fatalLogger{errs: make(chan error, 1)}
+	s.SetLogger(fatal, false, false)
 	go s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
-		s.Shutdown()
-		return nil, errors.New("embedded NATS did not become ready within 10s")
+	deadline := time.Now().Add(readyTimeout)
+	for !s.ReadyForConnections(50 * time.Millisecond) {
+		select {
+		case err := <-fatal.errs:
+			s.Shutdown()
+			return nil, fmt.Errorf("embedded NATS: %w", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			s.Shutdown()
+			return nil, fmt.Errorf("embedded NATS did not become ready within %s", readyTimeout)
+		}
 	}
 	return s, nil
 }
+
+// fatalLogger keeps the first fatal error the server logs and drops the
+// rest of its log: a server that cannot start says why only there, and
+// then never becomes ready.
+type fatalLogger struct{ errs chan error }
+
+func (l *fatalLogger) Fatalf(format string, v ...any) {
+	select {
+	case l.errs <- fmt.Errorf(format, v...):
+	default:
+	}
+}
+
+func (*fatalLogger) Noticef(string, ...any) {}
+func (*fatalLogger) Warnf(string, ...any)   {}
+func (*fatalLogger) Errorf(string, ...any)  {}
+func (*fatalLogger) Debugf(string, ...any)  {}
+func (*fatalLogger) Tracef(string, ...any)  {}

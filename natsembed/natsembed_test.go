@@ -2,6 +2,8 @@ package natsembed_test
 
 import (
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -61,6 +63,54 @@ func TestParseListen(t *testing.T) {
 	for _, bad := range []string{"4222", "host:x", "host:70000", "host:-2"} {
 		if _, _, err := natsembed.ParseListen(bad); err == nil {
 			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
+// TestStartNamesAStoreItCannotWrite: a data directory the server cannot
+// write is refused before the server starts, naming the directory and why.
+func TestStartNamesAStoreItCannotWrite(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	jetstreamIsAFile := t.TempDir()
+	if err := os.WriteFile(filepath.Join(jetstreamIsAFile, "jetstream"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for dir, want := range map[string]string{
+		filepath.Join(file, "nats"): `embedded NATS: cannot create the data directory "` + filepath.Join(file, "nats") + `": mkdir ` + file + ": not a directory",
+		jetstreamIsAFile:            `embedded NATS: cannot write in "` + filepath.Join(jetstreamIsAFile, "jetstream") + `": not a directory`,
+	} {
+		if s, err := natsembed.Start(natsembed.Config{Host: "127.0.0.1", Port: -1, StoreDir: dir}); err == nil || err.Error() != want {
+			if s != nil {
+				s.Shutdown()
+			}
+			t.Errorf("store %s: error %v, want %s", dir, err, want)
+		}
+	}
+}
+
+// TestCheckStoreDirLeavesNothingBehind: the check creates a missing data
+// directory and leaves no file of its own in it or in its store.
+func TestCheckStoreDirLeavesNothingBehind(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data", "nats")
+	if err := natsembed.CheckStoreDir(dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(dir, "jetstream"), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	if err := natsembed.CheckStoreDir(dir); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{dir, filepath.Join(dir, "jetstream")} {
+		entries, err := os.ReadDir(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d == dir && len(entries) != 1 || d != dir && len(entries) != 0 {
+			t.Errorf("%s holds %v after the check", d, entries)
 		}
 	}
 }

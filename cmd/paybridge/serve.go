@@ -9,10 +9,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"runtime/debug"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	natsserver "github.com/nats-io/nats-server/v2/server"
@@ -109,6 +109,13 @@ func (m *Main) startServer(ctx context.Context, cfg serveConfig, log *slog.Logge
 	}
 	s := &server{log: log, failed: make(chan error, 1)}
 	m.onClose("serve", s.close)
+	if cfg.nats.url == "" {
+		// Before anything listens: nats-server reports a store it cannot
+		// write only by never becoming ready, which reads as a port problem.
+		if err := natsembed.CheckStoreDir(cfg.dataDir); err != nil {
+			return nil, cli.UsageError{Err: fmt.Errorf("--data-dir: %w", err)}
+		}
+	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -187,12 +194,12 @@ func newProviders(cfg serveConfig, log *slog.Logger, tp trace.TracerProvider) ([
 
 func (s *server) startEmbedded(cfg serveConfig) error {
 	host, port, _ := natsembed.ParseListen(cfg.embeddedListen) // checked by parseServe
-	if err := os.MkdirAll(cfg.dataDir, 0o750); err != nil {
-		return fmt.Errorf("--data-dir: %w", err)
-	}
 	ns, err := natsembed.Start(natsembed.Config{Host: host, Port: port, StoreDir: cfg.dataDir})
-	if err != nil {
+	switch {
+	case errors.Is(err, syscall.EADDRINUSE):
 		return fmt.Errorf("--embedded-listen: %w (another NATS server? point --nats-url at it)", err)
+	case err != nil:
+		return fmt.Errorf("starting the embedded NATS server: %w", err)
 	}
 	s.embedded, s.natsURL = ns, ns.ClientURL()
 	s.log.Info("embedded NATS started", "url", s.natsURL, "data_dir", cfg.dataDir)
