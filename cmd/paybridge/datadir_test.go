@@ -6,14 +6,77 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/paybridge/paybridge"
+	"github.com/paybridge/paybridge/internal/testkit"
+	"github.com/paybridge/paybridge/providers/fake"
 )
+
+// TestDataDirIsLocked: a second serve on the data directory of a running
+// one exits 2 naming the directory and the holder, and leaves the first
+// one's changes alone; the lock goes with the process that holds it, even
+// killed.
+func TestDataDirIsLocked(t *testing.T) {
+	fk := startFakes(t)
+	must(t, fk.coinbar.Add(fake.Payment{ID: "order-7", Amount: "2.50", Currency: "EUR", Steps: []fake.Step{{Status: "SUCCESS"}}}))
+	dataDir := t.TempDir()
+	first := startServe(t, fk.serveEnv(), "--embedded-listen", "127.0.0.1:-1", "--data-dir", dataDir)
+
+	second := start(t, "paybridge", fk.serveEnv(), "serve", "--embedded-listen", "127.0.0.1:-1", "--data-dir", dataDir,
+		"--http-listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--log-format", "json")
+	testkit.WaitFor(t, 20*time.Second, "the second serve to exit or be ready", func() bool {
+		_, ready := second.logged("paybridge ready")
+		return second.exited() || ready
+	})
+	if !second.exited() {
+		t.Fatalf("a second serve on the data directory of a running one started:\n%s", second.stderr)
+	}
+	holder := regexp.MustCompile(`\npaybridge: --data-dir: "` + regexp.QuoteMeta(dataDir) + `" is in use by another paybridge serve ` +
+		`\(pid ` + strconv.Itoa(first.cmd.Process.Pid) + `, started \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\); run each serve on a data directory of its own\n$`)
+	if code := second.wait(time.Second); code != 2 || !holder.MatchString("\n"+second.stderr.String()) {
+		t.Errorf("the second serve exited %d, stderr:\n%s\nwant exit 2 and a last line matching %s", code, second.stderr, holder)
+	}
+
+	// The first one's acknowledged change survives its restart.
+	client := testEnv("PAYBRIDGE_NATS_URL=" + first.natsURL)
+	out, _, code := run(t, client, "check", "--json", "coinbar", "order-7")
+	if rep := decodeReply(t, out, code); !rep.Changed || rep.EventID == "" {
+		t.Fatalf("check on the first serve: %+v", rep)
+	}
+	if code := first.stop(); code != 0 {
+		t.Fatalf("the first serve exited %d:\n%s", code, first.stderr)
+	}
+	u, err := url.Parse(first.natsURL)
+	must(t, err)
+	again := startServe(t, fk.serveEnv(), "--embedded-listen", u.Host, "--data-dir", dataDir)
+	out, _, code = run(t, client, "status", "--json", "coinbar", "order-7")
+	if rep := decodeReply(t, out, code); rep.Status != paybridge.StatusPaid {
+		t.Errorf("after the restart the store says %+v", rep)
+	}
+
+	// Killed, it holds nothing: the next serve starts and names itself.
+	must(t, again.cmd.Process.Kill())
+	again.wait(10 * time.Second)
+	next := startServe(t, fk.serveEnv(), "--embedded-listen", "127.0.0.1:-1", "--data-dir", dataDir)
+	lock, err := os.ReadFile(filepath.Join(dataDir, "paybridge.lock"))
+	must(t, err)
+	if want := "pid " + strconv.Itoa(next.cmd.Process.Pid) + " started "; !strings.HasPrefix(string(lock), want) {
+		t.Errorf("the lock file says %q, want it to begin %q", lock, want)
+	}
+	if code := next.stop(); code != 0 {
+		t.Errorf("serve exited %d:\n%s", code, next.stderr)
+	}
+}
 
 // TestUnwritableDataDirIsNamed: a --data-dir the embedded NATS server
 // cannot write stops serve at once with exit status 2 and a line naming

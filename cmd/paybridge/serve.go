@@ -61,12 +61,14 @@ type server struct {
 	httpServers []*http.Server
 	failed      chan error // why serve must exit, when it must
 	embedded    *natsserver.Server
-	nc          *nats.Conn
-	bridge      *bridge.Bridge
-	webhooks    atomic.Pointer[http.Handler] // the bridge's, once it exists
-	started     atomic.Bool                  // the bridge takes requests
-	draining    atomic.Bool                  // Close has begun
-	natsGone    atomic.Bool                  // the NATS connection is closed for good
+	// unlockDataDir lets another process use --data-dir; nil with --nats-url.
+	unlockDataDir func()
+	nc            *nats.Conn
+	bridge        *bridge.Bridge
+	webhooks      atomic.Pointer[http.Handler] // the bridge's, once it exists
+	started       atomic.Bool                  // the bridge takes requests
+	draining      atomic.Bool                  // Close has begun
+	natsGone      atomic.Bool                  // the NATS connection is closed for good
 }
 
 // wait runs until ctx ends (nil: Close then drains) or something serve
@@ -114,6 +116,9 @@ func (m *Main) startServer(ctx context.Context, cfg serveConfig, log *slog.Logge
 		// write only by never becoming ready, which reads as a port problem.
 		if err := natsembed.CheckStoreDir(cfg.dataDir); err != nil {
 			return nil, cli.UsageError{Err: fmt.Errorf("--data-dir: %w", err)}
+		}
+		if s.unlockDataDir, err = lockDataDir(cfg.dataDir); err != nil {
+			return nil, err
 		}
 	}
 
@@ -255,6 +260,9 @@ func (s *server) close(ctx context.Context) error {
 	if s.embedded != nil {
 		s.embedded.Shutdown()
 		s.embedded.WaitForShutdown()
+	}
+	if s.unlockDataDir != nil {
+		s.unlockDataDir()
 	}
 	if len(errs) == 0 {
 		s.log.Info("stopped")
