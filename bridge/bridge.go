@@ -132,6 +132,7 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config, provs ...paybridge.Prov
 			providers:   byName,
 			claims:      claims,
 			watches:     w,
+			rechecks:    w,
 			callTimeout: cfg.CheckTimeout,
 			budgets:     newBudgets(cfg.Limits),
 			breakers:    breakers,

@@ -21,6 +21,7 @@ type checker struct {
 	providers   map[string]paybridge.Provider
 	claims      *claimer
 	watches     Watches
+	rechecks    triggers // asked again: a payment whose answer came late, undated
 	callTimeout time.Duration
 	budgets     budgets
 	breakers    map[string]*breaker
@@ -189,6 +190,12 @@ func (c *checker) observe(ctx context.Context, p paybridge.Provider, key, paymen
 }
 
 func (c *checker) checkProvider(ctx context.Context, p paybridge.Provider, key, paymentID string) (observation, error) {
+	// The record in force before the call: an answer is weighed against
+	// the changes claimed while the call ran (claimer.weigh).
+	e, found, err := c.claims.read(ctx, key, false)
+	if err != nil {
+		return observation{}, err
+	}
 	circuit := c.breakers[p.Name()]
 	start := time.Now()
 	probe, err := circuit.allow(p.Name(), start)
@@ -211,7 +218,14 @@ func (c *checker) checkProvider(ctx context.Context, p paybridge.Provider, key, 
 		c.log.WarnContext(ctx, "provider status not in the mapping table", "provider", p.Name(), "payment_id", paymentID,
 			"provider_status", res.ProviderStatus, "provider_status_detail", res.ProviderStatusDetail)
 	}
-	return c.claims.apply(ctx, p.Name(), paymentID, key, res, c.now())
+	obs, err := c.claims.applySince(ctx, p.Name(), paymentID, key, res, c.now(), &snapshot{entry: e, found: found})
+	if err == nil && obs.recheck {
+		if err := c.rechecks.trigger(ctx, p.Name(), paymentID, triggerRecheck); err != nil {
+			c.log.WarnContext(ctx, "a late answer's payment is not asked again", "provider", p.Name(),
+				"payment_id", paymentID, "error", err)
+		}
+	}
+	return obs, err
 }
 
 // callProvider asks p, turning a panic in it into an internal error: a

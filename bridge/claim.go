@@ -128,6 +128,10 @@ type observation struct {
 	changed   bool
 	stale     bool
 	checkedAt time.Time
+	// recheck: the answer was late against a change claimed while its
+	// call ran, and neither is dated, so which is the provider's latest
+	// is not known: the payment is to be asked again.
+	recheck bool
 }
 
 // apply records res, the provider's answer at checkedAt, as the payment's
@@ -137,19 +141,46 @@ type observation struct {
 // announced is announced first when it is to be replaced, so that no
 // event is lost and events keep their order.
 func (c *claimer) apply(ctx context.Context, provider, paymentID, key string, res paybridge.Result, checkedAt time.Time) (observation, error) {
+	return c.applySince(ctx, provider, paymentID, key, res, checkedAt, nil)
+}
+
+// snapshot is what a check knew of a payment's record: the record in force
+// when its provider call began, against which the answer is weighed
+// (late).
+type snapshot struct {
+	entry viewEntry
+	found bool
+}
+
+// applySince is apply for an answer to a call that began when base was in
+// force; nil: when the record read first was. An answer late against the
+// record in force (late) is a stale read: it is not stored.
+func (c *claimer) applySince(ctx context.Context, provider, paymentID, key string, res paybridge.Result, checkedAt time.Time, base *snapshot) (observation, error) {
 	for attempt := range maxClaimAttempts {
-		e, found, err := c.read(ctx, key, attempt > 0)
-		if err != nil {
+		var e viewEntry
+		var found bool
+		var err error
+		if attempt == 0 && base != nil {
+			// The view, kept current by the bucket's updates, says best
+			// whether a change was claimed during the call; the compare-
+			// and-set catches what it has not seen yet.
+			if e, found = c.view.peek(key); !found {
+				e, found = base.entry, base.found
+			}
+		} else if e, found, err = c.read(ctx, key, attempt > 0); err != nil {
 			return observation{}, err
 		}
-		v := judge(found, e.status.Status(), res.Status)
+		if base == nil {
+			base = &snapshot{entry: e, found: found}
+		}
+		v, recheck := c.weigh(found, e, res, base)
 		if found && !e.published && (v == verdictChange || c.mayBeOverdue(key, e)) {
 			if e, found, err = c.announce(ctx, key, v == verdictChange); err != nil {
 				return observation{}, err
 			}
-			v = judge(found, e.status.Status(), res.Status)
+			v, recheck = c.weigh(found, e, res, base)
 		}
-		obs := observation{result: res, stored: e, found: found, checkedAt: checkedAt}
+		obs := observation{result: res, stored: e, found: found, checkedAt: checkedAt, recheck: recheck}
 		switch v {
 		case verdictUnknown:
 			return obs, nil // never stored: we do not know what it means
@@ -157,10 +188,10 @@ func (c *claimer) apply(ctx context.Context, provider, paymentID, key string, re
 			c.view.confirm(key, e.rev, checkedAt, res.Status)
 			return obs, nil
 		case verdictStale:
-			// A settled payment cannot become unsettled: the reply is the
-			// stored record. The provider did not confirm it, so the view's
-			// time of the last confirmation (what max_age is weighed
-			// against) stays.
+			// A settled payment cannot become unsettled, and a late answer
+			// cannot replace a later one: the reply is the stored record.
+			// The provider did not confirm it, so the view's time of the
+			// last confirmation (what max_age is weighed against) stays.
 			rec, _, _, err := c.store.Get(ctx, key)
 			if err != nil {
 				return observation{}, internalError(err)
@@ -444,6 +475,40 @@ func judge(found bool, stored, next paybridge.Status) verdict {
 		return verdictStale
 	}
 	return verdictChange
+}
+
+// weigh is judge for an answer to a call that began when base was in
+// force, with e in force now: a change the guard allows is still a stale
+// read when it is late (late), and recheck says whether asking again
+// would tell which answer is the provider's latest.
+func (c *claimer) weigh(found bool, e viewEntry, res paybridge.Result, base *snapshot) (v verdict, recheck bool) {
+	v = judge(found, e.status.Status(), res.Status)
+	if v != verdictChange {
+		return v, false
+	}
+	if isLate, undated := late(res, e, found, base); isLate {
+		return verdictStale, undated
+	}
+	return v, false
+}
+
+// late reports whether res must not replace the record e in force: the
+// provider dated it before e's status, or, when the two dates do not
+// decide, a change was claimed (e is not the claim base held) after the
+// call that brought res began, so res may be the older answer. undated
+// says the dates did not decide. Claims are compared by their revision,
+// not by a clock, so instances whose clocks differ judge alike.
+func late(res paybridge.Result, e viewEntry, found bool, base *snapshot) (isLate, undated bool) {
+	if !found {
+		return false, false
+	}
+	if at := res.UpdatedAt.UnixNano(); e.providerUpdatedAt != 0 && !res.UpdatedAt.IsZero() && at != e.providerUpdatedAt {
+		return at < e.providerUpdatedAt, false
+	}
+	if !base.found || base.entry.revision != e.revision {
+		return true, true
+	}
+	return false, false
 }
 
 // newRecord builds the record claiming that the payment moved to res.Status

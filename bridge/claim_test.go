@@ -292,7 +292,7 @@ func TestClaimToBeReplacedIsAnnouncedFirst(t *testing.T) {
 // change is announced here.
 func TestClaimToBeReplacedWaitsForItsClaimer(t *testing.T) {
 	w := newClaimWorld(t)
-	other := w.claimByOther(t, paybridge.StatusPending, w.clock)
+	w.claimByOther(t, paybridge.StatusPending, w.clock)
 	done := make(chan observation)
 	go func() {
 		obs, err := w.c.apply(context.Background(), "coinbar", "p1", claimKey, paybridge.Result{Status: paybridge.StatusPaid}, w.clock)
@@ -303,8 +303,9 @@ func TestClaimToBeReplacedWaitsForItsClaimer(t *testing.T) {
 	}()
 	gets := w.store.gets.Load()
 	testkit.WaitFor(t, 5*time.Second, "the check to wait on the claim", func() bool { return w.store.gets.Load() > gets+2 })
-	// The other instance publishes its claim and marks it.
-	_, rev, _, _ := w.store.Get(t.Context(), claimKey)
+	// The other instance publishes its claim and marks the record it
+	// stored (with the claim's revision) published.
+	other, rev, _, _ := w.store.Get(t.Context(), claimKey)
 	other.Published = true
 	if _, err := w.store.Put(t.Context(), claimKey, other, rev); err != nil {
 		t.Fatal(err)
@@ -482,5 +483,79 @@ func TestWaitingForAnotherClaimIsNotAProviderTimeout(t *testing.T) {
 	_, err := w.c.apply(ctx, "coinbar", "p1", claimKey, paybridge.Result{Status: paybridge.StatusPaid}, w.clock)
 	if code := paybridge.ErrorCode(err); code != paybridge.CodeInternal {
 		t.Fatalf("code %s (%v), want internal", code, err)
+	}
+}
+
+// applyDated applies an answer the provider dated at the given minute
+// past ten.
+func (w *claimWorld) applyDated(t *testing.T, status paybridge.Status, minute int) observation {
+	t.Helper()
+	res := paybridge.Result{Status: status, ProviderStatus: string(status),
+		UpdatedAt: time.Date(2026, 1, 2, 10, minute, 0, 0, time.UTC)}
+	obs, err := w.c.apply(t.Context(), "coinbar", "p1", claimKey, res, w.clock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return obs
+}
+
+// An answer the provider dated before the status stored never replaces
+// it, however late it arrives: it is a stale read, and needs no second
+// question (the dates say which answer is the latest).
+func TestClaimAnswerDatedBeforeTheStoredStatusIsStale(t *testing.T) {
+	w := newClaimWorld(t)
+	w.applyDated(t, paybridge.StatusPending, 0)
+	w.applyDated(t, paybridge.StatusPaid, 6)
+	writes, events := w.store.last, len(w.ann.ids())
+	obs := w.applyDated(t, paybridge.StatusExpired, 5)
+	if !obs.stale || obs.changed || obs.recheck || w.store.last != writes || len(w.ann.ids()) != events {
+		t.Fatalf("answer dated 10:05 after paid dated 10:06: %+v", obs)
+	}
+	if got := w.stored(t).Status; got != paybridge.StatusPaid {
+		t.Fatalf("stored %s, want paid", got)
+	}
+	if obs := w.applyDated(t, paybridge.StatusRefunded, 7); !obs.changed {
+		t.Fatalf("an answer dated after the stored status is a change: %+v", obs)
+	}
+}
+
+// claimPublishedByOther stores a published claim of status, as another
+// instance leaves it once it announced it.
+func (w *claimWorld) claimPublishedByOther(t *testing.T, status paybridge.Status) {
+	t.Helper()
+	stored, rev, _, _ := w.store.Get(t.Context(), claimKey)
+	rec := newRecord("coinbar", "p1", paybridge.Result{Status: status}, &stored.Status, rev, w.clock)
+	rec.Revision, rec.Published = rev+1, true // the revision of the claim's write
+	if _, err := w.store.Put(t.Context(), claimKey, rec, rev); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Without dates, an answer to a call that began before a change was
+// claimed may be the older one: it is not stored, and the payment is to
+// be asked again, so that the provider's latest answer decides. The same
+// answer to a call begun after the claim is a change.
+func TestClaimUndatedAnswerToACallBegunBeforeAClaimIsStale(t *testing.T) {
+	w := newClaimWorld(t)
+	w.apply(t, paybridge.StatusPending)
+	e, _ := w.c.view.peek(claimKey)
+	before := snapshot{entry: e, found: true}
+	w.claimPublishedByOther(t, paybridge.StatusPaid) // while the call runs
+
+	expired := paybridge.Result{Status: paybridge.StatusExpired, ProviderStatus: "EXPIRED"}
+	obs, err := w.c.applySince(t.Context(), "coinbar", "p1", claimKey, expired, w.clock, &before)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !obs.stale || obs.changed || !obs.recheck || w.stored(t).Status != paybridge.StatusPaid {
+		t.Fatalf("undated answer of a call begun before paid was claimed: %+v", obs)
+	}
+	current, rev, _, _ := w.store.Get(t.Context(), claimKey)
+	after := snapshot{entry: entryOf(current, rev), found: true}
+	if obs, err = w.c.applySince(t.Context(), "coinbar", "p1", claimKey, expired, w.clock, &after); err != nil {
+		t.Fatal(err)
+	}
+	if !obs.changed || obs.recheck || *obs.current.PreviousStatus != paybridge.StatusPaid {
+		t.Fatalf("the same answer of a call begun after paid was claimed: %+v", obs)
 	}
 }

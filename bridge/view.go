@@ -42,12 +42,15 @@ type viewEntry struct {
 	revision uint64 // the record's revision: the claim's, as replies give it
 	// Times in Unix nanoseconds, 0 for none: a time.Time is three times
 	// the size.
-	watchUntil  int64
-	observedAt  int64
-	confirmed   int64
-	status      status
-	confirmedAs status // what the provider said at confirmed
-	published   bool
+	watchUntil int64
+	observedAt int64
+	confirmed  int64
+	// providerUpdatedAt is the provider's own time of the status, 0 when
+	// it gave none: a later answer dated before it is late.
+	providerUpdatedAt int64
+	status            status
+	confirmedAs       status // what the provider said at confirmed
+	published         bool
 }
 
 // status is a normalized status in one byte: its index in
@@ -85,6 +88,9 @@ func entryOf(rec Record, rev uint64) viewEntry {
 	if rec.WatchUntil != nil {
 		e.watchUntil = rec.WatchUntil.UnixNano()
 	}
+	if rec.ProviderUpdatedAt != nil {
+		e.providerUpdatedAt = rec.ProviderUpdatedAt.UnixNano()
+	}
 	return e
 }
 
@@ -99,6 +105,14 @@ func (v *view) get(key string) (viewEntry, bool) {
 	}
 	v.metrics.cacheHits.Inc()
 	return e, true
+}
+
+// peek returns what the view holds for key without counting a lookup or
+// a use: for a second look within one check.
+func (v *view) peek(key string) (viewEntry, bool) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.lru.Peek(key)
 }
 
 // confirmedAt is when the provider last confirmed the record at rev, as
