@@ -349,6 +349,11 @@ func (w *watcher) handle(ctx context.Context, chk *checker, msg jetstream.Msg) {
 		return
 	case order.Trigger == "":
 		w.metrics.watchLag.Observe(max(0, now.Sub(w.due(order.Since, delivery))).Seconds())
+	case order.Trigger == triggerWebhook:
+		if wait, err := w.webhookQuiet(ctx, order, now); err != nil || wait > 0 {
+			msg.NakWithDelay(max(wait, time.Second))
+			return
+		}
 	}
 
 	rep, err := w.check(ctx, chk, order)
@@ -394,6 +399,30 @@ func (w *watcher) handle(ctx context.Context, chk *checker, msg jetstream.Msg) {
 		}
 		msg.NakWithDelay(w.nextDelay(order, delivery, now))
 	}
+}
+
+// A webhook says that something changed; a replayed one says nothing new.
+// So a webhook trigger asks the provider only once its payment was last
+// asked at least this long ago (docs/contract.md, "After the 200"): a
+// settled payment can still move (paid → refunded), but rarely. Until
+// then the trigger waits in the stream, where it holds its subject: the
+// replays stored meanwhile are one trigger.
+const (
+	webhookQuietUnsettled = 5 * time.Second
+	webhookQuietSettled   = time.Minute
+)
+
+// webhookQuiet is how long a webhook trigger must wait before its check.
+func (w *watcher) webhookQuiet(ctx context.Context, order watchOrder, now time.Time) (time.Duration, error) {
+	e, found, err := w.claims.read(ctx, Key(order.Provider, order.PaymentID), false)
+	if err != nil || !found {
+		return 0, err
+	}
+	quiet := webhookQuietUnsettled
+	if e.status.Status().Terminal() {
+		quiet = webhookQuietSettled
+	}
+	return e.checkedAt().Add(quiet).Sub(now), nil
 }
 
 // check asks about a watched payment. A permanent answer (no such payment,
