@@ -142,7 +142,8 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config, provs ...paybridge.Prov
 			now:         now,
 			tracing:     t,
 		},
-		follower: &follower{kv: kv, view: cache, rechecks: w, retry: cfg.ReconcileInterval, log: cfg.Logger},
+		follower: &follower{js: js, stream: "KV_" + cfg.Bucket, prefix: store.subject, view: cache, rechecks: w,
+			retry: cfg.ReconcileInterval, log: cfg.Logger},
 		reconciler: &reconciler{claims: claims, interval: cfg.ReconcileInterval,
 			grace: cfg.ReconcileGrace, log: cfg.Logger, metrics: m},
 	}, nil

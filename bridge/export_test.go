@@ -22,11 +22,15 @@ func (b *Bridge) ForceView(key string, rec Record, rev uint64) {
 // Redeliver hands the bucket's current entry for key to the follower, as
 // its watch of the bucket does when it catches up.
 func (b *Bridge) Redeliver(ctx context.Context, key string) error {
-	entry, err := b.follower.kv.Get(ctx, key)
+	kv, err := b.follower.js.KeyValue(ctx, b.cfg.Bucket)
 	if err != nil {
 		return err
 	}
-	return b.follower.note(ctx, entry)
+	entry, err := kv.Get(ctx, key)
+	if err != nil {
+		return err
+	}
+	return b.follower.note(ctx, bucketUpdate{key: key, value: entry.Value(), revision: entry.Revision(), created: entry.Created()})
 }
 
 // WatchedRevision is the bucket revision the follower's watch delivered

@@ -55,18 +55,19 @@ func (s *kvStore) Get(ctx context.Context, key string) (rec Record, rev uint64, 
 	case err != nil:
 		return Record{}, 0, false, fmt.Errorf("reading status %s: %w", key, err)
 	}
-	rec, err = decodeEntry(entry)
+	rec, err = decodeRecord(key, entry.Value(), entry.Revision())
 	return rec, entry.Revision(), err == nil, err
 }
 
-// decodeEntry reads a KV entry into a Record.
-func decodeEntry(entry jetstream.KeyValueEntry) (Record, error) {
+// decodeRecord reads the value of key, stored at KV revision rev, into a
+// Record.
+func decodeRecord(key string, value []byte, rev uint64) (Record, error) {
 	var rec Record
-	if err := json.Unmarshal(entry.Value(), &rec); err != nil {
-		return Record{}, fmt.Errorf("decoding status %s: %w", entry.Key(), err)
+	if err := json.Unmarshal(value, &rec); err != nil {
+		return Record{}, fmt.Errorf("decoding status %s: %w", key, err)
 	}
 	if rec.Revision == 0 {
-		rec.Revision = entry.Revision()
+		rec.Revision = rev
 	}
 	return rec, nil
 }
