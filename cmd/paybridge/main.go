@@ -8,14 +8,14 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
-	"syscall"
 
+	"github.com/paybridge/paybridge/cmd/paybridge/internal/stopsignal"
 	"github.com/paybridge/paybridge/internal/cli"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// The signals were caught from the program's start: see stopsignal.
+	ctx, stop := stopsignal.Context()
 	defer stop()
 	m := NewMain()
 	err := m.Run(ctx, os.Args[1:], os.Stdout, os.Stderr)

@@ -44,7 +44,14 @@ func (m *Main) runServe(ctx context.Context, args []string, stdout, stderr io.Wr
 		return err
 	}
 	tuneGC(m.LookupEnv, cfg.bridge.CacheSize)
-	s, err := m.startServer(ctx, cfg, cfg.log.logger(stderr, &m.secrets))
+	log := cfg.log.logger(stderr, &m.secrets)
+	s, err := m.startServer(ctx, cfg, log)
+	if err != nil && ctx.Err() != nil {
+		// A signal during the start: whatever it cut short (the wait for
+		// NATS, the bridge's setup) was asked to stop, which is no error.
+		log.Info("shutting down: signalled while starting")
+		return nil
+	}
 	if err != nil {
 		return err
 	}
