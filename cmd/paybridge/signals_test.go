@@ -3,6 +3,7 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -15,8 +16,81 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
+	"github.com/paybridge/paybridge"
 	"github.com/paybridge/paybridge/internal/testkit"
+	"github.com/paybridge/paybridge/providers/fake"
 )
+
+// TestSIGHUPDrains: SIGHUP (a closed terminal, a supervisor's hang-up)
+// drains like SIGTERM: the check in flight on a slow provider is answered,
+// then serve exits 0.
+func TestSIGHUPDrains(t *testing.T) {
+	ns, fk := startNATS(t), startFakes(t)
+	must(t, fk.coinbar.Add(fake.Payment{ID: "slow-hup", Amount: "1.00", Currency: "EUR", Steps: []fake.Step{{Status: "PENDING"}}}))
+	must(t, fk.coinbar.Fault("slow-hup", fake.Fault{Times: 1, Delay: time.Second}))
+	s := startServe(t, fk.serveEnv(), "--nats-url", ns.url)
+	nc, err := nats.Connect(ns.url)
+	must(t, err)
+	defer nc.Close()
+
+	type answer struct {
+		msg *nats.Msg
+		err error
+	}
+	answered := make(chan answer, 1)
+	go func() {
+		msg, err := nc.Request("payments.check", []byte(`{"provider":"coinbar","payment_id":"slow-hup"}`), 20*time.Second)
+		answered <- answer{msg, err}
+	}()
+	testkit.WaitFor(t, 10*time.Second, "the check to reach the provider", func() bool { return fk.coinbar.Calls("slow-hup") > 0 })
+	must(t, s.cmd.Process.Signal(syscall.SIGHUP))
+	if code := s.wait(40 * time.Second); code != 0 {
+		t.Errorf("serve exited %d after SIGHUP:\n%s", code, s.stderr)
+	}
+	a := <-answered
+	if a.err != nil {
+		t.Fatalf("the check in flight at SIGHUP: %v", a.err)
+	}
+	var rep paybridge.Reply
+	if a.msg.Header.Get("Nats-Service-Error-Code") != "" || json.Unmarshal(a.msg.Data, &rep) != nil || rep.Status != paybridge.StatusPending {
+		t.Errorf("the check in flight at SIGHUP was answered %s", a.msg.Data)
+	}
+	if _, ok := s.logged("stopped"); !ok {
+		t.Errorf("serve did not log its drain:\n%s", s.stderr)
+	}
+}
+
+// TestSIGHUPIgnoredUnderNohup: started with SIGHUP ignored (nohup, a
+// trap ""), serve leaves it ignored: a hang-up does not stop it.
+func TestSIGHUPIgnoredUnderNohup(t *testing.T) {
+	ns, fk := startNATS(t), startFakes(t)
+	p := startIgnoring(t, "HUP", fk.serveEnv(), "serve", "--nats-url", ns.url,
+		"--http-listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--log-format", "json")
+	var ready logLine
+	testkit.WaitFor(t, 20*time.Second, "serve to be ready", func() bool {
+		if p.exited() {
+			t.Fatalf("serve exited %d:\n%s", p.exit, p.stderr)
+		}
+		var ok bool
+		ready, ok = p.logged("paybridge ready")
+		return ok
+	})
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+	must(t, err)
+	if signalMask(status, "SigIgn")&(1<<(syscall.SIGHUP-1)) == 0 {
+		t.Fatalf("serve stopped ignoring SIGHUP:\n%s", status)
+	}
+	// The kernel discards an ignored signal as it is sent.
+	must(t, p.cmd.Process.Signal(syscall.SIGHUP))
+	if code, body := httpGet(t, "http://"+ready.HTTP+"/readyz"); code != 200 {
+		t.Errorf("after SIGHUP /readyz answered %d %q", code, body)
+	}
+	if code := p.stop(); code != 0 {
+		t.Errorf("serve exited %d after SIGTERM:\n%s", code, p.stderr)
+	}
+}
 
 // TestSignalDuringStartupExitsZero: SIGTERM at any point of serve's start
 // ends it with exit status 0 and no error, as once it has started.
@@ -129,11 +203,18 @@ func (s *silent) connected() bool {
 // moment it does.
 func startIgnoringSIGINT(t *testing.T, env []string, args ...string) *proc {
 	t.Helper()
+	return startIgnoring(t, "INT", env, args...)
+}
+
+// startIgnoring runs paybridge as start does, with the signal named
+// (INT, HUP) ignored from its start, as a shell's trap "" would leave it.
+func startIgnoring(t *testing.T, signal string, env []string, args ...string) *proc {
+	t.Helper()
 	if _, err := os.Stat("/proc/self/status"); err != nil {
 		t.Skip("no /proc to read the process's signal handlers from")
 	}
 	bin := binary(t, "paybridge")
-	p := &proc{t: t, cmd: exec.Command("sh", append([]string{"-c", `trap "" INT; exec "$0" "$@"`, bin}, args...)...),
+	p := &proc{t: t, cmd: exec.Command("sh", append([]string{"-c", `trap "" ` + signal + `; exec "$0" "$@"`, bin}, args...)...),
 		stdout: &testkit.SyncBuffer{}, stderr: &testkit.SyncBuffer{}, done: make(chan struct{})}
 	p.cmd.Env = env
 	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr

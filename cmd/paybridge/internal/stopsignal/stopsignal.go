@@ -20,12 +20,18 @@ var caught = make(chan os.Signal, 1)
 
 func init() { signal.Notify(caught, Signals()...) }
 
-// Signals are the signals that stop paybridge: SIGTERM and SIGINT, in the
-// order Notify asks for them.
+// Signals are the signals that stop paybridge: SIGTERM, SIGHUP (a closed
+// terminal, or a supervisor's hang-up) and SIGINT, in the order Notify
+// asks for them; SIGHUP not when it was ignored as the program started,
+// as under nohup, which asks for it to be ignored.
 func Signals() []os.Signal {
-	// SIGINT last, so that a handler for an ignored SIGINT (which Notify
+	sigs := []os.Signal{syscall.SIGTERM}
+	if !signal.Ignored(syscall.SIGHUP) {
+		sigs = append(sigs, syscall.SIGHUP)
+	}
+	// Last, so that a handler for an ignored SIGINT (which Notify
 	// installs) shows that the others are caught too: tests wait for it.
-	return []os.Signal{syscall.SIGTERM, os.Interrupt}
+	return append(sigs, os.Interrupt)
 }
 
 // Context returns a context that ends at the first of the Signals since
