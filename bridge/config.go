@@ -49,6 +49,12 @@ type Config struct {
 	// WatchSubject.<key>.
 	WatchStream  string
 	WatchSubject string
+	// WatchStreamMaxBytes is the byte limit the watch stream is created
+	// with (or given, when it has no limits), which JetStream reserves
+	// up front; at least 1 MiB. 0, the default, sizes it from the room
+	// JetStream has: a quarter of it, at most 1 GiB (docs/contract.md,
+	// "The watch stream"). An existing stream keeps its own.
+	WatchStreamMaxBytes int64
 	// MaxWatches bounds the watches and webhook triggers stored per
 	// provider; past it, a watch is refused as overloaded.
 	MaxWatches int
@@ -181,6 +187,9 @@ func (c Config) validate() error {
 	}
 	if c.MaxWatches < 1 {
 		return fmt.Errorf("max watches must be at least 1, got %d", c.MaxWatches)
+	}
+	if c.WatchStreamMaxBytes != 0 && c.WatchStreamMaxBytes < minStreamBytes {
+		return fmt.Errorf("watch stream max bytes must be 0 (sized from JetStream's room) or at least 1 MiB (%d), got %d", minStreamBytes, c.WatchStreamMaxBytes)
 	}
 	for _, d := range []struct {
 		name  string

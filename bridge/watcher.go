@@ -34,9 +34,10 @@ const (
 	// day would only spend the provider's budget.
 	maxRefusals = 3
 	// The watch stream's own limits, a backstop behind the per-provider
-	// limit (Config.MaxWatches): an order is a few hundred bytes.
-	watchStreamMaxMsgs  = 1_000_000
-	watchStreamMaxBytes = 1 << 30
+	// limit (Config.MaxWatches): an order is a few hundred bytes. Its
+	// byte limit is Config.WatchStreamMaxBytes, or sized from JetStream's
+	// room (streamBytes).
+	watchStreamMaxMsgs = 1_000_000
 	// legacyWatchConsumer is the one consumer of every provider's watches
 	// before each provider had its own; it is removed at start.
 	legacyWatchConsumer = "paybridge-watches"
@@ -80,8 +81,9 @@ type watchCount struct {
 	at time.Time
 }
 
-// ensureWatches creates the watch stream and one durable consumer per
-// provider when missing, and puts limits on a stream made without them.
+// ensureWatches opens the watch stream as it is, or creates it when
+// missing, puts limits on a stream made without them, and creates one
+// durable consumer per provider when missing.
 func ensureWatches(ctx context.Context, js jetstream.JetStream, cfg Config, log *slog.Logger, providerNames []string) (jetstream.Stream, map[string]jetstream.Consumer, error) {
 	want := jetstream.StreamConfig{
 		Name:        cfg.WatchStream,
@@ -96,15 +98,13 @@ func ensureWatches(ctx context.Context, js jetstream.JetStream, cfg Config, log 
 		Discard:              jetstream.DiscardNew,
 		DiscardNewPerSubject: true,
 		MaxMsgs:              watchStreamMaxMsgs,
-		MaxBytes:             watchStreamMaxBytes,
 		AllowDirect:          true,
 	}
-	s, err := js.CreateStream(ctx, want)
-	if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-		s, err = js.Stream(ctx, cfg.WatchStream)
-		if err == nil {
-			s, err = limitWatchStream(ctx, js, s, want, log)
-		}
+	watches := streamAsset(ctx, js, want, log)
+	watches.sized, watches.set = true, cfg.WatchStreamMaxBytes
+	s, err := watches.ensure(ctx, js)
+	if err == nil {
+		s, err = limitWatchStream(ctx, js, s, cfg.WatchStreamMaxBytes, log)
 	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("opening stream %s: %w", cfg.WatchStream, err)
@@ -141,20 +141,54 @@ func ensureWatches(ctx context.Context, js jetstream.JetStream, cfg Config, log 
 func watchConsumerName(provider string) string { return "paybridge-watches-" + provider }
 
 // limitWatchStream gives a watch stream created without limits (by an
-// earlier version) the limits a new one gets, and says so. A stream with
-// limits of its own is left as the operator set it.
-func limitWatchStream(ctx context.Context, js jetstream.JetStream, s jetstream.Stream, want jetstream.StreamConfig, log *slog.Logger) (jetstream.Stream, error) {
+// earlier version) the limits a new one gets, its byte limit sized the
+// same way (asset.ensure), and says so; when JetStream has no room for
+// any byte limit, it gets the message limit alone. A stream with limits
+// of its own is left as the operator set it.
+func limitWatchStream(ctx context.Context, js jetstream.JetStream, s jetstream.Stream, set int64, log *slog.Logger) (jetstream.Stream, error) {
 	have := s.CachedInfo().Config
 	if have.MaxMsgs > 0 || have.MaxBytes > 0 {
 		return s, nil
 	}
-	have.MaxMsgs, have.MaxBytes, have.Discard = want.MaxMsgs, want.MaxBytes, jetstream.DiscardNew
-	s, err := js.UpdateStream(ctx, have)
+	have.MaxMsgs, have.Discard = watchStreamMaxMsgs, jetstream.DiscardNew
+	limited, err := s, error(nil)
+	if set > 0 {
+		sized := have
+		sized.MaxBytes = set
+		limited, err = js.UpdateStream(ctx, sized)
+	} else {
+		var ask int64
+		if ask, err = askBytes(ctx, js, have.Replicas, true); err != nil {
+			return nil, err
+		}
+		marked := have
+		marked.Metadata = withSizingMark(have.Metadata)
+		err = findRoom(ask, func(size int64) (err error) {
+			marked.MaxBytes = size
+			limited, err = js.UpdateStream(ctx, marked)
+			return err
+		})
+	}
+	if noRoom(err) {
+		if limited, err = js.UpdateStream(ctx, have); noRoom(err) {
+			log.Warn("JetStream has no room to add limits to the watch stream: left as it is", "stream", have.Name, "error", err)
+			return s, nil
+		}
+		log.Warn("JetStream has no room for a byte limit of the watch stream: it gets a message limit alone", "stream", have.Name)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("adding limits: %w", err)
 	}
-	log.Info("added limits to the watch stream", "stream", have.Name, "max_msgs", have.MaxMsgs, "max_bytes", have.MaxBytes)
-	return s, nil
+	if lowered, err := lowerProbed(ctx, js, limited.CachedInfo().Config, log); err != nil {
+		return nil, err
+	} else if lowered {
+		limited, err = js.Stream(ctx, have.Name)
+		if err != nil {
+			return nil, err
+		}
+	}
+	log.Info("added limits to the watch stream", "stream", have.Name, "max_msgs", have.MaxMsgs, "max_bytes", limited.CachedInfo().Config.MaxBytes)
+	return limited, nil
 }
 
 func (w *watcher) subjectOf(provider, paymentID string) string {

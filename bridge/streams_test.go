@@ -1,0 +1,301 @@
+package bridge_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/paybridge/paybridge/bridge"
+)
+
+// The bridge's streams and bucket by their stream names, at the defaults.
+var bridgeStreams = []string{"PAYMENT_EVENTS", "KV_payment_status", "PAYMENT_OUTBOX", "PAYMENT_WATCHES"}
+
+// startConfigured starts a NATS server from the text of a configuration
+// file, in which every %[1]q is the JetStream store directory dir.
+func startConfigured(t *testing.T, dir, conf string) *server.Server {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "nats.conf")
+	must(t, os.WriteFile(path, fmt.Appendf(nil, conf, dir), 0o600))
+	opts, err := server.ProcessConfigFile(path)
+	must(t, err)
+	opts.NoLog, opts.NoSigs = true, true
+	s, err := server.NewServer(opts)
+	must(t, err)
+	go s.Start()
+	if !s.ReadyForConnections(10 * time.Second) {
+		s.Shutdown()
+		t.Fatal("NATS server not ready within 10s")
+	}
+	t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
+	return s
+}
+
+// withFileStore is a server whose JetStream may keep size (max_file_store)
+// on disk.
+func withFileStore(size string) string {
+	return `listen: "127.0.0.1:-1"
+jetstream { store_dir: %[1]q, max_file_store: ` + size + ` }
+`
+}
+
+// useServer points e, and the bridges it starts from now on, at s (as the
+// user in userinfo, "user:password@", when not empty) instead of its own
+// server, which it stops.
+func (e *env) useServer(s *server.Server, userinfo string) {
+	e.t.Helper()
+	e.nc.Close()
+	e.srv.Shutdown()
+	e.srv.WaitForShutdown()
+	e.srv = s
+	e.url = fmt.Sprintf("nats://%s%s", userinfo, s.Addr())
+	e.nc = e.connect()
+	var err error
+	e.js, err = jetstream.New(e.nc)
+	must(e.t, err)
+}
+
+// newBridge is startBridge returning New's error instead of failing: a
+// bridge on its own connection, started, closed by the returned function
+// (and at cleanup).
+func (e *env) newBridge(cfg bridge.Config) (func(), error) {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	nc := e.connect()
+	b, err := bridge.New(ctx, nc, cfg, e.providers()...)
+	if err != nil {
+		return nil, err
+	}
+	must(e.t, b.Start(ctx))
+	stop := sync.OnceFunc(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		b.Close(ctx)
+		nc.Close()
+	})
+	e.t.Cleanup(stop)
+	return stop, nil
+}
+
+// streamConfig reads a stream's configuration as JetStream holds it now.
+func (e *env) streamConfig(name string) jetstream.StreamConfig {
+	e.t.Helper()
+	s, err := e.js.Stream(e.t.Context(), name)
+	must(e.t, err)
+	return s.CachedInfo().Config
+}
+
+// works checks a payment of id, then watches another: the bridge answers
+// checks and stores watches.
+func (e *env) works(id string) {
+	e.t.Helper()
+	e.addCoinbar(id, "PENDING", "")
+	if r := e.mustCheck("coinbar", id); r.Status != "pending" {
+		e.t.Fatalf("check of %s: %+v", id, r)
+	}
+	e.addCoinbar(id+"-w", "PENDING", "")
+	if r := e.watchCheck("coinbar", id+"-w"); !r.Watching {
+		e.t.Fatalf("watch of %s-w: %+v", id, r)
+	}
+}
+
+// On a fresh server, the bridge reserves room for the watch stream only,
+// at most a quarter of what JetStream has (not 1 GiB of 2), and works.
+func TestStartsWithLittleFileStore(t *testing.T) {
+	for _, c := range []struct {
+		store string
+		bytes int64
+	}{{"256MiB", 256 << 20}, {"900MB", 900 << 20}, {"2GiB", 2 << 30}} {
+		t.Run(c.store, func(t *testing.T) {
+			e := newEnv(t)
+			e.useServer(startConfigured(t, t.TempDir(), withFileStore(c.store)), "")
+			if _, err := e.newBridge(bridge.Config{}); err != nil {
+				t.Fatalf("New with %s of file store: %v", c.store, err)
+			}
+			e.works("little")
+			for _, name := range bridgeStreams {
+				cfg := e.streamConfig(name)
+				got := cfg.MaxBytes
+				t.Logf("stream %s reserves %d bytes", name, got)
+				if _, ok := cfg.Metadata["paybridge.sizing"]; ok {
+					t.Errorf("stream %s still carries the sizing mark", name)
+				}
+				switch {
+				case name == "PAYMENT_WATCHES" && (got <= 0 || got > c.bytes/4):
+					t.Errorf("the watch stream reserves %d bytes of %d, want some and at most a quarter", got, c.bytes)
+				case name != "PAYMENT_WATCHES" && got > 0:
+					t.Errorf("stream %s reserves %d bytes, want none", name, got)
+				}
+			}
+		})
+	}
+}
+
+// Two instances starting at once on a small server both start, on the
+// same assets.
+func TestInstancesStartTogetherWithLittleFileStore(t *testing.T) {
+	e := newEnv(t)
+	e.useServer(startConfigured(t, t.TempDir(), withFileStore("256MiB")), "")
+	errs := make([]error, 2)
+	parallel(2, func(i int) { _, errs[i] = e.newBridge(bridge.Config{}) })
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("instance %d: %v", i, err)
+		}
+	}
+	e.works("together")
+}
+
+// Assets made while JetStream had room are opened as they are after a
+// restart with less: what they reserve is not checked again.
+func TestOpensAssetsAsTheyAreAfterTheLimitWasLowered(t *testing.T) {
+	e := newEnv(t)
+	dir := t.TempDir()
+	big := startConfigured(t, dir, withFileStore("8GiB"))
+	e.useServer(big, "")
+	stop, err := e.newBridge(bridge.Config{})
+	must(t, err)
+	e.works("before")
+	before := map[string]int64{}
+	for _, name := range bridgeStreams {
+		before[name] = e.streamConfig(name).MaxBytes
+	}
+	if before["PAYMENT_WATCHES"] <= 256<<20 {
+		t.Fatalf("the watch stream reserves %d bytes: not more than the server will have", before["PAYMENT_WATCHES"])
+	}
+	stop()
+
+	big.Shutdown()
+	big.WaitForShutdown()
+	e.useServer(startConfigured(t, dir, withFileStore("256MiB")), "")
+	if _, err := e.newBridge(bridge.Config{}); err != nil {
+		t.Fatalf("New after max_file_store was lowered under what the assets reserve: %v", err)
+	}
+	for _, name := range bridgeStreams {
+		if got := e.streamConfig(name).MaxBytes; got != before[name] {
+			t.Errorf("stream %s reserves %d bytes, was %d", name, got, before[name])
+		}
+	}
+	e.works("after")
+}
+
+// withAccount is a server with one account, PAY (user pay, password pay),
+// whose JetStream limits are limits.
+func withAccount(limits string) string {
+	return `listen: "127.0.0.1:-1"
+jetstream { store_dir: %[1]q }
+accounts { PAY { jetstream { ` + limits + ` }, users [{user: pay, password: pay}] } }
+`
+}
+
+// A watch stream an operator made with limits of their own is left alone,
+// in an account that could not hold the default 1 GiB.
+func TestLeavesAnOperatorsWatchStreamAlone(t *testing.T) {
+	e := newEnv(t)
+	e.useServer(startConfigured(t, t.TempDir(), withAccount("max_file: 512M, max_mem: 16M")), "pay:pay@")
+	_, err := e.js.CreateStream(t.Context(), jetstream.StreamConfig{Name: "PAYMENT_WATCHES", Subjects: []string{"paybridge.watch.>"},
+		Retention: jetstream.WorkQueuePolicy, MaxMsgsPerSubject: 1, Discard: jetstream.DiscardNew, DiscardNewPerSubject: true,
+		MaxMsgs: 10_000, MaxBytes: 64 << 20, AllowDirect: true})
+	must(t, err)
+	if _, err := e.newBridge(bridge.Config{}); err != nil {
+		t.Fatalf("New with an operator's watch stream: %v", err)
+	}
+	if c := e.streamConfig("PAYMENT_WATCHES"); c.MaxBytes != 64<<20 || c.MaxMsgs != 10_000 {
+		t.Errorf("the operator's watch stream now has %d bytes and %d messages, want 64 MiB and 10000", c.MaxBytes, c.MaxMsgs)
+	}
+	e.works("operator")
+}
+
+// An account that requires a byte limit on every stream gets one on each
+// the bridge creates, within what the account may keep.
+func TestAccountRequiringByteLimits(t *testing.T) {
+	e := newEnv(t)
+	const account = 512 * 1000 * 1000
+	e.useServer(startConfigured(t, t.TempDir(), withAccount("max_file: 512M, max_mem: 16M, max_bytes_required: true")), "pay:pay@")
+	if _, err := e.newBridge(bridge.Config{}); err != nil {
+		t.Fatalf("New in an account requiring byte limits: %v", err)
+	}
+	var total int64
+	for _, name := range bridgeStreams {
+		got := e.streamConfig(name).MaxBytes
+		t.Logf("stream %s reserves %d bytes", name, got)
+		if got <= 0 {
+			t.Errorf("stream %s has no byte limit", name)
+		}
+		total += got
+	}
+	if total > account {
+		t.Errorf("the streams reserve %d bytes together, more than the account's %d", total, account)
+	}
+	e.works("required")
+}
+
+// An operator's byte limit for the watch stream is used as it is, more
+// than the quarter the bridge would take; one JetStream has no room for
+// stops New with the reason; one under 1 MiB is refused.
+func TestWatchStreamMaxBytesIsUsedAsSet(t *testing.T) {
+	e := newEnv(t)
+	e.useServer(startConfigured(t, t.TempDir(), withFileStore("256MiB")), "")
+	_, err := e.newBridge(bridge.Config{WatchStreamMaxBytes: 300 << 20})
+	if err == nil || !strings.Contains(err.Error(), "no room") {
+		t.Fatalf("New with a watch stream larger than JetStream: %v", err)
+	}
+	for _, bad := range []int64{-1, 1000} {
+		if _, err := e.newBridge(bridge.Config{WatchStreamMaxBytes: bad}); err == nil || !strings.Contains(err.Error(), "watch stream max bytes") {
+			t.Errorf("WatchStreamMaxBytes %d: %v", bad, err)
+		}
+	}
+	if _, err := e.newBridge(bridge.Config{WatchStreamMaxBytes: 100 << 20}); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.streamConfig("PAYMENT_WATCHES").MaxBytes; got != 100<<20 {
+		t.Errorf("the watch stream reserves %d bytes, want the 100 MiB set", got)
+	}
+	e.works("set")
+}
+
+// A watch stream an earlier version made without limits gets them, sized
+// to the room JetStream has.
+func TestLimitsAddedToAnOldWatchStreamFit(t *testing.T) {
+	e := newEnv(t)
+	e.useServer(startConfigured(t, t.TempDir(), withFileStore("256MiB")), "")
+	_, err := e.js.CreateStream(t.Context(), jetstream.StreamConfig{Name: "PAYMENT_WATCHES", Subjects: []string{"paybridge.watch.>"},
+		Retention: jetstream.WorkQueuePolicy, MaxMsgsPerSubject: 1, Discard: jetstream.DiscardNew, DiscardNewPerSubject: true})
+	must(t, err)
+	if _, err := e.newBridge(bridge.Config{}); err != nil {
+		t.Fatalf("New with an old watch stream: %v", err)
+	}
+	if c := e.streamConfig("PAYMENT_WATCHES"); c.MaxMsgs <= 0 || c.MaxBytes <= 0 || c.MaxBytes > 64<<20 {
+		t.Errorf("the old watch stream now has %d messages and %d bytes, want limits within a quarter of 256 MiB", c.MaxMsgs, c.MaxBytes)
+	}
+	e.works("old")
+}
+
+// A watch stream still carrying the sizing mark, as a bridge stopped
+// between creating it with the room it found and lowering it leaves it, is
+// lowered to a quarter when opened.
+func TestStreamLeftWhileSizedIsLowered(t *testing.T) {
+	e := newEnv(t)
+	e.useServer(startConfigured(t, t.TempDir(), withFileStore("1GiB")), "")
+	_, err := e.js.CreateStream(t.Context(), jetstream.StreamConfig{Name: "PAYMENT_WATCHES", Subjects: []string{"paybridge.watch.>"},
+		Retention: jetstream.WorkQueuePolicy, MaxMsgsPerSubject: 1, Discard: jetstream.DiscardNew, DiscardNewPerSubject: true,
+		MaxMsgs: 1_000_000, MaxBytes: 512 << 20, AllowDirect: true, Metadata: map[string]string{"paybridge.sizing": "lowering to a quarter"}})
+	must(t, err)
+	if _, err := e.newBridge(bridge.Config{}); err != nil {
+		t.Fatal(err)
+	}
+	c := e.streamConfig("PAYMENT_WATCHES")
+	if _, marked := c.Metadata["paybridge.sizing"]; marked || c.MaxBytes != 128<<20 {
+		t.Errorf("the watch stream has %d bytes and metadata %v, want 128 MiB and no sizing mark", c.MaxBytes, c.Metadata)
+	}
+	e.works("lowered")
+}
