@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -193,4 +194,73 @@ func TestDroppedChecksAreSummedUpInTheLog(t *testing.T) {
 
 func contextWithTimeout(d time.Duration) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), d)
+}
+
+// A flood of fire-and-forget checks of the largest size allowed (64 KiB,
+// here white space around the JSON) holds memory by the count of requests
+// in flight, not by their bytes: a queued or running check keeps its
+// decoded fields, never its message, and the intake buffers at most a few
+// MiB of messages not yet read (the NATS client drops the rest, counted).
+// The checks all wait on one hanging provider call (coalesced), so nothing
+// but the requests themselves takes memory. What is measured is what the
+// NATS client allocated and the heap still holds: the messages it read.
+// (The NATS server in this process keeps buffers of its own.)
+func TestFloodOfLargeChecksHoldsLittleMemory(t *testing.T) {
+	e := newEnv(t)
+	reg := prometheus.NewRegistry()
+	// Shares of 512 and queues of 512: on the first hardening round's
+	// code, 1,024 held messages were 60 MiB.
+	e.startBridge(bridge.Config{Registerer: reg, MaxInflight: 1024})
+	e.addMuvinai("flood", "pending", "not_paid", "0")
+	must(t, e.muvinai.Fault("flood", fake.Fault{Times: 1, Delay: 6 * time.Second}))
+	padded := append(bytes.Repeat([]byte(" "), 60_000), `{"provider":"muvinai","payment_id":"flood"}`...)
+
+	defer func(rate int) { runtime.MemProfileRate = rate }(runtime.MemProfileRate)
+	runtime.MemProfileRate = 1 // every allocation from here on, exactly
+	const sent = 3000
+	for range sent {
+		must(t, e.nc.Publish("payments.check", padded))
+	}
+	must(t, e.nc.Flush())
+	testkit.WaitFor(t, 15*time.Second, "every check taken, queued, dropped or dropped unread", func() bool {
+		return metricValue(t, reg, "paybridge_inflight_checks") == 512 &&
+			metricValue(t, reg, "paybridge_requests_total", "outcome", "dropped")+metricValue(t, reg, "paybridge_requests_unread_total") == sent-1024
+	})
+	// The runtime escapes the dot of the package's last path element.
+	if held := heldBy("github.com/nats-io/nats%2ego."); held > 16<<20 {
+		t.Fatalf("the heap holds %d MiB the NATS client allocated, with 1,024 checks of 60 KB taken; want under 16", held>>20)
+	}
+}
+
+// heldBy is how many bytes the heap holds that were allocated with a
+// function of the package prefix on the stack (after a collection, and
+// counting only allocations made while runtime.MemProfileRate was 1).
+func heldBy(prefix string) int64 {
+	runtime.GC()
+	runtime.GC() // the profile is that of the last completed cycle
+	var records []runtime.MemProfileRecord
+	n, _ := runtime.MemProfile(nil, false)
+	for {
+		records = make([]runtime.MemProfileRecord, n+50)
+		var ok bool
+		if n, ok = runtime.MemProfile(records, false); ok {
+			records = records[:n]
+			break
+		}
+	}
+	var held int64
+	for _, r := range records {
+		frames := runtime.CallersFrames(r.Stack())
+		for {
+			f, more := frames.Next()
+			if strings.HasPrefix(f.Function, prefix) {
+				held += r.InUseBytes()
+				break
+			}
+			if !more {
+				break
+			}
+		}
+	}
+	return held
 }
