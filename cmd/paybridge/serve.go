@@ -71,6 +71,7 @@ type server struct {
 	// unlockDataDir lets another process use --data-dir; nil with --nats-url.
 	unlockDataDir func()
 	nc            *nats.Conn
+	jetStream     *jetStreamProbe // set with nc
 	bridge        *bridge.Bridge
 	webhooks      atomic.Pointer[http.Handler] // the bridge's, once it exists
 	started       atomic.Bool                  // the bridge takes requests
@@ -134,7 +135,7 @@ func (m *Main) startServer(ctx context.Context, cfg serveConfig, log *slog.Logge
 		// What /readyz says, for alerts on instances rather than probes.
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "paybridge_ready",
-			Help: "1 when /readyz answers 200 (the bridge has started and its NATS connection is connected), else 0.",
+			Help: "1 when /readyz answers 200 (the bridge has started, its NATS connection is connected and JetStream answers), else 0.",
 		}, func() float64 {
 			if s.readiness() == "" {
 				return 1
@@ -156,6 +157,9 @@ func (m *Main) startServer(ctx context.Context, cfg serveConfig, log *slog.Logge
 	s.nc.SetClosedHandler(s.natsClosed)
 	if s.nc.IsClosed() { // before the handler was set
 		s.natsClosed(s.nc)
+	}
+	if s.jetStream, err = newJetStreamProbe(s.nc); err != nil {
+		return nil, err
 	}
 	bcfg := cfg.bridge
 	bcfg.Logger, bcfg.Registerer, bcfg.TracerProvider = log, reg, tracer
@@ -231,7 +235,8 @@ func (s *server) natsClosed(nc *nats.Conn) {
 	s.fail(err)
 }
 
-// readiness is "" when the bridge takes requests, else why not.
+// readiness is "" when the bridge takes requests, else why not. Whether
+// JetStream answers is asked at most every jetStreamProbeEvery.
 func (s *server) readiness() string {
 	switch {
 	case s.draining.Load():
@@ -241,7 +246,7 @@ func (s *server) readiness() string {
 	case s.nc.Status() != nats.CONNECTED:
 		return "NATS connection " + strings.ToLower(s.nc.Status().String())
 	}
-	return ""
+	return s.jetStream.unavailable()
 }
 
 // close shuts down in dependency order: the bridge stops taking requests
