@@ -542,8 +542,7 @@ func TestNATSHelmValues(t *testing.T) {
 	}
 	conf := filepath.Join(t.TempDir(), "nats.conf")
 	must(t, os.WriteFile(conf, chartVariable.ReplaceAll(rendered, []byte("$1")), 0o600))
-	t.Setenv("PAYBRIDGE_NATS_PASSWORD", bridgeNATSPassword)
-	t.Setenv("PAYBRIDGE_CLIENT_PASSWORD", clientNATSPassword)
+	setNATSPasswords(t)
 	chart, err := natsserver.ProcessConfigFile(conf)
 	if err != nil {
 		t.Fatalf("nats-server refuses the users of nats-values.yaml: %v\n%s", err, rendered)

@@ -1,7 +1,7 @@
 package main
 
 import (
-	"context"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -17,46 +17,82 @@ import (
 	"github.com/paybridge/paybridge/providers/fake"
 )
 
-// The users of deploy/nats/nats-server.conf, as the test sets their
-// passwords through the environment the config reads them from.
+// The passwords of the users of deploy/nats (users.conf and accounts.conf),
+// which the tests set through the environment the configurations read
+// them from.
 const (
-	bridgeNATSPassword = "bridge-pw-SECRET"
-	clientNATSPassword = "client-pw-SECRET"
+	bridgeNATSPassword   = "bridge-pw-SECRET"
+	clientNATSPassword   = "client-pw-SECRET"
+	billingNATSPassword  = "billing-pw-SECRET"
+	shippingNATSPassword = "shipping-pw-SECRET"
 )
+
+// setNATSPasswords sets the variables deploy/nats reads the passwords from.
+func setNATSPasswords(t *testing.T) {
+	t.Setenv("PAYBRIDGE_NATS_PASSWORD", bridgeNATSPassword)
+	t.Setenv("PAYBRIDGE_CLIENT_PASSWORD", clientNATSPassword)
+	t.Setenv("PAYBRIDGE_BILLING_PASSWORD", billingNATSPassword)
+	t.Setenv("PAYBRIDGE_SHIPPING_PASSWORD", shippingNATSPassword)
+}
+
+// leastPrivilegeNATS is the URL of each user of the single-account
+// configuration.
+type leastPrivilegeNATS struct {
+	bridge, client, billing, shipping string
+}
 
 // startLeastPrivilegeNATS runs a NATS server with the users and
 // permissions of the repository's configuration (the rest of it, port,
 // monitoring and store directory, is the test's), on a free port with its
 // own store.
-func startLeastPrivilegeNATS(t *testing.T) (bridgeURL, clientURL string) {
+func startLeastPrivilegeNATS(t *testing.T) leastPrivilegeNATS {
 	t.Helper()
-	t.Setenv("PAYBRIDGE_NATS_PASSWORD", bridgeNATSPassword)
-	t.Setenv("PAYBRIDGE_CLIENT_PASSWORD", clientNATSPassword)
+	setNATSPasswords(t)
 	conf, err := natsserver.ProcessConfigFile("../../deploy/nats/nats-server.conf")
 	if err != nil {
 		t.Fatalf("deploy/nats/nats-server.conf: %v", err)
 	}
-	if len(conf.Users) != 2 {
-		t.Fatalf("deploy/nats/nats-server.conf has %d users, want paybridge and client", len(conf.Users))
+	var names []string
+	for _, u := range conf.Users {
+		names = append(names, u.Username)
+	}
+	if slices.Sort(names); !slices.Equal(names, []string{"billing", "client", "paybridge", "shipping"}) {
+		t.Fatalf("deploy/nats/nats-server.conf has users %q, want paybridge, client, billing and shipping", names)
 	}
 	ns := startNATSWith(t, func(o *natsserver.Options) { o.Users = conf.Users })
-	return ns.urlWith("paybridge:" + bridgeNATSPassword), ns.urlWith("client:" + clientNATSPassword)
+	return leastPrivilegeNATS{
+		bridge:   ns.urlWith("paybridge:" + bridgeNATSPassword),
+		client:   ns.urlWith("client:" + clientNATSPassword),
+		billing:  ns.urlWith("billing:" + billingNATSPassword),
+		shipping: ns.urlWith("shipping:" + shippingNATSPassword),
+	}
 }
 
 // serve and the client commands work under exactly the permissions of the
-// repository's NATS configuration, and a client cannot write statuses or
-// watch orders.
+// repository's NATS configuration, a service reads the events with its own
+// durable consumer, and a client cannot write statuses or watch orders nor
+// use the JetStream consumer API.
 func TestLeastPrivilegeNATSUsers(t *testing.T) {
-	bridgeURL, clientURL := startLeastPrivilegeNATS(t)
+	urls := startLeastPrivilegeNATS(t)
 	f := startFakes(t)
 	must(t, f.coinbar.Add(fake.Payment{ID: "perm-1", Amount: "8.99", Currency: "EUR", Steps: []fake.Step{{Status: "PENDING"}}}))
-	s := startServe(t, f.serveEnv(), "--nats-url", bridgeURL, "--watch-schedule", "200ms")
+	s := startServe(t, f.serveEnv(), "--nats-url", urls.bridge, "--watch-schedule", "200ms")
 
-	follower := start(t, "paybridge", testEnv(), "events", "--nats-url", clientURL)
-	testkit.WaitFor(t, 10*time.Second, "events to follow the stream", func() bool {
-		return strings.Contains(follower.stderr.String(), "printing new events")
-	})
-	out, errOut, code := run(t, testEnv(), "check", "--watch", "--nats-url", clientURL, "coinbar", "perm-1")
+	// The client user follows the events with a core subscription.
+	var mu sync.Mutex
+	var violations []string
+	nc, err := nats.Connect(urls.client, nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+		mu.Lock()
+		violations = append(violations, err.Error())
+		mu.Unlock()
+	}))
+	must(t, err)
+	defer nc.Close()
+	changes, err := nc.SubscribeSync(client.DefaultStatusChangedSubject)
+	must(t, err)
+	must(t, nc.Flush())
+
+	out, errOut, code := run(t, testEnv(), "check", "--watch", "--nats-url", urls.client, "coinbar", "perm-1")
 	if code != 0 || !strings.Contains(out, "pending") {
 		t.Fatalf("check as client: exit %d\n%s\n%s", code, out, errOut)
 	}
@@ -70,29 +106,31 @@ func TestLeastPrivilegeNATSUsers(t *testing.T) {
 	must(t, f.coinbar.Set("perm-1", fake.Step{Status: "SUCCESS"}))
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("serve:\n%s\nevents:\n%s\n%s", s.stderr, follower.stdout, follower.stderr)
+			t.Logf("serve:\n%s", s.stderr)
 		}
 	})
-	testkit.WaitFor(t, 25*time.Second, "the watch to publish paid", func() bool {
-		return strings.Contains(follower.stdout.String(), "pending → paid")
-	})
-	out, errOut, code = run(t, testEnv(), "status", "--nats-url", clientURL, "coinbar", "perm-1")
+	var seen []string
+	for len(seen) < 2 {
+		m, err := changes.NextMsg(25 * time.Second)
+		if err != nil {
+			t.Fatalf("the client's core subscription saw %v, then: %v", seen, err)
+		}
+		ev, err := events.DecodeMsg(m)
+		must(t, err)
+		seen = append(seen, string(ev.Data.Status))
+	}
+	if seen[0] != "pending" || seen[1] != "paid" {
+		t.Errorf("the client's core subscription saw %v, want [pending paid]", seen)
+	}
+	out, errOut, code = run(t, testEnv(), "status", "--nats-url", urls.client, "coinbar", "perm-1")
 	if code != 0 || !strings.Contains(out, "paid") {
 		t.Fatalf("status as client: exit %d\n%s\n%s", code, out, errOut)
 	}
 
 	// The client user may not write a status or a watch order, nor
-	// publish an event.
-	var mu sync.Mutex
-	var violations []string
-	nc, err := nats.Connect(clientURL, nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
-		mu.Lock()
-		violations = append(violations, err.Error())
-		mu.Unlock()
-	}))
-	must(t, err)
-	defer nc.Close()
-	forbidden := []string{"paybridge.watch.coinbar.perm-1", "$KV.payment_status.coinbar.perm-1", "payments.status.changed"}
+	// publish an event, nor use the consumer API of PAYMENT_EVENTS.
+	forbidden := []string{"paybridge.watch.coinbar.perm-1", "$KV.payment_status.coinbar.perm-1", "payments.status.changed",
+		"$JS.API.CONSUMER.CREATE.PAYMENT_EVENTS.tail", "$JS.API.CONSUMER.MSG.NEXT.PAYMENT_EVENTS.billing"}
 	for _, subject := range forbidden {
 		if err := nc.Publish(subject, []byte(`{}`)); err != nil {
 			t.Fatal(err)
@@ -117,30 +155,23 @@ func TestLeastPrivilegeNATSUsers(t *testing.T) {
 		t.Fatal("the client user can open the status bucket")
 	}
 
-	// A service reading the events through the client package with a
-	// durable consumer: its acks need the $JS.ACK.PAYMENT_EVENTS grant.
-	sc, err := nats.Connect(clientURL)
-	must(t, err)
-	defer sc.Close()
-	c, err := client.New(sc)
-	must(t, err)
-	handled := make(chan string, 2)
-	sub, err := c.Subscribe(t.Context(), "perm-billing", func(_ context.Context, ev events.Event) error {
-		handled <- string(ev.Data.Status)
-		return nil
-	}, client.OnError(func(err error) { t.Errorf("subscriber as client: %v", err) }))
-	must(t, err)
-	defer sub.Stop()
-	cons, err := jetstream.New(sc)
-	must(t, err)
-	testkit.WaitFor(t, 10*time.Second, "the client's durable consumer to acknowledge both events", func() bool {
-		c, err := cons.Consumer(t.Context(), client.DefaultEventStream, "perm-billing")
+	// A service reading the events through the client package with its
+	// durable consumer, as its own user: its acks need the
+	// $JS.ACK.PAYMENT_EVENTS.billing grant, its inboxes its prefix.
+	sc := connect(t, urls.billing, nats.CustomInboxPrefix("_INBOX_billing"))
+	handled := subscribe(t, sc, "billing")
+	cons := newJetStream(t, sc)
+	testkit.WaitFor(t, 10*time.Second, "billing's durable consumer to acknowledge both events", func() bool {
+		c, err := cons.Consumer(t.Context(), client.DefaultEventStream, "billing")
 		must(t, err)
 		info := c.CachedInfo()
 		return info.AckFloor.Consumer == 2 && info.NumAckPending == 0 && info.NumPending == 0
 	})
-	if got := []string{<-handled, <-handled}; got[0] != "pending" || got[1] != "paid" {
-		t.Errorf("the subscriber handled %v, want [pending paid]", got)
+	if got := handled.statuses(); !slices.Equal(got, []string{"perm-1:pending", "perm-1:paid"}) {
+		t.Errorf("billing's subscriber handled %v, want pending then paid", got)
+	}
+	if errs := handled.reported(); len(errs) > 0 {
+		t.Errorf("billing's subscriber reported %v", errs)
 	}
 
 	// The bridge itself never hit a permission it lacks: read once serve
@@ -153,5 +184,48 @@ func TestLeastPrivilegeNATSUsers(t *testing.T) {
 			t.Fatalf("serve ran into a missing permission: %s", line)
 		}
 	}
-	noSecrets(t, s.stderr.String(), s.stdout.String(), follower.stdout.String(), follower.stderr.String())
+	noSecrets(t, s.stderr.String(), s.stdout.String())
+}
+
+// TestLeastPrivilegeNATSDurablesPerService: with the single-account users,
+// the shipping user cannot fetch from, ack, change or delete billing's
+// durable consumer, nor subscribe to billing's inboxes, and the other way
+// round; each uses its own.
+func TestLeastPrivilegeNATSDurablesPerService(t *testing.T) {
+	urls := startLeastPrivilegeNATS(t)
+	f := startFakes(t)
+	must(t, f.coinbar.Add(fake.Payment{ID: "dur-1", Amount: "8.99", Currency: "EUR", Steps: []fake.Step{{Status: "PENDING"}}}))
+	startServe(t, f.serveEnv(), "--nats-url", urls.bridge)
+
+	var mu sync.Mutex
+	var violations []string
+	shipping := connect(t, urls.shipping, nats.CustomInboxPrefix("_INBOX_shipping"), nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+		mu.Lock()
+		violations = append(violations, err.Error())
+		mu.Unlock()
+	}))
+	// billing's refused attempts on shipping's durable are the test's.
+	billing := connect(t, urls.billing, nats.CustomInboxPrefix("_INBOX_billing"), nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {}))
+	checkDurablesPerService(t, f, billing, shipping)
+
+	// Nor can shipping read what is delivered to billing's inboxes, nor to
+	// the default ones.
+	mu.Lock()
+	violations = nil
+	mu.Unlock()
+	for _, subject := range []string{"_INBOX_billing.>", "_INBOX.>"} {
+		_, err := shipping.SubscribeSync(subject)
+		must(t, err)
+	}
+	testkit.WaitFor(t, 5*time.Second, "a permission violation for each subscription to another's inboxes", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		n := 0
+		for _, v := range violations {
+			if strings.Contains(strings.ToLower(v), "permissions violation for subscription") {
+				n++
+			}
+		}
+		return n == 2
+	})
 }
