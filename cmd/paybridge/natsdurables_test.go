@@ -20,7 +20,8 @@ import (
 )
 
 // Services reading PAYMENT_EVENTS with durable consumers of their own,
-// under the users of deploy/nats (natsperms_test.go).
+// under the users of deploy/nats: the helpers of natsperms_test.go (one
+// account) and natsaccounts_test.go (an account each).
 
 // connect connects to url, failing the test on error, and closes the
 // connection at cleanup.
