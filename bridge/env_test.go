@@ -49,6 +49,7 @@ type env struct {
 	muvinai  *muvinai.Fake
 	cbURL    string
 	mvURL    string
+	mvServer *httptest.Server // the Muvinai fake's server
 	// calls records when each provider request arrived.
 	calls *callLog
 	// tune changes the NATS server's configuration from the defaults.
@@ -96,7 +97,7 @@ func newEnv(t *testing.T, tune ...func(*natsembed.Config)) *env {
 	must(t, err)
 	mv := httptest.NewServer(e.calls.wrap("muvinai", e.muvinai))
 	t.Cleanup(mv.Close)
-	e.mvURL = mv.URL
+	e.mvURL, e.mvServer = mv.URL, mv
 	e.nc = e.connect()
 	e.js, err = jetstream.New(e.nc)
 	must(t, err)

@@ -135,6 +135,16 @@ func (m *metrics) watchUnread(u *unreadRequests) error {
 	}, u.count))
 }
 
+// watchQueue reports how many fire-and-forget checks of provider wait in
+// its queue as paybridge_queued_checks.
+func (m *metrics) watchQueue(provider string, p *pool) error {
+	return m.reg.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name:        "paybridge_queued_checks",
+		Help:        "Fire-and-forget checks waiting for a slot of their provider's share of in-flight checks.",
+		ConstLabels: prometheus.Labels{"provider": provider},
+	}, func() float64 { return float64(len(p.queue)) }))
+}
+
 // countRequest counts one request on the intake by its outcome.
 func (m *metrics) countRequest(e endpoint, provider, outcome string) {
 	m.requests.WithLabelValues(e.String(), provider, outcome).Inc()

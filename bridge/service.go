@@ -89,6 +89,11 @@ func startService(nc *nats.Conn, cfg Config, checker *checker, m *metrics, t tra
 	if err := m.watchUnread(s.unread); err != nil {
 		return nil, err
 	}
+	for name, p := range pools {
+		if err := m.watchQueue(name, p); err != nil {
+			return nil, err
+		}
+	}
 	svc, err := micro.AddService(nc, micro.Config{
 		Name:        "paybridge",
 		Version:     Version,
