@@ -50,10 +50,10 @@ type Config struct {
 	WatchStream  string
 	WatchSubject string
 	// WatchStreamMaxBytes is the byte limit the watch stream is created
-	// with (or given, when it has no limits), which JetStream reserves
-	// up front; at least 1 MiB. 0, the default, sizes it from the room
-	// JetStream has: a quarter of it, at most 1 GiB (docs/contract.md,
-	// "The watch stream"). An existing stream keeps its own.
+	// with, which JetStream reserves up front; at least 1 MiB. 0, the
+	// default, sets none (the stream is bounded by its message count and
+	// size), unless the account requires one (docs/contract.md, "The
+	// watch stream"). An existing stream keeps its own.
 	WatchStreamMaxBytes int64
 	// MaxWatches bounds the watches and webhook triggers stored per
 	// provider; past it, a watch is refused as overloaded.
@@ -189,7 +189,7 @@ func (c Config) validate() error {
 		return fmt.Errorf("max watches must be at least 1, got %d", c.MaxWatches)
 	}
 	if c.WatchStreamMaxBytes != 0 && c.WatchStreamMaxBytes < minStreamBytes {
-		return fmt.Errorf("watch stream max bytes must be 0 (sized from JetStream's room) or at least 1 MiB (%d), got %d", minStreamBytes, c.WatchStreamMaxBytes)
+		return fmt.Errorf("watch stream max bytes must be 0 (none) or at least 1 MiB (%d), got %d", minStreamBytes, c.WatchStreamMaxBytes)
 	}
 	for _, d := range []struct {
 		name  string

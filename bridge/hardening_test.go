@@ -268,7 +268,8 @@ func TestWatchOfAnUnknownPaymentEnds(t *testing.T) {
 
 // Each provider may hold only so many watches; past that a watch is
 // refused with a clear error, while a payment already watched keeps its
-// watch. The watch stream itself has limits, added to one made without.
+// watch. The watch stream itself has message limits (count and size),
+// added to one made without.
 func TestWatchesAreLimited(t *testing.T) {
 	e := newEnv(t)
 	// A watch stream as an earlier version made it: no limits.
@@ -278,8 +279,8 @@ func TestWatchesAreLimited(t *testing.T) {
 	e.startBridge(bridge.Config{MaxWatches: 3})
 	s, err := e.js.Stream(t.Context(), "PAYMENT_WATCHES")
 	must(t, err)
-	if c := s.CachedInfo().Config; c.MaxMsgs <= 0 || c.MaxBytes <= 0 {
-		t.Fatalf("watch stream without limits: %d msgs, %d bytes", c.MaxMsgs, c.MaxBytes)
+	if c := s.CachedInfo().Config; c.MaxMsgs <= 0 || c.MaxMsgSize <= 0 {
+		t.Fatalf("watch stream without limits: %d msgs of %d bytes", c.MaxMsgs, c.MaxMsgSize)
 	}
 	for i := range 4 {
 		e.addCoinbar(fmt.Sprintf("lim-%d", i), "PENDING", "")

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"slices"
 	"time"
 
@@ -26,7 +25,7 @@ func ensureEventStream(ctx context.Context, js jetstream.JetStream, cfg Config) 
 		Duplicates: 2 * time.Minute,
 		MaxAge:     7 * 24 * time.Hour,
 	}
-	s, err := streamAsset(ctx, js, want, cfg.Logger).ensure(ctx, js)
+	s, err := ensureStream(ctx, js, want)
 	if err != nil {
 		return fmt.Errorf("opening stream %s: %w", cfg.EventStream, err)
 	}
@@ -52,23 +51,23 @@ const markerTTL = 15 * time.Minute
 // one created by a version before retention does not, and is never
 // rewritten here (an operator migrates it; docs/contract.md, "Retention").
 func ensureStatusBucket(ctx context.Context, js jetstream.JetStream, cfg Config, log *slog.Logger) (jetstream.KeyValue, bool, error) {
-	kv, err := asset[jetstream.KeyValue]{
-		stream:   "KV_" + cfg.Bucket,
-		replicas: cfg.Replicas,
-		log:      log,
-		create: func(maxBytes int64, metadata map[string]string) (jetstream.KeyValue, error) {
-			return js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
+	kv, err := js.KeyValue(ctx, cfg.Bucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		var maxBytes int64
+		if maxBytes, err = requiredBytes(ctx, js, cfg.Replicas); err == nil {
+			kv, err = js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
 				Bucket:         cfg.Bucket,
 				Description:    "paybridge: last known status per payment",
 				Storage:        jetstream.FileStorage,
 				Replicas:       cfg.Replicas,
 				LimitMarkerTTL: markerTTL,
 				MaxBytes:       maxBytes,
-				Metadata:       metadata,
 			})
-		},
-		open: func() (jetstream.KeyValue, error) { return js.KeyValue(ctx, cfg.Bucket) },
-	}.ensure(ctx, js)
+		}
+		if errors.Is(err, jetstream.ErrBucketExists) || noRoom(err) {
+			kv, err = reopened(err, func() (jetstream.KeyValue, error) { return js.KeyValue(ctx, cfg.Bucket) })
+		}
+	}
 	if err != nil {
 		return nil, false, fmt.Errorf("opening bucket %s: %w", cfg.Bucket, err)
 	}
@@ -91,7 +90,7 @@ func ensureStatusBucket(ctx context.Context, js jetstream.JetStream, cfg Config,
 // note per claim not yet announced. Notes are crossed off within
 // moments; the age limit only bounds what a long outage could leave.
 func ensureOutbox(ctx context.Context, js jetstream.JetStream, cfg Config) (jetstream.Stream, error) {
-	s, err := streamAsset(ctx, js, jetstream.StreamConfig{
+	s, err := ensureStream(ctx, js, jetstream.StreamConfig{
 		Name:              cfg.OutboxStream,
 		Description:       "paybridge: claims not yet announced, for the reconciler",
 		Subjects:          []string{cfg.OutboxSubject + ".>"},
@@ -99,7 +98,7 @@ func ensureOutbox(ctx context.Context, js jetstream.JetStream, cfg Config) (jets
 		Replicas:          cfg.Replicas,
 		MaxMsgsPerSubject: 1,
 		MaxAge:            7 * 24 * time.Hour,
-	}, cfg.Logger).ensure(ctx, js)
+	})
 	if err != nil {
 		return nil, fmt.Errorf("opening stream %s: %w", cfg.OutboxStream, err)
 	}
@@ -108,22 +107,16 @@ func ensureOutbox(ctx context.Context, js jetstream.JetStream, cfg Config) (jets
 
 // JetStream reserves a stream's byte limit (MaxBytes) from its storage
 // when it creates the stream, and refuses a stream whose limit does not
-// fit in what the account and the server have left; it checks that before
-// it checks whether the stream exists. So every asset is looked up first
-// and opened as it is, whatever it reserves, and only a missing one is
-// created: without a byte limit unless it needs one (the watch stream
-// always, the others when the account requires one), and then with one
-// that leaves room (docs/contract.md, "Creating the assets").
+// fit in what the account and the server have left, before it checks
+// whether the stream exists. So every asset is looked up first and opened
+// as it is, whatever it reserves; only a missing one is created, and with
+// no byte limit, so that it reserves nothing, unless the account requires
+// one or the operator set one (docs/contract.md, "Creating the assets").
+// What bounds the streams instead: message counts and ages.
 const (
-	// maxStreamBytes is the most a stream the bridge sizes reserves.
-	maxStreamBytes = 1 << 30
-	// minStreamBytes is the least: a watch stream of 1 MiB holds a few
-	// thousand watches.
+	// minStreamBytes is the least byte limit the bridge sets: a watch
+	// stream of 1 MiB holds a few thousand watches.
 	minStreamBytes = 1 << 20
-	// sizingMark is the metadata of a stream that has four times the
-	// byte limit it is to have: JetStream took that much, and the bridge
-	// lowers it to a quarter (lowerProbed).
-	sizingMark = "paybridge.sizing"
 	// errNoStorage and errNoResources are JetStream's codes for a stream
 	// it has no room for: the storage limit of the account or the
 	// server, or (clustered) no server with room.
@@ -131,147 +124,45 @@ const (
 	errNoResources jetstream.ErrorCode = 10023
 )
 
-// asset is a stream, or the bucket on a stream, the bridge needs.
-type asset[T any] struct {
-	stream   string // its stream's name
-	replicas int
-	// sized: it gets a byte limit even when the account does not
-	// require one; set is an operator's byte limit, used as it is.
-	sized bool
-	set   int64
-	// create makes it with a byte limit (0: none) and metadata; open
-	// opens it.
-	create func(maxBytes int64, metadata map[string]string) (T, error)
-	open   func() (T, error)
-	log    *slog.Logger
-}
-
-// streamAsset is the asset of the stream want describes.
-func streamAsset(ctx context.Context, js jetstream.JetStream, want jetstream.StreamConfig, log *slog.Logger) asset[jetstream.Stream] {
-	return asset[jetstream.Stream]{
-		stream:   want.Name,
-		replicas: want.Replicas,
-		log:      log,
-		create: func(maxBytes int64, metadata map[string]string) (jetstream.Stream, error) {
-			want.MaxBytes, want.Metadata = maxBytes, metadata
-			return js.CreateStream(ctx, want)
-		},
-		open: func() (jetstream.Stream, error) { return js.Stream(ctx, want.Name) },
+// ensureStream opens the stream want names as it is, or creates it from
+// want when missing; a byte limit want does not set is the one the
+// account requires, if any (requiredBytes).
+func ensureStream(ctx context.Context, js jetstream.JetStream, want jetstream.StreamConfig) (jetstream.Stream, error) {
+	s, err := js.Stream(ctx, want.Name)
+	if !errors.Is(err, jetstream.ErrStreamNotFound) {
+		return s, err
 	}
-}
-
-// ensure opens the asset as it is, or creates it when missing. A byte
-// limit the bridge chooses is a quarter of the room JetStream shows it
-// has: the stream is created with the size askBytes gives, or the first
-// of its halves JetStream accepts, marked, and then lowered to a quarter.
-// A client cannot read a server's own limit (max_file_store); a stream
-// JetStream accepts shows there was room for it.
-func (a asset[T]) ensure(ctx context.Context, js jetstream.JetStream) (T, error) {
-	v, err := a.reopen(ctx, js)
-	if !notFound(err) {
-		return v, err
-	}
-	ask := a.set
-	if ask == 0 {
-		if ask, err = askBytes(ctx, js, a.replicas, a.sized); err != nil {
-			return v, err
+	if want.MaxBytes == 0 {
+		if want.MaxBytes, err = requiredBytes(ctx, js, want.Replicas); err != nil {
+			return nil, err
 		}
 	}
-	if a.set > 0 || ask == 0 {
-		v, err = a.create(ask, nil)
-	} else {
-		err = findRoom(ask, func(size int64) (err error) {
-			v, err = a.create(size, withSizingMark(nil))
-			return err
-		})
+	s, err = js.CreateStream(ctx, want)
+	if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) || noRoom(err) {
+		s, err = reopened(err, func() (jetstream.Stream, error) { return js.Stream(ctx, want.Name) })
 	}
-	if noRoom(err) {
-		// JetStream checks the room before the name: another instance
-		// may have made the asset meanwhile.
-		if v, err := a.reopen(ctx, js); !notFound(err) {
-			return v, err
-		}
-		if a.set > 0 {
-			return v, fmt.Errorf("JetStream has no room for its byte limit of %d: %w", a.set, err)
-		}
-		return v, fmt.Errorf("JetStream has no room for it: %w", err)
+	if noRoom(err) && want.MaxBytes > 0 {
+		return nil, fmt.Errorf("JetStream has no room for its byte limit of %d: %w", want.MaxBytes, err)
 	}
-	if err != nil && !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-		return v, err
-	}
-	return a.reopen(ctx, js)
+	return s, err
 }
 
-// errNoRoomLeft is the account having less room than a sized stream
-// takes.
-var errNoRoomLeft = errors.New("the account has less than 4 MiB left to reserve")
-
-// findRoom calls try with the byte limit ask and then, for as long as
-// JetStream has no room for it, with its halves down to 4 MiB (a quarter
-// of which is the least a sized stream gets), and returns try's last
-// error.
-func findRoom(ask int64, try func(size int64) error) error {
-	err := errNoRoomLeft
-	for size := ask; size >= 4*minStreamBytes; size /= 2 {
-		if err = try(size); !noRoom(err) {
-			return err
-		}
+// reopened opens an asset whose creation failed with err, as it does when
+// another instance made it meanwhile (JetStream checks the room before the
+// name); when there is still none, err stands.
+func reopened[T any](err error, open func() (T, error)) (T, error) {
+	v, openErr := open()
+	if openErr == nil {
+		return v, nil
 	}
-	return err
+	return v, err
 }
 
-// withSizingMark is metadata with sizingMark added.
-func withSizingMark(metadata map[string]string) map[string]string {
-	m := maps.Clone(metadata)
-	if m == nil {
-		m = map[string]string{}
-	}
-	m[sizingMark] = "lowering to a quarter"
-	return m
-}
-
-// reopen opens the asset, lowering it first when it still has the byte
-// limit it was created with to find room (lowerProbed).
-func (a asset[T]) reopen(ctx context.Context, js jetstream.JetStream) (T, error) {
-	v, err := a.open()
-	if err != nil {
-		return v, err
-	}
-	s, ok := any(v).(jetstream.Stream)
-	if !ok {
-		if s, err = js.Stream(ctx, a.stream); err != nil {
-			return v, err
-		}
-	}
-	if lowered, err := lowerProbed(ctx, js, s.CachedInfo().Config, a.log); err != nil || !lowered {
-		return v, err
-	}
-	return a.open()
-}
-
-// lowerProbed lowers a stream that has four times the byte limit it is to
-// have (it carries sizingMark) to a quarter, and removes the mark. That
-// is done just after it was made, and again when its maker stopped first.
-func lowerProbed(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig, log *slog.Logger) (bool, error) {
-	if _, ok := cfg.Metadata[sizingMark]; !ok {
-		return false, nil
-	}
-	cfg.Metadata = maps.Clone(cfg.Metadata)
-	delete(cfg.Metadata, sizingMark)
-	probed := cfg.MaxBytes
-	cfg.MaxBytes = max(probed/4, minStreamBytes)
-	if _, err := js.UpdateStream(ctx, cfg); err != nil {
-		return false, fmt.Errorf("lowering its byte limit to %d: %w", cfg.MaxBytes, err)
-	}
-	log.Info("gave a stream a quarter of the room JetStream had", "stream", cfg.Name, "max_bytes", cfg.MaxBytes, "room", probed)
-	return true, nil
-}
-
-// askBytes is the byte limit to look for room for, a quarter of which a
-// new stream gets: none (0) when it needs none; otherwise the least of
-// 4 GiB, what the account has neither reserved nor used (its part of it,
-// for its replicas) and the account's limit for one stream.
-func askBytes(ctx context.Context, js jetstream.JetStream, replicas int, sized bool) (int64, error) {
+// requiredBytes is the byte limit of an asset the bridge creates in an
+// account that requires one (max_bytes_required): a quarter of what the
+// account has neither reserved nor used (its share per replica), within
+// its limit for one stream, and at least 1 MiB. Elsewhere it is 0: none.
+func requiredBytes(ctx context.Context, js jetstream.JetStream, replicas int) (int64, error) {
 	info, err := js.AccountInfo(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("reading the account's JetStream limits: %w", err)
@@ -282,29 +173,22 @@ func askBytes(ctx context.Context, js jetstream.JetStream, replicas int, sized b
 	if len(info.Tiers) > 0 {
 		tier, copies = info.Tiers[fmt.Sprintf("R%d", max(replicas, 1))], 1
 	}
-	if !sized && !tier.Limits.MaxBytesRequired {
+	if !tier.Limits.MaxBytesRequired {
 		return 0, nil
 	}
-	n := int64(4 * maxStreamBytes)
+	room := int64(1) << 40
 	if tier.Limits.MaxStore >= 0 {
-		taken := int64(max(tier.ReservedStore, tier.Store))
-		n = min(n, max(tier.Limits.MaxStore-taken, 0)/copies)
+		room = max(tier.Limits.MaxStore-int64(max(tier.ReservedStore, tier.Store)), 0) / copies
 	}
-	if tier.Limits.StoreMaxStreamBytes > 0 {
-		n = min(n, tier.Limits.StoreMaxStreamBytes)
+	n := room / 4
+	if limit := tier.Limits.StoreMaxStreamBytes; limit > 0 {
+		n = min(n, limit)
 	}
-	return n, nil
+	return max(n, minStreamBytes), nil
 }
 
-// notFound tells a missing stream or bucket.
-func notFound(err error) bool {
-	return errors.Is(err, jetstream.ErrStreamNotFound) || errors.Is(err, jetstream.ErrBucketNotFound)
-}
-
-// noRoom tells JetStream's refusal of a stream it has no room for, or
-// errNoRoomLeft.
+// noRoom tells JetStream's refusal of a stream it has no room for.
 func noRoom(err error) bool {
 	var apiErr *jetstream.APIError
-	return errors.Is(err, errNoRoomLeft) ||
-		errors.As(err, &apiErr) && (apiErr.ErrorCode == errNoStorage || apiErr.ErrorCode == errNoResources)
+	return errors.As(err, &apiErr) && (apiErr.ErrorCode == errNoStorage || apiErr.ErrorCode == errNoResources)
 }

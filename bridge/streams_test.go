@@ -108,33 +108,26 @@ func (e *env) works(id string) {
 	}
 }
 
-// On a fresh server, the bridge reserves room for the watch stream only,
-// at most a quarter of what JetStream has (not 1 GiB of 2), and works.
+// On a fresh server with little JetStream storage the bridge starts and
+// works, and its streams reserve nothing: JetStream reserves a byte limit
+// up front, and the watch stream's fixed 1 GiB refused a start on a
+// server with less.
 func TestStartsWithLittleFileStore(t *testing.T) {
-	for _, c := range []struct {
-		store string
-		bytes int64
-	}{{"256MiB", 256 << 20}, {"900MB", 900 << 20}, {"2GiB", 2 << 30}} {
-		t.Run(c.store, func(t *testing.T) {
+	for _, store := range []string{"256MiB", "900MB"} {
+		t.Run(store, func(t *testing.T) {
 			e := newEnv(t)
-			e.useServer(startConfigured(t, t.TempDir(), withFileStore(c.store)), "")
+			e.useServer(startConfigured(t, t.TempDir(), withFileStore(store)), "")
 			if _, err := e.newBridge(bridge.Config{}); err != nil {
-				t.Fatalf("New with %s of file store: %v", c.store, err)
+				t.Fatalf("New with %s of file store: %v", store, err)
 			}
 			e.works("little")
 			for _, name := range bridgeStreams {
-				cfg := e.streamConfig(name)
-				got := cfg.MaxBytes
-				t.Logf("stream %s reserves %d bytes", name, got)
-				if _, ok := cfg.Metadata["paybridge.sizing"]; ok {
-					t.Errorf("stream %s still carries the sizing mark", name)
-				}
-				switch {
-				case name == "PAYMENT_WATCHES" && (got <= 0 || got > c.bytes/4):
-					t.Errorf("the watch stream reserves %d bytes of %d, want some and at most a quarter", got, c.bytes)
-				case name != "PAYMENT_WATCHES" && got > 0:
+				if got := e.streamConfig(name).MaxBytes; got > 0 {
 					t.Errorf("stream %s reserves %d bytes, want none", name, got)
 				}
+			}
+			if c := e.streamConfig("PAYMENT_WATCHES"); c.MaxMsgs <= 0 || c.MaxMsgSize <= 0 {
+				t.Errorf("the watch stream has no message limits: %d messages of %d bytes", c.MaxMsgs, c.MaxMsgSize)
 			}
 		})
 	}
@@ -155,22 +148,24 @@ func TestInstancesStartTogetherWithLittleFileStore(t *testing.T) {
 	e.works("together")
 }
 
-// Assets made while JetStream had room are opened as they are after a
-// restart with less: what they reserve is not checked again.
+// Assets made while JetStream had room, here a watch stream of 1 GiB as
+// the previous version made it, are opened as they are after a restart
+// with less: what they reserve is not checked again.
 func TestOpensAssetsAsTheyAreAfterTheLimitWasLowered(t *testing.T) {
 	e := newEnv(t)
 	dir := t.TempDir()
 	big := startConfigured(t, dir, withFileStore("8GiB"))
 	e.useServer(big, "")
+	_, err := e.js.CreateStream(t.Context(), jetstream.StreamConfig{Name: "PAYMENT_WATCHES", Subjects: []string{"paybridge.watch.>"},
+		Retention: jetstream.WorkQueuePolicy, MaxMsgsPerSubject: 1, Discard: jetstream.DiscardNew, DiscardNewPerSubject: true,
+		MaxMsgs: 1_000_000, MaxBytes: 1 << 30, AllowDirect: true})
+	must(t, err)
 	stop, err := e.newBridge(bridge.Config{})
 	must(t, err)
 	e.works("before")
 	before := map[string]int64{}
 	for _, name := range bridgeStreams {
 		before[name] = e.streamConfig(name).MaxBytes
-	}
-	if before["PAYMENT_WATCHES"] <= 256<<20 {
-		t.Fatalf("the watch stream reserves %d bytes: not more than the server will have", before["PAYMENT_WATCHES"])
 	}
 	stop()
 
@@ -239,9 +234,9 @@ func TestAccountRequiringByteLimits(t *testing.T) {
 	e.works("required")
 }
 
-// An operator's byte limit for the watch stream is used as it is, more
-// than the quarter the bridge would take; one JetStream has no room for
-// stops New with the reason; one under 1 MiB is refused.
+// An operator's byte limit for the watch stream is used as it is; one
+// JetStream has no room for stops New with the reason; one under 1 MiB
+// is refused.
 func TestWatchStreamMaxBytesIsUsedAsSet(t *testing.T) {
 	e := newEnv(t)
 	e.useServer(startConfigured(t, t.TempDir(), withFileStore("256MiB")), "")
@@ -263,8 +258,8 @@ func TestWatchStreamMaxBytesIsUsedAsSet(t *testing.T) {
 	e.works("set")
 }
 
-// A watch stream an earlier version made without limits gets them, sized
-// to the room JetStream has.
+// A watch stream an earlier version made without limits gets the message
+// limits a new one has, which reserve nothing.
 func TestLimitsAddedToAnOldWatchStreamFit(t *testing.T) {
 	e := newEnv(t)
 	e.useServer(startConfigured(t, t.TempDir(), withFileStore("256MiB")), "")
@@ -274,28 +269,9 @@ func TestLimitsAddedToAnOldWatchStreamFit(t *testing.T) {
 	if _, err := e.newBridge(bridge.Config{}); err != nil {
 		t.Fatalf("New with an old watch stream: %v", err)
 	}
-	if c := e.streamConfig("PAYMENT_WATCHES"); c.MaxMsgs <= 0 || c.MaxBytes <= 0 || c.MaxBytes > 64<<20 {
-		t.Errorf("the old watch stream now has %d messages and %d bytes, want limits within a quarter of 256 MiB", c.MaxMsgs, c.MaxBytes)
+	if c := e.streamConfig("PAYMENT_WATCHES"); c.MaxMsgs <= 0 || c.MaxMsgSize <= 0 || c.MaxBytes > 0 {
+		t.Errorf("the old watch stream now has %d messages of %d bytes and reserves %d bytes, want message limits and no reservation",
+			c.MaxMsgs, c.MaxMsgSize, c.MaxBytes)
 	}
 	e.works("old")
-}
-
-// A watch stream still carrying the sizing mark, as a bridge stopped
-// between creating it with the room it found and lowering it leaves it, is
-// lowered to a quarter when opened.
-func TestStreamLeftWhileSizedIsLowered(t *testing.T) {
-	e := newEnv(t)
-	e.useServer(startConfigured(t, t.TempDir(), withFileStore("1GiB")), "")
-	_, err := e.js.CreateStream(t.Context(), jetstream.StreamConfig{Name: "PAYMENT_WATCHES", Subjects: []string{"paybridge.watch.>"},
-		Retention: jetstream.WorkQueuePolicy, MaxMsgsPerSubject: 1, Discard: jetstream.DiscardNew, DiscardNewPerSubject: true,
-		MaxMsgs: 1_000_000, MaxBytes: 512 << 20, AllowDirect: true, Metadata: map[string]string{"paybridge.sizing": "lowering to a quarter"}})
-	must(t, err)
-	if _, err := e.newBridge(bridge.Config{}); err != nil {
-		t.Fatal(err)
-	}
-	c := e.streamConfig("PAYMENT_WATCHES")
-	if _, marked := c.Metadata["paybridge.sizing"]; marked || c.MaxBytes != 128<<20 {
-		t.Errorf("the watch stream has %d bytes and metadata %v, want 128 MiB and no sizing mark", c.MaxBytes, c.Metadata)
-	}
-	e.works("lowered")
 }

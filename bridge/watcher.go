@@ -34,10 +34,12 @@ const (
 	// day would only spend the provider's budget.
 	maxRefusals = 3
 	// The watch stream's own limits, a backstop behind the per-provider
-	// limit (Config.MaxWatches): an order is a few hundred bytes. Its
-	// byte limit is Config.WatchStreamMaxBytes, or sized from JetStream's
-	// room (streamBytes).
+	// limit (Config.MaxWatches) that reserves no storage: a million
+	// orders of at most 4 KiB each (one is a few hundred bytes; an id of
+	// 256 bytes JSON-escaped is at most 1.5 KiB). A byte limit, which
+	// JetStream would reserve, is Config.WatchStreamMaxBytes.
 	watchStreamMaxMsgs = 1_000_000
+	watchOrderMaxBytes = 4 << 10
 	// legacyWatchConsumer is the one consumer of every provider's watches
 	// before each provider had its own; it is removed at start.
 	legacyWatchConsumer = "paybridge-watches"
@@ -98,13 +100,13 @@ func ensureWatches(ctx context.Context, js jetstream.JetStream, cfg Config, log 
 		Discard:              jetstream.DiscardNew,
 		DiscardNewPerSubject: true,
 		MaxMsgs:              watchStreamMaxMsgs,
+		MaxMsgSize:           watchOrderMaxBytes,
+		MaxBytes:             cfg.WatchStreamMaxBytes, // 0: none, unless the account requires one
 		AllowDirect:          true,
 	}
-	watches := streamAsset(ctx, js, want, log)
-	watches.sized, watches.set = true, cfg.WatchStreamMaxBytes
-	s, err := watches.ensure(ctx, js)
+	s, err := ensureStream(ctx, js, want)
 	if err == nil {
-		s, err = limitWatchStream(ctx, js, s, cfg.WatchStreamMaxBytes, log)
+		s, err = limitWatchStream(ctx, js, s, want, log)
 	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("opening stream %s: %w", cfg.WatchStream, err)
@@ -141,54 +143,21 @@ func ensureWatches(ctx context.Context, js jetstream.JetStream, cfg Config, log 
 func watchConsumerName(provider string) string { return "paybridge-watches-" + provider }
 
 // limitWatchStream gives a watch stream created without limits (by an
-// earlier version) the limits a new one gets, its byte limit sized the
-// same way (asset.ensure), and says so; when JetStream has no room for
-// any byte limit, it gets the message limit alone. A stream with limits
-// of its own is left as the operator set it.
-func limitWatchStream(ctx context.Context, js jetstream.JetStream, s jetstream.Stream, set int64, log *slog.Logger) (jetstream.Stream, error) {
+// earlier version) the message limits a new one gets, which reserve no
+// storage, and says so. A stream with limits of its own is left as the
+// operator set it.
+func limitWatchStream(ctx context.Context, js jetstream.JetStream, s jetstream.Stream, want jetstream.StreamConfig, log *slog.Logger) (jetstream.Stream, error) {
 	have := s.CachedInfo().Config
 	if have.MaxMsgs > 0 || have.MaxBytes > 0 {
 		return s, nil
 	}
-	have.MaxMsgs, have.Discard = watchStreamMaxMsgs, jetstream.DiscardNew
-	limited, err := s, error(nil)
-	if set > 0 {
-		sized := have
-		sized.MaxBytes = set
-		limited, err = js.UpdateStream(ctx, sized)
-	} else {
-		var ask int64
-		if ask, err = askBytes(ctx, js, have.Replicas, true); err != nil {
-			return nil, err
-		}
-		marked := have
-		marked.Metadata = withSizingMark(have.Metadata)
-		err = findRoom(ask, func(size int64) (err error) {
-			marked.MaxBytes = size
-			limited, err = js.UpdateStream(ctx, marked)
-			return err
-		})
-	}
-	if noRoom(err) {
-		if limited, err = js.UpdateStream(ctx, have); noRoom(err) {
-			log.Warn("JetStream has no room to add limits to the watch stream: left as it is", "stream", have.Name, "error", err)
-			return s, nil
-		}
-		log.Warn("JetStream has no room for a byte limit of the watch stream: it gets a message limit alone", "stream", have.Name)
-	}
+	have.MaxMsgs, have.MaxMsgSize, have.Discard = want.MaxMsgs, want.MaxMsgSize, jetstream.DiscardNew
+	s, err := js.UpdateStream(ctx, have)
 	if err != nil {
 		return nil, fmt.Errorf("adding limits: %w", err)
 	}
-	if lowered, err := lowerProbed(ctx, js, limited.CachedInfo().Config, log); err != nil {
-		return nil, err
-	} else if lowered {
-		limited, err = js.Stream(ctx, have.Name)
-		if err != nil {
-			return nil, err
-		}
-	}
-	log.Info("added limits to the watch stream", "stream", have.Name, "max_msgs", have.MaxMsgs, "max_bytes", limited.CachedInfo().Config.MaxBytes)
-	return limited, nil
+	log.Info("added limits to the watch stream", "stream", have.Name, "max_msgs", have.MaxMsgs, "max_msg_size", have.MaxMsgSize)
+	return s, nil
 }
 
 func (w *watcher) subjectOf(provider, paymentID string) string {
