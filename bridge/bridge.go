@@ -13,7 +13,7 @@
 // contracts on the status bucket, the event stream and the outbox). Each
 // step leans on helpers of one concern each: request.go and jsonscan.go
 // (the request's rules), pool.go (in-flight shares), breaker.go, budget.go
-// and coalesce.go (around the provider call), view.go and abandoned.go
+// and coalesce.go (around the provider call), view.go and unannounced.go
 // (what the claimer remembers), metrics.go.
 package bridge
 
@@ -94,7 +94,7 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config, provs ...paybridge.Prov
 		return nil, err
 	}
 
-	now := func() time.Time { return time.Now().UTC() }
+	now := func() time.Time { return cfg.Clock.Now().UTC() }
 	t := newTracing(cfg.TracerProvider)
 	cache := newView(cfg.CacheSize, m)
 	if err := m.watchView(cache); err != nil {
@@ -105,16 +105,16 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config, provs ...paybridge.Prov
 		store.retention = cfg.StatusRetention
 	}
 	claims := &claimer{
-		store:     store,
-		outbox:    &streamOutbox{js: js, stream: outbox, subject: cfg.OutboxSubject},
-		announcer: &streamAnnouncer{js: js, mode: cfg.EventMode, retries: 3, metrics: m, tracing: t},
-		subject:   cfg.EventSubject,
-		view:      cache,
-		abandoned: newAbandonedClaims(cfg.ReconcileGrace, now),
-		grace:     cfg.ReconcileGrace,
-		log:       cfg.Logger,
-		metrics:   m,
-		now:       now,
+		store:       store,
+		outbox:      &streamOutbox{js: js, stream: outbox, subject: cfg.OutboxSubject},
+		announcer:   &streamAnnouncer{js: js, mode: cfg.EventMode, retries: 3, metrics: m, tracing: t},
+		subject:     cfg.EventSubject,
+		view:        cache,
+		unannounced: newUnannounced(cfg.ReconcileGrace, now),
+		grace:       cfg.ReconcileGrace,
+		log:         cfg.Logger,
+		metrics:     m,
+		now:         now,
 	}
 	w := &watcher{
 		js: js, stream: watchStream, consumers: watchConsumers, providers: byName, claims: claims,
@@ -145,7 +145,7 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config, provs ...paybridge.Prov
 		follower: &follower{js: js, stream: "KV_" + cfg.Bucket, prefix: store.subject, view: cache, rechecks: w,
 			retry: cfg.ReconcileInterval, log: cfg.Logger},
 		reconciler: &reconciler{claims: claims, interval: cfg.ReconcileInterval,
-			grace: cfg.ReconcileGrace, log: cfg.Logger, metrics: m},
+			grace: cfg.ReconcileGrace, log: cfg.Logger, metrics: m, now: now},
 	}, nil
 }
 

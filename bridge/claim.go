@@ -98,12 +98,12 @@ type Record struct {
 // claimers on any number of instances may race for one payment; each
 // change is stored once and announced by the one that claimed it.
 type claimer struct {
-	store     Store
-	announcer Announcer
-	outbox    Outbox
-	subject   string // the status event subject
-	view      *view
-	abandoned *abandonedClaims
+	store       Store
+	announcer   Announcer
+	outbox      Outbox
+	subject     string // the status event subject
+	view        *view
+	unannounced *unannounced
 	// grace is how long a claim of another instance is left to its
 	// claimer before anyone else announces it (Config.ReconcileGrace).
 	grace   time.Duration
@@ -174,7 +174,7 @@ func (c *claimer) applySince(ctx context.Context, provider, paymentID, key strin
 			base = &snapshot{entry: e, found: found}
 		}
 		v, recheck := c.weigh(found, e, res, base)
-		if found && !e.published && (v == verdictChange || c.mayBeOverdue(key, e)) {
+		if found && !e.published && (v == verdictChange || c.unannounced.mayBeOverdue(key)) {
 			if e, found, err = c.announce(ctx, key, v == verdictChange); err != nil {
 				return observation{}, err
 			}
@@ -225,7 +225,7 @@ func (c *claimer) applySince(ctx context.Context, provider, paymentID, key strin
 			// The write may have been stored all the same (its answer was
 			// lost): the note stays for the reconciler, and the next check
 			// of the payment announces the claim without waiting.
-			c.abandoned.add(key, next.EventID)
+			c.unannounced.givenUp(key, next.EventID)
 			return observation{}, internalError(err)
 		}
 		next.Revision = claimRev
@@ -233,7 +233,7 @@ func (c *claimer) applySince(ctx context.Context, provider, paymentID, key strin
 		c.metrics.countChange(prev, next.Status)
 		if c.afterClaim != nil {
 			if err := c.afterClaim(next); err != nil {
-				c.abandoned.add(key, next.EventID)
+				c.unannounced.givenUp(key, next.EventID)
 				return observation{}, err
 			}
 		}
@@ -288,14 +288,13 @@ func (c *claimer) readRecord(ctx context.Context, key string) (Record, time.Time
 // record is replaced: replacing it unannounced would lose its event. Only
 // its claimer publishes while it may still be publishing (so that a core
 // subscriber sees each change once). announce publishes the change itself
-// when the claim is overdue: abandoned by this instance, or older than the
-// grace period the reconciler also gives it. Otherwise, when the record is
-// to be replaced, it waits for the claimer, and publishes the change once
-// it has waited the grace period; when it is not, it leaves the claim
-// alone. It returns the record in force afterwards. Only the store is
-// trusted here: a lagging view would publish an announced change again.
+// when the claim is overdue: given up by this instance, or seen
+// unannounced here for the grace period the reconciler also gives it.
+// Otherwise, when the record is to be replaced, it waits for the claimer
+// until then; when it is not, it leaves the claim alone. It returns the
+// record in force afterwards. Only the store is trusted here: a lagging
+// view would publish an announced change again.
 func (c *claimer) announce(ctx context.Context, key string, replace bool) (viewEntry, bool, error) {
-	waitingSince := time.Now()
 	pause := 5 * time.Millisecond
 	for {
 		rec, rev, found, err := c.store.Get(ctx, key)
@@ -307,7 +306,7 @@ func (c *claimer) announce(ctx context.Context, key string, replace bool) (viewE
 				c.view.put(key, rec, rev)
 			}
 			return entryOf(rec, rev), found, nil
-		case c.overdue(key, rec) || (replace && time.Since(waitingSince) >= c.grace):
+		case c.overdue(key, rec):
 			// Its note stays for the reconciler to cross off: only the
 			// claimer holds its ticket.
 			markRev, err := c.finish(ctx, key, rec, rev, 0)
@@ -333,15 +332,10 @@ func (c *claimer) announce(ctx context.Context, key string, replace bool) (viewE
 }
 
 // overdue reports whether nobody may still be publishing the unpublished
-// claim rec: this instance gave up on it, or its grace period is over.
+// claim rec: this instance gave up on it, or has seen it unpublished for
+// the grace period.
 func (c *claimer) overdue(key string, rec Record) bool {
-	return c.abandoned.has(key, rec.EventID) || c.now().Sub(rec.ObservedAt) >= c.grace
-}
-
-// mayBeOverdue is overdue for what the view holds: true when the record
-// must be looked at to decide.
-func (c *claimer) mayBeOverdue(key string, e viewEntry) bool {
-	return c.abandoned.hasKey(key) || c.now().UnixNano()-e.observedAt >= int64(c.grace)
+	return c.unannounced.overdue(key, rec.EventID)
 }
 
 // finish publishes the event of a claimed record, marks it published and
@@ -351,12 +345,12 @@ func (c *claimer) mayBeOverdue(key string, e viewEntry) bool {
 func (c *claimer) finish(ctx context.Context, key string, rec Record, rev, ticket uint64) (uint64, error) {
 	err := c.announcer.Announce(ctx, c.subject, events.NewStatusChanged(rec.EventID, rec.StatusChanged))
 	if err != nil {
-		c.abandoned.add(key, rec.EventID)
+		c.unannounced.givenUp(key, rec.EventID)
 		c.log.ErrorContext(ctx, "event not published; the reconciler will retry", "event_id", rec.EventID,
 			"provider", rec.Provider, "payment_id", rec.PaymentID, "error", err)
 		return rev, err
 	}
-	c.abandoned.remove(key, rec.EventID)
+	c.unannounced.announced(key, rec.EventID)
 	markRev := c.markPublished(ctx, key, rec, rev)
 	c.crossOff(ctx, ticket)
 	return markRev, nil

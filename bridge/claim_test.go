@@ -148,7 +148,7 @@ func newClaimWorld(t *testing.T) *claimWorld {
 	w := &claimWorld{store: newMemStore(), ann: &memAnnouncer{}, outbox: &memOutbox{notes: map[uint64]OutboxEntry{}},
 		clock: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
 	w.c = &claimer{store: w.store, announcer: w.ann, outbox: w.outbox, subject: "payments.status.changed", view: newView(100, m),
-		abandoned: newAbandonedClaims(20*time.Second, func() time.Time { return w.clock }), grace: 20 * time.Second, log: slog.New(slog.DiscardHandler),
+		unannounced: newUnannounced(20*time.Second, func() time.Time { return w.clock }), grace: 20 * time.Second, log: slog.New(slog.DiscardHandler),
 		metrics: m, now: func() time.Time { return w.clock }}
 	return w
 }
@@ -275,11 +275,16 @@ func TestClaimOfAnotherInstanceIsLeftToIt(t *testing.T) {
 	}
 }
 
-// A claim to be replaced is announced first: its claimer's publish is
-// waited for, and once its grace is over this instance announces it.
+// A claim to be replaced is announced first: once this instance has seen
+// it unannounced for the grace period, it announces it itself.
 func TestClaimToBeReplacedIsAnnouncedFirst(t *testing.T) {
 	w := newClaimWorld(t)
-	other := w.claimByOther(t, paybridge.StatusPending, w.clock.Add(-time.Minute))
+	other := w.claimByOther(t, paybridge.StatusPending, w.clock)
+	w.apply(t, paybridge.StatusPending) // the same status: seen, and left to its claimer
+	if ids := w.ann.ids(); len(ids) != 0 {
+		t.Fatalf("announced %v within the grace period", ids)
+	}
+	w.clock = w.clock.Add(w.c.grace)
 	w.apply(t, paybridge.StatusPaid)
 	ids := w.ann.ids()
 	if len(ids) != 2 || ids[0] != other.EventID {
@@ -381,7 +386,7 @@ func TestJudgeAppliesTheTransitionGuard(t *testing.T) {
 // as one would any time later.
 func (w *claimWorld) reconcileNow(t *testing.T) {
 	t.Helper()
-	r := &reconciler{claims: w.c, grace: 0, log: slog.New(slog.DiscardHandler), metrics: w.c.metrics}
+	r := &reconciler{claims: w.c, grace: 0, log: slog.New(slog.DiscardHandler), metrics: w.c.metrics, now: w.c.now}
 	r.round(t.Context())
 }
 
@@ -395,7 +400,7 @@ func (w *claimWorld) announced(id string) bool { return slices.Contains(w.ann.id
 func TestLosingTwinClaimKeepsTheNote(t *testing.T) {
 	w := newClaimWorld(t)
 	b := &claimer{store: w.store, announcer: w.ann, outbox: w.outbox, subject: w.c.subject, view: newView(100, w.c.metrics),
-		abandoned: newAbandonedClaims(w.c.grace, w.c.now), grace: w.c.grace, log: w.c.log, metrics: w.c.metrics, now: w.c.now}
+		unannounced: newUnannounced(w.c.grace, w.c.now), grace: w.c.grace, log: w.c.log, metrics: w.c.metrics, now: w.c.now}
 	w.apply(t, paybridge.StatusPending)
 	if _, _, err := b.read(t.Context(), claimKey, false); err != nil { // B's view: pending, published
 		t.Fatal(err)

@@ -78,6 +78,11 @@ type Config struct {
 	// recently used are forgotten first.
 	CacheSize int
 
+	// Clock tells the bridge the time; nil is the wall clock. Each
+	// instance reads only its own (docs/contract.md, "Clock skew"); tests
+	// give instances clocks that differ.
+	Clock Clock
+
 	// TracerProvider records the bridge's spans; nil records none. The
 	// W3C trace context travels either way (docs/contract.md, "Tracing").
 	TracerProvider trace.TracerProvider
@@ -149,6 +154,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Clock == nil {
+		c.Clock = wallClock{}
 	}
 	if c.Registerer == nil {
 		c.Registerer = prometheus.NewRegistry()

@@ -9,17 +9,22 @@ import (
 // reconciler announces changes whose claimer died between the claim and
 // the publish (docs/contract.md, "The reconciler"). It reads the outbox,
 // which holds only claims not yet announced, never the bucket: a start
-// costs the same whatever the bucket holds. A note older than the grace
-// period, whose claim the bucket still holds unpublished, is announced
-// with its stored event id; any other note is crossed off. Every instance
-// runs one; racing reconcilers publish the same Nats-Msg-Id and JetStream
-// keeps one copy.
+// costs the same whatever the bucket holds. A note this instance has seen
+// for the grace period, whose claim the bucket still holds unpublished, is
+// announced with its stored event id; any other note is crossed off. The
+// grace period is measured on this instance's clock from when it first
+// found the note, never from the note's own time, which is the NATS
+// server's: clocks that differ cannot cut a claimer's grace short. Every
+// instance runs one; racing reconcilers publish the same Nats-Msg-Id and
+// JetStream keeps one copy.
 type reconciler struct {
 	claims   *claimer
 	interval time.Duration
 	grace    time.Duration
 	log      *slog.Logger
 	metrics  *metrics
+	now      func() time.Time
+	seen     map[uint64]time.Time // by ticket: when a round first found the note
 }
 
 // maxReconciledAtOnce bounds the notes one round looks at; more wait for
@@ -48,12 +53,20 @@ func (r *reconciler) round(ctx context.Context) {
 		r.log.Warn("outbox not read; trying again next round", "error", err)
 		return
 	}
+	now := r.now()
+	seen := make(map[uint64]time.Time, len(notes))
 	for _, n := range notes {
-		if time.Since(n.NotedAt) < r.grace {
+		first, ok := r.seen[n.Ticket]
+		if !ok {
+			first = now
+		}
+		seen[n.Ticket] = first
+		if now.Sub(first) < r.grace {
 			continue // its claimer may be publishing it right now
 		}
 		r.settle(ctx, n)
 	}
+	r.seen = seen // notes gone since are forgotten
 }
 
 // settle announces the claim of note n if the bucket still holds it
