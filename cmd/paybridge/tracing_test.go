@@ -85,7 +85,7 @@ func TestServeExportsTheSpansOfATracedCheck(t *testing.T) {
 	}
 	testkit.WaitFor(t, 5*time.Second, "the refusal's log line", func() bool {
 		for _, line := range s.stderr.Lines() {
-			if strings.Contains(line, `"check refused"`) {
+			if strings.Contains(line, `"request refused"`) {
 				must(t, json.Unmarshal([]byte(line), &refused))
 				return true
 			}
