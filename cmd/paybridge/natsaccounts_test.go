@@ -52,7 +52,13 @@ func startAccountsNATS(t *testing.T) accountsNATS {
 		w, _ := json.Marshal(want)
 		t.Errorf("user paybridge: accounts.conf grants\n%s\nusers.conf grants\n%s", g, w)
 	}
-	ns := startNATSWith(t, func(o *natsserver.Options) { o.Accounts, o.Users = conf.Accounts, conf.Users })
+	ns := startNATSWith(t, func(o *natsserver.Options) {
+		o.Accounts, o.Users = conf.Accounts, conf.Users
+		// JetStream's own limits: its defaults follow the process's soft
+		// memory limit, which an in-process serve of another test may
+		// have set lower than the accounts' JetStream limits.
+		o.JetStreamMaxMemory, o.JetStreamMaxStore = 1<<30, 16<<30
+	})
 	return accountsNATS{
 		bridge:   ns.urlWith("paybridge:" + bridgeNATSPassword),
 		client:   ns.urlWith("client:" + clientNATSPassword),
