@@ -239,7 +239,7 @@ func TestDashboardAndAlertsUseRealMetrics(t *testing.T) {
 	exprs := append(dashboardExpressions(t), ruleExpressions(t)...)
 	names := metricNames(t, exprs)
 	for _, want := range []string{"paybridge_ready", "paybridge_checks_total", "paybridge_provider_request_duration_seconds_bucket",
-		"paybridge_cache_lookups_total", "paybridge_checks_dropped_total", "paybridge_reconciler_republished_total"} {
+		"paybridge_cache_lookups_total", "paybridge_requests_total", "paybridge_requests_unread_total", "paybridge_reconciler_republished_total"} {
 		if !slices.Contains(names, want) {
 			t.Errorf("neither the dashboard nor the alerts use %s", want)
 		}
