@@ -239,7 +239,7 @@ func TestFloodOfLargeChecksHoldsLittleMemory(t *testing.T) {
 		taken = count("paybridge_inflight_checks") + count("paybridge_queued_checks", "provider", "muvinai")
 		return taken + count("paybridge_requests_total", "outcome", "dropped") + count("paybridge_requests_unread_total")
 	}
-	const rounds, each = 15, 100
+	const rounds, each = 30, 50 // a round within the intake's buffer (2 MiB)
 	for sent := each; sent <= rounds*each; sent += each {
 		for range each {
 			must(t, e.nc.Publish("payments.check", padded))

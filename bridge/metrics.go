@@ -131,7 +131,7 @@ func (m *metrics) watchView(v *view) error {
 func (m *metrics) watchUnread(u *unreadRequests) error {
 	return m.reg.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "paybridge_requests_unread_total",
-		Help: "Requests the NATS client dropped before the bridge read them: an intake subscription's buffer of messages not yet decoded (8 MiB) was full.",
+		Help: "Requests the NATS client dropped before the bridge read them: an intake subscription's buffer of messages not yet decoded (2 MiB) was full.",
 	}, u.count))
 }
 

@@ -56,7 +56,7 @@ type service struct {
 // letting a flood of 64 KiB requests take the process's memory.
 const (
 	intakePendingMsgs  = 64 << 10
-	intakePendingBytes = 8 << 20
+	intakePendingBytes = 2 << 20
 )
 
 // summaryInterval is how often a flood of dropped or refused requests is

@@ -135,6 +135,13 @@ func (b *bench) run(ctx context.Context) (*result, error) {
 		}
 		res.Burst = burst
 	}
+	if b.o.flood > 0 {
+		flood, err := b.flood(ctx)
+		if err != nil {
+			return nil, err
+		}
+		res.Flood = flood
+	}
 	res.LoadAfter = loadAverage()
 	return res, nil
 }

@@ -34,6 +34,8 @@ type options struct {
 	floorKind    string // client or raw
 	latencyAdded bool
 	burst        int
+	flood        int
+	floodBytes   int
 
 	// scale > 0: fill the status bucket with that many settled payments
 	// and measure a restart of the bridge against it (scale.go).
@@ -90,6 +92,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.scale, "scale", 0, "fill the status bucket with this many settled payments, restart the bridge and measure what the restart costs (--self); --payments defaults to 100000 and --rate to 1000 then")
 	fs.DurationVar(&o.scaleSettle, "scale-settle", 30*time.Second, "with --scale: how long the restarted bridge's CPU and memory are followed from its start")
 	fs.IntVar(&o.burst, "burst", 0, "after the runs, send this many checks of one payment at once and count the provider calls")
+	fs.IntVar(&o.flood, "flood", 0, "after the runs, publish this many fire-and-forget checks padded to --flood-bytes as fast as NATS takes them, and report the bridge's peak RSS and drops (--self)")
+	fs.IntVar(&o.floodBytes, "flood-bytes", 60_000, "with --flood: the size of each check, white space around its JSON (at most 65536)")
 	fs.BoolVar(&o.json, "json", false, "print the result as JSON")
 	fs.StringVar(&o.metricsURL, "metrics-url", "", "the bridge's /metrics, to count provider calls of an external bridge")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the bridge during the measured bridge run to this file")
@@ -143,6 +147,10 @@ func (o *options) check() error {
 		return cli.Usagef("--floor-kind raw needs --floor or --compare")
 	case o.burst < 0:
 		return cli.Usagef("--burst must not be negative, got %d", o.burst)
+	case o.flood < 0 || o.floodBytes < 0 || o.floodBytes > 64<<10:
+		return cli.Usagef("--flood must not be negative and --flood-bytes must be 0 to 65536")
+	case o.flood > 0 && !o.self:
+		return cli.Usagef("--flood needs --self")
 	case o.bridgeMode != "subprocess" && o.bridgeMode != "in-process":
 		return cli.Usagef("--bridge must be subprocess or in-process, got %q", o.bridgeMode)
 	case o.worldProf != "" && o.bridgeMode == "in-process" && o.cpuProfile != "":

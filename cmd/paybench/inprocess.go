@@ -42,6 +42,8 @@ func startInProcess(ctx context.Context, o options, w *world) (*inProcess, error
 	return &inProcess{nc: nc, b: b}, nil
 }
 
+func (p *inProcess) metricsURL() string { return "" }
+
 func (p *inProcess) describe() string {
 	return "in process (RSS and profile are of the whole paybench process: NATS server, paysim and load included)"
 }

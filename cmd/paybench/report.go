@@ -63,6 +63,11 @@ func writeTable(w io.Writer, res *result) {
 		fmt.Fprintf(w, "burst: %d concurrent checks of %s → %s provider calls; max latency %.2f ms; errors %s\n",
 			b.Checks, b.PaymentID, optInt(b.ProviderCalls), b.Latency.Max, errorList(b.Errors))
 	}
+	if f := res.Flood; f != nil {
+		fmt.Fprintf(w, "flood: %d fire-and-forget checks of %d bytes sent in %.1f s → %d answered, %d dropped, %d dropped unread%s; bridge RSS peak %.1f MiB, %.1f MiB after\n",
+			f.Sent, f.Bytes, f.SendSecs, f.Answered, f.Dropped, f.Unread, map[bool]string{true: "", false: " (not all accounted for within 2 min)"}[f.Settled],
+			f.RSSPeakMiB, f.RSSEndMiB)
+	}
 	if res.Profile != "" {
 		fmt.Fprintf(w, "CPU profile of the bridge run: %s (go tool pprof -top %s)\n", res.Profile, res.Profile)
 	}

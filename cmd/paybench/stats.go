@@ -173,6 +173,7 @@ type result struct {
 	Scale          *scaleResult `json:"scale,omitempty"`
 	RSS            *rssReport   `json:"rss,omitempty"`
 	Burst          *burstResult `json:"burst,omitempty"`
+	Flood          *floodResult `json:"flood,omitempty"`
 	Profile        string       `json:"cpu_profile,omitempty"`
 	WorldProfile   string       `json:"world_cpu_profile,omitempty"`
 }

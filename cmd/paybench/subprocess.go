@@ -167,6 +167,8 @@ func (s *subprocess) describe() string {
 
 func (s *subprocess) pid() int { return s.cmd.Process.Pid }
 
+func (s *subprocess) metricsURL() string { return "http://" + s.admin + "/metrics" }
+
 // profile fetches a CPU profile from the bridge's /debug/pprof, which
 // takes whole seconds.
 func (s *subprocess) profile(ctx context.Context, d time.Duration, w io.Writer) error {

@@ -44,6 +44,8 @@ type runningBridge interface {
 	describe() string
 	// pid is the process whose RSS is the bridge's.
 	pid() int
+	// metricsURL is its /metrics, "" when it has none of its own.
+	metricsURL() string
 	// profile writes a CPU profile of the next d to w.
 	profile(ctx context.Context, d time.Duration, w io.Writer) error
 	stop(ctx context.Context) error
