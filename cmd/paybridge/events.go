@@ -24,7 +24,7 @@ import (
 func (m *Main) runEvents(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var n natsFlags
 	var subject, stream string
-	var asJSON, all bool
+	var asJSON, all, core bool
 	f := newFlagSet("events", "events [flags]")
 	f.fromEnvOnly = natsFlagNames
 	n.register(f, defaultClientURL, "NATS server URL(s), comma-separated")
@@ -32,12 +32,16 @@ func (m *Main) runEvents(ctx context.Context, args []string, stdout, stderr io.W
 	f.StringVar(&stream, "stream", client.DefaultEventStream, "JetStream stream holding the events")
 	f.BoolVar(&asJSON, "json", false, "print each event as a CloudEvent in JSON, one per line")
 	f.BoolVar(&all, "all", false, "print the events already stored, from the first, before new ones")
+	f.BoolVar(&core, "core", false, "follow the subject with a core NATS subscription instead of the stream: new events only, none while disconnected; needs no JetStream permission (the single-account client user of deploy/nats)")
 	pos, err := f.parseOrHelp(args, m.LookupEnv, stdout)
 	if err != nil {
 		return err
 	}
 	if len(pos) > 0 {
 		return cli.Usagef("events takes no arguments, got %q", pos[0])
+	}
+	if core && all {
+		return cli.Usagef("--core follows new events only; it cannot print --all")
 	}
 	if err := n.validate(f); err != nil {
 		return err
@@ -47,25 +51,61 @@ func (m *Main) runEvents(ctx context.Context, args []string, stdout, stderr io.W
 		return err
 	}
 	p := &eventPrinter{out: stdout, errs: stderr, json: asJSON}
-	sub, err := p.follow(ctx, nc, stream, all, subject)
-	if err != nil {
-		return err
+	var closed <-chan struct{}
+	from, source := "new events", "from stream "+stream
+	switch {
+	case core:
+		sub, err := p.subscribe(ctx, nc, subject)
+		if err != nil {
+			return err
+		}
+		defer sub.Unsubscribe()
+		closed, source = subscriptionClosed(sub), "(core subscription)"
+	default:
+		sub, err := p.follow(ctx, nc, stream, all, subject)
+		if err != nil {
+			return err
+		}
+		defer sub.Stop()
+		closed = sub.Closed()
 	}
-	defer sub.Stop()
-	from := "new events"
 	if all {
 		from = "all events"
 	}
-	fmt.Fprintf(stderr, "printing %s on %s from stream %s; Ctrl-C to stop\n", from, subject, stream)
+	fmt.Fprintf(stderr, "printing %s on %s %s; Ctrl-C to stop\n", from, subject, source)
 	select {
 	case <-ctx.Done():
 		return nil
-	case <-sub.Closed():
+	case <-closed:
 		if nc.IsClosed() {
 			return closedError(nc)
 		}
-		return fmt.Errorf("following stream %s stopped; NATS connection %s", stream, strings.ToLower(nc.Status().String()))
+		return fmt.Errorf("following %s stopped; NATS connection %s", subject, strings.ToLower(nc.Status().String()))
 	}
+}
+
+// subscribe prints the events published on subject from now on, read
+// with a core subscription.
+func (p *eventPrinter) subscribe(ctx context.Context, nc *nats.Conn, subject string) (*nats.Subscription, error) {
+	sub, err := nc.Subscribe(subject, func(m *nats.Msg) {
+		ev, err := events.Decode(m.Header, m.Data)
+		if err != nil {
+			p.skip(&client.InvalidMessageError{Subject: m.Subject, Err: err})
+			return
+		}
+		p.print(ctx, ev)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return sub, nc.Flush()
+}
+
+// subscriptionClosed is closed once sub is, as when its connection closes.
+func subscriptionClosed(sub *nats.Subscription) <-chan struct{} {
+	closed := make(chan struct{})
+	sub.SetClosedHandler(func(string) { close(closed) })
+	return closed
 }
 
 // eventPrinter writes events one line each, readable or as JSON; a

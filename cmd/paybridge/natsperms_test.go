@@ -92,6 +92,12 @@ func TestLeastPrivilegeNATSUsers(t *testing.T) {
 	must(t, err)
 	must(t, nc.Flush())
 
+	// And so does `paybridge events --core`.
+	follower := start(t, "paybridge", testEnv(), "events", "--core", "--nats-url", urls.client)
+	testkit.WaitFor(t, 10*time.Second, "events to subscribe", func() bool {
+		return strings.Contains(follower.stderr.String(), "printing new events")
+	})
+
 	out, errOut, code := run(t, testEnv(), "check", "--watch", "--nats-url", urls.client, "coinbar", "perm-1")
 	if code != 0 || !strings.Contains(out, "pending") {
 		t.Fatalf("check as client: exit %d\n%s\n%s", code, out, errOut)
@@ -122,6 +128,9 @@ func TestLeastPrivilegeNATSUsers(t *testing.T) {
 	if seen[0] != "pending" || seen[1] != "paid" {
 		t.Errorf("the client's core subscription saw %v, want [pending paid]", seen)
 	}
+	testkit.WaitFor(t, 5*time.Second, "events --core to print both", func() bool {
+		return strings.Contains(follower.stdout.String(), "pending → paid")
+	})
 	out, errOut, code = run(t, testEnv(), "status", "--nats-url", urls.client, "coinbar", "perm-1")
 	if code != 0 || !strings.Contains(out, "paid") {
 		t.Fatalf("status as client: exit %d\n%s\n%s", code, out, errOut)
