@@ -32,8 +32,11 @@ type Config struct {
 	OutboxSubject string
 	// Replicas of the streams and the bucket the bridge creates: 1 or 3.
 	Replicas int
-	// MaxInflight bounds the checks processed at once, shared evenly
-	// between the providers; lookups have as many slots of their own.
+	// MaxInflight bounds the checks processed at once, shared by the
+	// providers, first come; each provider also has a reserve of a
+	// sixteenth of it (at least one) that only it may use, and a queue of
+	// fire-and-forget checks as long as an even share. Lookups have as
+	// many slots of their own.
 	MaxInflight int
 	EventMode   events.Mode
 	// CheckTimeout bounds one provider call, retries included. A check

@@ -90,26 +90,29 @@ func TestEveryErrorCode(t *testing.T) {
 	}
 }
 
+// Past the shared slots and its reserve, a check with a caller waiting
+// is answered overloaded at once; once slots free up it is served again.
 func TestOverloadedPastTheInflightLimit(t *testing.T) {
 	e := newEnv(t)
-	e.startBridge(bridge.Config{MaxInflight: 4}) // 2 for each provider
-	for i := range 2 {
+	e.startBridge(bridge.Config{MaxInflight: 2}) // 2 shared, and a reserve of 1 for each provider
+	const held = 3
+	for i := range held {
 		id := fmt.Sprintf("busy-%d", i)
 		e.addCoinbar(id, "PENDING", "")
 		must(t, e.coinbar.Fault(id, fake.Fault{Times: 1, Delay: time.Second}))
 	}
-	done := make(chan reply, 2)
-	for i := range 2 {
+	done := make(chan reply, held)
+	for i := range held {
 		go func() {
 			done <- e.check(map[string]any{"provider": "coinbar", "payment_id": fmt.Sprintf("busy-%d", i)})
 		}()
 	}
-	testkit.WaitFor(t, 5*time.Second, "two checks in flight", func() bool { return len(e.coinbar.Requests()) == 2 })
+	testkit.WaitFor(t, 5*time.Second, "three checks in flight", func() bool { return len(e.coinbar.Requests()) == held })
 	r := e.check(map[string]any{"provider": "coinbar", "payment_id": "busy-0"})
 	if r.Err == nil || r.Err.Error.Code != paybridge.CodeOverloaded || r.Header.Get("Nats-Service-Error-Code") != "503" || !r.Err.Error.Retryable {
-		t.Fatalf("third check: %s", r.Raw)
+		t.Fatalf("fourth check: %s", r.Raw)
 	}
-	for range 2 {
+	for range held {
 		if r := <-done; r.OK == nil {
 			t.Fatalf("in-flight check: %s", r.Raw)
 		}

@@ -1,6 +1,7 @@
 package bridge_test
 
 import (
+	"math"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -128,18 +129,19 @@ func TestClaimRewrittenBeforeItsMarkIsMarkedPublished(t *testing.T) {
 	}
 }
 
-// A provider that hangs takes only its own share of the in-flight limit:
-// fire-and-forget checks beyond it wait in a bounded queue and are dropped
-// (and counted) past it, the intake never blocks, lookups never wait on
-// provider slots, and the other provider's checks are answered at once.
+// A provider that hangs takes at most the shared slots and its own
+// reserve: fire-and-forget checks beyond them wait in its bounded queue
+// and are dropped (and counted) past it, the intake never blocks, lookups
+// never wait on check slots, and the other provider's checks are answered
+// at once from its reserve.
 func TestOneHangingProviderStarvesNothingElse(t *testing.T) {
 	e := newEnv(t)
 	reg := prometheus.NewRegistry()
-	// Two providers: a share of 4 each, and a queue of 4 each.
+	// 8 shared slots, a reserve of 1 and a queue of 4 for each provider.
 	e.startBridge(bridge.Config{MaxInflight: 8, Registerer: reg})
 	e.addCoinbar("cb-ok", "PENDING", "")
 	e.mustCheck("coinbar", "cb-ok")
-	const sent = 30
+	const sent, inFlight, queued = 30, 8 + 1, 4
 	for i := range sent {
 		id := fmt.Sprintf("mv-hang-%d", i)
 		e.addMuvinai(id, "pending", "not_paid", "0")
@@ -147,9 +149,11 @@ func TestOneHangingProviderStarvesNothingElse(t *testing.T) {
 		must(t, e.nc.Publish("payments.check", []byte(`{"provider":"muvinai","payment_id":"`+id+`"}`)))
 	}
 	must(t, e.nc.Flush())
-	testkit.WaitFor(t, 5*time.Second, "muvinai's share in flight", func() bool { return len(e.muvinai.Requests()) == 4 })
+	testkit.WaitFor(t, 5*time.Second, "every shared slot and muvinai's reserve in flight", func() bool {
+		return len(e.muvinai.Requests()) == inFlight
+	})
 	testkit.WaitFor(t, 5*time.Second, "the checks past the queue dropped", func() bool {
-		return metricValue(t, reg, "paybridge_checks_dropped_total", "provider", "muvinai") == sent-8
+		return metricValue(t, reg, "paybridge_checks_dropped_total", "provider", "muvinai") == sent-inFlight-queued
 	})
 
 	// Each of these must be answered while muvinai hangs (well within
@@ -168,11 +172,39 @@ func TestOneHangingProviderStarvesNothingElse(t *testing.T) {
 	msg, err := e.nc.Request("payments.check", []byte(`{"provider":"muvinai","payment_id":"mv-hang-0"}`), time.Second)
 	must(t, err)
 	if r := e.decodeReply(msg); r.Err == nil || r.Err.Error.Code != paybridge.CodeOverloaded {
-		t.Fatalf("muvinai check past its share: %s", r.Raw)
+		t.Fatalf("muvinai check past its slots: %s", r.Raw)
 	}
-	// The queued checks run once slots free up: 4 in flight + 4 queued.
-	testkit.WaitFor(t, 10*time.Second, "the queued checks run", func() bool { return len(e.muvinai.Requests()) == 8 })
-	testkit.WaitFor(t, 10*time.Second, "the queued checks stored", func() bool { return len(e.events()) == 1+8 })
+	// The queued checks run once slots free up.
+	testkit.WaitFor(t, 10*time.Second, "the queued checks run", func() bool { return len(e.muvinai.Requests()) == inFlight+queued })
+	testkit.WaitFor(t, 10*time.Second, "the queued checks stored", func() bool { return len(e.events()) == 1+inFlight+queued })
+}
+
+// With one provider busy, it may use every shared slot: checks with a
+// caller waiting are never refused while fewer than --max-inflight are in
+// flight (an even split refused half of them).
+func TestOneBusyProviderUsesEverySharedSlot(t *testing.T) {
+	e := newEnv(t)
+	reg := prometheus.NewRegistry()
+	const maxInflight = 64
+	e.startBridge(bridge.Config{MaxInflight: maxInflight, Registerer: reg})
+	for i := range maxInflight {
+		id := fmt.Sprintf("busy-%02d", i)
+		e.addMuvinai(id, "pending", "not_paid", "0")
+		must(t, e.muvinai.Fault(id, fake.Fault{Times: 1, Delay: 2 * time.Second}))
+	}
+	replies := make(chan reply, maxInflight)
+	for i := range maxInflight {
+		go func() { replies <- e.check(map[string]any{"provider": "muvinai", "payment_id": fmt.Sprintf("busy-%02d", i)}) }()
+	}
+	testkit.WaitFor(t, 10*time.Second, "every check in flight", func() bool { return len(e.muvinai.Requests()) == maxInflight })
+	for range maxInflight {
+		if r := <-replies; r.OK == nil {
+			t.Fatalf("a check of the busy provider: %s", r.Raw)
+		}
+	}
+	if n := metricValue(t, reg, "paybridge_requests_total", "outcome", "overloaded"); !math.IsNaN(n) {
+		t.Fatalf("%v checks overloaded", n)
+	}
 }
 
 // A reply the NATS server would refuse for its size is answered with an

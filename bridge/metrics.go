@@ -137,12 +137,12 @@ func (m *metrics) watchUnread(u *unreadRequests) error {
 
 // watchQueue reports how many fire-and-forget checks of provider wait in
 // its queue as paybridge_queued_checks.
-func (m *metrics) watchQueue(provider string, p *pool) error {
+func (m *metrics) watchQueue(provider string, queued func() int) error {
 	return m.reg.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name:        "paybridge_queued_checks",
 		Help:        "Fire-and-forget checks waiting for a slot of their provider's share of in-flight checks.",
 		ConstLabels: prometheus.Labels{"provider": provider},
-	}, func() float64 { return float64(len(p.queue)) }))
+	}, func() float64 { return float64(queued()) }))
 }
 
 // countRequest counts one request on the intake by its outcome.

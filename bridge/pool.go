@@ -1,110 +1,181 @@
 package bridge
 
-import "time"
+import (
+	"sync"
+	"time"
+)
 
-// pool is one provider's share of the in-flight limit: at most cap(slots)
-// of its checks run at once, and fire-and-forget checks past that wait in
-// a queue of cap(queue). A job is handed the slot it runs in and must call
-// done once its answer is ready: the slot then goes to a queued job or is
-// freed. Nothing here blocks, so the intake subscription never waits.
+// slots bounds the requests in flight. Its capacity is shared by every
+// lane (a provider), first come first served, so that one busy provider
+// may use all of it while the others are idle; each lane also has a small
+// reserve that only it may use, so that a provider that hangs holding
+// every shared slot never leaves another without one. Fire-and-forget
+// requests past a lane's slots wait in that lane's bounded queue, served
+// as slots free up, lanes taking turns. Nothing here blocks, so the
+// intake subscription never waits.
 //
 // Jobs run on workers that stay for the next job a while: a goroutine
-// whose stack has grown through a provider call serves many checks, where
-// a fresh goroutine per check would grow (copy) its stack every time.
-type pool struct {
-	slots chan struct{}
-	queue chan func()
-	idle  chan func() // jobs handed to a worker waiting for one
+// whose stack has grown through a provider call serves many requests,
+// where a fresh goroutine per request would grow (copy) its stack every
+// time.
+type slots struct {
+	mu    sync.Mutex
+	free  int     // shared slots free
+	lanes []*lane // taking turns for freed slots
+	turn  int
+	idle  chan task // jobs handed to a worker waiting for one
+}
+
+// lane is one provider's reserve and queue.
+type lane struct {
+	name         string
+	reserveFree  int
+	reserve      int
+	queue        []task // FIFO of at most queueCap
+	queueCap     int
+	queued, held int // for the gauges and tests: queued jobs, slots held
+}
+
+// slot is what a running job holds; it gives it back with done.
+type slot struct {
+	lane     *lane
+	reserved bool
+}
+
+type task struct {
+	job  func(slot)
+	slot slot
 }
 
 // workerIdle is how long a worker waits for another job before it ends.
 const workerIdle = 10 * time.Second
 
-func newPool(size, queue int) *pool {
-	return &pool{slots: make(chan struct{}, size), queue: make(chan func(), queue), idle: make(chan func())}
+func newSlots(capacity int) *slots {
+	return &slots{free: capacity, idle: make(chan task)}
 }
 
-// run hands job to an idle worker, or starts one.
-func (p *pool) run(job func()) {
-	select {
-	case p.idle <- job:
+// lane adds a lane with its reserve and queue.
+func (s *slots) lane(name string, reserve, queue int) *lane {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l := &lane{name: name, reserve: reserve, reserveFree: reserve, queueCap: queue}
+	s.lanes = append(s.lanes, l)
+	return l
+}
+
+// take takes a slot for l: a shared one, else one of its reserve. s.mu
+// is held.
+func (s *slots) take(l *lane) (slot, bool) {
+	switch {
+	case s.free > 0:
+		s.free--
+	case l.reserveFree > 0:
+		l.reserveFree--
+		l.held++
+		return slot{lane: l, reserved: true}, true
 	default:
-		go p.work(job)
+		return slot{}, false
 	}
+	l.held++
+	return slot{lane: l}, true
 }
 
-// work runs job, then the jobs handed to it, until it has waited workerIdle
-// for one.
-func (p *pool) work(job func()) {
-	t := time.NewTimer(workerIdle)
-	defer t.Stop()
-	for {
-		job()
-		t.Reset(workerIdle)
-		select {
-		case job = <-p.idle:
-		case <-t.C:
-			return
-		}
+// try runs job at once in a slot of l, and reports whether it did: for a
+// request with someone waiting on the answer, who is better told
+// "overloaded" at once.
+func (s *slots) try(l *lane, job func(slot)) bool {
+	s.mu.Lock()
+	sl, ok := s.take(l)
+	s.mu.Unlock()
+	if ok {
+		s.run(task{job, sl})
 	}
+	return ok
 }
 
-// try runs job on its own goroutine if a slot is free, and reports whether
-// it did: for a request with someone waiting on the answer, who is better
-// told "overloaded" at once.
-func (p *pool) try(job func()) bool {
-	select {
-	case p.slots <- struct{}{}:
-		p.run(job)
+// tryOrQueue runs job, or queues it in l for the next free slot, and
+// reports false when the queue is full too: for a fire-and-forget
+// request, whose refusal nobody would hear.
+func (s *slots) tryOrQueue(l *lane, job func(slot)) bool {
+	s.mu.Lock()
+	sl, ok := s.take(l)
+	if !ok && len(l.queue) < l.queueCap {
+		l.queue = append(l.queue, task{job: job})
+		l.queued++
+		s.mu.Unlock()
 		return true
-	default:
-		return false
+	}
+	s.mu.Unlock()
+	if ok {
+		s.run(task{job, sl})
+	}
+	return ok
+}
+
+// done gives back the slot a job held, and starts the queued jobs the
+// slots now free can take, lanes taking turns.
+func (s *slots) done(sl slot) {
+	s.mu.Lock()
+	sl.lane.held--
+	if sl.reserved {
+		sl.lane.reserveFree++
+	} else {
+		s.free++
+	}
+	var start []task
+	for tried := 0; tried < len(s.lanes); {
+		l := s.lanes[s.turn]
+		s.turn = (s.turn + 1) % len(s.lanes)
+		tried++
+		if len(l.queue) == 0 {
+			continue
+		}
+		next, ok := s.take(l)
+		if !ok {
+			continue
+		}
+		t := l.queue[0]
+		l.queue[0] = task{}
+		l.queue = l.queue[1:]
+		l.queued--
+		t.slot = next
+		start = append(start, t)
+		tried = 0 // a lane may take another turn while slots last
+	}
+	s.mu.Unlock()
+	for _, t := range start {
+		s.run(t)
 	}
 }
 
-// tryOrQueue runs job, or queues it for the next free slot, and reports
-// false when the queue is full too: for a fire-and-forget request, whose
-// refusal nobody would hear.
-func (p *pool) tryOrQueue(job func()) bool {
-	if p.try(job) {
-		return true
-	}
+// run hands t to an idle worker, or starts one.
+func (s *slots) run(t task) {
 	select {
-	case p.queue <- job:
+	case s.idle <- t:
 	default:
-		return false
+		go s.work(t)
 	}
-	// Every slot may have been freed between the try and the queueing;
-	// if one is free now, the queued job must not wait for the next
-	// arrival.
-	select {
-	case p.slots <- struct{}{}:
-		p.done()
-	default:
-	}
-	return true
 }
 
-// done hands the caller's slot to a queued job, or frees it.
-func (p *pool) done() {
+// work runs t, then the tasks handed to it, until it has waited
+// workerIdle for one.
+func (s *slots) work(t task) {
+	timer := time.NewTimer(workerIdle)
+	defer timer.Stop()
 	for {
+		t.job(t.slot)
+		timer.Reset(workerIdle)
 		select {
-		case job := <-p.queue:
-			p.run(job)
-			return
-		default:
-		}
-		<-p.slots
-		// A job queued between the look and the release would wait for
-		// the next arrival: take a slot back for it unless every slot is
-		// held, in which case its holder hands it over when done.
-		if len(p.queue) == 0 {
-			return
-		}
-		select {
-		case p.slots <- struct{}{}:
-		default:
+		case t = <-s.idle:
+		case <-timer.C:
 			return
 		}
 	}
+}
+
+// queueLen is how many jobs wait in l.
+func (s *slots) queueLen(l *lane) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return l.queued
 }

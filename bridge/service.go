@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -21,9 +23,9 @@ import (
 // service is the intake: the nats.go micro service "paybridge" with the
 // check and status endpoints in one queue group. Requests are decoded on
 // the subscription's goroutine and then run on their own, within limits
-// that keep one slow provider from starving anything else: each provider
-// has its own share of the in-flight limit (a pool), and lookups, which
-// only read KV, have slots of their own.
+// that keep one slow provider from starving anything else: the checks'
+// slots are shared by the providers with a reserve for each (slots), and
+// lookups, which only read KV, have slots of their own.
 //
 // What a request may cost is bounded in bytes, not only in count: each
 // endpoint's subscription buffers at most intakePendingBytes of messages
@@ -34,8 +36,10 @@ type service struct {
 	nc       *nats.Conn
 	svc      micro.Service
 	checker  *checker
-	pools    map[string]*pool // by provider
-	lookups  *pool
+	checks   *slots
+	lanes    map[string]*lane // by provider
+	lookups  *slots
+	lookup   *lane
 	owned    ownedSubjects
 	tracing  tracing
 	log      *slog.Logger
@@ -64,18 +68,15 @@ const (
 const summaryInterval = 10 * time.Second
 
 func startService(nc *nats.Conn, cfg Config, checker *checker, m *metrics, t tracing) (*service, error) {
-	// Each provider's share of --max-inflight, and as many queued
-	// fire-and-forget checks.
-	share := max(1, cfg.MaxInflight/max(1, len(checker.providers)))
-	pools := make(map[string]*pool, len(checker.providers))
-	for name := range checker.providers {
-		pools[name] = newPool(share, share)
-	}
+	checks, lanes := newCheckSlots(cfg.MaxInflight, slices.Sorted(maps.Keys(checker.providers)))
+	lookups := newSlots(cfg.MaxInflight)
 	s := &service{
 		nc:      nc,
 		checker: checker,
-		pools:   pools,
-		lookups: newPool(cfg.MaxInflight, 0),
+		checks:  checks,
+		lanes:   lanes,
+		lookups: lookups,
+		lookup:  lookups.lane("lookups", 0, 0),
 		owned:   newOwnedSubjects(cfg),
 		tracing: t,
 		log:     cfg.Logger,
@@ -89,8 +90,8 @@ func startService(nc *nats.Conn, cfg Config, checker *checker, m *metrics, t tra
 	if err := m.watchUnread(s.unread); err != nil {
 		return nil, err
 	}
-	for name, p := range pools {
-		if err := m.watchQueue(name, p); err != nil {
+	for name, l := range lanes {
+		if err := m.watchQueue(name, func() int { return checks.queueLen(l) }); err != nil {
 			return nil, err
 		}
 	}
@@ -201,15 +202,29 @@ func (s *service) handle(msg micro.Request, ep endpoint) {
 	if s.tracing.on {
 		span.SetAttributes(attrProvider.String(j.req.Provider), attrPaymentID.String(j.req.PaymentID))
 	}
-	p := s.pools[j.req.Provider]
-	if p == nil { // refused before it takes a slot or names a metric label
+	l := s.lanes[j.req.Provider]
+	if l == nil { // refused before it takes a slot or names a metric label
 		s.finish(ctx, j, paybridge.Reply{}, unknownProvider(j.req.Provider))
 		return
 	}
 	if ep == lookupEndpoint {
-		p = s.lookups
+		s.dispatch(ctx, s.lookups, s.lookup, j)
+		return
 	}
-	s.dispatch(ctx, p, j)
+	s.dispatch(ctx, s.checks, l, j)
+}
+
+// newCheckSlots are the slots of checks: --max-inflight shared by the
+// providers, plus a reserve for each of a sixteenth of it (at least one),
+// and a queue for each of fire-and-forget checks as long as an even share
+// (docs/contract.md, "Fire-and-forget and request-reply").
+func newCheckSlots(maxInflight int, providers []string) (*slots, map[string]*lane) {
+	s := newSlots(maxInflight)
+	lanes := make(map[string]*lane, len(providers))
+	for _, name := range providers {
+		lanes[name] = s.lane(name, max(1, maxInflight/16), max(1, maxInflight/max(1, len(providers))))
+	}
+	return s, lanes
 }
 
 // errRefusedReply marks the span of a request refused for its reply
@@ -223,29 +238,29 @@ const (
 	outcomeDropped      = "dropped"
 )
 
-// dispatch runs j in one of p's slots. A request that wants an answer
+// dispatch runs j in a slot of lane l. A request that wants an answer
 // gets overloaded at once when none is free; a fire-and-forget one is
 // queued, and dropped (and counted) when the queue is full too: nobody
 // would hear of its refusal, and the subscription must never wait. The
 // slot is freed once the answer is ready, before it is sent, so that a
 // caller's next request never finds its own previous one still counted.
-func (s *service) dispatch(ctx context.Context, p *pool, j *job) {
-	run := func() {
+func (s *service) dispatch(ctx context.Context, sl *slots, l *lane, j *job) {
+	run := func(held slot) {
 		defer s.leave()
 		s.metrics.inflight.Inc()
 		// No deadline here: the provider call has its own (CheckTimeout),
 		// and every NATS call falls back to the client's default timeout.
 		rep, err := s.serve(ctx, j)
 		s.metrics.inflight.Dec()
-		p.done()
+		sl.done(held)
 		s.finish(ctx, j, rep, err)
 	}
 	s.enter()
-	if j.reply == "" && p.tryOrQueue(run) || j.reply != "" && p.try(run) {
+	if j.reply == "" && sl.tryOrQueue(l, run) || j.reply != "" && sl.try(l, run) {
 		return
 	}
 	s.leave()
-	refusal := paybridge.Errorf(paybridge.CodeOverloaded, "%d requests of this kind in flight, the bridge's limit for them", cap(p.slots))
+	refusal := paybridge.Errorf(paybridge.CodeOverloaded, "every slot for %s requests is in flight", l.name)
 	if j.reply != "" {
 		s.finish(ctx, j, paybridge.Reply{}, refusal)
 		return
@@ -274,7 +289,7 @@ func (s *service) serve(ctx context.Context, j *job) (rep paybridge.Reply, err e
 // reply, when it wants one.
 func (s *service) finish(ctx context.Context, j *job, rep paybridge.Reply, err error) {
 	provider := j.req.Provider
-	if s.pools[provider] == nil {
+	if s.lanes[provider] == nil {
 		provider = "" // do not let callers mint label values
 	}
 	out := outcome(rep, err)

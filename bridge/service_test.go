@@ -31,9 +31,13 @@ func TestUnconfiguredLookupsMintNoLabels(t *testing.T) {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.DiscardHandler)
-	s := &service{lookups: newPool(1, 0), pools: map[string]*pool{"coinbar": newPool(1, 0)}, metrics: m, log: log,
+	checks, lanes := newCheckSlots(1, []string{"coinbar"})
+	lookups := newSlots(1)
+	s := &service{checks: checks, lanes: lanes, lookups: lookups, lookup: lookups.lane("lookups", 0, 0), metrics: m, log: log,
 		drops: newSummary(log, time.Minute, "dropped")}
-	s.lookups.slots <- struct{}{} // the only slot is busy
+	if !lookups.try(s.lookup, func(slot) {}) { // the only slot is busy from now on
+		t.Fatal("no lookup slot")
+	}
 	for i := range 100 {
 		s.handle(lookupRequest{data: fmt.Appendf(nil, `{"provider":"made-up-%d","payment_id":"p"}`, i)}, lookupEndpoint)
 	}

@@ -80,7 +80,7 @@ func serveFlags(c *serveConfig, raw *rawServeFlags) *flagSet {
 
 	f.StringVar(&raw.watchSchedule, "watch-schedule", bridge.FormatSchedule(def.WatchSchedule), "delays between re-checks of a watched payment, the last repeating")
 	f.DurationVar(&c.bridge.WatchDeadline, "watch-deadline", def.WatchDeadline, "how long a payment is watched before a watch-expired event")
-	f.IntVar(&c.bridge.MaxInflight, "max-inflight", def.MaxInflight, "checks processed at once, shared evenly between the providers; more are answered overloaded (fire-and-forget ones queue)")
+	f.IntVar(&c.bridge.MaxInflight, "max-inflight", def.MaxInflight, "checks processed at once, shared by the providers, first come, each with a reserve of a sixteenth more that only it may use; past them a check is answered overloaded (fire-and-forget ones queue)")
 	f.IntVar(&c.bridge.MaxWatches, "max-watches", def.MaxWatches, "watches and webhook triggers stored per provider; more are refused as overloaded")
 	f.Int64Var(&c.bridge.WatchStreamMaxBytes, "watch-stream-max-bytes", def.WatchStreamMaxBytes, "bytes JetStream reserves for the watch stream when paybridge creates it; 0: a quarter of the room JetStream has, at most 1 GiB")
 	f.DurationVar(&c.bridge.StatusRetention, "status-retention", def.StatusRetention, "how long a stored status is kept after it was last written (a watched payment's, at least until its watch ends)")
