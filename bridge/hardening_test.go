@@ -1,9 +1,9 @@
 package bridge_test
 
 import (
-	"math"
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/http"
 	"strings"
 	"sync"
@@ -194,7 +194,9 @@ func TestOneBusyProviderUsesEverySharedSlot(t *testing.T) {
 	}
 	replies := make(chan reply, maxInflight)
 	for i := range maxInflight {
-		go func() { replies <- e.check(map[string]any{"provider": "muvinai", "payment_id": fmt.Sprintf("busy-%02d", i)}) }()
+		go func() {
+			replies <- e.check(map[string]any{"provider": "muvinai", "payment_id": fmt.Sprintf("busy-%02d", i)})
+		}()
 	}
 	testkit.WaitFor(t, 10*time.Second, "every check in flight", func() bool { return len(e.muvinai.Requests()) == maxInflight })
 	for range maxInflight {
