@@ -170,6 +170,17 @@ func (b *Bridge) Start(ctx context.Context) error {
 	return nil
 }
 
+// InFlight is how many checks, lookups and watch re-checks this instance
+// is working on now: what its memory follows beyond the view of the
+// bucket (goroutines, provider connections, buffers).
+func (b *Bridge) InFlight() int {
+	n := len(b.watcher.held)
+	if b.service != nil {
+		n += int(b.service.running.Load())
+	}
+	return n
+}
+
 // Close stops taking requests, lets those in flight finish and be answered,
 // then stops the background work and waits for it, all until ctx ends: a
 // watch's provider call or claim still running then is left to end on its

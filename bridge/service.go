@@ -48,6 +48,8 @@ type service struct {
 	refusals *summary // requests refused for their reply subject
 	unread   *unreadRequests
 
+	running   atomic.Int64 // requests being served in a slot now
+
 	mu        sync.Mutex
 	active    int           // requests being handled or waiting for their answer
 	idle      chan struct{} // closed when active drops to zero
@@ -248,9 +250,11 @@ func (s *service) dispatch(ctx context.Context, sl *slots, l *lane, j *job) {
 	run := func(held slot) {
 		defer s.leave()
 		s.metrics.inflight.Inc()
+		s.running.Add(1)
 		// No deadline here: the provider call has its own (CheckTimeout),
 		// and every NATS call falls back to the client's default timeout.
 		rep, err := s.serve(ctx, j)
+		s.running.Add(-1)
 		s.metrics.inflight.Dec()
 		sl.done(held)
 		s.finish(ctx, j, rep, err)

@@ -212,30 +212,61 @@ func TestHelp(t *testing.T) {
 	}
 }
 
-// The soft memory limit follows the view's size: at the defaults it keeps
-// the bridge's RSS within 64 MiB at 1,000 checks/s (README, Performance),
-// and a larger view gets room for its entries.
-func TestMemoryLimitFollowsTheCacheSize(t *testing.T) {
-	def := memoryLimit(bridge.DefaultConfig().CacheSize)
+// The soft memory limit follows the view of the bucket and the work in
+// flight: about 160 bytes an entry, and 128 KiB a check in flight.
+func TestMemoryLimitFollowsTheCacheAndTheWorkInFlight(t *testing.T) {
+	def := memoryLimit(bridge.DefaultConfig().CacheSize, 0)
 	if def > 56<<20 || def < 40<<20 {
-		t.Fatalf("default limit %d MiB", def>>20)
+		t.Fatalf("idle limit at the default cache size: %d MiB", def>>20)
 	}
-	if grown := memoryLimit(1_000_000) - memoryLimit(100_000); grown < 900_000*150 {
+	if grown := memoryLimit(1_000_000, 0) - memoryLimit(100_000, 0); grown < 900_000*150 {
 		t.Fatalf("900,000 more entries get %d more bytes", grown)
+	}
+	if busy := memoryLimit(100_000, 2000) - def; busy < 2000*64<<10 {
+		t.Fatalf("2,000 checks in flight get %d MiB more", busy>>20)
 	}
 }
 
-// serve sets its limit unless the environment already sets GOMEMLIMIT.
-func TestTuneGCLeavesAGivenGOMEMLIMIT(t *testing.T) {
-	before := debug.SetMemoryLimit(-1)
-	t.Cleanup(func() { debug.SetMemoryLimit(before) })
-	tuneGC(func(k string) (string, bool) { return "1GiB", k == "GOMEMLIMIT" }, 1000)
+// serve sets its limit unless the environment already sets GOMEMLIMIT,
+// and lets it alone pace the collector unless GOGC is set; the limit
+// follows the most checks in flight over the last 10 s, rising at once and
+// falling only once they are over.
+func TestTuneGCFollowsTheWorkInFlight(t *testing.T) {
+	before, percent := debug.SetMemoryLimit(-1), debug.SetGCPercent(100)
+	t.Cleanup(func() { debug.SetMemoryLimit(before); debug.SetGCPercent(percent) })
+	if tuner := tuneGC(func(k string) (string, bool) { return "1GiB", k == "GOMEMLIMIT" }, 1000); tuner != nil {
+		t.Fatal("with GOMEMLIMIT set, serve tunes the limit")
+	}
 	if got := debug.SetMemoryLimit(-1); got != before {
 		t.Errorf("with GOMEMLIMIT set, the limit changed to %d", got)
 	}
-	tuneGC(func(string) (string, bool) { return "", false }, 1000)
-	if got := debug.SetMemoryLimit(-1); got != memoryLimit(1000) {
-		t.Errorf("limit %d, want %d", got, memoryLimit(1000))
+	tuner := tuneGC(func(string) (string, bool) { return "", false }, 1000)
+	if got := debug.SetMemoryLimit(-1); got != memoryLimit(1000, 0) {
+		t.Errorf("idle limit %d, want %d", got, memoryLimit(1000, 0))
+	}
+	if got := debug.SetGCPercent(100); got != -1 {
+		t.Errorf("GOGC %d below the limit, want off: the limit paces the collector", got)
+	}
+	tuneGC(func(k string) (string, bool) { return "50", k == "GOGC" }, 1000)
+	if got := debug.SetGCPercent(100); got != 100 {
+		t.Errorf("with GOGC set, serve changed it to %d", got)
+	}
+	inflight := 2000
+	tuner.inflight = func() int { return inflight }
+	tuner.adjust()
+	if got := debug.SetMemoryLimit(-1); got != memoryLimit(1000, 2000) {
+		t.Errorf("limit with 2,000 in flight %d, want %d", got, memoryLimit(1000, 2000))
+	}
+	inflight = 0
+	for range int(tuneHold/tuneEvery) - 1 {
+		tuner.adjust()
+	}
+	if got := debug.SetMemoryLimit(-1); got != memoryLimit(1000, 2000) {
+		t.Errorf("the limit fell within %s of the burst: %d", tuneHold, got)
+	}
+	tuner.adjust()
+	if got := debug.SetMemoryLimit(-1); got != memoryLimit(1000, 0) {
+		t.Errorf("limit %s after the burst: %d, want %d", tuneHold, got, memoryLimit(1000, 0))
 	}
 }
 

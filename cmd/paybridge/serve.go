@@ -9,8 +9,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"runtime/debug"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -43,7 +43,7 @@ func (m *Main) runServe(ctx context.Context, args []string, stdout, stderr io.Wr
 	if err != nil {
 		return err
 	}
-	tuneGC(m.LookupEnv, cfg.bridge.CacheSize)
+	memory := tuneGC(m.LookupEnv, cfg.bridge.CacheSize)
 	log := cfg.log.logger(stderr, &m.secrets)
 	s, err := m.startServer(ctx, cfg, log)
 	if err != nil && ctx.Err() != nil {
@@ -54,6 +54,13 @@ func (m *Main) runServe(ctx context.Context, args []string, stdout, stderr io.Wr
 	}
 	if err != nil {
 		return err
+	}
+	if memory != nil {
+		var tuning sync.WaitGroup
+		defer tuning.Wait()
+		tuned, stop := context.WithCancel(ctx)
+		defer stop()
+		tuning.Go(func() { memory.follow(tuned, s.bridge.InFlight) })
 	}
 	return s.wait(ctx)
 }
@@ -296,25 +303,4 @@ func drain(ctx context.Context, nc *nats.Conn) {
 	case <-ctx.Done():
 		nc.Close()
 	}
-}
-
-// tuneGC sets a soft memory limit that follows the view of the status
-// bucket, the one thing serve keeps that grows with the payments in play:
-// a base for the runtime, buffers and checks in flight, plus about 160
-// bytes an entry of --cache-size (the entry itself is ~190 bytes, a part
-// of it shared with what the base covers). Below the limit the collector
-// runs at the default pace; near it, it runs more often, trading CPU for
-// memory, and never takes more than about half the CPU (the runtime's own
-// cap). A GOMEMLIMIT set in the environment wins; GOGC still sets the pace
-// below the limit. The README's Performance section has the measurements.
-func tuneGC(lookupEnv func(string) (string, bool), cacheSize int) {
-	if _, set := lookupEnv("GOMEMLIMIT"); !set {
-		debug.SetMemoryLimit(memoryLimit(cacheSize))
-	}
-}
-
-// memoryLimit is the soft limit tuneGC sets for a view of cacheSize.
-func memoryLimit(cacheSize int) int64 {
-	const base, perEntry = 32 << 20, 160
-	return base + int64(cacheSize)*perEntry
 }
