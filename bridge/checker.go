@@ -257,7 +257,7 @@ func (o observation) reply(provider, paymentID string) paybridge.Reply {
 	if o.found {
 		status := o.stored.status.Status()
 		rep.PreviousStatus = &status
-		rep.Revision = o.stored.revision
+		rep.Revision = o.stored.claimRevision
 	}
 	return rep
 }

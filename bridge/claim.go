@@ -185,7 +185,7 @@ func (c *claimer) applySince(ctx context.Context, provider, paymentID, key strin
 		case verdictUnknown:
 			return obs, nil // never stored: we do not know what it means
 		case verdictSame:
-			c.view.confirm(key, e.rev, checkedAt, res.Status)
+			c.view.confirm(key, e.kvRevision, checkedAt, res.Status)
 			return obs, nil
 		case verdictStale:
 			// A settled payment cannot become unsettled, and a late answer
@@ -209,13 +209,13 @@ func (c *claimer) applySince(ctx context.Context, provider, paymentID, key strin
 				watchUntil = &until
 			}
 		}
-		next := newRecord(provider, paymentID, res, prev, e.rev, checkedAt)
+		next := newRecord(provider, paymentID, res, prev, e.kvRevision, checkedAt)
 		next.WatchUntil = watchUntil
 		ticket, err := c.outbox.Note(ctx, key, next.EventID)
 		if err != nil {
 			return observation{}, internalError(err)
 		}
-		claimRev, err := c.store.Put(ctx, key, next, e.rev)
+		claimRev, err := c.store.Put(ctx, key, next, e.kvRevision)
 		if errors.Is(err, errConflict) {
 			c.metrics.kvConflicts.Inc()
 			c.dropNote(ctx, key, next.EventID, ticket)
@@ -499,7 +499,7 @@ func late(res paybridge.Result, e viewEntry, found bool, base *snapshot) (isLate
 	if at := res.UpdatedAt.UnixNano(); e.providerUpdatedAt != 0 && !res.UpdatedAt.IsZero() && at != e.providerUpdatedAt {
 		return at < e.providerUpdatedAt, false
 	}
-	if !base.found || base.entry.revision != e.revision {
+	if !base.found || base.entry.claimRevision != e.claimRevision {
 		return true, true
 	}
 	return false, false

@@ -214,42 +214,32 @@ func (o *streamOutbox) CrossOff(ctx context.Context, ticket uint64) error {
 	return err
 }
 
-// Pending implements Outbox with an ordered consumer over what the stream
-// holds now: only notes not crossed off, few unless claimers are dying.
+// Pending implements Outbox by reading the notes the stream holds, each
+// the next one after the last (the server skips the crossed-off ones):
+// only notes not crossed off, none unless claimers are dying, so a round
+// usually costs one stream info.
 func (o *streamOutbox) Pending(ctx context.Context, limit int) ([]OutboxEntry, error) {
 	info, err := o.stream.Info(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if info.State.Msgs == 0 {
-		return nil, nil
-	}
-	cons, err := o.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
-	if err != nil {
-		return nil, err
-	}
-	batch, err := cons.FetchNoWait(min(limit, int(info.State.Msgs)))
-	if err != nil {
-		return nil, err
-	}
 	var out []OutboxEntry
-	for msg := range batch.Messages() {
-		meta, err := msg.Metadata()
-		if err != nil {
-			continue
+	for seq := info.State.FirstSeq; info.State.Msgs > 0 && len(out) < limit; {
+		msg, err := o.stream.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(o.subject+".>"))
+		switch {
+		case errors.Is(err, jetstream.ErrMsgNotFound):
+			return out, nil // no note at or after seq
+		case err != nil:
+			return out, fmt.Errorf("reading the outbox from %d: %w", seq, err)
 		}
+		seq = msg.Sequence + 1
 		var note outboxNote
-		if json.Unmarshal(msg.Data(), &note) != nil || note.EventID == "" {
+		if json.Unmarshal(msg.Data, &note) != nil || note.EventID == "" {
 			note.EventID = "" // an unreadable note: crossed off as stale
 		}
 		// Notes written before the event id joined the subject end in the key.
-		key := strings.TrimSuffix(strings.TrimPrefix(msg.Subject(), o.subject+"."), "."+note.EventID)
-		out = append(out, OutboxEntry{
-			Key:     key,
-			EventID: note.EventID,
-			Ticket:  meta.Sequence.Stream,
-			NotedAt: meta.Timestamp,
-		})
+		key := strings.TrimSuffix(strings.TrimPrefix(msg.Subject, o.subject+"."), "."+note.EventID)
+		out = append(out, OutboxEntry{Key: key, EventID: note.EventID, Ticket: msg.Sequence, NotedAt: msg.Time})
 	}
-	return out, batch.Error()
+	return out, nil
 }

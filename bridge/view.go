@@ -38,8 +38,8 @@ type view struct {
 // (the provider's words, the amounts) is read from KV when a reply needs
 // it: a reply from the store, a stale read.
 type viewEntry struct {
-	rev      uint64 // the KV revision: what a compare-and-set is made against
-	revision uint64 // the record's revision: the claim's, as replies give it
+	kvRevision    uint64 // the KV revision: what a compare-and-set is made against
+	claimRevision uint64 // the record's own revision: its claim's, as replies give it
 	// Times in Unix nanoseconds, 0 for none: a time.Time is three times
 	// the size.
 	watchUntil int64
@@ -79,11 +79,11 @@ func newView(size int, m *metrics) *view {
 // entryOf takes from rec, stored at KV revision rev, what a check needs.
 func entryOf(rec Record, rev uint64) viewEntry {
 	e := viewEntry{
-		rev:        rev,
-		revision:   rec.Revision,
-		status:     statusOf(rec.Status),
-		published:  rec.Published,
-		observedAt: rec.ObservedAt.UnixNano(),
+		kvRevision:    rev,
+		claimRevision: rec.Revision,
+		status:        statusOf(rec.Status),
+		published:     rec.Published,
+		observedAt:    rec.ObservedAt.UnixNano(),
 	}
 	if rec.WatchUntil != nil {
 		e.watchUntil = rec.WatchUntil.UnixNano()
@@ -122,7 +122,7 @@ func (v *view) confirmedAt(key string, rev uint64) (time.Time, bool) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	e, ok := v.lru.Peek(key)
-	if !ok || e.rev != rev {
+	if !ok || e.kvRevision != rev {
 		return time.Time{}, false
 	}
 	return e.checkedAt(), true
@@ -140,9 +140,9 @@ func (v *view) put(key string, rec Record, rev uint64) {
 func (v *view) putLocked(key string, e viewEntry) {
 	if old, ok := v.lru.Peek(key); ok {
 		switch {
-		case old.rev > e.rev:
+		case old.kvRevision > e.kvRevision:
 			return
-		case old.rev == e.rev:
+		case old.kvRevision == e.kvRevision:
 			e.confirmed, e.confirmedAs = old.confirmed, old.confirmedAs
 		}
 	}
@@ -156,7 +156,7 @@ func (v *view) putLocked(key string, e viewEntry) {
 func (v *view) confirm(key string, rev uint64, at time.Time, status paybridge.Status) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	if e, ok := v.lru.Peek(key); ok && e.rev == rev && at.UnixNano() > e.confirmed {
+	if e, ok := v.lru.Peek(key); ok && e.kvRevision == rev && at.UnixNano() > e.confirmed {
 		e.confirmed, e.confirmedAs = at.UnixNano(), statusOf(status)
 		v.lru.Add(key, e)
 	}
@@ -176,7 +176,7 @@ func (v *view) follow(key string, rec Record, rev uint64, created time.Time) (mi
 	if !ok {
 		return false
 	}
-	missed = old.rev < rev && old.confirmed > created.UnixNano() && old.confirmedAs.Status() != rec.Status
+	missed = old.kvRevision < rev && old.confirmed > created.UnixNano() && old.confirmedAs.Status() != rec.Status
 	v.putLocked(key, entryOf(rec, rev))
 	return missed
 }

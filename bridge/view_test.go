@@ -31,7 +31,7 @@ func TestViewNeverGoesBackwards(t *testing.T) {
 	pending := Record{StatusChanged: events.StatusChanged{Status: paybridge.StatusPending}}
 	v.put("k", paid, 7)
 	v.put("k", pending, 5) // a late watch update of an older revision
-	if e, _ := v.get("k"); e.rev != 7 || e.status.Status() != paybridge.StatusPaid {
+	if e, _ := v.get("k"); e.kvRevision != 7 || e.status.Status() != paybridge.StatusPaid {
 		t.Fatalf("view went back to %+v", e)
 	}
 }
@@ -122,7 +122,7 @@ func TestViewFollowReportsAnswersComparedWithAReplacedRecord(t *testing.T) {
 	if !v.follow("k", underpaid, 4, t0.Add(time.Second)) {
 		t.Fatal("a check compared with a replaced record was not reported")
 	}
-	if e, _ := v.get("k"); e.rev != 4 || e.status.Status() != paybridge.StatusUnderpaid {
+	if e, _ := v.get("k"); e.kvRevision != 4 || e.status.Status() != paybridge.StatusUnderpaid {
 		t.Fatalf("view not brought up to date: %+v", e)
 	}
 

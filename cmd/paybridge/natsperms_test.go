@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"slices"
 	"strings"
 	"sync"
@@ -181,6 +182,15 @@ func TestLeastPrivilegeNATSUsers(t *testing.T) {
 	}
 	if errs := handled.reported(); len(errs) > 0 {
 		t.Errorf("billing's subscriber reported %v", errs)
+	}
+
+	// The reconciler reads the outbox's notes by subject (none are left
+	// here): the bridge's user may.
+	bc := connect(t, urls.bridge)
+	outbox, err := newJetStream(t, bc).Stream(t.Context(), "PAYMENT_OUTBOX")
+	must(t, err)
+	if _, err := outbox.GetMsg(t.Context(), 1, jetstream.WithGetMsgSubject("paybridge.outbox.>")); !errors.Is(err, jetstream.ErrMsgNotFound) {
+		t.Errorf("reading the outbox as the bridge's user: %v, want no message", err)
 	}
 
 	// The bridge itself never hit a permission it lacks: read once serve
