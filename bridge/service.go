@@ -48,7 +48,7 @@ type service struct {
 	refusals *summary // requests refused for their reply subject
 	unread   *unreadRequests
 
-	running   atomic.Int64 // requests being served in a slot now
+	running atomic.Int64 // requests being served in a slot now
 
 	mu        sync.Mutex
 	active    int           // requests being handled or waiting for their answer
