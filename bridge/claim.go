@@ -156,94 +156,148 @@ type snapshot struct {
 // force; nil: when the record read first was. An answer late against the
 // record in force (late) is a stale read: it is not stored.
 func (c *claimer) applySince(ctx context.Context, provider, paymentID, key string, res paybridge.Result, checkedAt time.Time, base *snapshot) (observation, error) {
-	for attempt := range maxClaimAttempts {
-		var e viewEntry
-		var found bool
-		var err error
-		if attempt == 0 && base != nil {
-			// The view, kept current by the bucket's updates, says best
-			// whether a change was claimed during the call; the compare-
-			// and-set catches what it has not seen yet.
-			if e, found = c.view.peek(key); !found {
-				e, found = base.entry, base.found
-			}
-		} else if e, found, err = c.read(ctx, key, attempt > 0); err != nil {
+	var obs observation
+	err := c.retryConflicts(func(fresh bool) (err error) {
+		obs, err = c.claimOnce(ctx, provider, paymentID, key, res, checkedAt, base, fresh)
+		return err
+	})
+	return obs, err
+}
+
+// claimOnce is one attempt of applySince: read, judge, announce a claim
+// in the way, claim the change and announce it. It returns errConflict
+// when another writer changed the record between the read and the claim.
+func (c *claimer) claimOnce(ctx context.Context, provider, paymentID, key string, res paybridge.Result, checkedAt time.Time, base *snapshot, fresh bool) (observation, error) {
+	var e viewEntry
+	var found bool
+	var err error
+	if !fresh && base != nil {
+		// The view, kept current by the bucket's updates, says best
+		// whether a change was claimed during the call; the compare-and-
+		// set catches what it has not seen yet.
+		if e, found = c.view.peek(key); !found {
+			e, found = base.entry, base.found
+		}
+	} else if e, found, err = c.read(ctx, key, fresh); err != nil {
+		return observation{}, err
+	}
+	if base == nil {
+		base = &snapshot{entry: e, found: found}
+	}
+	v, recheck := c.weigh(found, e, res, base)
+	if found && !e.published && (v == verdictChange || c.unannounced.mayBeOverdue(key)) {
+		if e, found, err = c.announce(ctx, key, v == verdictChange); err != nil {
 			return observation{}, err
 		}
-		if base == nil {
-			base = &snapshot{entry: e, found: found}
-		}
-		v, recheck := c.weigh(found, e, res, base)
-		if found && !e.published && (v == verdictChange || c.unannounced.mayBeOverdue(key)) {
-			if e, found, err = c.announce(ctx, key, v == verdictChange); err != nil {
-				return observation{}, err
-			}
-			v, recheck = c.weigh(found, e, res, base)
-		}
-		obs := observation{result: res, stored: e, found: found, checkedAt: checkedAt, recheck: recheck}
-		switch v {
-		case verdictUnknown:
-			return obs, nil // never stored: we do not know what it means
-		case verdictSame:
-			c.view.confirm(key, e.kvRevision, checkedAt, res.Status)
-			return obs, nil
-		case verdictStale:
-			// A settled payment cannot become unsettled, and a late answer
-			// cannot replace a later one: the reply is the stored record.
-			// The provider did not confirm it, so the view's time of the
-			// last confirmation (what max_age is weighed against) stays.
-			rec, _, _, err := c.store.Get(ctx, key)
-			if err != nil {
-				return observation{}, internalError(err)
-			}
-			obs.current, obs.stale = rec, true
-			return obs, nil
-		}
-		var prev *paybridge.Status
-		var watchUntil *time.Time
-		if found {
-			stored := e.status.Status()
-			prev = &stored
-			if e.watchUntil != 0 {
-				until := time.Unix(0, e.watchUntil).UTC()
-				watchUntil = &until
-			}
-		}
-		next := newRecord(provider, paymentID, res, prev, e.kvRevision, checkedAt)
-		next.WatchUntil = watchUntil
-		ticket, err := c.outbox.Note(ctx, key, next.EventID)
+		v, recheck = c.weigh(found, e, res, base)
+	}
+	obs := observation{result: res, stored: e, found: found, checkedAt: checkedAt, recheck: recheck}
+	switch v {
+	case verdictUnknown:
+		return obs, nil // never stored: we do not know what it means
+	case verdictSame:
+		c.view.confirm(key, e.kvRevision, checkedAt, res.Status)
+		return obs, nil
+	case verdictStale:
+		// A settled payment cannot become unsettled, and a late answer
+		// cannot replace a later one: the reply is the stored record. The
+		// provider did not confirm it, so the view's time of the last
+		// confirmation (what max_age is weighed against) stays.
+		rec, _, _, err := c.store.Get(ctx, key)
 		if err != nil {
 			return observation{}, internalError(err)
 		}
-		claimRev, err := c.store.Put(ctx, key, next, e.kvRevision)
-		if errors.Is(err, errConflict) {
-			c.metrics.kvConflicts.Inc()
-			c.dropNote(ctx, key, next.EventID, ticket)
-			continue
-		}
-		if err != nil {
-			// The write may have been stored all the same (its answer was
-			// lost): the note stays for the reconciler, and the next check
-			// of the payment announces the claim without waiting.
-			c.unannounced.givenUp(key, next.EventID)
-			return observation{}, internalError(err)
-		}
-		next.Revision = claimRev
-		c.view.put(key, next, claimRev)
-		c.metrics.countChange(prev, next.Status)
-		if c.afterClaim != nil {
-			if err := c.afterClaim(next); err != nil {
-				c.unannounced.givenUp(key, next.EventID)
-				return observation{}, err
-			}
-		}
-		// A failed publish is not the caller's failure: the change is
-		// stored and the reconciler will announce it.
-		c.finish(ctx, key, next, claimRev, ticket)
-		obs.current, obs.changed = next, true
+		obs.current, obs.stale = rec, true
 		return obs, nil
 	}
-	return observation{}, paybridge.Errorf(paybridge.CodeInternal, "status of this payment kept changing under %d attempts", maxClaimAttempts)
+	var prev *paybridge.Status
+	var watchUntil *time.Time
+	if found {
+		stored := e.status.Status()
+		prev = &stored
+		if e.watchUntil != 0 {
+			until := time.Unix(0, e.watchUntil).UTC()
+			watchUntil = &until
+		}
+	}
+	next := newRecord(provider, paymentID, res, prev, e.kvRevision, checkedAt)
+	next.WatchUntil = watchUntil
+	ticket, err := c.outbox.Note(ctx, key, next.EventID)
+	if err != nil {
+		return observation{}, internalError(err)
+	}
+	claimRev, err := c.store.Put(ctx, key, next, e.kvRevision)
+	if errors.Is(err, errConflict) {
+		c.dropNote(ctx, key, next.EventID, ticket)
+		return observation{}, err
+	}
+	if err != nil {
+		// The write may have been stored all the same (its answer was
+		// lost): the note stays for the reconciler, and the next check of
+		// the payment announces the claim without waiting.
+		c.unannounced.givenUp(key, next.EventID)
+		return observation{}, internalError(err)
+	}
+	next.Revision = claimRev
+	c.view.put(key, next, claimRev)
+	c.metrics.countChange(prev, next.Status)
+	if c.afterClaim != nil {
+		if err := c.afterClaim(next); err != nil {
+			c.unannounced.givenUp(key, next.EventID)
+			return observation{}, err
+		}
+	}
+	// A failed publish is not the caller's failure: the change is stored
+	// and the reconciler will announce it.
+	c.finish(ctx, key, next, claimRev, ticket)
+	obs.current, obs.changed = next, true
+	return obs, nil
+}
+
+// errKeptChanging is a record that kept changing under every attempt to
+// write it.
+var errKeptChanging = paybridge.Errorf(paybridge.CodeInternal, "the status of this payment kept changing under %d attempts", maxClaimAttempts)
+
+// retryConflicts is the compare-and-set loop every write of a record runs
+// in: attempt reads the record (from the store when fresh) and writes it,
+// and runs again after each write it lost to another writer (errConflict,
+// counted), at most maxClaimAttempts times in all.
+func (c *claimer) retryConflicts(attempt func(fresh bool) error) error {
+	for i := range maxClaimAttempts {
+		if err := attempt(i > 0); !errors.Is(err, errConflict) {
+			return err
+		}
+		c.metrics.kvConflicts.Inc()
+	}
+	return errKeptChanging
+}
+
+// update rewrites key's record with mutate, starting from rec at rev when
+// have is set, else from the store, and from the store again after each
+// write lost. mutate reports false to leave the record as it is (as does
+// a record no longer found). It returns the revision in force afterwards.
+func (c *claimer) update(ctx context.Context, key string, rec Record, rev uint64, have bool, mutate func(*Record) bool) (uint64, error) {
+	err := c.retryConflicts(func(fresh bool) error {
+		if fresh || !have {
+			var found bool
+			var err error
+			if rec, rev, found, err = c.store.Get(ctx, key); err != nil || !found {
+				return err
+			}
+		}
+		if !mutate(&rec) {
+			c.view.put(key, rec, rev)
+			return nil
+		}
+		newRev, err := c.store.Put(ctx, key, rec, rev)
+		if err != nil {
+			return err
+		}
+		rev = newRev
+		c.view.put(key, rec, rev)
+		return nil
+	})
+	return rev, err
 }
 
 // read returns what a check needs of key's record, from the view, or from
@@ -384,58 +438,42 @@ func (c *claimer) crossOff(ctx context.Context, ticket uint64) {
 // in its new form; a record replaced by a later change needs nothing, as
 // whoever replaced it announced this one first.
 func (c *claimer) markPublished(ctx context.Context, key string, rec Record, rev uint64) uint64 {
-	for range maxClaimAttempts {
-		rec.Published = true
-		markRev, err := c.store.Put(ctx, key, rec, rev)
-		switch {
-		case err == nil:
-			c.view.put(key, rec, markRev)
-			return markRev
-		case !errors.Is(err, errConflict):
-			c.log.Warn("event published but not marked; it may be sent again with the same id",
-				"event_id", rec.EventID, "error", err)
-			return rev
+	eventID, marked := rec.EventID, false
+	markRev, err := c.update(ctx, key, rec, rev, true, func(r *Record) bool {
+		if marked = r.EventID == eventID && !r.Published; marked {
+			r.Published = true
 		}
-		stored, storedRev, found, err := c.store.Get(ctx, key)
-		if err != nil || !found || stored.EventID != rec.EventID || stored.Published {
-			return rev
-		}
-		rec, rev = stored, storedRev
+		return marked
+	})
+	if err != nil {
+		c.log.Warn("event published but not marked; it may be sent again with the same id",
+			"event_id", eventID, "error", err)
 	}
-	return rev
+	if !marked {
+		// Marked by another, or replaced: the caller's record is not the
+		// one in force, and a write against rev will find that out.
+		return rev
+	}
+	return markRev
 }
 
 // markWatched writes into the record until when a watch is in force, so
 // that every check can say whether the payment is watched without asking
-// the watch stream. A payment with no record yet has nothing to mark.
+// the watch stream. A payment with no record yet has nothing to mark. An
+// unpublished claim is rewritten as it is: its claimer marks the
+// rewritten record published (markPublished).
 func (c *claimer) markWatched(ctx context.Context, key string, until time.Time) error {
 	if e, ok := c.view.get(key); ok && e.watchUntil == until.UnixNano() {
 		return nil
 	}
-	for range maxClaimAttempts {
-		// An unpublished claim is rewritten as it is: its claimer marks
-		// the rewritten record published (markPublished).
-		rec, rev, found, err := c.store.Get(ctx, key)
-		if err != nil || !found {
-			return err
+	_, err := c.update(ctx, key, Record{}, 0, false, func(r *Record) bool {
+		if r.WatchUntil != nil && r.WatchUntil.Equal(until) {
+			return false
 		}
-		if rec.WatchUntil != nil && rec.WatchUntil.Equal(until) {
-			c.view.put(key, rec, rev)
-			return nil
-		}
-		rec.WatchUntil = &until
-		newRev, err := c.store.Put(ctx, key, rec, rev)
-		if errors.Is(err, errConflict) {
-			c.metrics.kvConflicts.Inc()
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		c.view.put(key, rec, newRev)
-		return nil
-	}
-	return fmt.Errorf("status of this payment kept changing under %d attempts", maxClaimAttempts)
+		r.WatchUntil = &until
+		return true
+	})
+	return err
 }
 
 // verdict is what a provider's answer means for the stored status.
