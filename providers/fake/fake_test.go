@@ -346,7 +346,7 @@ func TestBodies(t *testing.T) {
 	if json.Valid(fake.TruncatedJSON()) {
 		t.Error("TruncatedJSON is valid JSON")
 	}
-	big := fake.OversizedJSON()
+	big := fake.OversizedJSON(providers.MaxBodyBytes)
 	if len(big) <= providers.MaxBodyBytes || !json.Valid(big) {
 		t.Errorf("OversizedJSON: %d bytes, valid %v; want valid JSON over %d", len(big), json.Valid(big), providers.MaxBodyBytes)
 	}

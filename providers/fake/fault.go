@@ -7,8 +7,6 @@ import (
 	"net/http"
 	"strings"
 	"time"
-
-	"github.com/paybridge/paybridge/providers"
 )
 
 // AnyID queues a Fault for the next requests whatever payment they name.
@@ -59,11 +57,12 @@ func HTMLPage(status int) []byte {
 		"<body><center><h1>" + title + "</h1></center><hr><center>nginx</center></body></html>\n")
 }
 
-// OversizedJSON is a valid JSON object just over providers.MaxBodyBytes, so
-// a client that refuses it does so for its size alone.
-func OversizedJSON() []byte {
+// OversizedJSON is a valid JSON object of limit+1 bytes: given the most a
+// client reads (providers.MaxBodyBytes), a client that refuses it does so
+// for its size alone.
+func OversizedJSON(limit int) []byte {
 	const head, tail = `{"padding":"`, `"}`
-	n := providers.MaxBodyBytes + 1 - len(head) - len(tail)
+	n := limit + 1 - len(head) - len(tail)
 	return []byte(head + strings.Repeat("x", n) + tail)
 }
 

@@ -34,7 +34,9 @@ type Payment struct {
 // the test changes it with Set.
 type Step struct {
 	Status string
-	// Detail is CoinbarPay's status_descr or Muvinai's status_detail.
+	// Detail is the provider's second word on the status, when it has one
+	// (CoinbarPay's status_descr, Muvinai's status_detail); a provider
+	// whose status is one word leaves it empty.
 	Detail string
 	// AmountPaid is a decimal string; empty when the provider says nothing.
 	AmountPaid string

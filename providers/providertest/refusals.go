@@ -46,7 +46,7 @@ func unreadableBodies(t *testing.T, h Harness) {
 		says  string // in the message, besides the provider's name
 	}{
 		"truncated JSON":  {fault: fake.Fault{Times: 1, Body: fake.TruncatedJSON()}},
-		"over 1 MiB":      {fault: fake.Fault{Times: 1, Body: fake.OversizedJSON()}, says: strconv.Itoa(providers.MaxBodyBytes)},
+		"over 1 MiB":      {fault: fake.Fault{Times: 1, Body: fake.OversizedJSON(providers.MaxBodyBytes)}, says: strconv.Itoa(providers.MaxBodyBytes)},
 		"HTML error page": {fault: fake.Fault{Times: 1, Body: fake.HTMLPage(200)}},
 		"HTML 400":        {fault: fake.Fault{Times: 1, Status: 400, Body: fake.HTMLPage(400)}},
 		"JSON array":      {fault: fake.Fault{Times: 1, Body: []byte(`[]`)}},
