@@ -24,7 +24,6 @@ import (
 	"maps"
 	"slices"
 	"sync"
-	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -94,7 +93,6 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config, provs ...paybridge.Prov
 		return nil, err
 	}
 
-	now := func() time.Time { return cfg.Clock.Now().UTC() }
 	t := newTracing(cfg.TracerProvider)
 	cache := newView(cfg.CacheSize, m)
 	if err := m.watchView(cache); err != nil {
@@ -110,16 +108,16 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config, provs ...paybridge.Prov
 		announcer:   &streamAnnouncer{js: js, mode: cfg.EventMode, retries: 3, metrics: m, tracing: t},
 		subject:     cfg.EventSubject,
 		view:        cache,
-		unannounced: newUnannounced(cfg.ReconcileGrace, now),
+		unannounced: newUnannounced(cfg.ReconcileGrace, cfg.Clock),
 		grace:       cfg.ReconcileGrace,
 		log:         cfg.Logger,
 		metrics:     m,
-		now:         now,
+		clock:       cfg.Clock,
 	}
 	w := &watcher{
 		js: js, stream: watchStream, consumers: watchConsumers, providers: byName, claims: claims,
 		subject: cfg.WatchSubject, schedule: cfg.WatchSchedule, deadline: cfg.WatchDeadline, maxWatches: cfg.MaxWatches,
-		expired: cfg.WatchExpiredSubject, log: cfg.Logger, metrics: m, now: now, tracing: t,
+		expired: cfg.WatchExpiredSubject, log: cfg.Logger, metrics: m, clock: cfg.Clock, tracing: t,
 		held: make(chan struct{}, maxHeldWatches), counts: make(map[string]watchCount),
 	}
 	return &Bridge{
@@ -139,13 +137,13 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config, provs ...paybridge.Prov
 			finished:    newFinishedCalls(),
 			log:         cfg.Logger,
 			metrics:     m,
-			now:         now,
+			clock:       cfg.Clock,
 			tracing:     t,
 		},
 		follower: &follower{js: js, stream: "KV_" + cfg.Bucket, prefix: store.subject, view: cache, rechecks: w,
-			retry: cfg.ReconcileInterval, log: cfg.Logger},
+			retry: cfg.ReconcileInterval, log: cfg.Logger, clock: cfg.Clock},
 		reconciler: &reconciler{claims: claims, interval: cfg.ReconcileInterval,
-			grace: cfg.ReconcileGrace, log: cfg.Logger, metrics: m, now: now},
+			grace: cfg.ReconcileGrace, log: cfg.Logger, metrics: m, clock: cfg.Clock},
 	}, nil
 }
 

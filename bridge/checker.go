@@ -29,7 +29,7 @@ type checker struct {
 	finished    *finishedCalls
 	log         *slog.Logger
 	metrics     *metrics
-	now         func() time.Time
+	clock       Clock
 	tracing     tracing
 }
 
@@ -60,13 +60,13 @@ func (c *checker) check(ctx context.Context, req CheckRequest, patient bool) (re
 		if err != nil {
 			return paybridge.Reply{}, err
 		}
-		if found && c.now().Sub(e.checkedAt()) <= req.MaxAge {
+		if found && c.clock.Now().Sub(e.checkedAt()) <= req.MaxAge {
 			// Fresh enough: the reply is the stored record, read whole.
 			rec, checkedAt, found, err := c.claims.readRecord(ctx, key)
 			if err != nil {
 				return paybridge.Reply{}, err
 			}
-			if found && c.now().Sub(checkedAt) <= req.MaxAge {
+			if found && c.clock.Now().Sub(checkedAt) <= req.MaxAge {
 				rep = replyUnchanged(rec, paybridge.SourceStore, checkedAt)
 				rep.RequestID = req.RequestID
 				return c.withWatch(ctx, key, rep, req.Watch)
@@ -75,7 +75,7 @@ func (c *checker) check(ctx context.Context, req CheckRequest, patient bool) (re
 	}
 	received := req.received
 	if received.IsZero() {
-		received = time.Now() // work the bridge started itself
+		received = c.clock.Now() // work the bridge started itself
 	}
 	obs, err := c.observe(ctx, p, key, req.PaymentID, received, patient)
 	if err != nil {
@@ -115,7 +115,7 @@ func (c *checker) Lookup(ctx context.Context, req StatusRequest) (paybridge.Repl
 		return paybridge.Reply{}, paybridge.Errorf(paybridge.CodePaymentNotFound, "no status stored for this payment")
 	}
 	rep := replyUnchanged(rec, paybridge.SourceStore, checkedAt)
-	rep.Watching = !rec.Terminal && rec.WatchUntil != nil && rec.WatchUntil.After(c.now())
+	rep.Watching = !rec.Terminal && rec.WatchUntil != nil && rec.WatchUntil.After(c.clock.Now())
 	return rep, nil
 }
 
@@ -127,7 +127,7 @@ func (c *checker) withWatch(ctx context.Context, key string, rep paybridge.Reply
 	}
 	if start {
 		until, err := c.watches.Start(ctx, rep.Provider, rep.PaymentID)
-		if err == nil && until.After(c.now()) {
+		if err == nil && until.After(c.clock.Now()) {
 			err = c.claims.markWatched(ctx, key, until)
 		}
 		if err != nil {
@@ -135,14 +135,14 @@ func (c *checker) withWatch(ctx context.Context, key string, rep paybridge.Reply
 		}
 		// A watch ending right now (its order past the deadline) is not
 		// in force; asking again after it ends starts a new one.
-		rep.Watching = until.After(c.now())
+		rep.Watching = until.After(c.clock.Now())
 		return rep, nil
 	}
 	e, found, err := c.claims.read(ctx, key, false)
 	if err != nil {
 		return paybridge.Reply{}, err
 	}
-	rep.Watching = found && e.watching(c.now())
+	rep.Watching = found && e.watching(c.clock.Now())
 	return rep, nil
 }
 
@@ -156,7 +156,7 @@ func (c *checker) observe(ctx context.Context, p paybridge.Provider, key, paymen
 		return obs, nil
 	}
 	// An open circuit refuses before any budget is spent on the call.
-	if err := c.breakers[p.Name()].refusing(p.Name(), time.Now()); err != nil {
+	if err := c.breakers[p.Name()].refusing(p.Name(), c.clock.Now()); err != nil {
 		return observation{}, err
 	}
 	if patient {
@@ -179,7 +179,7 @@ func (c *checker) observe(ctx context.Context, p paybridge.Provider, key, paymen
 		defer cancel()
 		obs, err := c.checkProvider(ctx, p, key, paymentID)
 		if err == nil {
-			c.finished.put(key, obs, time.Now())
+			c.finished.put(key, obs, c.clock.Now())
 		}
 		return obs, err
 	})
@@ -197,7 +197,7 @@ func (c *checker) checkProvider(ctx context.Context, p paybridge.Provider, key, 
 		return observation{}, err
 	}
 	circuit := c.breakers[p.Name()]
-	start := time.Now()
+	start := c.clock.Now()
 	probe, err := circuit.allow(p.Name(), start)
 	if err != nil {
 		return observation{}, err
@@ -208,7 +208,7 @@ func (c *checker) checkProvider(ctx context.Context, p paybridge.Provider, key, 
 	}
 	res, err := callProvider(callCtx, p, paymentID)
 	endSpan(span, err)
-	end := time.Now()
+	end := c.clock.Now()
 	c.metrics.countProviderCall(p.Name(), err, end.Sub(start))
 	c.metrics.circuitOpen.WithLabelValues(p.Name()).Set(boolGauge(circuit.record(probe, err, end)))
 	if err != nil {
@@ -218,7 +218,7 @@ func (c *checker) checkProvider(ctx context.Context, p paybridge.Provider, key, 
 		c.log.WarnContext(ctx, "provider status not in the mapping table", "provider", p.Name(), "payment_id", paymentID,
 			"provider_status", res.ProviderStatus, "provider_status_detail", res.ProviderStatusDetail)
 	}
-	obs, err := c.claims.applySince(ctx, p.Name(), paymentID, key, res, c.now(), &snapshot{entry: e, found: found})
+	obs, err := c.claims.applySince(ctx, p.Name(), paymentID, key, res, c.clock.Now(), &snapshot{entry: e, found: found})
 	if err == nil && obs.recheck {
 		if err := c.rechecks.trigger(ctx, p.Name(), paymentID, triggerRecheck); err != nil {
 			c.log.WarnContext(ctx, "a late answer's payment is not asked again", "provider", p.Name(),

@@ -109,7 +109,7 @@ type claimer struct {
 	grace   time.Duration
 	log     *slog.Logger
 	metrics *metrics
-	now     func() time.Time
+	clock   Clock
 
 	// afterClaim, when set by tests, runs between the claim and the
 	// publish; an error stops the check there, as a crash would.
@@ -372,14 +372,10 @@ func (c *claimer) announce(ctx context.Context, key string, replace bool) (viewE
 		case !replace:
 			return entryOf(rec, rev), true, nil
 		}
-		t := time.NewTimer(pause)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !sleep(ctx, c.clock, pause) {
 			// Not the provider's timeout: it answered; the claim it would
 			// replace was not announced in the time the check had.
 			return viewEntry{}, false, internalError(fmt.Errorf("waiting for the claim %s of another instance to be announced: %w", rec.EventID, ctx.Err()))
-		case <-t.C:
 		}
 		pause = min(2*pause, 200*time.Millisecond)
 	}

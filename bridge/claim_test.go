@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -26,7 +25,6 @@ import (
 // bucket's do. beforePut, when set, runs before each write is decided, so
 // a test can slip in a racing writer.
 type memStore struct {
-	gets      atomic.Int64
 	mu        sync.Mutex
 	last      uint64
 	recs      map[string]memEntry
@@ -41,7 +39,6 @@ type memEntry struct {
 func newMemStore() *memStore { return &memStore{recs: map[string]memEntry{}} }
 
 func (s *memStore) Get(_ context.Context, key string) (Record, uint64, bool, error) {
-	s.gets.Add(1)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e, ok := s.recs[key]
@@ -136,7 +133,7 @@ type claimWorld struct {
 	ann    *memAnnouncer
 	outbox *memOutbox
 	c      *claimer
-	clock  time.Time
+	clock  *testkit.Clock
 }
 
 func newClaimWorld(t *testing.T) *claimWorld {
@@ -146,10 +143,10 @@ func newClaimWorld(t *testing.T) *claimWorld {
 		t.Fatal(err)
 	}
 	w := &claimWorld{store: newMemStore(), ann: &memAnnouncer{}, outbox: &memOutbox{notes: map[uint64]OutboxEntry{}},
-		clock: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+		clock: testkit.NewClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))}
 	w.c = &claimer{store: w.store, announcer: w.ann, outbox: w.outbox, subject: "payments.status.changed", view: newView(100, m),
-		unannounced: newUnannounced(20*time.Second, func() time.Time { return w.clock }), grace: 20 * time.Second, log: slog.New(slog.DiscardHandler),
-		metrics: m, now: func() time.Time { return w.clock }}
+		unannounced: newUnannounced(20*time.Second, w.clock), grace: 20 * time.Second, log: slog.New(slog.DiscardHandler),
+		metrics: m, clock: w.clock}
 	return w
 }
 
@@ -157,7 +154,7 @@ const claimKey = "coinbar.p1"
 
 func (w *claimWorld) apply(t *testing.T, status paybridge.Status) observation {
 	t.Helper()
-	obs, err := w.c.apply(t.Context(), "coinbar", "p1", claimKey, paybridge.Result{Status: status, ProviderStatus: string(status)}, w.clock)
+	obs, err := w.c.apply(t.Context(), "coinbar", "p1", claimKey, paybridge.Result{Status: status, ProviderStatus: string(status)}, w.clock.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,9 +199,9 @@ func TestClaimFirstSightThenChange(t *testing.T) {
 func TestClaimStaleReadChangesNothing(t *testing.T) {
 	w := newClaimWorld(t)
 	w.apply(t, paybridge.StatusPaid)
-	paidAt := w.clock
+	paidAt := w.clock.Now()
 	writes := w.store.last
-	w.clock = w.clock.Add(time.Hour)
+	w.clock.Advance(time.Hour)
 	obs := w.apply(t, paybridge.StatusPending)
 	if !obs.stale || obs.changed || w.store.last != writes || w.stored(t).Status != paybridge.StatusPaid {
 		t.Fatalf("stale read: %+v", obs)
@@ -266,7 +263,7 @@ func (w *claimWorld) claimByOther(t *testing.T, status paybridge.Status, at time
 // it when this answer agrees with it.
 func TestClaimOfAnotherInstanceIsLeftToIt(t *testing.T) {
 	w := newClaimWorld(t)
-	w.claimByOther(t, paybridge.StatusPaid, w.clock)
+	w.claimByOther(t, paybridge.StatusPaid, w.clock.Now())
 	if obs := w.apply(t, paybridge.StatusPaid); obs.changed {
 		t.Fatalf("reply: %+v", obs)
 	}
@@ -279,12 +276,12 @@ func TestClaimOfAnotherInstanceIsLeftToIt(t *testing.T) {
 // it unannounced for the grace period, it announces it itself.
 func TestClaimToBeReplacedIsAnnouncedFirst(t *testing.T) {
 	w := newClaimWorld(t)
-	other := w.claimByOther(t, paybridge.StatusPending, w.clock)
+	other := w.claimByOther(t, paybridge.StatusPending, w.clock.Now())
 	w.apply(t, paybridge.StatusPending) // the same status: seen, and left to its claimer
 	if ids := w.ann.ids(); len(ids) != 0 {
 		t.Fatalf("announced %v within the grace period", ids)
 	}
-	w.clock = w.clock.Add(w.c.grace)
+	w.clock.Advance(w.c.grace)
 	w.apply(t, paybridge.StatusPaid)
 	ids := w.ann.ids()
 	if len(ids) != 2 || ids[0] != other.EventID {
@@ -297,17 +294,25 @@ func TestClaimToBeReplacedIsAnnouncedFirst(t *testing.T) {
 // change is announced here.
 func TestClaimToBeReplacedWaitsForItsClaimer(t *testing.T) {
 	w := newClaimWorld(t)
-	w.claimByOther(t, paybridge.StatusPending, w.clock)
+	w.claimByOther(t, paybridge.StatusPending, w.clock.Now())
 	done := make(chan observation)
 	go func() {
-		obs, err := w.c.apply(context.Background(), "coinbar", "p1", claimKey, paybridge.Result{Status: paybridge.StatusPaid}, w.clock)
+		obs, err := w.c.apply(context.Background(), "coinbar", "p1", claimKey, paybridge.Result{Status: paybridge.StatusPaid}, w.clock.Now())
 		if err != nil {
 			t.Error(err)
 		}
 		done <- obs
 	}()
-	gets := w.store.gets.Load()
-	testkit.WaitFor(t, 5*time.Second, "the check to wait on the claim", func() bool { return w.store.gets.Load() > gets+2 })
+	// The check waits on the clock between looks at the claim; moving it
+	// on, short of the grace period, has it look again, still unpublished.
+	for range 3 {
+		testkit.WaitFor(t, 5*time.Second, "the check to wait on the claim", func() bool { return w.clock.Waiting() == 1 })
+		w.clock.Advance(time.Second)
+	}
+	testkit.WaitFor(t, 5*time.Second, "the check to wait on the claim", func() bool { return w.clock.Waiting() == 1 })
+	if ids := w.ann.ids(); len(ids) != 0 {
+		t.Fatalf("announced %v while the claimer may be publishing", ids)
+	}
 	// The other instance publishes its claim and marks the record it
 	// stored (with the claim's revision) published.
 	other, rev, _, _ := w.store.Get(t.Context(), claimKey)
@@ -315,6 +320,7 @@ func TestClaimToBeReplacedWaitsForItsClaimer(t *testing.T) {
 	if _, err := w.store.Put(t.Context(), claimKey, other, rev); err != nil {
 		t.Fatal(err)
 	}
+	w.clock.Advance(time.Second)
 	obs := <-done
 	if ids := w.ann.ids(); len(ids) != 1 || ids[0] != obs.current.EventID || ids[0] == other.EventID {
 		t.Fatalf("announced %v; the other claim is %s", ids, other.EventID)
@@ -348,7 +354,7 @@ func TestAbandonedClaimIsAnnouncedByTheNextCheck(t *testing.T) {
 // new form.
 func TestClaimRewrittenBeforeItsMarkKeepsTheRewrite(t *testing.T) {
 	w := newClaimWorld(t)
-	until := w.clock.Add(time.Hour)
+	until := w.clock.Now().Add(time.Hour)
 	w.c.afterClaim = func(Record) error { return w.c.markWatched(t.Context(), claimKey, until) }
 	w.apply(t, paybridge.StatusPending)
 	rec := w.stored(t)
@@ -386,7 +392,7 @@ func TestJudgeAppliesTheTransitionGuard(t *testing.T) {
 // as one would any time later.
 func (w *claimWorld) reconcileNow(t *testing.T) {
 	t.Helper()
-	r := &reconciler{claims: w.c, grace: 0, log: slog.New(slog.DiscardHandler), metrics: w.c.metrics, now: w.c.now}
+	r := &reconciler{claims: w.c, grace: 0, log: slog.New(slog.DiscardHandler), metrics: w.c.metrics, clock: w.c.clock}
 	r.round(t.Context())
 }
 
@@ -400,7 +406,7 @@ func (w *claimWorld) announced(id string) bool { return slices.Contains(w.ann.id
 func TestLosingTwinClaimKeepsTheNote(t *testing.T) {
 	w := newClaimWorld(t)
 	b := &claimer{store: w.store, announcer: w.ann, outbox: w.outbox, subject: w.c.subject, view: newView(100, w.c.metrics),
-		unannounced: newUnannounced(w.c.grace, w.c.now), grace: w.c.grace, log: w.c.log, metrics: w.c.metrics, now: w.c.now}
+		unannounced: newUnannounced(w.c.grace, w.c.clock), grace: w.c.grace, log: w.c.log, metrics: w.c.metrics, clock: w.c.clock}
 	w.apply(t, paybridge.StatusPending)
 	if _, _, err := b.read(t.Context(), claimKey, false); err != nil { // B's view: pending, published
 		t.Fatal(err)
@@ -408,11 +414,11 @@ func TestLosingTwinClaimKeepsTheNote(t *testing.T) {
 	crash := errors.New("crash between claim and announce")
 	w.c.afterClaim = func(Record) error { return crash }
 	paid := paybridge.Result{Status: paybridge.StatusPaid, ProviderStatus: "SUCCESS"}
-	if _, err := w.c.apply(t.Context(), "coinbar", "p1", claimKey, paid, w.clock); !errors.Is(err, crash) {
+	if _, err := w.c.apply(t.Context(), "coinbar", "p1", claimKey, paid, w.clock.Now()); !errors.Is(err, crash) {
 		t.Fatalf("A: %v", err)
 	}
 	claim := w.stored(t)
-	if obs, err := b.apply(t.Context(), "coinbar", "p1", claimKey, paid, w.clock); err != nil || obs.changed {
+	if obs, err := b.apply(t.Context(), "coinbar", "p1", claimKey, paid, w.clock.Now()); err != nil || obs.changed {
 		t.Fatalf("B: %+v %v", obs, err)
 	}
 	if notes, _ := w.outbox.Pending(t.Context(), 10); len(notes) != 1 || notes[0].EventID != claim.EventID {
@@ -462,7 +468,7 @@ func TestClaimWithALostWriteAnswerIsAnnounced(t *testing.T) {
 	w := newClaimWorld(t)
 	w.apply(t, paybridge.StatusPending)
 	w.c.store = lostAnswerStore{w.store}
-	_, err := w.c.apply(t.Context(), "coinbar", "p1", claimKey, paybridge.Result{Status: paybridge.StatusPaid}, w.clock)
+	_, err := w.c.apply(t.Context(), "coinbar", "p1", claimKey, paybridge.Result{Status: paybridge.StatusPaid}, w.clock.Now())
 	if paybridge.ErrorCode(err) != paybridge.CodeInternal {
 		t.Fatalf("error %v, want internal", err)
 	}
@@ -481,11 +487,11 @@ func TestClaimWithALostWriteAnswerIsAnnounced(t *testing.T) {
 // not told the provider timed out: the provider answered.
 func TestWaitingForAnotherClaimIsNotAProviderTimeout(t *testing.T) {
 	w := newClaimWorld(t)
-	w.claimByOther(t, paybridge.StatusPending, w.clock)
+	w.claimByOther(t, paybridge.StatusPending, w.clock.Now())
 	// The check's deadline passes long before the 20 s it would wait.
 	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
 	defer cancel()
-	_, err := w.c.apply(ctx, "coinbar", "p1", claimKey, paybridge.Result{Status: paybridge.StatusPaid}, w.clock)
+	_, err := w.c.apply(ctx, "coinbar", "p1", claimKey, paybridge.Result{Status: paybridge.StatusPaid}, w.clock.Now())
 	if code := paybridge.ErrorCode(err); code != paybridge.CodeInternal {
 		t.Fatalf("code %s (%v), want internal", code, err)
 	}
@@ -497,7 +503,7 @@ func (w *claimWorld) applyDated(t *testing.T, status paybridge.Status, minute in
 	t.Helper()
 	res := paybridge.Result{Status: status, ProviderStatus: string(status),
 		UpdatedAt: time.Date(2026, 1, 2, 10, minute, 0, 0, time.UTC)}
-	obs, err := w.c.apply(t.Context(), "coinbar", "p1", claimKey, res, w.clock)
+	obs, err := w.c.apply(t.Context(), "coinbar", "p1", claimKey, res, w.clock.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -529,7 +535,7 @@ func TestClaimAnswerDatedBeforeTheStoredStatusIsStale(t *testing.T) {
 func (w *claimWorld) claimPublishedByOther(t *testing.T, status paybridge.Status) {
 	t.Helper()
 	stored, rev, _, _ := w.store.Get(t.Context(), claimKey)
-	rec := newRecord("coinbar", "p1", paybridge.Result{Status: status}, &stored.Status, rev, w.clock)
+	rec := newRecord("coinbar", "p1", paybridge.Result{Status: status}, &stored.Status, rev, w.clock.Now())
 	rec.Revision, rec.Published = rev+1, true // the revision of the claim's write
 	if _, err := w.store.Put(t.Context(), claimKey, rec, rev); err != nil {
 		t.Fatal(err)
@@ -548,7 +554,7 @@ func TestClaimUndatedAnswerToACallBegunBeforeAClaimIsStale(t *testing.T) {
 	w.claimPublishedByOther(t, paybridge.StatusPaid) // while the call runs
 
 	expired := paybridge.Result{Status: paybridge.StatusExpired, ProviderStatus: "EXPIRED"}
-	obs, err := w.c.applySince(t.Context(), "coinbar", "p1", claimKey, expired, w.clock, &before)
+	obs, err := w.c.applySince(t.Context(), "coinbar", "p1", claimKey, expired, w.clock.Now(), &before)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -557,7 +563,7 @@ func TestClaimUndatedAnswerToACallBegunBeforeAClaimIsStale(t *testing.T) {
 	}
 	current, rev, _, _ := w.store.Get(t.Context(), claimKey)
 	after := snapshot{entry: entryOf(current, rev), found: true}
-	if obs, err = w.c.applySince(t.Context(), "coinbar", "p1", claimKey, expired, w.clock, &after); err != nil {
+	if obs, err = w.c.applySince(t.Context(), "coinbar", "p1", claimKey, expired, w.clock.Now(), &after); err != nil {
 		t.Fatal(err)
 	}
 	if !obs.changed || obs.recheck || *obs.current.PreviousStatus != paybridge.StatusPaid {

@@ -32,6 +32,7 @@ type follower struct {
 	rechecks triggers
 	retry    time.Duration // wait before following again after a failure
 	log      *slog.Logger
+	clock    Clock
 	seen     atomic.Uint64 // the revision delivered last
 	from     uint64        // the sequence following starts at, set by run
 }
@@ -48,10 +49,7 @@ func (f *follower) run(ctx context.Context) {
 	for ctx.Err() == nil {
 		if err := f.follow(ctx); err != nil && ctx.Err() == nil {
 			f.log.Warn("status bucket not followed; following again", "error", err)
-			select {
-			case <-ctx.Done():
-			case <-time.After(f.retry):
-			}
+			sleep(ctx, f.clock, f.retry)
 		}
 	}
 }

@@ -23,7 +23,7 @@ type reconciler struct {
 	grace    time.Duration
 	log      *slog.Logger
 	metrics  *metrics
-	now      func() time.Time
+	clock    Clock
 	seen     map[uint64]time.Time // by ticket: when a round first found the note
 }
 
@@ -33,15 +33,8 @@ const maxReconciledAtOnce = 1000
 
 // run looks at the outbox every interval until ctx ends.
 func (r *reconciler) run(ctx context.Context) {
-	tick := time.NewTicker(r.interval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-			r.round(ctx)
-		}
+	for sleep(ctx, r.clock, r.interval) {
+		r.round(ctx)
 	}
 }
 
@@ -53,7 +46,7 @@ func (r *reconciler) round(ctx context.Context) {
 		r.log.Warn("outbox not read; trying again next round", "error", err)
 		return
 	}
-	now := r.now()
+	now := r.clock.Now()
 	seen := make(map[uint64]time.Time, len(notes))
 	for _, n := range notes {
 		first, ok := r.seen[n.Ticket]

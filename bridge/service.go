@@ -36,6 +36,7 @@ type service struct {
 	nc       *nats.Conn
 	svc      micro.Service
 	checker  *checker
+	clock    Clock
 	checks   *slots
 	lanes    map[string]*lane // by provider
 	lookups  *slots
@@ -75,6 +76,7 @@ func startService(nc *nats.Conn, cfg Config, checker *checker, m *metrics, t tra
 	s := &service{
 		nc:      nc,
 		checker: checker,
+		clock:   cfg.Clock,
 		checks:  checks,
 		lanes:   lanes,
 		lookups: lookups,
@@ -181,7 +183,7 @@ func (j *job) echo() paybridge.ErrorReply {
 // handle takes one request: it refuses a reply subject the bridge owns,
 // decodes and routes the request to its pool, and never waits.
 func (s *service) handle(msg micro.Request, ep endpoint) {
-	received := time.Now()
+	received := s.clock.Now()
 	s.enter() // counted from the start, so that stop waits for a refusal too
 	defer s.leave()
 	s.delivered.Add(1)

@@ -33,7 +33,7 @@ func TestUnconfiguredLookupsMintNoLabels(t *testing.T) {
 	log := slog.New(slog.DiscardHandler)
 	checks, lanes := newCheckSlots(1, []string{"coinbar"})
 	lookups := newSlots(1)
-	s := &service{checks: checks, lanes: lanes, lookups: lookups, lookup: lookups.lane("lookups", 0, 0), metrics: m, log: log,
+	s := &service{clock: wallClock{}, checks: checks, lanes: lanes, lookups: lookups, lookup: lookups.lane("lookups", 0, 0), metrics: m, log: log,
 		drops: newSummary(log, time.Minute, "dropped")}
 	if !lookups.try(s.lookup, func(slot) {}) { // the only slot is busy from now on
 		t.Fatal("no lookup slot")

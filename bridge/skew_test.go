@@ -16,7 +16,8 @@ import (
 // skewedClock runs a fixed offset from the wall clock.
 type skewedClock time.Duration
 
-func (c skewedClock) Now() time.Time { return time.Now().Add(time.Duration(c)) }
+func (c skewedClock) Now() time.Time                         { return time.Now().UTC().Add(time.Duration(c)) }
+func (c skewedClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
 
 // Two instances whose clocks differ by far more than the grace period
 // still leave a claim to its claimer for the whole grace period, as each

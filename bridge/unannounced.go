@@ -20,7 +20,7 @@ const maxUnannounced = 4096
 // skew").
 type unannounced struct {
 	grace time.Duration
-	now   func() time.Time
+	clock Clock
 
 	mu sync.Mutex
 	m  map[string]unannouncedClaim // by key
@@ -32,13 +32,13 @@ type unannouncedClaim struct {
 	ours    bool      // given up by this instance
 }
 
-func newUnannounced(grace time.Duration, now func() time.Time) *unannounced {
-	return &unannounced{grace: grace, now: now, m: make(map[string]unannouncedClaim)}
+func newUnannounced(grace time.Duration, clock Clock) *unannounced {
+	return &unannounced{grace: grace, clock: clock, m: make(map[string]unannouncedClaim)}
 }
 
 // givenUp notes that this instance could not announce its claim.
 func (u *unannounced) givenUp(key, eventID string) {
-	u.put(key, unannouncedClaim{eventID: eventID, since: u.now(), ours: true})
+	u.put(key, unannouncedClaim{eventID: eventID, since: u.clock.Now(), ours: true})
 }
 
 // overdue reports whether anyone may announce the claim eventID of key,
@@ -48,10 +48,10 @@ func (u *unannounced) overdue(key, eventID string) bool {
 	c, ok := u.m[key]
 	u.mu.Unlock()
 	if !ok || c.eventID != eventID {
-		u.put(key, unannouncedClaim{eventID: eventID, since: u.now()})
+		u.put(key, unannouncedClaim{eventID: eventID, since: u.clock.Now()})
 		return false
 	}
-	return c.ours || u.now().Sub(c.since) >= u.grace
+	return c.ours || u.clock.Now().Sub(c.since) >= u.grace
 }
 
 // mayBeOverdue reports whether a claim of key, found unannounced, must be
@@ -61,7 +61,7 @@ func (u *unannounced) mayBeOverdue(key string) bool {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	c, ok := u.m[key]
-	return !ok || c.ours || u.now().Sub(c.since) >= u.grace
+	return !ok || c.ours || u.clock.Now().Sub(c.since) >= u.grace
 }
 
 // put remembers c, making room when full by forgetting claims past their

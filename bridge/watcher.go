@@ -64,7 +64,7 @@ type watcher struct {
 	expired    string // the watch-expired event subject
 	log        *slog.Logger
 	metrics    *metrics
-	now        func() time.Time
+	clock      Clock
 	tracing    tracing
 
 	held     chan struct{} // one slot per watch held by this instance
@@ -184,7 +184,7 @@ func (w *watcher) trigger(ctx context.Context, provider, paymentID, by string) e
 // have, or a full stream, gets no new one (overloaded).
 func (w *watcher) store(ctx context.Context, subject string, order *watchOrder) error {
 	for range 3 {
-		order.Since = w.now()
+		order.Since = w.clock.Now()
 		order.Deadline = order.Since.Add(w.deadline)
 		data, err := json.Marshal(order)
 		if err != nil {
@@ -221,7 +221,7 @@ func (w *watcher) store(ctx context.Context, subject string, order *watchOrder) 
 // request a second, and the limit is overshot only by what other
 // instances store within that second.
 func (w *watcher) roomFor(ctx context.Context, provider string) error {
-	now := time.Now()
+	now := w.clock.Now()
 	w.countsMu.Lock()
 	stale := now.Sub(w.counts[provider].at) > time.Second
 	w.countsMu.Unlock()
@@ -319,9 +319,9 @@ func (w *watcher) take(ctx context.Context, chk *checker, msg jetstream.Msg) {
 
 // handle carries out one delivery of a watch or trigger.
 func (w *watcher) handle(ctx context.Context, chk *checker, msg jetstream.Msg) {
-	stop := keepAlive(msg)
+	stop := keepAlive(w.clock, msg)
 	defer stop()
-	now := w.now()
+	now := w.clock.Now()
 	meta, err := msg.Metadata()
 	var order watchOrder
 	if err == nil {
@@ -448,12 +448,8 @@ func (w *watcher) check(ctx context.Context, chk *checker, order watchOrder) (re
 		if !permanent(paybridge.ErrorCode(err)) || refusals == maxRefusals {
 			return rep, err
 		}
-		t := time.NewTimer(w.schedule[0])
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !sleep(ctx, w.clock, w.schedule[0]) {
 			return rep, err
-		case <-t.C:
 		}
 	}
 }
@@ -501,12 +497,12 @@ func (w *watcher) expire(ctx context.Context, msg jetstream.Msg, order watchOrde
 	data := rec.StatusChanged
 	if !found {
 		data = events.StatusChanged{Provider: order.Provider, PaymentID: order.PaymentID,
-			Status: paybridge.StatusUnknown, ObservedAt: w.now()}
+			Status: paybridge.StatusUnknown, ObservedAt: w.clock.Now()}
 	}
 	data.Reason = reason
 	id := watchExpiredID(order.Provider, order.PaymentID, seq)
 	ev := events.NewWatchExpired(id, data)
-	ev.Time = w.now() // the event is the expiry; its data, the last known status
+	ev.Time = w.clock.Now() // the event is the expiry; its data, the last known status
 	if reason == expiredAtDeadline {
 		ev.Time = order.Deadline.UTC()
 	}
@@ -535,36 +531,31 @@ func (w *watcher) ack(ctx context.Context, msg jetstream.Msg) {
 }
 
 // keepAlive tells JetStream the message is still being worked on until the
-// returned stop is called.
-func keepAlive(msg jetstream.Msg) (stop func()) {
-	done := make(chan struct{})
+// returned stop is called, which returns once the keep-alives have.
+func keepAlive(clock Clock, msg jetstream.Msg) (stop func()) {
+	done, stopped := make(chan struct{}), make(chan struct{})
 	go func() {
-		t := time.NewTicker(watchAckWait / 3)
-		defer t.Stop()
+		defer close(stopped)
 		for {
 			select {
 			case <-done:
 				return
-			case <-t.C:
+			case <-clock.After(watchAckWait / 3):
 				msg.InProgress()
 			}
 		}
 	}()
-	return func() { close(done) }
+	return func() { close(done); <-stopped }
 }
 
 // refreshGauge keeps the active-watches gauge current.
 func (w *watcher) refreshGauge(ctx context.Context) {
-	t := time.NewTicker(5 * time.Second)
-	defer t.Stop()
 	for {
 		if info, err := w.stream.Info(ctx); err == nil {
 			w.metrics.watchesActive.Set(float64(info.State.Msgs))
 		}
-		select {
-		case <-ctx.Done():
+		if !sleep(ctx, w.clock, 5*time.Second) {
 			return
-		case <-t.C:
 		}
 	}
 }

@@ -47,3 +47,36 @@ func TestSyncBufferUnderConcurrentReads(t *testing.T) {
 	WaitFor(t, 5*time.Second, "100 bytes", func() bool { return len(b.String()) == 100 })
 	<-done
 }
+
+// The clock stands still until moved, and wakes each waiter once its time
+// has come, not before.
+func TestClockWakesWaitersWhenMovedPastThem(t *testing.T) {
+	start := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	c := NewClock(start)
+	soon, later := c.After(time.Second), c.After(time.Minute)
+	if c.Waiting() != 2 || !c.Now().Equal(start) {
+		t.Fatalf("%d waiting at %s", c.Waiting(), c.Now())
+	}
+	c.Advance(time.Second)
+	select {
+	case at := <-soon:
+		if !at.Equal(start.Add(time.Second)) {
+			t.Fatalf("woken at %s", at)
+		}
+	default:
+		t.Fatal("a waiter whose time came was not woken")
+	}
+	select {
+	case <-later:
+		t.Fatal("a waiter was woken before its time")
+	default:
+	}
+	if c.Waiting() != 1 {
+		t.Fatalf("%d waiting", c.Waiting())
+	}
+	select {
+	case <-c.After(0):
+	default:
+		t.Fatal("After(0) does not fire at once")
+	}
+}
