@@ -249,7 +249,7 @@ func TestDashboardAndAlertsUseRealMetrics(t *testing.T) {
 	f := startFakes(t)
 	must(t, f.coinbar.Add(fake.Payment{ID: "dash-1", Amount: "8.99", Currency: "EUR", Steps: []fake.Step{{Status: "PENDING"}}}))
 	must(t, f.muvinai.Add(fake.Payment{ID: "dash-hang", Amount: "5", Currency: "USD", Steps: []fake.Step{{Status: "pending"}}}))
-	// One slot per provider, and a queue of one.
+	// Two shared slots, a reserve and a queue of one for each provider.
 	s := startServe(t, f.serveEnv(), "--nats-url", n.url, "--watch-schedule", "200ms", "--max-inflight", "2")
 
 	// A watched check that settles: checks, provider calls, a status
@@ -262,13 +262,13 @@ func TestDashboardAndAlertsUseRealMetrics(t *testing.T) {
 	if code, _ := httpPost(t, s.httpURL+"/webhooks/coinbar", `{}`); code != http.StatusUnauthorized {
 		t.Errorf("an unauthenticated webhook got %d", code)
 	}
-	// Muvinai hangs: one fire-and-forget check takes its slot, one waits,
-	// the rest are dropped.
+	// Muvinai hangs: fire-and-forget checks take the two shared slots and
+	// its reserve of one, one waits in its queue, the rest are dropped.
 	must(t, f.muvinai.Fault("dash-hang", fake.Fault{Times: 10, Delay: time.Minute}))
 	nc, err := nats.Connect(n.url)
 	must(t, err)
 	defer nc.Close()
-	for range 4 {
+	for range 8 {
 		must(t, nc.Publish("payments.check", []byte(`{"provider":"muvinai","payment_id":"dash-hang"}`)))
 	}
 	must(t, nc.Flush())
