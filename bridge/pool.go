@@ -17,13 +17,16 @@ import (
 // Jobs run on workers that stay for the next job a while: a goroutine
 // whose stack has grown through a provider call serves many requests,
 // where a fresh goroutine per request would grow (copy) its stack every
-// time.
+// time. stop ends the idle workers and waits for them.
 type slots struct {
 	mu    sync.Mutex
 	free  int     // shared slots free
 	lanes []*lane // taking turns for freed slots
 	turn  int
-	idle  chan task // jobs handed to a worker waiting for one
+
+	idle    chan task // jobs handed to a worker waiting for one
+	quit    chan struct{}
+	workers sync.WaitGroup
 }
 
 // lane is one provider's reserve and queue.
@@ -51,7 +54,7 @@ type task struct {
 const workerIdle = 10 * time.Second
 
 func newSlots(capacity int) *slots {
-	return &slots{free: capacity, idle: make(chan task)}
+	return &slots{free: capacity, idle: make(chan task), quit: make(chan struct{})}
 }
 
 // lane adds a lane with its reserve and queue.
@@ -153,12 +156,12 @@ func (s *slots) run(t task) {
 	select {
 	case s.idle <- t:
 	default:
-		go s.work(t)
+		s.workers.Go(func() { s.work(t) })
 	}
 }
 
 // work runs t, then the tasks handed to it, until it has waited
-// workerIdle for one.
+// workerIdle for one or the slots stop.
 func (s *slots) work(t task) {
 	timer := time.NewTimer(workerIdle)
 	defer timer.Stop()
@@ -169,8 +172,17 @@ func (s *slots) work(t task) {
 		case t = <-s.idle:
 		case <-timer.C:
 			return
+		case <-s.quit:
+			return
 		}
 	}
+}
+
+// stop ends the workers once their jobs are done, and waits for them. No
+// job may be handed over after it is called.
+func (s *slots) stop() {
+	close(s.quit)
+	s.workers.Wait()
 }
 
 // queueLen is how many jobs wait in l.

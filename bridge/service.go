@@ -413,6 +413,8 @@ func (s *service) stop(ctx context.Context) error {
 			return err
 		}
 		if s.delivered.Load() == seen {
+			s.checks.stop()
+			s.lookups.stop()
 			return nil
 		}
 	}
