@@ -7,12 +7,27 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+
 	"github.com/paybridge/paybridge"
 	"github.com/paybridge/paybridge/bridge"
 	"github.com/paybridge/paybridge/events"
 	"github.com/paybridge/paybridge/internal/testkit"
 	"github.com/paybridge/paybridge/providers/fake"
 )
+
+// sameReply fails the test with a diff when got is not want in every field
+// but those that differ from check to check (when, and what the bridge
+// named: event id, revision), which the test checks itself.
+func sameReply(t *testing.T, what string, got, want paybridge.Reply) {
+	t.Helper()
+	if diff := cmp.Diff(want, got, cmpopts.IgnoreFields(paybridge.Reply{}, "CheckedAt", "ProviderUpdatedAt", "EventID", "Revision")); diff != "" {
+		t.Fatalf("%s (-want +got):\n%s", what, diff)
+	}
+}
+
+func statusPtr(s paybridge.Status) *paybridge.Status { return &s }
 
 func TestFirstSightThenChangePublishesOneEventEach(t *testing.T) {
 	e := newEnv(t)
@@ -23,32 +38,34 @@ func TestFirstSightThenChangePublishesOneEventEach(t *testing.T) {
 	if first == nil {
 		t.Fatal("first check failed")
 	}
-	if first.Status != paybridge.StatusPending || first.PreviousStatus != nil || !first.Changed || first.Terminal {
-		t.Fatalf("first check: %+v", first)
-	}
-	if first.RequestID != "req-1" || first.Source != paybridge.SourceProvider || first.EventID == "" || first.Revision == 0 {
-		t.Fatalf("first check echo/source/event: %+v", first)
-	}
 	// Amounts exactly as the provider wrote them, never through float64.
-	if first.Amount != "8.99" || first.Currency != "EUR" || first.CryptoAmount != "0.00045145423250897323" || first.CryptoCurrency != "BTC" {
-		t.Fatalf("amounts: %+v", first)
-	}
-	if first.ProviderStatus != "PENDING" {
-		t.Fatalf("provider words: %q", first.ProviderStatus)
+	pending := paybridge.Reply{Provider: "coinbar", PaymentID: "order-1", Status: paybridge.StatusPending,
+		ProviderStatus: "PENDING", Amount: "8.99", Currency: "EUR", CryptoAmount: "0.00045145423250897323", CryptoCurrency: "BTC",
+		Source: paybridge.SourceProvider}
+	want := pending
+	want.RequestID, want.Changed = "req-1", true
+	sameReply(t, "first check", *first, want)
+	if first.EventID == "" || first.Revision == 0 {
+		t.Fatalf("first check names no event or revision: %q, %d", first.EventID, first.Revision)
 	}
 	testkit.WaitFor(t, 5*time.Second, "first event", func() bool { return len(e.eventsFor("order-1")) == 1 })
 
 	again := e.mustCheck("coinbar", "order-1")
-	if again.Changed || again.Status != paybridge.StatusPending || again.PreviousStatus == nil ||
-		*again.PreviousStatus != paybridge.StatusPending || again.EventID != "" || again.Revision != first.Revision {
-		t.Fatalf("unchanged check: %+v (first revision %d)", again, first.Revision)
+	want = pending
+	want.PreviousStatus = statusPtr(paybridge.StatusPending)
+	sameReply(t, "unchanged check", again, want)
+	if again.EventID != "" || again.Revision != first.Revision {
+		t.Fatalf("unchanged check: event %q, revision %d, want none and %d", again.EventID, again.Revision, first.Revision)
 	}
 
 	must(t, e.coinbar.Set("order-1", fake.Step{Status: "SUCCESS"}))
 	paid := e.mustCheck("coinbar", "order-1")
-	if !paid.Changed || paid.Status != paybridge.StatusPaid || !paid.Terminal ||
-		paid.PreviousStatus == nil || *paid.PreviousStatus != paybridge.StatusPending || paid.Revision <= first.Revision {
-		t.Fatalf("paid check: %+v", paid)
+	want = pending
+	want.Status, want.ProviderStatus, want.Terminal, want.Changed = paybridge.StatusPaid, "SUCCESS", true, true
+	want.PreviousStatus = statusPtr(paybridge.StatusPending)
+	sameReply(t, "paid check", paid, want)
+	if paid.Revision <= first.Revision || paid.EventID == "" {
+		t.Fatalf("paid check: revision %d after %d, event %q", paid.Revision, first.Revision, paid.EventID)
 	}
 
 	testkit.WaitFor(t, 5*time.Second, "second event", func() bool { return len(e.eventsFor("order-1")) == 2 })
@@ -61,15 +78,25 @@ func TestFirstSightThenChangePublishesOneEventEach(t *testing.T) {
 	if len(e.events()) != 2 {
 		t.Fatalf("stream holds %d events, want 2", len(e.events()))
 	}
-	ev0, ev1 := evs[0], evs[1]
-	if ev0.ID != first.EventID || ev0.Data.PreviousStatus != nil || ev0.Data.Status != paybridge.StatusPending {
-		t.Fatalf("first event: %+v", ev0)
-	}
-	if ev1.ID != paid.EventID || ev1.Type != events.TypeStatusChanged || ev1.Source != "urn:paybridge:provider:coinbar" ||
-		ev1.Subject != "order-1" || ev1.Data.Status != paybridge.StatusPaid ||
-		ev1.Data.PreviousStatus == nil || *ev1.Data.PreviousStatus != paybridge.StatusPending ||
-		ev1.Data.Revision != paid.Revision || ev1.Data.CryptoAmount != "0.00045145423250897323" {
-		t.Fatalf("paid event: %+v", ev1)
+	for i, c := range []struct {
+		id   string
+		prev *paybridge.Status
+		data paybridge.Reply
+	}{{first.EventID, nil, *first}, {paid.EventID, statusPtr(paybridge.StatusPending), paid}} {
+		ev := evs[i]
+		if ev.ID != c.id || ev.Type != events.TypeStatusChanged || ev.Source != "urn:paybridge:provider:coinbar" || ev.Subject != "order-1" {
+			t.Errorf("event %d: id %s, type %s, source %s, subject %s; want id %s", i, ev.ID, ev.Type, ev.Source, ev.Subject, c.id)
+		}
+		got := events.StatusChanged{Provider: ev.Data.Provider, PaymentID: ev.Data.PaymentID, Status: ev.Data.Status,
+			PreviousStatus: ev.Data.PreviousStatus, Terminal: ev.Data.Terminal, ProviderStatus: ev.Data.ProviderStatus,
+			Amount: ev.Data.Amount, Currency: ev.Data.Currency, CryptoAmount: ev.Data.CryptoAmount,
+			CryptoCurrency: ev.Data.CryptoCurrency, Revision: ev.Data.Revision}
+		want := events.StatusChanged{Provider: "coinbar", PaymentID: "order-1", Status: c.data.Status, PreviousStatus: c.prev,
+			Terminal: c.data.Terminal, ProviderStatus: c.data.ProviderStatus, Amount: "8.99", Currency: "EUR",
+			CryptoAmount: "0.00045145423250897323", CryptoCurrency: "BTC", Revision: c.data.Revision}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("event %d's data (-want +got):\n%s", i, diff)
+		}
 	}
 }
 
@@ -77,11 +104,9 @@ func TestMuvinaiAmountsAndDetail(t *testing.T) {
 	e := newEnv(t)
 	e.startBridge(bridge.Config{})
 	e.addMuvinai("pr_1", "pending", "underpaid", "1000.25")
-	r := e.mustCheck("muvinai", "pr_1")
-	if r.Status != paybridge.StatusUnderpaid || r.ProviderStatus != "pending" || r.ProviderStatusDetail != "underpaid" ||
-		r.Amount != "15000.50" || r.AmountPaid != "1000.25" || r.Currency != "ARS" {
-		t.Fatalf("reply: %+v", r)
-	}
+	sameReply(t, "reply", e.mustCheck("muvinai", "pr_1"), paybridge.Reply{Provider: "muvinai", PaymentID: "pr_1",
+		Status: paybridge.StatusUnderpaid, Changed: true, ProviderStatus: "pending", ProviderStatusDetail: "underpaid",
+		Amount: "15000.50", Currency: "ARS", AmountPaid: "1000.25", Source: paybridge.SourceProvider})
 }
 
 func TestConcurrentChecksOfOnePaymentShareOneProviderCall(t *testing.T) {
@@ -119,9 +144,11 @@ func TestTransitionGuardRefusesStaleReads(t *testing.T) {
 	}
 	must(t, e.coinbar.Set("settled", fake.Step{Status: "PENDING"}))
 	stale := e.mustCheck("coinbar", "settled")
-	if !stale.Stale || stale.Changed || stale.Status != paybridge.StatusPaid || stale.EventID != "" ||
-		stale.PreviousStatus == nil || *stale.PreviousStatus != paybridge.StatusPaid {
-		t.Fatalf("stale read: %+v", stale)
+	sameReply(t, "stale read", stale, paybridge.Reply{Provider: "coinbar", PaymentID: "settled", Status: paybridge.StatusPaid,
+		PreviousStatus: statusPtr(paybridge.StatusPaid), Terminal: true, ProviderStatus: "SUCCESS", Amount: "8.99", Currency: "EUR",
+		CryptoAmount: "0.00045145423250897323", CryptoCurrency: "BTC", Source: paybridge.SourceProvider, Stale: true})
+	if stale.EventID != "" {
+		t.Fatalf("a stale read names event %s", stale.EventID)
 	}
 	// Terminal → terminal is a real change.
 	must(t, e.coinbar.Set("settled", fake.Step{Status: "FAILED", Detail: "Refunded to customer"}))
@@ -141,10 +168,9 @@ func TestUnknownStatusIsNeverStoredOrPublished(t *testing.T) {
 	e := newEnv(t)
 	e.startBridge(bridge.Config{})
 	e.addCoinbar("odd", "ON_HOLD", "manual review")
-	r := e.mustCheck("coinbar", "odd")
-	if r.Status != paybridge.StatusUnknown || r.Changed || r.ProviderStatus != "ON_HOLD" || r.ProviderStatusDetail != "manual review" {
-		t.Fatalf("unknown: %+v", r)
-	}
+	sameReply(t, "unknown", e.mustCheck("coinbar", "odd"), paybridge.Reply{Provider: "coinbar", PaymentID: "odd",
+		Status: paybridge.StatusUnknown, ProviderStatus: "ON_HOLD", ProviderStatusDetail: "manual review", Amount: "8.99",
+		Currency: "EUR", CryptoAmount: "0.00045145423250897323", CryptoCurrency: "BTC", Source: paybridge.SourceProvider})
 	lookup := e.request("payments.status.get", []byte(`{"provider":"coinbar","payment_id":"odd"}`))
 	if lookup.Err == nil || lookup.Err.Error.Code != paybridge.CodePaymentNotFound {
 		t.Fatalf("unknown status was stored: %s", lookup.Raw)
