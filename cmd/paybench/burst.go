@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"sync"
 	"time"
-
-	"github.com/paybridge/paybridge/providers/coinbar"
 )
 
 // burst sends o.burst checks of one payment at the same moment and counts
@@ -46,10 +44,8 @@ func (b *bench) burst(ctx context.Context) (*burstResult, error) {
 // count for the payment, or the bridge's /metrics total; -1 when unknown.
 func (b *bench) paymentCalls(ctx context.Context, p *payment) int64 {
 	switch {
-	case b.world != nil && p.provider == coinbar.Name:
-		return int64(b.world.sim.Coinbar().Calls(p.id))
 	case b.world != nil:
-		return int64(b.world.sim.Muvinai().Calls(p.id))
+		return int64(b.world.sim.Fake(p.provider).Calls(p.id))
 	case b.o.metricsURL != "":
 		n, err := scrapeProviderCalls(ctx, b.o.metricsURL)
 		if err == nil {

@@ -4,10 +4,15 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/paybridge/paybridge"
+	"github.com/paybridge/paybridge/cmd/paysim/sim"
 	"github.com/paybridge/paybridge/internal/cli"
+	"github.com/paybridge/paybridge/providers"
+	"github.com/paybridge/paybridge/providers/all"
 )
 
 // options are the command line, parsed and checked.
@@ -16,7 +21,8 @@ type options struct {
 	natsURL    string
 	payments   int
 	prefix     string
-	provider   string // coinbar, muvinai or both
+	provider   string                 // as given: all, or provider names
+	providers  []providers.Descriptor // what --provider names, checked in turn
 	rate       float64
 	concurrent int
 	duration   time.Duration
@@ -49,22 +55,16 @@ type options struct {
 	bridgeMode string // subprocess or in-process, with --self
 	bridgeBin  string
 
-	// Against an external bridge: where its paysim is, for --floor.
-	paysimURL       string
-	coinbarClientID string
-	muvinaiAPIKey   string
-	checkSubject    string
-	bucket          string
-	eventStream     string
-	given           map[string]bool // flags set on the command line
+	// Against an external bridge: where its paysim is, for --floor, and
+	// the credentials it accepts, taken by paysim's own flags (so that one
+	// started with defaults needs none).
+	paysimURL         string
+	paysimCredentials map[string]providers.Credentials
+	checkSubject      string
+	bucket            string
+	eventStream       string
+	given             map[string]bool // flags set on the command line
 }
-
-// Defaults of paysim's own flags, so that a floor against an external
-// paysim started with defaults needs no credentials.
-const (
-	defaultCoinbarClientID = "paysim-coinbar-client"
-	defaultMuvinaiAPIKey   = "paysim-muvinai-key"
-)
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
 	var o options
@@ -74,7 +74,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.natsURL, "nats-url", "", "NATS server of a running paybridge to measure (instead of --self)")
 	fs.IntVar(&o.payments, "payments", 10000, "distinct payment ids checked in turn")
 	fs.StringVar(&o.prefix, "prefix", "sim-", "payment ids are <prefix><provider>-0001…, as paysim --prefix generates them")
-	fs.StringVar(&o.provider, "provider", "both", "coinbar, muvinai or both (alternating)")
+	fs.StringVar(&o.provider, "provider", "all", "the providers whose payments are checked, in turn: all, or names separated by commas ("+providerNames()+")")
 	fs.Float64Var(&o.rate, "rate", 0, "checks per second, sent on schedule whatever the replies do (open loop); 0: closed loop")
 	fs.IntVar(&o.concurrent, "concurrency", 64, "checks in flight at once in a closed loop")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "measured time of each run; 0 skips the timed runs")
@@ -101,8 +101,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.bridgeMode, "bridge", "subprocess", "with --self: run `paybridge serve` as a subprocess (its own RSS), or in-process")
 	fs.StringVar(&o.bridgeBin, "bridge-bin", "", "with --self: a built paybridge binary; default: go build ./cmd/paybridge")
 	fs.StringVar(&o.paysimURL, "paysim-url", "", "base URL of the external bridge's paysim, for --floor and --compare")
-	fs.StringVar(&o.coinbarClientID, "coinbar-client-id", defaultCoinbarClientID, "CBPAY-API-KEY that external paysim accepts")
-	fs.StringVar(&o.muvinaiAPIKey, "muvinai-api-key", defaultMuvinaiAPIKey, "bearer token that external paysim accepts")
+	o.paysimCredentials = sim.CredentialFlags(fs)
 	fs.StringVar(&o.checkSubject, "check-subject", paybridge.DefaultCheckSubject, "subject of check requests")
 	fs.StringVar(&o.bucket, "bucket", "payment_status", "the bridge's status KV bucket, read by --floor")
 	fs.StringVar(&o.eventStream, "event-stream", paybridge.DefaultEventStream, "the bridge's event stream, whose growth counts events")
@@ -125,8 +124,6 @@ func (o *options) check() error {
 		return cli.Usagef("give exactly one of --self and --nats-url")
 	case o.payments < 1:
 		return cli.Usagef("--payments must be at least 1, got %d", o.payments)
-	case o.provider != "coinbar" && o.provider != "muvinai" && o.provider != "both":
-		return cli.Usagef("--provider must be coinbar, muvinai or both, got %q", o.provider)
 	case o.rate < 0:
 		return cli.Usagef("--rate must not be negative, got %v", o.rate)
 	case o.concurrent < 1:
@@ -156,6 +153,10 @@ func (o *options) check() error {
 	case o.worldProf != "" && o.bridgeMode == "in-process" && o.cpuProfile != "":
 		return cli.Usagef("--world-cpuprofile and --cpuprofile are one process with --bridge in-process; give one")
 	}
+	var err error
+	if o.providers, err = parseProviders(o.provider); err != nil {
+		return err
+	}
 	if !o.self {
 		if err := o.checkExternal(); err != nil {
 			return err
@@ -168,6 +169,32 @@ func (o *options) check() error {
 		o.rate = 1000
 	}
 	return nil
+}
+
+// parseProviders reads --provider: "all" (or "both", its older name), or
+// provider names separated by commas, each at most once.
+func parseProviders(text string) ([]providers.Descriptor, error) {
+	if text == "all" || text == "both" {
+		return all.List, nil
+	}
+	var out []providers.Descriptor
+	for _, name := range strings.Split(text, ",") {
+		d, ok := all.Lookup(strings.TrimSpace(name))
+		if !ok || slices.ContainsFunc(out, func(o providers.Descriptor) bool { return o.Name == d.Name }) {
+			return nil, cli.Usagef("--provider must be all or provider names separated by commas (%s), each once, got %q", providerNames(), text)
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}
+
+// providerNames lists every provider's name.
+func providerNames() string {
+	var names []string
+	for _, d := range all.List {
+		names = append(names, d.Name)
+	}
+	return strings.Join(names, ", ")
 }
 
 // checkScale checks --scale and its companions, and sets the defaults of

@@ -5,8 +5,7 @@ import (
 	"fmt"
 
 	"github.com/paybridge/paybridge"
-	"github.com/paybridge/paybridge/providers/coinbar"
-	"github.com/paybridge/paybridge/providers/muvinai"
+	"github.com/paybridge/paybridge/providers"
 )
 
 // The kinds of floor (--floor-kind).
@@ -30,14 +29,13 @@ func floorRunName(kind string) string {
 // paysimAccess is where a paysim answers and the credentials it accepts:
 // the --self world's own, or an external one's from the flags.
 type paysimAccess struct {
-	url             string
-	coinbarClientID string
-	muvinaiAPIKey   string
+	url   string
+	creds map[string]providers.Credentials // by provider name
 }
 
 // selfPaysim is the --self world's paysim at url.
 func selfPaysim(url string) paysimAccess {
-	return paysimAccess{url: url, coinbarClientID: selfCoinbarClientID, muvinaiAPIKey: selfMuvinaiAPIKey}
+	return paysimAccess{url: url, creds: selfCredentials}
 }
 
 // paysim is the paysim the floor asks.
@@ -45,21 +43,21 @@ func (b *bench) paysim() paysimAccess {
 	if b.world != nil {
 		return selfPaysim(b.world.simURL)
 	}
-	return paysimAccess{url: b.o.paysimURL, coinbarClientID: b.o.coinbarClientID, muvinaiAPIKey: b.o.muvinaiAPIKey}
+	return paysimAccess{url: b.o.paysimURL, creds: b.o.paysimCredentials}
 }
 
-// providers are the real clients of this paysim with the default retry
-// policy, as `paybridge serve` builds them.
-func (a paysimAccess) providers() ([]paybridge.Provider, error) {
-	cb, err := coinbar.New(a.url, a.coinbarClientID)
-	if err != nil {
-		return nil, err
+// providers are the real clients of this paysim for the providers of
+// list, with the default retry policy, as `paybridge serve` builds them.
+func (a paysimAccess) providers(list []providers.Descriptor) ([]paybridge.Provider, error) {
+	var out []paybridge.Provider
+	for _, d := range list {
+		c, err := d.New(a.url, a.creds[d.Name])
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
 	}
-	mv, err := muvinai.New(a.url, a.muvinaiAPIKey)
-	if err != nil {
-		return nil, err
-	}
-	return []paybridge.Provider{cb, mv}, nil
+	return out, nil
 }
 
 // floorOp opens the status bucket and builds the floor's check of the
@@ -71,9 +69,9 @@ func (b *bench) floorOp(ctx context.Context) (op, error) {
 	}
 	access := b.paysim()
 	if b.o.floorKind == floorRaw {
-		return rawFloorCheck(newRawHTTPClient(), access, kv), nil
+		return rawFloorCheck(ctx, newRawHTTPClient(), access, b.o.providers, kv)
 	}
-	provs, err := access.providers()
+	provs, err := access.providers(b.o.providers)
 	if err != nil {
 		return nil, err
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/paybridge/paybridge/bridge"
+	"github.com/paybridge/paybridge/providers/all"
 )
 
 // inProcess is a bridge running in paybench's own process: its memory is
@@ -23,7 +24,7 @@ type inProcess struct {
 }
 
 func startInProcess(ctx context.Context, o options, w *world) (*inProcess, error) {
-	provs, err := selfPaysim(w.simURL).providers()
+	provs, err := selfPaysim(w.simURL).providers(all.List)
 	if err != nil {
 		return nil, err
 	}

@@ -3,11 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/paybridge/paybridge/internal/cli"
+	"github.com/paybridge/paybridge/providers"
+	"github.com/paybridge/paybridge/providers/all"
 )
 
 // A short --self run against an in-process bridge: the floor and the
@@ -68,7 +71,8 @@ func TestBadFlagsAreUsageErrors(t *testing.T) {
 		{nil, "exactly one of --self and --nats-url"},
 		{[]string{"--self", "--nats-url", "nats://127.0.0.1:4222"}, "exactly one of --self and --nats-url"},
 		{[]string{"--self", "--payments", "0"}, "--payments must be at least 1"},
-		{[]string{"--self", "--provider", "paypal"}, `--provider must be coinbar, muvinai or both, got "paypal"`},
+		{[]string{"--self", "--provider", "paypal"}, `--provider must be all or provider names separated by commas`},
+		{[]string{"--self", "--provider", "coinbar,coinbar"}, `each once, got "coinbar,coinbar"`},
 		{[]string{"--self", "--change-share", "1.5"}, "--change-share must be between 0 and 1"},
 		{[]string{"--self", "--floor", "--compare"}, "--floor and --compare exclude each other"},
 		{[]string{"--self", "--floor-kind", "fast", "--compare"}, `--floor-kind must be client or raw, got "fast"`},
@@ -125,4 +129,25 @@ func TestBridgeThatCannotStartIsAnError(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "starting "+missing) {
 		t.Errorf("want the failed start of %s, got %v", missing, err)
 	}
+}
+
+// --provider takes all (both, its older name) or names in any order.
+func TestProviderFlag(t *testing.T) {
+	for text, want := range map[string][]string{
+		"all": providerList(all.List), "both": providerList(all.List),
+		"muvinai": {"muvinai"}, "muvinai, coinbar": {"muvinai", "coinbar"},
+	} {
+		o, err := parseFlags([]string{"--self", "--provider", text}, &bytes.Buffer{})
+		if err != nil || !slices.Equal(providerList(o.providers), want) {
+			t.Errorf("--provider %q: %v, %v; want %v", text, providerList(o.providers), err, want)
+		}
+	}
+}
+
+func providerList(list []providers.Descriptor) []string {
+	var names []string
+	for _, d := range list {
+		names = append(names, d.Name)
+	}
+	return names
 }

@@ -3,26 +3,26 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/paybridge/paybridge/providers/coinbar"
+	"github.com/paybridge/paybridge/providers"
 	"github.com/paybridge/paybridge/providers/fake"
-	"github.com/paybridge/paybridge/providers/muvinai"
 )
 
 // payment is one id as a check names it, with what is sent for it built
 // once: the request body and the path paysim sees.
 type payment struct {
 	provider string
+	d        *providers.Descriptor // the provider's
 	id       string
 	body     []byte // the check request
 	path     string // the provider status URL's path, as the client escapes it
 }
 
-func newPayment(provider, id string, maxAge time.Duration) *payment {
+func newPayment(d *providers.Descriptor, id string, maxAge time.Duration) *payment {
+	provider := d.Name
 	req := struct {
 		Provider  string `json:"provider"`
 		PaymentID string `json:"payment_id"`
@@ -32,16 +32,13 @@ func newPayment(provider, id string, maxAge time.Duration) *payment {
 		req.MaxAge = maxAge.String()
 	}
 	body, _ := json.Marshal(req) // strings only: cannot fail
-	path := muvinai.PathPrefix + url.PathEscape(id)
-	if provider == coinbar.Name {
-		path = coinbar.PathPrefix + url.PathEscape(id) + "/status"
-	}
-	return &payment{provider: provider, id: id, body: body, path: path}
+	return &payment{provider: provider, d: d, id: id, body: body, path: d.Sim.StatusPath(id)}
 }
 
-// pool is the payments a run checks, in turn: slot i is coinbar or muvinai
-// (alternating with --provider both). With a simulator it also moves a
-// share of them to another status after each pass over all of them.
+// pool is the payments a run checks, in turn: slot i is of the i-th of
+// the --provider providers, round and round. With a simulator it also
+// moves a share of them to another status after each pass over all of
+// them.
 type pool struct {
 	slots  []slot
 	next   atomic.Uint64
@@ -54,29 +51,21 @@ type pool struct {
 	changes     atomic.Int64
 }
 
-// slot is one payment position. A coinbar slot that has settled is reborn
-// under a new id (generation) to become pending again, since the bridge
-// rightly ignores a settled payment turning pending (a stale read).
+// slot is one payment position. A slot of a provider without a step
+// that means underpaid moves from pending to paid, and once paid is
+// reborn under a new id (generation) to become pending again, since the
+// bridge rightly ignores a settled payment turning pending (a stale read).
 type slot struct {
 	current    atomic.Pointer[payment]
 	base       string
 	generation int
-	settled    bool // coinbar: SUCCESS now; muvinai: underpaid now
+	moved      bool // underpaid or paid now
 }
 
 // simulator is the part of paysim the pool scripts.
 type simulator interface {
-	Coinbar() *coinbar.Fake
-	Muvinai() *muvinai.Fake
+	Fake(provider string) *fake.Engine
 }
-
-// The amounts of every simulated payment.
-const (
-	coinbarAmount       = "8.99"
-	coinbarCryptoAmount = "0.00045145423250897323"
-	muvinaiAmount       = "15000.50"
-	muvinaiHalf         = "7500.25"
-)
 
 func newPool(o options, sim simulator) (*pool, error) {
 	p := &pool{slots: make([]slot, o.payments), maxAge: o.maxAge, sim: sim}
@@ -84,13 +73,10 @@ func newPool(o options, sim simulator) (*pool, error) {
 		p.changeEvery = int(o.changeShare*float64(o.payments) + 0.5)
 	}
 	for i := range p.slots {
-		provider := o.provider
-		if provider == "both" {
-			provider = []string{coinbar.Name, muvinai.Name}[i%2]
-		}
+		d := &o.providers[i%len(o.providers)]
 		s := &p.slots[i]
-		s.base = fmt.Sprintf("%s%s-%04d", o.prefix, provider, i+1)
-		s.current.Store(newPayment(provider, s.base, o.maxAge))
+		s.base = fmt.Sprintf("%s%s-%04d", o.prefix, d.Name, i+1)
+		s.current.Store(newPayment(d, s.base, o.maxAge))
 		if sim == nil {
 			continue
 		}
@@ -103,13 +89,9 @@ func newPool(o options, sim simulator) (*pool, error) {
 
 // addPending adds a payment to paysim, pending until the pool moves it.
 func (p *pool) addPending(pay *payment) error {
-	if pay.provider == coinbar.Name {
-		return p.sim.Coinbar().Add(fake.Payment{ID: pay.id, Amount: coinbarAmount, Currency: "EUR",
-			CryptoAmount: coinbarCryptoAmount, CryptoCoin: "BTC",
-			Steps: []fake.Step{{Status: "PENDING", Detail: "Waiting for payment"}}})
-	}
-	return p.sim.Muvinai().Add(fake.Payment{ID: pay.id, Amount: muvinaiAmount, Currency: "ARS",
-		Steps: []fake.Step{{Status: "pending", Detail: "not_paid", AmountPaid: "0"}}})
+	fp := pay.d.Sim.Payment
+	fp.ID, fp.Steps = pay.id, []fake.Step{pay.d.Sim.Pending}
+	return p.sim.Fake(pay.provider).Add(fp)
 }
 
 // take returns the payment to check next; the first of each pass over
@@ -132,10 +114,11 @@ func (p *pool) first() *payment { return p.slots[0].current.Load() }
 func (p *pool) restart() { p.next.Store(0) }
 
 // change moves the next window of changeEvery slots to their other status:
-// muvinai pending/not_paid ⇄ pending/underpaid (a pending → underpaid →
-// pending change each time); coinbar PENDING → SUCCESS (pending → paid),
-// and a settled coinbar slot is reborn pending under a new id (a first
-// sight, which is also announced). Each is exactly one event when checked.
+// pending ⇄ underpaid for a provider with a step that means underpaid (its
+// descriptor's Sim.Underpaid); else
+// pending → paid, and a paid slot is reborn pending under a new id (a
+// first sight, which is also announced). Each is exactly one event when
+// checked.
 func (p *pool) change() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -153,19 +136,20 @@ func (p *pool) change() error {
 
 func (p *pool) move(s *slot) error {
 	cur := s.current.Load()
-	s.settled = !s.settled
-	if cur.provider == muvinai.Name {
-		step := fake.Step{Status: "pending", Detail: "not_paid", AmountPaid: "0"}
-		if s.settled {
-			step = fake.Step{Status: "pending", Detail: "underpaid", AmountPaid: muvinaiHalf}
+	sim := cur.d.Sim
+	s.moved = !s.moved
+	if sim.Underpaid.Status != "" {
+		step := sim.Pending
+		if s.moved {
+			step = sim.Underpaid
 		}
-		return p.sim.Muvinai().Set(cur.id, step)
+		return p.sim.Fake(cur.provider).Set(cur.id, step)
 	}
-	if s.settled {
-		return p.sim.Coinbar().Set(cur.id, fake.Step{Status: "SUCCESS"})
+	if s.moved {
+		return p.sim.Fake(cur.provider).Set(cur.id, sim.Paid)
 	}
 	s.generation++
-	next := newPayment(cur.provider, fmt.Sprintf("%s-g%d", s.base, s.generation), p.maxAge)
+	next := newPayment(cur.d, fmt.Sprintf("%s-g%d", s.base, s.generation), p.maxAge)
 	if err := p.addPending(next); err != nil {
 		return err
 	}

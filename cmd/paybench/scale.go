@@ -49,7 +49,7 @@ func (b *bench) scale(ctx context.Context) (*scaleResult, error) {
 	if err := b.world.stopBridge(ctx); err != nil {
 		return nil, fmt.Errorf("stopping the first bridge: %w", err)
 	}
-	fill, set, err := fillBucket(ctx, b.nc, b.o.bucket, b.o.scale, b.log)
+	fill, set, err := fillBucket(ctx, b.nc, b.o.bucket, b.o.providers, b.o.scale, b.log)
 	if err != nil {
 		return nil, err
 	}

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/paybridge/paybridge"
+	"github.com/paybridge/paybridge/providers/all"
 )
 
 // --scale end to end, small: the bucket the bridge created is filled, the
@@ -24,9 +25,9 @@ func TestScaleMeasuresARestartAgainstAFilledBucket(t *testing.T) {
 	if r.ReadySeconds <= 0 || r.FirstLookupSeconds <= 0 || r.LookupAttempts < 1 {
 		t.Errorf("want positive times to ready and to the first lookup, got %+v", r)
 	}
-	rep := r.LookupReply
-	if rep.Provider != "muvinai" || rep.PaymentID != "scale-muvinai-0002000" || rep.Status != paybridge.StatusPaid ||
-		rep.Amount != muvinaiAmount || rep.Source != paybridge.SourceStore || rep.CheckedAt.IsZero() {
+	rep, last := r.LookupReply, all.List[(2000-1)%len(all.List)]
+	if rep.Provider != last.Name || rep.PaymentID != "scale-"+last.Name+"-0002000" || rep.Status != paybridge.StatusPaid ||
+		rep.Amount != last.Sim.Payment.Amount || rep.Source != paybridge.SourceStore || rep.CheckedAt.IsZero() {
 		t.Errorf("the first lookup must answer the payment stored last, paid, from the store: %+v", rep)
 	}
 	// CPU may read 0: a restart reads nothing of the bucket, and the
@@ -41,5 +42,5 @@ func TestScaleMeasuresARestartAgainstAFilledBucket(t *testing.T) {
 		t.Errorf("want the restarted bridge's memory under load, got %+v", res.RSS)
 	}
 
-	checkTable(t, &res, "fill:    2000 settled payments", "first lookup answered after", "scale-muvinai-0002000 paid", "first 2 s: CPU")
+	checkTable(t, &res, "fill:    2000 settled payments", "first lookup answered after", "scale-"+last.Name+"-0002000 paid", "first 2 s: CPU")
 }

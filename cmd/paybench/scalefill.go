@@ -17,8 +17,7 @@ import (
 	"github.com/paybridge/paybridge"
 	"github.com/paybridge/paybridge/bridge"
 	"github.com/paybridge/paybridge/events"
-	"github.com/paybridge/paybridge/providers/coinbar"
-	"github.com/paybridge/paybridge/providers/muvinai"
+	"github.com/paybridge/paybridge/providers"
 )
 
 // scaleBytesPerRecord is about what one stored record takes in the file
@@ -49,33 +48,36 @@ func checkFreeSpace(dir string, records int) error {
 func gib(b uint64) float64 { return float64(b) / (1 << 30) }
 
 // scaleSet is the settled payments a --scale fill stores. Payment i (from 1)
-// is scale-coinbar-0000001, scale-muvinai-0000002, … alternating; each was
+// is of the providers in turn, scale-<provider>-0000001 and on; each was
 // seen paid at first sight and its event published, one millisecond after
 // payment i-1, the last one just before the fill.
 type scaleSet struct {
-	n      int
-	digits int
-	last   time.Time
+	providers []providers.Descriptor
+	n         int
+	digits    int
+	last      time.Time
 	// base is the bucket's last revision before the fill: payment i is
 	// stored at revision base+i.
 	base uint64
 }
 
-func newScaleSet(n int, last time.Time, base uint64) scaleSet {
-	return scaleSet{n: n, digits: max(7, len(strconv.Itoa(n))), last: last.UTC().Truncate(time.Millisecond), base: base}
+func newScaleSet(list []providers.Descriptor, n int, last time.Time, base uint64) scaleSet {
+	return scaleSet{providers: list, n: n, digits: max(7, len(strconv.Itoa(n))), last: last.UTC().Truncate(time.Millisecond), base: base}
 }
 
-// payment names payment i.
-func (s scaleSet) payment(i int) (provider, id string) {
-	provider = []string{coinbar.Name, muvinai.Name}[(i-1)%2]
-	return provider, fmt.Sprintf("scale-%s-%0*d", provider, s.digits, i)
+// payment names payment i and its provider.
+func (s scaleSet) payment(i int) (providers.Descriptor, string) {
+	d := s.providers[(i-1)%len(s.providers)]
+	return d, fmt.Sprintf("scale-%s-%0*d", d.Name, s.digits, i)
 }
 
 // record is payment i's key and stored record, in the format the bridge
 // writes once a change is announced: its revision is the one it is stored
-// at, as if the claim were that write.
+// at, as if the claim were that write. Its fields are those of its
+// provider's paid step and scripted payment.
 func (s scaleSet) record(i int) (string, bridge.Record) {
-	provider, id := s.payment(i)
+	d, id := s.payment(i)
+	provider, paid, fixed := d.Name, d.Sim.Paid, d.Sim.Payment
 	observed := s.last.Add(-time.Duration(s.n-i) * time.Millisecond)
 	updated := observed.Add(-2 * time.Second)
 	data := events.StatusChanged{
@@ -87,14 +89,9 @@ func (s scaleSet) record(i int) (string, bridge.Record) {
 		ObservedAt:        observed,
 		Revision:          s.base + uint64(i),
 	}
-	if provider == coinbar.Name {
-		data.ProviderStatus = "SUCCESS"
-		data.Amount, data.Currency = coinbarAmount, "EUR"
-		data.CryptoAmount, data.CryptoCurrency = coinbarCryptoAmount, "BTC"
-	} else {
-		data.ProviderStatus, data.ProviderStatusDetail = "approved", "correct"
-		data.Amount, data.Currency, data.AmountPaid = muvinaiAmount, "ARS", muvinaiAmount
-	}
+	data.ProviderStatus, data.ProviderStatusDetail, data.AmountPaid = paid.Status, paid.Detail, paid.AmountPaid
+	data.Amount, data.Currency = fixed.Amount, fixed.Currency
+	data.CryptoAmount, data.CryptoCurrency = fixed.CryptoAmount, fixed.CryptoCoin
 	return bridge.Key(provider, id), bridge.Record{
 		StatusChanged: data,
 		EventID:       bridge.EventID(provider, id, 0, paybridge.StatusPaid),
@@ -137,11 +134,11 @@ type filler struct {
 	firstErr error
 }
 
-// fillBucket stores n settled payments in bucket, which the bridge must
+// fillBucket stores n settled payments of the providers of list in bucket, which the bridge must
 // have created (so that its settings are the bridge's), by publishing
 // straight to the bucket's KV subjects, many acknowledgements awaited at
 // once.
-func fillBucket(ctx context.Context, nc *nats.Conn, bucket string, n int, log io.Writer) (*fillResult, scaleSet, error) {
+func fillBucket(ctx context.Context, nc *nats.Conn, bucket string, list []providers.Descriptor, n int, log io.Writer) (*fillResult, scaleSet, error) {
 	f := &filler{prefix: "$KV." + bucket + ".", log: log, opts: []jetstream.PublishOpt{jetstream.WithStallWait(fillAckWait)}}
 	var err error
 	f.js, err = jetstream.New(nc,
@@ -158,7 +155,7 @@ func fillBucket(ctx context.Context, nc *nats.Conn, bucket string, n int, log io
 	if err != nil {
 		return nil, scaleSet{}, err
 	}
-	set := newScaleSet(n, time.Now(), before.StreamInfo().State.LastSeq)
+	set := newScaleSet(list, n, time.Now(), before.StreamInfo().State.LastSeq)
 	if before.StreamInfo().Config.AllowMsgTTL {
 		// As the bridge writes them: with the default retention.
 		f.opts = append(f.opts, jetstream.WithMsgTTL(bridge.DefaultConfig().StatusRetention))

@@ -2,18 +2,20 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/paybridge/paybridge/bridge"
+	"github.com/paybridge/paybridge/providers/all"
 	"github.com/paybridge/paybridge/schemas"
 )
 
 // A fill record is a valid stored status record, of a settled payment
 // whose event is out, under the key the bridge would look it up by.
 func TestScaleRecordsAreStoredStatusRecords(t *testing.T) {
-	set := newScaleSet(5_000_000, time.Now(), 7)
+	set := newScaleSet(all.List, 5_000_000, time.Now(), 7)
 	for _, i := range []int{1, 2, 5_000_000} {
 		key, rec := set.record(i)
 		value, err := json.Marshal(rec)
@@ -27,10 +29,15 @@ func TestScaleRecordsAreStoredStatusRecords(t *testing.T) {
 			t.Errorf("record %d under %s: %+v", i, key, rec)
 		}
 	}
-	if _, id := set.payment(5_000_000); id != "scale-muvinai-5000000" {
+	for i, d := range all.List {
+		if got, id := set.payment(i + 1); got.Name != d.Name || id != fmt.Sprintf("scale-%s-%07d", d.Name, i+1) {
+			t.Errorf("payment %d is %s's %s, want the providers in turn", i+1, got.Name, id)
+		}
+	}
+	if d, id := set.payment(5_000_000); id != "scale-"+d.Name+"-5000000" {
 		t.Errorf("payment 5,000,000 is %s", id)
 	}
-	if _, id := newScaleSet(10_000_000, time.Now(), 0).payment(1); id != "scale-coinbar-00000001" {
+	if d, id := newScaleSet(all.List, 10_000_000, time.Now(), 0).payment(1); id != "scale-"+d.Name+"-00000001" {
 		t.Errorf("with 10,000,000 payments, payment 1 is %s; ids must keep one width", id)
 	}
 }

@@ -12,9 +12,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/paybridge/paybridge/providers/all"
 )
 
 // errNoBinary means no paybridge binary could be had; the caller may run
@@ -69,19 +72,23 @@ func spawnBridge(ctx context.Context, o options, w *world, log io.Writer) (*subp
 		return nil, err
 	}
 	s := &subprocess{admin: adminAddr, stderr: &tail{max: 8 << 10}, exited: make(chan struct{})}
-	s.cmd = exec.Command(bin, "serve",
+	args := []string{"serve",
 		"--nats-url", w.natsURL,
 		"--http-listen", httpAddr,
 		"--admin-listen", adminAddr,
-		"--coinbar-base-url", w.simURL,
-		"--muvinai-base-url", w.simURL,
 		"--max-inflight", strconv.Itoa(o.maxInflight),
 		"--log-format", "json", "--log-level", "warn",
-		"--pprof")
-	// Keys by environment, so that they stay out of the process list.
-	s.cmd.Env = append(os.Environ(),
-		"PAYBRIDGE_COINBAR_API_KEY="+selfCoinbarClientID,
-		"PAYBRIDGE_MUVINAI_API_KEY="+selfMuvinaiAPIKey)
+		"--pprof"}
+	env := os.Environ()
+	for _, d := range all.List {
+		args = append(args, "--"+d.Flag("base-url"), w.simURL)
+		// Keys by environment, so that they stay out of the process list.
+		for name, value := range selfCredentials[d.Name] {
+			env = append(env, "PAYBRIDGE_"+strings.ToUpper(strings.ReplaceAll(d.Flag(name), "-", "_"))+"="+value)
+		}
+	}
+	s.cmd = exec.Command(bin, args...)
+	s.cmd.Env = env
 	s.cmd.Stderr = s.stderr
 	s.started = time.Now()
 	if err := s.cmd.Start(); err != nil {

@@ -15,11 +15,9 @@ import (
 	"github.com/paybridge/paybridge/natsembed"
 )
 
-// The made-up credentials of the --self world's paysim.
-const (
-	selfCoinbarClientID = "paybench-coinbar-client"
-	selfMuvinaiAPIKey   = "paybench-muvinai-key"
-)
+// selfCredentials are what the --self world's paysim accepts and its
+// bridge sends: each provider's required credentials, made up.
+var selfCredentials = sim.MadeUpCredentials("paybench-")
 
 // world is what --self runs: an embedded NATS server on a temporary
 // store, paysim on a random loopback port, and a bridge.
@@ -71,11 +69,10 @@ func (w *world) start(ctx context.Context, o options, log io.Writer) error {
 	}
 	w.natsURL = w.ns.ClientURL()
 	w.sim, err = sim.New(sim.Config{
-		CoinbarClientID: selfCoinbarClientID,
-		MuvinaiAPIKey:   selfMuvinaiAPIKey,
-		LatencyMin:      o.providerLatency,
-		LatencyMax:      o.providerLatency,
-		Seed:            1,
+		Credentials: selfCredentials,
+		LatencyMin:  o.providerLatency,
+		LatencyMax:  o.providerLatency,
+		Seed:        1,
 	})
 	if err != nil {
 		return err

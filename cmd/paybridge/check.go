@@ -28,12 +28,7 @@ func parseCheck(args []string, lookupEnv func(string) (string, bool), stdout io.
 	var r requestFlags
 	var req checkRequest
 	var maxAge string
-	f := newFlagSet("check", "check [flags] <provider> <payment-id>")
-	f.fromEnvOnly = natsFlagNames
-	r.register(f, client.DefaultCheckSubject, client.CheckTimeout)
-	f.BoolVar(&req.Watch, "watch", false, "keep re-checking the payment until its status is terminal")
-	f.StringVar(&maxAge, "max-age", "", "answer from the stored status when it was checked at most this long ago, e.g. 5m")
-	f.StringVar(&req.RequestID, "request-id", "", "id echoed in the reply and the bridge's logs")
+	f := checkFlags(&r, &req, &maxAge)
 	pos, err := f.parseOrHelp(args, lookupEnv, stdout)
 	if err != nil {
 		return r, req, err
@@ -51,6 +46,18 @@ func parseCheck(args []string, lookupEnv func(string) (string, bool), stdout io.
 		}
 	}
 	return r, req, nil
+}
+
+// checkFlags defines check's flags on a new flagSet, filling r, req and
+// maxAge (text, checked after parsing).
+func checkFlags(r *requestFlags, req *checkRequest, maxAge *string) *flagSet {
+	f := newFlagSet("check", "check [flags] <provider> <payment-id>")
+	f.fromEnvOnly = natsFlagNames
+	r.register(f, client.DefaultCheckSubject, client.CheckTimeout)
+	f.BoolVar(&req.Watch, "watch", false, "keep re-checking the payment until its status is terminal")
+	f.StringVar(maxAge, "max-age", "", "answer from the stored status when it was checked at most this long ago, e.g. 5m")
+	f.StringVar(&req.RequestID, "request-id", "", "id echoed in the reply and the bridge's logs")
+	return f
 }
 
 // checkRequest is what check was asked to send.

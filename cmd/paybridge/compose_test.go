@@ -15,6 +15,8 @@ import (
 	"github.com/compose-spec/compose-go/v2/cli"
 	"github.com/compose-spec/compose-go/v2/types"
 	natsserver "github.com/nats-io/nats-server/v2/server"
+
+	paysim "github.com/paybridge/paybridge/cmd/paysim/sim"
 )
 
 // loadCompose loads compose.yaml as Docker Compose does: validated against
@@ -49,6 +51,7 @@ func servedBy(t *testing.T, name string, svc types.ServiceConfig) serveConfig {
 	if err != nil {
 		t.Fatalf("%s: serve refuses the compose command line: %v", name, err)
 	}
+	checkServeVariables(t, name, slices.Collect(maps.Keys(svc.Environment)))
 	return cfg
 }
 
@@ -343,18 +346,31 @@ func checkNoPortClash(t *testing.T, p *types.Project) {
 	}
 }
 
-// checkPaysimAgrees: the bridge asks paysim, on its port, with the keys
-// paysim accepts.
+// checkPaysimAgrees: the bridge serves every provider, asking paysim on
+// its port with the credentials paysim's fake accepts (given on its
+// command line, or its made-up defaults).
 func checkPaysimAgrees(t *testing.T, name string, cfg serveConfig, sim types.ServiceConfig) {
 	t.Helper()
 	_, simPort, _ := net.SplitHostPort(flagValue(sim.Command, "--listen"))
-	for provider, base := range map[string]string{"coinbar": cfg.coinbar.baseURL, "muvinai": cfg.muvinai.baseURL} {
-		if u, err := url.Parse(base); err != nil || u.Host != "paysim:"+simPort {
-			t.Errorf("%s: the %s base URL %q is not paysim on port %s", name, provider, base, simPort)
+	defaults := paysim.MadeUpCredentials("paysim-")
+	for _, p := range cfg.providers {
+		if !p.enabled() {
+			t.Errorf("%s: %s is not enabled", name, p.Name)
 		}
-	}
-	if cfg.coinbar.apiKey != flagValue(sim.Command, "--coinbar-client-id") || cfg.muvinai.apiKey != flagValue(sim.Command, "--muvinai-api-key") {
-		t.Errorf("%s: the provider keys do not match paysim's: %q", name, sim.Command)
+		if u, err := url.Parse(p.baseURL); err != nil || u.Host != "paysim:"+simPort {
+			t.Errorf("%s: the %s base URL %q is not paysim on port %s", name, p.Name, p.baseURL, simPort)
+		}
+		for _, cred := range p.Sim.Checks {
+			want, given := flagValue(sim.Command, "--"+p.Flag(cred)), slices.ContainsFunc(sim.Command, func(a string) bool {
+				return a == "--"+p.Flag(cred) || strings.HasPrefix(a, "--"+p.Flag(cred)+"=")
+			})
+			if !given {
+				want = defaults[p.Name][cred]
+			}
+			if p.credentials[cred] != want {
+				t.Errorf("%s: --%s is not the one paysim's %s fake accepts: %q", name, p.Flag(cred), p.Name, sim.Command)
+			}
+		}
 	}
 }
 

@@ -2,15 +2,17 @@ package main
 
 import (
 	"net/url"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/paybridge/paybridge/bridge"
 	"github.com/paybridge/paybridge/events"
 	"github.com/paybridge/paybridge/internal/cli"
 	"github.com/paybridge/paybridge/natsembed"
-	"github.com/paybridge/paybridge/providers/coinbar"
-	"github.com/paybridge/paybridge/providers/muvinai"
+	"github.com/paybridge/paybridge/providers"
+	"github.com/paybridge/paybridge/providers/all"
 )
 
 // serveConfig is serve's command line, parsed and checked: everything
@@ -25,30 +27,41 @@ type serveConfig struct {
 	log            logFlags
 	tracing        tracingFlags
 
-	coinbar, muvinai    providerConfig
-	muvinaiWebhookToken string
+	// providers are every provider of all.List, in its order, enabled or not.
+	providers []providerConfig
 
 	bridge bridge.Config // everything but Logger and Registerer
 }
 
-// providerConfig is one provider's endpoint and credentials; it is enabled
-// when it has a key.
+// providerConfig is one provider's endpoint and credentials, from its
+// flags --<provider>-base-url and --<provider>-<credential>.
 type providerConfig struct {
-	baseURL   string
-	apiKey    string
-	secretKey string // CoinbarPay only
+	providers.Descriptor
+	baseURL     string
+	credentials providers.Credentials
 }
 
-func (p providerConfig) enabled() bool { return p.apiKey != "" }
+// enabled reports whether the provider is served: every required
+// credential is set.
+func (p providerConfig) enabled() bool { return p.Enabled(p.credentials) }
 
-// secrets are the configured values no output may show.
+// secrets are the configured values no output may show: the NATS and OTLP
+// URLs' passwords and tokens, and every provider's secret credentials.
 func (c *serveConfig) secrets() []string {
-	return append(append(urlSecrets(c.nats.url), urlSecrets(c.tracing.endpoint)...), c.coinbar.apiKey, c.coinbar.secretKey, c.muvinai.apiKey, c.muvinaiWebhookToken)
+	out := append(urlSecrets(c.nats.url), urlSecrets(c.tracing.endpoint)...)
+	for _, p := range c.providers {
+		for _, cred := range p.Credentials {
+			if cred.Secret {
+				out = append(out, p.credentials[cred.Name])
+			}
+		}
+	}
+	return out
 }
 
 // Defaults of serve's own flags (docs/contract.md, "Serve flags"); the
 // bridge's come from bridge.DefaultConfig, the providers' base URLs from
-// their packages.
+// their descriptors.
 const (
 	defaultEmbeddedListen = "127.0.0.1:4222"
 	defaultDataDir        = "./data/nats"
@@ -69,14 +82,9 @@ func serveFlags(c *serveConfig, raw *rawServeFlags) *flagSet {
 	c.log.register(f, "info")
 	c.tracing.register(f)
 
-	f.StringVar(&c.coinbar.baseURL, "coinbar-base-url", coinbar.DefaultBaseURL, "CoinbarPay API base URL (production: https://pay.coinbar.io)")
-	f.secretVar(&c.coinbar.apiKey, "coinbar-api-key", "CoinbarPay SERVICE_CLIENT_ID; enables CoinbarPay")
-	f.secretVar(&c.coinbar.secretKey, "coinbar-secret-key", "CoinbarPay SERVICE_SECRET_KEY; when set, requests are signed")
-	f.StringVar(&raw.coinbarRate, "coinbar-rate", "", "CoinbarPay call budget, calls/duration such as 1000/24h; empty: unlimited")
-	f.StringVar(&c.muvinai.baseURL, "muvinai-base-url", muvinai.DefaultBaseURL, "Muvinai (SimpleFi) API base URL")
-	f.secretVar(&c.muvinai.apiKey, "muvinai-api-key", "Muvinai API key (bearer token); enables Muvinai")
-	f.StringVar(&raw.muvinaiRate, "muvinai-rate", "", "Muvinai call budget, calls/duration such as 5/1s; empty: unlimited")
-	f.secretVar(&c.muvinaiWebhookToken, "muvinai-webhook-token", "token a Muvinai webhook URL must carry (?token=); empty refuses Muvinai webhooks")
+	for _, d := range all.List {
+		providerFlags(f, d)
+	}
 
 	f.StringVar(&raw.watchSchedule, "watch-schedule", bridge.FormatSchedule(def.WatchSchedule), "delays between re-checks of a watched payment, the last repeating")
 	f.DurationVar(&c.bridge.WatchDeadline, "watch-deadline", def.WatchDeadline, "how long a payment is watched before a watch-expired event")
@@ -90,13 +98,31 @@ func serveFlags(c *serveConfig, raw *rawServeFlags) *flagSet {
 	return f
 }
 
+// providerFlags defines a provider's flags: --<provider>-base-url, one per
+// credential (a secret one also read from a file), and --<provider>-rate.
+// finish reads them back by name into serveConfig.providers.
+func providerFlags(f *flagSet, d providers.Descriptor) {
+	baseURLUsage := d.Title + " API base URL"
+	if d.BaseURLNote != "" {
+		baseURLUsage += " (" + d.BaseURLNote + ")"
+	}
+	f.String(d.Flag("base-url"), d.DefaultBaseURL, baseURLUsage)
+	for _, cred := range d.Credentials {
+		if cred.Secret {
+			f.secretVar(new(string), d.Flag(cred.Name), cred.Usage)
+		} else {
+			f.String(d.Flag(cred.Name), "", cred.Usage)
+		}
+	}
+	f.String(d.Flag("rate"), "", d.Title+" call budget, calls/duration such as "+d.RateExample+"; empty: unlimited")
+}
+
 // rawServeFlags are the flags whose text is parsed after the command line,
 // so that a bad value is reported naming its flag or variable.
 type rawServeFlags struct {
-	coinbarRate, muvinaiRate string
-	watchSchedule            string
-	replicas                 string
-	eventMode                string
+	watchSchedule string
+	replicas      string
+	eventMode     string
 }
 
 // parseServe reads and checks serve's flags and variables.
@@ -133,27 +159,24 @@ func (c *serveConfig) finish(f *flagSet, raw rawServeFlags) error {
 	if c.nats.url == "" && c.dataDir == "" {
 		return f.bad("data-dir", "the embedded NATS server needs a data directory")
 	}
-	if !c.coinbar.enabled() && !c.muvinai.enabled() {
-		return cli.Usagef("no provider enabled: set --coinbar-api-key or --muvinai-api-key (or %s, %s or their _FILE variables)",
-			envName("coinbar-api-key"), envName("muvinai-api-key"))
-	}
-	for _, name := range []string{"coinbar-base-url", "muvinai-base-url"} {
-		if err := checkBaseURL(f.where(name), f.Lookup(name).Value.String()); err != nil {
-			return err
-		}
-	}
-
 	b := &c.bridge
 	b.Limits = map[string]bridge.Rate{}
-	for _, provider := range []string{coinbar.Name, muvinai.Name} {
-		text := f.Lookup(provider + "-rate").Value.String()
-		rate, err := bridge.ParseRate(text)
+	for _, d := range all.List {
+		p, err := readProvider(f, d)
 		if err != nil {
-			return f.bad(provider+"-rate", err.Error())
+			return err
+		}
+		c.providers = append(c.providers, p)
+		rate, err := bridge.ParseRate(f.value(d.Flag("rate")))
+		if err != nil {
+			return f.bad(d.Flag("rate"), err.Error())
 		}
 		if rate.N > 0 {
-			b.Limits[provider] = rate
+			b.Limits[d.Name] = rate
 		}
+	}
+	if !slices.ContainsFunc(c.providers, providerConfig.enabled) {
+		return noProviderEnabled()
 	}
 	var err error
 	if b.WatchSchedule, err = bridge.ParseSchedule(raw.watchSchedule); err != nil {
@@ -192,9 +215,61 @@ func (c *serveConfig) finish(f *flagSet, raw rawServeFlags) error {
 	return nil
 }
 
+// readProvider reads a provider's flags. The base URL of an enabled
+// provider is checked; a disabled one's is not, so that a provider without
+// a public host needs no made-up default.
+func readProvider(f *flagSet, d providers.Descriptor) (providerConfig, error) {
+	p := providerConfig{Descriptor: d, baseURL: f.value(d.Flag("base-url")), credentials: providers.Credentials{}}
+	var set, unset []string
+	for _, cred := range d.Credentials {
+		value := f.value(d.Flag(cred.Name))
+		if value != "" {
+			p.credentials[cred.Name] = value
+		}
+		if cred.Required && value != "" {
+			set = append(set, f.where(d.Flag(cred.Name)))
+		} else if cred.Required {
+			unset = append(unset, "--"+d.Flag(cred.Name))
+		}
+	}
+	switch {
+	case len(set) > 0 && len(unset) > 0:
+		return p, cli.Usagef("%s is set but %s is not: %s needs both", strings.Join(set, ", "), strings.Join(unset, ", "), d.Name)
+	case !p.enabled():
+		return p, nil
+	case p.baseURL == "":
+		return p, cli.Usagef("%s is empty: %s needs the base URL of its API", f.where(d.Flag("base-url")), d.Name)
+	}
+	return p, checkBaseURL(f.where(d.Flag("base-url")), p.baseURL)
+}
+
+// noProviderEnabled names the credentials that would enable each provider.
+func noProviderEnabled() error {
+	var flags, vars []string
+	for _, d := range all.List {
+		var required []string
+		for _, cred := range d.Credentials {
+			if cred.Required {
+				required = append(required, "--"+d.Flag(cred.Name))
+				vars = append(vars, envName(d.Flag(cred.Name)))
+			}
+		}
+		flags = append(flags, strings.Join(required, " and "))
+	}
+	return cli.Usagef("no provider enabled: set %s (or %s or their _FILE variables)", orList(flags), strings.Join(vars, ", "))
+}
+
+// orList joins items as a sentence does: "a", "a or b", "a, b or c".
+func orList(items []string) string {
+	if len(items) < 2 {
+		return strings.Join(items, "")
+	}
+	return strings.Join(items[:len(items)-1], ", ") + " or " + items[len(items)-1]
+}
+
 // checkListen checks that the flag called name is a host:port to listen on.
 func checkListen(f *flagSet, name string) error {
-	if _, _, err := natsembed.ParseListen(f.Lookup(name).Value.String()); err != nil {
+	if _, _, err := natsembed.ParseListen(f.value(name)); err != nil {
 		return f.bad(name, "want host:port, e.g. 127.0.0.1:8080")
 	}
 	return nil

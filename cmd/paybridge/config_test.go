@@ -17,6 +17,7 @@ import (
 	"github.com/paybridge/paybridge/bridge"
 	"github.com/paybridge/paybridge/events"
 	"github.com/paybridge/paybridge/internal/cli"
+	"github.com/paybridge/paybridge/providers/all"
 )
 
 // strayAtError is the error of a NATS URL whose password, not
@@ -141,8 +142,8 @@ func TestServeConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.muvinai.apiKey != "mv-key" || cfg.coinbar.apiKey != "cb-id" {
-		t.Errorf("keys: coinbar %q, muvinai %q", cfg.coinbar.apiKey, cfg.muvinai.apiKey)
+	if mv, cb := cfg.provider("muvinai").credentials["api-key"], cfg.provider("coinbar").credentials["api-key"]; mv != "mv-key" || cb != "cb-id" {
+		t.Errorf("keys: coinbar %q, muvinai %q", cb, mv)
 	}
 	wantLimits := map[string]bridge.Rate{"coinbar": {N: 1000, Per: 24 * time.Hour}, "muvinai": {N: 5, Per: time.Second}}
 	if len(cfg.bridge.Limits) != 2 || cfg.bridge.Limits["coinbar"] != wantLimits["coinbar"] || cfg.bridge.Limits["muvinai"] != wantLimits["muvinai"] {
@@ -162,8 +163,8 @@ func TestServeConfig(t *testing.T) {
 		t.Errorf("NATS defaults: url %q, embedded %q, data %q", cfg.nats.url, cfg.embeddedListen, cfg.dataDir)
 	case cfg.httpListen != "127.0.0.1:8080" || cfg.adminListen != "127.0.0.1:9090" || cfg.pprof:
 		t.Errorf("HTTP defaults: %q, admin %q, pprof %v", cfg.httpListen, cfg.adminListen, cfg.pprof)
-	case cfg.coinbar.baseURL != "https://sandbox.coinbar.io" || cfg.muvinai.baseURL != "https://api.simplefi.tech" || cfg.muvinai.enabled():
-		t.Errorf("provider defaults: %+v %+v", cfg.coinbar, cfg.muvinai)
+	case cfg.provider("coinbar").baseURL != "https://sandbox.coinbar.io" || cfg.provider("muvinai").baseURL != "https://api.simplefi.tech" || cfg.provider("muvinai").enabled():
+		t.Errorf("provider defaults: %+v %+v", cfg.provider("coinbar"), cfg.provider("muvinai"))
 	case !slices.Equal(cfg.bridge.WatchSchedule, wantSchedule) || cfg.bridge.WatchDeadline != 24*time.Hour:
 		t.Errorf("watch defaults: %v, %v", cfg.bridge.WatchSchedule, cfg.bridge.WatchDeadline)
 	case cfg.bridge.MaxInflight != 1024 || cfg.bridge.MaxWatches != 100_000 || cfg.bridge.StatusRetention != 30*24*time.Hour || cfg.bridge.CacheSize != 100_000 || cfg.bridge.Replicas != 1 || cfg.bridge.EventMode != events.Binary || len(cfg.bridge.Limits) != 0:
@@ -171,8 +172,9 @@ func TestServeConfig(t *testing.T) {
 	}
 }
 
-// TestHelp: help lists the commands and each command's --help its flags,
-// with their variables, and succeeds.
+// TestHelp: help lists the commands, and each command's --help every flag
+// of its flag set and no other, with its default (never a secret's) and
+// the variables that set it, and succeeds.
 func TestHelp(t *testing.T) {
 	var out bytes.Buffer
 	if err := NewMain().Run(context.Background(), nil, &out, &out); err != nil {
@@ -183,32 +185,51 @@ func TestHelp(t *testing.T) {
 			t.Errorf("help does not list %s:\n%s", c.name, out.String())
 		}
 	}
-	for _, c := range []struct {
-		command string
-		flags   []string
-	}{
-		{"serve", []string{"--nats-url", "--nats-creds", "--nats-nkey", "--nats-tls-ca", "--nats-tls-cert", "--nats-tls-key",
-			"--embedded-listen", "--data-dir", "--http-listen", "--admin-listen", "[PAYBRIDGE_ADMIN_LISTEN]", "--pprof", "--coinbar-base-url", "--coinbar-api-key",
-			"--coinbar-secret-key", "--muvinai-base-url", "--muvinai-api-key", "--coinbar-rate", "--muvinai-rate",
-			"--muvinai-webhook-token", "--watch-schedule", "--watch-deadline", "--max-inflight", "--max-watches", "--status-retention", "--cache-size", "--otel-endpoint", "--otel-protocol", "--replicas",
-			"--event-mode", "--log-format", "--log-level", "[PAYBRIDGE_COINBAR_API_KEY or PAYBRIDGE_COINBAR_API_KEY_FILE]"}},
-		{"check", []string{"--watch", "--max-age", "--request-id", "--timeout", "--json", "--subject", "--nats-url", "--nats-creds"}},
-		{"status", []string{"--json", "--subject", "--nats-url"}},
-		{"events", []string{"--json", "--subject", "--stream", "--all", "--nats-url"}},
-		{"demo", []string{"--embedded-listen", "--http-listen", "--admin-listen", "--payments"}},
-	} {
+	for _, c := range subcommands {
 		out.Reset()
 		m := NewMain()
-		err := m.Run(context.Background(), []string{c.command, "--help"}, &out, &out)
+		err := m.Run(context.Background(), []string{c.name, "--help"}, &out, &out)
 		if !errors.Is(err, flag.ErrHelp) || cli.ExitCode(err) != 0 {
-			t.Errorf("%s --help: %v", c.command, err)
-		}
-		for _, f := range c.flags {
-			if !strings.Contains(out.String(), f) {
-				t.Errorf("%s --help does not show %s:\n%s", c.command, f, out.String())
-			}
+			t.Errorf("%s --help: %v", c.name, err)
 		}
 		must(t, m.Close())
+		help := out.String()
+		listed := map[string]string{} // flag → its entry: the lines up to the next flag
+		var current string
+		for _, line := range strings.Split(help, "\n") {
+			if rest, ok := strings.CutPrefix(line, "  --"); ok {
+				current, _, _ = strings.Cut(rest, " ")
+			}
+			if current != "" {
+				listed[current] += line + "\n"
+			}
+		}
+		f := c.flags()
+		f.VisitAll(func(fl *flag.Flag) {
+			entry, ok := listed[fl.Name]
+			delete(listed, fl.Name)
+			if !ok {
+				t.Errorf("%s --help does not show --%s:\n%s", c.name, fl.Name, help)
+				return
+			}
+			if !strings.Contains(entry, fl.Usage) && !strings.Contains(entry, strings.ReplaceAll(fl.Usage, "`", "")) {
+				t.Errorf("%s --help: --%s without its usage:\n%s", c.name, fl.Name, entry)
+			}
+			shown := strings.Contains(entry, "(default "+fl.DefValue+")")
+			if want := fl.DefValue != "" && fl.DefValue != "false" && !f.isSecret(fl.Name); shown != want {
+				t.Errorf("%s --help: --%s shows its default %v, want %v:\n%s", c.name, fl.Name, shown, want, entry)
+			}
+			env := "[" + envName(fl.Name) + "]"
+			if slices.Contains(f.fromFile, fl.Name) {
+				env = "[" + envName(fl.Name) + " or " + envName(fl.Name) + "_FILE]"
+			}
+			if shown := strings.Contains(entry, env); shown != f.readsEnv(fl.Name) {
+				t.Errorf("%s --help: --%s shows %s %v, want %v:\n%s", c.name, fl.Name, env, shown, f.readsEnv(fl.Name), entry)
+			}
+		})
+		for name := range listed {
+			t.Errorf("%s --help shows --%s, which it does not have", c.name, name)
+		}
 	}
 }
 
@@ -294,5 +315,60 @@ func TestNATSURLFromAFile(t *testing.T) {
 	env["PAYBRIDGE_NATS_URL"] = "nats://other:4222"
 	if _, _, err := parseServe([]string{"--coinbar-api-key", "cb-id"}, lookup); err == nil || !strings.Contains(err.Error(), "both set") {
 		t.Fatalf("both the variable and its file: %v", err)
+	}
+}
+
+// TestEveryProviderSecretIsRedacted: each provider's secret credentials,
+// set by flag or by variable, are among what serve blanks in every log
+// line and message, from its descriptor: a provider added to
+// providers/all cannot leave one shown.
+func TestEveryProviderSecretIsRedacted(t *testing.T) {
+	for _, d := range all.List {
+		for _, cred := range d.Credentials {
+			if !cred.Secret {
+				continue
+			}
+			for _, byVariable := range []bool{false, true} {
+				value := "SECRET-" + d.Flag(cred.Name)
+				env := map[string]string{}
+				// The provider enabled, and serve refused for another flag:
+				// the secrets are kept before any value is checked.
+				args := []string{"serve", "--replicas", "2"}
+				for _, c := range d.Credentials {
+					if c.Required && c.Name != cred.Name {
+						args = append(args, "--"+d.Flag(c.Name), "required-"+c.Name)
+					}
+				}
+				if byVariable {
+					env[envName(d.Flag(cred.Name))] = value
+				} else {
+					args = append(args, "--"+d.Flag(cred.Name), value)
+				}
+				m := NewMain()
+				m.LookupEnv = func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+				err := m.Run(context.Background(), args, io.Discard, io.Discard)
+				if !cli.IsUsage(err) || !strings.Contains(err.Error(), "--replicas") {
+					t.Fatalf("%v: %v, want --replicas refused", args, err)
+				}
+				if got := m.secrets.redact("key " + value + " refused"); got != "key [redacted] refused" {
+					t.Errorf("--%s (by variable %v) is not blanked: %q", d.Flag(cred.Name), byVariable, got)
+				}
+				must(t, m.Close())
+			}
+		}
+	}
+}
+
+// A disabled provider's base URL is not checked, so that one without a
+// public host needs no made-up default; an enabled one's is, and must
+// not be empty.
+func TestOnlyEnabledProvidersBaseURLsAreChecked(t *testing.T) {
+	none := func(string) (string, bool) { return "", false }
+	if _, _, err := parseServe([]string{"--coinbar-api-key", "k", "--muvinai-base-url", ""}, none); err != nil {
+		t.Errorf("a disabled provider without a base URL: %v", err)
+	}
+	_, _, err := parseServe([]string{"--muvinai-api-key", "k", "--muvinai-base-url", ""}, none)
+	if want := "--muvinai-base-url is empty: muvinai needs the base URL of its API"; err == nil || err.Error() != want {
+		t.Errorf("an enabled provider without a base URL: %v, want %s", err, want)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -14,37 +15,44 @@ import (
 	"github.com/paybridge/paybridge/client"
 	"github.com/paybridge/paybridge/cmd/paysim/sim"
 	"github.com/paybridge/paybridge/internal/cli"
-	"github.com/paybridge/paybridge/providers/coinbar"
-	"github.com/paybridge/paybridge/providers/fake"
-	"github.com/paybridge/paybridge/providers/muvinai"
+	"github.com/paybridge/paybridge/providers/all"
 )
 
-// The demo's simulator credentials: made up, printed, harmless.
-const (
-	demoCoinbarClientID = "demo-coinbar-client"
-	demoMuvinaiAPIKey   = "demo-muvinai-key"
-)
+// demoCredentials are the simulator's credentials, each provider's
+// required ones: made up, harmless.
+var demoCredentials = sim.MadeUpCredentials("demo-")
 
 // demoSchedule re-checks watched payments often, so that the simulator's
 // payments are seen to move within the minute they take to settle.
 var demoSchedule = []time.Duration{2 * time.Second, 5 * time.Second}
 
+// demoOptions are the demo's command line.
+type demoOptions struct {
+	log                                     logFlags
+	embeddedListen, httpListen, adminListen string
+	payments                                int
+	seed                                    uint64
+}
+
+// demoFlags defines the demo's flags on a new flagSet, filling o.
+func demoFlags(o *demoOptions) *flagSet {
+	f := newFlagSet("demo", "demo [flags]")
+	f.fromEnvOnly = []string{} // the demo needs no setup, and takes none from the environment
+	f.StringVar(&o.embeddedListen, "embedded-listen", defaultEmbeddedListen, "host:port of the embedded NATS server; port -1 picks a free one")
+	f.StringVar(&o.httpListen, "http-listen", defaultHTTPListen, "host:port of /webhooks/, /healthz and /readyz")
+	f.StringVar(&o.adminListen, "admin-listen", defaultAdminListen, "host:port of /metrics, /healthz and /readyz")
+	f.IntVar(&o.payments, "payments", 10, "simulated payments per provider")
+	f.Uint64Var(&o.seed, "seed", 1, "seed of the simulated payments")
+	o.log.register(f, "warn")
+	return f
+}
+
 // runDemo is `paybridge demo`: the embedded NATS server, paysim and the
 // bridge in one process, every payment checked and watched, and the events
 // printed as they come, until ctx ends.
 func (m *Main) runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	var lf logFlags
-	var embeddedListen, httpListen, adminListen string
-	var payments int
-	var seed uint64
-	f := newFlagSet("demo", "demo [flags]")
-	f.fromEnvOnly = []string{} // the demo needs no setup, and takes none from the environment
-	f.StringVar(&embeddedListen, "embedded-listen", defaultEmbeddedListen, "host:port of the embedded NATS server; port -1 picks a free one")
-	f.StringVar(&httpListen, "http-listen", defaultHTTPListen, "host:port of /webhooks/, /healthz and /readyz")
-	f.StringVar(&adminListen, "admin-listen", defaultAdminListen, "host:port of /metrics, /healthz and /readyz")
-	f.IntVar(&payments, "payments", 10, "simulated payments per provider")
-	f.Uint64Var(&seed, "seed", 1, "seed of the simulated payments")
-	lf.register(f, "warn")
+	var o demoOptions
+	f := demoFlags(&o)
 	pos, err := f.parseOrHelp(args, m.LookupEnv, stdout)
 	if err != nil {
 		return err
@@ -52,10 +60,10 @@ func (m *Main) runDemo(ctx context.Context, args []string, stdout, stderr io.Wri
 	if len(pos) > 0 {
 		return cli.Usagef("demo takes no arguments, got %q", pos[0])
 	}
-	if payments < 1 || payments > 1000 {
+	if o.payments < 1 || o.payments > 1000 {
 		return f.bad("payments", "want 1 to 1000")
 	}
-	if err := lf.validate(f); err != nil {
+	if err := o.log.validate(f); err != nil {
 		return err
 	}
 	for _, name := range []string{"embedded-listen", "http-listen", "admin-listen"} {
@@ -69,26 +77,27 @@ func (m *Main) runDemo(ctx context.Context, args []string, stdout, stderr io.Wri
 		return err
 	}
 	m.onClose("demo data", func(context.Context) error { return os.RemoveAll(dir) })
-	scenario := sim.Generate(payments, "demo-", seed)
-	simURL, err := m.startSim(scenario, seed)
+	scenario := sim.Generate(o.payments, "demo-", o.seed)
+	simURL, err := m.startSim(scenario, o.seed)
 	if err != nil {
 		return err
 	}
 	cfg := serveConfig{
-		embeddedListen: embeddedListen,
+		embeddedListen: o.embeddedListen,
 		dataDir:        dir,
-		httpListen:     httpListen,
-		adminListen:    adminListen,
-		coinbar:        providerConfig{baseURL: simURL, apiKey: demoCoinbarClientID},
-		muvinai:        providerConfig{baseURL: simURL, apiKey: demoMuvinaiAPIKey},
+		httpListen:     o.httpListen,
+		adminListen:    o.adminListen,
 		bridge:         bridge.Config{WatchSchedule: demoSchedule, WatchDeadline: 10 * time.Minute},
 	}
+	for _, d := range all.List {
+		cfg.providers = append(cfg.providers, providerConfig{Descriptor: d, baseURL: simURL, credentials: demoCredentials[d.Name]})
+	}
 	m.secrets.add(cfg.secrets()...)
-	s, err := m.startServer(ctx, cfg, lf.logger(stderr, &m.secrets))
+	s, err := m.startServer(ctx, cfg, o.log.logger(stderr, &m.secrets))
 	if err != nil {
 		return err
 	}
-	printDemoBanner(stdout, s, simURL, dir, scenario)
+	printDemoBanner(stdout, s, simURL, dir, scenario, o.payments)
 	p := &eventPrinter{out: stdout, errs: stderr}
 	sub, err := p.follow(ctx, s.nc, client.DefaultEventStream, true, client.DefaultStatusChangedSubject, client.DefaultWatchExpiredSubject)
 	if err != nil {
@@ -101,7 +110,7 @@ func (m *Main) runDemo(ctx context.Context, args []string, stdout, stderr io.Wri
 
 // startSim serves the simulator on a free loopback port until Close.
 func (m *Main) startSim(scenario sim.Scenario, seed uint64) (baseURL string, err error) {
-	s, err := sim.New(sim.Config{CoinbarClientID: demoCoinbarClientID, MuvinaiAPIKey: demoMuvinaiAPIKey, Scenario: scenario, Seed: seed})
+	s, err := sim.New(sim.Config{Credentials: demoCredentials, Scenario: scenario, Seed: seed})
 	if err != nil {
 		return "", err
 	}
@@ -124,33 +133,43 @@ func checkAll(ctx context.Context, nc *nats.Conn, scenario sim.Scenario, stderr 
 		fmt.Fprintf(stderr, "demo: %v\n", err)
 		return
 	}
-	for _, set := range []struct {
-		provider string
-		payments []fake.Payment
-	}{{coinbar.Name, scenario.Coinbar}, {muvinai.Name, scenario.Muvinai}} {
-		for _, p := range set.payments {
+	for _, d := range all.List {
+		for _, p := range scenario[d.Name] {
 			reqCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			_, err := c.Check(reqCtx, set.provider, p.ID, client.Watch())
+			_, err := c.Check(reqCtx, d.Name, p.ID, client.Watch())
 			cancel()
 			if ctx.Err() != nil {
 				return
 			}
 			if err != nil {
-				fmt.Fprintf(stderr, "demo: check %s %s: %s\n", set.provider, escapeForTerminal(p.ID), escapeForTerminal(err.Error()))
+				fmt.Fprintf(stderr, "demo: check %s %s: %s\n", d.Name, escapeForTerminal(p.ID), escapeForTerminal(err.Error()))
 			}
 		}
 	}
 }
 
-func printDemoBanner(w io.Writer, s *server, simURL, dir string, scenario sim.Scenario) {
+// printDemoBanner says where everything runs and what to try: a check of
+// each provider's first payment (the others' with --json) and a lookup of
+// the first provider's.
+func printDemoBanner(w io.Writer, s *server, simURL, dir string, scenario sim.Scenario, payments int) {
 	natsFlag, natsCLIFlag := "", ""
 	if s.natsURL != defaultClientURL {
 		natsFlag, natsCLIFlag = " --nats-url "+s.natsURL, " -s "+s.natsURL
 	}
-	cb, mv := scenario.Coinbar[0].ID, scenario.Muvinai[0].ID
+	var titles, try []string
+	for i, d := range all.List {
+		titles = append(titles, d.Title)
+		check := "check" + natsFlag
+		if i > 0 {
+			check += " --json"
+		}
+		try = append(try, check+" "+d.Name+" "+scenario[d.Name][0].ID)
+	}
+	first := all.List[0]
+	try = append(try, "status"+natsFlag+" "+first.Name+" "+scenario[first.Name][0].ID, "events"+natsFlag)
 	fmt.Fprintf(w, `paybridge demo
   NATS     %s (embedded, JetStream; data in %s, removed at exit)
-  paysim   %s (CoinbarPay and Muvinai simulator: %d payments each, settling over about a minute)
+  paysim   %s (%s simulator: %d payments each, settling over about a minute)
   bridge   requests on payments.check and payments.status.get, events on payments.status.changed
   HTTP     http://%s/readyz and /webhooks/; metrics on http://%s/metrics
 
@@ -158,14 +177,21 @@ Every payment is checked with watch: true; the bridge re-checks each one
 (after 2s, then every 5s) until its status is final.
 
 Try from another terminal:
-  go run ./cmd/paybridge check%s coinbar %s
-  go run ./cmd/paybridge check%s --json muvinai %s
-  go run ./cmd/paybridge status%s coinbar %s
-  go run ./cmd/paybridge events%s
-  nats%s sub 'payments.>'
+`, s.natsURL, dir, simURL, andList(titles), payments, s.httpAddr, s.adminAddr)
+	for _, cmd := range try {
+		fmt.Fprintf(w, "  go run ./cmd/paybridge %s\n", cmd)
+	}
+	fmt.Fprintf(w, `  nats%s sub 'payments.>'
   curl http://%s/metrics
 
 Events as they happen (Ctrl-C to stop):
-`, s.natsURL, dir, simURL, len(scenario.Coinbar), s.httpAddr, s.adminAddr,
-		natsFlag, cb, natsFlag, mv, natsFlag, cb, natsFlag, natsCLIFlag, s.adminAddr)
+`, natsCLIFlag, s.adminAddr)
+}
+
+// andList joins items as a sentence does: "a", "a and b", "a, b and c".
+func andList(items []string) string {
+	if len(items) < 2 {
+		return strings.Join(items, "")
+	}
+	return strings.Join(items[:len(items)-1], ", ") + " and " + items[len(items)-1]
 }

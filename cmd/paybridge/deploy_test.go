@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"maps"
 	"net"
@@ -27,6 +28,8 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/yaml"
+
+	"github.com/paybridge/paybridge/providers/all"
 )
 
 const k8sDir = "../../deploy/kubernetes"
@@ -308,6 +311,61 @@ func TestKubernetesManifests(t *testing.T) {
 	}
 
 	checkNetworkPolicy(t, m.policies, pods, portOf, httpPort, adminPort)
+}
+
+// TestKubernetesManifestsCarryEveryProvider: every PAYBRIDGE_ variable the
+// deployment sets is one of serve's, and the example Secret holds the NATS
+// URL and every provider's secret credentials (<provider>-<credential>),
+// each mounted where the deployment's PAYBRIDGE_<PROVIDER>_<CREDENTIAL>_FILE
+// points: a provider added to providers/all without them fails here.
+func TestKubernetesManifestsCarryEveryProvider(t *testing.T) {
+	m := loadManifests(t)
+	if len(m.deployments) != 1 || len(m.secrets) != 1 {
+		t.Fatalf("%d deployments and %d example secrets, want one each", len(m.deployments), len(m.secrets))
+	}
+	spec, secret := m.deployments[0].Spec.Template.Spec, m.secrets[0]
+	c := spec.Containers[0]
+	env := map[string]string{}
+	for _, e := range c.Env {
+		env[e.Name] = e.Value
+	}
+	checkServeVariables(t, "deployment.yaml", slices.Collect(maps.Keys(env)))
+	want := []string{"nats-url"}
+	for _, d := range all.List {
+		for _, cred := range d.Credentials {
+			if !cred.Secret {
+				continue
+			}
+			key := d.Flag(cred.Name)
+			want = append(want, key)
+			file, ok := env[envName(key)+"_FILE"]
+			if got, mounted := secretKeyAt(spec, c, secret.Name, file); !ok || !mounted || got != key {
+				t.Errorf("deployment.yaml: %s_FILE does not name the Secret's key %s where it is mounted", envName(key), key)
+			}
+		}
+	}
+	if got := slices.Sorted(maps.Keys(secret.StringData)); !slices.Equal(got, slices.Sorted(slices.Values(want))) {
+		t.Errorf("secret.example.yaml holds %q, want the NATS URL and every provider's secret credentials %q", got, slices.Sorted(slices.Values(want)))
+	}
+}
+
+// checkServeVariables: each name that begins with PAYBRIDGE_ is a variable
+// serve reads (a misspelt or removed one would be ignored).
+func checkServeVariables(t *testing.T, where string, names []string) {
+	t.Helper()
+	f := commandFlags(t, "serve")
+	known := map[string]bool{}
+	f.VisitAll(func(fl *flag.Flag) {
+		known[envName(fl.Name)] = true
+		if slices.Contains(f.fromFile, fl.Name) {
+			known[envName(fl.Name)+"_FILE"] = true
+		}
+	})
+	for _, name := range names {
+		if strings.HasPrefix(name, envPrefix) && !known[name] {
+			t.Errorf("%s sets %s, which serve does not read", where, name)
+		}
+	}
 }
 
 // containerServe runs the container's args and environment through serve's

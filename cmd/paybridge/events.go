@@ -16,23 +16,34 @@ import (
 	"github.com/paybridge/paybridge/internal/cli"
 )
 
+// eventsOptions are events' command line.
+type eventsOptions struct {
+	nats            natsFlags
+	subject, stream string
+	json, all, core bool
+}
+
+// eventsFlags defines events' flags on a new flagSet, filling o.
+func eventsFlags(o *eventsOptions) *flagSet {
+	f := newFlagSet("events", "events [flags]")
+	f.fromEnvOnly = natsFlagNames
+	o.nats.register(f, defaultClientURL, "NATS server URL(s), comma-separated")
+	f.StringVar(&o.subject, "subject", client.DefaultStatusChangedSubject, "event subject to follow ("+client.DefaultWatchExpiredSubject+" for expired watches)")
+	f.StringVar(&o.stream, "stream", client.DefaultEventStream, "JetStream stream holding the events")
+	f.BoolVar(&o.json, "json", false, "print each event as a CloudEvent in JSON, one per line")
+	f.BoolVar(&o.all, "all", false, "print the events already stored, from the first, before new ones")
+	f.BoolVar(&o.core, "core", false, "follow the subject with a core NATS subscription instead of the stream: new events only, none while disconnected; needs no JetStream permission (the single-account client user of deploy/nats)")
+	return f
+}
+
 // runEvents is `paybridge events`: it prints events as they are stored in
 // the event stream until ctx ends, or until the subscription ends without
 // being asked to, as it does when nats.go closes the connection for good
 // (the server refused the credentials twice in a row, say): no waiting
 // mends that, so events exits non-zero, as serve does.
 func (m *Main) runEvents(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	var n natsFlags
-	var subject, stream string
-	var asJSON, all, core bool
-	f := newFlagSet("events", "events [flags]")
-	f.fromEnvOnly = natsFlagNames
-	n.register(f, defaultClientURL, "NATS server URL(s), comma-separated")
-	f.StringVar(&subject, "subject", client.DefaultStatusChangedSubject, "event subject to follow ("+client.DefaultWatchExpiredSubject+" for expired watches)")
-	f.StringVar(&stream, "stream", client.DefaultEventStream, "JetStream stream holding the events")
-	f.BoolVar(&asJSON, "json", false, "print each event as a CloudEvent in JSON, one per line")
-	f.BoolVar(&all, "all", false, "print the events already stored, from the first, before new ones")
-	f.BoolVar(&core, "core", false, "follow the subject with a core NATS subscription instead of the stream: new events only, none while disconnected; needs no JetStream permission (the single-account client user of deploy/nats)")
+	var o eventsOptions
+	f := eventsFlags(&o)
 	pos, err := f.parseOrHelp(args, m.LookupEnv, stdout)
 	if err != nil {
 		return err
@@ -40,39 +51,39 @@ func (m *Main) runEvents(ctx context.Context, args []string, stdout, stderr io.W
 	if len(pos) > 0 {
 		return cli.Usagef("events takes no arguments, got %q", pos[0])
 	}
-	if core && all {
+	if o.core && o.all {
 		return cli.Usagef("--core follows new events only; it cannot print --all")
 	}
-	if err := n.validate(f); err != nil {
+	if err := o.nats.validate(f); err != nil {
 		return err
 	}
-	nc, err := m.connectClient(n, stderr)
+	nc, err := m.connectClient(o.nats, stderr)
 	if err != nil {
 		return err
 	}
-	p := &eventPrinter{out: stdout, errs: stderr, json: asJSON}
+	p := &eventPrinter{out: stdout, errs: stderr, json: o.json}
 	var closed <-chan struct{}
-	from, source := "new events", "from stream "+stream
+	from, source := "new events", "from stream "+o.stream
 	switch {
-	case core:
-		sub, err := p.subscribe(ctx, nc, subject)
+	case o.core:
+		sub, err := p.subscribe(ctx, nc, o.subject)
 		if err != nil {
 			return err
 		}
 		defer sub.Unsubscribe()
 		closed, source = subscriptionClosed(sub), "(core subscription)"
 	default:
-		sub, err := p.follow(ctx, nc, stream, all, subject)
+		sub, err := p.follow(ctx, nc, o.stream, o.all, o.subject)
 		if err != nil {
 			return err
 		}
 		defer sub.Stop()
 		closed = sub.Closed()
 	}
-	if all {
+	if o.all {
 		from = "all events"
 	}
-	fmt.Fprintf(stderr, "printing %s on %s %s; Ctrl-C to stop\n", from, subject, source)
+	fmt.Fprintf(stderr, "printing %s on %s %s; Ctrl-C to stop\n", from, o.subject, source)
 	select {
 	case <-ctx.Done():
 		return nil
@@ -80,7 +91,7 @@ func (m *Main) runEvents(ctx context.Context, args []string, stdout, stderr io.W
 		if nc.IsClosed() {
 			return closedError(nc)
 		}
-		return fmt.Errorf("following %s stopped; NATS connection %s", subject, strings.ToLower(nc.Status().String()))
+		return fmt.Errorf("following %s stopped; NATS connection %s", o.subject, strings.ToLower(nc.Status().String()))
 	}
 }
 

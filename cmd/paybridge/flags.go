@@ -146,8 +146,11 @@ func (f *flagSet) bad(name, reason string) error {
 	if f.isSecret(name) {
 		return cli.Usagef("%s: %s", where, reason)
 	}
-	return cli.Usagef("%s %q: %s", where, f.Lookup(name).Value.String(), reason)
+	return cli.Usagef("%s %q: %s", where, f.value(name), reason)
 }
+
+// value is the value of the flag called name, as text.
+func (f *flagSet) value(name string) string { return f.Lookup(name).Value.String() }
 
 // where names the flag or variable the value of the flag called name came from.
 func (f *flagSet) where(name string) string {

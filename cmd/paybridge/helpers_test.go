@@ -35,6 +35,16 @@ const (
 	webhookToken    = "hook-SECRET"
 )
 
+// provider is the configuration of the provider called name.
+func (c serveConfig) provider(name string) providerConfig {
+	for _, p := range c.providers {
+		if p.Name == name {
+			return p
+		}
+	}
+	return providerConfig{}
+}
+
 // binDir holds the paybridge and paysim binaries, built once (without
 // -race, to save time) for the tests that run them as processes.
 var (

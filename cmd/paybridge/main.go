@@ -11,6 +11,7 @@ import (
 
 	"github.com/paybridge/paybridge/cmd/paybridge/internal/stopsignal"
 	"github.com/paybridge/paybridge/internal/cli"
+	"github.com/paybridge/paybridge/providers/all"
 )
 
 func main() {
@@ -60,14 +61,22 @@ type subcommand struct {
 	name    string
 	summary string
 	run     func(m *Main, ctx context.Context, args []string, stdout, stderr io.Writer) error
+	// flags is a new set of the command's flags, as run defines them: what
+	// its --help prints, and what the docs' flag tables are tested against.
+	flags func() *flagSet
 }
 
 var subcommands = []subcommand{
-	{"serve", "run the bridge: NATS requests in, provider calls out, status events published", (*Main).runServe},
-	{"check", "ask the bridge to check one payment with its provider now", (*Main).runCheck},
-	{"status", "read the stored status of one payment, without calling the provider", (*Main).runStatus},
-	{"events", "print status events as they are published", (*Main).runEvents},
-	{"demo", "run NATS, a provider simulator and the bridge in one process, with live events", (*Main).runDemo},
+	{"serve", "run the bridge: NATS requests in, provider calls out, status events published", (*Main).runServe,
+		func() *flagSet { return serveFlags(new(serveConfig), new(rawServeFlags)) }},
+	{"check", "ask the bridge to check one payment with its provider now", (*Main).runCheck,
+		func() *flagSet { return checkFlags(new(requestFlags), new(checkRequest), new(string)) }},
+	{"status", "read the stored status of one payment, without calling the provider", (*Main).runStatus,
+		func() *flagSet { return statusFlags(new(requestFlags)) }},
+	{"events", "print status events as they are published", (*Main).runEvents,
+		func() *flagSet { return eventsFlags(new(eventsOptions)) }},
+	{"demo", "run NATS, a provider simulator and the bridge in one process, with live events", (*Main).runDemo,
+		func() *flagSet { return demoFlags(new(demoOptions)) }},
 }
 
 // Run runs the subcommand named by args[0].
@@ -85,7 +94,11 @@ func (m *Main) Run(ctx context.Context, args []string, stdout, stderr io.Writer)
 }
 
 func printCommands(w io.Writer) {
-	fmt.Fprintln(w, "paybridge: a NATS payment status bridge for CoinbarPay and Muvinai")
+	var titles []string
+	for _, d := range all.List {
+		titles = append(titles, d.Title)
+	}
+	fmt.Fprintf(w, "paybridge: a NATS payment status bridge for %s\n", andList(titles))
 	fmt.Fprintln(w, "\nUsage: paybridge <command> [flags] [arguments]")
 	fmt.Fprintln(w, "\nCommands:")
 	for _, c := range subcommands {

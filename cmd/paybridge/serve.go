@@ -26,8 +26,6 @@ import (
 	"github.com/paybridge/paybridge/internal/cli"
 	"github.com/paybridge/paybridge/natsembed"
 	"github.com/paybridge/paybridge/providers"
-	"github.com/paybridge/paybridge/providers/coinbar"
-	"github.com/paybridge/paybridge/providers/muvinai"
 )
 
 // drainTimeout bounds the shutdown: in-flight checks, HTTP, NATS.
@@ -188,29 +186,23 @@ func (m *Main) startServer(ctx context.Context, cfg serveConfig, log *slog.Logge
 	return s, nil
 }
 
-// newProviders builds a client for each provider that has a key; tp,
-// when not nil, records a span per HTTP attempt.
+// newProviders builds a client for each enabled provider; tp, when not
+// nil, records a span per HTTP attempt.
 func newProviders(cfg serveConfig, log *slog.Logger, tp trace.TracerProvider) ([]paybridge.Provider, error) {
 	httpOpts := []providers.HTTPOption{providers.WithLogger(log)}
 	if tp != nil {
 		httpOpts = append(httpOpts, providers.WithTracerProvider(tp))
 	}
 	var provs []paybridge.Provider
-	if cfg.coinbar.enabled() {
-		cb, err := coinbar.New(cfg.coinbar.baseURL, cfg.coinbar.apiKey, coinbar.WithSecretKey(cfg.coinbar.secretKey),
-			coinbar.WithHTTPOptions(httpOpts...))
+	for _, p := range cfg.providers {
+		if !p.enabled() {
+			continue
+		}
+		c, err := p.New(p.baseURL, p.credentials, httpOpts...)
 		if err != nil {
 			return nil, cli.UsageError{Err: err}
 		}
-		provs = append(provs, cb)
-	}
-	if cfg.muvinai.enabled() {
-		mv, err := muvinai.New(cfg.muvinai.baseURL, cfg.muvinai.apiKey, muvinai.WithWebhookToken(cfg.muvinaiWebhookToken),
-			muvinai.WithHTTPOptions(httpOpts...))
-		if err != nil {
-			return nil, cli.UsageError{Err: err}
-		}
-		provs = append(provs, mv)
+		provs = append(provs, c)
 	}
 	return provs, nil
 }

@@ -25,9 +25,7 @@ func (m *Main) runStatus(ctx context.Context, args []string, stdout, stderr io.W
 // usage to stdout.
 func parseStatus(args []string, lookupEnv func(string) (string, bool), stdout io.Writer) (requestFlags, statusRequest, error) {
 	var r requestFlags
-	f := newFlagSet("status", "status [flags] <provider> <payment-id>")
-	f.fromEnvOnly = natsFlagNames
-	r.register(f, client.DefaultStatusSubject, defaultStatusTimeout)
+	f := statusFlags(&r)
 	pos, err := f.parseOrHelp(args, lookupEnv, stdout)
 	if err != nil {
 		return r, statusRequest{}, err
@@ -36,6 +34,14 @@ func parseStatus(args []string, lookupEnv func(string) (string, bool), stdout io
 		return r, statusRequest{}, cli.Usagef("status wants <provider> <payment-id> (see paybridge status --help)")
 	}
 	return r, statusRequest{Provider: pos[0], PaymentID: pos[1]}, r.validate(f)
+}
+
+// statusFlags defines status's flags on a new flagSet, filling r.
+func statusFlags(r *requestFlags) *flagSet {
+	f := newFlagSet("status", "status [flags] <provider> <payment-id>")
+	f.fromEnvOnly = natsFlagNames
+	r.register(f, client.DefaultStatusSubject, defaultStatusTimeout)
+	return f
 }
 
 // statusRequest is the payment status was asked about (docs/contract.md,

@@ -4,50 +4,85 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"strings"
 
 	"github.com/paybridge/paybridge/cmd/paysim/sim"
-	"github.com/paybridge/paybridge/providers/coinbar"
+	"github.com/paybridge/paybridge/providers/all"
 	"github.com/paybridge/paybridge/providers/fake"
-	"github.com/paybridge/paybridge/providers/muvinai"
 )
 
 // printBanner says where each provider is served, which credentials it
 // checks and which payments to ask about. It never prints a credential,
-// nor the SIGNATURE derived from the secret key (over an empty body, it
-// is as good as the key): only the flag each comes from, as the curl
-// examples do.
+// nor anything derived from one (a signature over an empty body is as
+// good as its key): only the flag each comes from, as the curl examples
+// do.
 func printBanner(w io.Writer, baseURL string, cfg sim.Config) {
 	fmt.Fprintf(w, "paysim listening on %s\n\n", baseURL)
-	fmt.Fprintf(w, "coinbar  base URL %s  (GET %s{payment_request_id}/status)\n", baseURL, coinbar.PathPrefix)
-	fmt.Fprintf(w, "         CBPAY-API-KEY: the value of --coinbar-client-id (set; not shown)\n")
-	if cfg.CoinbarSecretKey != "" {
-		fmt.Fprintf(w, "         SIGNATURE:     checked: hex HMAC-SHA256 of the empty body keyed with --coinbar-secret-key (set; not shown)\n")
-	} else {
-		fmt.Fprintf(w, "         SIGNATURE:     not checked (no --coinbar-secret-key)\n")
+	width := 0
+	for _, d := range all.List {
+		width = max(width, len(d.Name))
 	}
-	fmt.Fprintf(w, "         payments: %s\n", ids(cfg.Scenario.Coinbar))
-	fmt.Fprintf(w, "muvinai  base URL %s  (GET %s{id})\n", baseURL, muvinai.PathPrefix)
-	fmt.Fprintf(w, "         Authorization: Bearer <the value of --muvinai-api-key> (set; not shown)\n")
-	fmt.Fprintf(w, "         payments: %s\n\n", ids(cfg.Scenario.Muvinai))
-	if len(cfg.Scenario.Muvinai) == 0 && len(cfg.Scenario.Coinbar) == 0 {
+	indent := strings.Repeat(" ", width+2)
+	var vars []string
+	var try []string
+	for _, d := range all.List {
+		creds := cfg.Credentials[d.Name]
+		if !d.Enabled(creds) {
+			var missing []string
+			for _, c := range d.Credentials {
+				if c.Required && creds[c.Name] == "" {
+					missing = append(missing, "--"+d.Flag(c.Name))
+				}
+			}
+			fmt.Fprintf(w, "%-*s  not served (no %s)\n", width, d.Name, strings.Join(missing, ", no "))
+			continue
+		}
+		fmt.Fprintf(w, "%-*s  base URL %s  (GET %s)\n", width, d.Name, baseURL, pathPattern(d.Sim.StatusPath))
+		shellVars := map[string]string{}
+		for _, name := range d.Sim.Checks {
+			if creds[name] == "" {
+				fmt.Fprintf(w, "%s%s: not checked (no --%s)\n", indent, name, d.Flag(name))
+				continue
+			}
+			fmt.Fprintf(w, "%s%s: checked, the value of --%s (set; not shown)\n", indent, name, d.Flag(name))
+			shellVars[name] = shellVar(d.Flag(name))
+			vars = append(vars, shellVars[name])
+		}
+		payments := cfg.Scenario[d.Name]
+		fmt.Fprintf(w, "%spayments: %s\n", indent, ids(payments))
+		if len(payments) > 0 {
+			try = append(try, d.Sim.Curl(baseURL+d.Sim.StatusPath(payments[0].ID), shellVars)...)
+		}
+	}
+	fmt.Fprintln(w)
+	if len(try) == 0 {
 		return
 	}
-	vars := "MUVINAI_API_KEY and COINBAR_CLIENT_ID"
-	if cfg.CoinbarSecretKey != "" {
-		vars = "MUVINAI_API_KEY, COINBAR_CLIENT_ID and COINBAR_SECRET_KEY"
+	fmt.Fprintf(w, "try, with %s set to the values given to paysim:\n", andList(vars))
+	for _, line := range try {
+		fmt.Fprintf(w, "  %s\n", line)
 	}
-	fmt.Fprintf(w, "try, with %s set to the values given to paysim:\n", vars)
-	if len(cfg.Scenario.Muvinai) > 0 {
-		fmt.Fprintf(w, "  curl -H \"Authorization: Bearer $MUVINAI_API_KEY\" %s%s%s\n", baseURL, muvinai.PathPrefix, url.PathEscape(cfg.Scenario.Muvinai[0].ID))
+}
+
+// pathPattern is a status path with {id} for the payment id.
+func pathPattern(statusPath func(id string) string) string {
+	p, err := url.PathUnescape(statusPath("{id}"))
+	if err != nil {
+		return statusPath("{id}")
 	}
-	if len(cfg.Scenario.Coinbar) > 0 {
-		signature := ""
-		if cfg.CoinbarSecretKey != "" {
-			fmt.Fprintf(w, "  COINBAR_SIGNATURE=$(printf '' | openssl dgst -sha256 -hmac \"$COINBAR_SECRET_KEY\" | sed 's/.* //')\n")
-			signature = " -H \"SIGNATURE: $COINBAR_SIGNATURE\""
-		}
-		fmt.Fprintf(w, "  curl -H \"CBPAY-API-KEY: $COINBAR_CLIENT_ID\"%s %s%s%s/status\n", signature, baseURL, coinbar.PathPrefix, url.PathEscape(cfg.Scenario.Coinbar[0].ID))
+	return p
+}
+
+// shellVar is the shell variable the banner's examples read a flag's
+// value from: <provider>-api-key is <PROVIDER>_API_KEY.
+func shellVar(flag string) string { return strings.ToUpper(strings.ReplaceAll(flag, "-", "_")) }
+
+// andList joins items as a sentence does: "a", "a and b", "a, b and c".
+func andList(items []string) string {
+	if len(items) < 2 {
+		return strings.Join(items, "")
 	}
+	return strings.Join(items[:len(items)-1], ", ") + " and " + items[len(items)-1]
 }
 
 // ids lists a few payment ids, and how many there are in all.

@@ -1,5 +1,5 @@
-// Command paysim simulates the CoinbarPay and Muvinai payment status APIs
-// on one port, with scripted payments that move through their statuses
+// Command paysim simulates every provider's payment status API (those of
+// providers/all) on one port, with scripted payments that move through their statuses
 // and optional latency and failures, for paybridge demos and tests.
 package main
 
@@ -21,6 +21,7 @@ import (
 
 	"github.com/paybridge/paybridge/cmd/paysim/sim"
 	"github.com/paybridge/paybridge/internal/cli"
+	"github.com/paybridge/paybridge/providers/all"
 )
 
 func main() {
@@ -48,13 +49,11 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	var o options
 	fs := flag.NewFlagSet("paysim", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&o.listen, "listen", "127.0.0.1:8090", "address to serve both providers' APIs on")
-	fs.StringVar(&o.config.CoinbarClientID, "coinbar-client-id", "paysim-coinbar-client", "CBPAY-API-KEY (SERVICE_CLIENT_ID) the CoinbarPay API accepts")
-	fs.StringVar(&o.config.CoinbarSecretKey, "coinbar-secret-key", "", "SERVICE_SECRET_KEY; when set, the SIGNATURE header is checked")
-	fs.StringVar(&o.config.MuvinaiAPIKey, "muvinai-api-key", "paysim-muvinai-key", "bearer token the Muvinai API accepts")
+	fs.StringVar(&o.listen, "listen", "127.0.0.1:8090", "address to serve every provider's API on")
+	o.config.Credentials = sim.CredentialFlags(fs)
 	fs.StringVar(&o.scenario, "scenario", "", "JSON file of scripted payments per provider (see testdata/scenario.json)")
 	fs.IntVar(&o.payments, "payments", 5, "payments to generate per provider, pending at first and settling over time")
-	fs.StringVar(&o.prefix, "prefix", "sim-", "id prefix of generated payments: <prefix>coinbar-0001")
+	fs.StringVar(&o.prefix, "prefix", "sim-", "id prefix of generated payments: <prefix><provider>-0001")
 	fs.Uint64Var(&o.config.Seed, "seed", 1, "seed of generated payments, latencies and faults")
 	fs.StringVar(&o.latency, "latency", "", "delay of every answer: a duration (50ms) or a range (10ms-80ms)")
 	fs.Float64Var(&o.config.FaultRate, "fault-rate", 0, "share (0..1) of answers that fail with a 5xx or a 429")
@@ -128,9 +127,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
-	generated := sim.Generate(o.payments, o.prefix, cfg.Seed)
-	cfg.Scenario.Coinbar = append(cfg.Scenario.Coinbar, generated.Coinbar...)
-	cfg.Scenario.Muvinai = append(cfg.Scenario.Muvinai, generated.Muvinai...)
+	if cfg.Scenario == nil {
+		cfg.Scenario = sim.Scenario{}
+	}
+	for name, payments := range sim.Generate(o.payments, o.prefix, cfg.Seed) {
+		if d, _ := all.Lookup(name); d.Enabled(cfg.Credentials[name]) {
+			cfg.Scenario[name] = append(cfg.Scenario[name], payments...)
+		}
+	}
 	s, err := sim.New(cfg)
 	if err != nil {
 		return err

@@ -11,6 +11,7 @@ import (
 	"github.com/paybridge/paybridge/cmd/paysim/sim"
 	"github.com/paybridge/paybridge/internal/testkit"
 	"github.com/paybridge/paybridge/providers"
+	"github.com/paybridge/paybridge/providers/all"
 	"github.com/paybridge/paybridge/providers/coinbar"
 	"github.com/paybridge/paybridge/providers/fake"
 	"github.com/paybridge/paybridge/providers/muvinai"
@@ -63,7 +64,7 @@ func startRun(t *testing.T, args ...string) (baseURL string, stdout, logs *testk
 
 func TestRunServesBothProviders(t *testing.T) {
 	base, _, logs, stop := startRun(t,
-		"--coinbar-client-id", "cb-id", "--coinbar-secret-key", "cb-secret", "--muvinai-api-key", "mv-key",
+		"--coinbar-api-key", "cb-id", "--coinbar-secret-key", "cb-secret", "--muvinai-api-key", "mv-key",
 		"--scenario", "testdata/scenario.json", "--payments", "2", "--prefix", "t-", "--log-format", "json")
 	short := providers.WithBackoff(time.Millisecond, 5*time.Millisecond)
 	cb, err := coinbar.New(base, "cb-id", coinbar.WithSecretKey("cb-secret"), coinbar.WithHTTPOptions(short))
@@ -127,32 +128,69 @@ func TestRunServesBothProviders(t *testing.T) {
 	}
 }
 
-// TestBannerHidesCredentials: the banner says which credentials are
-// checked and where they come from, but prints none of them, nor the
-// SIGNATURE derived from the secret key.
+// TestBannerHidesCredentials: the banner says which credentials each
+// provider checks and where they come from, but prints none of them, nor
+// anything derived from one (CoinbarPay's SIGNATURE).
 func TestBannerHidesCredentials(t *testing.T) {
 	for _, withSecret := range []bool{false, true} {
-		args := []string{"--coinbar-client-id", "cb-id-xyzzy", "--muvinai-api-key", "mv-key-xyzzy", "--payments", "1"}
-		if withSecret {
-			args = append(args, "--coinbar-secret-key", "cb-signing-xyzzy")
+		var args []string
+		for _, d := range all.List {
+			for _, name := range d.Sim.Checks {
+				if c := credentialOf(d, name); c.Required || withSecret {
+					args = append(args, "--"+d.Flag(name), d.Flag(name)+"-xyzzy")
+				}
+			}
 		}
-		_, stdout, logs, stop := startRun(t, args...)
+		_, stdout, logs, stop := startRun(t, append(args, "--payments", "1")...)
 		stop()
 		banner := stdout.String()
-		for _, secret := range []string{"xyzzy", coinbar.Signature("cb-signing-xyzzy", nil)} {
+		for _, secret := range []string{"xyzzy", coinbar.Signature("coinbar-secret-key-xyzzy", nil)} {
 			if strings.Contains(banner, secret) || strings.Contains(logs.String(), secret) {
 				t.Errorf("secret key %v: a credential was printed:\n%s%s", withSecret, banner, logs)
 			}
 		}
-		for _, want := range []string{"--coinbar-client-id (set; not shown)", "--muvinai-api-key> (set; not shown)", "$MUVINAI_API_KEY", "$COINBAR_CLIENT_ID"} {
-			if !strings.Contains(banner, want) {
-				t.Errorf("secret key %v: the banner does not say %q:\n%s", withSecret, want, banner)
+		for _, d := range all.List {
+			for _, name := range d.Sim.Checks {
+				c := credentialOf(d, name)
+				checked := "checked, the value of --" + d.Flag(name) + " (set; not shown)"
+				if !c.Required && !withSecret {
+					checked = "not checked (no --" + d.Flag(name) + ")"
+				}
+				if !strings.Contains(banner, name+": "+checked) {
+					t.Errorf("secret key %v: the banner does not say %q:\n%s", withSecret, checked, banner)
+				}
+				if (c.Required || withSecret) && !strings.Contains(banner, "$"+shellVar(d.Flag(name))) {
+					t.Errorf("secret key %v: the curl examples do not read $%s:\n%s", withSecret, shellVar(d.Flag(name)), banner)
+				}
 			}
 		}
-		if signed := strings.Contains(banner, "keyed with --coinbar-secret-key (set; not shown)"); signed != withSecret {
-			t.Errorf("secret key %v: the banner misreports SIGNATURE checking:\n%s", withSecret, banner)
+	}
+}
+
+// A provider whose required credential is given empty is not served, and
+// says so: that is no error, and the others are served.
+func TestProviderWithoutKeyIsNotServed(t *testing.T) {
+	base, stdout, _, stop := startRun(t, "--coinbar-api-key", "", "--payments", "1")
+	if !strings.Contains(stdout.String(), "coinbar  not served (no --coinbar-api-key)") {
+		t.Errorf("the banner does not say coinbar is not served:\n%s", stdout)
+	}
+	mv, err := muvinai.New(base, "paysim-muvinai-api-key")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := mv.Check(context.Background(), "sim-muvinai-0001"); err != nil || got.Status != paybridge.StatusPending {
+		t.Errorf("muvinai is not served: %+v, %v", got, err)
+	}
+	stop()
+}
+
+func credentialOf(d providers.Descriptor, name string) providers.Credential {
+	for _, c := range d.Credentials {
+		if c.Name == name {
+			return c
 		}
 	}
+	return providers.Credential{}
 }
 
 func TestScenarioFile(t *testing.T) {
@@ -160,10 +198,10 @@ func TestScenarioFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(s.Coinbar) != 2 || len(s.Muvinai) != 2 {
-		t.Fatalf("%d coinbar and %d muvinai payments, want 2 and 2", len(s.Coinbar), len(s.Muvinai))
+	if len(s["coinbar"]) != 2 || len(s["muvinai"]) != 2 {
+		t.Fatalf("%d coinbar and %d muvinai payments, want 2 and 2", len(s["coinbar"]), len(s["muvinai"]))
 	}
-	first := s.Coinbar[0]
+	first := s["coinbar"][0]
 	if first.ID != "order-1001" || first.Amount != "8.99" || first.Currency != "EUR" ||
 		first.CryptoAmount != "0.00045145423250897323" || first.CryptoCoin != "BTC" {
 		t.Errorf("order-1001 = %+v", first)
@@ -172,13 +210,13 @@ func TestScenarioFile(t *testing.T) {
 	if !equalSteps(first.Steps, wantSteps) {
 		t.Errorf("order-1001 steps %+v, want %+v", first.Steps, wantSteps)
 	}
-	if p := s.Coinbar[1]; p.Amount != "25" || !equalSteps(p.Steps, []fake.Step{{Status: "PENDING", Calls: 3}, {Status: "FAILED", Detail: "Timeout"}}) {
+	if p := s["coinbar"][1]; p.Amount != "25" || !equalSteps(p.Steps, []fake.Step{{Status: "PENDING", Calls: 3}, {Status: "FAILED", Detail: "Timeout"}}) {
 		t.Errorf("order-1002 = %+v", p)
 	}
-	if p := s.Muvinai[0]; p.Amount != "1500.50" || p.Steps[1].AmountPaid != "700" || p.Steps[1].Detail != "underpaid" || p.Steps[1].For != 15*time.Second {
+	if p := s["muvinai"][0]; p.Amount != "1500.50" || p.Steps[1].AmountPaid != "700" || p.Steps[1].Detail != "underpaid" || p.Steps[1].For != 15*time.Second {
 		t.Errorf("pr-2001 = %+v", p)
 	}
-	if p := s.Muvinai[1]; p.Amount != "99.99" || p.Currency != "USD" || p.Steps[1].AmountPaid != "0" || p.Steps[0].Calls != 2 {
+	if p := s["muvinai"][1]; p.Amount != "99.99" || p.Currency != "USD" || p.Steps[1].AmountPaid != "0" || p.Steps[0].Calls != 2 {
 		t.Errorf("pr-2002 = %+v", p)
 	}
 }
@@ -204,7 +242,8 @@ func TestRunRejectsBadFlags(t *testing.T) {
 		"--payments":   {"--payments", "-1"},
 		"argument":     {"stray"},
 		"nope.json":    {"--scenario", "testdata/nope.json"},
-		"client id":    {"--coinbar-client-id", ""},
+		"the scenario has 2 coinbar payments, but coinbar is not served: no api-key": {"--coinbar-api-key", "", "--scenario", "testdata/scenario.json"},
+		"no provider to serve": {"--coinbar-api-key", "", "--muvinai-api-key", ""},
 	}
 	for want, args := range cases {
 		var stderr testkit.SyncBuffer

@@ -6,8 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/paybridge/paybridge/providers/coinbar"
-	"github.com/paybridge/paybridge/providers/muvinai"
+	"github.com/paybridge/paybridge/providers/all"
 )
 
 // logRequests logs each request's provider, method, path, status and
@@ -28,11 +27,10 @@ func logRequests(logger *slog.Logger, next http.Handler) http.Handler {
 }
 
 func providerOf(path string) string {
-	switch {
-	case strings.HasPrefix(path, coinbar.PathPrefix):
-		return coinbar.Name
-	case strings.HasPrefix(path, muvinai.PathPrefix):
-		return muvinai.Name
+	for _, d := range all.List {
+		if strings.HasPrefix(path, d.Sim.PathPrefix) {
+			return d.Name
+		}
 	}
 	return "none"
 }

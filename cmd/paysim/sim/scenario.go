@@ -10,16 +10,14 @@ import (
 	"time"
 
 	"github.com/paybridge/paybridge/providers"
+	"github.com/paybridge/paybridge/providers/all"
 	"github.com/paybridge/paybridge/providers/fake"
 )
 
-// Scenario is the payments each provider's fake serves.
-type Scenario struct {
-	Coinbar []fake.Payment
-	Muvinai []fake.Payment
-}
+// Scenario is the payments each provider's fake serves, by provider name.
+type Scenario map[string][]fake.Payment
 
-// The scenario file's JSON shape:
+// The scenario file's JSON shape, one member per provider:
 //
 //	{"coinbar": [{"id": "order-1", "amount": "8.99", "currency": "EUR",
 //	              "crypto_amount": "0.00045145423250897323", "crypto_coin": "BTC",
@@ -30,10 +28,7 @@ type Scenario struct {
 //
 // Amounts are JSON numbers or numeric strings, kept as exact text; "for"
 // is a Go duration; a step without "for" or "calls" holds forever.
-type scenarioFile struct {
-	Coinbar []paymentFile `json:"coinbar"`
-	Muvinai []paymentFile `json:"muvinai"`
-}
+type scenarioFile map[string][]paymentFile
 
 // Amounts stay raw until decoded, so a bad one is reported with its payment.
 type paymentFile struct {
@@ -57,11 +52,11 @@ type stepFile struct {
 func LoadScenario(path string) (Scenario, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return Scenario{}, fmt.Errorf("scenario: %w", err)
+		return nil, fmt.Errorf("scenario: %w", err)
 	}
 	s, err := ParseScenario(bytes.NewReader(b))
 	if err != nil {
-		return Scenario{}, fmt.Errorf("%s: %w", path, err)
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return s, nil
 }
@@ -73,18 +68,26 @@ func ParseScenario(r io.Reader) (Scenario, error) {
 	dec.DisallowUnknownFields()
 	var f scenarioFile
 	if err := dec.Decode(&f); err != nil {
-		return Scenario{}, fmt.Errorf("scenario: %w", err)
+		return nil, fmt.Errorf("scenario: %w", err)
 	}
 	if dec.More() {
-		return Scenario{}, errors.New("scenario: unexpected data after the JSON object")
+		return nil, errors.New("scenario: unexpected data after the JSON object")
 	}
-	var s Scenario
-	var err error
-	if s.Coinbar, err = convertPayments("coinbar", f.Coinbar); err != nil {
-		return Scenario{}, err
+	for name := range f {
+		if _, ok := all.Lookup(name); !ok {
+			return nil, fmt.Errorf("scenario: unknown provider %q (%s)", name, knownProviders())
+		}
 	}
-	if s.Muvinai, err = convertPayments("muvinai", f.Muvinai); err != nil {
-		return Scenario{}, err
+	s := Scenario{}
+	for _, d := range all.List {
+		if _, ok := f[d.Name]; !ok {
+			continue
+		}
+		payments, err := convertPayments(d.Name, f[d.Name])
+		if err != nil {
+			return nil, err
+		}
+		s[d.Name] = payments
 	}
 	return s, nil
 }

@@ -1,5 +1,5 @@
-// Package sim is the paysim provider simulator as a library: both
-// providers' fake status APIs on one handler, loaded with scripted
+// Package sim is the paysim provider simulator as a library: every
+// provider's fake status API on one handler, loaded with scripted
 // payments, so the paysim command and paybridge's demo run the same thing.
 package sim
 
@@ -7,22 +7,28 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
-	"github.com/paybridge/paybridge/providers/coinbar"
+	"github.com/paybridge/paybridge/providers"
+	"github.com/paybridge/paybridge/providers/all"
 	"github.com/paybridge/paybridge/providers/fake"
-	"github.com/paybridge/paybridge/providers/muvinai"
 )
 
 // Config says what the simulator serves and how badly it behaves.
 type Config struct {
-	CoinbarClientID  string // required: the CBPAY-API-KEY accepted
-	CoinbarSecretKey string // optional: when set, SIGNATURE is checked
-	MuvinaiAPIKey    string // required: the bearer token accepted
-	Scenario         Scenario
+	// Credentials are, by provider name, what each provider's fake accepts
+	// (the credentials its descriptor's Sim.Checks names). A provider
+	// without its required credentials is not served.
+	Credentials map[string]providers.Credentials
+	// Scenario is the payments to serve; only served providers may have
+	// some.
+	Scenario Scenario
 	// LatencyMin and LatencyMax delay every answer by a random time
 	// between them; zero for none.
 	LatencyMin, LatencyMax time.Duration
@@ -35,10 +41,28 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// Sim serves both providers' APIs on one handler: their paths do not clash.
+// MadeUpCredentials are each provider's required credentials, made up as
+// prefix and the credential's flag ("demo-<provider>-api-key"): what the
+// demo, paybench and paysim's defaults give the fakes and the bridge.
+func MadeUpCredentials(prefix string) map[string]providers.Credentials {
+	out := map[string]providers.Credentials{}
+	for _, d := range all.List {
+		creds := providers.Credentials{}
+		for _, c := range d.Credentials {
+			if c.Required {
+				creds[c.Name] = prefix + d.Flag(c.Name)
+			}
+		}
+		out[d.Name] = creds
+	}
+	return out
+}
+
+// Sim serves the fakes of the providers it was given credentials for on
+// one handler: their paths do not clash.
 type Sim struct {
-	coinbar  *coinbar.Fake
-	muvinai  *muvinai.Fake
+	fakes    map[string]*fake.Engine
+	served   []string // in the order of all.List
 	scenario Scenario
 	handler  http.Handler
 }
@@ -49,55 +73,93 @@ func New(cfg Config) (*Sim, error) {
 	if cfg.FaultRate < 0 || cfg.FaultRate > 1 {
 		return nil, fmt.Errorf("paysim: fault rate must be between 0 and 1, got %v", cfg.FaultRate)
 	}
-	// Each fake gets its own seed, so their faults do not fall in step.
-	opts := func(seed uint64) []fake.Option {
-		return []fake.Option{
-			fake.WithSeed(seed),
-			fake.WithFaultRates(cfg.FaultRate*3/4, cfg.FaultRate/4),
-			fake.WithLatency(cfg.LatencyMin, cfg.LatencyMax),
+	for name := range cfg.Credentials {
+		if _, ok := all.Lookup(name); !ok {
+			return nil, fmt.Errorf("paysim: credentials for %q, which is no provider (%s)", name, knownProviders())
 		}
 	}
-	cb, err := coinbar.NewFake(cfg.CoinbarClientID, cfg.CoinbarSecretKey, opts(cfg.Seed)...)
-	if err != nil {
-		return nil, fmt.Errorf("paysim: %w", err)
-	}
-	mv, err := muvinai.NewFake(cfg.MuvinaiAPIKey, opts(cfg.Seed+1)...)
-	if err != nil {
-		return nil, fmt.Errorf("paysim: %w", err)
-	}
-	for _, p := range cfg.Scenario.Coinbar {
-		if err := cb.Add(p); err != nil {
-			return nil, fmt.Errorf("paysim: coinbar: %w", err)
-		}
-	}
-	for _, p := range cfg.Scenario.Muvinai {
-		if err := mv.Add(p); err != nil {
-			return nil, fmt.Errorf("paysim: muvinai: %w", err)
-		}
-	}
+	s := &Sim{fakes: map[string]*fake.Engine{}, scenario: cfg.Scenario}
 	mux := http.NewServeMux()
-	mux.Handle(coinbar.PathPrefix, cb)
-	mux.Handle(muvinai.PathPrefix, mv)
+	for _, d := range all.List {
+		creds := cfg.Credentials[d.Name]
+		if !d.Enabled(creds) {
+			if n := len(cfg.Scenario[d.Name]); n > 0 {
+				return nil, fmt.Errorf("paysim: the scenario has %d %s payments, but %s is not served: %s", n, d.Name, d.Name, missing(d, creds))
+			}
+			continue
+		}
+		// Each fake has its own stream, so that their faults do not fall
+		// in step and another provider does not change them.
+		e, err := d.Sim.NewFake(creds,
+			fake.WithSeed(cfg.Seed^nameHash(d.Name)),
+			fake.WithFaultRates(cfg.FaultRate*3/4, cfg.FaultRate/4),
+			fake.WithLatency(cfg.LatencyMin, cfg.LatencyMax))
+		if err != nil {
+			return nil, fmt.Errorf("paysim: %w", err)
+		}
+		for _, p := range cfg.Scenario[d.Name] {
+			if err := e.Add(p); err != nil {
+				return nil, fmt.Errorf("paysim: %s: %w", d.Name, err)
+			}
+		}
+		s.fakes[d.Name], s.served = e, append(s.served, d.Name)
+		mux.Handle(d.Sim.PathPrefix, e)
+	}
+	for name := range cfg.Scenario {
+		if _, ok := all.Lookup(name); !ok {
+			return nil, fmt.Errorf("paysim: the scenario has payments for %q, which is no provider (%s)", name, knownProviders())
+		}
+	}
+	if len(s.served) == 0 {
+		return nil, errors.New("paysim: no provider to serve: each lacks a required credential")
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok\n"))
 	})
-	var h http.Handler = mux
+	s.handler = mux
 	if cfg.Logger != nil {
-		h = logRequests(cfg.Logger, mux)
+		s.handler = logRequests(cfg.Logger, mux)
 	}
-	return &Sim{coinbar: cb, muvinai: mv, scenario: cfg.Scenario, handler: h}, nil
+	return s, nil
 }
 
-// Handler serves both APIs: CoinbarPay under coinbar.PathPrefix, Muvinai
-// under muvinai.PathPrefix, and GET /healthz.
+// missing says which required credentials a provider lacks.
+func missing(d providers.Descriptor, creds providers.Credentials) string {
+	var names []string
+	for _, c := range d.Credentials {
+		if c.Required && creds[c.Name] == "" {
+			names = append(names, c.Name)
+		}
+	}
+	return "no " + strings.Join(names, ", no ")
+}
+
+func knownProviders() string {
+	var names []string
+	for _, d := range all.List {
+		names = append(names, d.Name)
+	}
+	return "known: " + strings.Join(names, ", ")
+}
+
+// nameHash makes a provider's own random stream from a seed.
+func nameHash(name string) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(name))
+	return h.Sum64()
+}
+
+// Handler serves every served provider's API under its descriptor's
+// Sim.PathPrefix, and GET /healthz.
 func (s *Sim) Handler() http.Handler { return s.handler }
 
-// Coinbar is the CoinbarPay fake, to script payments or faults at run time.
-func (s *Sim) Coinbar() *coinbar.Fake { return s.coinbar }
+// Fake is the fake of the provider called name, to script payments or
+// faults at run time; nil when it is not served.
+func (s *Sim) Fake(name string) *fake.Engine { return s.fakes[name] }
 
-// Muvinai is the Muvinai fake, to script payments or faults at run time.
-func (s *Sim) Muvinai() *muvinai.Fake { return s.muvinai }
+// Served are the providers served, in the order of providers/all.
+func (s *Sim) Served() []string { return slices.Clone(s.served) }
 
 // Scenario is the payments the simulator was started with.
 func (s *Sim) Scenario() Scenario { return s.scenario }

@@ -5,21 +5,28 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/paybridge/paybridge"
 	"github.com/paybridge/paybridge/cmd/paysim/sim"
-	"github.com/paybridge/paybridge/providers/coinbar"
+	"github.com/paybridge/paybridge/providers"
+	"github.com/paybridge/paybridge/providers/all"
 	"github.com/paybridge/paybridge/providers/fake"
 	"github.com/paybridge/paybridge/providers/muvinai"
 )
 
+// testCredentials serve every provider with made-up credentials.
+var testCredentials = sim.MadeUpCredentials("test-")
+
 func TestParseScenarioNamesTheProblem(t *testing.T) {
 	cases := []struct{ in, want string }{
-		{`{"coinbar": [], "stripe": []}`, `unknown field "stripe"`},
+		{`{"coinbar": [], "stripe": []}`, `unknown provider "stripe"`},
+		{`{"coinbar": [{"id": "a", "amount": 1, "currency": "EUR", "colour": "red", "steps": [{"status": "PENDING"}]}]}`, `unknown field "colour"`},
 		{`{"coinbar": [{"id": "a", "amount": 1, "currency": "EUR", "steps": [{"status": "PENDING", "for": "soon"}]}]}`,
 			`coinbar payment 1 (id "a"): step 1: for "soon" is not a positive duration`},
 		{`{"muvinai": [{"id": "b", "amount": "1,5", "currency": "ARS", "steps": [{"status": "pending"}]}]}`,
@@ -53,6 +60,11 @@ func TestParseScenarioNamesTheProblem(t *testing.T) {
 		}
 	}
 }
+
+// Generate is repeatable, and each provider draws from a stream of its
+// own: a provider added to the list changes no other's payments. Whether
+// the payments settle as they should is providertest.CheckDescriptor's
+// (providers/all).
 func TestGenerateIsRepeatableAndSettles(t *testing.T) {
 	a, b := sim.Generate(40, "x-", 7), sim.Generate(40, "x-", 7)
 	if !reflect.DeepEqual(a, b) {
@@ -61,44 +73,26 @@ func TestGenerateIsRepeatableAndSettles(t *testing.T) {
 	if reflect.DeepEqual(a, sim.Generate(40, "x-", 8)) {
 		t.Fatal("another seed generated the same payments")
 	}
-	if a.Coinbar[0].ID != "x-coinbar-0001" || a.Muvinai[39].ID != "x-muvinai-0040" {
-		t.Fatalf("ids %q, %q", a.Coinbar[0].ID, a.Muvinai[39].ID)
-	}
-	check := func(name string, payments []fake.Payment, normalize func(status, detail string) paybridge.Status) {
-		endings := map[paybridge.Status]int{}
+	for _, d := range all.List {
+		payments := a[d.Name]
+		if len(payments) != 40 || payments[0].ID != "x-"+d.Name+"-0001" || payments[39].ID != "x-"+d.Name+"-0040" {
+			t.Fatalf("%s: %d payments, ids %q …", d.Name, len(payments), payments[0].ID)
+		}
 		for _, p := range payments {
 			if err := p.Validate(); err != nil {
-				t.Fatalf("%s: %v", name, err)
-			}
-			first, last := p.Steps[0], p.Steps[len(p.Steps)-1]
-			if s := normalize(first.Status, first.Detail); s != paybridge.StatusPending {
-				t.Errorf("%s %s starts %s, want pending", name, p.ID, s)
-			}
-			if first.For < 5*time.Second {
-				t.Errorf("%s %s is pending only %s", name, p.ID, first.For)
-			}
-			s := normalize(last.Status, last.Detail)
-			if !s.Terminal() {
-				t.Errorf("%s %s ends %s, want a terminal status", name, p.ID, s)
-			}
-			endings[s]++
-			for _, step := range p.Steps {
-				if normalize(step.Status, step.Detail) == paybridge.StatusUnknown {
-					t.Errorf("%s %s has a step the mapping does not know: %+v", name, p.ID, step)
-				}
+				t.Fatalf("%s: %v", p.ID, err)
 			}
 		}
-		if endings[paybridge.StatusPaid] == 0 || len(endings) < 3 {
-			t.Errorf("%s endings %v: want mostly paid and a spread of others", name, endings)
+		alone := sim.GenerateFor([]providers.Descriptor{d}, 40, "x-", 7)
+		if !reflect.DeepEqual(alone[d.Name], payments) {
+			t.Errorf("%s's payments depend on the other providers listed", d.Name)
 		}
 	}
-	check("coinbar", a.Coinbar, coinbar.Normalize)
-	check("muvinai", a.Muvinai, muvinai.Normalize)
 }
 
 func TestServeAnswersAndShutsDown(t *testing.T) {
 	s, err := sim.New(sim.Config{
-		CoinbarClientID: "cb", MuvinaiAPIKey: "mv", Scenario: sim.Generate(1, "", 1),
+		Credentials: testCredentials, Scenario: sim.Generate(1, "", 1),
 		LatencyMin: time.Millisecond, LatencyMax: 2 * time.Millisecond,
 	})
 	if err != nil {
@@ -113,7 +107,7 @@ func TestServeAnswersAndShutsDown(t *testing.T) {
 	go func() { done <- s.Serve(ctx, ln) }()
 	base := "http://" + ln.Addr().String()
 
-	c, err := muvinai.New(base, "mv")
+	c, err := muvinai.New(base, testCredentials["muvinai"]["api-key"])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +118,7 @@ func TestServeAnswersAndShutsDown(t *testing.T) {
 	if status, body := get(t, base+"/healthz"); status != 200 || body != "ok\n" {
 		t.Fatalf("/healthz: %d %q", status, body)
 	}
-	if n := s.Muvinai().Calls("muvinai-0001"); n != 1 {
+	if n := s.Fake("muvinai").Calls("muvinai-0001"); n != 1 {
 		t.Fatalf("muvinai fake saw %d calls, want 1", n)
 	}
 
@@ -143,7 +137,7 @@ func TestServeAnswersAndShutsDown(t *testing.T) {
 }
 
 func TestFaultRateOne(t *testing.T) {
-	s, err := sim.New(sim.Config{CoinbarClientID: "cb", MuvinaiAPIKey: "mv", Scenario: sim.Generate(1, "", 1), FaultRate: 1, Seed: 3})
+	s, err := sim.New(sim.Config{Credentials: testCredentials, Scenario: sim.Generate(1, "", 1), FaultRate: 1, Seed: 3})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,7 +151,7 @@ func TestFaultRateOne(t *testing.T) {
 	seen := map[int]bool{}
 	for range 40 {
 		req, _ := http.NewRequest(http.MethodGet, "http://"+ln.Addr().String()+"/payment_requests/muvinai-0001", nil)
-		req.Header.Set("Authorization", "Bearer mv")
+		req.Header.Set("Authorization", "Bearer "+testCredentials["muvinai"]["api-key"])
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -174,17 +168,41 @@ func TestFaultRateOne(t *testing.T) {
 }
 
 func TestNewRefusesBadConfig(t *testing.T) {
+	onlyMuvinai := map[string]providers.Credentials{"muvinai": {"api-key": "mv"}}
 	cases := map[string]sim.Config{
-		"coinbar fake: client id":    {MuvinaiAPIKey: "mv"},
-		"muvinai fake: api key":      {CoinbarClientID: "cb"},
-		"fault rate":                 {CoinbarClientID: "cb", MuvinaiAPIKey: "mv", FaultRate: 2},
-		"latency":                    {CoinbarClientID: "cb", MuvinaiAPIKey: "mv", LatencyMin: time.Second, LatencyMax: time.Millisecond},
-		`coinbar: fake: payment "x"`: {CoinbarClientID: "cb", MuvinaiAPIKey: "mv", Scenario: sim.Scenario{Coinbar: []fake.Payment{{ID: "x", Amount: "1", Currency: "EUR"}}}},
+		"no provider to serve": {},
+		"fault rate":           {Credentials: testCredentials, FaultRate: 2},
+		"latency":              {Credentials: testCredentials, LatencyMin: time.Second, LatencyMax: time.Millisecond},
+		`coinbar: fake: payment "x"`: {Credentials: testCredentials,
+			Scenario: sim.Scenario{"coinbar": {{ID: "x", Amount: "1", Currency: "EUR"}}}},
+		`the scenario has 1 coinbar payments, but coinbar is not served: no api-key`: {Credentials: onlyMuvinai,
+			Scenario: sim.Scenario{"coinbar": {{ID: "x", Amount: "1", Currency: "EUR", Steps: []fake.Step{{Status: "PENDING"}}}}}},
+		`the scenario has payments for "stripe", which is no provider`: {Credentials: testCredentials,
+			Scenario: sim.Scenario{"stripe": {{ID: "x", Amount: "1", Currency: "EUR", Steps: []fake.Step{{Status: "PENDING"}}}}}},
+		`credentials for "stripe", which is no provider`: {Credentials: map[string]providers.Credentials{"stripe": {"key": "k"}}},
 	}
 	for want, cfg := range cases {
 		if _, err := sim.New(cfg); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error %v, want one naming %s", err, want)
 		}
+	}
+}
+
+// A provider without its required credentials is not served, which is
+// no error: its paths answer 404 and it has no fake.
+func TestProviderWithoutCredentialsIsNotServed(t *testing.T) {
+	s, err := sim.New(sim.Config{Credentials: map[string]providers.Credentials{"muvinai": {"api-key": "mv"}, "coinbar": {"api-key": ""}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Served(); !slices.Equal(got, []string{"muvinai"}) || s.Fake("coinbar") != nil || s.Fake("muvinai") == nil {
+		t.Fatalf("served %q, coinbar's fake %v", got, s.Fake("coinbar"))
+	}
+	srv := httptest.NewServer(s.Handler())
+	defer srv.Close()
+	cb, _ := all.Lookup("coinbar")
+	if status, _ := get(t, srv.URL+cb.Sim.StatusPath("x")); status != http.StatusNotFound {
+		t.Errorf("a provider not served answered %d, want 404", status)
 	}
 }
 

@@ -1,0 +1,4 @@
+package sim
+
+// GenerateFor is Generate over another list of providers.
+var GenerateFor = generate
