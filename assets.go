@@ -20,6 +20,26 @@ const (
 	MaxPaymentIDBytes = 256
 )
 
+// MaxAccountBytes bounds a merchant account's name (docs/contract.md,
+// "Accounts").
+const MaxAccountBytes = 64
+
+// AccountProblem says what keeps name from being a merchant account's name,
+// 1 to 64 bytes of [A-Za-z0-9_-]: "" when nothing does. The name is a
+// directory under --accounts-dir and a token of KV keys and subjects, so
+// nothing else is allowed.
+func AccountProblem(name string) string {
+	if len(name) == 0 || len(name) > MaxAccountBytes {
+		return "must be 1 to 64 bytes"
+	}
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-') {
+			return "may hold only letters, digits, _ and -"
+		}
+	}
+	return ""
+}
+
 // SubjectProblem says what keeps s from being a literal NATS subject, one
 // a request can be sent or an event published on: "" when nothing does.
 func SubjectProblem(s string) string {

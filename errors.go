@@ -14,6 +14,7 @@ type Code string
 const (
 	CodeInvalidRequest      Code = "invalid_request"
 	CodeUnknownProvider     Code = "unknown_provider"
+	CodeUnknownAccount      Code = "unknown_account"
 	CodePaymentNotFound     Code = "payment_not_found"
 	CodeProviderAuthFailed  Code = "provider_auth_failed"
 	CodeProviderRateLimited Code = "provider_rate_limited"
@@ -26,7 +27,7 @@ const (
 
 // Codes lists every error code.
 var Codes = []Code{
-	CodeInvalidRequest, CodeUnknownProvider, CodePaymentNotFound, CodeProviderAuthFailed,
+	CodeInvalidRequest, CodeUnknownProvider, CodeUnknownAccount, CodePaymentNotFound, CodeProviderAuthFailed,
 	CodeProviderRateLimited, CodeProviderUnavailable, CodeProviderTimeout,
 	CodeProviderBadResponse, CodeOverloaded, CodeInternal,
 }
@@ -34,7 +35,7 @@ var Codes = []Code{
 // HeaderCode is the HTTP-like number sent in the Nats-Service-Error-Code header.
 func (c Code) HeaderCode() int {
 	switch c {
-	case CodeInvalidRequest, CodeUnknownProvider:
+	case CodeInvalidRequest, CodeUnknownProvider, CodeUnknownAccount:
 		return http.StatusBadRequest
 	case CodePaymentNotFound:
 		return http.StatusNotFound

@@ -11,6 +11,7 @@ const (
 // Reply answers a check or a status lookup (schemas/check-reply.json).
 type Reply struct {
 	Provider             string     `json:"provider"`
+	Account              string     `json:"account,omitempty"` // "" for the default account
 	PaymentID            string     `json:"payment_id"`
 	RequestID            string     `json:"request_id,omitempty"`
 	Status               Status     `json:"status"`
@@ -39,6 +40,7 @@ type Reply struct {
 type ErrorReply struct {
 	Error     ErrorBody `json:"error"`
 	Provider  string    `json:"provider,omitempty"`
+	Account   string    `json:"account,omitempty"`
 	PaymentID string    `json:"payment_id,omitempty"`
 	RequestID string    `json:"request_id,omitempty"`
 }

@@ -65,6 +65,13 @@ func (b *breaker) refusal(provider string, now time.Time) error {
 	return nil
 }
 
+// isOpen reports whether the circuit is open now (refusing, or probing).
+func (b *breaker) isOpen() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.failures >= b.threshold
+}
+
 // record counts the outcome of a call that allow let through, and reports
 // whether the circuit is open afterwards.
 func (b *breaker) record(probe bool, err error, now time.Time) (open bool) {

@@ -21,8 +21,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
-	"slices"
 	"sync"
 
 	"github.com/nats-io/nats.go"
@@ -53,7 +51,8 @@ type Bridge struct {
 
 // New creates the streams, the bucket and the consumers the bridge needs
 // when missing (docs/contract.md, "NATS assets"), and wires its parts for
-// the given providers. Start puts it to work.
+// the given providers, the clients of their default accounts, and the
+// merchant accounts of Config.Accounts. Start puts it to work.
 func New(ctx context.Context, nc *nats.Conn, cfg Config, provs ...paybridge.Provider) (*Bridge, error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.validate(); err != nil {
@@ -63,14 +62,18 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config, provs ...paybridge.Prov
 	if err != nil {
 		return nil, err
 	}
-	byName := make(map[string]paybridge.Provider, len(provs))
-	breakers := make(map[string]*breaker, len(provs))
+	seen := map[string]bool{}
 	for _, p := range provs {
-		if _, dup := byName[p.Name()]; dup {
+		if seen[p.Name()] {
 			return nil, fmt.Errorf("provider %q configured twice", p.Name())
 		}
-		byName[p.Name()] = p
-		breakers[p.Name()] = newBreaker(cfg.BreakerThreshold, cfg.BreakerCooldown)
+		seen[p.Name()] = true
+	}
+	merchants := newMerchants(provs, cfg.Limits, cfg.Accounts, func() *breaker {
+		return newBreaker(cfg.BreakerThreshold, cfg.BreakerCooldown)
+	})
+	if err := m.watchAccounts(merchants); err != nil {
+		return nil, err
 	}
 
 	js, err := jetstream.New(nc)
@@ -88,7 +91,7 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config, provs ...paybridge.Prov
 	if err != nil {
 		return nil, err
 	}
-	watchStream, watchConsumers, err := ensureWatches(ctx, js, cfg, cfg.Logger, slices.Sorted(maps.Keys(byName)))
+	watchStream, watchConsumers, err := ensureWatches(ctx, js, cfg, cfg.Logger, merchants.providers)
 	if err != nil {
 		return nil, err
 	}
@@ -115,7 +118,7 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config, provs ...paybridge.Prov
 		clock:       cfg.Clock,
 	}
 	w := &watcher{
-		js: js, stream: watchStream, consumers: watchConsumers, providers: byName, claims: claims,
+		js: js, stream: watchStream, consumers: watchConsumers, merchants: merchants, claims: claims,
 		subject: cfg.WatchSubject, schedule: cfg.WatchSchedule, deadline: cfg.WatchDeadline, maxWatches: cfg.MaxWatches,
 		expired: cfg.WatchExpiredSubject, log: cfg.Logger, metrics: m, clock: cfg.Clock, tracing: t,
 		held: make(chan struct{}, maxHeldWatches), counts: make(map[string]watchCount),
@@ -127,13 +130,11 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config, provs ...paybridge.Prov
 		tracing: t,
 		watcher: w,
 		checker: &checker{
-			providers:   byName,
+			merchants:   merchants,
 			claims:      claims,
 			watches:     w,
 			rechecks:    w,
 			callTimeout: cfg.CheckTimeout,
-			budgets:     newBudgets(cfg.Limits),
-			breakers:    breakers,
 			finished:    newFinishedCalls(),
 			log:         cfg.Logger,
 			metrics:     m,

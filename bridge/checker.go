@@ -18,13 +18,11 @@ import (
 // concurrent check of the payment (coalescing, circuit, budget), its
 // answer recorded by the claimer (claim.go), and the reply.
 type checker struct {
-	providers   map[string]paybridge.Provider
+	merchants   *merchants
 	claims      *claimer
 	watches     Watches
 	rechecks    triggers // asked again: a payment whose answer came late, undated
 	callTimeout time.Duration
-	budgets     budgets
-	breakers    map[string]*breaker
 	group       singleflight.Group
 	finished    *finishedCalls
 	log         *slog.Logger
@@ -37,7 +35,7 @@ type checker struct {
 // idempotent per payment: it returns the deadline of the watch in force,
 // which is in the past when that watch is just ending.
 type Watches interface {
-	Start(ctx context.Context, provider, paymentID string) (until time.Time, err error)
+	Start(ctx context.Context, p Payment) (until time.Time, err error)
 }
 
 // Check answers one check request.
@@ -50,11 +48,12 @@ func (c *checker) Check(ctx context.Context, req CheckRequest) (paybridge.Reply,
 // waiting on the reply gives up after checkBudgetWait.
 func (c *checker) check(ctx context.Context, req CheckRequest, patient bool) (rep paybridge.Reply, err error) {
 	defer func() { c.metrics.countCheck(req.Provider, rep, err) }()
-	p, ok := c.providers[req.Provider]
-	if !ok {
-		return paybridge.Reply{}, unknownProvider(req.Provider)
+	pay := req.payment()
+	m, err := c.merchants.get(pay)
+	if err != nil {
+		return paybridge.Reply{}, err
 	}
-	key := Key(req.Provider, req.PaymentID)
+	key := pay.Key()
 	if req.MaxAge > 0 {
 		e, found, err := c.claims.read(ctx, key, false)
 		if err != nil {
@@ -77,37 +76,31 @@ func (c *checker) check(ctx context.Context, req CheckRequest, patient bool) (re
 	if received.IsZero() {
 		received = c.clock.Now() // work the bridge started itself
 	}
-	obs, err := c.observe(ctx, p, key, req.PaymentID, received, patient)
+	obs, err := c.observe(ctx, m, pay, key, received, patient)
 	if err != nil {
 		if req.Watch {
 			// Provider errors re-schedule a watch (docs/contract.md,
 			// "Watches"): it is stored all the same, and its first poll
 			// retries the check.
-			if _, werr := c.watches.Start(ctx, req.Provider, req.PaymentID); werr != nil {
-				c.log.Warn("watch not stored after a failed check", "provider", req.Provider,
-					"payment_id", req.PaymentID, "error", werr)
+			if _, werr := c.watches.Start(ctx, pay); werr != nil {
+				c.log.Warn("watch not stored after a failed check", "provider", pay.Provider, "account", pay.Account,
+					"payment_id", pay.ID, "error", werr)
 			}
 		}
 		return paybridge.Reply{}, err
 	}
-	rep = obs.reply(req.Provider, req.PaymentID)
+	rep = obs.reply(pay)
 	rep.RequestID = req.RequestID
 	return c.withWatch(ctx, key, rep, req.Watch)
 }
 
-// unknownProvider refuses a request naming a provider this bridge has no
-// credentials for.
-func unknownProvider(name string) error {
-	return paybridge.Errorf(paybridge.CodeUnknownProvider, "provider %s is not configured", quoted(name))
-}
-
 // Lookup answers a payments.status.get request from the store alone.
 func (c *checker) Lookup(ctx context.Context, req StatusRequest) (paybridge.Reply, error) {
-	if _, ok := c.providers[req.Provider]; !ok {
-		return paybridge.Reply{}, unknownProvider(req.Provider)
+	pay := Payment{Provider: req.Provider, Account: req.Account, ID: req.PaymentID}
+	if _, err := c.merchants.get(pay); err != nil {
+		return paybridge.Reply{}, err
 	}
-	key := Key(req.Provider, req.PaymentID)
-	rec, checkedAt, found, err := c.claims.readRecord(ctx, key)
+	rec, checkedAt, found, err := c.claims.readRecord(ctx, pay.Key())
 	if err != nil {
 		return paybridge.Reply{}, err
 	}
@@ -126,7 +119,7 @@ func (c *checker) withWatch(ctx context.Context, key string, rep paybridge.Reply
 		return rep, nil // nothing left to watch for
 	}
 	if start {
-		until, err := c.watches.Start(ctx, rep.Provider, rep.PaymentID)
+		until, err := c.watches.Start(ctx, Payment{Provider: rep.Provider, Account: rep.Account, ID: rep.PaymentID})
 		if err == nil && until.After(c.clock.Now()) {
 			err = c.claims.markWatched(ctx, key, until)
 		}
@@ -151,18 +144,18 @@ func (c *checker) withWatch(ctx context.Context, key string, rep paybridge.Reply
 // (finishedCalls). A patient caller takes its budget before joining; the
 // call itself runs on its own deadline so that one caller giving up does
 // not abandon a change half-way for the others.
-func (c *checker) observe(ctx context.Context, p paybridge.Provider, key, paymentID string, received time.Time, patient bool) (observation, error) {
+func (c *checker) observe(ctx context.Context, m *merchant, pay Payment, key string, received time.Time, patient bool) (observation, error) {
 	if obs, ok := c.finished.since(key, received); ok {
 		return obs, nil
 	}
 	// An open circuit refuses before any budget is spent on the call.
-	if err := c.breakers[p.Name()].refusing(p.Name(), c.clock.Now()); err != nil {
+	if err := m.circuit.refusing(m.provider, c.clock.Now()); err != nil {
 		return observation{}, err
 	}
 	if patient {
 		// Outside the shared call, so that a check joining it never waits
 		// on a watch's patience.
-		if err := c.budgets.wait(ctx, p.Name(), true); err != nil {
+		if err := c.spend(ctx, m, true); err != nil {
 			return observation{}, err
 		}
 		if obs, ok := c.finished.since(key, received); ok {
@@ -171,13 +164,13 @@ func (c *checker) observe(ctx context.Context, p paybridge.Provider, key, paymen
 	}
 	v, err, _ := c.group.Do(key, func() (any, error) {
 		if !patient {
-			if err := c.budgets.wait(ctx, p.Name(), false); err != nil {
+			if err := c.spend(ctx, m, false); err != nil {
 				return observation{}, err
 			}
 		}
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.callTimeout)
 		defer cancel()
-		obs, err := c.checkProvider(ctx, p, key, paymentID)
+		obs, err := c.checkProvider(ctx, m, pay, key)
 		if err == nil {
 			c.finished.put(key, obs, c.clock.Now())
 		}
@@ -189,43 +182,62 @@ func (c *checker) observe(ctx context.Context, p paybridge.Provider, key, paymen
 	return v.(observation), nil
 }
 
-func (c *checker) checkProvider(ctx context.Context, p paybridge.Provider, key, paymentID string) (observation, error) {
+func (c *checker) checkProvider(ctx context.Context, m *merchant, pay Payment, key string) (observation, error) {
 	// The record in force before the call: an answer is weighed against
 	// the changes claimed while the call ran (claimer.weigh).
 	e, found, err := c.claims.read(ctx, key, false)
 	if err != nil {
 		return observation{}, err
 	}
-	circuit := c.breakers[p.Name()]
 	start := c.clock.Now()
-	probe, err := circuit.allow(p.Name(), start)
+	probe, err := m.circuit.allow(m.provider, start)
 	if err != nil {
 		return observation{}, err
 	}
 	callCtx, span := c.tracing.start(ctx, "paybridge.provider_call", trace.SpanKindClient)
 	if c.tracing.on {
-		span.SetAttributes(attrProvider.String(p.Name()))
+		span.SetAttributes(attrProvider.String(m.provider))
 	}
-	res, err := callProvider(callCtx, p, paymentID)
+	res, err := callProvider(callCtx, m.client, pay.ID)
 	endSpan(span, err)
 	end := c.clock.Now()
-	c.metrics.countProviderCall(p.Name(), err, end.Sub(start))
-	c.metrics.circuitOpen.WithLabelValues(p.Name()).Set(boolGauge(circuit.record(probe, err, end)))
+	c.metrics.countProviderCall(m.provider, err, end.Sub(start))
+	wasOpen, open := m.circuit.isOpen(), m.circuit.record(probe, err, end)
+	switch {
+	case m.account == "":
+		c.metrics.circuitOpen.WithLabelValues(m.provider).Set(boolGauge(open))
+	case open && !wasOpen:
+		// One merchant's circuit is no provider outage: logged, not a
+		// series of its own (there may be 100,000 merchants).
+		c.log.WarnContext(ctx, "an account's circuit opened: its calls keep failing", "provider", m.provider,
+			"account", m.account, "code", paybridge.ErrorCode(err))
+	}
 	if err != nil {
 		return observation{}, err
 	}
 	if res.Status == paybridge.StatusUnknown {
-		c.log.WarnContext(ctx, "provider status not in the mapping table", "provider", p.Name(), "payment_id", paymentID,
-			"provider_status", res.ProviderStatus, "provider_status_detail", res.ProviderStatusDetail)
+		c.log.WarnContext(ctx, "provider status not in the mapping table", "provider", m.provider, "account", m.account,
+			"payment_id", pay.ID, "provider_status", res.ProviderStatus, "provider_status_detail", res.ProviderStatusDetail)
 	}
-	obs, err := c.claims.applySince(ctx, p.Name(), paymentID, key, res, c.clock.Now(), &snapshot{entry: e, found: found})
+	obs, err := c.claims.applySince(ctx, pay, res, c.clock.Now(), &snapshot{entry: e, found: found})
 	if err == nil && obs.recheck {
-		if err := c.rechecks.trigger(ctx, p.Name(), paymentID, triggerRecheck); err != nil {
-			c.log.WarnContext(ctx, "a late answer's payment is not asked again", "provider", p.Name(),
-				"payment_id", paymentID, "error", err)
+		if err := c.rechecks.trigger(ctx, pay, triggerRecheck); err != nil {
+			c.log.WarnContext(ctx, "a late answer's payment is not asked again", "provider", pay.Provider,
+				"account", pay.Account, "payment_id", pay.ID, "error", err)
 		}
 	}
 	return obs, err
+}
+
+// spend takes a call from m's budget; one merchant's spent budget is
+// logged, at most once a minute, and refuses only its own checks.
+func (c *checker) spend(ctx context.Context, m *merchant, patient bool) error {
+	err := m.budget.wait(ctx, patient)
+	if err != nil && m.account != "" && m.budget.logDue(c.clock.Now()) {
+		c.log.InfoContext(ctx, "an account's call budget is spent", "provider", m.provider, "account", m.account,
+			"budget", m.limit.String())
+	}
+	return err
 }
 
 // callProvider asks p, turning a panic in it into an internal error: a
@@ -241,7 +253,7 @@ func callProvider(ctx context.Context, p paybridge.Provider, paymentID string) (
 }
 
 // reply describes the observation to one of the checks that shared it.
-func (o observation) reply(provider, paymentID string) paybridge.Reply {
+func (o observation) reply(pay Payment) paybridge.Reply {
 	switch {
 	case o.changed:
 		rep := replyFromRecord(o.current, paybridge.SourceProvider, o.checkedAt)
@@ -253,7 +265,7 @@ func (o observation) reply(provider, paymentID string) paybridge.Reply {
 		return rep
 	}
 	// Unchanged or unknown: the provider's fresh words, the stored revision.
-	rep := replyFromRecord(Record{StatusChanged: statusData(provider, paymentID, o.result, nil, o.checkedAt)}, paybridge.SourceProvider, o.checkedAt)
+	rep := replyFromRecord(Record{StatusChanged: statusData(pay, o.result, nil, o.checkedAt)}, paybridge.SourceProvider, o.checkedAt)
 	if o.found {
 		status := o.stored.status.Status()
 		rep.PreviousStatus = &status
@@ -266,6 +278,7 @@ func (o observation) reply(provider, paymentID string) paybridge.Reply {
 func replyFromRecord(rec Record, source string, checkedAt time.Time) paybridge.Reply {
 	return paybridge.Reply{
 		Provider:             rec.Provider,
+		Account:              rec.Account,
 		PaymentID:            rec.PaymentID,
 		Status:               rec.Status,
 		PreviousStatus:       rec.PreviousStatus,

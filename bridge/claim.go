@@ -2,10 +2,6 @@ package bridge
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/binary"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -92,6 +88,11 @@ type Record struct {
 	WatchUntil *time.Time `json:"watch_until,omitempty"`
 }
 
+// payment is the payment a record is of.
+func (r Record) payment() Payment {
+	return Payment{Provider: r.Provider, Account: r.Account, ID: r.PaymentID}
+}
+
 // claimer records provider answers as statuses: it reads the record in
 // force, applies the transition guard, claims a change with a
 // compare-and-set, announces it and marks it published. Any number of
@@ -140,8 +141,8 @@ type observation struct {
 // announce it and mark it published. A change found claimed and not yet
 // announced is announced first when it is to be replaced, so that no
 // event is lost and events keep their order.
-func (c *claimer) apply(ctx context.Context, provider, paymentID, key string, res paybridge.Result, checkedAt time.Time) (observation, error) {
-	return c.applySince(ctx, provider, paymentID, key, res, checkedAt, nil)
+func (c *claimer) apply(ctx context.Context, pay Payment, res paybridge.Result, checkedAt time.Time) (observation, error) {
+	return c.applySince(ctx, pay, res, checkedAt, nil)
 }
 
 // snapshot is what a check knew of a payment's record: the record in force
@@ -155,10 +156,11 @@ type snapshot struct {
 // applySince is apply for an answer to a call that began when base was in
 // force; nil: when the record read first was. An answer late against the
 // record in force (late) is a stale read: it is not stored.
-func (c *claimer) applySince(ctx context.Context, provider, paymentID, key string, res paybridge.Result, checkedAt time.Time, base *snapshot) (observation, error) {
+func (c *claimer) applySince(ctx context.Context, pay Payment, res paybridge.Result, checkedAt time.Time, base *snapshot) (observation, error) {
 	var obs observation
+	key := pay.Key()
 	err := c.retryConflicts(func(fresh bool) (err error) {
-		obs, err = c.claimOnce(ctx, provider, paymentID, key, res, checkedAt, base, fresh)
+		obs, err = c.claimOnce(ctx, pay, key, res, checkedAt, base, fresh)
 		return err
 	})
 	return obs, err
@@ -167,7 +169,7 @@ func (c *claimer) applySince(ctx context.Context, provider, paymentID, key strin
 // claimOnce is one attempt of applySince: read, judge, announce a claim
 // in the way, claim the change and announce it. It returns errConflict
 // when another writer changed the record between the read and the claim.
-func (c *claimer) claimOnce(ctx context.Context, provider, paymentID, key string, res paybridge.Result, checkedAt time.Time, base *snapshot, fresh bool) (observation, error) {
+func (c *claimer) claimOnce(ctx context.Context, pay Payment, key string, res paybridge.Result, checkedAt time.Time, base *snapshot, fresh bool) (observation, error) {
 	var e viewEntry
 	var found bool
 	var err error
@@ -220,7 +222,7 @@ func (c *claimer) claimOnce(ctx context.Context, provider, paymentID, key string
 			watchUntil = &until
 		}
 	}
-	next := newRecord(provider, paymentID, res, prev, e.kvRevision, checkedAt)
+	next := newRecord(pay, res, prev, e.kvRevision, checkedAt)
 	next.WatchUntil = watchUntil
 	ticket, err := c.outbox.Note(ctx, key, next.EventID)
 	if err != nil {
@@ -541,23 +543,24 @@ func late(res paybridge.Result, e viewEntry, found bool, base *snapshot) (isLate
 
 // newRecord builds the record claiming that the payment moved to res.Status
 // after the record read at readRev.
-func newRecord(provider, paymentID string, res paybridge.Result, prev *paybridge.Status, readRev uint64, at time.Time) Record {
+func newRecord(pay Payment, res paybridge.Result, prev *paybridge.Status, readRev uint64, at time.Time) Record {
 	return Record{
-		StatusChanged: statusData(provider, paymentID, res, prev, at),
-		EventID:       EventID(provider, paymentID, readRev, res.Status),
+		StatusChanged: statusData(pay, res, prev, at),
+		EventID:       pay.EventID(readRev, res.Status),
 	}
 }
 
 // statusData describes what the provider said at at, after prev.
-func statusData(provider, paymentID string, res paybridge.Result, prev *paybridge.Status, at time.Time) events.StatusChanged {
+func statusData(pay Payment, res paybridge.Result, prev *paybridge.Status, at time.Time) events.StatusChanged {
 	var updated *time.Time
 	if !res.UpdatedAt.IsZero() {
 		u := res.UpdatedAt.UTC()
 		updated = &u
 	}
 	return events.StatusChanged{
-		Provider:             provider,
-		PaymentID:            paymentID,
+		Provider:             pay.Provider,
+		Account:              pay.Account,
+		PaymentID:            pay.ID,
 		Status:               res.Status,
 		PreviousStatus:       prev,
 		Terminal:             res.Status.Terminal(),
@@ -571,72 +574,4 @@ func statusData(provider, paymentID string, res paybridge.Result, prev *paybridg
 		ProviderUpdatedAt:    updated,
 		ObservedAt:           at,
 	}
-}
-
-// Key is the KV key of a payment: "<provider>.<id>" when the id is a plain
-// token, else "<provider>.=<unpadded base64url of id>". Plain tokens never
-// start with "=", so the mapping is injective, and both forms use only
-// characters valid in a KV key.
-func Key(provider, paymentID string) string {
-	if plainID(paymentID) {
-		return provider + "." + paymentID
-	}
-	return provider + ".=" + base64.RawURLEncoding.EncodeToString([]byte(paymentID))
-}
-
-// plainID reports whether id matches ^[A-Za-z0-9_-]{1,200}$.
-func plainID(id string) bool {
-	if len(id) == 0 || len(id) > 200 {
-		return false
-	}
-	for i := 0; i < len(id); i++ {
-		c := id[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-') {
-			return false
-		}
-	}
-	return true
-}
-
-// EventID derives the id of the event announcing that the payment moved to
-// status after the record at revision readRev (0: none). Two instances that
-// claim the same change compute the same id, and JetStream's duplicate
-// window then keeps one copy. It is formatted as a version-8 UUID.
-func EventID(provider, paymentID string, readRev uint64, status paybridge.Status) string {
-	return deriveID(provider, paymentID, readRev, string(status))
-}
-
-// watchExpiredID derives the id of the watch-expired event of the watch
-// stored at stream sequence seq; a redelivered expiry repeats it.
-func watchExpiredID(provider, paymentID string, seq uint64) string {
-	return deriveID(provider, paymentID, seq, "watch.expired")
-}
-
-// deriveID hashes length-prefixed parts, so that no two part lists share
-// an id, into a version-8 UUID.
-func deriveID(provider, paymentID string, n uint64, what string) string {
-	h := sha256.New()
-	var num [8]byte
-	binary.BigEndian.PutUint64(num[:], n)
-	for _, part := range [][]byte{[]byte(provider), []byte(paymentID), num[:], []byte(what)} {
-		var size [4]byte
-		binary.BigEndian.PutUint32(size[:], uint32(len(part)))
-		h.Write(size[:])
-		h.Write(part)
-	}
-	var u [16]byte
-	copy(u[:], h.Sum(nil))
-	u[6] = u[6]&0x0f | 0x80 // version 8
-	u[8] = u[8]&0x3f | 0x80 // RFC 9562 variant
-	var s [36]byte
-	hex.Encode(s[0:8], u[0:4])
-	s[8] = '-'
-	hex.Encode(s[9:13], u[4:6])
-	s[13] = '-'
-	hex.Encode(s[14:18], u[6:8])
-	s[18] = '-'
-	hex.Encode(s[19:23], u[8:10])
-	s[23] = '-'
-	hex.Encode(s[24:], u[10:])
-	return string(s[:])
 }

@@ -150,11 +150,14 @@ func newClaimWorld(t *testing.T) *claimWorld {
 	return w
 }
 
+// claimPayment is the payment of the claim tests, at claimKey.
+var claimPayment = Payment{Provider: "coinbar", ID: "p1"}
+
 const claimKey = "coinbar.p1"
 
 func (w *claimWorld) apply(t *testing.T, status paybridge.Status) observation {
 	t.Helper()
-	obs, err := w.c.apply(t.Context(), "coinbar", "p1", claimKey, paybridge.Result{Status: status, ProviderStatus: string(status)}, w.clock.Now())
+	obs, err := w.c.apply(t.Context(), claimPayment, paybridge.Result{Status: status, ProviderStatus: string(status)}, w.clock.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -252,7 +255,7 @@ func TestClaimConflictReadsAgain(t *testing.T) {
 func (w *claimWorld) claimByOther(t *testing.T, status paybridge.Status, at time.Time) Record {
 	t.Helper()
 	_, rev, _, _ := w.store.Get(t.Context(), claimKey)
-	rec := newRecord("coinbar", "p1", paybridge.Result{Status: status}, nil, rev, at)
+	rec := newRecord(claimPayment, paybridge.Result{Status: status}, nil, rev, at)
 	if _, err := w.store.Put(t.Context(), claimKey, rec, rev); err != nil {
 		t.Fatal(err)
 	}
@@ -297,7 +300,7 @@ func TestClaimToBeReplacedWaitsForItsClaimer(t *testing.T) {
 	w.claimByOther(t, paybridge.StatusPending, w.clock.Now())
 	done := make(chan observation)
 	go func() {
-		obs, err := w.c.apply(context.Background(), "coinbar", "p1", claimKey, paybridge.Result{Status: paybridge.StatusPaid}, w.clock.Now())
+		obs, err := w.c.apply(context.Background(), claimPayment, paybridge.Result{Status: paybridge.StatusPaid}, w.clock.Now())
 		if err != nil {
 			t.Error(err)
 		}
@@ -414,11 +417,11 @@ func TestLosingTwinClaimKeepsTheNote(t *testing.T) {
 	crash := errors.New("crash between claim and announce")
 	w.c.afterClaim = func(Record) error { return crash }
 	paid := paybridge.Result{Status: paybridge.StatusPaid, ProviderStatus: "SUCCESS"}
-	if _, err := w.c.apply(t.Context(), "coinbar", "p1", claimKey, paid, w.clock.Now()); !errors.Is(err, crash) {
+	if _, err := w.c.apply(t.Context(), claimPayment, paid, w.clock.Now()); !errors.Is(err, crash) {
 		t.Fatalf("A: %v", err)
 	}
 	claim := w.stored(t)
-	if obs, err := b.apply(t.Context(), "coinbar", "p1", claimKey, paid, w.clock.Now()); err != nil || obs.changed {
+	if obs, err := b.apply(t.Context(), claimPayment, paid, w.clock.Now()); err != nil || obs.changed {
 		t.Fatalf("B: %+v %v", obs, err)
 	}
 	if notes, _ := w.outbox.Pending(t.Context(), 10); len(notes) != 1 || notes[0].EventID != claim.EventID {
@@ -468,7 +471,7 @@ func TestClaimWithALostWriteAnswerIsAnnounced(t *testing.T) {
 	w := newClaimWorld(t)
 	w.apply(t, paybridge.StatusPending)
 	w.c.store = lostAnswerStore{w.store}
-	_, err := w.c.apply(t.Context(), "coinbar", "p1", claimKey, paybridge.Result{Status: paybridge.StatusPaid}, w.clock.Now())
+	_, err := w.c.apply(t.Context(), claimPayment, paybridge.Result{Status: paybridge.StatusPaid}, w.clock.Now())
 	if paybridge.ErrorCode(err) != paybridge.CodeInternal {
 		t.Fatalf("error %v, want internal", err)
 	}
@@ -491,7 +494,7 @@ func TestWaitingForAnotherClaimIsNotAProviderTimeout(t *testing.T) {
 	// The check's deadline passes long before the 20 s it would wait.
 	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
 	defer cancel()
-	_, err := w.c.apply(ctx, "coinbar", "p1", claimKey, paybridge.Result{Status: paybridge.StatusPaid}, w.clock.Now())
+	_, err := w.c.apply(ctx, claimPayment, paybridge.Result{Status: paybridge.StatusPaid}, w.clock.Now())
 	if code := paybridge.ErrorCode(err); code != paybridge.CodeInternal {
 		t.Fatalf("code %s (%v), want internal", code, err)
 	}
@@ -503,7 +506,7 @@ func (w *claimWorld) applyDated(t *testing.T, status paybridge.Status, minute in
 	t.Helper()
 	res := paybridge.Result{Status: status, ProviderStatus: string(status),
 		UpdatedAt: time.Date(2026, 1, 2, 10, minute, 0, 0, time.UTC)}
-	obs, err := w.c.apply(t.Context(), "coinbar", "p1", claimKey, res, w.clock.Now())
+	obs, err := w.c.apply(t.Context(), claimPayment, res, w.clock.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -535,7 +538,7 @@ func TestClaimAnswerDatedBeforeTheStoredStatusIsStale(t *testing.T) {
 func (w *claimWorld) claimPublishedByOther(t *testing.T, status paybridge.Status) {
 	t.Helper()
 	stored, rev, _, _ := w.store.Get(t.Context(), claimKey)
-	rec := newRecord("coinbar", "p1", paybridge.Result{Status: status}, &stored.Status, rev, w.clock.Now())
+	rec := newRecord(claimPayment, paybridge.Result{Status: status}, &stored.Status, rev, w.clock.Now())
 	rec.Revision, rec.Published = rev+1, true // the revision of the claim's write
 	if _, err := w.store.Put(t.Context(), claimKey, rec, rev); err != nil {
 		t.Fatal(err)
@@ -554,7 +557,7 @@ func TestClaimUndatedAnswerToACallBegunBeforeAClaimIsStale(t *testing.T) {
 	w.claimPublishedByOther(t, paybridge.StatusPaid) // while the call runs
 
 	expired := paybridge.Result{Status: paybridge.StatusExpired, ProviderStatus: "EXPIRED"}
-	obs, err := w.c.applySince(t.Context(), "coinbar", "p1", claimKey, expired, w.clock.Now(), &before)
+	obs, err := w.c.applySince(t.Context(), claimPayment, expired, w.clock.Now(), &before)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -563,7 +566,7 @@ func TestClaimUndatedAnswerToACallBegunBeforeAClaimIsStale(t *testing.T) {
 	}
 	current, rev, _, _ := w.store.Get(t.Context(), claimKey)
 	after := snapshot{entry: entryOf(current, rev), found: true}
-	if obs, err = w.c.applySince(t.Context(), "coinbar", "p1", claimKey, expired, w.clock.Now(), &after); err != nil {
+	if obs, err = w.c.applySince(t.Context(), claimPayment, expired, w.clock.Now(), &after); err != nil {
 		t.Fatal(err)
 	}
 	if !obs.changed || obs.recheck || *obs.current.PreviousStatus != paybridge.StatusPaid {

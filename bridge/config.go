@@ -66,6 +66,9 @@ type Config struct {
 	// settles.
 	WatchSchedule []time.Duration
 	WatchDeadline time.Duration
+	// Accounts are the merchant accounts served beside each provider's
+	// default one; nil: none (docs/contract.md, "Accounts").
+	Accounts Accounts
 	// Limits are per-provider call budgets by provider name; a provider
 	// without one is unlimited. Checks wait up to 2s for budget, watches
 	// and webhook triggers wait as long as it takes.

@@ -39,7 +39,7 @@ type follower struct {
 
 // triggers store durable requests to check a payment at once (watcher.go).
 type triggers interface {
-	trigger(ctx context.Context, provider, paymentID, by string) error
+	trigger(ctx context.Context, p Payment, by string) error
 }
 
 var errFollowStopped = errors.New("status bucket updates stopped")
@@ -142,9 +142,9 @@ func (f *follower) note(ctx context.Context, u bucketUpdate) error {
 		return err
 	}
 	if f.view.follow(u.key, rec, u.revision, u.created) {
-		if err := f.rechecks.trigger(ctx, rec.Provider, rec.PaymentID, triggerRecheck); err != nil {
+		if err := f.rechecks.trigger(ctx, rec.payment(), triggerRecheck); err != nil {
 			f.log.Warn("a check compared with a replaced record is not asked again", "provider", rec.Provider,
-				"payment_id", rec.PaymentID, "error", err)
+				"account", rec.Account, "payment_id", rec.PaymentID, "error", err)
 		}
 	}
 	return nil

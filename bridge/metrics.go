@@ -145,6 +145,22 @@ func (m *metrics) watchQueue(provider string, queued func() int) error {
 	}, func() float64 { return float64(queued()) }))
 }
 
+// watchAccounts reports how many merchant accounts each provider has as
+// paybridge_accounts: a gauge per provider, never a series per account.
+func (m *metrics) watchAccounts(ms *merchants) error {
+	for _, provider := range ms.providers {
+		err := m.reg.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name:        "paybridge_accounts",
+			Help:        "Merchant accounts configured for a provider besides its default one (--accounts-dir).",
+			ConstLabels: prometheus.Labels{"provider": provider},
+		}, func() float64 { return float64(ms.count(provider)) }))
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // countRequest counts one request on the intake by its outcome.
 func (m *metrics) countRequest(e endpoint, provider, outcome string) {
 	m.requests.WithLabelValues(e.String(), provider, outcome).Inc()

@@ -33,6 +33,7 @@ const (
 // CheckRequest is a decoded and validated request on payments.check.
 type CheckRequest struct {
 	Provider  string
+	Account   string // "" for the provider's default account
 	PaymentID string
 	MaxAge    time.Duration // 0 = always ask the provider
 	Watch     bool
@@ -43,8 +44,13 @@ type CheckRequest struct {
 	received time.Time
 }
 
+// payment is the payment the request is about.
+func (r CheckRequest) payment() Payment {
+	return Payment{Provider: r.Provider, Account: r.Account, ID: r.PaymentID}
+}
+
 // StatusRequest is a decoded and validated request on payments.status.get.
-type StatusRequest struct{ Provider, PaymentID string }
+type StatusRequest struct{ Provider, Account, PaymentID string }
 
 // DecodeCheckRequest decodes a payments.check message body with its NATS headers.
 // Every error is a *paybridge.Error with CodeInvalidRequest whose message
@@ -56,6 +62,7 @@ func DecodeCheckRequest(header nats.Header, data []byte) (CheckRequest, error) {
 	}
 	return CheckRequest{
 		Provider:  f.provider,
+		Account:   f.account,
 		PaymentID: f.paymentID,
 		MaxAge:    f.maxAge,
 		Watch:     f.watch,
@@ -70,7 +77,7 @@ func DecodeStatusRequest(header nats.Header, data []byte) (StatusRequest, error)
 	if err != nil {
 		return StatusRequest{}, err
 	}
-	return StatusRequest{Provider: f.provider, PaymentID: f.paymentID}, nil
+	return StatusRequest{Provider: f.provider, Account: f.account, PaymentID: f.paymentID}, nil
 }
 
 // requestField is one member of a request object, as a bit so that the
@@ -83,11 +90,12 @@ const (
 	fieldMaxAge
 	fieldWatch
 	fieldRequestID
+	fieldAccount
 )
 
 const (
-	checkRequestFields  = fieldProvider | fieldPaymentID | fieldMaxAge | fieldWatch | fieldRequestID
-	statusRequestFields = fieldProvider | fieldPaymentID
+	checkRequestFields  = fieldProvider | fieldAccount | fieldPaymentID | fieldMaxAge | fieldWatch | fieldRequestID
+	statusRequestFields = fieldProvider | fieldAccount | fieldPaymentID
 	requiredFields      = fieldProvider | fieldPaymentID
 )
 
@@ -103,6 +111,8 @@ func requestFieldNamed(name []byte) requestField {
 		return fieldWatch
 	case "request_id":
 		return fieldRequestID
+	case "account":
+		return fieldAccount
 	}
 	return 0
 }
@@ -119,15 +129,17 @@ func (f requestField) String() string {
 		return "watch"
 	case fieldRequestID:
 		return "request_id"
+	case fieldAccount:
+		return "account"
 	}
 	return "unknown"
 }
 
 // requestFields holds the validated members of either request.
 type requestFields struct {
-	provider, paymentID, requestID string
-	maxAge                         time.Duration
-	watch                          bool
+	provider, account, paymentID, requestID string
+	maxAge                                  time.Duration
+	watch                                   bool
 }
 
 func decodeRequest(header nats.Header, data []byte, allowed requestField) (requestFields, error) {
@@ -227,6 +239,8 @@ func (f *requestFields) set(s *jsonScanner, field requestField) error {
 		f.paymentID, err = validPaymentID(b)
 	case fieldRequestID:
 		f.requestID, err = validText(field, b, 0, maxRequestIDBytes)
+	case fieldAccount:
+		f.account, err = validAccount(b)
 	case fieldMaxAge:
 		f.maxAge, err = validMaxAge(b)
 	}
@@ -288,6 +302,18 @@ func validMaxAge(b []byte) (time.Duration, error) {
 		return 0, invalidRequest("max_age: must be at most %s, got %s", maxMaxAge, quoted(text))
 	}
 	return d, nil
+}
+
+// validAccount checks a merchant account's name: empty (the default
+// account), or 1 to 64 bytes of [A-Za-z0-9_-].
+func validAccount(b []byte) (string, error) {
+	if len(b) == 0 {
+		return "", nil
+	}
+	if problem := paybridge.AccountProblem(string(b)); problem != "" {
+		return "", invalidRequest("account: %s, got %s", problem, quoted(string(b)))
+	}
+	return string(b), nil
 }
 
 func invalidRequest(format string, args ...any) error {

@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
-	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -71,7 +69,7 @@ const (
 const summaryInterval = 10 * time.Second
 
 func startService(nc *nats.Conn, cfg Config, checker *checker, m *metrics, t tracing) (*service, error) {
-	checks, lanes := newCheckSlots(cfg.MaxInflight, slices.Sorted(maps.Keys(checker.providers)))
+	checks, lanes := newCheckSlots(cfg.MaxInflight, checker.merchants.providers)
 	lookups := newSlots(cfg.MaxInflight)
 	s := &service{
 		nc:      nc,
@@ -161,7 +159,7 @@ func (e endpoint) spanName() string {
 func (e endpoint) decode(header nats.Header, data []byte) (CheckRequest, error) {
 	if e == lookupEndpoint {
 		sr, err := DecodeStatusRequest(header, data)
-		return CheckRequest{Provider: sr.Provider, PaymentID: sr.PaymentID}, err
+		return CheckRequest{Provider: sr.Provider, Account: sr.Account, PaymentID: sr.PaymentID}, err
 	}
 	return DecodeCheckRequest(header, data)
 }
@@ -177,7 +175,7 @@ type job struct {
 
 // echo is what an error reply repeats of the request.
 func (j *job) echo() paybridge.ErrorReply {
-	return paybridge.ErrorReply{Provider: j.req.Provider, PaymentID: j.req.PaymentID, RequestID: j.req.RequestID}
+	return paybridge.ErrorReply{Provider: j.req.Provider, Account: j.req.Account, PaymentID: j.req.PaymentID, RequestID: j.req.RequestID}
 }
 
 // handle takes one request: it refuses a reply subject the bridge owns,
@@ -286,7 +284,7 @@ func (s *service) serve(ctx context.Context, j *job) (rep paybridge.Reply, err e
 		}
 	}()
 	if j.endpoint == lookupEndpoint {
-		return s.checker.Lookup(ctx, StatusRequest{Provider: j.req.Provider, PaymentID: j.req.PaymentID})
+		return s.checker.Lookup(ctx, StatusRequest{Provider: j.req.Provider, Account: j.req.Account, PaymentID: j.req.PaymentID})
 	}
 	return s.checker.Check(ctx, j.req)
 }

@@ -55,7 +55,7 @@ type watcher struct {
 	js         jetstream.JetStream
 	stream     jetstream.Stream
 	consumers  map[string]jetstream.Consumer // by provider
-	providers  map[string]paybridge.Provider
+	merchants  *merchants
 	claims     *claimer
 	subject    string // the watch subject prefix
 	schedule   []time.Duration
@@ -160,22 +160,22 @@ func limitWatchStream(ctx context.Context, js jetstream.JetStream, s jetstream.S
 	return s, nil
 }
 
-func (w *watcher) subjectOf(provider, paymentID string) string {
-	return w.subject + "." + Key(provider, paymentID)
+func (w *watcher) subjectOf(p Payment) string {
+	return w.subject + "." + p.Key()
 }
 
 // Start implements Watches: it watches a payment and returns the deadline
 // of the watch in force; watching a watched payment changes nothing.
-func (w *watcher) Start(ctx context.Context, provider, paymentID string) (time.Time, error) {
-	order := watchOrder{Provider: provider, PaymentID: paymentID}
-	err := w.store(ctx, w.subjectOf(provider, paymentID), &order)
+func (w *watcher) Start(ctx context.Context, p Payment) (time.Time, error) {
+	order := watchOrder{Provider: p.Provider, Account: p.Account, PaymentID: p.ID}
+	err := w.store(ctx, w.subjectOf(p), &order)
 	return order.Deadline, err
 }
 
 // trigger stores a request to check a payment at once and then watch it
 // until it settles. It returns once JetStream holds it.
-func (w *watcher) trigger(ctx context.Context, provider, paymentID, by string) error {
-	return w.store(ctx, w.subjectOf(provider, paymentID)+".trigger", &watchOrder{Provider: provider, PaymentID: paymentID, Trigger: by})
+func (w *watcher) trigger(ctx context.Context, p Payment, by string) error {
+	return w.store(ctx, w.subjectOf(p)+".trigger", &watchOrder{Provider: p.Provider, Account: p.Account, PaymentID: p.ID, Trigger: by})
 }
 
 // store stamps the order with its start and deadline and stores it. A
@@ -342,7 +342,7 @@ func (w *watcher) handle(ctx context.Context, chk *checker, msg jetstream.Msg) {
 	case !now.Before(order.Deadline):
 		// A trigger whose checks kept failing until the deadline.
 		w.log.Warn("trigger dropped: no successful check before its deadline", "trigger", order.Trigger,
-			"provider", order.Provider, "payment_id", order.PaymentID, "attempts", delivery)
+			"provider", order.Provider, "account", order.Account, "payment_id", order.PaymentID, "attempts", delivery)
 		w.metrics.watchesEnded.WithLabelValues("expired").Inc()
 		w.ack(ctx, msg)
 		return
@@ -360,7 +360,7 @@ func (w *watcher) handle(ctx context.Context, chk *checker, msg jetstream.Msg) {
 	}
 
 	rep, err := w.check(ctx, chk, order)
-	key := Key(order.Provider, order.PaymentID)
+	key := order.payment().Key()
 	switch code := paybridge.ErrorCode(err); {
 	case ctx.Err() != nil:
 		msg.Nak() // shutting down: another instance takes it now
@@ -368,11 +368,11 @@ func (w *watcher) handle(ctx context.Context, chk *checker, msg jetstream.Msg) {
 		w.expire(ctx, msg, order, meta.Sequence.Stream, string(code))
 	case permanent(code):
 		w.log.Warn("trigger dropped: the provider refused it", "trigger", order.Trigger,
-			"provider", order.Provider, "payment_id", order.PaymentID, "code", code)
+			"provider", order.Provider, "account", order.Account, "payment_id", order.PaymentID, "code", code)
 		w.metrics.watchesEnded.WithLabelValues(string(code)).Inc()
 		w.ack(ctx, msg)
 	case err != nil:
-		w.log.Info("watched payment not checked; will retry", "provider", order.Provider,
+		w.log.Info("watched payment not checked; will retry", "provider", order.Provider, "account", order.Account,
 			"payment_id", order.PaymentID, "code", code, "error", err)
 		msg.NakWithDelay(w.nextDelay(order, delivery, now))
 	case order.Trigger == triggerWebhook && !rep.Terminal:
@@ -382,7 +382,7 @@ func (w *watcher) handle(ctx context.Context, chk *checker, msg jetstream.Msg) {
 			// Asking again would spend a provider call on every delivery
 			// until the deadline: the webhook's check is done, unwatched.
 			w.log.Warn("webhook's payment checked but not watched: its provider has as many watches as the bridge keeps",
-				"provider", order.Provider, "payment_id", order.PaymentID)
+				"provider", order.Provider, "account", order.Account, "payment_id", order.PaymentID)
 			w.metrics.watchesEnded.WithLabelValues(string(code)).Inc()
 		case err != nil:
 			msg.NakWithDelay(w.schedule[0])
@@ -417,7 +417,7 @@ const (
 
 // webhookQuiet is how long a webhook trigger must wait before its check.
 func (w *watcher) webhookQuiet(ctx context.Context, order watchOrder, now time.Time) (time.Duration, error) {
-	e, found, err := w.claims.read(ctx, Key(order.Provider, order.PaymentID), false)
+	e, found, err := w.claims.read(ctx, order.payment().Key(), false)
 	if err != nil || !found {
 		return 0, err
 	}
@@ -442,7 +442,7 @@ func (w *watcher) check(ctx context.Context, chk *checker, order watchOrder) (re
 		span.SetAttributes(attrProvider.String(order.Provider), attrPaymentID.String(order.PaymentID))
 	}
 	defer func() { endSpan(span, err) }()
-	req := CheckRequest{Provider: order.Provider, PaymentID: order.PaymentID}
+	req := CheckRequest{Provider: order.Provider, Account: order.Account, PaymentID: order.PaymentID}
 	for refusals := 1; ; refusals++ {
 		rep, err = chk.check(ctx, req, true)
 		if !permanent(paybridge.ErrorCode(err)) || refusals == maxRefusals {
@@ -457,7 +457,7 @@ func (w *watcher) check(ctx context.Context, chk *checker, order watchOrder) (re
 // permanent reports whether an answer with this code will not change by
 // asking again on schedule.
 func permanent(code paybridge.Code) bool {
-	return code == paybridge.CodePaymentNotFound || code == paybridge.CodeProviderAuthFailed
+	return code == paybridge.CodePaymentNotFound || code == paybridge.CodeProviderAuthFailed || code == paybridge.CodeUnknownAccount
 }
 
 // nextDelay is the wait after the given delivery: the schedule's step for
@@ -488,19 +488,19 @@ const expiredAtDeadline = "deadline"
 // expire publishes the watch-expired event with the last known status and
 // why the watch ended, and ends the watch.
 func (w *watcher) expire(ctx context.Context, msg jetstream.Msg, order watchOrder, seq uint64, reason string) {
-	key := Key(order.Provider, order.PaymentID)
-	rec, _, found, err := w.claims.store.Get(ctx, key)
+	pay := order.payment()
+	rec, _, found, err := w.claims.store.Get(ctx, pay.Key())
 	if err != nil {
 		msg.NakWithDelay(w.schedule[0])
 		return
 	}
 	data := rec.StatusChanged
 	if !found {
-		data = events.StatusChanged{Provider: order.Provider, PaymentID: order.PaymentID,
+		data = events.StatusChanged{Provider: order.Provider, Account: order.Account, PaymentID: order.PaymentID,
 			Status: paybridge.StatusUnknown, ObservedAt: w.clock.Now()}
 	}
 	data.Reason = reason
-	id := watchExpiredID(order.Provider, order.PaymentID, seq)
+	id := pay.watchExpiredID(seq)
 	ev := events.NewWatchExpired(id, data)
 	ev.Time = w.clock.Now() // the event is the expiry; its data, the last known status
 	if reason == expiredAtDeadline {
@@ -516,7 +516,8 @@ func (w *watcher) expire(ctx context.Context, msg jetstream.Msg, order watchOrde
 		outcome = reason
 	}
 	w.metrics.watchesEnded.WithLabelValues(outcome).Inc()
-	w.log.Info("watch expired", "provider", order.Provider, "payment_id", order.PaymentID, "status", data.Status, "reason", reason)
+	w.log.Info("watch expired", "provider", order.Provider, "account", order.Account, "payment_id", order.PaymentID,
+		"status", data.Status, "reason", reason)
 	w.ack(ctx, msg)
 }
 

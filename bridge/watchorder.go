@@ -13,12 +13,18 @@ import (
 // <WatchSubject>.<key>, or of one webhook trigger, on <…>.<key>.trigger.
 type watchOrder struct {
 	Provider  string    `json:"provider"`
+	Account   string    `json:"account,omitempty"` // "" for the default account
 	PaymentID string    `json:"payment_id"`
 	Since     time.Time `json:"since"`
 	Deadline  time.Time `json:"deadline"`
 	// Trigger names what asked for an immediate check: a webhook, which
 	// becomes a watch when the payment is not settled, or a recheck.
 	Trigger string `json:"trigger,omitempty"`
+}
+
+// payment is the payment the order is about.
+func (o watchOrder) payment() Payment {
+	return Payment{Provider: o.Provider, Account: o.Account, ID: o.PaymentID}
 }
 
 // What a trigger comes from.
@@ -43,13 +49,16 @@ func (w *watcher) decodeWatchOrder(subject string, data []byte, now time.Time) (
 	if err := decodeOneJSON(data, &o); err != nil {
 		return o, fmt.Errorf("not a watch order: %v", err)
 	}
-	if _, ok := w.providers[o.Provider]; !ok {
+	if !w.merchants.served(o.Provider) {
 		return o, fmt.Errorf("provider %s is not configured", quoted(o.Provider))
+	}
+	if _, err := validAccount([]byte(o.Account)); err != nil {
+		return o, err
 	}
 	if _, err := validPaymentID([]byte(o.PaymentID)); err != nil {
 		return o, err
 	}
-	want := w.subjectOf(o.Provider, o.PaymentID)
+	want := w.subjectOf(o.payment())
 	switch o.Trigger {
 	case "":
 	case triggerWebhook, triggerRecheck:

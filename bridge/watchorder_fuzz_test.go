@@ -29,6 +29,7 @@ func FuzzDecodeWatchOrder(f *testing.F) {
 		{"paybridge.watch.coinbar.x", `[`},
 		{"paybridge.watch.coinbar.order-1", `{"provider":"coinbar","payment_id":"order-1","since":"2026-01-02T03:04:00Z","deadline":"2026-01-03T03:04:00Z"}]`},
 		{"paybridge.watch.coinbar.x", ``},
+		{"paybridge.watch.coinbar.shop-1=.order-1", `{"provider":"coinbar","account":"shop-1","payment_id":"order-1","since":"2026-01-02T03:04:00Z","deadline":"2026-01-03T03:04:00Z"}`},
 	} {
 		f.Add(seed.subject, []byte(seed.data))
 	}
@@ -38,13 +39,16 @@ func FuzzDecodeWatchOrder(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if _, ok := w.providers[o.Provider]; !ok {
+		if !w.merchants.served(o.Provider) {
 			t.Fatalf("accepted an order for provider %q", o.Provider)
 		}
 		if _, err := validPaymentID([]byte(o.PaymentID)); err != nil {
 			t.Fatalf("accepted payment id %q: %v", o.PaymentID, err)
 		}
-		if !strings.HasPrefix(subject, w.subjectOf(o.Provider, o.PaymentID)) || len(subject) > 500 {
+		if _, err := validAccount([]byte(o.Account)); err != nil {
+			t.Fatalf("accepted account %q: %v", o.Account, err)
+		}
+		if !strings.HasPrefix(subject, w.subjectOf(o.payment())) || len(subject) > 500 {
 			t.Fatalf("accepted an order for %q on subject %q", o.PaymentID, subject)
 		}
 		if o.Deadline.After(now.Add(w.deadline+clockSkew)) || o.Deadline.Before(o.Since) {
@@ -65,7 +69,7 @@ func fuzzWatcher(f *testing.F) *watcher {
 		f.Fatal(err)
 	}
 	return &watcher{
-		providers: map[string]paybridge.Provider{coinbar.Name: cb, muvinai.Name: mv},
+		merchants: newMerchants([]paybridge.Provider{cb, mv}, nil, nil, func() *breaker { return newBreaker(1, time.Second) }),
 		subject:   "paybridge.watch",
 		deadline:  24 * time.Hour,
 	}

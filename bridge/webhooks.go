@@ -18,16 +18,16 @@ const maxWebhookBytes = 1 << 20
 // Webhooks returns the handler for provider webhooks, to mount at
 // /webhooks/ on the bridge's HTTP listener: POST /webhooks/<provider> for
 // every provider that takes callbacks (paybridge.WebhookReceiver), which
-// also says how a callback proves where it comes from and which payment it
-// names.
+// also says how a callback proves which merchant account it comes from
+// and which payment it names.
 //
 // A webhook is only a trigger, never a source of status: it is answered
 // 200 once a durable "check this payment now, then watch it" is stored in
 // JetStream, and the status then comes from the provider's API.
 func (b *Bridge) Webhooks() http.Handler {
 	mux := http.NewServeMux()
-	for name, p := range b.checker.providers {
-		if receiver, ok := p.(paybridge.WebhookReceiver); ok {
+	for _, name := range b.checker.merchants.providers {
+		if receiver := b.checker.merchants.receiver(name); receiver != nil {
 			mux.HandleFunc("POST /webhooks/"+name, func(w http.ResponseWriter, r *http.Request) {
 				b.webhook(w, r, name, receiver)
 			})
@@ -36,12 +36,13 @@ func (b *Bridge) Webhooks() http.Handler {
 	return mux
 }
 
-// webhook authenticates a callback, reads the payment it names and stores
-// the trigger.
+// webhook authenticates a callback as one of the provider's accounts,
+// reads the payment it names and stores the trigger for that account.
 func (b *Bridge) webhook(w http.ResponseWriter, r *http.Request, provider string, receiver paybridge.WebhookReceiver) {
 	outcome := "stored"
 	defer func() { b.metrics.webhooks.WithLabelValues(provider, outcome).Inc() }()
-	if !receiver.WebhookAuthorized(r) {
+	account, ok := b.checker.merchants.webhookAccount(provider, receiver.WebhookCredential(r))
+	if !ok {
 		outcome = "unauthorized"
 		writeWebhook(w, http.StatusUnauthorized, map[string]any{"error": "unauthorized"})
 		return
@@ -66,14 +67,19 @@ func (b *Bridge) webhook(w http.ResponseWriter, r *http.Request, provider string
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 	defer cancel()
-	if err := b.watcher.trigger(ctx, provider, id, triggerWebhook); err != nil {
+	pay := Payment{Provider: provider, Account: account, ID: id}
+	if err := b.watcher.trigger(ctx, pay, triggerWebhook); err != nil {
 		outcome = "unavailable"
-		b.cfg.Logger.Error("webhook trigger not stored", "provider", provider, "payment_id", id, "error", err)
+		b.cfg.Logger.Error("webhook trigger not stored", "provider", provider, "account", account, "payment_id", id, "error", err)
 		writeWebhook(w, http.StatusServiceUnavailable, map[string]any{"error": "could not store the trigger; retry"})
 		return
 	}
-	b.cfg.Logger.Info("webhook trigger stored", "provider", provider, "payment_id", id)
-	writeWebhook(w, http.StatusOK, map[string]any{"accepted": true, "provider": provider, "payment_id": id})
+	b.cfg.Logger.Info("webhook trigger stored", "provider", provider, "account", account, "payment_id", id)
+	reply := map[string]any{"accepted": true, "provider": provider, "payment_id": id}
+	if account != "" {
+		reply["account"] = account
+	}
+	writeWebhook(w, http.StatusOK, reply)
 }
 
 // readWebhookBody reads one JSON value of at most maxWebhookBytes, with

@@ -121,6 +121,7 @@ func TestEveryErrorCodeMapsToItsSentinel(t *testing.T) {
 	sentinels := map[paybridge.Code]error{
 		paybridge.CodeInvalidRequest:      client.ErrInvalidRequest,
 		paybridge.CodeUnknownProvider:     client.ErrUnknownProvider,
+		paybridge.CodeUnknownAccount:      client.ErrUnknownAccount,
 		paybridge.CodePaymentNotFound:     client.ErrPaymentNotFound,
 		paybridge.CodeProviderAuthFailed:  client.ErrProviderAuthFailed,
 		paybridge.CodeProviderRateLimited: client.ErrProviderRateLimited,
@@ -148,6 +149,16 @@ func TestEveryErrorCodeMapsToItsSentinel(t *testing.T) {
 		{paybridge.CodeUnknownProvider, func(t *testing.T) (*world, sender) {
 			return newBridge(t, bridge.Config{}), func(ctx context.Context, c *client.Client, raw *[]byte) error {
 				_, err := c.Check(ctx, "paypal", "p", client.ReplyJSON(raw))
+				return err
+			}
+		}},
+		{paybridge.CodeUnknownAccount, func(t *testing.T) (*world, sender) {
+			return newBridge(t, bridge.Config{}), func(ctx context.Context, c *client.Client, raw *[]byte) error {
+				_, err := c.Check(ctx, "coinbar", "p", client.Account("shop-42"), client.ReplyJSON(raw))
+				var re *client.ReplyError
+				if errors.As(err, &re) && re.Account != "shop-42" {
+					t.Errorf("the account is not echoed: %+v", re)
+				}
 				return err
 			}
 		}},

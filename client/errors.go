@@ -15,6 +15,7 @@ import (
 var (
 	ErrInvalidRequest      = &paybridge.Error{Code: paybridge.CodeInvalidRequest}
 	ErrUnknownProvider     = &paybridge.Error{Code: paybridge.CodeUnknownProvider}
+	ErrUnknownAccount      = &paybridge.Error{Code: paybridge.CodeUnknownAccount}
 	ErrPaymentNotFound     = &paybridge.Error{Code: paybridge.CodePaymentNotFound}
 	ErrProviderAuthFailed  = &paybridge.Error{Code: paybridge.CodeProviderAuthFailed}
 	ErrProviderRateLimited = &paybridge.Error{Code: paybridge.CodeProviderRateLimited}
@@ -43,6 +44,7 @@ var ErrMalformedReply = errors.New("not a paybridge reply")
 type ReplyError struct {
 	Err       *paybridge.Error
 	Provider  string
+	Account   string // "" for the default account
 	PaymentID string
 	RequestID string
 }

@@ -20,9 +20,10 @@ import (
 const CheckTimeout = 35 * time.Second
 
 // requestBody is a check request (docs/contract.md, "Check request"); a
-// status lookup sends only provider and payment_id.
+// status lookup sends only provider, account and payment_id.
 type requestBody struct {
 	Provider  string `json:"provider"`
+	Account   string `json:"account,omitempty"`
 	PaymentID string `json:"payment_id"`
 	MaxAge    string `json:"max_age,omitempty"`
 	Watch     bool   `json:"watch,omitempty"`
@@ -74,6 +75,14 @@ func MaxAge(d time.Duration) CheckOption {
 // one check in them. At most 128 bytes.
 func RequestID(id string) CheckOption {
 	return checkOption(func(r *request) { r.body.RequestID = id })
+}
+
+// Account names the merchant account the payment belongs to, for a
+// platform that serves several merchants of one provider
+// (docs/contract.md, "Accounts"); without it, the provider's default
+// account. A bridge without that account answers unknown_account.
+func Account(name string) RequestOption {
+	return requestOption(func(r *request) { r.body.Account = name })
 }
 
 // ReplyJSON stores the reply's body in *dst exactly as received, error
@@ -151,6 +160,8 @@ func (r *request) validate() error {
 		return paybridge.Errorf(paybridge.CodeInvalidRequest, "payment_id: must be 1 to %d bytes, got 0", paybridge.MaxPaymentIDBytes)
 	case r.maxAge < 0:
 		return paybridge.Errorf(paybridge.CodeInvalidRequest, "max_age: must not be negative, got %q", r.maxAge.String())
+	case r.body.Account != "" && paybridge.AccountProblem(r.body.Account) != "":
+		return paybridge.Errorf(paybridge.CodeInvalidRequest, "account: %s, got %q", paybridge.AccountProblem(r.body.Account), r.body.Account)
 	}
 	return nil
 }
@@ -184,6 +195,7 @@ func decodeErrorReply(subject, headerCode string, msg *nats.Msg) error {
 	return &ReplyError{
 		Err:       &paybridge.Error{Code: er.Error.Code, Message: er.Error.Message},
 		Provider:  er.Provider,
+		Account:   er.Account,
 		PaymentID: er.PaymentID,
 		RequestID: er.RequestID,
 	}
@@ -199,6 +211,8 @@ func replyProblem(rep paybridge.Reply, asked requestBody) string {
 		return fmt.Sprintf("previous_status %.40q is not a normalized status", *rep.PreviousStatus)
 	case rep.Provider != asked.Provider || rep.PaymentID != asked.PaymentID:
 		return fmt.Sprintf("it is about %.70q payment %.70q, not the payment asked about", rep.Provider, rep.PaymentID)
+	case rep.Account != asked.Account:
+		return fmt.Sprintf("it is about account %.70q, not the account asked about", rep.Account)
 	case rep.Source != paybridge.SourceProvider && rep.Source != paybridge.SourceStore:
 		return fmt.Sprintf("source %.40q is neither %q nor %q", rep.Source, paybridge.SourceProvider, paybridge.SourceStore)
 	case rep.CheckedAt.IsZero():

@@ -20,6 +20,7 @@ import (
 // subscriber can route on them without reading the data.
 const (
 	extProvider       = "provider"
+	extAccount        = "account"
 	extPaymentStatus  = "paymentstatus"
 	extPreviousStatus = "previousstatus"
 )
@@ -38,6 +39,9 @@ func (e Event) cloudEvent(data []byte) (*cloudevent.Event, error) {
 	}
 	if p := e.Data.PreviousStatus; p != nil {
 		ec.Extensions[extPreviousStatus] = string(*p)
+	}
+	if a := e.Data.Account; a != "" {
+		ec.Extensions[extAccount] = a
 	}
 	// CloudEvents forbids a blank subject; the data still has the payment id.
 	if strings.TrimSpace(e.Subject) != "" {
@@ -110,6 +114,7 @@ func agree(ev *cloudevent.Event, d *StatusChanged, name func(string) string) err
 	for _, c := range []struct{ attr, field, value string }{
 		{"subject", "payment_id", d.PaymentID},
 		{extProvider, "provider", d.Provider},
+		{extAccount, "account", d.Account},
 		{extPaymentStatus, "status", string(d.Status)},
 		{extPreviousStatus, "previous_status", previous},
 	} {
@@ -180,6 +185,8 @@ func extensionHeader(name string) string {
 		return "ce-" + extPaymentStatus
 	case extPreviousStatus:
 		return "ce-" + extPreviousStatus
+	case extAccount:
+		return "ce-" + extAccount
 	}
 	return "ce-" + name
 }

@@ -42,6 +42,8 @@ func checkData(d *StatusChanged, typ string) error {
 		return fmt.Errorf("terminal is %t but status %q says %t", d.Terminal, d.Status, d.Status.Terminal())
 	case d.ObservedAt.IsZero():
 		return errors.New("missing observed_at")
+	case d.Account != "" && paybridge.AccountProblem(d.Account) != "":
+		return fmt.Errorf("account %q %s", d.Account, paybridge.AccountProblem(d.Account))
 	case d.Reason != "" && typ != TypeWatchExpired:
 		return fmt.Errorf("reason %q: only a watch-expired event has one", d.Reason)
 	}

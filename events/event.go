@@ -42,7 +42,10 @@ const SourcePrefix = "urn:paybridge:provider:"
 // StatusChanged is the data of both event types: the new status of a
 // payment, or, for a watch-expired event, its last known status.
 type StatusChanged struct {
-	Provider  string           `json:"provider"`
+	Provider string `json:"provider"`
+	// Account is the merchant account of the payment; "" for the
+	// provider's default account.
+	Account   string           `json:"account,omitempty"`
 	PaymentID string           `json:"payment_id"`
 	Status    paybridge.Status `json:"status"`
 	// PreviousStatus is nil on first sight; it is always present in JSON.

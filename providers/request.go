@@ -1,7 +1,6 @@
 package providers
 
 import (
-	"crypto/subtle"
 	"errors"
 	"fmt"
 	"net/url"
@@ -60,10 +59,4 @@ func ValidHeaderValue(v string) bool {
 		}
 	}
 	return true
-}
-
-// SameSecret compares a secret a request carries with the configured one
-// in constant time; an unset secret matches nothing.
-func SameSecret(got, want string) bool {
-	return want != "" && subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
 }

@@ -5,17 +5,18 @@ import (
 	"net/http"
 
 	"github.com/paybridge/paybridge"
-	"github.com/paybridge/paybridge/providers"
 )
 
 var _ paybridge.WebhookReceiver = (*Client)(nil)
 
-// WebhookAuthorized implements paybridge.WebhookReceiver: CoinbarPay's
-// callback carries the SERVICE_CLIENT_ID header, which must be the client
-// id this client authenticates as.
-func (c *Client) WebhookAuthorized(r *http.Request) bool {
-	return providers.SameSecret(r.Header.Get("SERVICE_CLIENT_ID"), c.clientID)
-}
+// WebhookCredential implements paybridge.WebhookReceiver: CoinbarPay's
+// callback carries the SERVICE_CLIENT_ID header, the client id of the
+// merchant account it is for.
+func (c *Client) WebhookCredential(r *http.Request) string { return r.Header.Get("SERVICE_CLIENT_ID") }
+
+// WebhookSecret implements paybridge.WebhookReceiver: the client id this
+// client authenticates as.
+func (c *Client) WebhookSecret() string { return c.clientID }
 
 // WebhookPaymentID implements paybridge.WebhookReceiver: a CoinbarPay
 // callback has the status response's shape and names the payment in

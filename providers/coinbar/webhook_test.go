@@ -19,7 +19,7 @@ func TestWebhookNeedsTheClientIDHeader(t *testing.T) {
 		if header != "" {
 			r.Header.Set("SERVICE_CLIENT_ID", header)
 		}
-		if got := c.WebhookAuthorized(r); got != want {
+		if got := paybridge.WebhookAuthorized(c, r); got != want {
 			t.Errorf("SERVICE_CLIENT_ID %q: authorized %t, want %t", header, got, want)
 		}
 	}

@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -352,5 +354,56 @@ func TestBodies(t *testing.T) {
 	}
 	if page := string(fake.HTMLPage(502)); !strings.Contains(page, "502 Bad Gateway") || json.Valid([]byte(page)) {
 		t.Errorf("HTMLPage(502) = %s", page)
+	}
+}
+
+// Several accounts' fakes at one address: each key reaches its own
+// account's payments only, and a key none accepts is refused.
+func TestAccountsRouteByCredentials(t *testing.T) {
+	engine := func(key string) *fake.Engine {
+		e, err := fake.New(fake.Dialect{
+			PaymentID:  func(p string) (string, bool) { return strings.TrimPrefix(p, "/p/"), strings.HasPrefix(p, "/p/") },
+			Authorized: func(r *http.Request) bool { return r.Header.Get("Key") == key },
+			Render:     func(s fake.State) ([]byte, error) { return []byte(`{"status":"` + s.Step.Status + `"}`), nil },
+			ErrorBody:  func(int) []byte { return []byte(`{}`) },
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	var accounts fake.Accounts
+	a, b := engine("ka"), engine("kb")
+	accounts.Set("a", a)
+	accounts.Set("b", b)
+	for _, e := range []struct {
+		engine *fake.Engine
+		status string
+	}{{a, "PAID"}, {b, "PENDING"}} {
+		if err := e.engine.Add(fake.Payment{ID: "order-1", Amount: "1", Currency: "EUR", Steps: []fake.Step{{Status: e.status}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	srv := httptest.NewServer(&accounts)
+	defer srv.Close()
+	for key, want := range map[string]string{"ka": `{"status":"PAID"}`, "kb": `{"status":"PENDING"}`, "kc": "401"} {
+		req, _ := http.NewRequest(http.MethodGet, srv.URL+"/p/order-1", nil)
+		req.Header.Set("Key", key)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		got := string(body)
+		if resp.StatusCode != http.StatusOK {
+			got = strconv.Itoa(resp.StatusCode)
+		}
+		if got != want {
+			t.Errorf("key %s: %s, want %s", key, got, want)
+		}
+	}
+	if a.Calls("order-1") != 1 || b.Calls("order-1") != 1 {
+		t.Errorf("calls: a %d, b %d", a.Calls("order-1"), b.Calls("order-1"))
 	}
 }

@@ -10,13 +10,14 @@ import (
 
 var _ paybridge.WebhookReceiver = (*Client)(nil)
 
-// WebhookAuthorized implements paybridge.WebhookReceiver: Muvinai documents
-// no signature, so the notification URL carries a shared token
-// (?token=…), set with WithWebhookToken. Without one every notification
-// is refused.
-func (c *Client) WebhookAuthorized(r *http.Request) bool {
-	return providers.SameSecret(r.URL.Query().Get("token"), c.webhookToken)
-}
+// WebhookCredential implements paybridge.WebhookReceiver: Muvinai
+// documents no signature, so the notification URL carries a shared token
+// (?token=…) of the merchant account it is for.
+func (c *Client) WebhookCredential(r *http.Request) string { return r.URL.Query().Get("token") }
+
+// WebhookSecret implements paybridge.WebhookReceiver: the token set with
+// WithWebhookToken; without one every notification is refused.
+func (c *Client) WebhookSecret() string { return c.webhookToken }
 
 // WebhookPaymentID implements paybridge.WebhookReceiver: a Muvinai
 // (SimpleFi) notification is {id, event_type, entity_type, entity_id,

@@ -20,10 +20,10 @@ func TestWebhookNeedsTheToken(t *testing.T) {
 	}
 	for url, want := range map[string]bool{"/webhooks/muvinai?token=tok": true, "/webhooks/muvinai?token=other": false, "/webhooks/muvinai": false} {
 		r := httptest.NewRequest("POST", url, nil)
-		if got := with.WebhookAuthorized(r); got != want {
+		if got := paybridge.WebhookAuthorized(with, r); got != want {
 			t.Errorf("%s: authorized %t, want %t", url, got, want)
 		}
-		if without.WebhookAuthorized(r) {
+		if paybridge.WebhookAuthorized(without, r) {
 			t.Errorf("%s: authorized without a configured token", url)
 		}
 	}
