@@ -48,6 +48,7 @@ type httpConfig struct {
 	attemptTimeout time.Duration
 	logger         *slog.Logger
 	tracer         trace.TracerProvider
+	transport      *http.Transport // nil: a pool of its own
 }
 
 // HTTPOption configures an HTTPClient.
@@ -128,6 +129,19 @@ func WithTracerProvider(tp trace.TracerProvider) HTTPOption {
 	}
 }
 
+// WithTransport makes the client send through t, shared with other
+// clients (every merchant account of a provider), instead of a pool of
+// connections of its own.
+func WithTransport(t *http.Transport) HTTPOption {
+	return func(c *httpConfig) error {
+		if t == nil {
+			return errors.New("transport must not be nil")
+		}
+		c.transport = t
+		return nil
+	}
+}
+
 // NewHTTPClient returns a client for the named provider.
 func NewHTTPClient(provider string, opts ...HTTPOption) (*HTTPClient, error) {
 	cfg := httpConfig{
@@ -143,7 +157,10 @@ func NewHTTPClient(provider string, opts ...HTTPOption) (*HTTPClient, error) {
 			return nil, fmt.Errorf("%s http client: %w", provider, err)
 		}
 	}
-	transport := PooledTransport()
+	transport := cfg.transport
+	if transport == nil {
+		transport = PooledTransport()
+	}
 	return &HTTPClient{
 		provider: provider,
 		http: &http.Client{

@@ -1,0 +1,337 @@
+// Package accounts reads the merchant accounts of a platform from a
+// directory, DIR/<provider>/<account>/<file> with one value per file (the
+// layout of one Kubernetes Secret per account mounted under DIR), and
+// keeps them current as the files change: a Dir is the bridge.Accounts of
+// `paybridge serve --accounts-dir` (docs/contract.md, "Accounts").
+package accounts
+
+import (
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/paybridge/paybridge"
+	"github.com/paybridge/paybridge/bridge"
+	"github.com/paybridge/paybridge/providers"
+)
+
+// rateFile is the file of an account's call budget, "calls/duration" as
+// the --<provider>-rate flags take it; every other file is a credential
+// of the provider's descriptor.
+const rateFile = "rate"
+
+// Config says what a Dir reads and how it builds clients.
+type Config struct {
+	// Root is the directory: Root/<provider>/<account>/<file>.
+	Root string
+	// Providers are those whose accounts are read, each from the
+	// subdirectory of its name.
+	Providers []providers.Descriptor
+	// BaseURLs are the providers' API base URLs by name; a provider
+	// without one uses its descriptor's default.
+	BaseURLs map[string]string
+	// HTTPOptions configure every account's client; the accounts of one
+	// provider share one pool of connections.
+	HTTPOptions []providers.HTTPOption
+	// Secret, when set, is told every secret read (keys, secrets,
+	// tokens), so that no log line or error shows it, new or rotated.
+	Secret func(string)
+	// Logger receives one error per invalid account and change.
+	Logger *slog.Logger
+}
+
+// Dir is the accounts read from Config.Root. It is safe for concurrent
+// use; Reload (or Follow) brings it up to the files.
+type Dir struct {
+	cfg        Config
+	transports map[string]*http.Transport
+
+	mu       sync.RWMutex
+	byName   map[string]*set   // by provider
+	problems map[string]string // by account directory: the problem logged last
+}
+
+// set is one provider's accounts.
+type set struct {
+	accounts map[string]*account // by account name
+	webhook  map[[32]byte]string // the SHA-256 of an account's webhook secret → its name
+}
+
+// account is one merchant account as read.
+type account struct {
+	client paybridge.Provider
+	limit  bridge.Rate
+	stamp  string // its files' names, sizes and times when read: a change is a reread
+}
+
+// Open reads the accounts under cfg.Root. A provider's subdirectory may
+// be missing (no accounts); an account that cannot be read is logged and
+// left out, never fatal. Only a Root that is not a readable directory is
+// an error.
+func Open(cfg Config) (*Dir, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	info, err := os.Stat(cfg.Root)
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("accounts directory %s: %w", cfg.Root, err)
+	case !info.IsDir():
+		return nil, fmt.Errorf("accounts directory %s: not a directory", cfg.Root)
+	}
+	d := &Dir{cfg: cfg, transports: map[string]*http.Transport{}, byName: map[string]*set{}, problems: map[string]string{}}
+	for _, p := range cfg.Providers {
+		d.transports[p.Name] = providers.PooledTransport()
+	}
+	d.Reload()
+	return d, nil
+}
+
+// Follow rereads the directory every interval until done is closed. The
+// contract's ten seconds for a rotated, added or removed account leave
+// room for a Kubernetes Secret volume's own delay.
+func (d *Dir) Follow(done <-chan struct{}, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-t.C:
+			d.Reload()
+		}
+	}
+}
+
+// Reload brings the accounts up to the files: an account whose files
+// changed is read again (a rotated key is used from then on), a new one is
+// added, one whose directory is gone is removed. Accounts whose files did
+// not change are not read, only looked at.
+func (d *Dir) Reload() {
+	for _, p := range d.cfg.Providers {
+		d.reload(p)
+	}
+}
+
+func (d *Dir) reload(p providers.Descriptor) {
+	dir := filepath.Join(d.cfg.Root, p.Name)
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		entries = nil
+	} else if err != nil {
+		d.problem(dir, fmt.Sprintf("cannot list %s: %v", dir, errors.Unwrap(err)))
+		return // keep what it had
+	}
+	d.mu.RLock()
+	old := d.byName[p.Name]
+	d.mu.RUnlock()
+	next := &set{accounts: map[string]*account{}, webhook: map[[32]byte]string{}}
+	for _, e := range entries {
+		name := e.Name()
+		if strings.HasPrefix(name, ".") { // a Secret volume's own ..data and the like
+			continue
+		}
+		accountDir := filepath.Join(dir, name)
+		if problem := paybridge.AccountProblem(name); problem != "" {
+			d.problem(accountDir, "its name "+problem)
+			continue
+		}
+		stamp := stampOf(accountDir, p)
+		var a *account
+		if old != nil && old.accounts[name] != nil && old.accounts[name].stamp == stamp {
+			a = old.accounts[name]
+		} else if a, err = d.read(p, accountDir, stamp); err != nil {
+			d.problem(accountDir, err.Error())
+			continue
+		}
+		d.solved(accountDir)
+		next.accounts[name] = a
+		if r, ok := a.client.(paybridge.WebhookReceiver); ok && r.WebhookSecret() != "" {
+			next.webhook[sha256.Sum256([]byte(r.WebhookSecret()))] = name
+		}
+	}
+	d.mu.Lock()
+	d.byName[p.Name] = next
+	d.mu.Unlock()
+}
+
+// read reads one account's files and builds its client.
+func (d *Dir) read(p providers.Descriptor, dir, stamp string) (*account, error) {
+	creds := providers.Credentials{}
+	for _, c := range p.Credentials {
+		v, err := readValue(dir, c.Name)
+		switch {
+		case errors.Is(err, fs.ErrNotExist) && c.Required:
+			return nil, fmt.Errorf("the file %s is missing", filepath.Join(dir, c.Name))
+		case errors.Is(err, fs.ErrNotExist):
+			continue
+		case err != nil:
+			return nil, err
+		case v == "" && c.Required:
+			return nil, fmt.Errorf("the file %s is empty", filepath.Join(dir, c.Name))
+		}
+		if c.Secret && d.cfg.Secret != nil {
+			d.cfg.Secret(v)
+		}
+		creds[c.Name] = v
+	}
+	var limit bridge.Rate
+	switch text, err := readValue(dir, rateFile); {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		return nil, err
+	default:
+		if limit, err = bridge.ParseRate(text); err != nil {
+			return nil, fmt.Errorf("the file %s: %v", filepath.Join(dir, rateFile), err)
+		}
+	}
+	baseURL := d.cfg.BaseURLs[p.Name]
+	if baseURL == "" {
+		baseURL = p.DefaultBaseURL
+	}
+	opts := append(slices.Clone(d.cfg.HTTPOptions), providers.WithTransport(d.transports[p.Name]))
+	client, err := p.New(baseURL, creds, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return &account{client: client, limit: limit, stamp: stamp}, nil
+}
+
+// readValue reads one value: the file's text with one trailing newline
+// trimmed (a Secret's value as written, or echo's).
+func readValue(dir, name string) (string, error) {
+	b, err := os.ReadFile(filepath.Join(dir, name))
+	if err != nil {
+		return "", err
+	}
+	text := strings.TrimSuffix(string(b), "\n")
+	return strings.TrimSuffix(text, "\r"), nil
+}
+
+// stampOf is what an account's files are now: the name, size and time of
+// each the provider reads (through a Secret volume's symlinks, which a
+// rotation swaps), so that Reload rereads only what changed.
+func stampOf(dir string, p providers.Descriptor) string {
+	var b strings.Builder
+	for _, name := range append(credentialNames(p), rateFile) {
+		if info, err := os.Stat(filepath.Join(dir, name)); err == nil {
+			fmt.Fprintf(&b, "%s:%d:%d;", name, info.Size(), info.ModTime().UnixNano())
+		} else {
+			fmt.Fprintf(&b, "%s:-;", name)
+		}
+	}
+	return b.String()
+}
+
+func credentialNames(p providers.Descriptor) []string {
+	names := make([]string, len(p.Credentials))
+	for i, c := range p.Credentials {
+		names[i] = c.Name
+	}
+	return names
+}
+
+// problem logs what is wrong with an account directory, once for as long
+// as the problem stays the same: the others keep working.
+func (d *Dir) problem(dir, what string) {
+	d.mu.Lock()
+	known := d.problems[dir] == what
+	d.problems[dir] = what
+	d.mu.Unlock()
+	if !known {
+		d.cfg.Logger.Error("merchant account refused", "directory", dir, "problem", what)
+	}
+}
+
+// solved forgets the problem of an account directory that reads well now.
+func (d *Dir) solved(dir string) {
+	d.mu.Lock()
+	delete(d.problems, dir)
+	d.mu.Unlock()
+}
+
+// Providers implements bridge.Accounts: every provider a Dir reads; one
+// whose directory is empty or missing now may have accounts later.
+func (d *Dir) Providers() []string {
+	names := make([]string, 0, len(d.cfg.Providers))
+	for _, p := range d.cfg.Providers {
+		names = append(names, p.Name)
+	}
+	return names
+}
+
+// Account implements bridge.Accounts.
+func (d *Dir) Account(provider, name string) (bridge.Account, bool) {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	s := d.byName[provider]
+	if s == nil || s.accounts[name] == nil {
+		return bridge.Account{}, false
+	}
+	a := s.accounts[name]
+	return bridge.Account{Client: a.client, Limit: a.limit}, true
+}
+
+// WebhookAccount implements bridge.Accounts: one map lookup by the
+// credential's SHA-256, whatever the number of accounts.
+func (d *Dir) WebhookAccount(provider, credential string) (string, bool) {
+	if credential == "" {
+		return "", false
+	}
+	sum := sha256.Sum256([]byte(credential))
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	s := d.byName[provider]
+	if s == nil {
+		return "", false
+	}
+	name, ok := s.webhook[sum]
+	return name, ok
+}
+
+// Count implements bridge.Accounts.
+func (d *Dir) Count(provider string) int {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	if s := d.byName[provider]; s != nil {
+		return len(s.accounts)
+	}
+	return 0
+}
+
+// Receiver implements bridge.Accounts: any account's client.
+func (d *Dir) Receiver(provider string) paybridge.WebhookReceiver {
+	for _, p := range d.cfg.Providers {
+		if p.Name != provider {
+			continue
+		}
+		// A client with no credential of its account reads callbacks as
+		// well as any: it is never asked to authorize one.
+		creds := providers.Credentials{}
+		for _, c := range p.Credentials {
+			if c.Required {
+				creds[c.Name] = "-"
+			}
+		}
+		baseURL := d.cfg.BaseURLs[p.Name]
+		if baseURL == "" {
+			baseURL = p.DefaultBaseURL
+		}
+		client, err := p.New(baseURL, creds)
+		if err != nil {
+			return nil
+		}
+		r, _ := client.(paybridge.WebhookReceiver)
+		return r
+	}
+	return nil
+}
