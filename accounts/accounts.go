@@ -42,9 +42,10 @@ type Config struct {
 	// HTTPOptions configure every account's client; the accounts of one
 	// provider share one pool of connections.
 	HTTPOptions []providers.HTTPOption
-	// Secret, when set, is told every secret read (keys, secrets,
-	// tokens), so that no log line or error shows it, new or rotated.
-	Secret func(string)
+	// Secrets, when set, is told the secrets read by each Open or Reload
+	// (keys, secrets, tokens) at once, so that no log line or error shows
+	// them, new or rotated.
+	Secrets func(...string)
 	// Logger receives one error per invalid account and change.
 	Logger *slog.Logger
 }
@@ -117,19 +118,24 @@ func (d *Dir) Follow(done <-chan struct{}, every time.Duration) {
 // added, one whose directory is gone is removed. Accounts whose files did
 // not change are not read, only looked at.
 func (d *Dir) Reload() {
+	var secrets []string
 	for _, p := range d.cfg.Providers {
-		d.reload(p)
+		secrets = d.reload(p, secrets)
+	}
+	if len(secrets) > 0 && d.cfg.Secrets != nil {
+		d.cfg.Secrets(secrets...)
 	}
 }
 
-func (d *Dir) reload(p providers.Descriptor) {
+// reload reloads p's accounts, and returns secrets with those it read.
+func (d *Dir) reload(p providers.Descriptor, secrets []string) []string {
 	dir := filepath.Join(d.cfg.Root, p.Name)
 	entries, err := os.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		entries = nil
 	} else if err != nil {
 		d.problem(dir, fmt.Sprintf("cannot list %s: %v", dir, errors.Unwrap(err)))
-		return // keep what it had
+		return secrets // keep what it had
 	}
 	d.mu.RLock()
 	old := d.byName[p.Name]
@@ -149,7 +155,7 @@ func (d *Dir) reload(p providers.Descriptor) {
 		var a *account
 		if old != nil && old.accounts[name] != nil && old.accounts[name].stamp == stamp {
 			a = old.accounts[name]
-		} else if a, err = d.read(p, accountDir, stamp); err != nil {
+		} else if a, secrets, err = d.read(p, accountDir, stamp, secrets); err != nil {
 			d.problem(accountDir, err.Error())
 			continue
 		}
@@ -162,25 +168,27 @@ func (d *Dir) reload(p providers.Descriptor) {
 	d.mu.Lock()
 	d.byName[p.Name] = next
 	d.mu.Unlock()
+	return secrets
 }
 
-// read reads one account's files and builds its client.
-func (d *Dir) read(p providers.Descriptor, dir, stamp string) (*account, error) {
+// read reads one account's files and builds its client; it returns
+// secrets with the account's added.
+func (d *Dir) read(p providers.Descriptor, dir, stamp string, secrets []string) (*account, []string, error) {
 	creds := providers.Credentials{}
 	for _, c := range p.Credentials {
 		v, err := readValue(dir, c.Name)
 		switch {
 		case errors.Is(err, fs.ErrNotExist) && c.Required:
-			return nil, fmt.Errorf("the file %s is missing", filepath.Join(dir, c.Name))
+			return nil, secrets, fmt.Errorf("the file %s is missing", filepath.Join(dir, c.Name))
 		case errors.Is(err, fs.ErrNotExist):
 			continue
 		case err != nil:
-			return nil, err
+			return nil, secrets, err
 		case v == "" && c.Required:
-			return nil, fmt.Errorf("the file %s is empty", filepath.Join(dir, c.Name))
+			return nil, secrets, fmt.Errorf("the file %s is empty", filepath.Join(dir, c.Name))
 		}
-		if c.Secret && d.cfg.Secret != nil {
-			d.cfg.Secret(v)
+		if c.Secret {
+			secrets = append(secrets, v)
 		}
 		creds[c.Name] = v
 	}
@@ -188,10 +196,10 @@ func (d *Dir) read(p providers.Descriptor, dir, stamp string) (*account, error) 
 	switch text, err := readValue(dir, rateFile); {
 	case errors.Is(err, fs.ErrNotExist):
 	case err != nil:
-		return nil, err
+		return nil, secrets, err
 	default:
 		if limit, err = bridge.ParseRate(text); err != nil {
-			return nil, fmt.Errorf("the file %s: %v", filepath.Join(dir, rateFile), err)
+			return nil, secrets, fmt.Errorf("the file %s: %v", filepath.Join(dir, rateFile), err)
 		}
 	}
 	baseURL := d.cfg.BaseURLs[p.Name]
@@ -201,9 +209,9 @@ func (d *Dir) read(p providers.Descriptor, dir, stamp string) (*account, error) 
 	opts := append(slices.Clone(d.cfg.HTTPOptions), providers.WithTransport(d.transports[p.Name]))
 	client, err := p.New(baseURL, creds, opts...)
 	if err != nil {
-		return nil, err
+		return nil, secrets, err
 	}
-	return &account{client: client, limit: limit, stamp: stamp}, nil
+	return &account{client: client, limit: limit, stamp: stamp}, secrets, nil
 }
 
 // readValue reads one value: the file's text with one trailing newline

@@ -40,7 +40,7 @@ func open(t testing.TB, root string, logs *testkit.SyncBuffer, secrets *[]string
 		cfg.Logger = slog.New(slog.NewTextHandler(logs, nil))
 	}
 	if secrets != nil {
-		cfg.Secret = func(s string) { mu.Lock(); *secrets = append(*secrets, s); mu.Unlock() }
+		cfg.Secrets = func(s ...string) { mu.Lock(); *secrets = append(*secrets, s...); mu.Unlock() }
 	}
 	d, err := accounts.Open(cfg)
 	if err != nil {
