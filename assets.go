@@ -11,6 +11,10 @@ const (
 	DefaultStatusChangedSubject = "payments.status.changed"
 	DefaultWatchExpiredSubject  = "payments.watch.expired"
 	DefaultEventStream          = "PAYMENT_EVENTS"
+	// The durable intake: checks that must not be lost are published
+	// there, with a PubAck, and taken by the bridge at its pace.
+	DefaultQueuedCheckSubject = "payments.check.queued"
+	DefaultCheckStream        = "PAYMENT_CHECKS"
 )
 
 // The bounds of a request's provider and payment_id, in bytes: the bridge

@@ -44,6 +44,9 @@ type Bridge struct {
 	follower   *follower
 	reconciler *reconciler
 	service    *service
+	queued     jetstream.Consumer // the durable intake's
+	stopIntake context.CancelFunc
+	intakeDone chan struct{}
 	stopBg     context.CancelFunc
 	bg         sync.WaitGroup
 	closeOnce  sync.Once
@@ -95,6 +98,10 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config, provs ...paybridge.Prov
 	if err != nil {
 		return nil, err
 	}
+	queued, err := ensureCheckStream(ctx, js, cfg)
+	if err != nil {
+		return nil, err
+	}
 
 	t := newTracing(cfg.TracerProvider)
 	cache := newView(cfg.CacheSize, m)
@@ -126,6 +133,7 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config, provs ...paybridge.Prov
 	return &Bridge{
 		cfg:     cfg,
 		nc:      nc,
+		queued:  queued,
 		metrics: m,
 		tracing: t,
 		watcher: w,
@@ -166,6 +174,17 @@ func (b *Bridge) Start(ctx context.Context) error {
 		b.Close(ctx)
 		return err
 	}
+	in := &intake{consumer: b.queued, service: b.service, log: b.cfg.Logger,
+		given: newSummary(b.cfg.Logger, summaryInterval, "queued checks given up: their provider kept failing")}
+	intakeCtx, stopIntake := context.WithCancel(context.Background())
+	b.stopIntake, b.intakeDone = stopIntake, make(chan struct{})
+	go func() {
+		defer close(b.intakeDone)
+		defer in.given.stop()
+		if err := in.run(intakeCtx); err != nil {
+			b.cfg.Logger.Error("queued checks not taken", "error", err)
+		}
+	}()
 	return nil
 }
 
@@ -188,6 +207,12 @@ func (b *Bridge) InFlight() int {
 func (b *Bridge) Close(ctx context.Context) error {
 	var err error
 	b.closeOnce.Do(func() {
+		if b.stopIntake != nil {
+			// No queued check is taken from now on; those taken are the
+			// service's to finish.
+			b.stopIntake()
+			<-b.intakeDone
+		}
 		if b.service != nil {
 			if err = b.service.stop(ctx); errors.Is(err, context.DeadlineExceeded) {
 				err = fmt.Errorf("requests still in flight at the close deadline: %w", err)

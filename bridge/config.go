@@ -15,7 +15,11 @@ import (
 // Config names the NATS assets and sets the limits. DefaultConfig holds
 // every default; a zero field of a Config given to New takes it.
 type Config struct {
-	CheckSubject        string
+	CheckSubject string
+	// QueuedCheckSubject is the durable intake's subject, captured by
+	// CheckStream, a work-queue stream every instance consumes.
+	QueuedCheckSubject  string
+	CheckStream         string
 	StatusSubject       string
 	EventSubject        string
 	WatchExpiredSubject string
@@ -104,6 +108,8 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		CheckSubject:        paybridge.DefaultCheckSubject,
+		QueuedCheckSubject:  paybridge.DefaultQueuedCheckSubject,
+		CheckStream:         paybridge.DefaultCheckStream,
 		StatusSubject:       paybridge.DefaultStatusSubject,
 		EventSubject:        paybridge.DefaultStatusChangedSubject,
 		WatchExpiredSubject: paybridge.DefaultWatchExpiredSubject,
@@ -134,6 +140,8 @@ func DefaultConfig() Config {
 func (c Config) withDefaults() Config {
 	d := DefaultConfig()
 	orDefault(&c.CheckSubject, d.CheckSubject)
+	orDefault(&c.QueuedCheckSubject, d.QueuedCheckSubject)
+	orDefault(&c.CheckStream, d.CheckStream)
 	orDefault(&c.StatusSubject, d.StatusSubject)
 	orDefault(&c.EventSubject, d.EventSubject)
 	orDefault(&c.WatchExpiredSubject, d.WatchExpiredSubject)
@@ -216,7 +224,7 @@ func (c Config) validate() error {
 			return fmt.Errorf("%s must be positive, got %s", d.name, d.value)
 		}
 	}
-	for _, s := range []string{c.CheckSubject, c.StatusSubject, c.EventSubject, c.WatchExpiredSubject, c.WatchSubject, c.OutboxSubject} {
+	for _, s := range []string{c.CheckSubject, c.QueuedCheckSubject, c.StatusSubject, c.EventSubject, c.WatchExpiredSubject, c.WatchSubject, c.OutboxSubject} {
 		if problem := paybridge.SubjectProblem(s); problem != "" {
 			return fmt.Errorf("subject %q is not a valid NATS subject without wildcards: it %s", s, problem)
 		}

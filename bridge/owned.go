@@ -18,7 +18,7 @@ import (
 type ownedSubjects []string
 
 func newOwnedSubjects(cfg Config) ownedSubjects {
-	return ownedSubjects{cfg.CheckSubject, cfg.StatusSubject, cfg.EventSubject, cfg.WatchExpiredSubject,
+	return ownedSubjects{cfg.CheckSubject, cfg.QueuedCheckSubject, cfg.StatusSubject, cfg.EventSubject, cfg.WatchExpiredSubject,
 		cfg.WatchSubject, cfg.OutboxSubject}
 }
 

@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"context"
 	"sync"
 	"time"
 )
@@ -27,6 +28,7 @@ type slots struct {
 	idle    chan task // jobs handed to a worker waiting for one
 	quit    chan struct{}
 	workers sync.WaitGroup
+	freed   chan struct{} // told, when nobody has yet, that a slot was given back
 }
 
 // lane is one provider's reserve and queue.
@@ -54,7 +56,7 @@ type task struct {
 const workerIdle = 10 * time.Second
 
 func newSlots(capacity int) *slots {
-	return &slots{free: capacity, idle: make(chan task), quit: make(chan struct{})}
+	return &slots{free: capacity, idle: make(chan task), quit: make(chan struct{}), freed: make(chan struct{}, 1)}
 }
 
 // lane adds a lane with its reserve and queue.
@@ -148,6 +150,33 @@ func (s *slots) done(sl slot) {
 	s.mu.Unlock()
 	for _, t := range start {
 		s.run(t)
+	}
+	select {
+	case s.freed <- struct{}{}:
+	default:
+	}
+}
+
+// await runs job in a slot of l as soon as one is free, waiting up to d
+// for one, and reports whether it did: for a queued check, which waits its
+// turn in its stream, not in memory. One caller at a time may wait.
+func (s *slots) await(ctx context.Context, l *lane, job func(slot), d time.Duration) bool {
+	if s.try(l, job) {
+		return true
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	for {
+		select {
+		case <-s.freed:
+			if s.try(l, job) {
+				return true
+			}
+		case <-timer.C:
+			return false
+		case <-ctx.Done():
+			return false
+		}
 	}
 }
 

@@ -136,12 +136,16 @@ type endpoint uint8
 const (
 	checkEndpoint  endpoint = iota // payments.check
 	lookupEndpoint                 // payments.status.get
+	queuedEndpoint                 // payments.check.queued, the durable intake
 )
 
 // String is the endpoint's label in paybridge_requests_total.
 func (e endpoint) String() string {
-	if e == lookupEndpoint {
+	switch e {
+	case lookupEndpoint:
 		return "lookup"
+	case queuedEndpoint:
+		return "queued"
 	}
 	return "check"
 }

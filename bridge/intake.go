@@ -1,0 +1,179 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/paybridge/paybridge"
+)
+
+// The durable intake (docs/contract.md, "Queued checks"): a check that
+// must not be lost is published on the queued-check subject with a
+// PubAck, kept by a work-queue stream, and taken by every instance from
+// one shared consumer at the pace its slots free up. Fire-and-forget over
+// core NATS is at most once: a burst past the queue is dropped, and a check
+// published while no bridge runs is lost; a queued one waits in the stream
+// instead, and a full stream refuses the publish, which its publisher sees.
+const (
+	// queuedConsumer is the consumer every instance shares.
+	queuedConsumer = "paybridge-checks"
+	// queuedAckWait outlasts a check: a provider call (30 s) after a wait
+	// for budget (2 s).
+	queuedAckWait = 2 * time.Minute
+	// queuedWaitForSlot is how long a queued check waits for a slot of its
+	// provider before it goes back to the stream for a while: a hanging
+	// provider does not hold up the others' queued checks.
+	queuedWaitForSlot = time.Second
+	// queuedMaxDeliveries bounds the attempts of a check whose provider
+	// keeps failing; the last failure ends it, logged.
+	queuedMaxDeliveries = 10
+	// The stream's own limits: a queued check is a few hundred bytes.
+	queuedStreamMaxMsgs = 1_000_000
+)
+
+// ensureCheckStream opens the queued-check stream and its shared consumer,
+// creating them when missing.
+func ensureCheckStream(ctx context.Context, js jetstream.JetStream, cfg Config) (jetstream.Consumer, error) {
+	s, err := ensureStream(ctx, js, jetstream.StreamConfig{
+		Name:        cfg.CheckStream,
+		Description: "paybridge: checks that must not be lost, taken by every instance at its pace",
+		Subjects:    []string{cfg.QueuedCheckSubject},
+		Retention:   jetstream.WorkQueuePolicy,
+		Storage:     jetstream.FileStorage,
+		Replicas:    cfg.Replicas,
+		Discard:     jetstream.DiscardNew, // a full stream refuses the publish
+		MaxMsgs:     queuedStreamMaxMsgs,
+		MaxMsgSize:  MaxRequestBytes,
+		Duplicates:  2 * time.Minute, // a publisher may retry with its Nats-Msg-Id
+		MaxAge:      7 * 24 * time.Hour,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("opening stream %s: %w", cfg.CheckStream, err)
+	}
+	c, err := s.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
+		Durable:       queuedConsumer,
+		Description:   "shared by every paybridge instance",
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       queuedAckWait,
+		MaxDeliver:    -1,
+		MaxAckPending: -1,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("opening consumer %s of %s: %w", queuedConsumer, cfg.CheckStream, err)
+	}
+	return c, nil
+}
+
+// intake takes queued checks from the stream and runs them in the
+// service's check slots, one at a time as slots free up, and settles each
+// message by how its check ended.
+type intake struct {
+	consumer jetstream.Consumer
+	service  *service
+	log      *slog.Logger
+	given    *summary // checks given up after their last attempt
+}
+
+// run takes queued checks until ctx ends; then it takes no more and
+// leaves those taken to the service's drain.
+func (in *intake) run(ctx context.Context) error {
+	msgs, err := in.consumer.Messages(jetstream.PullMaxMessages(32))
+	if err != nil {
+		return fmt.Errorf("consuming queued checks: %w", err)
+	}
+	stop := context.AfterFunc(ctx, msgs.Stop)
+	defer stop()
+	for {
+		msg, err := msgs.Next()
+		switch {
+		case ctx.Err() != nil || errors.Is(err, jetstream.ErrMsgIteratorClosed):
+			return nil
+		case err != nil:
+			in.log.Debug("queued checks", "error", err)
+			continue
+		}
+		in.take(ctx, msg)
+	}
+}
+
+// take runs one queued check in a slot of its provider, waiting a little
+// for one; past that the check goes back to the stream for a second.
+func (in *intake) take(ctx context.Context, msg jetstream.Msg) {
+	s := in.service
+	received := s.clock.Now()
+	s.enter()
+	defer s.leave()
+	j := &job{endpoint: queuedEndpoint}
+	var err error
+	if j.req, err = DecodeCheckRequest(msg.Headers(), msg.Data()); err != nil {
+		in.refuse(ctx, msg, j, err) // it would fail the same way every time
+		return
+	}
+	j.req.received = received
+	l := s.lanes[j.req.Provider]
+	if l == nil {
+		in.refuse(ctx, msg, j, unknownProvider(j.req.Provider))
+		return
+	}
+	// The check runs to its end even when the intake stops meanwhile: the
+	// service's drain waits for it.
+	jobCtx := context.WithoutCancel(ctx)
+	run := func(held slot) {
+		defer s.leave()
+		s.metrics.inflight.Inc()
+		s.running.Add(1)
+		rep, err := s.serve(jobCtx, j)
+		s.running.Add(-1)
+		s.metrics.inflight.Dec()
+		s.checks.done(held)
+		s.metrics.countRequest(queuedEndpoint, j.req.Provider, outcome(rep, err))
+		in.settle(jobCtx, msg, j, err)
+	}
+	s.enter()
+	if !s.checks.await(ctx, l, run, queuedWaitForSlot) {
+		s.leave()
+		msg.NakWithDelay(time.Second)
+	}
+}
+
+// refuse ends a queued check that can never run, counted.
+func (in *intake) refuse(ctx context.Context, msg jetstream.Msg, j *job, err error) {
+	provider := j.req.Provider
+	if in.service.lanes[provider] == nil {
+		provider = ""
+	}
+	in.service.metrics.countRequest(queuedEndpoint, provider, string(paybridge.ErrorCode(err)))
+	in.log.WarnContext(ctx, "queued check refused", "code", paybridge.ErrorCode(err), "message", paybridge.ErrorMessage(err))
+	msg.Term()
+}
+
+// settle acknowledges a queued check that ran, ends one whose answer will
+// not change by asking again, and puts any other back in the stream for
+// later, the wait growing with each attempt, until the last.
+func (in *intake) settle(ctx context.Context, msg jetstream.Msg, j *job, err error) {
+	code := paybridge.ErrorCode(err)
+	switch {
+	case err == nil:
+		msg.Ack()
+		return
+	case permanent(code) || code == paybridge.CodeUnknownProvider || code == paybridge.CodeProviderBadResponse:
+		msg.Term()
+		return
+	}
+	delivered := 1
+	if meta, err := msg.Metadata(); err == nil {
+		delivered = int(meta.NumDelivered)
+	}
+	if delivered >= queuedMaxDeliveries {
+		in.given.note(ctx, "provider", j.req.Provider, "account", j.req.Account, "payment_id", j.req.PaymentID,
+			"code", code, "attempts", delivered)
+		msg.Term()
+		return
+	}
+	msg.NakWithDelay(min(time.Second<<delivered, time.Minute))
+}
