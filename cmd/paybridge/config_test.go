@@ -97,8 +97,6 @@ func TestConfigErrors(t *testing.T) {
 			`paybridge: --nats-creds "` + keyFile + `": needs --nats-url: the embedded server takes no credentials`, 2},
 		{"missing credentials file", nil, []string{"status", "--nats-creds", "/nope.creds", "coinbar", "x"},
 			`paybridge: --nats-creds: open /nope.creds: no such file or directory`, 2},
-		{"no provider", nil, []string{"serve"},
-			`paybridge: no provider enabled: set --coinbar-api-key or --muvinai-api-key (or PAYBRIDGE_COINBAR_API_KEY, PAYBRIDGE_MUVINAI_API_KEY or their _FILE variables)`, 2},
 		{"control character in a key", nil, []string{"serve", "--coinbar-api-key", "SECRET\x01"},
 			`paybridge: coinbar: client id must be non-empty, without control characters`, 2},
 		{"check without arguments", nil, []string{"check"},
@@ -122,6 +120,25 @@ func TestConfigErrors(t *testing.T) {
 			}
 			noSecrets(t, stderr)
 		})
+	}
+}
+
+// TestNoProviderEnabled: serve without a provider's required credentials
+// refuses to start, naming each one's flag and variable.
+func TestNoProviderEnabled(t *testing.T) {
+	_, stderr, code := run(t, testEnv(), "serve")
+	if code != 2 || !strings.HasPrefix(stderr, "paybridge: no provider enabled: set --") || strings.Count(stderr, "\n") != 1 {
+		t.Fatalf("exit %d, stderr:\n%s", code, stderr)
+	}
+	for _, d := range all.List {
+		for _, cred := range d.Credentials {
+			if cred.Required && (!strings.Contains(stderr, "--"+d.Flag(cred.Name)) || !strings.Contains(stderr, envName(d.Flag(cred.Name)))) {
+				t.Errorf("the message does not name --%s and %s:\n%s", d.Flag(cred.Name), envName(d.Flag(cred.Name)), stderr)
+			}
+		}
+	}
+	if err := noProviderEnabled(); len(all.List) == 2 && err.Error() != "no provider enabled: set --coinbar-api-key or --muvinai-api-key (or PAYBRIDGE_COINBAR_API_KEY, PAYBRIDGE_MUVINAI_API_KEY or their _FILE variables)" {
+		t.Errorf("with the two providers: %v", err)
 	}
 }
 
@@ -334,6 +351,9 @@ func TestEveryProviderSecretIsRedacted(t *testing.T) {
 				// The provider enabled, and serve refused for another flag:
 				// the secrets are kept before any value is checked.
 				args := []string{"serve", "--replicas", "2"}
+				if d.DefaultBaseURL == "" {
+					args = append(args, "--"+d.Flag("base-url"), "https://provider.example")
+				}
 				for _, c := range d.Credentials {
 					if c.Required && c.Name != cred.Name {
 						args = append(args, "--"+d.Flag(c.Name), "required-"+c.Name)
