@@ -142,6 +142,10 @@ func parseServe(args []string, lookupEnv func(string) (string, bool)) (serveConf
 
 // finish checks c and converts the raw flags into the bridge's Config.
 func (c *serveConfig) finish(f *flagSet, raw rawServeFlags) error {
+	// First: whatever is refused next, secrets() holds every credential.
+	for _, d := range all.List {
+		c.providers = append(c.providers, readProvider(f, d))
+	}
 	if err := c.nats.validate(f); err != nil {
 		return err
 	}
@@ -161,18 +165,16 @@ func (c *serveConfig) finish(f *flagSet, raw rawServeFlags) error {
 	}
 	b := &c.bridge
 	b.Limits = map[string]bridge.Rate{}
-	for _, d := range all.List {
-		p, err := readProvider(f, d)
-		if err != nil {
+	for _, p := range c.providers {
+		if err := p.check(f); err != nil {
 			return err
 		}
-		c.providers = append(c.providers, p)
-		rate, err := bridge.ParseRate(f.value(d.Flag("rate")))
+		rate, err := bridge.ParseRate(f.value(p.Flag("rate")))
 		if err != nil {
-			return f.bad(d.Flag("rate"), err.Error())
+			return f.bad(p.Flag("rate"), err.Error())
 		}
 		if rate.N > 0 {
-			b.Limits[d.Name] = rate
+			b.Limits[p.Name] = rate
 		}
 	}
 	if !slices.ContainsFunc(c.providers, providerConfig.enabled) {
@@ -215,32 +217,41 @@ func (c *serveConfig) finish(f *flagSet, raw rawServeFlags) error {
 	return nil
 }
 
-// readProvider reads a provider's flags. The base URL of an enabled
-// provider is checked; a disabled one's is not, so that a provider without
-// a public host needs no made-up default.
-func readProvider(f *flagSet, d providers.Descriptor) (providerConfig, error) {
+// readProvider reads a provider's flags, unchecked.
+func readProvider(f *flagSet, d providers.Descriptor) providerConfig {
 	p := providerConfig{Descriptor: d, baseURL: f.value(d.Flag("base-url")), credentials: providers.Credentials{}}
-	var set, unset []string
 	for _, cred := range d.Credentials {
-		value := f.value(d.Flag(cred.Name))
-		if value != "" {
+		if value := f.value(d.Flag(cred.Name)); value != "" {
 			p.credentials[cred.Name] = value
 		}
-		if cred.Required && value != "" {
-			set = append(set, f.where(d.Flag(cred.Name)))
-		} else if cred.Required {
-			unset = append(unset, "--"+d.Flag(cred.Name))
+	}
+	return p
+}
+
+// check refuses some of a provider's required credentials without the
+// others, and an enabled provider's bad base URL. A disabled one's is not
+// checked, so that a provider without a public host needs no made-up
+// default.
+func (p providerConfig) check(f *flagSet) error {
+	var set, unset []string
+	for _, cred := range p.Credentials {
+		switch {
+		case !cred.Required:
+		case p.credentials[cred.Name] != "":
+			set = append(set, f.where(p.Flag(cred.Name)))
+		default:
+			unset = append(unset, "--"+p.Flag(cred.Name))
 		}
 	}
 	switch {
 	case len(set) > 0 && len(unset) > 0:
-		return p, cli.Usagef("%s is set but %s is not: %s needs both", strings.Join(set, ", "), strings.Join(unset, ", "), d.Name)
+		return cli.Usagef("%s is set but %s is not: %s needs each", strings.Join(set, ", "), strings.Join(unset, ", "), p.Name)
 	case !p.enabled():
-		return p, nil
+		return nil
 	case p.baseURL == "":
-		return p, cli.Usagef("%s is empty: %s needs the base URL of its API", f.where(d.Flag("base-url")), d.Name)
+		return cli.Usagef("%s is empty: %s needs the base URL of its API", f.where(p.Flag("base-url")), p.Name)
 	}
-	return p, checkBaseURL(f.where(d.Flag("base-url")), p.baseURL)
+	return checkBaseURL(f.where(p.Flag("base-url")), p.baseURL)
 }
 
 // noProviderEnabled names the credentials that would enable each provider.

@@ -348,9 +348,9 @@ func TestEveryProviderSecretIsRedacted(t *testing.T) {
 			for _, byVariable := range []bool{false, true} {
 				value := "SECRET-" + d.Flag(cred.Name)
 				env := map[string]string{}
-				// The provider enabled, and serve refused for another flag:
-				// the secrets are kept before any value is checked.
-				args := []string{"serve", "--replicas", "2"}
+				// The provider enabled, and serve refused for the first
+				// flag it checks: the secrets are kept before any value is.
+				args := []string{"serve", "--nats-url", "ftp://x"}
 				if d.DefaultBaseURL == "" {
 					args = append(args, "--"+d.Flag("base-url"), "https://provider.example")
 				}
@@ -367,8 +367,8 @@ func TestEveryProviderSecretIsRedacted(t *testing.T) {
 				m := NewMain()
 				m.LookupEnv = func(k string) (string, bool) { v, ok := env[k]; return v, ok }
 				err := m.Run(context.Background(), args, io.Discard, io.Discard)
-				if !cli.IsUsage(err) || !strings.Contains(err.Error(), "--replicas") {
-					t.Fatalf("%v: %v, want --replicas refused", args, err)
+				if !cli.IsUsage(err) || !strings.Contains(err.Error(), "--nats-url") {
+					t.Fatalf("%v: %v, want --nats-url refused", args, err)
 				}
 				if got := m.secrets.redact("key " + value + " refused"); got != "key [redacted] refused" {
 					t.Errorf("--%s (by variable %v) is not blanked: %q", d.Flag(cred.Name), byVariable, got)
