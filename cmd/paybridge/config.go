@@ -90,7 +90,7 @@ func serveFlags(c *serveConfig, raw *rawServeFlags) *flagSet {
 	f.DurationVar(&c.bridge.WatchDeadline, "watch-deadline", def.WatchDeadline, "how long a payment is watched before a watch-expired event")
 	f.IntVar(&c.bridge.MaxInflight, "max-inflight", def.MaxInflight, "checks processed at once, shared by the providers, first come, each with a reserve of a sixteenth more that only it may use; past them a check is answered overloaded (fire-and-forget ones queue)")
 	f.IntVar(&c.bridge.MaxWatches, "max-watches", def.MaxWatches, "watches and webhook triggers stored per provider; more are refused as overloaded")
-	f.Int64Var(&c.bridge.WatchStreamMaxBytes, "watch-stream-max-bytes", def.WatchStreamMaxBytes, "bytes JetStream reserves for the watch stream when paybridge creates it; 0: a quarter of the room JetStream has, at most 1 GiB")
+	f.Int64Var(&c.bridge.WatchStreamMaxBytes, "watch-stream-max-bytes", def.WatchStreamMaxBytes, "bytes JetStream reserves for the watch stream when paybridge creates it; 0: none (its message limits bound it), unless the account requires one")
 	f.DurationVar(&c.bridge.StatusRetention, "status-retention", def.StatusRetention, "how long a stored status is kept after it was last written (a watched payment's, at least until its watch ends)")
 	f.IntVar(&c.bridge.CacheSize, "cache-size", def.CacheSize, "payments whose status is kept in memory to answer checks without a KV read; the least recently used go first")
 	f.StringVar(&raw.replicas, "replicas", strconv.Itoa(def.Replicas), "replicas (1 or 3) of the streams and bucket paybridge creates")
@@ -194,7 +194,7 @@ func (c *serveConfig) finish(f *flagSet, raw rawServeFlags) error {
 		return f.bad("max-watches", "must be at least 1")
 	}
 	if b.WatchStreamMaxBytes != 0 && b.WatchStreamMaxBytes < 1<<20 {
-		return f.bad("watch-stream-max-bytes", "must be 0 (sized from the room JetStream has) or at least 1048576 (1 MiB)")
+		return f.bad("watch-stream-max-bytes", "must be 0 (none) or at least 1048576 (1 MiB)")
 	}
 	if b.StatusRetention < time.Second {
 		return f.bad("status-retention", "must be at least 1s")

@@ -10,8 +10,8 @@ import (
 	"github.com/paybridge/paybridge/providers/muvinai"
 )
 
-// List is every provider, in the order of flags, banners and generated
-// payments.
+// List is every provider, in the order of the banners, the demo's checks
+// and paybench's payments.
 var List = []providers.Descriptor{
 	coinbar.Descriptor,
 	muvinai.Descriptor,
