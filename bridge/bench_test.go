@@ -70,7 +70,7 @@ func newBenchWorld(b *testing.B) *benchWorld {
 	defer cancel()
 	br, err := bridge.New(ctx, connect(), bridge.Config{}, client)
 	must(b, err)
-	must(b, br.Start(ctx))
+	must(b, br.Start())
 	b.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()

@@ -156,8 +156,11 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config, provs ...paybridge.Prov
 	}, nil
 }
 
-// Start runs the reconciler and the watches, and begins taking requests.
-func (b *Bridge) Start(ctx context.Context) error {
+// Start runs the reconciler, the watches and the durable intake, and begins
+// taking requests. Everything it starts runs until Close, which drains it
+// within Close's context: there is no second context that could stop half
+// of it.
+func (b *Bridge) Start() error {
 	bgCtx, cancel := context.WithCancel(context.Background())
 	b.stopBg = cancel
 	b.bg.Go(func() { b.follower.run(bgCtx) })
@@ -171,7 +174,7 @@ func (b *Bridge) Start(ctx context.Context) error {
 	var err error
 	b.service, err = startService(b.nc, b.cfg, b.checker, b.metrics, b.tracing)
 	if err != nil {
-		b.Close(ctx)
+		b.Close(context.Background())
 		return err
 	}
 	in := &intake{consumer: b.queued, service: b.service, log: b.cfg.Logger,

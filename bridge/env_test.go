@@ -146,7 +146,7 @@ func (e *env) startBridge(cfg bridge.Config, provs ...paybridge.Provider) *bridg
 	defer cancel()
 	b, err := bridge.New(ctx, e.connect(), cfg, provs...)
 	must(e.t, err)
-	must(e.t, b.Start(ctx))
+	must(e.t, b.Start())
 	e.t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()

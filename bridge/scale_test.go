@@ -90,7 +90,7 @@ func TestStartReadsNoStoredRecord(t *testing.T) {
 	defer cancel()
 	b, err := bridge.New(ctx, nc, bridge.Config{ReconcileInterval: 50 * time.Millisecond}, e.providers()...)
 	must(t, err)
-	must(t, b.Start(ctx))
+	must(t, b.Start())
 	t.Cleanup(func() { b.Close(context.Background()) })
 	// Let the watches and a few reconciler rounds run.
 	before := nc.Stats().InMsgs
@@ -180,7 +180,7 @@ func TestNATSRestartReplaysNothing(t *testing.T) {
 	defer cancel()
 	b, err := bridge.New(ctx, nc, bridge.Config{}, e.providers()...)
 	must(t, err)
-	must(t, b.Start(ctx))
+	must(t, b.Start())
 	t.Cleanup(func() { b.Close(context.Background()) })
 	testkit.WaitFor(t, 5*time.Second, "the bridge to answer", func() bool {
 		msg, err := e.nc.Request("payments.status.get", []byte(`{"provider":"coinbar","payment_id":"old-000001"}`), time.Second)

@@ -75,7 +75,7 @@ func (e *env) newBridge(cfg bridge.Config) (func(), error) {
 	if err != nil {
 		return nil, err
 	}
-	must(e.t, b.Start(ctx))
+	must(e.t, b.Start())
 	stop := sync.OnceFunc(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()

@@ -365,7 +365,7 @@ func (w *world) startBridge(cfg bridge.Config, provs ...paybridge.Provider) erro
 	if err != nil {
 		return err
 	}
-	if err := b.Start(ctx); err != nil {
+	if err := b.Start(); err != nil {
 		return err
 	}
 	w.onClose(func() {

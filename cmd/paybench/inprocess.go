@@ -34,7 +34,7 @@ func startInProcess(ctx context.Context, o options, w *world) (*inProcess, error
 	}
 	b, err := bridge.New(ctx, nc, bridge.Config{MaxInflight: o.maxInflight}, provs...)
 	if err == nil {
-		err = b.Start(ctx)
+		err = b.Start()
 	}
 	if err != nil {
 		nc.Close()

@@ -173,7 +173,7 @@ func (m *Main) startServer(ctx context.Context, cfg serveConfig, log *slog.Logge
 	}
 	webhooks := s.bridge.Webhooks()
 	s.webhooks.Store(&webhooks)
-	if err := s.bridge.Start(ctx); err != nil {
+	if err := s.bridge.Start(); err != nil {
 		return nil, fmt.Errorf("starting the bridge: %w", err)
 	}
 	s.started.Store(true)
