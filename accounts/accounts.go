@@ -174,32 +174,13 @@ func (d *Dir) reload(p providers.Descriptor, secrets []string) []string {
 // read reads one account's files and builds its client; it returns
 // secrets with the account's added.
 func (d *Dir) read(p providers.Descriptor, dir, stamp string, secrets []string) (*account, []string, error) {
-	creds := providers.Credentials{}
-	for _, c := range p.Credentials {
-		v, err := readValue(dir, c.Name)
-		switch {
-		case errors.Is(err, fs.ErrNotExist) && c.Required:
-			return nil, secrets, fmt.Errorf("the file %s is missing", filepath.Join(dir, c.Name))
-		case errors.Is(err, fs.ErrNotExist):
-			continue
-		case err != nil:
-			return nil, secrets, err
-		case v == "" && c.Required:
-			return nil, secrets, fmt.Errorf("the file %s is empty", filepath.Join(dir, c.Name))
-		}
-		if c.Secret {
-			secrets = append(secrets, v)
-		}
-		creds[c.Name] = v
-	}
-	var limit bridge.Rate
-	switch text, err := readValue(dir, rateFile); {
-	case errors.Is(err, fs.ErrNotExist):
-	case err != nil:
+	creds, limit, err := readAccount(p, dir)
+	if err != nil {
 		return nil, secrets, err
-	default:
-		if limit, err = bridge.ParseRate(text); err != nil {
-			return nil, secrets, fmt.Errorf("the file %s: %v", filepath.Join(dir, rateFile), err)
+	}
+	for _, c := range p.Credentials {
+		if c.Secret && creds[c.Name] != "" {
+			secrets = append(secrets, creds[c.Name])
 		}
 	}
 	baseURL := d.cfg.BaseURLs[p.Name]
@@ -212,6 +193,71 @@ func (d *Dir) read(p providers.Descriptor, dir, stamp string, secrets []string) 
 		return nil, secrets, err
 	}
 	return &account{client: client, limit: limit, stamp: stamp}, secrets, nil
+}
+
+// readAccount reads the credentials and call budget of p's account whose
+// directory is dir; the error names the file at fault.
+func readAccount(p providers.Descriptor, dir string) (providers.Credentials, bridge.Rate, error) {
+	creds := providers.Credentials{}
+	for _, c := range p.Credentials {
+		v, err := readValue(dir, c.Name)
+		switch {
+		case errors.Is(err, fs.ErrNotExist) && c.Required:
+			return nil, bridge.Rate{}, fmt.Errorf("the file %s is missing", filepath.Join(dir, c.Name))
+		case errors.Is(err, fs.ErrNotExist):
+			continue
+		case err != nil:
+			return nil, bridge.Rate{}, err
+		case v == "" && c.Required:
+			return nil, bridge.Rate{}, fmt.Errorf("the file %s is empty", filepath.Join(dir, c.Name))
+		}
+		creds[c.Name] = v
+	}
+	var limit bridge.Rate
+	switch text, err := readValue(dir, rateFile); {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		return nil, bridge.Rate{}, err
+	default:
+		if limit, err = bridge.ParseRate(text); err != nil {
+			return nil, bridge.Rate{}, fmt.Errorf("the file %s: %v", filepath.Join(dir, rateFile), err)
+		}
+	}
+	return creds, limit, nil
+}
+
+// Credentials reads every account under root once, by provider and
+// account name, as a Dir would: what a simulator serving the same
+// directory accepts. An account that cannot be read is an error naming
+// its file; a provider without a subdirectory has none.
+func Credentials(root string, ps []providers.Descriptor) (map[string]map[string]providers.Credentials, error) {
+	out := map[string]map[string]providers.Credentials{}
+	for _, p := range ps {
+		entries, err := os.ReadDir(filepath.Join(root, p.Name))
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		} else if err != nil {
+			return nil, err
+		}
+		for _, e := range entries {
+			if strings.HasPrefix(e.Name(), ".") {
+				continue
+			}
+			dir := filepath.Join(root, p.Name, e.Name())
+			if problem := paybridge.AccountProblem(e.Name()); problem != "" {
+				return nil, fmt.Errorf("account directory %s: its name %s", dir, problem)
+			}
+			creds, _, err := readAccount(p, dir)
+			if err != nil {
+				return nil, err
+			}
+			if out[p.Name] == nil {
+				out[p.Name] = map[string]providers.Credentials{}
+			}
+			out[p.Name][e.Name()] = creds
+		}
+	}
+	return out, nil
 }
 
 // readValue reads one value: the file's text with one trailing newline

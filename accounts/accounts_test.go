@@ -259,3 +259,43 @@ func BenchmarkOpen(b *testing.B) {
 		}
 	})
 }
+
+// Credentials reads what a Dir reads, for a simulator serving the same
+// directory, and names the file of an account it cannot read.
+func TestCredentialsReadsTheSameLayout(t *testing.T) {
+	root := t.TempDir()
+	tree(t, root, map[string]string{
+		"coinbar/shop-a/api-key":       "key-a\n",
+		"coinbar/shop-a/secret-key":    "secret-a\n",
+		"coinbar/shop-b/api-key":       "key-b",
+		"muvinai/shop-a/api-key":       "mkey-a\n",
+		"muvinai/shop-a/webhook-token": "token-a\n",
+	})
+	got, err := accounts.Credentials(root, all.List)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]map[string]string{
+		"coinbar": {"shop-a": "key-a", "shop-b": "key-b"},
+		"muvinai": {"shop-a": "mkey-a"},
+	}
+	for provider, byAccount := range want {
+		if len(got[provider]) != len(byAccount) {
+			t.Errorf("%s: %d accounts, want %d", provider, len(got[provider]), len(byAccount))
+		}
+		for name, key := range byAccount {
+			if got[provider][name]["api-key"] != key {
+				t.Errorf("%s/%s api-key = %q, want %q", provider, name, got[provider][name]["api-key"], key)
+			}
+		}
+	}
+	if got["coinbar"]["shop-a"]["secret-key"] != "secret-a" || got["muvinai"]["shop-a"]["webhook-token"] != "token-a" {
+		t.Errorf("optional credentials not read: %v", got)
+	}
+
+	tree(t, root, map[string]string{"coinbar/shop-c/secret-key": "s"})
+	_, err = accounts.Credentials(root, all.List)
+	if err == nil || !strings.Contains(err.Error(), filepath.Join(root, "coinbar", "shop-c", "api-key")) {
+		t.Errorf("an account without api-key: %v, want an error naming the file", err)
+	}
+}
