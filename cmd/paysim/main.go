@@ -19,9 +19,12 @@ import (
 
 	"github.com/lmittmann/tint"
 
+	"github.com/paybridge/paybridge/accounts"
 	"github.com/paybridge/paybridge/cmd/paysim/sim"
 	"github.com/paybridge/paybridge/internal/cli"
+	"github.com/paybridge/paybridge/providers"
 	"github.com/paybridge/paybridge/providers/all"
+	"github.com/paybridge/paybridge/providers/fake"
 )
 
 func main() {
@@ -43,6 +46,8 @@ type options struct {
 	prefix    string
 	scenario  string
 	latency   string
+	// accountsDir holds merchant accounts, as paybridge serve reads them.
+	accountsDir string
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -51,6 +56,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.listen, "listen", "127.0.0.1:8090", "address to serve every provider's API on")
 	o.config.Credentials = sim.CredentialFlags(fs)
+	fs.StringVar(&o.accountsDir, "accounts-dir", "", "`directory` of merchant accounts, <directory>/<provider>/<account>/ with one file per credential, as paybridge serve --accounts-dir reads it: each account is served beside the flags' credentials, with its own payments (the generated ids, drawn apart); read once at start; empty: none")
 	fs.StringVar(&o.scenario, "scenario", "", "JSON file of scripted payments per provider (see testdata/scenario.json)")
 	fs.IntVar(&o.payments, "payments", 5, "payments to generate per provider, pending at first and settling over time")
 	fs.StringVar(&o.prefix, "prefix", "sim-", "id prefix of generated payments: <prefix><provider>-0001")
@@ -80,7 +86,25 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	if o.config.LatencyMin, o.config.LatencyMax, err = parseLatency(o.latency); err != nil {
 		return options{}, cli.UsageError{Err: err}
 	}
+	if o.config.Accounts, err = readAccounts(o.accountsDir); err != nil {
+		return options{}, cli.UsageError{Err: fmt.Errorf("--accounts-dir: %w", err)}
+	}
 	return o, nil
+}
+
+// readAccounts reads the merchant accounts under dir with the reader
+// paybridge serve uses, so that one directory serves both; "" is none.
+func readAccounts(dir string) (map[string]map[string]providers.Credentials, error) {
+	if dir == "" {
+		return nil, nil
+	}
+	switch info, err := os.Stat(dir); {
+	case err != nil:
+		return nil, err
+	case !info.IsDir():
+		return nil, fmt.Errorf("%s is not a directory", dir)
+	}
+	return accounts.Credentials(dir, all.List)
 }
 
 // parseLatency reads "50ms" (fixed) or "10ms-80ms" (a range); "" is none.
@@ -123,16 +147,27 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg := o.config
 	cfg.Logger = newLogger(o.logFormat, stderr)
 	if o.scenario != "" {
-		if cfg.Scenario, err = sim.LoadScenario(o.scenario); err != nil {
+		if cfg.Scenario, cfg.AccountScenario, err = sim.LoadScenario(o.scenario); err != nil {
 			return err
 		}
 	}
 	if cfg.Scenario == nil {
 		cfg.Scenario = sim.Scenario{}
 	}
+	if cfg.AccountScenario == nil {
+		cfg.AccountScenario = sim.AccountScenario{}
+	}
 	for name, payments := range sim.Generate(o.payments, o.prefix, cfg.Seed) {
 		if d, _ := all.Lookup(name); d.Enabled(cfg.Credentials[name]) {
 			cfg.Scenario[name] = append(cfg.Scenario[name], payments...)
+		}
+	}
+	for name, byAccount := range sim.GenerateAccounts(o.payments, o.prefix, cfg.Seed, cfg.Accounts) {
+		for account, payments := range byAccount {
+			if cfg.AccountScenario[name] == nil {
+				cfg.AccountScenario[name] = map[string][]fake.Payment{}
+			}
+			cfg.AccountScenario[name][account] = append(cfg.AccountScenario[name][account], payments...)
 		}
 	}
 	s, err := sim.New(cfg)

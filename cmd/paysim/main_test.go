@@ -3,13 +3,17 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/paybridge/paybridge"
+	"github.com/paybridge/paybridge/accounts"
 	"github.com/paybridge/paybridge/cmd/paysim/sim"
+	"github.com/paybridge/paybridge/internal/cli"
 	"github.com/paybridge/paybridge/internal/testkit"
 	"github.com/paybridge/paybridge/providers"
 	"github.com/paybridge/paybridge/providers/all"
@@ -195,9 +199,12 @@ func credentialOf(d providers.Descriptor, name string) providers.Credential {
 }
 
 func TestScenarioFile(t *testing.T) {
-	s, err := sim.LoadScenario("testdata/scenario.json")
+	s, accounts, err := sim.LoadScenario("testdata/scenario.json")
 	if err != nil {
 		t.Fatal(err)
+	}
+	if len(accounts) != 0 {
+		t.Errorf("payments of accounts %v, want none", accounts)
 	}
 	if len(s["coinbar"]) != 2 || len(s["muvinai"]) != 2 {
 		t.Fatalf("%d coinbar and %d muvinai payments, want 2 and 2", len(s["coinbar"]), len(s["muvinai"]))
@@ -263,5 +270,169 @@ func TestRunRejectsBadFlags(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%v: error %v, want one naming %s", args, err, want)
 		}
+	}
+}
+
+// TestRunServesAccounts: with --accounts-dir, each account of the
+// directory is served at its provider's paths with payments of its own,
+// scripted (the scenario's "account") and generated (the default
+// account's ids, drawn apart); the banner lists them and shows no value
+// of the directory's files.
+func TestRunServesAccounts(t *testing.T) {
+	const dir = "testdata/accounts"
+	base, stdout, logs, stop := startRun(t, "--accounts-dir", dir,
+		"--scenario", "testdata/scenario-accounts.json", "--payments", "2", "--prefix", "t-", "--log-format", "json")
+	short := providers.WithBackoff(time.Millisecond, 5*time.Millisecond)
+	read, err := accounts.Credentials(dir, all.List)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := func(provider, account string) paybridge.Provider {
+		t.Helper()
+		d, _ := all.Lookup(provider)
+		creds := read[provider][account]
+		if account == "" {
+			creds = sim.MadeUpCredentials("paysim-")[provider]
+		}
+		c, err := d.New(base, creds, short)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	ctx := context.Background()
+	checks := []struct {
+		provider, account, id string
+		status                paybridge.Status
+		amount                string
+		code                  paybridge.Code
+	}{
+		{"coinbar", "", "order-1001", paybridge.StatusPending, "8.99", ""},
+		{"coinbar", "shop-a", "order-1001", paybridge.StatusPending, "19.99", ""},
+		{"coinbar", "shop-a", "order-1001", paybridge.StatusPaid, "19.99", ""},
+		{"coinbar", "shop-b", "order-1001", paybridge.StatusExpired, "5", ""},
+		{"muvinai", "shop-a", "pr-2001", paybridge.StatusPaid, "1500.50", ""},
+		{"muvinai", "shop-b", "pr-2001", paybridge.StatusPending, "99.99", ""},
+		{"muvinai", "", "pr-2001", "", "", paybridge.CodePaymentNotFound},
+		{"coinbar", "shop-b", "t-coinbar-0002", paybridge.StatusPending, "", ""},
+		{"muvinai", "shop-a", "t-muvinai-0001", paybridge.StatusPending, "", ""},
+		{"muvinai", "", "t-muvinai-0001", paybridge.StatusPending, "", ""},
+	}
+	for _, c := range checks {
+		got, err := client(c.provider, c.account).Check(ctx, c.id)
+		switch {
+		case c.code != "" && paybridge.ErrorCode(err) != c.code:
+			t.Errorf("%s %q %s: %+v, %v; want %s", c.provider, c.account, c.id, got, err, c.code)
+		case c.code == "" && (err != nil || got.Status != c.status || (c.amount != "" && got.Amount != c.amount)):
+			t.Errorf("%s %q %s: %s %q, %v; want %s %q", c.provider, c.account, c.id, got.Status, got.Amount, err, c.status, c.amount)
+		}
+	}
+	// The same generated id is two payments: their amounts differ.
+	a, errA := client("coinbar", "shop-a").Check(ctx, "t-coinbar-0001")
+	b, errB := client("coinbar", "shop-b").Check(ctx, "t-coinbar-0001")
+	if errA != nil || errB != nil || a.Amount == b.Amount {
+		t.Errorf("t-coinbar-0001 of shop-a %+v (%v) and of shop-b %+v (%v): want two payments", a, errA, b, errB)
+	}
+	stop()
+
+	banner := stdout.String()
+	for _, want := range []*regexp.Regexp{
+		regexp.MustCompile(`\n +account shop-a  payments: order-1001, t-coinbar-0001, t-coinbar-0002\n +checked: api-key, secret-key, the values of its files in --accounts-dir \(not shown\)\n`),
+		regexp.MustCompile(`\n +account shop-b  payments: order-1001, t-coinbar-0001, t-coinbar-0002\n +checked: api-key, the values of its files`),
+		regexp.MustCompile(`\n +account shop-b  payments: pr-2001, t-muvinai-0001, t-muvinai-0002\n`),
+		regexp.MustCompile(`\n +payments: t-muvinai-0001, t-muvinai-0002\n`),
+	} {
+		if !want.MatchString(banner) {
+			t.Errorf("the banner does not match %s:\n%s", want, banner)
+		}
+	}
+	for provider, byAccount := range read {
+		for account, creds := range byAccount {
+			for name, value := range creds {
+				if strings.Contains(banner, value) || strings.Contains(logs.String(), value) {
+					t.Errorf("%s %s's %s was printed:\n%s%s", provider, account, name, banner, logs)
+				}
+			}
+		}
+	}
+}
+
+// A provider with accounts and its default key set empty is served, its
+// default account not, and the banner says so.
+func TestRunServesAccountsWithoutDefault(t *testing.T) {
+	base, stdout, _, stop := startRun(t, "--accounts-dir", "testdata/accounts", "--coinbar-api-key", "", "--payments", "1")
+	if !regexp.MustCompile(`\ncoinbar +base URL .*\n +default account: not served \(no --coinbar-api-key\)\n +account shop-a  payments: sim-coinbar-0001\n`).MatchString(stdout.String()) {
+		t.Errorf("the banner does not say coinbar's default account is not served:\n%s", stdout)
+	}
+	cb, err := coinbar.New(base, "shop-b-coinbar-api-key")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := cb.Check(context.Background(), "sim-coinbar-0001"); err != nil || got.Status != paybridge.StatusPending {
+		t.Errorf("coinbar shop-b is not served: %+v, %v", got, err)
+	}
+	stop()
+}
+
+// An account paysim cannot read is a usage error naming its file, as
+// serve's log line does; so is a directory that is not there.
+func TestRunRefusesBadAccounts(t *testing.T) {
+	d := all.List[0]
+	write := func(t *testing.T, files map[string]string) string {
+		dir := t.TempDir()
+		for name, value := range files {
+			path := filepath.Join(dir, filepath.FromSlash(name))
+			must(t, os.MkdirAll(filepath.Dir(path), 0o700))
+			must(t, os.WriteFile(path, []byte(value), 0o600))
+		}
+		return dir
+	}
+	cases := []struct {
+		name  string
+		files map[string]string
+		want  func(dir string) string
+	}{
+		{"missing key", map[string]string{d.Name + "/shop-a/other": "x"},
+			func(dir string) string { return filepath.Join(dir, d.Name, "shop-a", "api-key") + " is missing" }},
+		{"empty key", map[string]string{d.Name + "/shop-a/api-key": "\n"},
+			func(dir string) string { return filepath.Join(dir, d.Name, "shop-a", "api-key") + " is empty" }},
+		{"bad name", map[string]string{d.Name + "/shop a/api-key": "k"},
+			func(dir string) string { return filepath.Join(dir, d.Name, "shop a") + ": its name" }},
+		{"no such directory", nil,
+			func(dir string) string { return filepath.Join(dir, "nope") }},
+		{"file", map[string]string{"file": "x"},
+			func(dir string) string { return filepath.Join(dir, "file") + " is not a directory" }},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			dir := write(t, c.files)
+			arg := dir
+			switch c.name {
+			case "no such directory":
+				arg = filepath.Join(dir, "nope")
+			case "file":
+				arg = filepath.Join(dir, "file")
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			err := run(ctx, []string{"--listen", "127.0.0.1:0", "--accounts-dir", arg}, &testkit.SyncBuffer{}, &testkit.SyncBuffer{})
+			if want := c.want(dir); err == nil || !strings.Contains(err.Error(), want) || !strings.HasPrefix(err.Error(), "--accounts-dir: ") || cli.ExitCode(err) != 2 {
+				t.Errorf("error %v (exit %d), want a usage error about --accounts-dir naming %s", err, cli.ExitCode(err), want)
+			}
+		})
+	}
+	// A scenario naming an account the directory has not.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := run(ctx, []string{"--listen", "127.0.0.1:0", "--scenario", "testdata/scenario-accounts.json"}, &testkit.SyncBuffer{}, &testkit.SyncBuffer{})
+	if want := "coinbar account shop-a payments, but it is not served"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("error %v, want one naming %s", err, want)
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
 	}
 }

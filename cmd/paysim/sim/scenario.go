@@ -9,13 +9,19 @@ import (
 	"os"
 	"time"
 
+	"github.com/paybridge/paybridge"
 	"github.com/paybridge/paybridge/providers"
 	"github.com/paybridge/paybridge/providers/all"
 	"github.com/paybridge/paybridge/providers/fake"
 )
 
-// Scenario is the payments each provider's fake serves, by provider name.
+// Scenario is the payments each provider's fake serves, by provider name:
+// the default account's.
 type Scenario map[string][]fake.Payment
+
+// AccountScenario is the payments of merchant accounts, by provider and
+// account name.
+type AccountScenario map[string]map[string][]fake.Payment
 
 // The scenario file's JSON shape, one member per provider:
 //
@@ -27,12 +33,16 @@ type Scenario map[string][]fake.Payment
 //	                        {"status": "approved", "detail": "correct", "amount_paid": "1500"}]}]}
 //
 // Amounts are JSON numbers or numeric strings, kept as exact text; "for"
-// is a Go duration; a step without "for" or "calls" holds forever.
+// is a Go duration; a step without "for" or "calls" holds forever. A
+// payment with "account": "shop-a" is that merchant account's (paysim
+// --accounts-dir must then have it), not the default account's; one id
+// may be used once per account (testdata/scenario-accounts.json).
 type scenarioFile map[string][]paymentFile
 
 // Amounts stay raw until decoded, so a bad one is reported with its payment.
 type paymentFile struct {
 	ID           string          `json:"id"`
+	Account      string          `json:"account"`
 	Amount       json.RawMessage `json:"amount"`
 	Currency     string          `json:"currency"`
 	CryptoAmount json.RawMessage `json:"crypto_amount"`
@@ -48,66 +58,88 @@ type stepFile struct {
 	For        string          `json:"for"`
 }
 
-// LoadScenario reads a scenario file.
-func LoadScenario(path string) (Scenario, error) {
+// LoadScenario reads a scenario file: the default accounts' payments and
+// the merchant accounts'.
+func LoadScenario(path string) (Scenario, AccountScenario, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("scenario: %w", err)
+		return nil, nil, fmt.Errorf("scenario: %w", err)
 	}
-	s, err := ParseScenario(bytes.NewReader(b))
+	s, accounts, err := ParseScenario(bytes.NewReader(b))
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
-	return s, nil
+	return s, accounts, nil
 }
 
 // ParseScenario decodes a scenario, refusing unknown fields, bad amounts
-// or durations and duplicate ids, with an error that names the payment.
-func ParseScenario(r io.Reader) (Scenario, error) {
+// or durations, bad account names and ids used twice in one account, with
+// an error that names the payment.
+func ParseScenario(r io.Reader) (Scenario, AccountScenario, error) {
 	dec := json.NewDecoder(r)
 	dec.DisallowUnknownFields()
 	var f scenarioFile
 	if err := dec.Decode(&f); err != nil {
-		return nil, fmt.Errorf("scenario: %w", err)
+		return nil, nil, fmt.Errorf("scenario: %w", err)
 	}
 	if dec.More() {
-		return nil, errors.New("scenario: unexpected data after the JSON object")
+		return nil, nil, errors.New("scenario: unexpected data after the JSON object")
 	}
 	for name := range f {
 		if _, ok := all.Lookup(name); !ok {
-			return nil, fmt.Errorf("scenario: unknown provider %q (%s)", name, knownProviders())
+			return nil, nil, fmt.Errorf("scenario: unknown provider %q (%s)", name, knownProviders())
 		}
 	}
-	s := Scenario{}
+	s, accounts := Scenario{}, AccountScenario{}
 	for _, d := range all.List {
 		if _, ok := f[d.Name]; !ok {
 			continue
 		}
-		payments, err := convertPayments(d.Name, f[d.Name])
+		byAccount, err := convertPayments(d.Name, f[d.Name])
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		s[d.Name] = payments
+		for account, payments := range byAccount {
+			if account == "" {
+				s[d.Name] = payments
+				continue
+			}
+			if accounts[d.Name] == nil {
+				accounts[d.Name] = map[string][]fake.Payment{}
+			}
+			accounts[d.Name][account] = payments
+		}
 	}
-	return s, nil
+	return s, accounts, nil
 }
 
-func convertPayments(provider string, in []paymentFile) ([]fake.Payment, error) {
-	out := make([]fake.Payment, 0, len(in))
-	seen := map[string]bool{}
+// convertPayments converts a provider's payments, by account ("" for the
+// default).
+func convertPayments(provider string, in []paymentFile) (map[string][]fake.Payment, error) {
+	out := map[string][]fake.Payment{}
+	seen := map[string]map[string]bool{} // by account
 	for i, pf := range in {
 		p, err := pf.payment()
 		if err == nil {
 			err = p.Validate()
 		}
-		if err == nil && seen[p.ID] {
+		if problem := paybridge.AccountProblem(pf.Account); err == nil && pf.Account != "" && problem != "" {
+			err = fmt.Errorf("account %q: its name %s", pf.Account, problem)
+		}
+		if err == nil && seen[pf.Account][p.ID] {
 			err = errors.New("the id is used twice")
+			if pf.Account != "" {
+				err = fmt.Errorf("the id is used twice in account %s", pf.Account)
+			}
 		}
 		if err != nil {
 			return nil, fmt.Errorf("scenario: %s payment %d (id %q): %w", provider, i+1, pf.ID, err)
 		}
-		seen[p.ID] = true
-		out = append(out, p)
+		if seen[pf.Account] == nil {
+			seen[pf.Account] = map[string]bool{}
+		}
+		seen[pf.Account][p.ID] = true
+		out[pf.Account] = append(out[pf.Account], p)
 	}
 	return out, nil
 }

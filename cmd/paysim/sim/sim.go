@@ -9,12 +9,14 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/paybridge/paybridge"
 	"github.com/paybridge/paybridge/providers"
 	"github.com/paybridge/paybridge/providers/all"
 	"github.com/paybridge/paybridge/providers/fake"
@@ -26,9 +28,21 @@ type Config struct {
 	// (the credentials its descriptor's Sim.Checks names). A provider
 	// without its required credentials is not served.
 	Credentials map[string]providers.Credentials
-	// Scenario is the payments to serve; only served providers may have
-	// some.
+	// Accounts are, by provider and account name, the merchant accounts
+	// each provider's fake serves beside the default credentials
+	// (docs/contract.md, "Accounts"), as accounts.Credentials reads them
+	// from the directory `paybridge serve --accounts-dir` reads. Each
+	// account has a fake of its own at the provider's paths, with its own
+	// payments, accepting only that account's credentials: the same
+	// payment id under two accounts is two payments. A provider with
+	// accounts is served even without default credentials.
+	Accounts map[string]map[string]providers.Credentials
+	// Scenario is the default accounts' payments; only providers whose
+	// default credentials are set may have some.
 	Scenario Scenario
+	// AccountScenario is the accounts' payments, by provider and account
+	// name; only accounts in Accounts may have some.
+	AccountScenario AccountScenario
 	// LatencyMin and LatencyMax delay every answer by a random time
 	// between them; zero for none.
 	LatencyMin, LatencyMax time.Duration
@@ -59,10 +73,11 @@ func MadeUpCredentials(prefix string) map[string]providers.Credentials {
 }
 
 // Sim serves the fakes of the providers it was given credentials for on
-// one handler: their paths do not clash.
+// one handler: their paths do not clash. A provider's accounts share its
+// paths, each request going to the fake whose credentials it carries.
 type Sim struct {
-	fakes    map[string]*fake.Engine
-	served   []string // in the order of all.List
+	fakes    map[string]*fake.Accounts // by provider; the default account is ""
+	served   []string                  // in the order of all.List
 	scenario Scenario
 	handler  http.Handler
 }
@@ -78,32 +93,40 @@ func New(cfg Config) (*Sim, error) {
 			return nil, fmt.Errorf("paysim: credentials for %q, which is no provider (%s)", name, knownProviders())
 		}
 	}
-	s := &Sim{fakes: map[string]*fake.Engine{}, scenario: cfg.Scenario}
+	if err := checkAccounts(cfg); err != nil {
+		return nil, err
+	}
+	s := &Sim{fakes: map[string]*fake.Accounts{}, scenario: cfg.Scenario}
 	mux := http.NewServeMux()
 	for _, d := range all.List {
-		creds := cfg.Credentials[d.Name]
+		creds, accounts := cfg.Credentials[d.Name], cfg.Accounts[d.Name]
 		if !d.Enabled(creds) {
-			if n := len(cfg.Scenario[d.Name]); n > 0 {
+			if n := len(cfg.Scenario[d.Name]); n > 0 && len(accounts) > 0 {
+				return nil, fmt.Errorf("paysim: the scenario has %d %s payments of the default account, but it is not served: %s", n, d.Name, missing(d, creds))
+			} else if n > 0 {
 				return nil, fmt.Errorf("paysim: the scenario has %d %s payments, but %s is not served: %s", n, d.Name, d.Name, missing(d, creds))
 			}
-			continue
-		}
-		// Each fake has its own stream, so that their faults do not fall
-		// in step and another provider does not change them.
-		e, err := d.Sim.NewFake(creds,
-			fake.WithSeed(cfg.Seed^nameHash(d.Name)),
-			fake.WithFaultRates(cfg.FaultRate*3/4, cfg.FaultRate/4),
-			fake.WithLatency(cfg.LatencyMin, cfg.LatencyMax))
-		if err != nil {
-			return nil, fmt.Errorf("paysim: %w", err)
-		}
-		for _, p := range cfg.Scenario[d.Name] {
-			if err := e.Add(p); err != nil {
-				return nil, fmt.Errorf("paysim: %s: %w", d.Name, err)
+			if len(accounts) == 0 {
+				continue
 			}
 		}
-		s.fakes[d.Name], s.served = e, append(s.served, d.Name)
-		mux.Handle(d.Sim.PathPrefix, e)
+		fakes := &fake.Accounts{}
+		if d.Enabled(creds) { // first: a request no fake accepts is refused by it
+			e, err := newFake(d, "", creds, cfg, cfg.Scenario[d.Name])
+			if err != nil {
+				return nil, err
+			}
+			fakes.Set("", e)
+		}
+		for _, name := range slices.Sorted(maps.Keys(accounts)) {
+			e, err := newFake(d, name, accounts[name], cfg, cfg.AccountScenario[d.Name][name])
+			if err != nil {
+				return nil, err
+			}
+			fakes.Set(name, e)
+		}
+		s.fakes[d.Name], s.served = fakes, append(s.served, d.Name)
+		mux.Handle(d.Sim.PathPrefix, fakes)
 	}
 	for name := range cfg.Scenario {
 		if _, ok := all.Lookup(name); !ok {
@@ -111,7 +134,7 @@ func New(cfg Config) (*Sim, error) {
 		}
 	}
 	if len(s.served) == 0 {
-		return nil, errors.New("paysim: no provider to serve: each lacks a required credential")
+		return nil, errors.New("paysim: no provider to serve: each lacks a required credential and has no account")
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -122,6 +145,80 @@ func New(cfg Config) (*Sim, error) {
 		s.handler = logRequests(cfg.Logger, mux)
 	}
 	return s, nil
+}
+
+// newFake makes the fake of one account of d ("" for the default) with
+// its payments. Each fake has its own stream, so that their faults do not
+// fall in step and another provider or account does not change them.
+func newFake(d providers.Descriptor, account string, creds providers.Credentials, cfg Config, payments []fake.Payment) (*fake.Engine, error) {
+	e, err := d.Sim.NewFake(creds,
+		fake.WithSeed(cfg.Seed^streamOf(d.Name, account)),
+		fake.WithFaultRates(cfg.FaultRate*3/4, cfg.FaultRate/4),
+		fake.WithLatency(cfg.LatencyMin, cfg.LatencyMax))
+	if err != nil {
+		return nil, fmt.Errorf("paysim: %w", err)
+	}
+	for _, p := range payments {
+		if err := e.Add(p); err != nil {
+			return nil, fmt.Errorf("paysim: %s: %w", accountTitle(d.Name, account), err)
+		}
+	}
+	return e, nil
+}
+
+// checkAccounts refuses accounts of no provider, bad account names,
+// accounts without their required credentials, two accounts of a
+// provider that its fakes could not tell apart, and payments of accounts
+// that are not served.
+func checkAccounts(cfg Config) error {
+	for name, accounts := range cfg.Accounts {
+		d, ok := all.Lookup(name)
+		if !ok {
+			return fmt.Errorf("paysim: accounts for %q, which is no provider (%s)", name, knownProviders())
+		}
+		seen := map[string]string{} // the credentials the fake checks → the account
+		if d.Enabled(cfg.Credentials[name]) {
+			seen[checked(d, cfg.Credentials[name])] = "the default account"
+		}
+		for _, account := range slices.Sorted(maps.Keys(accounts)) {
+			creds := accounts[account]
+			if problem := paybridge.AccountProblem(account); problem != "" {
+				return fmt.Errorf("paysim: %s account %q: its name %s", name, account, problem)
+			}
+			if !d.Enabled(creds) {
+				return fmt.Errorf("paysim: %s: %s", accountTitle(name, account), missing(d, creds))
+			}
+			if other, ok := seen[checked(d, creds)]; ok {
+				return fmt.Errorf("paysim: %s has the credentials of %s: their fakes could not tell their requests apart", accountTitle(name, account), other)
+			}
+			seen[checked(d, creds)] = "account " + account
+		}
+	}
+	for name, accounts := range cfg.AccountScenario {
+		for account, payments := range accounts {
+			if _, ok := cfg.Accounts[name][account]; !ok && len(payments) > 0 {
+				return fmt.Errorf("paysim: the scenario has %d %s payments, but it is not served", len(payments), accountTitle(name, account))
+			}
+		}
+	}
+	return nil
+}
+
+// checked is the credentials d's fake checks, as one comparable string.
+func checked(d providers.Descriptor, creds providers.Credentials) string {
+	var b strings.Builder
+	for _, name := range d.Sim.Checks {
+		fmt.Fprintf(&b, "%d:%s;", len(creds[name]), creds[name])
+	}
+	return b.String()
+}
+
+// accountTitle names an account in messages: "coinbar account shop-a".
+func accountTitle(provider, account string) string {
+	if account == "" {
+		return provider
+	}
+	return provider + " account " + account
 }
 
 // missing says which required credentials a provider lacks.
@@ -150,13 +247,32 @@ func nameHash(name string) uint64 {
 	return h.Sum64()
 }
 
+// streamOf makes an account's own random stream from a seed; the default
+// account's ("") is its provider's. "/" is in no provider's or account's
+// name, so no two accounts share a stream.
+func streamOf(provider, account string) uint64 {
+	if account == "" {
+		return nameHash(provider)
+	}
+	return nameHash(provider + "/" + account)
+}
+
 // Handler serves every served provider's API under its descriptor's
 // Sim.PathPrefix, and GET /healthz.
 func (s *Sim) Handler() http.Handler { return s.handler }
 
-// Fake is the fake of the provider called name, to script payments or
-// faults at run time; nil when it is not served.
-func (s *Sim) Fake(name string) *fake.Engine { return s.fakes[name] }
+// Fake is the fake of the default account of the provider called name,
+// to script payments or faults at run time; nil when it is not served.
+func (s *Sim) Fake(name string) *fake.Engine { return s.FakeOf(name, "") }
+
+// FakeOf is the fake of a provider's account ("" for the default); nil
+// when it is not served.
+func (s *Sim) FakeOf(provider, account string) *fake.Engine {
+	if f := s.fakes[provider]; f != nil {
+		return f.Engine(account)
+	}
+	return nil
+}
 
 // Served are the providers served, in the order of providers/all.
 func (s *Sim) Served() []string { return slices.Clone(s.served) }

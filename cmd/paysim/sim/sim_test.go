@@ -54,7 +54,7 @@ func TestParseScenarioNamesTheProblem(t *testing.T) {
 		{`[`, `scenario: unexpected EOF`},
 	}
 	for _, c := range cases {
-		_, err := sim.ParseScenario(strings.NewReader(c.in))
+		_, _, err := sim.ParseScenario(strings.NewReader(c.in))
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s:\n  error %v\n  want one containing %s", c.in, err, c.want)
 		}
