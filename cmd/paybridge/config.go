@@ -1,7 +1,10 @@
 package main
 
 import (
+	"errors"
 	"net/url"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -29,6 +32,9 @@ type serveConfig struct {
 
 	// providers are every provider of all.List, in its order, enabled or not.
 	providers []providerConfig
+	// accountsDir holds merchant accounts, <dir>/<provider>/<account>/;
+	// empty for none.
+	accountsDir string
 
 	bridge bridge.Config // everything but Logger and Registerer
 }
@@ -39,11 +45,16 @@ type providerConfig struct {
 	providers.Descriptor
 	baseURL     string
 	credentials providers.Credentials
+	// hasAccounts: the accounts directory has a subdirectory for it.
+	hasAccounts bool
 }
 
 // enabled reports whether the provider is served: every required
-// credential is set.
-func (p providerConfig) enabled() bool { return p.Enabled(p.credentials) }
+// credential is set, or it has merchant accounts.
+func (p providerConfig) enabled() bool { return p.hasDefault() || p.hasAccounts }
+
+// hasDefault reports whether the flags configure its default account.
+func (p providerConfig) hasDefault() bool { return p.Enabled(p.credentials) }
 
 // secrets are the configured values no output may show: the NATS and OTLP
 // URLs' passwords and tokens, and every provider's secret credentials.
@@ -85,6 +96,7 @@ func serveFlags(c *serveConfig, raw *rawServeFlags) *flagSet {
 	for _, d := range all.List {
 		providerFlags(f, d)
 	}
+	f.StringVar(&c.accountsDir, "accounts-dir", "", "directory of merchant accounts, <dir>/<provider>/<account>/ with one file per credential (one Kubernetes Secret per account), followed as it changes; empty: none")
 
 	f.StringVar(&raw.watchSchedule, "watch-schedule", bridge.FormatSchedule(def.WatchSchedule), "delays between re-checks of a watched payment, the last repeating")
 	f.DurationVar(&c.bridge.WatchDeadline, "watch-deadline", def.WatchDeadline, "how long a payment is watched before a watch-expired event")
@@ -163,6 +175,9 @@ func (c *serveConfig) finish(f *flagSet, raw rawServeFlags) error {
 	if c.nats.url == "" && c.dataDir == "" {
 		return f.bad("data-dir", "the embedded NATS server needs a data directory")
 	}
+	if err := c.findAccounts(f); err != nil {
+		return err
+	}
 	b := &c.bridge
 	b.Limits = map[string]bridge.Rate{}
 	for _, p := range c.providers {
@@ -217,6 +232,29 @@ func (c *serveConfig) finish(f *flagSet, raw rawServeFlags) error {
 	return nil
 }
 
+// findAccounts checks --accounts-dir and marks the providers it has a
+// subdirectory for: they are served even without a default key. Accounts
+// added later under any served provider are taken without a restart; a
+// provider served by neither its flags nor a subdirectory at the start
+// needs one.
+func (c *serveConfig) findAccounts(f *flagSet) error {
+	if c.accountsDir == "" {
+		return nil
+	}
+	info, err := os.Stat(c.accountsDir)
+	switch {
+	case err != nil:
+		return f.bad("accounts-dir", errors.Unwrap(err).Error())
+	case !info.IsDir():
+		return f.bad("accounts-dir", "not a directory")
+	}
+	for i, p := range c.providers {
+		info, err := os.Stat(filepath.Join(c.accountsDir, p.Name))
+		c.providers[i].hasAccounts = err == nil && info.IsDir()
+	}
+	return nil
+}
+
 // readProvider reads a provider's flags, unchecked.
 func readProvider(f *flagSet, d providers.Descriptor) providerConfig {
 	p := providerConfig{Descriptor: d, baseURL: f.value(d.Flag("base-url")), credentials: providers.Credentials{}}
@@ -267,7 +305,7 @@ func noProviderEnabled() error {
 		}
 		flags = append(flags, strings.Join(required, " and "))
 	}
-	return cli.Usagef("no provider enabled: set %s (or %s or their _FILE variables)", orList(flags), strings.Join(vars, ", "))
+	return cli.Usagef("no provider enabled: set %s (or %s or their _FILE variables), or give --accounts-dir a subdirectory per provider", orList(flags), strings.Join(vars, ", "))
 }
 
 // orList joins items as a sentence does: "a", "a or b", "a, b or c".

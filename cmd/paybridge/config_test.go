@@ -137,7 +137,7 @@ func TestNoProviderEnabled(t *testing.T) {
 			}
 		}
 	}
-	if err := noProviderEnabled(); len(all.List) == 2 && err.Error() != "no provider enabled: set --coinbar-api-key or --muvinai-api-key (or PAYBRIDGE_COINBAR_API_KEY, PAYBRIDGE_MUVINAI_API_KEY or their _FILE variables)" {
+	if err := noProviderEnabled(); len(all.List) == 2 && err.Error() != "no provider enabled: set --coinbar-api-key or --muvinai-api-key (or PAYBRIDGE_COINBAR_API_KEY, PAYBRIDGE_MUVINAI_API_KEY or their _FILE variables), or give --accounts-dir a subdirectory per provider" {
 		t.Errorf("with the two providers: %v", err)
 	}
 }
@@ -390,5 +390,34 @@ func TestOnlyEnabledProvidersBaseURLsAreChecked(t *testing.T) {
 	_, _, err := parseServe([]string{"--muvinai-api-key", "k", "--muvinai-base-url", ""}, none)
 	if want := "--muvinai-base-url is empty: muvinai needs the base URL of its API"; err == nil || err.Error() != want {
 		t.Errorf("an enabled provider without a base URL: %v, want %s", err, want)
+	}
+}
+
+// --accounts-dir must be a directory; a provider with a subdirectory there
+// is enabled without its default key (and its base URL is checked), one
+// without is not.
+func TestAccountsDirEnablesItsProviders(t *testing.T) {
+	none := func(string) (string, bool) { return "", false }
+	root := t.TempDir()
+	file := filepath.Join(root, "file")
+	must(t, os.WriteFile(file, nil, 0o600))
+	for arg, want := range map[string]string{
+		filepath.Join(root, "missing"): "no such file or directory",
+		file:                           "not a directory",
+	} {
+		if _, _, err := parseServe([]string{"--accounts-dir", arg}, none); err == nil || !strings.HasPrefix(err.Error(), "--accounts-dir ") || !strings.HasSuffix(err.Error(), want) {
+			t.Errorf("--accounts-dir %s: %v, want %q", arg, err, want)
+		}
+	}
+	if _, _, err := parseServe([]string{"--accounts-dir", root}, none); err == nil || !strings.Contains(err.Error(), "no provider enabled") {
+		t.Errorf("an accounts directory without a provider's subdirectory: %v", err)
+	}
+	must(t, os.Mkdir(filepath.Join(root, "coinbar"), 0o700))
+	cfg, _, err := parseServe([]string{"--accounts-dir", root}, none)
+	if err != nil || !cfg.provider("coinbar").enabled() || cfg.provider("coinbar").hasDefault() || cfg.provider("muvinai").enabled() {
+		t.Errorf("coinbar by its subdirectory: %v, coinbar %+v", err, cfg.provider("coinbar"))
+	}
+	if _, _, err := parseServe([]string{"--accounts-dir", root, "--coinbar-base-url", "ftp://x"}, none); err == nil || !strings.Contains(err.Error(), "--coinbar-base-url") {
+		t.Errorf("a provider enabled by its accounts keeps its base URL checked: %v", err)
 	}
 }

@@ -2,9 +2,12 @@ package main
 
 import (
 	"cmp"
+	"maps"
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 )
 
 // redacted stands in for a secret in anything paybridge shows.
@@ -80,35 +83,50 @@ func rawUserinfo(raw string) string {
 }
 
 // secretSet holds the configured secrets that no log line or message may
-// show: provider keys, the webhook token, NATS passwords and tokens. It
-// blanks them where a library's error text could carry one.
+// show: provider keys, the webhook token, NATS passwords and tokens, and
+// every merchant account's credentials, which arrive while serve runs. It
+// blanks them where a library's error text could carry one. It is safe
+// for concurrent use: a reload adds while log lines are redacted.
 type secretSet struct {
-	values   []string
-	replacer *strings.Replacer // nil while there is nothing to hide
+	mu       sync.Mutex // serializes add
+	known    map[string]bool
+	replacer atomic.Pointer[strings.Replacer] // nil while there is nothing to hide
 }
 
-// add adds the non-empty values. Call it before the set is used.
+// add adds the non-empty values, all at once: a reload of 10,000 accounts
+// builds one replacer, not 20,000.
 func (s *secretSet) add(values ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	added := false
 	for _, v := range values {
-		if v != "" && !slices.Contains(s.values, v) {
-			s.values = append(s.values, v)
+		if v != "" && !s.known[v] {
+			if s.known == nil {
+				s.known = map[string]bool{}
+			}
+			s.known[v], added = true, true
 		}
 	}
+	if !added {
+		return
+	}
 	// Longest first, so that "user:password" is blanked whole.
-	slices.SortFunc(s.values, func(a, b string) int { return cmp.Compare(len(b), len(a)) })
-	pairs := make([]string, 0, 2*len(s.values))
-	for _, v := range s.values {
+	all := slices.Collect(maps.Keys(s.known))
+	slices.SortFunc(all, func(a, b string) int { return cmp.Or(cmp.Compare(len(b), len(a)), strings.Compare(a, b)) })
+	pairs := make([]string, 0, 2*len(all))
+	for _, v := range all {
 		pairs = append(pairs, v, redacted)
 	}
-	if len(pairs) > 0 {
-		s.replacer = strings.NewReplacer(pairs...)
-	}
+	s.replacer.Store(strings.NewReplacer(pairs...))
 }
 
 // redact returns text with every secret blanked.
 func (s *secretSet) redact(text string) string {
-	if s == nil || s.replacer == nil {
+	if s == nil {
 		return text
 	}
-	return s.replacer.Replace(text)
+	if r := s.replacer.Load(); r != nil {
+		return r.Replace(text)
+	}
+	return text
 }

@@ -22,6 +22,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/paybridge/paybridge"
+	"github.com/paybridge/paybridge/accounts"
 	"github.com/paybridge/paybridge/bridge"
 	"github.com/paybridge/paybridge/internal/cli"
 	"github.com/paybridge/paybridge/natsembed"
@@ -82,6 +83,9 @@ type server struct {
 	started       atomic.Bool                  // the bridge takes requests
 	draining      atomic.Bool                  // Close has begun
 	natsGone      atomic.Bool                  // the NATS connection is closed for good
+	// following rereads --accounts-dir until stopFollowing; nil without it.
+	following     sync.WaitGroup
+	stopFollowing func()
 }
 
 // wait runs until ctx ends (nil: Close then drains) or something serve
@@ -124,6 +128,12 @@ func (m *Main) startServer(ctx context.Context, cfg serveConfig, log *slog.Logge
 	}
 	s := &server{log: log, failed: make(chan error, 1)}
 	m.onClose("serve", s.close)
+	var accountsDir *accounts.Dir
+	if cfg.accountsDir != "" {
+		if accountsDir, err = s.followAccounts(cfg, log, httpOptions(log, tracer), m.secrets.add); err != nil {
+			return nil, err
+		}
+	}
 	if cfg.nats.url == "" {
 		// Before anything listens: nats-server reports a store it cannot
 		// write only by never becoming ready, which reads as a port problem.
@@ -168,6 +178,9 @@ func (m *Main) startServer(ctx context.Context, cfg serveConfig, log *slog.Logge
 	}
 	bcfg := cfg.bridge
 	bcfg.Logger, bcfg.Registerer, bcfg.TracerProvider = log, reg, tracer
+	if accountsDir != nil {
+		bcfg.Accounts = accountsDir
+	}
 	if s.bridge, err = bridge.New(ctx, s.nc, bcfg, provs...); err != nil {
 		return nil, fmt.Errorf("starting the bridge: %w", err)
 	}
@@ -177,25 +190,34 @@ func (m *Main) startServer(ctx context.Context, cfg serveConfig, log *slog.Logge
 		return nil, fmt.Errorf("starting the bridge: %w", err)
 	}
 	s.started.Store(true)
-	names := make([]string, len(provs))
-	for i, p := range provs {
-		names[i] = p.Name()
+	var names []string
+	for _, p := range cfg.providers {
+		if p.enabled() {
+			names = append(names, p.Name)
+		}
 	}
 	log.Info("paybridge ready", "providers", strings.Join(names, ","), "nats", redactURLs(s.natsURL),
 		"http", s.httpAddr.String(), "admin", s.adminAddr.String(), "replicas", bcfg.Replicas, "event_mode", bcfg.EventMode.String())
 	return s, nil
 }
 
-// newProviders builds a client for each enabled provider; tp, when not
-// nil, records a span per HTTP attempt.
-func newProviders(cfg serveConfig, log *slog.Logger, tp trace.TracerProvider) ([]paybridge.Provider, error) {
-	httpOpts := []providers.HTTPOption{providers.WithLogger(log)}
+// httpOptions configure every provider client: tp, when not nil, records
+// a span per HTTP attempt.
+func httpOptions(log *slog.Logger, tp trace.TracerProvider) []providers.HTTPOption {
+	opts := []providers.HTTPOption{providers.WithLogger(log)}
 	if tp != nil {
-		httpOpts = append(httpOpts, providers.WithTracerProvider(tp))
+		opts = append(opts, providers.WithTracerProvider(tp))
 	}
+	return opts
+}
+
+// newProviders builds the client of each provider's default account, for
+// those whose flags configure one.
+func newProviders(cfg serveConfig, log *slog.Logger, tp trace.TracerProvider) ([]paybridge.Provider, error) {
+	httpOpts := httpOptions(log, tp)
 	var provs []paybridge.Provider
 	for _, p := range cfg.providers {
-		if !p.enabled() {
+		if !p.hasDefault() {
 			continue
 		}
 		c, err := p.New(p.baseURL, p.credentials, httpOpts...)
@@ -205,6 +227,35 @@ func newProviders(cfg serveConfig, log *slog.Logger, tp trace.TracerProvider) ([
 		provs = append(provs, c)
 	}
 	return provs, nil
+}
+
+// accountsReload is how often --accounts-dir is read again: the
+// contract's ten seconds for a change leave room for a Kubernetes Secret
+// volume's own delay.
+const accountsReload = 2 * time.Second
+
+// followAccounts reads --accounts-dir for every served provider, each
+// account's secrets handed to secrets before any client uses them, and
+// rereads it every accountsReload until close.
+func (s *server) followAccounts(cfg serveConfig, log *slog.Logger, httpOpts []providers.HTTPOption, secrets func(...string)) (*accounts.Dir, error) {
+	acfg := accounts.Config{Root: cfg.accountsDir, BaseURLs: map[string]string{}, HTTPOptions: httpOpts, Secrets: secrets, Logger: log}
+	for _, p := range cfg.providers {
+		if p.enabled() {
+			acfg.Providers = append(acfg.Providers, p.Descriptor)
+			acfg.BaseURLs[p.Name] = p.baseURL
+		}
+	}
+	dir, err := accounts.Open(acfg)
+	if err != nil {
+		return nil, cli.UsageError{Err: fmt.Errorf("--accounts-dir: %w", err)}
+	}
+	done := make(chan struct{})
+	s.following.Go(func() { dir.Follow(done, accountsReload) })
+	s.stopFollowing = func() { close(done); s.following.Wait() }
+	for _, p := range acfg.Providers {
+		log.Info("merchant accounts read", "provider", p.Name, "accounts", dir.Count(p.Name), "directory", cfg.accountsDir)
+	}
+	return dir, nil
 }
 
 func (s *server) startEmbedded(cfg serveConfig) error {
@@ -258,6 +309,9 @@ func (s *server) close(ctx context.Context) error {
 		if err := s.bridge.Close(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("bridge: %w", err))
 		}
+	}
+	if s.stopFollowing != nil {
+		s.stopFollowing()
 	}
 	for _, srv := range s.httpServers {
 		if err := srv.Shutdown(ctx); err != nil {
