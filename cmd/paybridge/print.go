@@ -50,13 +50,15 @@ func printReply(w io.Writer, rep paybridge.Reply, replyJSON []byte, err error, a
 //	  amount: 8.99 EUR  crypto: 0.00045145423250897323 BTC
 //	  provider updated: 2026-01-02T03:04:05Z  checked: 2026-01-02T03:04:06Z (provider)
 //
+// A merchant account's payment begins "coinbar/shop-a order-1" (paymentName).
+//
 // Every string in it came from whoever answered, and most from the
 // provider's API, so each is escaped (see escapeForTerminal): a status
 // holding ESC sequences must not clear the screen or forge a line.
 func formatReply(r paybridge.Reply) string {
 	e := escapeForTerminal
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s %s: %s", e(r.Provider), e(r.PaymentID), e(string(r.Status)))
+	fmt.Fprintf(&b, "%s: %s", paymentName(r.Provider, r.Account, r.PaymentID), e(string(r.Status)))
 	switch {
 	case !r.Changed:
 		b.WriteString(" unchanged")
@@ -107,9 +109,21 @@ func rawStatus(status, detail string) string {
 
 func formatTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
 
+// paymentName names a payment for people, escaped: "coinbar order-1", or
+// "coinbar/shop-a order-1" for a merchant account's ("/" is in no
+// provider's or account's name).
+func paymentName(provider, account, id string) string {
+	e := escapeForTerminal
+	if account == "" {
+		return e(provider) + " " + e(id)
+	}
+	return e(provider) + "/" + e(account) + " " + e(id)
+}
+
 // eventLine describes an event in one line, e.g.
 //
 //	2026-01-02T03:04:05.000Z coinbar order-1 pending → paid (SUCCESS) id=…
+//	2026-01-02T03:04:05.000Z coinbar/shop-a order-1 pending → paid (SUCCESS) id=…
 //
 // Its strings are escaped as formatReply's are: anyone who may publish
 // to the stream, and any provider, wrote them.
@@ -124,6 +138,6 @@ func eventLine(ev events.Event) string {
 	if ev.Type == events.TypeWatchExpired {
 		change = fmt.Sprintf("watch expired at %s", e(string(d.Status)))
 	}
-	return fmt.Sprintf("%s %s %s %s (%s) id=%s", formatTime(ev.Time), e(d.Provider), e(d.PaymentID), change,
+	return fmt.Sprintf("%s %s %s (%s) id=%s", formatTime(ev.Time), paymentName(d.Provider, d.Account, d.PaymentID), change,
 		rawStatus(d.ProviderStatus, d.ProviderStatusDetail), e(ev.ID))
 }

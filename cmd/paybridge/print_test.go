@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/paybridge/paybridge"
+	"github.com/paybridge/paybridge/events"
 	"github.com/paybridge/paybridge/internal/testkit"
 	"github.com/paybridge/paybridge/providers/fake"
 )
@@ -89,5 +90,22 @@ func TestErrorsAreEscaped(t *testing.T) {
 	}
 	if !strings.Contains(stderr, `NO\u001b[2JSUCH`) {
 		t.Errorf("stderr does not name the stream, escaped: %q", stderr)
+	}
+}
+
+// TestAccountIsPrinted: a merchant account's reply and event name the
+// account after the provider; the default account's read as before.
+func TestAccountIsPrinted(t *testing.T) {
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	for account, want := range map[string]string{"": "coinbar order-1", "shop-a": "coinbar/shop-a order-1"} {
+		ev := events.Event{ID: "ev-1", Type: events.TypeStatusChanged, Time: at, Data: events.StatusChanged{
+			Provider: "coinbar", Account: account, PaymentID: "order-1", Status: paybridge.StatusPending, ProviderStatus: "PENDING"}}
+		if got, line := eventLine(ev), "2026-01-02T03:04:05.000Z "+want+" new → pending (PENDING) id=ev-1"; got != line {
+			t.Errorf("event of account %q: %q, want %q", account, got, line)
+		}
+		reply := paybridge.Reply{Provider: "coinbar", Account: account, PaymentID: "order-1", Status: paybridge.StatusPaid, CheckedAt: at}
+		if got := formatReply(reply); !strings.HasPrefix(got, want+": paid unchanged\n") {
+			t.Errorf("reply of account %q: %q, want it to begin %q", account, got, want+": paid")
+		}
 	}
 }
