@@ -1,6 +1,9 @@
 package paybridge
 
-import "strings"
+import (
+	"strings"
+	"time"
+)
 
 // The NATS subjects and stream of the contract (docs/contract.md, "NATS
 // assets") by their default names. bridge.Config and the client's options
@@ -22,6 +25,13 @@ const (
 const (
 	MaxProviderBytes  = 64
 	MaxPaymentIDBytes = 256
+)
+
+// The bounds of a check request's request_id, in bytes, and of its
+// max_age: the bridge refuses more as invalid_request.
+const (
+	MaxRequestIDBytes = 128
+	MaxMaxAge         = 30 * 24 * time.Hour
 )
 
 // MaxAccountBytes bounds a merchant account's name (docs/contract.md,
