@@ -19,6 +19,10 @@ const (
 	DefaultEventStream          = paybridge.DefaultEventStream
 	DefaultStatusChangedSubject = paybridge.DefaultStatusChangedSubject
 	DefaultWatchExpiredSubject  = paybridge.DefaultWatchExpiredSubject
+	// The durable intake (docs/contract.md, "Queued checks"): Enqueue
+	// publishes on the subject, which the bridge's stream captures.
+	DefaultQueuedCheckSubject = paybridge.DefaultQueuedCheckSubject
+	DefaultCheckStream        = paybridge.DefaultCheckStream
 )
 
 // Client speaks to paybridge over a NATS connection the service already
@@ -28,6 +32,7 @@ type Client struct {
 	nc                   *nats.Conn
 	js                   jetstream.JetStream
 	checkSubject         string
+	queuedCheckSubject   string
 	statusSubject        string
 	eventStream          string
 	statusChangedSubject string
@@ -47,6 +52,7 @@ func New(nc *nats.Conn, opts ...Option) (*Client, error) {
 	c := &Client{
 		nc:                   nc,
 		checkSubject:         DefaultCheckSubject,
+		queuedCheckSubject:   DefaultQueuedCheckSubject,
 		statusSubject:        DefaultStatusSubject,
 		eventStream:          DefaultEventStream,
 		statusChangedSubject: DefaultStatusChangedSubject,
@@ -70,6 +76,15 @@ func WithCheckSubject(subject string) Option {
 	return func(c *Client) error {
 		c.checkSubject = subject
 		return checkSubject("check subject", subject)
+	}
+}
+
+// WithQueuedCheckSubject publishes queued checks (Enqueue) on subject
+// instead of payments.check.queued: the bridge's Config.QueuedCheckSubject.
+func WithQueuedCheckSubject(subject string) Option {
+	return func(c *Client) error {
+		c.queuedCheckSubject = subject
+		return checkSubject("queued-check subject", subject)
 	}
 }
 

@@ -1,6 +1,7 @@
 // Package client is how a Go service uses paybridge: check a payment, read
-// its stored status, and consume status events, over the *nats.Conn the
-// service already has. The contract it speaks is docs/contract.md.
+// its stored status, queue checks that must not be lost, and consume status
+// events, over the *nats.Conn the service already has. The contract it
+// speaks is docs/contract.md.
 //
 //	c, err := client.New(nc)
 //	ctx, cancel := context.WithTimeout(ctx, client.CheckTimeout)
@@ -15,6 +16,36 @@
 // turn them into a float64. The context is the request's deadline and the
 // client adds none: give a check at least CheckTimeout (35 s), since one
 // provider call may take 30 s after up to 2 s of waiting for call budget.
+//
+// # Queued checks
+//
+// Enqueue publishes a check to the bridge's durable intake, the JetStream
+// stream PAYMENT_CHECKS, and returns once the stream has stored it
+// (Enqueued: the stream and the sequence). Nothing replies: the check's
+// effects (the stored status, the event, the watch) are what the caller
+// sees, as with a fire-and-forget check. Unlike one, it is not dropped
+// when the bridge is busy or down: it waits in the stream, and every
+// bridge takes queued checks as its slots free up. It is for a batch job
+// checking many payments (every open one, each night), which wants each
+// checked and no reply:
+//
+//	stored, err := c.Enqueue(ctx, "coinbar", "order-1", client.Watch())
+//
+// The options are those of the check request (Watch, MaxAge, RequestID,
+// Account), and DedupeID; ReplyJSON has no reply to hold, and is not one.
+// Every argument is checked as the bridge checks a request, since the
+// bridge would end an invalid queued check unheard of. A full stream is
+// refused at once, as an error matching ErrOverloaded; no stream on the
+// subject (no bridge has ever started on this NATS) is ErrNoCheckStream.
+// Without DedupeID every Enqueue is stored, so that a payment queued twice
+// is checked twice; with it, the stream keeps one of the checks published
+// with the same id within two minutes (to publish again a check whose
+// PubAck did not come).
+//
+// Use Check when the caller wants the answer now; Enqueue when it wants
+// each check done, whenever; a fire-and-forget check (a core publish on
+// payments.check without a reply subject, outside this package) only where
+// losing one is fine.
 //
 // # Errors
 //
@@ -76,8 +107,8 @@
 //
 // # Assets
 //
-// The subjects and the stream are those of docs/contract.md, "NATS assets";
-// WithCheckSubject, WithStatusSubject, WithEventStream and
-// WithEventSubjects follow a bridge whose bridge.Config names them
-// otherwise.
+// The subjects and the streams are those of docs/contract.md, "NATS
+// assets"; WithCheckSubject, WithQueuedCheckSubject, WithStatusSubject,
+// WithEventStream and WithEventSubjects follow a bridge whose bridge.Config
+// names them otherwise.
 package client

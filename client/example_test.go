@@ -127,6 +127,33 @@ func ExampleClient_Check_errors() {
 	// true request not sent: invalid_request: provider: must be 1 to 64 bytes, got 0
 }
 
+// A batch job queues a check of each open payment: the stream keeps them
+// until a bridge has done them, at its own pace, even one that is down
+// now. Each change is an event, as for any check; the job waits for none.
+func ExampleClient_Enqueue() {
+	nc, stop := runningPaybridge()
+	defer stop()
+	c, err := client.New(nc)
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, id := range []string{"order-1", "order-2"} {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		stored, err := c.Enqueue(ctx, "coinbar", id, client.Watch())
+		cancel()
+		switch {
+		case errors.Is(err, client.ErrOverloaded):
+			log.Fatal("the stream is full: slow down, and queue the rest later: ", err)
+		case err != nil:
+			log.Fatal(err)
+		}
+		fmt.Println(id, "queued in", stored.Stream, "at sequence", stored.Sequence)
+	}
+	// Output:
+	// order-1 queued in PAYMENT_CHECKS at sequence 1
+	// order-2 queued in PAYMENT_CHECKS at sequence 2
+}
+
 // Status reads what the bridge has stored, never calling the provider.
 func ExampleClient_Status() {
 	nc, stop := runningPaybridge()

@@ -30,11 +30,12 @@ type requestBody struct {
 	RequestID string `json:"request_id,omitempty"`
 }
 
-// request is one check or lookup as its options leave it.
+// request is one check, lookup or queued check as its options leave it.
 type request struct {
 	body      requestBody
 	maxAge    time.Duration
 	replyJSON *[]byte
+	dedupeID  string // a queued check's Nats-Msg-Id; "" for none
 }
 
 // A CheckOption adds to a check request.
@@ -43,46 +44,73 @@ type CheckOption interface{ applyToCheck(*request) }
 // A StatusOption adds to a status lookup.
 type StatusOption interface{ applyToStatus(*request) }
 
+// An EnqueueOption adds to a queued check (Enqueue). Nothing replies to a
+// queued check, so the options about a reply (ReplyJSON) are not ones.
+type EnqueueOption interface{ applyToEnqueue(*request) }
+
 // A RequestOption is an option of checks and lookups alike.
 type RequestOption interface {
 	CheckOption
 	StatusOption
 }
 
-type checkOption func(*request)
+// A QueueableOption sets a field of a check request, whether the check is
+// sent and answered (Check) or queued (Enqueue).
+type QueueableOption interface {
+	CheckOption
+	EnqueueOption
+}
 
-func (o checkOption) applyToCheck(r *request) { o(r) }
+// A PaymentOption is an option of checks, lookups and queued checks alike.
+type PaymentOption interface {
+	RequestOption
+	EnqueueOption
+}
 
+// queueableOption is an option of Check and Enqueue.
+type queueableOption func(*request)
+
+func (o queueableOption) applyToCheck(r *request)   { o(r) }
+func (o queueableOption) applyToEnqueue(r *request) { o(r) }
+
+// requestOption is an option of Check and Status.
 type requestOption func(*request)
 
 func (o requestOption) applyToCheck(r *request)  { o(r) }
 func (o requestOption) applyToStatus(r *request) { o(r) }
 
+// paymentOption is an option of Check, Status and Enqueue.
+type paymentOption func(*request)
+
+func (o paymentOption) applyToCheck(r *request)   { o(r) }
+func (o paymentOption) applyToStatus(r *request)  { o(r) }
+func (o paymentOption) applyToEnqueue(r *request) { o(r) }
+
 // Watch asks the bridge to keep re-checking the payment after this check
 // until its status is terminal (docs/contract.md, "Watches"); each change
 // is then an event.
-func Watch() CheckOption { return checkOption(func(r *request) { r.body.Watch = true }) }
+func Watch() QueueableOption { return queueableOption(func(r *request) { r.body.Watch = true }) }
 
 // MaxAge lets the bridge answer from the stored status when the provider
 // confirmed it at most d ago, sparing a provider call (and its budget).
 // Zero, the default, always asks the provider; the bridge takes up to 30
-// days.
-func MaxAge(d time.Duration) CheckOption {
-	return checkOption(func(r *request) { r.maxAge = d })
+// days. A queued check counts d from when the bridge takes it.
+func MaxAge(d time.Duration) QueueableOption {
+	return queueableOption(func(r *request) { r.maxAge = d })
 }
 
 // RequestID is echoed in the reply and the bridge's logs: a way to find
 // one check in them. At most 128 bytes.
-func RequestID(id string) CheckOption {
-	return checkOption(func(r *request) { r.body.RequestID = id })
+func RequestID(id string) QueueableOption {
+	return queueableOption(func(r *request) { r.body.RequestID = id })
 }
 
 // Account names the merchant account the payment belongs to, for a
 // platform that serves several merchants of one provider
 // (docs/contract.md, "Accounts"); without it, the provider's default
 // account. A bridge without that account answers unknown_account.
-func Account(name string) RequestOption {
-	return requestOption(func(r *request) { r.body.Account = name })
+func Account(name string) PaymentOption {
+	return paymentOption(func(r *request) { r.body.Account = name })
 }
 
 // ReplyJSON stores the reply's body in *dst exactly as received, error
@@ -126,12 +154,9 @@ func (c *Client) request(ctx context.Context, subject string, r *request) (paybr
 	if err := r.validate(); err != nil {
 		return paybridge.Reply{}, fmt.Errorf("request not sent: %w", err)
 	}
-	if r.maxAge > 0 {
-		r.body.MaxAge = r.maxAge.String()
-	}
-	data, err := json.Marshal(r.body)
+	data, err := r.encode()
 	if err != nil {
-		return paybridge.Reply{}, fmt.Errorf("encoding the request: %w", err)
+		return paybridge.Reply{}, err
 	}
 	msg, err := c.nc.RequestMsgWithContext(ctx, &nats.Msg{Subject: subject, Data: data, Header: traceHeader(ctx)})
 	switch {
@@ -164,6 +189,18 @@ func (r *request) validate() error {
 		return paybridge.Errorf(paybridge.CodeInvalidRequest, "account: %s, got %q", paybridge.AccountProblem(r.body.Account), r.body.Account)
 	}
 	return nil
+}
+
+// encode is the request's JSON body.
+func (r *request) encode() ([]byte, error) {
+	if r.maxAge > 0 {
+		r.body.MaxAge = r.maxAge.String()
+	}
+	data, err := json.Marshal(r.body)
+	if err != nil {
+		return nil, fmt.Errorf("encoding the request: %w", err)
+	}
+	return data, nil
 }
 
 // decodeReply reads a reply: an error reply (told by the micro error
