@@ -1,0 +1,199 @@
+package bridge_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/micro"
+
+	"github.com/paybridge/paybridge/bridge"
+	"github.com/paybridge/paybridge/natsembed"
+	"github.com/paybridge/paybridge/providers/coinbar"
+	"github.com/paybridge/paybridge/providers/fake"
+)
+
+// The allocation figures of a check are the bridge's alone: the NATS
+// server, the provider fake and the requester run in a peer process (this
+// test binary again, with allocPeerEnv set), and this process holds only
+// the bridge, so that its malloc count across a run of checks is what
+// the bridge spends on them.
+const allocPeerEnv = "PAYBRIDGE_ALLOC_PEER"
+
+// allocPayment is the peer's one payment: pending, unchanged check after
+// check (the common case).
+const allocPayment = "alloc-1"
+
+// peerAddrs is what the peer prints once it serves.
+type peerAddrs struct {
+	NATS     string `json:"nats"`
+	Provider string `json:"provider"`
+}
+
+// runAllocPeer is the peer: NATS with JetStream, the CoinbarPay fake over
+// loopback HTTP, and a requester that sends n checks one at a time when
+// asked on alloc.run. It runs until its standard input closes.
+func runAllocPeer() error {
+	dir, err := os.MkdirTemp("", "paybridge-alloc-peer-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	srv, err := natsembed.Start(natsembed.Config{Host: "127.0.0.1", Port: -1, StoreDir: dir})
+	if err != nil {
+		return err
+	}
+	defer srv.Shutdown()
+	f, err := coinbar.NewFake(coinbarClientID, coinbarSecret)
+	if err != nil {
+		return err
+	}
+	if err := f.Add(fake.Payment{ID: allocPayment, Amount: "8.99", Currency: "EUR",
+		CryptoAmount: "0.00045145423250897323", CryptoCoin: "BTC", Steps: []fake.Step{{Status: "PENDING"}}}); err != nil {
+		return err
+	}
+	hs := httptest.NewServer(f)
+	defer hs.Close()
+	nc, err := nats.Connect(srv.ClientURL())
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	req := []byte(`{"provider":"coinbar","payment_id":"` + allocPayment + `"}`)
+	_, err = nc.Subscribe("alloc.run", func(m *nats.Msg) {
+		n, _ := strconv.Atoi(string(m.Data))
+		for range n {
+			rep, err := nc.Request("payments.check", req, 10*time.Second)
+			if err == nil && rep.Header.Get(micro.ErrorCodeHeader) != "" {
+				err = fmt.Errorf("check failed: %s", rep.Data)
+			}
+			if err != nil {
+				_ = m.Respond([]byte(err.Error()))
+				return
+			}
+		}
+		_ = m.Respond([]byte("ok"))
+	})
+	if err != nil {
+		return err
+	}
+	if err := json.NewEncoder(os.Stdout).Encode(peerAddrs{NATS: srv.ClientURL(), Provider: hs.URL}); err != nil {
+		return err
+	}
+	_, _ = io.Copy(io.Discard, os.Stdin)
+	return nil
+}
+
+// allocWorld is a bridge in this process whose NATS server, provider and
+// requester are in the peer.
+type allocWorld struct {
+	ctl *nats.Conn // asks the peer for runs
+}
+
+func newAllocWorld(tb testing.TB) *allocWorld {
+	tb.Helper()
+	if testing.Short() {
+		tb.Skip("starts a peer process")
+	}
+	peer := exec.Command(os.Args[0], "-test.run=^$")
+	peer.Env = append(os.Environ(), allocPeerEnv+"=1")
+	peer.Stderr = os.Stderr
+	stdin, err := peer.StdinPipe()
+	must(tb, err)
+	stdout, err := peer.StdoutPipe()
+	must(tb, err)
+	must(tb, peer.Start())
+	tb.Cleanup(func() { stdin.Close(); _ = peer.Wait() })
+	var addrs peerAddrs
+	must(tb, json.NewDecoder(bufio.NewReader(stdout)).Decode(&addrs))
+
+	client, err := coinbar.New(addrs.Provider, coinbarClientID, coinbar.WithSecretKey(coinbarSecret))
+	must(tb, err)
+	nc, err := nats.Connect(addrs.NATS)
+	must(tb, err)
+	tb.Cleanup(nc.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	br, err := bridge.New(ctx, nc, bridge.Config{}, client)
+	must(tb, err)
+	must(tb, br.Start())
+	tb.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		br.Close(ctx)
+	})
+	w := &allocWorld{}
+	w.ctl, err = nats.Connect(addrs.NATS)
+	must(tb, err)
+	tb.Cleanup(w.ctl.Close)
+	w.run(tb, 200) // first sight, connections, caches and pools warm
+	return w
+}
+
+// run has the peer send n checks one at a time, and waits for them.
+func (w *allocWorld) run(tb testing.TB, n int) {
+	tb.Helper()
+	rep, err := w.ctl.Request("alloc.run", []byte(strconv.Itoa(n)), time.Duration(n)*time.Second+10*time.Second)
+	must(tb, err)
+	if string(rep.Data) != "ok" {
+		tb.Fatalf("the peer's checks: %s", rep.Data)
+	}
+}
+
+// allocsPerCheck is the bridge process's mallocs and bytes per check over
+// n unchanged checks.
+func (w *allocWorld) allocsPerCheck(tb testing.TB, n int) (mallocs, bytes float64) {
+	tb.Helper()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	w.run(tb, n)
+	runtime.ReadMemStats(&after)
+	return float64(after.Mallocs-before.Mallocs) / float64(n), float64(after.TotalAlloc-before.TotalAlloc) / float64(n)
+}
+
+// BenchmarkCheckUnchangedBridgeOnly is BenchmarkCheckUnchanged with only
+// the bridge in this process: its allocs/op and B/op are the bridge's own
+// (its time includes the peer's work, one check at a time).
+func BenchmarkCheckUnchangedBridgeOnly(b *testing.B) {
+	w := newAllocWorld(b)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	b.ResetTimer()
+	w.run(b, b.N)
+	b.StopTimer()
+	runtime.ReadMemStats(&after)
+	b.ReportMetric(float64(after.Mallocs-before.Mallocs)/float64(b.N), "bridge-allocs/op")
+	b.ReportMetric(float64(after.TotalAlloc-before.TotalAlloc)/float64(b.N), "bridge-B/op")
+}
+
+// checkAllocBudget is what an unchanged check may allocate in the bridge
+// process (docs: README, "Performance"): a check that allocates more
+// fails TestCheckAllocationBudget, so that work added to every check is
+// seen and weighed. Lower it when a cut lands.
+const checkAllocBudget = 150
+
+// TestCheckAllocationBudget: allocations are deterministic enough to
+// test, time is not. The race detector allocates on its own account (and
+// sync.Pool drops items under it), so the budget is checked without it:
+// .ci/run runs this test a second time, without -race.
+func TestCheckAllocationBudget(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts differ under the race detector; .ci/run runs this test without it")
+	}
+	w := newAllocWorld(t)
+	mallocs, bytes := w.allocsPerCheck(t, 500)
+	t.Logf("an unchanged check: %.1f allocations, %.0f bytes in the bridge process", mallocs, bytes)
+	if mallocs > checkAllocBudget {
+		t.Errorf("an unchanged check allocates %.1f times in the bridge, over the budget of %d", mallocs, checkAllocBudget)
+	}
+}
