@@ -171,11 +171,13 @@ func newFake(d providers.Descriptor, account string, creds providers.Credentials
 // provider that its fakes could not tell apart, and payments of accounts
 // that are not served.
 func checkAccounts(cfg Config) error {
-	for name, accounts := range cfg.Accounts {
-		d, ok := all.Lookup(name)
-		if !ok {
+	for _, name := range slices.Sorted(maps.Keys(cfg.Accounts)) {
+		if _, ok := all.Lookup(name); !ok {
 			return fmt.Errorf("paysim: accounts for %q, which is no provider (%s)", name, knownProviders())
 		}
+	}
+	for _, d := range all.List { // in order, so that the same config names the same problem
+		name, accounts := d.Name, cfg.Accounts[d.Name]
 		seen := map[string]string{} // the credentials the fake checks → the account
 		if d.Enabled(cfg.Credentials[name]) {
 			seen[checked(d, cfg.Credentials[name])] = "the default account"
@@ -194,10 +196,11 @@ func checkAccounts(cfg Config) error {
 			seen[checked(d, creds)] = "account " + account
 		}
 	}
-	for name, accounts := range cfg.AccountScenario {
-		for account, payments := range accounts {
-			if _, ok := cfg.Accounts[name][account]; !ok && len(payments) > 0 {
-				return fmt.Errorf("paysim: the scenario has %d %s payments, but it is not served", len(payments), accountTitle(name, account))
+	for _, name := range slices.Sorted(maps.Keys(cfg.AccountScenario)) {
+		for _, account := range slices.Sorted(maps.Keys(cfg.AccountScenario[name])) {
+			if _, served := cfg.Accounts[name][account]; !served && len(cfg.AccountScenario[name][account]) > 0 {
+				n := len(cfg.AccountScenario[name][account])
+				return fmt.Errorf("paysim: the scenario has %d %s payments, but it is not served", n, accountTitle(name, account))
 			}
 		}
 	}
