@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/go-retryablehttp"
@@ -37,6 +38,7 @@ type HTTPClient struct {
 	http     *http.Client
 	cfg      httpConfig
 	logger   *slog.Logger
+	retriers sync.Pool // of *callRetrier, one per call in flight
 }
 
 // httpConfig collects what HTTPOptions set before the client is built.
@@ -164,12 +166,51 @@ func NewHTTPClient(provider string, opts ...HTTPOption) (*HTTPClient, error) {
 	return &HTTPClient{
 		provider: provider,
 		http: &http.Client{
-			Transport: tracedIf(cfg.tracer, refuseRedirects{provider: provider, next: transport}),
-			Timeout:   cfg.attemptTimeout,
+			Transport: attemptDeadline{timeout: cfg.attemptTimeout,
+				next: tracedIf(cfg.tracer, refuseRedirects{provider: provider, next: transport})},
 		},
 		cfg:    cfg,
 		logger: cfg.logger.With("provider", provider),
 	}, nil
+}
+
+// attemptDeadline bounds each attempt, headers and body, as
+// http.Client.Timeout would, at a fraction of its cost: the client's
+// timeout starts a goroutine and a timer chain per request, this one
+// context deadline that ends when the body is closed.
+type attemptDeadline struct {
+	timeout time.Duration
+	next    http.RoundTripper
+}
+
+func (t attemptDeadline) RoundTrip(req *http.Request) (*http.Response, error) {
+	ctx, cancel := context.WithTimeout(req.Context(), t.timeout)
+	resp, err := t.next.RoundTrip(req.WithContext(ctx))
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
+	return resp, nil
+}
+
+// CloseIdleConnections reaches the pool, as http.Client's does.
+func (t attemptDeadline) CloseIdleConnections() {
+	if c, ok := t.next.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
+}
+
+// cancelOnClose ends an attempt's deadline with its body.
+type cancelOnClose struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (b *cancelOnClose) Close() error {
+	err := b.ReadCloser.Close()
+	b.cancel()
+	return err
 }
 
 // PooledTransport is the provider clients' transport: the default one,
@@ -184,19 +225,32 @@ func PooledTransport() *http.Transport {
 	return t
 }
 
-// retrier returns the retrying client for one call. It is built per call
-// because its retry policy keeps the call's own count of attempts and the
-// wait it chose, to weigh that wait against the time the call has left.
-func (c *HTTPClient) retrier() *retryablehttp.Client {
-	p := &retryPolicy{cfg: c.cfg}
-	return &retryablehttp.Client{
+// callRetrier is the retrying client of one call: its retry policy keeps
+// the call's own count of attempts and the wait it chose, to weigh that
+// wait against the time the call has left. Calls take one from a pool
+// and put it back, rather than build one each.
+type callRetrier struct {
+	client retryablehttp.Client
+	policy retryPolicy
+}
+
+// retrier returns a callRetrier with a fresh policy; put it back with
+// c.retriers.Put once the call is over.
+func (c *HTTPClient) retrier() *callRetrier {
+	if r, ok := c.retriers.Get().(*callRetrier); ok {
+		r.policy = retryPolicy{cfg: c.cfg}
+		return r
+	}
+	r := &callRetrier{policy: retryPolicy{cfg: c.cfg}}
+	r.client = retryablehttp.Client{
 		HTTPClient:   c.http,
 		Logger:       c.logger,
 		RetryMax:     c.cfg.retries,
-		CheckRetry:   p.checkRetry,
-		Backoff:      p.backoff,
+		CheckRetry:   r.policy.checkRetry,
+		Backoff:      r.policy.backoff,
 		ErrorHandler: c.gaveUp,
 	}
+	return r
 }
 
 // Get sends GET url with the given headers and returns the final status
@@ -221,7 +275,9 @@ func (c *HTTPClient) Get(ctx context.Context, url string, header http.Header) (i
 	if c.cfg.tracer == nil && trace.SpanContextFromContext(ctx).IsValid() {
 		propagation.TraceContext{}.Inject(ctx, propagation.HeaderCarrier(req.Header))
 	}
-	resp, err := c.retrier().Do(req)
+	r := c.retrier()
+	resp, err := r.client.Do(req)
+	c.retriers.Put(r)
 	if resp == nil {
 		return 0, nil, c.transportError(ctx, err)
 	}

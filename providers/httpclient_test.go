@@ -233,6 +233,36 @@ func TestAttemptTimeout(t *testing.T) {
 	}
 }
 
+// The attempt's deadline covers the body too: a provider that sends its
+// headers at once and then stalls mid-body is provider_timeout, long
+// before the call's own deadline.
+func TestAttemptTimeoutCoversTheBody(t *testing.T) {
+	release := make(chan struct{})
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		w.Header().Set("Content-Length", "100")
+		w.WriteHeader(http.StatusOK)
+		w.Write([]byte(`{"status":`))
+		w.(http.Flusher).Flush()
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(func() { close(release); srv.Close() })
+	c := newTestClient(t, providers.WithRetries(0), providers.WithAttemptTimeout(50*time.Millisecond))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, _, err := c.Get(ctx, srv.URL, nil)
+	if code := paybridge.ErrorCode(err); code != paybridge.CodeProviderTimeout || ctx.Err() != nil {
+		t.Fatalf("code %s (%v), the call's own context %v", code, err, ctx.Err())
+	}
+	if calls.Load() != 1 {
+		t.Fatalf("%d calls, want 1", calls.Load())
+	}
+}
+
 // A redirect's Location is untrusted text: the error quotes only its host,
 // cut short, and never its path or query, which may carry a token; nothing
 // of the 3xx body is returned.

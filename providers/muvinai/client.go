@@ -31,6 +31,9 @@ type Client struct {
 	apiKey       string
 	webhookToken string
 	http         *providers.HTTPClient
+	// headers are every request's, the same for each, built once. Nothing
+	// may change them.
+	headers http.Header
 }
 
 var _ paybridge.Provider = (*Client)(nil)
@@ -81,7 +84,10 @@ func New(baseURL, apiKey string, opts ...Option) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Client{baseURL: base, apiKey: apiKey, webhookToken: cfg.webhookToken, http: hc}, nil
+	headers := http.Header{}
+	headers.Set("Authorization", "Bearer "+apiKey)
+	headers.Set("Accept", "application/json")
+	return &Client{baseURL: base, apiKey: apiKey, webhookToken: cfg.webhookToken, http: hc, headers: headers}, nil
 }
 
 // Name implements paybridge.Provider.
@@ -93,7 +99,7 @@ func (c *Client) Check(ctx context.Context, paymentID string) (paybridge.Result,
 	if err := providers.CheckPaymentID(paymentID); err != nil {
 		return paybridge.Result{}, err
 	}
-	status, body, err := c.http.Get(ctx, c.baseURL+PathPrefix+url.PathEscape(paymentID), c.header())
+	status, body, err := c.http.Get(ctx, c.baseURL+PathPrefix+url.PathEscape(paymentID), c.headers)
 	if err != nil {
 		return paybridge.Result{}, err
 	}
@@ -104,13 +110,6 @@ func (c *Client) Check(ctx context.Context, paymentID string) (paybridge.Result,
 		return paybridge.Result{}, err
 	}
 	return decodeStatus(paymentID, body)
-}
-
-func (c *Client) header() http.Header {
-	h := http.Header{}
-	h.Set("Authorization", "Bearer "+c.apiKey)
-	h.Set("Accept", "application/json")
-	return h
 }
 
 // invalid is the error for a 422, quoting what Muvinai said was wrong.
