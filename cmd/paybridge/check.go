@@ -16,9 +16,16 @@ func (m *Main) runCheck(ctx context.Context, args []string, stdout, stderr io.Wr
 	if err != nil {
 		return err
 	}
+	if req.Queued {
+		return m.enqueue(ctx, r, req, stdout, stderr)
+	}
 	return m.request(ctx, r, client.WithCheckSubject, stdout, stderr,
-		func(ctx context.Context, c *client.Client, replyJSON client.RequestOption) (paybridge.Reply, error) {
-			return c.Check(ctx, req.Provider, req.PaymentID, append(req.options(), replyJSON)...)
+		func(ctx context.Context, c *client.Client, opts []client.RequestOption) (paybridge.Reply, error) {
+			checkOpts := checkOptions(opts)
+			for _, o := range req.options() {
+				checkOpts = append(checkOpts, o)
+			}
+			return c.Check(ctx, req.Provider, req.PaymentID, checkOpts...)
 		})
 }
 
@@ -37,6 +44,9 @@ func parseCheck(args []string, lookupEnv func(string) (string, bool), stdout io.
 		return r, req, cli.Usagef("check wants <provider> <payment-id> (see paybridge check --help)")
 	}
 	req.Provider, req.PaymentID = pos[0], pos[1]
+	if req.Queued && f.origin["subject"] == "" {
+		r.subject = client.DefaultQueuedCheckSubject
+	}
 	if err := r.validate(f); err != nil {
 		return r, req, err
 	}
@@ -54,6 +64,9 @@ func checkFlags(r *requestFlags, req *checkRequest, maxAge *string) *flagSet {
 	f := newFlagSet("check", "check [flags] <provider> <payment-id>")
 	f.fromEnvOnly = natsFlagNames
 	r.register(f, client.DefaultCheckSubject, client.CheckTimeout)
+	f.Lookup("subject").Usage = "subject the request is sent on; with --queued, " + client.DefaultQueuedCheckSubject + " unless given"
+	f.Lookup("timeout").Usage = "how long to wait for the reply (with --queued, for the stream's PubAck)"
+	f.BoolVar(&req.Queued, "queued", false, "publish the check to the durable intake and print where the stream stored it, instead of waiting for the check's reply")
 	f.BoolVar(&req.Watch, "watch", false, "keep re-checking the payment until its status is terminal")
 	f.StringVar(maxAge, "max-age", "", "answer from the stored status when it was checked at most this long ago, e.g. 5m")
 	f.StringVar(&req.RequestID, "request-id", "", "id echoed in the reply and the bridge's logs")
@@ -67,11 +80,13 @@ type checkRequest struct {
 	MaxAge    time.Duration // 0: ask the provider whatever is stored
 	Watch     bool
 	RequestID string
+	Queued    bool // published to the durable intake rather than sent for a reply
 }
 
-// options are the client's options for the request's optional fields.
-func (req checkRequest) options() []client.CheckOption {
-	var opts []client.CheckOption
+// options are the client's options for the request's optional fields,
+// which a check sent and a check queued take alike.
+func (req checkRequest) options() []client.QueueableOption {
+	var opts []client.QueueableOption
 	if req.Watch {
 		opts = append(opts, client.Watch())
 	}

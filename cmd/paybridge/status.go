@@ -16,8 +16,8 @@ func (m *Main) runStatus(ctx context.Context, args []string, stdout, stderr io.W
 		return err
 	}
 	return m.request(ctx, r, client.WithStatusSubject, stdout, stderr,
-		func(ctx context.Context, c *client.Client, replyJSON client.RequestOption) (paybridge.Reply, error) {
-			return c.Status(ctx, req.Provider, req.PaymentID, replyJSON)
+		func(ctx context.Context, c *client.Client, opts []client.RequestOption) (paybridge.Reply, error) {
+			return c.Status(ctx, req.Provider, req.PaymentID, statusOptions(opts)...)
 		})
 }
 
