@@ -6,21 +6,29 @@ import (
 	"io"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/paybridge/paybridge/accounts"
 	"github.com/paybridge/paybridge/bridge"
 	"github.com/paybridge/paybridge/client"
 	"github.com/paybridge/paybridge/cmd/paysim/sim"
 	"github.com/paybridge/paybridge/internal/cli"
+	"github.com/paybridge/paybridge/providers"
 	"github.com/paybridge/paybridge/providers/all"
 )
 
 // demoCredentials are the simulator's credentials, each provider's
 // required ones: made up, harmless.
 var demoCredentials = sim.MadeUpCredentials("demo-")
+
+// demoAccounts are the merchant accounts the demo serves for every
+// provider beside its default account: two merchants whose payments have
+// the same ids and are yet their own.
+var demoAccounts = []string{"shop-a", "shop-b"}
 
 // demoSchedule re-checks watched payments often, so that the simulator's
 // payments are seen to move within the minute they take to settle.
@@ -77,8 +85,15 @@ func (m *Main) runDemo(ctx context.Context, args []string, stdout, stderr io.Wri
 		return err
 	}
 	m.onClose("demo data", func(context.Context) error { return os.RemoveAll(dir) })
+	accountsDir := filepath.Join(dir, "accounts")
+	accts, err := writeDemoAccounts(accountsDir)
+	if err != nil {
+		return err
+	}
 	scenario := sim.Generate(o.payments, "demo-", o.seed)
-	simURL, err := m.startSim(scenario, o.seed)
+	accountScenario := sim.GenerateAccounts(o.payments, "demo-", o.seed, accts)
+	simURL, err := m.startSim(sim.Config{Credentials: demoCredentials, Accounts: accts,
+		Scenario: scenario, AccountScenario: accountScenario, Seed: o.seed})
 	if err != nil {
 		return err
 	}
@@ -87,6 +102,7 @@ func (m *Main) runDemo(ctx context.Context, args []string, stdout, stderr io.Wri
 		dataDir:        dir,
 		httpListen:     o.httpListen,
 		adminListen:    o.adminListen,
+		accountsDir:    accountsDir,
 		bridge:         bridge.Config{WatchSchedule: demoSchedule, WatchDeadline: 10 * time.Minute},
 	}
 	for _, d := range all.List {
@@ -97,20 +113,43 @@ func (m *Main) runDemo(ctx context.Context, args []string, stdout, stderr io.Wri
 	if err != nil {
 		return err
 	}
-	printDemoBanner(stdout, s, simURL, dir, scenario, o.payments)
+	printDemoBanner(stdout, s, simURL, dir, accountsDir, scenario, o.payments)
 	p := &eventPrinter{out: stdout, errs: stderr}
 	sub, err := p.follow(ctx, s.nc, client.DefaultEventStream, true, client.DefaultStatusChangedSubject, client.DefaultWatchExpiredSubject)
 	if err != nil {
 		return err
 	}
 	m.onClose("events", func(context.Context) error { sub.Stop(); return nil })
-	checkAll(ctx, s.nc, scenario, stderr)
+	checkAll(ctx, s.nc, scenario, accountScenario, stderr)
 	return s.wait(ctx)
 }
 
+// writeDemoAccounts makes the accounts directory the simulator and the
+// bridge share: demoAccounts for every provider, each credential of its
+// descriptor made up as demo-<provider>-<account>-<credential> (harmless),
+// one file each. It returns what accounts.Credentials, serve's reader,
+// reads of it.
+func writeDemoAccounts(dir string) (map[string]map[string]providers.Credentials, error) {
+	for _, d := range all.List {
+		for _, account := range demoAccounts {
+			accountDir := filepath.Join(dir, d.Name, account)
+			if err := os.MkdirAll(accountDir, 0o700); err != nil {
+				return nil, err
+			}
+			for _, c := range d.Credentials {
+				value := "demo-" + d.Name + "-" + account + "-" + c.Name + "\n"
+				if err := os.WriteFile(filepath.Join(accountDir, c.Name), []byte(value), 0o600); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
+	return accounts.Credentials(dir, all.List)
+}
+
 // startSim serves the simulator on a free loopback port until Close.
-func (m *Main) startSim(scenario sim.Scenario, seed uint64) (baseURL string, err error) {
-	s, err := sim.New(sim.Config{Credentials: demoCredentials, Scenario: scenario, Seed: seed})
+func (m *Main) startSim(cfg sim.Config) (baseURL string, err error) {
+	s, err := sim.New(cfg)
 	if err != nil {
 		return "", err
 	}
@@ -125,33 +164,41 @@ func (m *Main) startSim(scenario sim.Scenario, seed uint64) (baseURL string, err
 	return "http://" + ln.Addr().String(), nil
 }
 
-// checkAll asks for a watched check of every payment; the bridge then
-// follows each one until it settles.
-func checkAll(ctx context.Context, nc *nats.Conn, scenario sim.Scenario, stderr io.Writer) {
+// checkAll asks for a watched check of every payment, the default
+// account's and each merchant account's; the bridge then follows each one
+// until it settles.
+func checkAll(ctx context.Context, nc *nats.Conn, scenario sim.Scenario, accountScenario sim.AccountScenario, stderr io.Writer) {
 	c, err := client.New(nc)
 	if err != nil {
 		fmt.Fprintf(stderr, "demo: %v\n", err)
 		return
 	}
 	for _, d := range all.List {
-		for _, p := range scenario[d.Name] {
-			reqCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			_, err := c.Check(reqCtx, d.Name, p.ID, client.Watch())
-			cancel()
-			if ctx.Err() != nil {
-				return
+		for _, account := range append([]string{""}, demoAccounts...) {
+			payments := scenario[d.Name]
+			if account != "" {
+				payments = accountScenario[d.Name][account]
 			}
-			if err != nil {
-				fmt.Fprintf(stderr, "demo: check %s %s: %s\n", d.Name, escapeForTerminal(p.ID), escapeForTerminal(err.Error()))
+			for _, p := range payments {
+				reqCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+				_, err := c.Check(reqCtx, d.Name, p.ID, client.Watch(), client.Account(account))
+				cancel()
+				if ctx.Err() != nil {
+					return
+				}
+				if err != nil {
+					fmt.Fprintf(stderr, "demo: check %s: %s\n", paymentName(d.Name, account, p.ID), escapeForTerminal(err.Error()))
+				}
 			}
 		}
 	}
 }
 
 // printDemoBanner says where everything runs and what to try: a check of
-// each provider's first payment (the others' with --json) and a lookup of
-// the first provider's.
-func printDemoBanner(w io.Writer, s *server, simURL, dir string, scenario sim.Scenario, payments int) {
+// each provider's first payment (the others' with --json), one of the
+// first provider's first payment of the first merchant account, and a
+// lookup of the first provider's.
+func printDemoBanner(w io.Writer, s *server, simURL, dir, accountsDir string, scenario sim.Scenario, payments int) {
 	natsFlag, natsCLIFlag := "", ""
 	if s.natsURL != defaultClientURL {
 		natsFlag, natsCLIFlag = " --nats-url "+s.natsURL, " -s "+s.natsURL
@@ -166,18 +213,23 @@ func printDemoBanner(w io.Writer, s *server, simURL, dir string, scenario sim.Sc
 		try = append(try, check+" "+d.Name+" "+scenario[d.Name][0].ID)
 	}
 	first := all.List[0]
-	try = append(try, "status"+natsFlag+" "+first.Name+" "+scenario[first.Name][0].ID, "events"+natsFlag)
+	try = append(try, "check"+natsFlag+" --account "+demoAccounts[0]+" "+first.Name+" "+scenario[first.Name][0].ID,
+		"status"+natsFlag+" "+first.Name+" "+scenario[first.Name][0].ID, "events"+natsFlag)
 	fmt.Fprintf(w, `paybridge demo
   NATS     %s (embedded, JetStream; data in %s, removed at exit)
   paysim   %s (%s simulator: %d payments each, settling over about a minute)
+  accounts %s of every provider beside its default account, in %s
+           (made-up credentials): each merchant has its own %d payments, under the same ids
   bridge   requests on payments.check and payments.status.get, events on payments.status.changed
   HTTP     http://%s/readyz and /webhooks/; metrics on http://%s/metrics
 
-Every payment is checked with watch: true; the bridge re-checks each one
-(after 2s, then every 5s) until its status is final.
+Every payment of every account is checked with watch: true; the bridge
+re-checks each one (after 2s, then every 5s) until its status is final.
+A merchant account's events read provider/account: %s/%s %s.
 
 Try from another terminal:
-`, s.natsURL, dir, simURL, andList(titles), payments, s.httpAddr, s.adminAddr)
+`, s.natsURL, dir, simURL, andList(titles), payments, andList(demoAccounts), accountsDir, payments, s.httpAddr, s.adminAddr,
+		first.Name, demoAccounts[0], scenario[first.Name][0].ID)
 	for _, cmd := range try {
 		fmt.Fprintf(w, "  go run ./cmd/paybridge %s\n", cmd)
 	}
