@@ -83,10 +83,18 @@ func Errorf(code Code, format string, args ...any) *Error {
 // ErrorCode returns the code of err: the Code of an *Error in its chain,
 // provider_timeout for a context deadline, and internal for anything else.
 func ErrorCode(err error) Code {
+	if err == nil {
+		return "" // before any errors.As, whose target would escape: no allocation for a success
+	}
+	if e, ok := err.(*Error); ok {
+		return e.Code
+	}
+	return wrappedCode(err)
+}
+
+func wrappedCode(err error) Code {
 	var e *Error
 	switch {
-	case err == nil:
-		return ""
 	case errors.As(err, &e):
 		return e.Code
 	case errors.Is(err, context.DeadlineExceeded):

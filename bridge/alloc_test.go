@@ -180,7 +180,7 @@ func BenchmarkCheckUnchangedBridgeOnly(b *testing.B) {
 // process (docs: README, "Performance"): a check that allocates more
 // fails TestCheckAllocationBudget, so that work added to every check is
 // seen and weighed. Lower it when a cut lands.
-const checkAllocBudget = 125
+const checkAllocBudget = 120
 
 // TestCheckAllocationBudget: allocations are deterministic enough to
 // test, time is not. The race detector allocates on its own account (and

@@ -219,7 +219,7 @@ func (c *checker) checkProvider(ctx context.Context, m *merchant, pay Payment, k
 		c.log.WarnContext(ctx, "provider status not in the mapping table", "provider", m.provider, "account", m.account,
 			"payment_id", pay.ID, "provider_status", res.ProviderStatus, "provider_status_detail", res.ProviderStatusDetail)
 	}
-	obs, err := c.claims.applySince(ctx, pay, res, c.clock.Now(), &snapshot{entry: e, found: found})
+	obs, err := c.claims.applySince(ctx, pay, key, res, c.clock.Now(), &snapshot{entry: e, found: found})
 	if err == nil && obs.recheck {
 		if err := c.rechecks.trigger(ctx, pay, triggerRecheck); err != nil {
 			c.log.WarnContext(ctx, "a late answer's payment is not asked again", "provider", pay.Provider,

@@ -142,7 +142,7 @@ type observation struct {
 // announced is announced first when it is to be replaced, so that no
 // event is lost and events keep their order.
 func (c *claimer) apply(ctx context.Context, pay Payment, res paybridge.Result, checkedAt time.Time) (observation, error) {
-	return c.applySince(ctx, pay, res, checkedAt, nil)
+	return c.applySince(ctx, pay, pay.Key(), res, checkedAt, nil)
 }
 
 // snapshot is what a check knew of a payment's record: the record in force
@@ -155,10 +155,10 @@ type snapshot struct {
 
 // applySince is apply for an answer to a call that began when base was in
 // force; nil: when the record read first was. An answer late against the
-// record in force (late) is a stale read: it is not stored.
-func (c *claimer) applySince(ctx context.Context, pay Payment, res paybridge.Result, checkedAt time.Time, base *snapshot) (observation, error) {
+// record in force (late) is a stale read: it is not stored. key is pay's,
+// which the caller has at hand.
+func (c *claimer) applySince(ctx context.Context, pay Payment, key string, res paybridge.Result, checkedAt time.Time, base *snapshot) (observation, error) {
 	var obs observation
-	key := pay.Key()
 	err := c.retryConflicts(func(fresh bool) (err error) {
 		obs, err = c.claimOnce(ctx, pay, key, res, checkedAt, base, fresh)
 		return err

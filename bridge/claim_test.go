@@ -557,7 +557,7 @@ func TestClaimUndatedAnswerToACallBegunBeforeAClaimIsStale(t *testing.T) {
 	w.claimPublishedByOther(t, paybridge.StatusPaid) // while the call runs
 
 	expired := paybridge.Result{Status: paybridge.StatusExpired, ProviderStatus: "EXPIRED"}
-	obs, err := w.c.applySince(t.Context(), claimPayment, expired, w.clock.Now(), &before)
+	obs, err := w.c.applySince(t.Context(), claimPayment, claimPayment.Key(), expired, w.clock.Now(), &before)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -566,7 +566,7 @@ func TestClaimUndatedAnswerToACallBegunBeforeAClaimIsStale(t *testing.T) {
 	}
 	current, rev, _, _ := w.store.Get(t.Context(), claimKey)
 	after := snapshot{entry: entryOf(current, rev), found: true}
-	if obs, err = w.c.applySince(t.Context(), claimPayment, expired, w.clock.Now(), &after); err != nil {
+	if obs, err = w.c.applySince(t.Context(), claimPayment, claimPayment.Key(), expired, w.clock.Now(), &after); err != nil {
 		t.Fatal(err)
 	}
 	if !obs.changed || obs.recheck || *obs.current.PreviousStatus != paybridge.StatusPaid {
