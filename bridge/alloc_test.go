@@ -11,6 +11,8 @@ import (
 	"os/exec"
 	"runtime"
 	"strconv"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -30,9 +32,11 @@ import (
 // the bridge spends on them.
 const allocPeerEnv = "PAYBRIDGE_ALLOC_PEER"
 
-// allocPayment is the peer's one payment: pending, unchanged check after
-// check (the common case).
-const allocPayment = "alloc-1"
+// allocPayments are the peer's payments, alloc-0000 on: pending,
+// unchanged check after check (the common case), and enough of them that
+// checks in flight at once are of distinct payments, each its own
+// provider call, as in paybench.
+const allocPayments = 1024
 
 // peerAddrs is what the peer prints once it serves.
 type peerAddrs struct {
@@ -58,10 +62,16 @@ func runAllocPeer() error {
 	if err != nil {
 		return err
 	}
-	if err := f.Add(fake.Payment{ID: allocPayment, Amount: "8.99", Currency: "EUR",
-		CryptoAmount: "0.00045145423250897323", CryptoCoin: "BTC", Steps: []fake.Step{{Status: "PENDING"}}}); err != nil {
-		return err
+	reqs := make([][]byte, allocPayments)
+	for i := range reqs {
+		id := fmt.Sprintf("alloc-%04d", i)
+		if err := f.Add(fake.Payment{ID: id, Amount: "8.99", Currency: "EUR",
+			CryptoAmount: "0.00045145423250897323", CryptoCoin: "BTC", Steps: []fake.Step{{Status: "PENDING"}}}); err != nil {
+			return err
+		}
+		reqs[i] = []byte(`{"provider":"coinbar","payment_id":"` + id + `"}`)
 	}
+	var next atomic.Uint64
 	hs := httptest.NewServer(f)
 	defer hs.Close()
 	nc, err := nats.Connect(srv.ClientURL())
@@ -69,18 +79,39 @@ func runAllocPeer() error {
 		return err
 	}
 	defer nc.Close()
-	req := []byte(`{"provider":"coinbar","payment_id":"` + allocPayment + `"}`)
+	// "n" asks for n checks one at a time, "n/c" for n checks by c
+	// requesters at once.
 	_, err = nc.Subscribe("alloc.run", func(m *nats.Msg) {
-		n, _ := strconv.Atoi(string(m.Data))
-		for range n {
-			rep, err := nc.Request("payments.check", req, 10*time.Second)
-			if err == nil && rep.Header.Get(micro.ErrorCodeHeader) != "" {
-				err = fmt.Errorf("check failed: %s", rep.Data)
+		total, conc, _ := strings.Cut(string(m.Data), "/")
+		n, _ := strconv.Atoi(total)
+		c, _ := strconv.Atoi(conc)
+		c = max(c, 1)
+		errs := make(chan error, c)
+		for i := range c {
+			go func() {
+				for range n/c + boolInt(i < n%c) {
+					req := reqs[next.Add(1)%allocPayments]
+					rep, err := nc.Request("payments.check", req, 10*time.Second)
+					if err == nil && rep.Header.Get(micro.ErrorCodeHeader) != "" {
+						err = fmt.Errorf("check failed: %s", rep.Data)
+					}
+					if err != nil {
+						errs <- err
+						return
+					}
+				}
+				errs <- nil
+			}()
+		}
+		var failed error
+		for range c {
+			if err := <-errs; err != nil && failed == nil {
+				failed = err
 			}
-			if err != nil {
-				_ = m.Respond([]byte(err.Error()))
-				return
-			}
+		}
+		if failed != nil {
+			_ = m.Respond([]byte(failed.Error()))
+			return
 		}
 		_ = m.Respond([]byte("ok"))
 	})
@@ -136,14 +167,17 @@ func newAllocWorld(tb testing.TB) *allocWorld {
 	w.ctl, err = nats.Connect(addrs.NATS)
 	must(tb, err)
 	tb.Cleanup(w.ctl.Close)
-	w.run(tb, 200) // first sight, connections, caches and pools warm
+	w.run(tb, 2*allocPayments) // first sight of each, connections, caches and pools warm
 	return w
 }
 
 // run has the peer send n checks one at a time, and waits for them.
-func (w *allocWorld) run(tb testing.TB, n int) {
+func (w *allocWorld) run(tb testing.TB, n int) { w.runConcurrent(tb, n, 1) }
+
+// runConcurrent has the peer send n checks from c requesters at once.
+func (w *allocWorld) runConcurrent(tb testing.TB, n, c int) {
 	tb.Helper()
-	rep, err := w.ctl.Request("alloc.run", []byte(strconv.Itoa(n)), time.Duration(n)*time.Second+10*time.Second)
+	rep, err := w.ctl.Request("alloc.run", []byte(strconv.Itoa(n)+"/"+strconv.Itoa(c)), time.Duration(n)*time.Second+10*time.Second)
 	must(tb, err)
 	if string(rep.Data) != "ok" {
 		tb.Fatalf("the peer's checks: %s", rep.Data)
@@ -174,6 +208,28 @@ func BenchmarkCheckUnchangedBridgeOnly(b *testing.B) {
 	runtime.ReadMemStats(&after)
 	b.ReportMetric(float64(after.Mallocs-before.Mallocs)/float64(b.N), "bridge-allocs/op")
 	b.ReportMetric(float64(after.TotalAlloc-before.TotalAlloc)/float64(b.N), "bridge-B/op")
+}
+
+// BenchmarkCheckParallelBridgeOnly is BenchmarkCheckUnchangedBridgeOnly
+// with 64 requesters at once, as paybench runs them: a CPU profile of it
+// (-cpuprofile) is the bridge's alone.
+func BenchmarkCheckParallelBridgeOnly(b *testing.B) {
+	w := newAllocWorld(b)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	b.ResetTimer()
+	w.runConcurrent(b, b.N, 64)
+	b.StopTimer()
+	runtime.ReadMemStats(&after)
+	b.ReportMetric(float64(after.Mallocs-before.Mallocs)/float64(b.N), "bridge-allocs/op")
+	b.ReportMetric(float64(after.TotalAlloc-before.TotalAlloc)/float64(b.N), "bridge-B/op")
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // checkAllocBudget is what an unchanged check may allocate in the bridge
