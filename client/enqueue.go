@@ -38,8 +38,9 @@ type Enqueued struct {
 // minutes), and tells the others Duplicate. Without it, the default, every
 // Enqueue is stored, so that a payment queued twice is checked twice.
 //
-// Use it to publish again a check whose PubAck did not come (a deadline, a
-// reconnect): that one may have been stored. Make the id name the run and
+// Give it to every check of a run to publish again, safely, a check whose
+// PubAck did not come (a deadline, a reconnect): that one may have been
+// stored, and the stream keeps one of the two. Make the id name the run and
 // the payment ("sweep-2026-01-02/coinbar/shop-a/order-1"), not the payment
 // alone, or a second run within two minutes would queue nothing. It is 1 to
 // 512 bytes of UTF-8 without control characters.
@@ -79,7 +80,7 @@ const (
 //
 // ctx bounds the wait for the stream's PubAck; a few seconds are plenty.
 // When ctx ends first, the check may or may not be stored: enqueue it again
-// (with a DedupeID, to keep one). A full stream is refused at once as an
+// (a DedupeID given to both keeps one). A full stream is refused at once as an
 // error matching ErrOverloaded, naming the stream and the limit; with no
 // stream on the subject the error is ErrNoCheckStream. When ctx carries a
 // span, its trace context travels in the message's traceparent and
