@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -30,7 +31,8 @@ const (
 	// provider does not hold up the others' queued checks.
 	queuedWaitForSlot = time.Second
 	// queuedMaxDeliveries bounds the attempts of a check whose provider
-	// keeps failing; the last failure ends it, logged.
+	// keeps failing (deliveries less the times it went back for want of a
+	// slot); the last failure ends it, logged.
 	queuedMaxDeliveries = 10
 	// The stream's own limits: a queued check is a few hundred bytes.
 	queuedStreamMaxMsgs = 1_000_000
@@ -77,6 +79,39 @@ type intake struct {
 	service  *service
 	log      *slog.Logger
 	given    *summary // checks given up after their last attempt
+	waits    slotWaits
+}
+
+// slotWaits counts, by stream sequence, the times this instance put a
+// queued check back for want of a slot: they are deliveries, but not
+// attempts, and must not bring a check nearer its give-up. Bounded: past
+// maxSlotWaits entries it starts afresh (a check then counts a few waits
+// as attempts, never the other way round). Another instance's waits are
+// not known here: with several instances, a check may be given up after
+// fewer failed attempts than queuedMaxDeliveries, never before one.
+type slotWaits struct {
+	mu    sync.Mutex
+	bySeq map[uint64]int
+}
+
+const maxSlotWaits = 1 << 16
+
+func (w *slotWaits) add(seq uint64) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.bySeq == nil || len(w.bySeq) >= maxSlotWaits {
+		w.bySeq = map[uint64]int{}
+	}
+	w.bySeq[seq]++
+}
+
+// take returns the waits counted for seq and forgets them.
+func (w *slotWaits) take(seq uint64) int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n := w.bySeq[seq]
+	delete(w.bySeq, seq)
+	return n
 }
 
 // run takes queued checks until ctx ends; then it takes no more and
@@ -137,6 +172,9 @@ func (in *intake) take(ctx context.Context, msg jetstream.Msg) {
 	s.enter()
 	if !s.checks.await(ctx, l, run, queuedWaitForSlot) {
 		s.leave()
+		if meta, err := msg.Metadata(); err == nil {
+			in.waits.add(meta.Sequence.Stream)
+		}
 		msg.NakWithDelay(time.Second)
 	}
 }
@@ -165,15 +203,15 @@ func (in *intake) settle(ctx context.Context, msg jetstream.Msg, j *job, err err
 		msg.Term()
 		return
 	}
-	delivered := 1
+	attempts := 1
 	if meta, err := msg.Metadata(); err == nil {
-		delivered = int(meta.NumDelivered)
+		attempts = max(1, int(meta.NumDelivered)-in.waits.take(meta.Sequence.Stream))
 	}
-	if delivered >= queuedMaxDeliveries {
+	if attempts >= queuedMaxDeliveries {
 		in.given.note(ctx, "provider", j.req.Provider, "account", j.req.Account, "payment_id", j.req.PaymentID,
-			"code", code, "attempts", delivered)
+			"code", code, "attempts", attempts)
 		msg.Term()
 		return
 	}
-	msg.NakWithDelay(min(time.Second<<delivered, time.Minute))
+	msg.NakWithDelay(min(time.Second<<attempts, time.Minute))
 }

@@ -1,0 +1,105 @@
+package bridge
+
+import (
+	"context"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/paybridge/paybridge"
+	"github.com/paybridge/paybridge/natsembed"
+)
+
+// A queued check's deliveries that only waited for a slot are no attempts:
+// one that went back for a slot nine times and then fails once is put
+// back for another attempt, where one that failed at each of its ten
+// deliveries is given up.
+func TestSlotWaitsBringNoQueuedCheckNearerItsGiveUp(t *testing.T) {
+	srv, err := natsembed.Start(natsembed.Config{Host: "127.0.0.1", Port: -1, StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Shutdown(); srv.WaitForShutdown() })
+	nc, err := nats.Connect(srv.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	consumer, err := ensureCheckStream(ctx, js, Config{CheckStream: "TEST_CHECKS", QueuedCheckSubject: "test.queued", Replicas: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	failure := paybridge.Errorf(paybridge.CodeProviderUnavailable, "coinbar answered HTTP 503")
+	job := &job{endpoint: queuedEndpoint, req: CheckRequest{Provider: "coinbar", PaymentID: "order-1"}}
+
+	for _, waited := range []bool{true, false} {
+		in := &intake{consumer: consumer, log: slog.New(slog.DiscardHandler),
+			given: newSummary(slog.New(slog.DiscardHandler), time.Hour, "given up")}
+		if _, err := js.Publish(ctx, "test.queued", []byte(`{}`)); err != nil {
+			t.Fatal(err)
+		}
+		var msg jetstream.Msg
+		for delivery := 1; delivery <= queuedMaxDeliveries; delivery++ {
+			msg = next(t, consumer, 5*time.Second)
+			meta, err := msg.Metadata()
+			if err != nil || meta.NumDelivered != uint64(delivery) {
+				t.Fatalf("delivery %d: %+v, %v", delivery, meta, err)
+			}
+			if delivery == queuedMaxDeliveries {
+				break
+			}
+			if waited {
+				in.waits.add(meta.Sequence.Stream) // went back for want of a slot
+			}
+			// Back at once, rather than after settle's delay of an attempt
+			// (seconds that double): a delivery as any other.
+			if err := msg.Nak(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		in.settle(ctx, msg, job, failure)
+		again, err := consumer.Fetch(1, jetstream.FetchMaxWait(5*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var redelivered jetstream.Msg
+		for m := range again.Messages() {
+			redelivered = m
+		}
+		switch {
+		case waited && redelivered == nil:
+			t.Fatal("a check that had waited nine times for a slot was given up at its first failure")
+		case !waited && redelivered != nil:
+			t.Fatal("a check that failed at each of its ten deliveries was not given up")
+		}
+		if redelivered != nil {
+			_ = redelivered.Term()
+		}
+	}
+}
+
+// next fetches the consumer's next message, waiting up to d.
+func next(t *testing.T, c jetstream.Consumer, d time.Duration) jetstream.Msg {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		batch, err := c.Fetch(1, jetstream.FetchMaxWait(time.Until(deadline)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for m := range batch.Messages() {
+			return m
+		}
+	}
+	t.Fatalf("no message within %s", d)
+	return nil
+}
