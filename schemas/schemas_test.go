@@ -331,7 +331,7 @@ func TestAsyncAPIReferencesEverySchema(t *testing.T) {
 			t.Errorf("asyncapi.yaml does not refer to %s", name)
 		}
 	}
-	for _, subject := range []string{"payments.check", "payments.status.get", "payments.status.changed", "payments.watch.expired"} {
+	for _, subject := range []string{"payments.check", "payments.check.queued", "payments.status.get", "payments.status.changed", "payments.watch.expired"} {
 		if !strings.Contains(doc, "address: "+subject+"\n") {
 			t.Errorf("asyncapi.yaml has no channel for %s", subject)
 		}
