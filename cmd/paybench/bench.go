@@ -115,6 +115,15 @@ func (b *bench) run(ctx context.Context) (*result, error) {
 		res.Bridge = b.world.bridge.describe()
 		res.RSS = &rssReport{Of: res.Bridge, IdleMiB: mib(b.idleRSS)}
 	}
+	if b.o.watches > 0 {
+		w, err := b.watchesRun(ctx)
+		if err != nil {
+			return nil, err
+		}
+		res.Watches = w
+		res.LoadAfter = loadAverage()
+		return res, nil
+	}
 	if b.o.prime {
 		fmt.Fprintf(b.log, "paybench: priming %d payments\n", b.o.payments)
 		prime, err := b.prime(ctx)

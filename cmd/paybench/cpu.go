@@ -41,12 +41,14 @@ func readCPU(pid int) (time.Duration, error) {
 }
 
 // cpuSplit is the CPU time used by the bridge's process and by paybench's
-// own (NATS server, paysim, load), when they are apart.
+// own (NATS server, paysim, load), when they are apart, and by the NATS
+// server's when it runs apart too (--nats subprocess; hasNATS).
 type cpuSplit struct {
-	bridge, world time.Duration
+	bridge, world, nats time.Duration
+	hasNATS             bool
 }
 
-// readCPUSplit reads both; ok is false when the bridge runs in process
+// readCPUSplit reads them; ok is false when the bridge runs in process
 // (nothing to split) or /proc cannot be read.
 func (b *bench) readCPUSplit() (cpuSplit, bool) {
 	if b.world == nil || b.world.bridge.pid() == os.Getpid() {
@@ -57,5 +59,13 @@ func (b *bench) readCPUSplit() (cpuSplit, bool) {
 	if err1 != nil || err2 != nil {
 		return cpuSplit{}, false
 	}
-	return cpuSplit{bridge: br, world: self}, true
+	s := cpuSplit{bridge: br, world: self}
+	if pid := b.world.natsPid(); pid != 0 {
+		n, err := readCPU(pid)
+		if err != nil {
+			return cpuSplit{}, false
+		}
+		s.nats, s.hasNATS = n, true
+	}
+	return s, true
 }

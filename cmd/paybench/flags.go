@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/paybridge/paybridge"
+	"github.com/paybridge/paybridge/bridge"
 	"github.com/paybridge/paybridge/cmd/paysim/sim"
 	"github.com/paybridge/paybridge/internal/cli"
 	"github.com/paybridge/paybridge/providers"
@@ -47,6 +48,21 @@ type options struct {
 	// and measure a restart of the bridge against it (scale.go).
 	scale       int
 	scaleSettle time.Duration
+
+	// watches > 0: fill the durable intake with that many watched checks
+	// of payments that stay pending, and measure the watches (watches.go).
+	watches          int
+	watchSchedule    []time.Duration // the bridge's --watch-schedule
+	watchOutstanding int             // intake publishes awaiting their PubAck at most
+	watchDirect      time.Duration   // direct checks at the re-check rate first; 0: none
+
+	// natsMode is where the --self world's NATS server runs: in-process
+	// (embedded in paybench) or subprocess (a real nats-server, built
+	// from this module's go.mod unless natsBin names one).
+	natsMode    string
+	natsBin     string
+	natsProfile string   // a CPU profile of nats-server during the measured window
+	bridgeFlags []string // more flags for `paybridge serve`
 
 	json       bool
 	metricsURL string
@@ -94,6 +110,17 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.burst, "burst", 0, "after the runs, send this many checks of one payment at once and count the provider calls")
 	fs.IntVar(&o.flood, "flood", 0, "after the runs, publish this many fire-and-forget checks padded to --flood-bytes as fast as NATS takes them, and report the bridge's peak RSS and drops (--self)")
 	fs.IntVar(&o.floodBytes, "flood-bytes", 60_000, "with --flood: the size of each check, white space around its JSON (at most 65536)")
+	fs.IntVar(&o.watches, "watches", 0, "publish this many checks with watch: true of payments that stay pending to the durable intake (payments.check.queued), then measure the watches: intake time, drops, re-check rate and lag, CPU per re-check of the bridge and of NATS, RSS (--self; --nats defaults to subprocess)")
+	schedule := fs.String("watch-schedule", "1s,120s", "with --watches: the bridge's --watch-schedule")
+	fs.IntVar(&o.watchOutstanding, "watch-outstanding", 1500, "with --watches: intake publishes awaiting their acknowledgement at most")
+	fs.DurationVar(&o.watchDirect, "watch-direct", 30*time.Second, "with --watches: first measure direct checks at the re-check rate for this long (the cost a re-check is compared with); 0: none")
+	fs.StringVar(&o.natsMode, "nats", "in-process", "with --self: run the NATS server in-process (embedded in paybench) or as a subprocess (a real nats-server: its own CPU, RSS and --nats-cpuprofile)")
+	fs.StringVar(&o.natsBin, "nats-server-bin", "", "with --nats subprocess: a built nats-server binary; default: go build of this module's nats-server")
+	fs.StringVar(&o.natsProfile, "nats-cpuprofile", "", "with --nats subprocess: write a CPU profile of nats-server during the measured window to this file")
+	fs.Func("bridge-flag", "with --self and --bridge subprocess: one more flag for `paybridge serve`, as --name=value (repeatable)", func(v string) error {
+		o.bridgeFlags = append(o.bridgeFlags, v)
+		return nil
+	})
 	fs.BoolVar(&o.json, "json", false, "print the result as JSON")
 	fs.StringVar(&o.metricsURL, "metrics-url", "", "the bridge's /metrics, to count provider calls of an external bridge")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the bridge during the measured bridge run to this file")
@@ -113,12 +140,19 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	}
 	o.given = map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { o.given[f.Name] = true })
+	var err error
+	if o.watchSchedule, err = bridge.ParseSchedule(*schedule); err != nil {
+		return options{}, cli.Usagef("--watch-schedule: %v", err)
+	}
 	return o, o.check()
 }
 
 // check rejects contradictory or out-of-range flags, and fills in what
 // follows from the others.
 func (o *options) check() error {
+	if o.watches > 0 && !o.given["nats"] {
+		o.natsMode = "subprocess" // --watches measures NATS apart
+	}
 	switch {
 	case o.self == (o.natsURL != ""):
 		return cli.Usagef("give exactly one of --self and --nats-url")
@@ -152,6 +186,12 @@ func (o *options) check() error {
 		return cli.Usagef("--bridge must be subprocess or in-process, got %q", o.bridgeMode)
 	case o.worldProf != "" && o.bridgeMode == "in-process" && o.cpuProfile != "":
 		return cli.Usagef("--world-cpuprofile and --cpuprofile are one process with --bridge in-process; give one")
+	case o.natsMode != "in-process" && o.natsMode != "subprocess":
+		return cli.Usagef("--nats must be in-process or subprocess, got %q", o.natsMode)
+	case o.natsProfile != "" && o.natsMode != "subprocess":
+		return cli.Usagef("--nats-cpuprofile needs --nats subprocess (in process, --world-cpuprofile holds it)")
+	case len(o.bridgeFlags) > 0 && o.bridgeMode != "subprocess":
+		return cli.Usagef("--bridge-flag needs --bridge subprocess")
 	}
 	var err error
 	if o.providers, err = parseProviders(o.provider); err != nil {
@@ -163,6 +203,9 @@ func (o *options) check() error {
 		}
 	}
 	if err := o.checkScale(); err != nil {
+		return err
+	}
+	if err := o.checkWatches(); err != nil {
 		return err
 	}
 	if o.latencyAdded && o.rate == 0 {
@@ -225,6 +268,44 @@ func (o *options) checkScale() error {
 	return nil
 }
 
+// checkWatches checks --watches and its companions, and sets what follows
+// from it: the measured window two last
+// steps of the schedule long, after a wait of the first step and 5 s.
+func (o *options) checkWatches() error {
+	switch {
+	case o.watches < 0:
+		return cli.Usagef("--watches must not be negative, got %d", o.watches)
+	case o.watches == 0:
+		for _, name := range []string{"watch-schedule", "watch-outstanding", "watch-direct"} {
+			if o.given[name] {
+				return cli.Usagef("--%s needs --watches", name)
+			}
+		}
+		return nil
+	case !o.self:
+		return cli.Usagef("--watches needs --self: it fills a world of its own with pending payments")
+	case o.scale > 0 || o.floor || o.compare || o.burst > 0 || o.flood > 0:
+		return cli.Usagef("--watches excludes --scale, --floor, --compare, --burst and --flood")
+	case o.watchOutstanding < 1:
+		return cli.Usagef("--watch-outstanding must be at least 1, got %d", o.watchOutstanding)
+	case o.watchDirect < 0:
+		return cli.Usagef("--watch-direct must not be negative")
+	}
+	// The watched payments are the pool's, and none of them moves.
+	o.payments, o.changeShare = o.watches, 0
+	last := o.watchSchedule[len(o.watchSchedule)-1]
+	if !o.given["duration"] {
+		o.duration = 2 * last
+	}
+	if !o.given["warmup"] {
+		o.warmup = o.watchSchedule[0] + 5*time.Second
+	}
+	if o.duration <= 0 {
+		return cli.Usagef("--watches needs a positive --duration: the window its re-checks are measured over")
+	}
+	return nil
+}
+
 // checkExternal checks what needs the world that --self would build.
 func (o *options) checkExternal() error {
 	switch {
@@ -256,6 +337,13 @@ func (o options) describe() string {
 	}
 	if o.scale > 0 {
 		s += fmt.Sprintf(", after a restart against %d stored payments", o.scale)
+	}
+	if o.watches > 0 {
+		s = fmt.Sprintf("%d watched payments, all pending, schedule %s, intake by payments.check.queued with at most %d outstanding; re-checks measured over %s after %s, NATS %s",
+			o.watches, bridge.FormatSchedule(o.watchSchedule), o.watchOutstanding, o.duration, o.warmup, o.natsMode)
+	}
+	if len(o.bridgeFlags) > 0 {
+		s += ", bridge flags " + strings.Join(o.bridgeFlags, " ")
 	}
 	return s
 }

@@ -5,11 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"runtime/pprof"
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/paybridge/paybridge/bridge"
 	"github.com/paybridge/paybridge/providers/all"
@@ -19,8 +23,9 @@ import (
 // the whole process's (NATS server, paysim and load included), and its
 // profile shows all of them.
 type inProcess struct {
-	nc *nats.Conn
-	b  *bridge.Bridge
+	nc  *nats.Conn
+	b   *bridge.Bridge
+	reg *prometheus.Registry // the bridge's metrics
 }
 
 func startInProcess(ctx context.Context, o options, w *world) (*inProcess, error) {
@@ -32,7 +37,12 @@ func startInProcess(ctx context.Context, o options, w *world) (*inProcess, error
 	if err != nil {
 		return nil, fmt.Errorf("bridge connection: %w", err)
 	}
-	b, err := bridge.New(ctx, nc, bridge.Config{MaxInflight: o.maxInflight}, provs...)
+	reg := prometheus.NewRegistry()
+	cfg := bridge.Config{MaxInflight: o.maxInflight, Registerer: reg}
+	if o.watches > 0 {
+		cfg.WatchSchedule, cfg.MaxWatches = o.watchSchedule, max(o.watches, bridge.DefaultConfig().MaxWatches)
+	}
+	b, err := bridge.New(ctx, nc, cfg, provs...)
 	if err == nil {
 		err = b.Start()
 	}
@@ -40,10 +50,19 @@ func startInProcess(ctx context.Context, o options, w *world) (*inProcess, error
 		nc.Close()
 		return nil, fmt.Errorf("starting the bridge: %w", err)
 	}
-	return &inProcess{nc: nc, b: b}, nil
+	return &inProcess{nc: nc, b: b, reg: reg}, nil
 }
 
 func (p *inProcess) metricsURL() string { return "" }
+
+// metricsText writes the bridge's metrics in the text format, as its
+// /metrics would.
+func (p *inProcess) metricsText(w io.Writer) error {
+	rec := httptest.NewRecorder()
+	promhttp.HandlerFor(p.reg, promhttp.HandlerOpts{}).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	_, err := io.Copy(w, rec.Body)
+	return err
+}
 
 func (p *inProcess) describe() string {
 	return "in process (RSS and profile are of the whole paybench process: NATS server, paysim and load included)"

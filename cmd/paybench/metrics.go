@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"net/http"
@@ -47,4 +48,91 @@ func scrapeProviderCalls(ctx context.Context, url string) (int64, error) {
 		return 0, fmt.Errorf("--metrics-url: %w", err)
 	}
 	return int64(total), nil
+}
+
+// bridgeMetrics reads every sample the bridge's metrics hold, by series
+// (its name and labels as the text format writes them): from its /metrics
+// as a subprocess, from its registry in process.
+func (b *bench) bridgeMetrics(ctx context.Context) (map[string]float64, error) {
+	var text bytes.Buffer
+	switch br := b.world.bridge.(type) {
+	case *inProcess:
+		if err := br.metricsText(&text); err != nil {
+			return nil, err
+		}
+	default:
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, br.metricsURL(), nil)
+		if err != nil {
+			return nil, err
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return nil, fmt.Errorf("reading the bridge's metrics: %w", err)
+		}
+		defer resp.Body.Close()
+		if _, err := text.ReadFrom(resp.Body); err != nil {
+			return nil, fmt.Errorf("reading the bridge's metrics: %w", err)
+		}
+	}
+	out := map[string]float64{}
+	sc := bufio.NewScanner(&text)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		if i < 0 {
+			continue
+		}
+		if v, err := strconv.ParseFloat(line[i+1:], 64); err == nil {
+			out[line[:i]] = v
+		}
+	}
+	return out, sc.Err()
+}
+
+// sumSeries adds up the samples of name whose labels include every one of
+// labels (each as name="value").
+func sumSeries(samples map[string]float64, name string, labels ...string) float64 {
+	var total float64
+next:
+	for series, v := range samples {
+		if series != name && !strings.HasPrefix(series, name+"{") {
+			continue
+		}
+		for _, l := range labels {
+			if !strings.Contains(series, l) {
+				continue next
+			}
+		}
+		total += v
+	}
+	return total
+}
+
+// byLabel adds up the samples of name by the value of one label, over
+// the series whose labels include every one of filters (each as
+// name="value").
+func byLabel(samples map[string]float64, name, label string, filters ...string) map[string]float64 {
+	out := map[string]float64{}
+next:
+	for series, v := range samples {
+		if !strings.HasPrefix(series, name+"{") {
+			continue
+		}
+		for _, f := range filters {
+			if !strings.Contains(series, f) {
+				continue next
+			}
+		}
+		_, rest, ok := strings.Cut(series, label+`="`)
+		if !ok {
+			continue
+		}
+		value, _, _ := strings.Cut(rest, `"`)
+		out[value] += v
+	}
+	return out
 }

@@ -28,6 +28,9 @@ func writeTable(w io.Writer, res *result) {
 		writeScale(w, res.Scale)
 		fmt.Fprintln(w)
 	}
+	if res.Watches != nil {
+		writeWatches(w, res.Watches)
+	}
 	runs := res.Runs
 	if res.Prime != nil {
 		runs = append([]runResult{*res.Prime}, runs...)
@@ -40,7 +43,11 @@ func writeTable(w io.Writer, res *result) {
 		}
 	}
 	for _, r := range runs {
-		if c := r.CPUPerCheck; c != nil {
+		switch c := r.CPUPerCheck; {
+		case c != nil && c.NATS != nil:
+			fmt.Fprintf(w, "%s CPU per check: bridge process %.0f µs, nats-server process %.0f µs, paybench process (paysim, load) %.0f µs\n",
+				r.Name, c.Bridge, *c.NATS, c.World)
+		case c != nil:
 			fmt.Fprintf(w, "%s CPU per check: bridge process %.0f µs, paybench process (NATS server, paysim, load) %.0f µs\n",
 				r.Name, c.Bridge, c.World)
 		}
@@ -131,4 +138,73 @@ func errorList(errs map[string]int) string {
 		parts = append(parts, fmt.Sprintf("%s=%d", code, errs[code]))
 	}
 	return strings.Join(parts, ",")
+}
+
+// writeWatches prints what --watches measured: the direct checks, the
+// intake, the window of re-checks.
+func writeWatches(w io.Writer, r *watchesResult) {
+	if d := r.Direct; d != nil {
+		fmt.Fprintf(w, "direct: %d checks in %.0f s (%.0f/s), p50 %.2f ms, p99 %.2f ms, errors %s", d.Checks, d.Seconds, d.ChecksPerSecond,
+			d.Latency.P50, d.Latency.P99, errorList(d.Errors))
+		if c := d.CPUPerCheck; c != nil {
+			fmt.Fprintf(w, "; CPU per check: bridge %.0f µs%s, paybench %.0f µs", c.Bridge, natsCPU(c), c.World)
+		}
+		fmt.Fprintln(w)
+	}
+	in := r.Intake
+	fmt.Fprintf(w, "intake: %d watched checks queued (%d publishes failed) in %.1f s; all taken after %.1f s (%.0f/s); %d watches stored, %d dropped; outcomes %s; CPU bridge %.1f s",
+		in.Published, in.PublishFailed, in.PublishSeconds, in.Seconds, in.PerSecond, in.Stored, in.Dropped, countList(in.Outcomes), in.BridgeCPUS)
+	if in.NATSCPUS != nil {
+		fmt.Fprintf(w, ", nats-server %.1f s", *in.NATSCPUS)
+	}
+	fmt.Fprintln(w)
+	win := r.Window
+	fmt.Fprintf(w, "re-checks: %d in %.0f s: %.0f/s (the schedule asks %.0f/s); %d watches stored at the end; outcomes %s\n",
+		win.Rechecks, win.Seconds, win.PerSecond, r.AskedPerSecond, win.Stored, countList(win.Outcomes))
+	fmt.Fprintf(w, "lag (paysim's side, against the step waited for): p50 %.3f s, p99 %.3f s, max %.3f s over %d re-checks; %d early, %d first calls\n",
+		win.Lag.P50/1000, win.Lag.P99/1000, win.Lag.Max/1000, win.Lag.Samples, win.Early, win.FirstCalls)
+	if m := win.MetricLag; m != nil {
+		fmt.Fprintf(w, "lag (paybridge_watch_lag_seconds): p50 %.3f s, p99 %.3f s over %.0f re-checks\n", m.P50, m.P99, m.Count)
+	}
+	if c := win.CPU; c != nil {
+		fmt.Fprintf(w, "CPU per re-check: bridge %.0f µs%s, paybench %.0f µs", c.Bridge, natsCPU(c), c.World)
+		if d := r.Direct; d != nil && d.CPUPerCheck != nil && d.CPUPerCheck.Bridge > 0 {
+			fmt.Fprintf(w, "; bridge re-check/direct check %.2f", c.Bridge/d.CPUPerCheck.Bridge)
+		}
+		if c.NATS != nil && c.Bridge > 0 {
+			fmt.Fprintf(w, "; nats-server/bridge %.2f", *c.NATS/c.Bridge)
+		}
+		fmt.Fprintln(w)
+	}
+	fmt.Fprintf(w, "RSS: bridge peak %.1f MiB, %.1f MiB at the end", win.BridgeRSSPeakMiB, win.BridgeRSSEndMiB)
+	if win.NATSRSSPeakMiB != nil && win.NATSRSSEndMiB != nil {
+		fmt.Fprintf(w, "; nats-server peak %.1f MiB, %.1f MiB at the end", *win.NATSRSSPeakMiB, *win.NATSRSSEndMiB)
+	}
+	fmt.Fprintln(w)
+	for _, p := range []struct{ of, path string }{{"bridge", win.Profile}, {"nats-server", win.NATSProfile}, {"paybench", win.WorldProfile}} {
+		if p.path != "" {
+			fmt.Fprintf(w, "CPU profile of the %s over the window: %s\n", p.of, p.path)
+		}
+	}
+	if win.ProfileErrors != "" {
+		fmt.Fprintf(w, "profiles: %s\n", win.ProfileErrors)
+	}
+	fmt.Fprintln(w)
+}
+
+// natsCPU is ", nats-server N µs" when nats-server ran apart.
+func natsCPU(c *cpuPerCheck) string {
+	if c.NATS == nil {
+		return ""
+	}
+	return fmt.Sprintf(", nats-server %.0f µs", *c.NATS)
+}
+
+// countList is "none" or "key=n,key=n" in key order.
+func countList(counts map[string]int64) string {
+	m := make(map[string]int, len(counts))
+	for k, v := range counts {
+		m[k] = int(v)
+	}
+	return errorList(m)
 }

@@ -64,10 +64,20 @@ type runResult struct {
 
 type cpuPerCheck struct {
 	Bridge float64 `json:"bridge"`
-	World  float64 `json:"nats_paysim_load"`
+	// World is paybench's process: the NATS server too, unless it runs
+	// apart (NATS).
+	World float64 `json:"nats_paysim_load"`
+	// NATS is the nats-server process's, with --nats subprocess.
+	NATS *float64 `json:"nats_server,omitempty"`
 }
 
-func (c cpuPerCheck) total() float64 { return c.Bridge + c.World }
+func (c cpuPerCheck) total() float64 {
+	t := c.Bridge + c.World
+	if c.NATS != nil {
+		t += *c.NATS
+	}
+	return t
+}
 
 // summarise fills the sample-derived fields of r.
 func (r *runResult) summarise(samples []sample, seconds float64) {
@@ -122,6 +132,10 @@ func (r *runResult) counted(before, after counters) {
 				Bridge: per(after.cpu.bridge - before.cpu.bridge),
 				World:  per(after.cpu.world - before.cpu.world),
 			}
+			if before.cpu.hasNATS && after.cpu.hasNATS {
+				n := per(after.cpu.nats - before.cpu.nats)
+				r.CPUPerCheck.NATS = &n
+			}
 		}
 	}
 }
@@ -169,11 +183,12 @@ type result struct {
 	// processes): what the throughput ratio would be on otherwise idle
 	// cores, where both are CPU-bound. Steadier than the throughput ratio
 	// on a shared machine.
-	BridgeFloorCPU *float64     `json:"bridge_over_floor_by_cpu,omitempty"`
-	Scale          *scaleResult `json:"scale,omitempty"`
-	RSS            *rssReport   `json:"rss,omitempty"`
-	Burst          *burstResult `json:"burst,omitempty"`
-	Flood          *floodResult `json:"flood,omitempty"`
-	Profile        string       `json:"cpu_profile,omitempty"`
-	WorldProfile   string       `json:"world_cpu_profile,omitempty"`
+	BridgeFloorCPU *float64       `json:"bridge_over_floor_by_cpu,omitempty"`
+	Scale          *scaleResult   `json:"scale,omitempty"`
+	RSS            *rssReport     `json:"rss,omitempty"`
+	Burst          *burstResult   `json:"burst,omitempty"`
+	Flood          *floodResult   `json:"flood,omitempty"`
+	Watches        *watchesResult `json:"watches,omitempty"`
+	Profile        string         `json:"cpu_profile,omitempty"`
+	WorldProfile   string         `json:"world_cpu_profile,omitempty"`
 }

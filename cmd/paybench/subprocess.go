@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/paybridge/paybridge/bridge"
 	"github.com/paybridge/paybridge/providers/all"
 )
 
@@ -79,6 +80,11 @@ func spawnBridge(ctx context.Context, o options, w *world, log io.Writer) (*subp
 		"--max-inflight", strconv.Itoa(o.maxInflight),
 		"--log-format", "json", "--log-level", "warn",
 		"--pprof"}
+	if o.watches > 0 {
+		args = append(args, "--watch-schedule", bridge.FormatSchedule(o.watchSchedule),
+			"--max-watches", strconv.Itoa(max(o.watches, bridge.DefaultConfig().MaxWatches)))
+	}
+	args = append(args, o.bridgeFlags...)
 	env := os.Environ()
 	for _, d := range all.List {
 		args = append(args, "--"+d.Flag("base-url"), w.simURL)

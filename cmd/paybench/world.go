@@ -22,15 +22,17 @@ var selfCredentials = sim.MadeUpCredentials("paybench-")
 // world is what --self runs: an embedded NATS server on a temporary
 // store, paysim on a random loopback port, and a bridge.
 type world struct {
-	dir     string
-	ns      *natsserver.Server
-	natsURL string
-	sim     *sim.Sim
-	simURL  string
-	meter   *providerMeter
-	stopSim context.CancelFunc
-	simDone chan error
-	bridge  runningBridge
+	dir string
+	ns  *natsserver.Server // in process; nil with --nats subprocess
+	// natsProc is nats-server as a child process (--nats subprocess).
+	natsProc *natsProcess
+	natsURL  string
+	sim      *sim.Sim
+	simURL   string
+	meter    *providerMeter
+	stopSim  context.CancelFunc
+	simDone  chan error
+	bridge   runningBridge
 	// bridgeBin is the paybridge built for this world, once built.
 	bridgeBin string
 }
@@ -63,11 +65,18 @@ func startWorld(ctx context.Context, o options, log io.Writer) (*world, error) {
 
 func (w *world) start(ctx context.Context, o options, log io.Writer) error {
 	var err error
-	w.ns, err = natsembed.Start(natsembed.Config{Host: "127.0.0.1", Port: -1, StoreDir: w.dir})
-	if err != nil {
-		return err
+	if o.natsMode == "subprocess" {
+		if w.natsProc, err = startNATSProcess(ctx, o, w.dir, log); err != nil {
+			return err
+		}
+		w.natsURL = w.natsProc.url
+	} else {
+		w.ns, err = natsembed.Start(natsembed.Config{Host: "127.0.0.1", Port: -1, StoreDir: w.dir})
+		if err != nil {
+			return err
+		}
+		w.natsURL = w.ns.ClientURL()
 	}
-	w.natsURL = w.ns.ClientURL()
 	w.sim, err = sim.New(sim.Config{
 		Credentials: selfCredentials,
 		LatencyMin:  o.providerLatency,
@@ -139,6 +148,9 @@ func (w *world) close() error {
 	if w.ns != nil {
 		w.ns.Shutdown()
 		w.ns.WaitForShutdown()
+	}
+	if w.natsProc != nil {
+		errs = append(errs, w.natsProc.stop(ctx))
 	}
 	errs = append(errs, os.RemoveAll(w.dir))
 	return errors.Join(errs...)
