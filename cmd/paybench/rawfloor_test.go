@@ -18,8 +18,12 @@ func TestCompareWithRawFloorReportsARatio(t *testing.T) {
 	if raw.Checks < 100 || raw.ChecksPerSecond <= 0 || len(raw.Errors) != 0 {
 		t.Errorf("raw floor: want at least 100 checks and no errors, got %d checks, errors %v", raw.Checks, raw.Errors)
 	}
-	if raw.CallsPerCheck == nil || *raw.CallsPerCheck < 0.9 || *raw.CallsPerCheck > 1.1 {
-		t.Errorf("raw floor: want one paysim call per check, got %s", optFloat(raw.CallsPerCheck, "%.3f"))
+	// One call a check, give or take the checks in flight when the
+	// counters were read (64 by default): their calls are counted before
+	// they complete. A share would fail on a loaded machine, where a short
+	// run completes few checks.
+	if checks := int64(raw.Checks); raw.ProviderCalls == nil || *raw.ProviderCalls < checks-64 || *raw.ProviderCalls > checks+64 {
+		t.Errorf("raw floor: want one paysim call per check (±64 in flight), got %s calls for %d checks", optInt(raw.ProviderCalls), raw.Checks)
 	}
 	if res.FloorKind != floorRaw || res.BridgeFloor == nil || *res.BridgeFloor <= 0 {
 		t.Errorf("want a bridge/raw-floor ratio, got kind %q, ratio %s", res.FloorKind, optFloat(res.BridgeFloor, "%.2f"))
