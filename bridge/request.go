@@ -1,9 +1,9 @@
 // Request field rules and decoders for payments.check and
 // payments.status.get (docs/contract.md, schemas/check-request.json): which
 // members each request allows and requires, and the limits on each value.
-// The JSON walk is in jsonscan.go; a request sent as a CloudEvent is
-// unwrapped by events.ReadEnvelope, the reader paybridge's event subscribers
-// use too.
+// The JSON walk is internal/jsonscan's, its errors made the bridge's in
+// jsonscan.go; a request sent as a CloudEvent is unwrapped by
+// events.ReadEnvelope, the reader paybridge's event subscribers use too.
 
 package bridge
 
@@ -19,6 +19,7 @@ import (
 
 	"github.com/paybridge/paybridge"
 	"github.com/paybridge/paybridge/events"
+	"github.com/paybridge/paybridge/internal/jsonscan"
 )
 
 // MaxRequestBytes is the largest request accepted (64 KiB).
@@ -183,12 +184,12 @@ func requestBody(header nats.Header, data []byte) (body []byte, what string, err
 // the object in the error when it is not one.
 func decodeRequestObject(body []byte, what string, allowed requestField) (requestFields, error) {
 	var f requestFields
-	s := jsonScanner{data: body}
-	if err := s.startObject(what); err != nil {
+	s := jsonscan.New(body)
+	if err := startObject(&s, what); err != nil {
 		return f, err
 	}
 	var seen requestField
-	err := s.object(func(key []byte) error {
+	err := s.Object(func(key []byte) error {
 		field := requestFieldNamed(key) & allowed
 		switch {
 		case field == 0:
@@ -197,7 +198,7 @@ func decodeRequestObject(body []byte, what string, allowed requestField) (reques
 			return invalidRequest("duplicate field %q", key)
 		}
 		seen |= field
-		switch isNull, err := s.null(); {
+		switch isNull, err := s.Null(); {
 		case err != nil:
 			return err
 		case isNull && field&requiredFields != 0:
@@ -208,10 +209,10 @@ func decodeRequestObject(body []byte, what string, allowed requestField) (reques
 		return f.set(&s, field)
 	})
 	if err != nil {
-		return f, err
+		return f, requestError(err)
 	}
-	if err := s.end(); err != nil {
-		return f, err
+	if err := s.End(); err != nil {
+		return f, requestError(err)
 	}
 	for _, field := range []requestField{fieldProvider, fieldPaymentID} {
 		if seen&field == 0 {
@@ -222,13 +223,13 @@ func decodeRequestObject(body []byte, what string, allowed requestField) (reques
 }
 
 // set reads the (non-null) value of field from s and validates it.
-func (f *requestFields) set(s *jsonScanner, field requestField) error {
+func (f *requestFields) set(s *jsonscan.Scanner, field requestField) error {
 	if field == fieldWatch {
-		watch, err := s.readBool(field.String())
+		watch, err := readBool(s, field.String())
 		f.watch = watch
 		return err
 	}
-	b, err := s.readStringValue(field.String())
+	b, err := readStringValue(s, field.String())
 	if err != nil {
 		return err
 	}
