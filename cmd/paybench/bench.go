@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -260,6 +261,10 @@ func (b *bench) timed(ctx context.Context, name string, do op) (*runResult, erro
 		// The bridge's /metrics does not see the floor's own calls.
 		r.ProviderCalls, r.CallsPerCheck = nil, nil
 	}
+	if strings.Contains(name, "floor") {
+		// The bridge sat idle: its allocations are not the floor's.
+		r.AllocsPerCheck, r.AllocBytesPerCheck = nil, nil
+	}
 	if name == "bridge" && b.rss != nil {
 		peak := mib(b.rss.takePeak())
 		r.RSSPeakMiB = &peak
@@ -285,8 +290,13 @@ func (b *bench) profile(ctx context.Context, path string, take func(context.Cont
 // or the bridge's /metrics), events (the event stream's last sequence)
 // and statuses moved by the pool.
 func (b *bench) counters(ctx context.Context) counters {
-	c := counters{checks: b.drv.completed.Load(), calls: -1, events: -1, moved: b.pool.changes.Load()}
+	c := counters{checks: b.drv.completed.Load(), calls: -1, events: -1, moved: b.pool.changes.Load(), mallocs: -1, allocBytes: -1}
 	c.cpu, c.cpuOK = b.readCPUSplit()
+	if samples, ok := b.bridgeProcessMetrics(ctx); ok {
+		if _, has := samples[mallocsMetric]; has {
+			c.mallocs, c.allocBytes = samples[mallocsMetric], samples[allocBytesMetric]
+		}
+	}
 	switch {
 	case b.world != nil:
 		c.calls = b.world.meter.calls.Load()

@@ -151,3 +151,23 @@ func providerList(list []providers.Descriptor) []string {
 	}
 	return names
 }
+
+// A bridge in a process of its own reports its allocations per check, read
+// from its runtime's counters on /metrics; the idle bridge of a floor run
+// reports none.
+func TestSubprocessBridgeReportsItsAllocations(t *testing.T) {
+	res := runJSON(t, 3*time.Minute, "--self", "--bridge", "subprocess", "--payments", "100",
+		"--duration", "1s", "--warmup", "200ms", "--compare", "--floor-kind", "raw")
+	if len(res.Runs) != 2 || res.Runs[1].Name != "bridge" {
+		t.Fatalf("want a floor and a bridge run, got %+v", res.Runs)
+	}
+	if floor := res.Runs[0]; floor.AllocsPerCheck != nil {
+		t.Errorf("the floor run reports the idle bridge's allocations: %v", *floor.AllocsPerCheck)
+	}
+	b := res.Runs[1]
+	if b.AllocsPerCheck == nil || *b.AllocsPerCheck < 10 || *b.AllocsPerCheck > 10000 || b.AllocBytesPerCheck == nil || *b.AllocBytesPerCheck < *b.AllocsPerCheck {
+		t.Errorf("bridge: want a plausible count of allocations per check, got %s (%s bytes)",
+			optFloat(b.AllocsPerCheck, "%.1f"), optFloat(b.AllocBytesPerCheck, "%.0f"))
+	}
+	checkTable(t, &res, "bridge allocations per check in the bridge process: ")
+}

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -50,32 +51,70 @@ func scrapeProviderCalls(ctx context.Context, url string) (int64, error) {
 	return int64(total), nil
 }
 
+// The Go runtime's counters of heap allocations, which serve's registry
+// exports: the bridge process's, when it runs apart from paybench.
+const (
+	mallocsMetric    = "go_memstats_mallocs_total"
+	allocBytesMetric = "go_memstats_alloc_bytes_total"
+)
+
+// bridgeProcessMetrics reads the metrics of a bridge that is a process of
+// its own (a subprocess, or the one --metrics-url names); false for an
+// in-process bridge, whose runtime counters would be paybench's too.
+func (b *bench) bridgeProcessMetrics(ctx context.Context) (map[string]float64, bool) {
+	url := b.o.metricsURL
+	if b.world != nil {
+		if _, in := b.world.bridge.(*inProcess); in {
+			return nil, false
+		}
+		url = b.world.bridge.metricsURL()
+	}
+	if url == "" {
+		return nil, false
+	}
+	samples, err := readMetrics(ctx, url)
+	if err != nil {
+		fmt.Fprintf(b.log, "paybench: %v\n", err)
+		return nil, false
+	}
+	return samples, true
+}
+
 // bridgeMetrics reads every sample the bridge's metrics hold, by series
 // (its name and labels as the text format writes them): from its /metrics
 // as a subprocess, from its registry in process.
 func (b *bench) bridgeMetrics(ctx context.Context) (map[string]float64, error) {
-	var text bytes.Buffer
-	switch br := b.world.bridge.(type) {
-	case *inProcess:
+	if br, ok := b.world.bridge.(*inProcess); ok {
+		var text bytes.Buffer
 		if err := br.metricsText(&text); err != nil {
 			return nil, err
 		}
-	default:
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, br.metricsURL(), nil)
-		if err != nil {
-			return nil, err
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return nil, fmt.Errorf("reading the bridge's metrics: %w", err)
-		}
-		defer resp.Body.Close()
-		if _, err := text.ReadFrom(resp.Body); err != nil {
-			return nil, fmt.Errorf("reading the bridge's metrics: %w", err)
-		}
+		return parseMetrics(&text)
 	}
+	return readMetrics(ctx, b.world.bridge.metricsURL())
+}
+
+// readMetrics reads the samples of a /metrics page.
+func readMetrics(ctx context.Context, url string) (map[string]float64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("reading the bridge's metrics: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("reading the bridge's metrics: %s", resp.Status)
+	}
+	return parseMetrics(resp.Body)
+}
+
+// parseMetrics reads the Prometheus text format: each sample by series.
+func parseMetrics(r io.Reader) (map[string]float64, error) {
 	out := map[string]float64{}
-	sc := bufio.NewScanner(&text)
+	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
 		line := sc.Text()

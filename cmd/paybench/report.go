@@ -51,6 +51,9 @@ func writeTable(w io.Writer, res *result) {
 			fmt.Fprintf(w, "%s CPU per check: bridge process %.0f µs, paybench process (NATS server, paysim, load) %.0f µs\n",
 				r.Name, c.Bridge, c.World)
 		}
+		if r.AllocsPerCheck != nil {
+			fmt.Fprintf(w, "%s allocations per check in the bridge process: %.0f (%.0f bytes)\n", r.Name, *r.AllocsPerCheck, *r.AllocBytesPerCheck)
+		}
 	}
 	if res.BridgeFloor != nil {
 		fmt.Fprintf(w, "bridge/%s = %.2f", floorRunName(res.FloorKind), *res.BridgeFloor)

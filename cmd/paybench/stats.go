@@ -60,6 +60,12 @@ type runResult struct {
 	// CPU per check, in microseconds, of the bridge process and of
 	// paybench's own (NATS server, paysim, load); with a subprocess bridge.
 	CPUPerCheck *cpuPerCheck `json:"cpu_us_per_check,omitempty"`
+	// AllocsPerCheck and AllocBytesPerCheck are the bridge process's heap
+	// allocations over the run (its go_memstats_mallocs_total and
+	// go_memstats_alloc_bytes_total) per check; with a subprocess bridge
+	// or --metrics-url, whose process is the bridge's alone.
+	AllocsPerCheck     *float64 `json:"bridge_allocs_per_check,omitempty"`
+	AllocBytesPerCheck *float64 `json:"bridge_alloc_bytes_per_check,omitempty"`
 }
 
 type cpuPerCheck struct {
@@ -125,6 +131,11 @@ func (r *runResult) counted(before, after counters) {
 		r.Events = &events
 	}
 	r.StatusesMoved = after.moved - before.moved
+	if checks := after.checks - before.checks; checks > 0 && before.mallocs >= 0 && after.mallocs >= 0 {
+		n := (after.mallocs - before.mallocs) / float64(checks)
+		bytes := (after.allocBytes - before.allocBytes) / float64(checks)
+		r.AllocsPerCheck, r.AllocBytesPerCheck = &n, &bytes
+	}
 	if before.cpuOK && after.cpuOK {
 		if checks := after.checks - before.checks; checks > 0 {
 			per := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(checks) }
@@ -149,6 +160,8 @@ type counters struct {
 	moved  int64
 	cpu    cpuSplit
 	cpuOK  bool
+	// mallocs and allocBytes are the bridge process's; -1 when unknown.
+	mallocs, allocBytes float64
 }
 
 // burstResult is what many concurrent checks of one payment cost.
