@@ -322,11 +322,8 @@ func (s *service) respond(ctx context.Context, j *job, rep paybridge.Reply) {
 	if j.reply == "" {
 		return
 	}
-	data, err := json.Marshal(rep)
+	data := rep.AppendJSON(make([]byte, 0, 512))
 	switch {
-	case err != nil:
-		s.respondError(ctx, j, &internal{fmt.Errorf("encoding reply: %w", err)})
-		return
 	case int64(len(data)) > s.nc.MaxPayload():
 		s.respondError(ctx, j, paybridge.Errorf(paybridge.CodeInternal,
 			"the reply is %d bytes, more than the NATS server accepts (%d)", len(data), s.nc.MaxPayload()))
