@@ -94,7 +94,7 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config, provs ...paybridge.Prov
 	if err != nil {
 		return nil, err
 	}
-	watchStream, watchConsumers, err := ensureWatches(ctx, js, cfg, cfg.Logger, merchants.providers)
+	watchStream, watchConsumers, scheduledWatches, err := ensureWatches(ctx, js, cfg, cfg.Logger, merchants.providers)
 	if err != nil {
 		return nil, err
 	}
@@ -125,7 +125,7 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config, provs ...paybridge.Prov
 		clock:       cfg.Clock,
 	}
 	w := &watcher{
-		js: js, stream: watchStream, consumers: watchConsumers, merchants: merchants, claims: claims,
+		js: js, stream: watchStream, consumers: watchConsumers, scheduled: scheduledWatches, merchants: merchants, claims: claims,
 		subject: cfg.WatchSubject, schedule: cfg.WatchSchedule, deadline: cfg.WatchDeadline, maxWatches: cfg.MaxWatches,
 		expired: cfg.WatchExpiredSubject, log: cfg.Logger, metrics: m, clock: cfg.Clock, tracing: t,
 		held: make(chan struct{}, maxHeldWatches), counts: make(map[string]watchCount),

@@ -264,8 +264,19 @@ func TestInvalidWatchOrdersAreTerminated(t *testing.T) {
 		_, err := e.js.Publish(t.Context(), m.subject, m.data)
 		must(t, err)
 	}
+	// A due watch's schedule headers are read as strictly as its body.
+	badSchedules := [][]string{
+		{"Paybridge-Watch-Due", "soon", "Paybridge-Watch-Rechecks", "1"},
+		{"Paybridge-Watch-Due", now.Add(time.Minute).Format(time.RFC3339Nano), "Paybridge-Watch-Rechecks", "-1"},
+		{"Paybridge-Watch-Due", now.Add(-time.Hour).Format(time.RFC3339Nano), "Paybridge-Watch-Rechecks", "1"}, // before since
+	}
+	for i, h := range badSchedules {
+		id := fmt.Sprintf("sched-%d", i)
+		_, err := e.js.PublishMsg(t.Context(), newMsg("paybridge.watch."+bridge.Key("muvinai", id), order("muvinai", id, day), h...))
+		must(t, err)
+	}
 	testkit.WaitFor(t, 10*time.Second, "every bad order terminated", func() bool {
-		return e.watches() == 0 && metricValue(t, reg, "paybridge_watches_ended_total", "outcome", "invalid") == float64(len(bad))
+		return e.watches() == 0 && metricValue(t, reg, "paybridge_watches_ended_total", "outcome", "invalid") == float64(len(bad)+len(badSchedules))
 	})
 	if len(e.muvinai.Requests()) != 0 {
 		t.Fatal("a bad order reached the provider")
@@ -302,8 +313,8 @@ func TestWatchOfAnUnknownPaymentEnds(t *testing.T) {
 
 // Each provider may hold only so many watches; past that a watch is
 // refused with a clear error, while a payment already watched keeps its
-// watch. The watch stream itself has message limits (count and size),
-// added to one made without.
+// watch. The watch stream itself has a size limit, added to one made
+// without, and schedules its watches' checks.
 func TestWatchesAreLimited(t *testing.T) {
 	e := newEnv(t)
 	// A watch stream as an earlier version made it: no limits.
@@ -313,8 +324,8 @@ func TestWatchesAreLimited(t *testing.T) {
 	e.startBridge(bridge.Config{MaxWatches: 3})
 	s, err := e.js.Stream(t.Context(), "PAYMENT_WATCHES")
 	must(t, err)
-	if c := s.CachedInfo().Config; c.MaxMsgs <= 0 || c.MaxMsgSize <= 0 {
-		t.Fatalf("watch stream without limits: %d msgs of %d bytes", c.MaxMsgs, c.MaxMsgSize)
+	if c := s.CachedInfo().Config; !c.AllowMsgSchedules || c.MaxMsgSize <= 0 {
+		t.Fatalf("watch stream: schedules %v, messages of %d bytes", c.AllowMsgSchedules, c.MaxMsgSize)
 	}
 	for i := range 4 {
 		e.addCoinbar(fmt.Sprintf("lim-%d", i), "PENDING", "")

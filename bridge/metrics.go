@@ -92,8 +92,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}),
 		watchLag: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "paybridge_watch_lag_seconds",
-			Help:    "How long after its time by the schedule a watched payment was re-checked.",
-			Buckets: []float64{.01, .05, .1, .5, 1, 5, 15, 60, 300},
+			Help:    "How late a watched payment's re-check came against its due time, the end of the schedule step it waited for (counted from the check before it).",
+			Buckets: []float64{.01, .025, .05, .1, .25, .5, .75, 1, 2.5, 5, 15, 60, 300},
 		}),
 		watchesEnded: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "paybridge_watches_ended_total",

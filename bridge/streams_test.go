@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/paybridge/paybridge"
 	"github.com/paybridge/paybridge/bridge"
 )
 
@@ -126,8 +127,9 @@ func TestStartsWithLittleFileStore(t *testing.T) {
 					t.Errorf("stream %s reserves %d bytes, want none", name, got)
 				}
 			}
-			if c := e.streamConfig("PAYMENT_WATCHES"); c.MaxMsgs <= 0 || c.MaxMsgSize <= 0 {
-				t.Errorf("the watch stream has no message limits: %d messages of %d bytes", c.MaxMsgs, c.MaxMsgSize)
+			if c := e.streamConfig("PAYMENT_WATCHES"); !c.AllowMsgSchedules || c.MaxMsgSize <= 0 || c.MaxMsgs > 0 {
+				t.Errorf("the watch stream: schedules %v, messages of %d bytes, %d messages; want schedules, a size limit and no count (the bridge keeps it)",
+					c.AllowMsgSchedules, c.MaxMsgSize, c.MaxMsgs)
 			}
 		})
 	}
@@ -192,22 +194,31 @@ accounts { PAY { jetstream { ` + limits + ` }, users [{user: pay, password: pay}
 `
 }
 
-// A watch stream an operator made with limits of their own is left alone,
-// in an account that could not hold the default 1 GiB.
-func TestLeavesAnOperatorsWatchStreamAlone(t *testing.T) {
+// A watch stream an operator made with limits of their own keeps its byte
+// limit, in an account that could not hold the default 1 GiB, and its
+// message limit becomes the bridge's to keep: a stream that schedules
+// messages would drop its oldest watches at it. Past it, a watch is
+// refused as overloaded.
+func TestKeepsAnOperatorsWatchStreamLimits(t *testing.T) {
 	e := newEnv(t)
 	e.useServer(startConfigured(t, t.TempDir(), withAccount("max_file: 512M, max_mem: 16M")), "pay:pay@")
 	_, err := e.js.CreateStream(t.Context(), jetstream.StreamConfig{Name: "PAYMENT_WATCHES", Subjects: []string{"paybridge.watch.>"},
 		Retention: jetstream.WorkQueuePolicy, MaxMsgsPerSubject: 1, Discard: jetstream.DiscardNew, DiscardNewPerSubject: true,
-		MaxMsgs: 10_000, MaxBytes: 64 << 20, AllowDirect: true})
+		MaxMsgs: 1, MaxBytes: 64 << 20, AllowDirect: true})
 	must(t, err)
 	if _, err := e.newBridge(bridge.Config{}); err != nil {
 		t.Fatalf("New with an operator's watch stream: %v", err)
 	}
-	if c := e.streamConfig("PAYMENT_WATCHES"); c.MaxBytes != 64<<20 || c.MaxMsgs != 10_000 {
-		t.Errorf("the operator's watch stream now has %d bytes and %d messages, want 64 MiB and 10000", c.MaxBytes, c.MaxMsgs)
+	if c := e.streamConfig("PAYMENT_WATCHES"); c.MaxBytes != 64<<20 || c.MaxMsgs > 0 || c.Metadata["paybridge_max_msgs"] != "1" {
+		t.Errorf("the operator's watch stream now has %d bytes, %d messages and metadata %v; want 64 MiB, none and paybridge_max_msgs 1",
+			c.MaxBytes, c.MaxMsgs, c.Metadata)
 	}
-	e.works("operator")
+	e.works("operator") // its one watch
+	e.addCoinbar("operator-3", "PENDING", "")
+	r := e.check(map[string]any{"provider": "coinbar", "payment_id": "operator-3", "watch": true})
+	if r.Err == nil || r.Err.Error.Code != paybridge.CodeOverloaded || !strings.Contains(r.Err.Error.Message, "watch stream is full") {
+		t.Fatalf("a watch past the stream's limit: %s", r.Raw)
+	}
 }
 
 // An account that requires a byte limit on every stream gets one on each
@@ -258,9 +269,9 @@ func TestWatchStreamMaxBytesIsUsedAsSet(t *testing.T) {
 	e.works("set")
 }
 
-// A watch stream an earlier version made without limits gets the message
-// limits a new one has, which reserve nothing.
-func TestLimitsAddedToAnOldWatchStreamFit(t *testing.T) {
+// A watch stream an earlier version made without limits schedules
+// messages, and gets the size limit a new one has, which reserves nothing.
+func TestAnOldWatchStreamSchedulesAndFits(t *testing.T) {
 	e := newEnv(t)
 	e.useServer(startConfigured(t, t.TempDir(), withFileStore("256MiB")), "")
 	_, err := e.js.CreateStream(t.Context(), jetstream.StreamConfig{Name: "PAYMENT_WATCHES", Subjects: []string{"paybridge.watch.>"},
@@ -269,9 +280,9 @@ func TestLimitsAddedToAnOldWatchStreamFit(t *testing.T) {
 	if _, err := e.newBridge(bridge.Config{}); err != nil {
 		t.Fatalf("New with an old watch stream: %v", err)
 	}
-	if c := e.streamConfig("PAYMENT_WATCHES"); c.MaxMsgs <= 0 || c.MaxMsgSize <= 0 || c.MaxBytes > 0 {
-		t.Errorf("the old watch stream now has %d messages of %d bytes and reserves %d bytes, want message limits and no reservation",
-			c.MaxMsgs, c.MaxMsgSize, c.MaxBytes)
+	if c := e.streamConfig("PAYMENT_WATCHES"); !c.AllowMsgSchedules || c.Discard != jetstream.DiscardOld || c.MaxMsgSize <= 0 || c.MaxBytes > 0 {
+		t.Errorf("the old watch stream now schedules %v, discards %v, has messages of %d bytes and reserves %d bytes; want schedules, discard old, a size limit and no reservation",
+			c.AllowMsgSchedules, c.Discard, c.MaxMsgSize, c.MaxBytes)
 	}
 	e.works("old")
 }

@@ -6,10 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
+	"maps"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel/trace"
 
@@ -25,36 +28,50 @@ const (
 	watchAckWait = 30 * time.Second
 	// maxHeldWatches bounds the watches one instance holds at once.
 	maxHeldWatches = 4096
-	// errStoreFailed is JetStream's code for a message it did not store;
-	// the description tells a full subject (one watch per payment) from a
-	// full stream.
+	// errStoreFailed is JetStream's code for a message it did not store.
 	errStoreFailed jetstream.ErrorCode = 10077
 	// maxRefusals is how many permanent answers in a row (payment not
 	// found, credentials refused) end a watch: asking on schedule for a
 	// day would only spend the provider's budget.
 	maxRefusals = 3
 	// The watch stream's own limits, a backstop behind the per-provider
-	// limit (Config.MaxWatches) that reserves no storage: a million
-	// orders of at most 4 KiB each (one is a few hundred bytes; an id of
-	// 256 bytes JSON-escaped is at most 1.5 KiB). A byte limit, which
-	// JetStream would reserve, is Config.WatchStreamMaxBytes.
+	// limit (Config.MaxWatches): a million orders of at most 4 KiB each
+	// (one is a few hundred bytes; an id of 256 bytes JSON-escaped is at
+	// most 1.5 KiB). A stream that schedules messages cannot refuse what
+	// is past its limits (discard new), it would drop its oldest
+	// messages, its oldest watches: so the count is the bridge's to keep
+	// (roomFor), and the stream has none. A byte limit, which JetStream
+	// would reserve, is Config.WatchStreamMaxBytes; the bridge refuses new
+	// orders once a tenth of it is left.
 	watchStreamMaxMsgs = 1_000_000
 	watchOrderMaxBytes = 4 << 10
 	// legacyWatchConsumer is the one consumer of every provider's watches
 	// before each provider had its own; it is removed at start.
 	legacyWatchConsumer = "paybridge-watches"
+	// scheduledToken names the subjects of the watches waiting for their
+	// next check, <WatchSubject>.at.<key>; no provider may have it for a
+	// name.
+	scheduledToken = "at"
 )
 
 // watcher keeps re-checking watched payments until they settle or their
-// deadline passes (docs/contract.md, "Watches"). Watches live in a work-queue stream
-// with at most one watch and one trigger per payment (each on its own
-// subject), consumed by one durable consumer
-// per provider that every instance shares; the schedule is carried out
-// with NakWithDelay, so it survives restarts of the bridge and of NATS.
+// deadline passes (docs/contract.md, "Watches"). Each watch is one message
+// in a work-queue stream at any moment: while it waits for its next check,
+// a message schedule on <WatchSubject>.at.<key> that JetStream fires at
+// the check's time onto <WatchSubject>.<key>; that due message is
+// delivered by the provider's durable consumer, which every instance
+// shares, to one instance, which checks the payment, schedules the next
+// check and acknowledges the due message. Webhook triggers wait on
+// <WatchSubject>.<key>.trigger, delivered at once. Schedules and due
+// messages are stored, so watches survive restarts of the bridge and of
+// NATS; JetStream's timer wheel costs the same per check whatever the
+// number of watches, where a consumer holding every watch as pending (a
+// nak with delay) scans them all each time its redelivery timer is reset.
 type watcher struct {
 	js         jetstream.JetStream
 	stream     jetstream.Stream
-	consumers  map[string]jetstream.Consumer // by provider
+	consumers  map[string]jetstream.Consumer // by provider: its due watches and triggers
+	scheduled  map[string]jetstream.Consumer // by provider: never pulled, counts its scheduled watches
 	merchants  *merchants
 	claims     *claimer
 	subject    string // the watch subject prefix
@@ -71,9 +88,23 @@ type watcher struct {
 	mu       sync.Mutex
 	stopping bool // set under mu before busy is waited for
 	busy     sync.WaitGroup
+	// work hands a delivery to an idle worker; workers are the goroutines
+	// that carry them out, kept a while once idle (a goroutine per
+	// delivery grew its stack again for each).
+	work    chan jetstream.Msg
+	workers sync.WaitGroup
+	// hand is the deliveries in hand, by when they were taken, for the
+	// keep-alives.
+	handMu sync.Mutex
+	hand   map[jetstream.Msg]time.Time
+	// offset is how far this instance's clock runs ahead of the NATS
+	// server's (ns), from the server's time on the stream infos it reads:
+	// a schedule fires by the server's clock.
+	offset atomic.Int64
 
 	countsMu sync.Mutex
 	counts   map[string]watchCount // by provider
+	stored   streamCount
 }
 
 // watchCount is how many orders a provider had stored, and when that was
@@ -84,9 +115,17 @@ type watchCount struct {
 }
 
 // ensureWatches opens the watch stream as it is, or creates it when
-// missing, puts limits on a stream made without them, and creates one
-// durable consumer per provider when missing.
-func ensureWatches(ctx context.Context, js jetstream.JetStream, cfg Config, log *slog.Logger, providerNames []string) (jetstream.Stream, map[string]jetstream.Consumer, error) {
+// missing, lets a stream of an earlier version schedule messages, and
+// creates two durable consumers per provider when missing: one that
+// delivers its due watches and triggers, and one, never pulled, whose
+// pending count is its scheduled watches.
+func ensureWatches(ctx context.Context, js jetstream.JetStream, cfg Config, log *slog.Logger, providerNames []string) (
+	s jetstream.Stream, consumers, scheduled map[string]jetstream.Consumer, err error) {
+	for _, name := range providerNames {
+		if name == scheduledToken {
+			return nil, nil, nil, fmt.Errorf("a provider may not be named %q: %s.%s.> holds the scheduled watches", name, cfg.WatchSubject, name)
+		}
+	}
 	want := jetstream.StreamConfig{
 		Name:        cfg.WatchStream,
 		Description: "paybridge: one durable watch per payment, and webhook triggers",
@@ -94,31 +133,33 @@ func ensureWatches(ctx context.Context, js jetstream.JetStream, cfg Config, log 
 		Retention:   jetstream.WorkQueuePolicy,
 		Storage:     jetstream.FileStorage,
 		Replicas:    cfg.Replicas,
-		// One message per subject, and a second one is refused: asking
-		// again to watch a watched payment changes nothing.
-		MaxMsgsPerSubject:    1,
-		Discard:              jetstream.DiscardNew,
-		DiscardNewPerSubject: true,
-		MaxMsgs:              watchStreamMaxMsgs,
-		MaxMsgSize:           watchOrderMaxBytes,
-		MaxBytes:             cfg.WatchStreamMaxBytes, // 0: none, unless the account requires one
-		AllowDirect:          true,
+		// One message per subject: a watch's schedule, its due check, a
+		// trigger. A second order on a subject is refused by its publish,
+		// which expects the subject empty.
+		MaxMsgsPerSubject: 1,
+		Discard:           jetstream.DiscardOld, // schedules allow no other
+		MaxMsgSize:        watchOrderMaxBytes,
+		MaxBytes:          cfg.WatchStreamMaxBytes, // 0: none, unless the account requires one
+		AllowDirect:       true,
+		AllowMsgSchedules: true,
+		AllowRollup:       true, // a schedule rolls its subject up
 	}
-	s, err := ensureStream(ctx, js, want)
+	s, err = ensureStream(ctx, js, want)
 	if err == nil {
-		s, err = limitWatchStream(ctx, js, s, want, log)
+		s, err = scheduleWatchStream(ctx, js, s, log)
 	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("opening stream %s: %w", cfg.WatchStream, err)
+		return nil, nil, nil, fmt.Errorf("opening stream %s: %w", cfg.WatchStream, err)
 	}
 	// A work-queue stream refuses consumers whose filters overlap, so
 	// the consumer of every provider's watches goes first.
 	if err := s.DeleteConsumer(ctx, legacyWatchConsumer); err == nil {
 		log.Info("replaced the watch consumer of every provider with one per provider", "removed", legacyWatchConsumer)
 	} else if !errors.Is(err, jetstream.ErrConsumerNotFound) {
-		return nil, nil, fmt.Errorf("removing consumer %s of %s: %w", legacyWatchConsumer, cfg.WatchStream, err)
+		return nil, nil, nil, fmt.Errorf("removing consumer %s of %s: %w", legacyWatchConsumer, cfg.WatchStream, err)
 	}
-	consumers := make(map[string]jetstream.Consumer, len(providerNames))
+	consumers = make(map[string]jetstream.Consumer, len(providerNames))
+	scheduled = make(map[string]jetstream.Consumer, len(providerNames))
 	for _, name := range providerNames {
 		c, err := s.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
 			Durable:       watchConsumerName(name),
@@ -127,48 +168,102 @@ func ensureWatches(ctx context.Context, js jetstream.JetStream, cfg Config, log 
 			AckPolicy:     jetstream.AckExplicitPolicy,
 			AckWait:       watchAckWait,
 			MaxDeliver:    -1,
-			// A watch waiting for its next poll stays pending, so this is
-			// the number of watches, not of concurrent checks: no limit.
+			// Pending acks are the due checks in hand and the triggers
+			// waiting to be asked again, and (from an earlier version)
+			// watches waiting out a nak: no limit, so that those never
+			// hold up the due checks.
 			MaxAckPending: -1,
 		})
 		if err != nil {
-			return nil, nil, fmt.Errorf("opening consumer of %s for %s: %w", cfg.WatchStream, name, err)
+			return nil, nil, nil, fmt.Errorf("opening consumer of %s for %s: %w", cfg.WatchStream, name, err)
 		}
 		consumers[name] = c
+		c, err = s.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
+			Durable:       scheduledConsumerName(name),
+			Description:   "never pulled: its pending count is the watches scheduled",
+			FilterSubject: cfg.WatchSubject + "." + scheduledToken + "." + name + ".>",
+			AckPolicy:     jetstream.AckExplicitPolicy,
+		})
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("opening consumer of %s for %s: %w", cfg.WatchStream, name, err)
+		}
+		scheduled[name] = c
 	}
-	return s, consumers, nil
+	return s, consumers, scheduled, nil
 }
 
 // watchConsumerName is the durable consumer of one provider's watches.
 func watchConsumerName(provider string) string { return "paybridge-watches-" + provider }
 
-// limitWatchStream gives a watch stream created without limits (by an
-// earlier version) the message limits a new one gets, which reserve no
-// storage, and says so. A stream with limits of its own is left as the
-// operator set it.
-func limitWatchStream(ctx context.Context, js jetstream.JetStream, s jetstream.Stream, want jetstream.StreamConfig, log *slog.Logger) (jetstream.Stream, error) {
+// scheduledConsumerName is the durable consumer, never pulled, that counts
+// one provider's scheduled watches.
+func scheduledConsumerName(provider string) string { return "paybridge-watches-scheduled-" + provider }
+
+// maxMsgsMetadata is the stream metadata that holds an operator's message
+// limit for the watch stream, which the bridge keeps.
+const maxMsgsMetadata = "paybridge_max_msgs"
+
+// maxWatchMsgs is the most messages the bridge lets the watch stream hold:
+// its operator's limit, or a million.
+func maxWatchMsgs(cfg jetstream.StreamConfig) uint64 {
+	if n, err := strconv.ParseUint(cfg.Metadata[maxMsgsMetadata], 10, 64); err == nil && n > 0 {
+		return min(n, watchStreamMaxMsgs)
+	}
+	return watchStreamMaxMsgs
+}
+
+// scheduleWatchStream lets a watch stream of an earlier version schedule
+// messages: it allows schedules and roll-ups, and discards old messages
+// instead of refusing new ones, as schedules require; a message limit,
+// which would then drop the oldest watches, is removed, and kept by the
+// bridge instead (roomFor; an operator's lower one in the stream's
+// metadata). A byte limit stays; the bridge refuses new orders before it
+// is reached. It says so.
+func scheduleWatchStream(ctx context.Context, js jetstream.JetStream, s jetstream.Stream, log *slog.Logger) (jetstream.Stream, error) {
 	have := s.CachedInfo().Config
-	if have.MaxMsgs > 0 || have.MaxBytes > 0 {
+	if have.AllowMsgSchedules && have.Discard == jetstream.DiscardOld && have.MaxMsgs <= 0 {
 		return s, nil
 	}
-	have.MaxMsgs, have.MaxMsgSize, have.Discard = want.MaxMsgs, want.MaxMsgSize, jetstream.DiscardNew
+	limit := have.MaxMsgs
+	if limit > 0 && limit < watchStreamMaxMsgs {
+		// An operator's: the bridge keeps it.
+		have.Metadata = maps.Clone(have.Metadata)
+		if have.Metadata == nil {
+			have.Metadata = map[string]string{}
+		}
+		have.Metadata[maxMsgsMetadata] = strconv.FormatInt(limit, 10)
+	}
+	have.AllowMsgSchedules, have.AllowRollup, have.DenyPurge = true, true, false
+	have.Discard, have.DiscardNewPerSubject, have.MaxMsgs = jetstream.DiscardOld, false, -1
+	if have.MaxMsgSize <= 0 {
+		have.MaxMsgSize = watchOrderMaxBytes
+	}
 	s, err := js.UpdateStream(ctx, have)
 	if err != nil {
-		return nil, fmt.Errorf("adding limits: %w", err)
+		return nil, fmt.Errorf("letting it schedule messages: %w", err)
 	}
-	log.Info("added limits to the watch stream", "stream", have.Name, "max_msgs", have.MaxMsgs, "max_msg_size", have.MaxMsgSize)
+	log.Info("the watch stream now schedules its watches' checks", "stream", have.Name,
+		"removed_max_msgs", limit, "max_msgs_kept_by_the_bridge", maxWatchMsgs(have))
 	return s, nil
 }
 
+// subjectOf is where a payment's watch is due, and its trigger's prefix.
 func (w *watcher) subjectOf(p Payment) string {
 	return w.subject + "." + p.Key()
 }
 
+// scheduledSubjectOf is where a payment's watch waits for its next check.
+func (w *watcher) scheduledSubjectOf(p Payment) string {
+	return w.subject + "." + scheduledToken + "." + p.Key()
+}
+
 // Start implements Watches: it watches a payment and returns the deadline
-// of the watch in force; watching a watched payment changes nothing.
+// of the watch in force; watching a watched payment changes nothing. The
+// watch's first check is due a first step of the schedule from now: the
+// check that began it has just run.
 func (w *watcher) Start(ctx context.Context, p Payment) (time.Time, error) {
 	order := watchOrder{Provider: p.Provider, Account: p.Account, PaymentID: p.ID}
-	err := w.store(ctx, w.subjectOf(p), &order)
+	err := w.store(ctx, w.scheduledSubjectOf(p), &order)
 	return order.Deadline, err
 }
 
@@ -178,24 +273,24 @@ func (w *watcher) trigger(ctx context.Context, p Payment, by string) error {
 	return w.store(ctx, w.subjectOf(p)+".trigger", &watchOrder{Provider: p.Provider, Account: p.Account, PaymentID: p.ID, Trigger: by})
 }
 
-// store stamps the order with its start and deadline and stores it. A
-// subject that already holds an order is left as it is, and order is
-// filled from the one in force; a provider with as many orders as it may
-// have, or a full stream, gets no new one (overloaded).
+// store stamps the order with its start and deadline (and a watch with its
+// first check's time) and stores it. A subject that already holds an order
+// is left as it is, and order is filled from the one in force; a provider
+// with as many orders as it may have, or a full stream, gets no new one
+// (overloaded).
 func (w *watcher) store(ctx context.Context, subject string, order *watchOrder) error {
 	for range 3 {
+		full := w.roomFor(ctx, order.Provider)
 		order.Since = w.clock.Now()
 		order.Deadline = order.Since.Add(w.deadline)
-		data, err := json.Marshal(order)
-		if err != nil {
-			return err
+		if order.Trigger == "" {
+			order.Due, order.Rechecks = minTime(order.Since.Add(w.schedule[0]), order.Deadline), 0
 		}
-		full := w.roomFor(ctx, order.Provider)
+		var err error
 		if full == nil {
-			_, err = w.js.Publish(ctx, subject, data)
-			full = streamFull(err)
+			err = w.publish(ctx, subject, order)
 		}
-		if full == nil && !subjectFull(err) {
+		if full == nil && !subjectHeld(err) {
 			return err
 		}
 		held, err := w.stream.GetLastMsgForSubject(ctx, subject)
@@ -214,87 +309,194 @@ func (w *watcher) store(ctx context.Context, subject string, order *watchOrder) 
 	return fmt.Errorf("%s keeps changing", subject)
 }
 
+// publish stores order on subject, which must hold none (else subjectHeld
+// tells the error). A watch's order is a message schedule that JetStream
+// fires at order.Due onto the subject where the watch is due, and removes.
+func (w *watcher) publish(ctx context.Context, subject string, order *watchOrder) error {
+	data, err := json.Marshal(order)
+	if err != nil {
+		return err
+	}
+	msg := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{}}
+	msg.Header.Set(jetstream.ExpectedLastSubjSeqHeader, "0")
+	if order.Trigger == "" {
+		// RFC 3339 with the fraction: the server fires it to the
+		// nanosecond, on its timer's quarter-second rounds.
+		msg.Header.Set(jetstream.ScheduleHeader, "@at "+w.serverTime(order.Due).UTC().Format(time.RFC3339Nano))
+		msg.Header.Set(jetstream.ScheduleTargetHeader, w.subjectOf(order.payment()))
+		order.setSchedule(msg.Header)
+	}
+	_, err = w.js.PublishMsg(ctx, msg)
+	return err
+}
+
 // roomFor takes room for one new order of provider, or refuses it when
-// the provider has MaxWatches stored. The count is read from the
-// provider's consumer at most once a second and counts this instance's own
-// orders in between, so a burst of watch requests costs one JetStream
-// request a second, and the limit is overshot only by what other
-// instances store within that second.
+// the provider has MaxWatches stored or the stream is full. The counts are
+// read from the provider's consumers and the stream at most once a second
+// and count this instance's own orders in between, so a burst of watch
+// requests costs three JetStream requests a second, and the limits are
+// overshot only by what other instances store within that second.
 func (w *watcher) roomFor(ctx context.Context, provider string) error {
+	if w.consumers[provider] == nil {
+		return nil
+	}
 	now := w.clock.Now()
 	w.countsMu.Lock()
 	stale := now.Sub(w.counts[provider].at) > time.Second
 	w.countsMu.Unlock()
-	var stored int
+	var fresh watchCount
+	var stream *jetstream.StreamInfo
 	if stale {
-		cons := w.consumers[provider]
-		if cons == nil {
-			return nil
+		var err error
+		if fresh, stream, err = w.count(ctx, provider); err != nil {
+			return err
 		}
-		info, err := cons.Info(ctx)
-		if err != nil {
-			return fmt.Errorf("counting the watches of %s: %w", provider, err)
-		}
-		stored = int(info.NumPending) + info.NumAckPending
+		fresh.at = now
 	}
-	// Taken under one lock, so that concurrent orders each count; the
-	// consumer's count replaces only one still stale (no other order
-	// refreshed it meanwhile).
+	// Taken under one lock, so that concurrent orders each count; a count
+	// read replaces only one still stale (no other order refreshed it
+	// meanwhile).
 	w.countsMu.Lock()
 	defer w.countsMu.Unlock()
 	if stale && now.Sub(w.counts[provider].at) > time.Second {
-		w.counts[provider] = watchCount{n: stored, at: now}
+		w.counts[provider] = fresh
+	}
+	if stream != nil && now.Sub(w.stored.at) > time.Second {
+		w.stored = streamCount{msgs: stream.State.Msgs, bytes: stream.State.Bytes, at: now,
+			maxMsgs: maxWatchMsgs(stream.Config), maxBytes: stream.Config.MaxBytes}
 	}
 	count := w.counts[provider]
-	if count.n >= w.maxWatches {
+	switch {
+	case w.stored.full():
+		return paybridge.Errorf(paybridge.CodeOverloaded, "the watch stream is full; not watched")
+	case count.n >= w.maxWatches:
 		return paybridge.Errorf(paybridge.CodeOverloaded,
 			"%s has %d watches and triggers, as many as the bridge keeps; not watched", provider, count.n)
 	}
 	count.n++
 	w.counts[provider] = count
+	w.stored.msgs++
+	w.stored.bytes += watchOrderBytes
 	return nil
 }
 
-// streamFull turns the watch stream refusing a message for its own limits
-// into an overloaded error; any other error is nil.
-func streamFull(err error) error {
-	var apiErr *jetstream.APIError
-	if errors.As(err, &apiErr) && apiErr.ErrorCode == errStoreFailed &&
-		(strings.Contains(apiErr.Description, "maximum messages exceeded") || strings.Contains(apiErr.Description, "maximum bytes exceeded")) {
-		return paybridge.Errorf(paybridge.CodeOverloaded, "the watch stream is full; not watched")
-	}
-	return nil
+// watchOrderBytes is about what one order takes in the stream.
+const watchOrderBytes = 512
+
+// streamCount is what the watch stream held, and when that was read, with
+// its limits.
+type streamCount struct {
+	msgs, bytes uint64
+	at          time.Time
+	maxMsgs     uint64
+	maxBytes    int64 // 0: none
 }
+
+// full reports whether the stream may take no more orders: it holds its
+// most messages, or is within a tenth of its byte limit (past which it
+// would drop its oldest watches).
+func (c streamCount) full() bool {
+	return c.maxMsgs > 0 && c.msgs >= c.maxMsgs || c.maxBytes > 0 && c.bytes >= uint64(c.maxBytes-c.maxBytes/10)
+}
+
+// count reads how many orders provider has stored (its due watches and
+// triggers, delivered or not, and its scheduled watches), and the watch
+// stream's state.
+func (w *watcher) count(ctx context.Context, provider string) (watchCount, *jetstream.StreamInfo, error) {
+	info, err := w.consumers[provider].Info(ctx)
+	if err != nil {
+		return watchCount{}, nil, fmt.Errorf("counting the watches of %s: %w", provider, err)
+	}
+	c := watchCount{n: int(info.NumPending) + info.NumAckPending}
+	if sched := w.scheduled[provider]; sched != nil {
+		if info, err = sched.Info(ctx); err != nil {
+			return watchCount{}, nil, fmt.Errorf("counting the watches of %s: %w", provider, err)
+		}
+		c.n += int(info.NumPending)
+	}
+	stream, err := w.streamInfo(ctx)
+	if err != nil {
+		return watchCount{}, nil, fmt.Errorf("reading the watch stream: %w", err)
+	}
+	return c, stream, nil
+}
+
+// streamInfo reads the watch stream's state, and notes how far this
+// instance's clock runs from the server's by the time the server stamped
+// on it.
+func (w *watcher) streamInfo(ctx context.Context) (*jetstream.StreamInfo, error) {
+	sent := w.clock.Now()
+	info, err := w.stream.Info(ctx)
+	if err == nil && !info.TimeStamp.IsZero() {
+		got := w.clock.Now()
+		w.offset.Store(int64(sent.Add(got.Sub(sent) / 2).Sub(info.TimeStamp)))
+	}
+	return info, err
+}
+
+// serverTime is t of this instance's clock on the server's, by the offset
+// last noted.
+func (w *watcher) serverTime(t time.Time) time.Time {
+	return t.Add(-time.Duration(w.offset.Load()))
+}
+
+// How the due watches are pulled: a batch of at most watchFetchBatch,
+// each request open for watchFetchWait. Each request is one Fetch, that
+// ends with its batch or its wait: an iterator (Consume, Messages) of
+// nats.go v1.55.0 can skip its next pull request when the last message
+// it asked for is handled before the request that asked for it is done
+// being sent, and then waits for its heartbeat to fail, 30 s, with
+// nothing asked: every due check in that window came 30 s late.
+const (
+	watchFetchBatch = 256
+	watchFetchWait  = 5 * time.Second
+)
 
 // run hands due watches of every provider to chk on their own goroutines
 // until ctx ends, then waits for those in hand.
 func (w *watcher) run(ctx context.Context, chk *checker) error {
-	var stops []func()
-	defer func() {
-		for _, stop := range stops {
-			stop()
-		}
-		w.mu.Lock()
-		w.stopping = true
-		w.mu.Unlock()
-		w.busy.Wait()
-	}()
+	w.work, w.hand = make(chan jetstream.Msg), make(map[jetstream.Msg]time.Time)
+	var pulls sync.WaitGroup
 	for name, cons := range w.consumers {
-		cc, err := cons.Consume(func(msg jetstream.Msg) { w.take(ctx, chk, msg) },
-			jetstream.PullMaxMessages(64), jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-				w.log.Debug("watch consumer", "provider", name, "error", err)
-			}))
-		if err != nil {
-			return fmt.Errorf("consuming watches of %s: %w", name, err)
-		}
-		stops = append(stops, cc.Stop)
+		pulls.Go(func() { w.pull(ctx, chk, name, cons) })
 	}
-	<-ctx.Done()
+	pulls.Go(func() { w.keepAlives(ctx) })
+	pulls.Wait()
+	w.mu.Lock()
+	w.stopping = true
+	w.mu.Unlock()
+	w.busy.Wait()
+	w.workers.Wait()
 	return nil
 }
 
-// take handles a delivered watch on its own goroutine once this instance
-// may hold one more. A message delivered while stopping goes back at once.
+// pull asks for the due watches of one provider, a batch at a time, until
+// ctx ends.
+func (w *watcher) pull(ctx context.Context, chk *checker, provider string, cons jetstream.Consumer) {
+	for ctx.Err() == nil {
+		fetchCtx, cancel := context.WithTimeout(ctx, watchFetchWait)
+		batch, err := cons.Fetch(watchFetchBatch, jetstream.FetchContext(fetchCtx))
+		if err == nil {
+			for msg := range batch.Messages() {
+				w.take(ctx, chk, msg)
+			}
+			err = batch.Error()
+		}
+		cancel()
+		if err == nil || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) || errors.Is(err, nats.ErrTimeout) {
+			continue
+		}
+		w.log.Debug("watch consumer", "provider", provider, "error", err)
+		select { // NATS is away, or the consumer: ask again in a while
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// take hands a delivered watch to an idle worker, or to a new one, once
+// this instance may hold one more. A message delivered while stopping goes
+// back at once.
 func (w *watcher) take(ctx context.Context, chk *checker, msg jetstream.Msg) {
 	select {
 	case w.held <- struct{}{}:
@@ -311,21 +513,76 @@ func (w *watcher) take(ctx context.Context, chk *checker, msg jetstream.Msg) {
 	}
 	w.busy.Add(1)
 	w.mu.Unlock()
-	go func() {
-		defer func() { <-w.held; w.busy.Done() }()
-		w.handle(ctx, chk, msg)
-	}()
+	select {
+	case w.work <- msg:
+	default:
+		w.workers.Go(func() { w.worker(ctx, chk, msg) })
+	}
 }
 
-// handle carries out one delivery of a watch or trigger.
+// watchWorkerIdle is how long a worker waits for more work before it ends.
+const watchWorkerIdle = 10 * time.Second
+
+// worker carries out msg, then whatever it is handed next, until it has
+// waited watchWorkerIdle for more or ctx ends.
+func (w *watcher) worker(ctx context.Context, chk *checker, msg jetstream.Msg) {
+	idle := time.NewTimer(watchWorkerIdle)
+	defer idle.Stop()
+	for {
+		w.carry(ctx, chk, msg)
+		idle.Reset(watchWorkerIdle)
+		select {
+		case msg = <-w.work:
+		case <-idle.C:
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// carry handles one delivery held by this instance, in hand for the
+// keep-alives meanwhile.
+func (w *watcher) carry(ctx context.Context, chk *checker, msg jetstream.Msg) {
+	defer func() { <-w.held; w.busy.Done() }()
+	w.handMu.Lock()
+	w.hand[msg] = w.clock.Now()
+	w.handMu.Unlock()
+	defer func() {
+		w.handMu.Lock()
+		delete(w.hand, msg)
+		w.handMu.Unlock()
+	}()
+	w.handle(ctx, chk, msg)
+}
+
+// keepAlives tells JetStream, every third of the ack wait, that the
+// deliveries in hand for that long are still being worked on (waiting
+// for budget, or for their provider), so that none is handed to another
+// instance meanwhile.
+func (w *watcher) keepAlives(ctx context.Context) {
+	for sleep(ctx, w.clock, watchAckWait/3) {
+		now := w.clock.Now()
+		var long []jetstream.Msg
+		w.handMu.Lock()
+		for msg, since := range w.hand {
+			if now.Sub(since) >= watchAckWait/3 {
+				long = append(long, msg)
+			}
+		}
+		w.handMu.Unlock()
+		for _, msg := range long {
+			msg.InProgress()
+		}
+	}
+}
+
+// handle carries out one delivery of a due watch or of a trigger.
 func (w *watcher) handle(ctx context.Context, chk *checker, msg jetstream.Msg) {
-	stop := keepAlive(w.clock, msg)
-	defer stop()
 	now := w.clock.Now()
-	meta, err := msg.Metadata()
-	var order watchOrder
+	order, err := w.decodeWatchOrder(msg.Subject(), msg.Data(), now)
 	if err == nil {
-		order, err = w.decodeWatchOrder(msg.Subject(), msg.Data(), now)
+		err = order.readSchedule(msg.Headers())
 	}
 	if err != nil {
 		// Never retried: it would fail the same way every time.
@@ -334,24 +591,35 @@ func (w *watcher) handle(ctx context.Context, chk *checker, msg jetstream.Msg) {
 		msg.Term()
 		return
 	}
-	delivery := int(meta.NumDelivered)
+	if order.Trigger == "" && order.Due.IsZero() {
+		delivery, _ := deliveryOf(msg)
+		// An order of an earlier version, which waited out each step
+		// as a nak: it goes on as a schedule.
+		order.Rechecks = max(delivery-2, 0)
+		if delivery == 1 && now.Sub(order.Since) < w.schedule[0] {
+			// The check that began it has just run.
+			order.Due = minTime(order.Since.Add(w.schedule[0]), order.Deadline)
+			w.reschedule(ctx, msg, order, now)
+			return
+		}
+	}
 	switch {
-	case !now.Before(order.Deadline) && order.Trigger == "":
-		w.expire(ctx, msg, order, meta.Sequence.Stream, expiredAtDeadline)
+	case order.Trigger == "" && (!now.Before(order.Deadline) || order.Due.Equal(order.Deadline)):
+		// Past the deadline, or its schedule fired at the deadline, which
+		// this instance's clock may not have reached.
+		w.expire(ctx, msg, order, expiredAtDeadline)
 		return
 	case !now.Before(order.Deadline):
 		// A trigger whose checks kept failing until the deadline.
+		delivery, _ := deliveryOf(msg)
 		w.log.Warn("trigger dropped: no successful check before its deadline", "trigger", order.Trigger,
 			"provider", order.Provider, "account", order.Account, "payment_id", order.PaymentID, "attempts", delivery)
 		w.metrics.watchesEnded.WithLabelValues("expired").Inc()
 		w.ack(ctx, msg)
 		return
-	case order.Trigger == "" && delivery == 1 && now.Sub(order.Since) < w.schedule[0]:
-		// The check that began the watch has just run.
-		msg.NakWithDelay(w.schedule[0] - now.Sub(order.Since))
-		return
-	case order.Trigger == "":
-		w.metrics.watchLag.Observe(max(0, now.Sub(w.due(order.Since, delivery))).Seconds())
+	case order.Trigger == "" && !order.Due.IsZero():
+		// How late the check comes against the step it waited for.
+		w.metrics.watchLag.Observe(max(0, now.Sub(order.Due)).Seconds())
 	case order.Trigger == triggerWebhook:
 		if wait, err := w.webhookQuiet(ctx, order, now); err != nil || wait > 0 {
 			msg.NakWithDelay(max(wait, time.Second))
@@ -361,20 +629,26 @@ func (w *watcher) handle(ctx context.Context, chk *checker, msg jetstream.Msg) {
 
 	rep, err := w.check(ctx, chk, order)
 	key := order.payment().Key()
+	now = w.clock.Now()
 	switch code := paybridge.ErrorCode(err); {
 	case ctx.Err() != nil:
 		msg.Nak() // shutting down: another instance takes it now
 	case permanent(code) && order.Trigger == "":
-		w.expire(ctx, msg, order, meta.Sequence.Stream, string(code))
+		w.expire(ctx, msg, order, string(code))
 	case permanent(code):
 		w.log.Warn("trigger dropped: the provider refused it", "trigger", order.Trigger,
 			"provider", order.Provider, "account", order.Account, "payment_id", order.PaymentID, "code", code)
 		w.metrics.watchesEnded.WithLabelValues(string(code)).Inc()
 		w.ack(ctx, msg)
+	case err != nil && order.Trigger != "":
+		w.log.Info("triggered payment not checked; will retry", "provider", order.Provider, "account", order.Account,
+			"payment_id", order.PaymentID, "code", code, "error", err)
+		delivery, _ := deliveryOf(msg)
+		msg.NakWithDelay(w.nextDelay(order, delivery, now))
 	case err != nil:
 		w.log.Info("watched payment not checked; will retry", "provider", order.Provider, "account", order.Account,
 			"payment_id", order.PaymentID, "code", code, "error", err)
-		msg.NakWithDelay(w.nextDelay(order, delivery, now))
+		w.reschedule(ctx, msg, order.next(w.schedule, now), now)
 	case order.Trigger == triggerWebhook && !rep.Terminal:
 		_, err := chk.withWatch(ctx, key, rep, true)
 		switch code := paybridge.ErrorCode(err); {
@@ -400,7 +674,27 @@ func (w *watcher) handle(ctx context.Context, chk *checker, msg jetstream.Msg) {
 		if err := w.claims.markWatched(ctx, key, order.Deadline); err != nil {
 			w.log.Warn("watch not noted in the status record", "key", key, "error", err)
 		}
-		msg.NakWithDelay(w.nextDelay(order, delivery, now))
+		w.reschedule(ctx, msg, order.next(w.schedule, now), now)
+	}
+}
+
+// reschedule stores the watch's next order, a schedule due at next.Due,
+// and then lets go of the due one. When the payment's schedule subject
+// already holds one (a watch begun meanwhile: it is the one in force),
+// the due one ends. When NATS takes no schedule, the due order stays and
+// is delivered again once its next step is over, as a nak with delay.
+func (w *watcher) reschedule(ctx context.Context, msg jetstream.Msg, next watchOrder, now time.Time) {
+	err := w.publish(ctx, w.scheduledSubjectOf(next.payment()), &next)
+	switch {
+	case err == nil || subjectHeld(err):
+		// Without waiting for the server: a due order acknowledged but
+		// not removed is delivered again after the ack wait, checked once
+		// more, and then finds its schedule held.
+		msg.Ack()
+	default:
+		w.log.Warn("watch's next check not scheduled; its due order stays", "provider", next.Provider,
+			"account", next.Account, "payment_id", next.PaymentID, "error", err)
+		msg.NakWithDelay(max(next.Due.Sub(now), 0))
 	}
 }
 
@@ -460,24 +754,26 @@ func permanent(code paybridge.Code) bool {
 	return code == paybridge.CodePaymentNotFound || code == paybridge.CodeProviderAuthFailed || code == paybridge.CodeUnknownAccount
 }
 
-// nextDelay is the wait after the given delivery: the schedule's step for
-// it (the last step repeating), cut short by the deadline.
+// deliveryOf is how many times msg was delivered and its stream sequence,
+// from its metadata, which only the paths that need them read: 1 and 0
+// for a message without.
+func deliveryOf(msg jetstream.Msg) (delivery int, seq uint64) {
+	meta, err := msg.Metadata()
+	if err != nil {
+		return 1, 0
+	}
+	return int(meta.NumDelivered), meta.Sequence.Stream
+}
+
+// nextDelay is how long a trigger whose check failed waits after the
+// given delivery: the schedule's step for it (the last step repeating),
+// cut short by the deadline.
 func (w *watcher) nextDelay(order watchOrder, delivery int, now time.Time) time.Duration {
 	d := w.schedule[min(delivery-1, len(w.schedule)-1)]
 	if left := order.Deadline.Sub(now); left < d {
 		d = max(left, 0)
 	}
 	return d
-}
-
-// due is when the given delivery of a watch begun at since should happen
-// by the schedule alone; a later delivery is lag.
-func (w *watcher) due(since time.Time, delivery int) time.Time {
-	at := since
-	for i := range delivery - 1 {
-		at = at.Add(w.schedule[min(i, len(w.schedule)-1)])
-	}
-	return at
 }
 
 // Why a watch ended before its payment settled, as its watch-expired event
@@ -487,7 +783,8 @@ const expiredAtDeadline = "deadline"
 
 // expire publishes the watch-expired event with the last known status and
 // why the watch ended, and ends the watch.
-func (w *watcher) expire(ctx context.Context, msg jetstream.Msg, order watchOrder, seq uint64, reason string) {
+func (w *watcher) expire(ctx context.Context, msg jetstream.Msg, order watchOrder, reason string) {
+	_, seq := deliveryOf(msg)
 	pay := order.payment()
 	rec, _, found, err := w.claims.store.Get(ctx, pay.Key())
 	if err != nil {
@@ -531,28 +828,10 @@ func (w *watcher) ack(ctx context.Context, msg jetstream.Msg) {
 	}
 }
 
-// keepAlive tells JetStream the message is still being worked on until the
-// returned stop is called, which returns once the keep-alives have.
-func keepAlive(clock Clock, msg jetstream.Msg) (stop func()) {
-	done, stopped := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(stopped)
-		for {
-			select {
-			case <-done:
-				return
-			case <-clock.After(watchAckWait / 3):
-				msg.InProgress()
-			}
-		}
-	}()
-	return func() { close(done); <-stopped }
-}
-
 // refreshGauge keeps the active-watches gauge current.
 func (w *watcher) refreshGauge(ctx context.Context) {
 	for {
-		if info, err := w.stream.Info(ctx); err == nil {
+		if info, err := w.streamInfo(ctx); err == nil {
 			w.metrics.watchesActive.Set(float64(info.State.Msgs))
 		}
 		if !sleep(ctx, w.clock, 5*time.Second) {
@@ -561,10 +840,17 @@ func (w *watcher) refreshGauge(ctx context.Context) {
 	}
 }
 
-// subjectFull reports whether err is the watch stream refusing a second
-// message on a subject that holds one.
-func subjectFull(err error) bool {
+// subjectHeld reports whether err is the watch stream refusing an order
+// on a subject that holds one.
+func subjectHeld(err error) bool {
 	var apiErr *jetstream.APIError
-	return errors.As(err, &apiErr) && apiErr.ErrorCode == errStoreFailed &&
-		strings.Contains(apiErr.Description, "maximum messages per subject")
+	return errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence
+}
+
+// minTime is the earlier of a and b.
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
 }
