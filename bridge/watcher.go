@@ -35,15 +35,17 @@ const (
 	// day would only spend the provider's budget.
 	maxRefusals = 3
 	// The watch stream's own limits, a backstop behind the per-provider
-	// limit (Config.MaxWatches): a million orders of at most 4 KiB each
-	// (one is a few hundred bytes; an id of 256 bytes JSON-escaped is at
-	// most 1.5 KiB). A stream that schedules messages cannot refuse what
-	// is past its limits (discard new), it would drop its oldest
-	// messages, its oldest watches: so the count is the bridge's to keep
-	// (roomFor), and the stream has none. A byte limit, which JetStream
-	// would reserve, is Config.WatchStreamMaxBytes; the bridge refuses new
+	// limit (Config.MaxWatches): two million messages of at most 4 KiB
+	// each (an order is a few hundred bytes; an id of 256 bytes
+	// JSON-escaped is at most 1.5 KiB), room for a million watches (one
+	// message each, two for a moment while one is due) and their
+	// triggers. A stream that schedules messages cannot refuse what is
+	// past its limits (discard new), it would drop its oldest messages,
+	// its oldest watches: so the count is the bridge's to keep (roomFor),
+	// and the stream has none. A byte limit, which JetStream would
+	// reserve, is Config.WatchStreamMaxBytes; the bridge refuses new
 	// orders once a tenth of it is left.
-	watchStreamMaxMsgs = 1_000_000
+	watchStreamMaxMsgs = 2_000_000
 	watchOrderMaxBytes = 4 << 10
 	// legacyWatchConsumer is the one consumer of every provider's watches
 	// before each provider had its own; it is removed at start.
@@ -204,7 +206,7 @@ func scheduledConsumerName(provider string) string { return "paybridge-watches-s
 const maxMsgsMetadata = "paybridge_max_msgs"
 
 // maxWatchMsgs is the most messages the bridge lets the watch stream hold:
-// its operator's limit, or a million.
+// its operator's limit, or two million.
 func maxWatchMsgs(cfg jetstream.StreamConfig) uint64 {
 	if n, err := strconv.ParseUint(cfg.Metadata[maxMsgsMetadata], 10, 64); err == nil && n > 0 {
 		return min(n, watchStreamMaxMsgs)
@@ -225,7 +227,7 @@ func scheduleWatchStream(ctx context.Context, js jetstream.JetStream, s jetstrea
 		return s, nil
 	}
 	limit := have.MaxMsgs
-	if limit > 0 && limit < watchStreamMaxMsgs {
+	if limit > 0 && limit != 1_000_000 { // not the limit earlier versions set
 		// An operator's: the bridge keeps it.
 		have.Metadata = maps.Clone(have.Metadata)
 		if have.Metadata == nil {
