@@ -184,9 +184,7 @@ func (b *Bridge) Start() error {
 	go func() {
 		defer close(b.intakeDone)
 		defer in.given.stop()
-		if err := in.run(intakeCtx); err != nil {
-			b.cfg.Logger.Error("queued checks not taken", "error", err)
-		}
+		in.run(intakeCtx)
 	}()
 	return nil
 }

@@ -2,7 +2,6 @@ package bridge
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -114,26 +113,21 @@ func (w *slotWaits) take(seq uint64) int {
 	return n
 }
 
+// queuedFetchBatch is the most queued checks one pull asks for
+// (fetchEach); each waits in hand for a slot, so fewer than the slots.
+const queuedFetchBatch = 32
+
 // run takes queued checks until ctx ends; then it takes no more and
-// leaves those taken to the service's drain.
-func (in *intake) run(ctx context.Context) error {
-	msgs, err := in.consumer.Messages(jetstream.PullMaxMessages(32))
-	if err != nil {
-		return fmt.Errorf("consuming queued checks: %w", err)
-	}
-	stop := context.AfterFunc(ctx, msgs.Stop)
-	defer stop()
-	for {
-		msg, err := msgs.Next()
-		switch {
-		case ctx.Err() != nil || errors.Is(err, jetstream.ErrMsgIteratorClosed):
-			return nil
-		case err != nil:
-			in.log.Debug("queued checks", "error", err)
-			continue
+// leaves those taken to the service's drain. Those fetched but not yet
+// taken go back to the stream at once.
+func (in *intake) run(ctx context.Context) {
+	fetchEach(ctx, in.service.clock, in.log, "queued checks", in.consumer, queuedFetchBatch, func(msg jetstream.Msg) {
+		if ctx.Err() != nil {
+			msg.Nak()
+			return
 		}
 		in.take(ctx, msg)
-	}
+	})
 }
 
 // take runs one queued check in a slot of its provider, waiting a little

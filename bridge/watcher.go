@@ -150,6 +150,11 @@ func ensureWatches(ctx context.Context, js jetstream.JetStream, cfg Config, log 
 	if err == nil {
 		s, err = scheduleWatchStream(ctx, js, s, log)
 	}
+	if err == nil && !s.CachedInfo().Config.AllowMsgSchedules {
+		// A server before 2.12 ignores the setting: its schedules would
+		// never fire, and no watch would be checked again.
+		err = ErrNoMsgSchedules
+	}
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("opening stream %s: %w", cfg.WatchStream, err)
 	}
@@ -193,6 +198,10 @@ func ensureWatches(ctx context.Context, js jetstream.JetStream, cfg Config, log 
 	}
 	return s, consumers, scheduled, nil
 }
+
+// ErrNoMsgSchedules is why a bridge does not start on a NATS server that
+// cannot schedule messages (before 2.12): watches wait as schedules.
+var ErrNoMsgSchedules = errors.New("the NATS server does not schedule messages (allow_msg_schedules): watches need nats-server 2.12 or later")
 
 // watchConsumerName is the durable consumer of one provider's watches.
 func watchConsumerName(provider string) string { return "paybridge-watches-" + provider }
@@ -442,17 +451,8 @@ func (w *watcher) serverTime(t time.Time) time.Time {
 	return t.Add(-time.Duration(w.offset.Load()))
 }
 
-// How the due watches are pulled: a batch of at most watchFetchBatch,
-// each request open for watchFetchWait. Each request is one Fetch, that
-// ends with its batch or its wait: an iterator (Consume, Messages) of
-// nats.go v1.55.0 can skip its next pull request when the last message
-// it asked for is handled before the request that asked for it is done
-// being sent, and then waits for its heartbeat to fail, 30 s, with
-// nothing asked: every due check in that window came 30 s late.
-const (
-	watchFetchBatch = 256
-	watchFetchWait  = 5 * time.Second
-)
+// watchFetchBatch is the most due watches one pull asks for (fetchEach).
+const watchFetchBatch = 256
 
 // run hands due watches of every provider to chk on their own goroutines
 // until ctx ends, then waits for those in hand.
@@ -475,25 +475,8 @@ func (w *watcher) run(ctx context.Context, chk *checker) error {
 // pull asks for the due watches of one provider, a batch at a time, until
 // ctx ends.
 func (w *watcher) pull(ctx context.Context, chk *checker, provider string, cons jetstream.Consumer) {
-	for ctx.Err() == nil {
-		fetchCtx, cancel := context.WithTimeout(ctx, watchFetchWait)
-		batch, err := cons.Fetch(watchFetchBatch, jetstream.FetchContext(fetchCtx))
-		if err == nil {
-			for msg := range batch.Messages() {
-				w.take(ctx, chk, msg)
-			}
-			err = batch.Error()
-		}
-		cancel()
-		if err == nil || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) || errors.Is(err, nats.ErrTimeout) {
-			continue
-		}
-		w.log.Debug("watch consumer", "provider", provider, "error", err)
-		select { // NATS is away, or the consumer: ask again in a while
-		case <-ctx.Done():
-		case <-time.After(time.Second):
-		}
-	}
+	fetchEach(ctx, w.clock, w.log.With("provider", provider), "watch consumer", cons, watchFetchBatch,
+		func(msg jetstream.Msg) { w.take(ctx, chk, msg) })
 }
 
 // take hands a delivered watch to an idle worker, or to a new one, once
