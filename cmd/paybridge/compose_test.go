@@ -291,9 +291,10 @@ func userPassword(t *testing.T, opts *natsserver.Options, user string) string {
 
 func checkNATSImage(t *testing.T, name string, svc types.ServiceConfig) {
 	t.Helper()
-	// 2.11 brought the per-message TTLs of --status-retention.
-	if minor, ok := strings.CutPrefix(svc.Image, "nats:2."); !ok || atoi(minor) < 11 {
-		t.Errorf("%s: image %q, want nats:2.11 or later", name, svc.Image)
+	// 2.11 brought the per-message TTLs of --status-retention, 2.12 the
+	// message schedules watches wait as (bridge.ErrNoMsgSchedules).
+	if minor, ok := strings.CutPrefix(svc.Image, "nats:2."); !ok || atoi(minor) < 12 {
+		t.Errorf("%s: image %q, want nats:2.12 or later", name, svc.Image)
 	}
 }
 
