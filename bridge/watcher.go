@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"maps"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -128,6 +129,11 @@ func ensureWatches(ctx context.Context, js jetstream.JetStream, cfg Config, log 
 			return nil, nil, nil, fmt.Errorf("a provider may not be named %q: %s.%s.> holds the scheduled watches", name, cfg.WatchSubject, name)
 		}
 	}
+	if v := js.Conn().ConnectedServerVersion(); !schedulesMessages(v) {
+		// Before touching the stream: an earlier version's stream stays
+		// as it was on a server that could not schedule its watches.
+		return nil, nil, nil, fmt.Errorf("nats-server %s: %w", v, ErrNoMsgSchedules)
+	}
 	want := jetstream.StreamConfig{
 		Name:        cfg.WatchStream,
 		Description: "paybridge: one durable watch per payment, and webhook triggers",
@@ -149,11 +155,6 @@ func ensureWatches(ctx context.Context, js jetstream.JetStream, cfg Config, log 
 	s, err = ensureStream(ctx, js, want)
 	if err == nil {
 		s, err = scheduleWatchStream(ctx, js, s, log)
-	}
-	if err == nil && !s.CachedInfo().Config.AllowMsgSchedules {
-		// A server before 2.12 ignores the setting: its schedules would
-		// never fire, and no watch would be checked again.
-		err = ErrNoMsgSchedules
 	}
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("opening stream %s: %w", cfg.WatchStream, err)
@@ -202,6 +203,21 @@ func ensureWatches(ctx context.Context, js jetstream.JetStream, cfg Config, log 
 // ErrNoMsgSchedules is why a bridge does not start on a NATS server that
 // cannot schedule messages (before 2.12): watches wait as schedules.
 var ErrNoMsgSchedules = errors.New("the NATS server does not schedule messages (allow_msg_schedules): watches need nats-server 2.12 or later")
+
+// schedulesMessages reports whether a nats-server of version v (as its
+// INFO gives it: "2.11.9", "2.12.0-RC.1") schedules messages: 2.12 or
+// later. A server in a cluster of mixed versions is caught after the
+// stream is opened, by its configuration.
+func schedulesMessages(v string) bool {
+	major, rest, _ := strings.Cut(v, ".")
+	minor, _, _ := strings.Cut(rest, ".")
+	maj, err1 := strconv.Atoi(major)
+	mnr, err2 := strconv.Atoi(minor)
+	if err1 != nil || err2 != nil {
+		return true // not a version this knows: the stream's configuration will tell
+	}
+	return maj > 2 || maj == 2 && mnr >= 12
+}
 
 // watchConsumerName is the durable consumer of one provider's watches.
 func watchConsumerName(provider string) string { return "paybridge-watches-" + provider }
@@ -252,6 +268,12 @@ func scheduleWatchStream(ctx context.Context, js jetstream.JetStream, s jetstrea
 	s, err := js.UpdateStream(ctx, have)
 	if err != nil {
 		return nil, fmt.Errorf("letting it schedule messages: %w", err)
+	}
+	if !s.CachedInfo().Config.AllowMsgSchedules {
+		// A server before 2.12 ignores the setting (a stream created
+		// here comes this way too): its schedules would never fire, and
+		// no watch would be checked again.
+		return nil, ErrNoMsgSchedules
 	}
 	log.Info("the watch stream now schedules its watches' checks", "stream", have.Name,
 		"removed_max_msgs", limit, "max_msgs_kept_by_the_bridge", maxWatchMsgs(have))
