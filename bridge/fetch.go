@@ -22,7 +22,7 @@ const fetchWait = 5 * time.Second
 // for it is done being sent, and then wait for their heartbeat to fail,
 // 30 s, with nothing asked. Under load that happened every few thousand
 // messages: queued checks and due watches stood still for 30 s each time
-// (TestTheIntakeNeverStallsWhileChecksAreQueued).
+// (paybench --watches 100000; no test here reproduces the race).
 func fetchEach(ctx context.Context, clock Clock, log *slog.Logger, what string, cons jetstream.Consumer, batch int, take func(jetstream.Msg)) {
 	for ctx.Err() == nil {
 		fetchCtx, cancel := context.WithTimeout(ctx, fetchWait)

@@ -26,8 +26,9 @@ const (
 	// for budget (2 s).
 	queuedAckWait = 2 * time.Minute
 	// queuedWaitForSlot is how long a queued check waits for a slot of its
-	// provider before it goes back to the stream for a while: a hanging
-	// provider does not hold up the others' queued checks.
+	// provider before it goes back to the stream for a while. Checks are
+	// taken one after another, so each queued check of a provider that
+	// hangs holds up the others' by at most this long.
 	queuedWaitForSlot = time.Second
 	// queuedMaxDeliveries bounds the attempts of a check whose provider
 	// keeps failing (deliveries less the times it went back for want of a
@@ -154,12 +155,7 @@ func (in *intake) take(ctx context.Context, msg jetstream.Msg) {
 	jobCtx := context.WithoutCancel(ctx)
 	run := func(held slot) {
 		defer s.leave()
-		s.metrics.inflight.Inc()
-		s.running.Add(1)
-		rep, err := s.serve(jobCtx, j)
-		s.running.Add(-1)
-		s.metrics.inflight.Dec()
-		s.checks.done(held)
+		rep, err := s.serveIn(jobCtx, s.checks, held, j)
 		s.metrics.countRequest(queuedEndpoint, j.req.Provider, outcome(rep, err))
 		in.settle(jobCtx, msg, j, err)
 	}

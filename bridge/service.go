@@ -253,14 +253,9 @@ const (
 func (s *service) dispatch(ctx context.Context, sl *slots, l *lane, j *job) {
 	run := func(held slot) {
 		defer s.leave()
-		s.metrics.inflight.Inc()
-		s.running.Add(1)
 		// No deadline here: the provider call has its own (CheckTimeout),
 		// and every NATS call falls back to the client's default timeout.
-		rep, err := s.serve(ctx, j)
-		s.running.Add(-1)
-		s.metrics.inflight.Dec()
-		sl.done(held)
+		rep, err := s.serveIn(ctx, sl, held, j)
 		s.finish(ctx, j, rep, err)
 	}
 	s.enter()
@@ -277,6 +272,18 @@ func (s *service) dispatch(ctx context.Context, sl *slots, l *lane, j *job) {
 	s.metrics.dropped.WithLabelValues(j.req.Provider).Inc()
 	s.drops.note(ctx, "provider", j.req.Provider, "payment_id", j.req.PaymentID, "request_id", j.req.RequestID)
 	endSpan(j.span, refusal)
+}
+
+// serveIn serves j in the slot it holds of sl, counted in flight while it
+// runs, and frees the slot before the answer goes anywhere.
+func (s *service) serveIn(ctx context.Context, sl *slots, held slot, j *job) (paybridge.Reply, error) {
+	s.metrics.inflight.Inc()
+	s.running.Add(1)
+	rep, err := s.serve(ctx, j)
+	s.running.Add(-1)
+	s.metrics.inflight.Dec()
+	sl.done(held)
+	return rep, err
 }
 
 // serve runs one request's work; a panic in it becomes an internal error,

@@ -29,8 +29,6 @@ const (
 	watchAckWait = 30 * time.Second
 	// maxHeldWatches bounds the watches one instance holds at once.
 	maxHeldWatches = 4096
-	// errStoreFailed is JetStream's code for a message it did not store.
-	errStoreFailed jetstream.ErrorCode = 10077
 	// maxRefusals is how many permanent answers in a row (payment not
 	// found, credentials refused) end a watch: asking on schedule for a
 	// day would only spend the provider's budget.
@@ -87,10 +85,7 @@ type watcher struct {
 	clock      Clock
 	tracing    tracing
 
-	held     chan struct{} // one slot per watch held by this instance
-	mu       sync.Mutex
-	stopping bool // set under mu before busy is waited for
-	busy     sync.WaitGroup
+	held chan struct{} // one slot per watch held by this instance
 	// work hands a delivery to an idle worker; workers are the goroutines
 	// that carry them out, kept a while once idle (a goroutine per
 	// delivery grew its stack again for each).
@@ -486,11 +481,7 @@ func (w *watcher) run(ctx context.Context, chk *checker) error {
 	}
 	pulls.Go(func() { w.keepAlives(ctx) })
 	pulls.Wait()
-	w.mu.Lock()
-	w.stopping = true
-	w.mu.Unlock()
-	w.busy.Wait()
-	w.workers.Wait()
+	w.workers.Wait() // a worker ends only with nothing in hand
 	return nil
 }
 
@@ -503,7 +494,8 @@ func (w *watcher) pull(ctx context.Context, chk *checker, provider string, cons 
 
 // take hands a delivered watch to an idle worker, or to a new one, once
 // this instance may hold one more. A message delivered while stopping goes
-// back at once.
+// back at once. It runs on pull's goroutine only, so every take has
+// returned before run waits for the workers.
 func (w *watcher) take(ctx context.Context, chk *checker, msg jetstream.Msg) {
 	select {
 	case w.held <- struct{}{}:
@@ -511,15 +503,6 @@ func (w *watcher) take(ctx context.Context, chk *checker, msg jetstream.Msg) {
 		msg.Nak()
 		return
 	}
-	w.mu.Lock()
-	if w.stopping {
-		w.mu.Unlock()
-		<-w.held
-		msg.Nak()
-		return
-	}
-	w.busy.Add(1)
-	w.mu.Unlock()
 	select {
 	case w.work <- msg:
 	default:
@@ -551,7 +534,7 @@ func (w *watcher) worker(ctx context.Context, chk *checker, msg jetstream.Msg) {
 // carry handles one delivery held by this instance, in hand for the
 // keep-alives meanwhile.
 func (w *watcher) carry(ctx context.Context, chk *checker, msg jetstream.Msg) {
-	defer func() { <-w.held; w.busy.Done() }()
+	defer func() { <-w.held }()
 	w.handMu.Lock()
 	w.hand[msg] = w.clock.Now()
 	w.handMu.Unlock()
