@@ -1,8 +1,11 @@
 package paybridge
 
 import (
+	"fmt"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // The NATS subjects and stream of the contract (docs/contract.md, "NATS
@@ -37,6 +40,48 @@ const (
 // MaxAccountBytes bounds a merchant account's name (docs/contract.md,
 // "Accounts").
 const MaxAccountBytes = 64
+
+// TextProblem says what keeps b from being a request's string field of
+// minBytes to maxBytes bytes: UTF-8 without control characters (C0, DEL,
+// C1); "" when nothing does. JSON would silently turn invalid UTF-8 into
+// U+FFFD, another payment id than the one asked about.
+func TextProblem(b []byte, minBytes, maxBytes int) string {
+	switch {
+	case minBytes == 0 && len(b) > maxBytes:
+		return fmt.Sprintf("must be at most %d bytes, got %d", maxBytes, len(b))
+	case len(b) < minBytes || len(b) > maxBytes:
+		return fmt.Sprintf("must be %d to %d bytes, got %d", minBytes, maxBytes, len(b))
+	}
+	for i := 0; i < len(b); {
+		r, size := rune(b[i]), 1
+		if r >= utf8.RuneSelf {
+			r, size = utf8.DecodeRune(b[i:])
+			if r == utf8.RuneError && size == 1 {
+				return fmt.Sprintf("not valid UTF-8 at byte %d", i)
+			}
+		}
+		if unicode.IsControl(r) {
+			return fmt.Sprintf("contains control character %U at byte %d", r, i)
+		}
+		i += size
+	}
+	return ""
+}
+
+// PaymentIDProblem says what keeps b from being a payment id: TextProblem
+// within MaxPaymentIDBytes, and not a dot segment, since a provider's status
+// URL has the id as a path segment, and "." or ".." would name another path
+// however it is escaped. Every other id, "../x" or "a.b.*>" included, is
+// valid and is encoded where it is used. "" when nothing keeps it.
+func PaymentIDProblem(b []byte) string {
+	if p := TextProblem(b, 1, MaxPaymentIDBytes); p != "" {
+		return p
+	}
+	if id := string(b); id == "." || id == ".." {
+		return fmt.Sprintf("%q is a dot segment, which cannot be put in a provider URL path", id)
+	}
+	return ""
+}
 
 // AccountProblem says what keeps name from being a merchant account's name,
 // 1 to 64 bytes of [A-Za-z0-9_-]: "" when nothing does. The name is a

@@ -12,7 +12,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/nats-io/nats.go"
@@ -24,12 +23,6 @@ import (
 
 // MaxRequestBytes is the largest request accepted (64 KiB).
 const MaxRequestBytes = 64 << 10
-
-// Field limits of a request (docs/contract.md).
-const (
-	maxRequestIDBytes = 128
-	maxMaxAge         = 30 * 24 * time.Hour
-)
 
 // CheckRequest is a decoded and validated request on payments.check.
 type CheckRequest struct {
@@ -239,7 +232,7 @@ func (f *requestFields) set(s *jsonscan.Scanner, field requestField) error {
 	case fieldPaymentID:
 		f.paymentID, err = validPaymentID(b)
 	case fieldRequestID:
-		f.requestID, err = validText(field, b, 0, maxRequestIDBytes)
+		f.requestID, err = validText(field, b, 0, paybridge.MaxRequestIDBytes)
 	case fieldAccount:
 		f.account, err = validAccount(b)
 	case fieldMaxAge:
@@ -248,41 +241,21 @@ func (f *requestFields) set(s *jsonscan.Scanner, field requestField) error {
 	return err
 }
 
-// validText checks a string member: minBytes to maxBytes bytes of UTF-8 without
-// control characters (C0, DEL, C1).
+// validText is paybridge.TextProblem's rule for a string field, as the
+// field's string.
 func validText(field requestField, b []byte, minBytes, maxBytes int) (string, error) {
-	switch {
-	case minBytes == 0 && len(b) > maxBytes:
-		return "", invalidRequest("%s: must be at most %d bytes, got %d", field, maxBytes, len(b))
-	case len(b) < minBytes || len(b) > maxBytes:
-		return "", invalidRequest("%s: must be %d to %d bytes, got %d", field, minBytes, maxBytes, len(b))
-	}
-	for i := 0; i < len(b); {
-		r, size := rune(b[i]), 1
-		if r >= utf8.RuneSelf {
-			r, size = utf8.DecodeRune(b[i:])
-			if r == utf8.RuneError && size == 1 {
-				return "", invalidRequest("%s: not valid UTF-8 at byte %d", field, i)
-			}
-		}
-		if unicode.IsControl(r) {
-			return "", invalidRequest("%s: contains control character %U at byte %d", field, r, i)
-		}
-		i += size
+	if p := paybridge.TextProblem(b, minBytes, maxBytes); p != "" {
+		return "", invalidRequest("%s: %s", field, p)
 	}
 	return string(b), nil
 }
 
-// validPaymentID also refuses the dot segments: a provider's status URL has
-// the id as a path segment, and "." or ".." would name another path however
-// it is escaped. Every other id, "../x" or "a.b.*>" included, is valid and is
-// encoded where it is used.
+// validPaymentID is paybridge.PaymentIDProblem's rule, the id as a string.
 func validPaymentID(b []byte) (string, error) {
-	id, err := validText(fieldPaymentID, b, 1, paybridge.MaxPaymentIDBytes)
-	if err == nil && (id == "." || id == "..") {
-		return "", invalidRequest("payment_id: %q is a dot segment, which cannot be put in a provider URL path", id)
+	if p := paybridge.PaymentIDProblem(b); p != "" {
+		return "", invalidRequest("%s: %s", fieldPaymentID, p)
 	}
-	return id, err
+	return string(b), nil
 }
 
 // validMaxAge parses a Go duration written without a sign (the schema's
@@ -299,8 +272,8 @@ func validMaxAge(b []byte) (time.Duration, error) {
 	switch {
 	case err != nil:
 		return 0, invalidRequest("max_age: %s is not a duration", quoted(text))
-	case d > maxMaxAge:
-		return 0, invalidRequest("max_age: must be at most %s, got %s", maxMaxAge, quoted(text))
+	case d > paybridge.MaxMaxAge:
+		return 0, invalidRequest("max_age: must be at most %s, got %s", paybridge.MaxMaxAge, quoted(text))
 	}
 	return d, nil
 }

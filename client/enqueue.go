@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -186,46 +184,23 @@ func (r *request) validateQueued() error {
 	if err := r.validate(); err != nil {
 		return err
 	}
-	if err := validText("provider", r.body.Provider, 1, paybridge.MaxProviderBytes); err != nil {
-		return err
-	}
-	if err := validText("payment_id", r.body.PaymentID, 1, paybridge.MaxPaymentIDBytes); err != nil {
-		return err
-	}
-	if id := r.body.PaymentID; id == "." || id == ".." {
-		return paybridge.Errorf(paybridge.CodeInvalidRequest, "payment_id: %q is a dot segment, which cannot be put in a provider URL path", id)
-	}
-	if err := validText("request_id", r.body.RequestID, 0, paybridge.MaxRequestIDBytes); err != nil {
-		return err
+	for _, f := range []struct {
+		name, problem string
+	}{
+		{"provider", paybridge.TextProblem([]byte(r.body.Provider), 1, paybridge.MaxProviderBytes)},
+		{"payment_id", paybridge.PaymentIDProblem([]byte(r.body.PaymentID))},
+		{"request_id", paybridge.TextProblem([]byte(r.body.RequestID), 0, paybridge.MaxRequestIDBytes)},
+	} {
+		if f.problem != "" {
+			return paybridge.Errorf(paybridge.CodeInvalidRequest, "%s: %s", f.name, f.problem)
+		}
 	}
 	if r.maxAge > paybridge.MaxMaxAge {
 		return paybridge.Errorf(paybridge.CodeInvalidRequest, "max_age: must be at most %s, got %q", paybridge.MaxMaxAge, r.maxAge.String())
 	}
 	if r.dedupeID != "" {
-		if err := validText("dedupe id", r.dedupeID, 1, maxDedupeIDBytes); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// validText is the bridge's rule for a string field: minBytes to maxBytes
-// bytes of UTF-8 without control characters (C0, DEL, C1). Go strings may
-// hold any bytes, and JSON would silently turn invalid UTF-8 into U+FFFD:
-// another payment id than the one asked about.
-func validText(field, s string, minBytes, maxBytes int) error {
-	switch {
-	case minBytes == 0 && len(s) > maxBytes:
-		return paybridge.Errorf(paybridge.CodeInvalidRequest, "%s: must be at most %d bytes, got %d", field, maxBytes, len(s))
-	case len(s) < minBytes || len(s) > maxBytes:
-		return paybridge.Errorf(paybridge.CodeInvalidRequest, "%s: must be %d to %d bytes, got %d", field, minBytes, maxBytes, len(s))
-	}
-	for i, c := range s {
-		switch {
-		case c == utf8.RuneError && !strings.HasPrefix(s[i:], string(utf8.RuneError)):
-			return paybridge.Errorf(paybridge.CodeInvalidRequest, "%s: not valid UTF-8 at byte %d", field, i)
-		case unicode.IsControl(c):
-			return paybridge.Errorf(paybridge.CodeInvalidRequest, "%s: contains control character %U at byte %d", field, c, i)
+		if p := paybridge.TextProblem([]byte(r.dedupeID), 1, maxDedupeIDBytes); p != "" {
+			return paybridge.Errorf(paybridge.CodeInvalidRequest, "dedupe id: %s", p)
 		}
 	}
 	return nil
