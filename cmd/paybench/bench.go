@@ -292,20 +292,15 @@ func (b *bench) profile(ctx context.Context, path string, take func(context.Cont
 func (b *bench) counters(ctx context.Context) counters {
 	c := counters{checks: b.drv.completed.Load(), calls: -1, events: -1, moved: b.pool.changes.Load(), mallocs: -1, allocBytes: -1}
 	c.cpu, c.cpuOK = b.readCPUSplit()
-	if samples, ok := b.bridgeProcessMetrics(ctx); ok {
-		if _, has := samples[mallocsMetric]; has {
-			c.mallocs, c.allocBytes = samples[mallocsMetric], samples[allocBytesMetric]
-		}
+	samples, read := b.bridgeProcessMetrics(ctx)
+	if _, has := samples[mallocsMetric]; has {
+		c.mallocs, c.allocBytes = samples[mallocsMetric], samples[allocBytesMetric]
 	}
 	switch {
 	case b.world != nil:
 		c.calls = b.world.meter.calls.Load()
-	case b.o.metricsURL != "":
-		if n, err := scrapeProviderCalls(ctx, b.o.metricsURL); err == nil {
-			c.calls = n
-		} else {
-			fmt.Fprintf(b.log, "paybench: %v\n", err)
-		}
+	case read: // --metrics-url's page, read once for both
+		c.calls = int64(sumSeries(samples, providerCallsMetric))
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()

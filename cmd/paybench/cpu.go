@@ -1,7 +1,10 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -68,4 +71,26 @@ func (b *bench) readCPUSplit() (cpuSplit, bool) {
 		s.nats, s.hasNATS = n, true
 	}
 	return s, true
+}
+
+// fetchCPUProfile copies a CPU profile of the next d (whole seconds, as
+// /debug/pprof/profile takes them) from the Go process of what serving
+// pprof on hostport to w.
+func fetchCPUProfile(ctx context.Context, what, hostport string, d time.Duration, w io.Writer) error {
+	secs := max(1, int((d+time.Second/2)/time.Second))
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet,
+		fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", hostport, secs), nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("%s CPU profile: %w", what, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s CPU profile: %s", what, resp.Status)
+	}
+	_, err = io.Copy(w, resp.Body)
+	return err
 }

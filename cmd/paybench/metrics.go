@@ -16,39 +16,13 @@ import (
 const providerCallsMetric = "paybridge_provider_requests_total"
 
 // scrapeProviderCalls sums every series of the provider calls counter on
-// the bridge's /metrics page (Prometheus text format).
+// the bridge's /metrics page.
 func scrapeProviderCalls(ctx context.Context, url string) (int64, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	samples, err := readMetrics(ctx, url)
 	if err != nil {
 		return 0, fmt.Errorf("--metrics-url: %w", err)
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, fmt.Errorf("--metrics-url: %w", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return 0, fmt.Errorf("--metrics-url: %s", resp.Status)
-	}
-	var total float64
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, providerCallsMetric+"{") && !strings.HasPrefix(line, providerCallsMetric+" ") {
-			continue
-		}
-		fields := strings.Fields(line)
-		v, err := strconv.ParseFloat(fields[len(fields)-1], 64)
-		if err != nil {
-			return 0, fmt.Errorf("--metrics-url: bad sample %q", line)
-		}
-		total += v
-	}
-	if err := sc.Err(); err != nil {
-		return 0, fmt.Errorf("--metrics-url: %w", err)
-	}
-	return int64(total), nil
+	return int64(sumSeries(samples, providerCallsMetric)), nil
 }
 
 // The Go runtime's counters of heap allocations, which serve's registry

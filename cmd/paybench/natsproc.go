@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os/exec"
 	"path/filepath"
 	"syscall"
@@ -112,22 +111,7 @@ func (p *natsProcess) pid() int { return p.cmd.Process.Pid }
 // cpuProfile fetches a CPU profile of the next d from nats-server's
 // profiling port.
 func (p *natsProcess) cpuProfile(ctx context.Context, d time.Duration, w io.Writer) error {
-	secs := max(1, int((d+time.Second/2)/time.Second))
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet,
-		fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", p.profile, secs), nil)
-	if err != nil {
-		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return fmt.Errorf("nats-server CPU profile: %w", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("nats-server CPU profile: %s", resp.Status)
-	}
-	_, err = io.Copy(w, resp.Body)
-	return err
+	return fetchCPUProfile(ctx, "nats-server", p.profile, d, w)
 }
 
 // stop asks nats-server to shut down and kills it if it does not in time.

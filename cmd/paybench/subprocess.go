@@ -182,25 +182,10 @@ func (s *subprocess) pid() int { return s.cmd.Process.Pid }
 
 func (s *subprocess) metricsURL() string { return "http://" + s.admin + "/metrics" }
 
-// profile fetches a CPU profile from the bridge's /debug/pprof, which
-// takes whole seconds.
+// profile fetches a CPU profile of the next d from the bridge's
+// /debug/pprof.
 func (s *subprocess) profile(ctx context.Context, d time.Duration, w io.Writer) error {
-	secs := max(1, int((d+time.Second/2)/time.Second))
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet,
-		fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", s.admin, secs), nil)
-	if err != nil {
-		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return fmt.Errorf("CPU profile: %w", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("CPU profile: %s", resp.Status)
-	}
-	_, err = io.Copy(w, resp.Body)
-	return err
+	return fetchCPUProfile(ctx, "paybridge serve", s.admin, d, w)
 }
 
 // stop drains the bridge with SIGTERM, as an operator would, and kills it
