@@ -1,9 +1,8 @@
 package providers
 
 import (
+	"bytes"
 	"strings"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/paybridge/paybridge"
 	"github.com/paybridge/paybridge/internal/jsonscan"
@@ -218,53 +217,11 @@ func Member(key []byte, names ...string) string {
 		}
 	}
 	for _, name := range names {
-		if foldEqual(key, name) {
+		if bytes.EqualFold(key, []byte(name)) {
 			return name
 		}
 	}
 	return ""
-}
-
-// foldEqual reports whether key is the ASCII name under simple folding.
-func foldEqual(key []byte, name string) bool {
-	j := 0
-	for i := 0; i < len(key); j++ {
-		if j >= len(name) {
-			return false
-		}
-		if c := key[i]; c < utf8.RuneSelf {
-			if asciiLower(c) != asciiLower(name[j]) {
-				return false
-			}
-			i++
-			continue
-		}
-		r, n := utf8.DecodeRune(key[i:])
-		if foldRune(r) != foldRune(rune(name[j])) {
-			return false
-		}
-		i += n
-	}
-	return j == len(name)
-}
-
-func asciiLower(c byte) byte {
-	if 'A' <= c && c <= 'Z' {
-		return c + 'a' - 'A'
-	}
-	return c
-}
-
-// foldRune is the smallest rune of r's fold set (K for k, K and the
-// Kelvin sign), as encoding/json folds names.
-func foldRune(r rune) rune {
-	for {
-		r2 := unicode.SimpleFold(r)
-		if r2 <= r {
-			return r2
-		}
-		r = r2
-	}
 }
 
 // Text is a string to make of bytes read from a body.
