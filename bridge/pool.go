@@ -15,19 +15,15 @@ import (
 // as slots free up, lanes taking turns. Nothing here blocks, so the
 // intake subscription never waits.
 //
-// Jobs run on workers that stay for the next job a while: a goroutine
-// whose stack has grown through a provider call serves many requests,
-// where a fresh goroutine per request would grow (copy) its stack every
-// time. stop ends the idle workers and waits for them.
+// Jobs run on workers (workers.go). stop ends the idle workers and waits
+// for them.
 type slots struct {
 	mu    sync.Mutex
 	free  int     // shared slots free
 	lanes []*lane // taking turns for freed slots
 	turn  int
 
-	idle    chan task // jobs handed to a worker waiting for one
-	quit    chan struct{}
-	workers sync.WaitGroup
+	workers *workers[task]
 	freed   chan struct{} // told, when nobody has yet, that a slot was given back
 }
 
@@ -52,11 +48,8 @@ type task struct {
 	slot slot
 }
 
-// workerIdle is how long a worker waits for another job before it ends.
-const workerIdle = 10 * time.Second
-
 func newSlots(capacity int) *slots {
-	return &slots{free: capacity, idle: make(chan task), quit: make(chan struct{}), freed: make(chan struct{}, 1)}
+	return &slots{free: capacity, workers: newWorkers(workerIdle, func(t task) { t.job(t.slot) }), freed: make(chan struct{}, 1)}
 }
 
 // lane adds a lane with its reserve and queue.
@@ -180,39 +173,12 @@ func (s *slots) await(ctx context.Context, l *lane, job func(slot), d time.Durat
 	}
 }
 
-// run hands t to an idle worker, or starts one.
-func (s *slots) run(t task) {
-	select {
-	case s.idle <- t:
-	default:
-		s.workers.Go(func() { s.work(t) })
-	}
-}
-
-// work runs t, then the tasks handed to it, until it has waited
-// workerIdle for one or the slots stop.
-func (s *slots) work(t task) {
-	timer := time.NewTimer(workerIdle)
-	defer timer.Stop()
-	for {
-		t.job(t.slot)
-		timer.Reset(workerIdle)
-		select {
-		case t = <-s.idle:
-		case <-timer.C:
-			return
-		case <-s.quit:
-			return
-		}
-	}
-}
+// run hands t to a worker.
+func (s *slots) run(t task) { s.workers.run(t) }
 
 // stop ends the workers once their jobs are done, and waits for them. No
 // job may be handed over after it is called.
-func (s *slots) stop() {
-	close(s.quit)
-	s.workers.Wait()
-}
+func (s *slots) stop() { s.workers.stop() }
 
 // queueLen is how many jobs wait in l.
 func (s *slots) queueLen(l *lane) int {

@@ -86,11 +86,8 @@ type watcher struct {
 	tracing    tracing
 
 	held chan struct{} // one slot per watch held by this instance
-	// work hands a delivery to an idle worker; workers are the goroutines
-	// that carry them out, kept a while once idle (a goroutine per
-	// delivery grew its stack again for each).
-	work    chan jetstream.Msg
-	workers sync.WaitGroup
+	// workers carry out the deliveries (workers.go).
+	workers *workers[jetstream.Msg]
 	// hand is the deliveries in hand, by when they were taken, for the
 	// keep-alives.
 	handMu sync.Mutex
@@ -474,61 +471,37 @@ const watchFetchBatch = 256
 // run hands due watches of every provider to chk on their own goroutines
 // until ctx ends, then waits for those in hand.
 func (w *watcher) run(ctx context.Context, chk *checker) error {
-	w.work, w.hand = make(chan jetstream.Msg), make(map[jetstream.Msg]time.Time)
+	w.hand = make(map[jetstream.Msg]time.Time)
+	w.workers = newWorkers(workerIdle, func(msg jetstream.Msg) { w.carry(ctx, chk, msg) })
 	var pulls sync.WaitGroup
 	for name, cons := range w.consumers {
-		pulls.Go(func() { w.pull(ctx, chk, name, cons) })
+		pulls.Go(func() { w.pull(ctx, name, cons) })
 	}
 	pulls.Go(func() { w.keepAlives(ctx) })
 	pulls.Wait()
-	w.workers.Wait() // a worker ends only with nothing in hand
+	w.workers.stop() // a worker ends only with nothing in hand
 	return nil
 }
 
 // pull asks for the due watches of one provider, a batch at a time, until
 // ctx ends.
-func (w *watcher) pull(ctx context.Context, chk *checker, provider string, cons jetstream.Consumer) {
+func (w *watcher) pull(ctx context.Context, provider string, cons jetstream.Consumer) {
 	fetchEach(ctx, w.clock, w.log.With("provider", provider), "watch consumer", cons, watchFetchBatch,
-		func(msg jetstream.Msg) { w.take(ctx, chk, msg) })
+		func(msg jetstream.Msg) { w.take(ctx, msg) })
 }
 
-// take hands a delivered watch to an idle worker, or to a new one, once
-// this instance may hold one more. A message delivered while stopping goes
-// back at once. It runs on pull's goroutine only, so every take has
-// returned before run waits for the workers.
-func (w *watcher) take(ctx context.Context, chk *checker, msg jetstream.Msg) {
+// take hands a delivered watch to a worker once this instance may hold
+// one more. A message delivered while stopping goes back at once. It runs
+// on pull's goroutine only, so every take has returned before run stops
+// the workers.
+func (w *watcher) take(ctx context.Context, msg jetstream.Msg) {
 	select {
 	case w.held <- struct{}{}:
 	case <-ctx.Done():
 		msg.Nak()
 		return
 	}
-	select {
-	case w.work <- msg:
-	default:
-		w.workers.Go(func() { w.worker(ctx, chk, msg) })
-	}
-}
-
-// watchWorkerIdle is how long a worker waits for more work before it ends.
-const watchWorkerIdle = 10 * time.Second
-
-// worker carries out msg, then whatever it is handed next, until it has
-// waited watchWorkerIdle for more or ctx ends.
-func (w *watcher) worker(ctx context.Context, chk *checker, msg jetstream.Msg) {
-	idle := time.NewTimer(watchWorkerIdle)
-	defer idle.Stop()
-	for {
-		w.carry(ctx, chk, msg)
-		idle.Reset(watchWorkerIdle)
-		select {
-		case msg = <-w.work:
-		case <-idle.C:
-			return
-		case <-ctx.Done():
-			return
-		}
-	}
+	w.workers.run(msg)
 }
 
 // carry handles one delivery held by this instance, in hand for the
