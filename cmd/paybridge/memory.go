@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"runtime/debug"
+	"runtime/metrics"
 	"time"
 )
 
@@ -20,6 +21,13 @@ import (
 // 13,800. Collecting at GOGC's pace below a limit that did follow it still
 // cost 100 µs of CPU a check there, against 77 µs collecting at the
 // limit. The README's Performance section has the measurements.
+//
+// The limit never sits below the runtime's memory other than the heap
+// plus twice the live heap (the room GOGC=100 would leave): work the
+// in-flight count does not see (100,000 watches, whose re-checks come one
+// at a time, keep a thousand idle provider connections and their
+// goroutines) otherwise held the process at its limit, and the collector
+// ran without pause: 43% of the bridge's CPU.
 const (
 	memoryBase    = 32 << 20
 	cacheEntry    = 160
@@ -45,6 +53,7 @@ type memoryTuner struct {
 	inflight  func() int
 	peaks     []int // the most in flight in each tuneEvery, the last tuneHold of them
 	set       int64 // the limit set last
+	room      func() int64
 }
 
 // tuneGC sets the soft memory limit for an idle bridge and returns the
@@ -55,7 +64,7 @@ func tuneGC(lookupEnv func(string) (string, bool), cacheSize int) *memoryTuner {
 	if _, set := lookupEnv("GOMEMLIMIT"); set {
 		return nil
 	}
-	t := &memoryTuner{cacheSize: cacheSize, inflight: func() int { return 0 }}
+	t := &memoryTuner{cacheSize: cacheSize, inflight: func() int { return 0 }, room: newRoomReader().room}
 	t.adjust()
 	if _, set := lookupEnv("GOGC"); !set {
 		debug.SetGCPercent(-1)
@@ -86,7 +95,7 @@ func (t *memoryTuner) adjust() {
 	if keep := int(tuneHold / tuneEvery); len(t.peaks) > keep {
 		t.peaks = t.peaks[len(t.peaks)-keep:]
 	}
-	limit := memoryLimit(t.cacheSize, max0(t.peaks))
+	limit := max(memoryLimit(t.cacheSize, max0(t.peaks)), t.room())
 	if diff := limit - t.set; diff > t.set/16 || -diff > t.set/16 {
 		debug.SetMemoryLimit(limit)
 		t.set = limit
@@ -99,4 +108,42 @@ func max0(s []int) int {
 		m = max(m, v)
 	}
 	return m
+}
+
+// roomReader reads what the limit must leave room for: the runtime's
+// memory other than the heap, and twice the heap the last collection
+// found live.
+type roomReader struct {
+	samples []metrics.Sample
+}
+
+// The runtime/metrics read by roomReader, in the order room uses them.
+var roomMetrics = []string{
+	"/memory/classes/total:bytes",
+	"/memory/classes/heap/released:bytes",
+	"/memory/classes/heap/free:bytes",
+	"/memory/classes/heap/objects:bytes",
+	"/gc/heap/live:bytes",
+}
+
+func newRoomReader() *roomReader {
+	r := &roomReader{samples: make([]metrics.Sample, len(roomMetrics))}
+	for i, name := range roomMetrics {
+		r.samples[i].Name = name
+	}
+	return r
+}
+
+// room is the runtime's memory other than the heap's objects, plus twice
+// the live heap.
+func (r *roomReader) room() int64 {
+	metrics.Read(r.samples)
+	v := func(i int) int64 {
+		if r.samples[i].Value.Kind() != metrics.KindUint64 {
+			return 0
+		}
+		return int64(r.samples[i].Value.Uint64())
+	}
+	total, released, free, objects, live := v(0), v(1), v(2), v(3), v(4)
+	return max(0, total-released-free-objects) + 2*live
 }
