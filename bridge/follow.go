@@ -19,11 +19,14 @@ import (
 // an expired record is forgotten; a payment the view does not hold is left
 // out (the view fills from checks).
 //
-// It reads the bucket's stream with an ordered consumer that starts at the
-// stream's next sequence and resumes after the last update it delivered,
-// rather than with a KV watch: a KV watch that has delivered nothing yet
-// restarts from the first sequence when its consumer is recreated (a NATS
-// restart, say), replaying every stored record.
+// It reads the bucket's stream with a consumer of its own (in memory, no
+// acks) that starts at the stream's next sequence, and is made again after
+// the last update it delivered when it fails (a NATS restart, say) or
+// skips a message, rather than with a KV watch: a KV watch that has
+// delivered nothing yet restarts from the first sequence when its consumer
+// is recreated, replaying every stored record. It fetches (fetch.go), as
+// an ordered consumer would not: nats.go's ordered consumer reads with the
+// iterator that stalled the intake, and makes a new consumer per Fetch.
 type follower struct {
 	js       jetstream.JetStream
 	stream   string // the bucket's stream, KV_<bucket>
@@ -42,12 +45,28 @@ type triggers interface {
 	trigger(ctx context.Context, p Payment, by string) error
 }
 
-var errFollowStopped = errors.New("status bucket updates stopped")
+// errFollowGap is why the follower starts again: its consumer skipped a
+// message.
+var errFollowGap = errors.New("status bucket updates skipped one")
+
+const (
+	// followBatch is the most updates one pull asks for.
+	followBatch = 256
+	// followInactive is how long the server keeps the follower's consumer
+	// once nothing asks for its messages (a bridge gone without deleting
+	// it): several fetchWaits.
+	followInactive = 30 * time.Second
+)
 
 // run follows the bucket until ctx ends.
 func (f *follower) run(ctx context.Context) {
 	for ctx.Err() == nil {
-		if err := f.follow(ctx); err != nil && ctx.Err() == nil {
+		err := f.follow(ctx)
+		switch {
+		case err == nil || ctx.Err() != nil:
+		case errors.Is(err, errFollowGap):
+			f.log.Debug("status bucket followed again", "error", err)
+		default:
 			f.log.Warn("status bucket not followed; following again", "error", err)
 			sleep(ctx, f.clock, f.retry)
 		}
@@ -68,40 +87,45 @@ func (f *follower) follow(ctx context.Context) error {
 		}
 		start = f.from
 	}
-	cons, err := f.js.OrderedConsumer(ctx, f.stream, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{f.prefix + ">"},
-		DeliverPolicy:  jetstream.DeliverByStartSequencePolicy,
-		OptStartSeq:    start,
+	cons, err := f.js.CreateConsumer(ctx, f.stream, jetstream.ConsumerConfig{
+		FilterSubject:     f.prefix + ">",
+		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:       start,
+		AckPolicy:         jetstream.AckNonePolicy,
+		MemoryStorage:     true,
+		Replicas:          1,
+		InactiveThreshold: followInactive,
 	})
 	if err != nil {
-		return err
+		return fmt.Errorf("following %s: %w", f.stream, err)
 	}
-	msgs, err := cons.Messages()
-	if err != nil {
-		return err
-	}
-	stopped := context.AfterFunc(ctx, msgs.Stop)
-	defer stopped()
-	for {
-		msg, err := msgs.Next()
-		switch {
-		case ctx.Err() != nil:
-			return nil
-		case errors.Is(err, jetstream.ErrMsgIteratorClosed):
-			return errFollowStopped
-		case err != nil:
-			return err
-		}
+	defer func() {
+		// Deleting it spares the server followInactive; it goes either way.
+		deleteCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+		_ = f.js.DeleteConsumer(deleteCtx, f.stream, cons.CachedInfo().Name)
+		cancel()
+	}()
+	var delivered uint64 // the consumer sequence of the last update
+	err = fetchUntil(ctx, cons, followBatch, func(msg jetstream.Msg) error {
 		meta, err := msg.Metadata()
 		if err != nil {
-			continue
+			return nil
 		}
+		if meta.Sequence.Consumer != delivered+1 {
+			return errFollowGap
+		}
+		delivered = meta.Sequence.Consumer
 		u := bucketUpdate{key: strings.TrimPrefix(msg.Subject(), f.prefix), value: msg.Data(),
 			revision: meta.Sequence.Stream, created: meta.Timestamp, removed: removal(msg.Headers())}
 		if err := f.note(ctx, u); err != nil {
 			f.log.Error("unreadable status record", "key", u.key, "error", err)
 		}
+		return nil
+	})
+	if ctx.Err() != nil {
+		return nil
 	}
+	return err
 }
 
 // bucketUpdate is one write to the status bucket as the follower reads it.
