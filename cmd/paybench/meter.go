@@ -28,10 +28,14 @@ type handled struct {
 
 func (m *providerMeter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	if g := m.gaps.Load(); g != nil {
-		g.note(r.URL.EscapedPath(), start)
+	g := m.gaps.Load()
+	if g != nil {
+		g.began(r.URL.EscapedPath(), start)
 	}
 	m.next.ServeHTTP(w, r)
+	if g != nil {
+		g.ended(r.URL.EscapedPath(), time.Now())
+	}
 	m.calls.Add(1)
 	if m.timing.Load() {
 		m.latest.Store(r.URL.EscapedPath(), handled{start: start, took: time.Since(start)})
@@ -54,10 +58,11 @@ func (m *providerMeter) handledAfter(path string, sent time.Time) (time.Duration
 }
 
 // gapTracker measures how late each watch's re-checks are, from outside
-// the bridge: the k-th call for a payment (k from 2) should come the
-// schedule's step k-1 after the one before it (the last step repeating);
-// what it comes later than that is its lag. Only calls in the measured
-// window, from when collect is called, are kept.
+// the bridge: the k-th call for a payment (k from 2) should begin the
+// schedule's step k-1 after the one before it ended (the bridge counts
+// each step from the end of its check; the last step repeats); what it
+// comes later than that is its lag. Only calls in the measured window,
+// from start to stop, are kept.
 type gapTracker struct {
 	schedule []time.Duration
 
@@ -66,44 +71,71 @@ type gapTracker struct {
 	collect bool
 	lags    []time.Duration // of the re-checks in the window
 	firsts  int             // first calls in the window (no gap to measure)
+	called  int             // payments called at least once in the window
 }
 
 type gapState struct {
-	at    time.Time
-	calls int
+	ended    time.Time // when paysim answered the payment's latest call
+	calls    int
+	inWindow bool // called in the current window
 }
 
 func newGapTracker(schedule []time.Duration, payments int) *gapTracker {
 	return &gapTracker{schedule: schedule, last: make(map[string]gapState, payments)}
 }
 
-func (g *gapTracker) note(path string, at time.Time) {
+// began notes a call for path that paysim began handling at at.
+func (g *gapTracker) began(path string, at time.Time) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	prev, seen := g.last[path]
-	g.last[path] = gapState{at: at, calls: prev.calls + 1}
-	if !g.collect {
-		return
+	st, seen := g.last[path]
+	st.calls++
+	if g.collect && !st.inWindow {
+		st.inWindow = true
+		g.called++
 	}
-	if !seen {
+	g.last[path] = st
+	switch {
+	case !g.collect:
+	case !seen:
 		g.firsts++
-		return
+	case !st.ended.IsZero():
+		step := g.schedule[min(st.calls-2, len(g.schedule)-1)]
+		g.lags = append(g.lags, at.Sub(st.ended)-step)
 	}
-	step := g.schedule[min(prev.calls-1, len(g.schedule)-1)]
-	g.lags = append(g.lags, at.Sub(prev.at)-step)
+}
+
+// ended notes that paysim answered a call for path at at.
+func (g *gapTracker) ended(path string, at time.Time) {
+	g.mu.Lock()
+	st := g.last[path]
+	st.ended = at
+	g.last[path] = st
+	g.mu.Unlock()
 }
 
 // start begins the measured window.
 func (g *gapTracker) start() {
 	g.mu.Lock()
-	g.collect, g.lags, g.firsts = true, nil, 0
-	g.mu.Unlock()
+	defer g.mu.Unlock()
+	g.collect, g.lags, g.firsts, g.called = true, nil, 0, 0
+	for path, st := range g.last {
+		st.inWindow = false
+		g.last[path] = st
+	}
 }
 
-// stop ends it and returns the lags seen and the first calls.
-func (g *gapTracker) stop() ([]time.Duration, int) {
+// gapWindow is what the tracker saw in a window.
+type gapWindow struct {
+	lags   []time.Duration // of each re-check
+	firsts int             // calls for a payment never called before
+	called int             // payments called at least once
+}
+
+// stop ends the window and returns what it saw.
+func (g *gapTracker) stop() gapWindow {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.collect = false
-	return g.lags, g.firsts
+	return gapWindow{lags: g.lags, firsts: g.firsts, called: g.called}
 }

@@ -155,15 +155,18 @@ func writeWatches(w io.Writer, r *watchesResult) {
 		fmt.Fprintln(w)
 	}
 	in := r.Intake
-	fmt.Fprintf(w, "intake: %d watched checks queued (%d publishes failed) in %.1f s; all taken after %.1f s (%.0f/s); %d watches stored, %d dropped; outcomes %s; CPU bridge %.1f s",
+	fmt.Fprintf(w, "intake: %d watched checks queued (%d publishes failed) in %.1f s; all taken after %.1f s (%.0f/s); watch stream %d messages, %d fewer than asked; outcomes %s; CPU bridge %.1f s",
 		in.Published, in.PublishFailed, in.PublishSeconds, in.Seconds, in.PerSecond, in.Stored, in.Dropped, countList(in.Outcomes), in.BridgeCPUS)
 	if in.NATSCPUS != nil {
 		fmt.Fprintf(w, ", nats-server %.1f s", *in.NATSCPUS)
 	}
 	fmt.Fprintln(w)
 	win := r.Window
-	fmt.Fprintf(w, "re-checks: %d in %.0f s: %.0f/s (the schedule asks %.0f/s); %d watches stored at the end; outcomes %s\n",
+	fmt.Fprintf(w, "re-checks: %d in %.0f s: %.0f/s (the schedule asks %.0f/s); watch stream %d messages at the end; outcomes %s\n",
 		win.Rechecks, win.Seconds, win.PerSecond, r.AskedPerSecond, win.Stored, countList(win.Outcomes))
+	if win.Silent != nil {
+		fmt.Fprintf(w, "watched payments not called once in the window: %d of %d\n", *win.Silent, r.Watches)
+	}
 	fmt.Fprintf(w, "lag (paysim's side, against the step waited for): p50 %.3f s, p99 %.3f s, max %.3f s over %d re-checks; %d early, %d first calls\n",
 		win.Lag.P50/1000, win.Lag.P99/1000, win.Lag.Max/1000, win.Lag.Samples, win.Early, win.FirstCalls)
 	if m := win.MetricLag; m != nil {

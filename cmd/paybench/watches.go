@@ -62,8 +62,11 @@ type intakeResult struct {
 	// nothing left to deliver or awaiting its ack.
 	Seconds   float64 `json:"seconds"`
 	PerSecond float64 `json:"per_second"`
-	// Stored is the watches held once the intake was done; Dropped, the
-	// payments asked to be watched that are not.
+	// Stored is the messages the watch stream held once the intake was
+	// done; Dropped, the payments asked to be watched less those. A watch
+	// is one message, two for the moment it is due (its schedule and the
+	// message the schedule fired), so Stored can over-count: the window's
+	// Silent is the count of lost watches that cannot.
 	Stored  int `json:"stored"`
 	Dropped int `json:"dropped"`
 	// Outcomes are the queued checks by outcome
@@ -75,16 +78,24 @@ type intakeResult struct {
 
 // watchWindow is the measured window of re-checks.
 type watchWindow struct {
-	Seconds   float64 `json:"seconds"`
-	Rechecks  int64   `json:"rechecks"` // provider calls
-	PerSecond float64 `json:"rechecks_per_second"`
+	Seconds float64 `json:"seconds"`
+	// Rechecks are the provider calls for payments called before the
+	// window: FirstCalls, for payments never called before, are not
+	// re-checks and are left out of the count and the CPU per re-check.
+	Rechecks   int64   `json:"rechecks"`
+	FirstCalls int     `json:"first_calls"`
+	PerSecond  float64 `json:"rechecks_per_second"`
 	// Lag is how much later than the step it waited for each re-check
-	// came, from paysim's side (ms); Early counts those that came sooner
-	// than their step by more than 10 ms.
+	// came, from paysim's side (ms): from the end of the payment's
+	// previous call, as the bridge counts its steps. Early counts those
+	// that came sooner than their step by more than 10 ms.
 	Lag   latencyStats `json:"lag_ms"`
 	Early int          `json:"early"`
-	// FirstCalls are calls for a payment never called before the window.
-	FirstCalls int `json:"first_calls"`
+	// Silent are the payments asked to be watched that were not called
+	// once in the window; with a window as long as the last step, each
+	// is a watch lost (none when the window is shorter: Silent is then
+	// omitted).
+	Silent *int `json:"silent,omitempty"`
 	// MetricLag is paybridge_watch_lag_seconds over the window.
 	MetricLag *histogramSummary `json:"metric_lag,omitempty"`
 	// Outcomes are the bridge's checks over the window by outcome
@@ -99,7 +110,8 @@ type watchWindow struct {
 	BridgeRSSEndMiB  float64  `json:"bridge_rss_end_mib"`
 	NATSRSSPeakMiB   *float64 `json:"nats_server_rss_peak_mib,omitempty"`
 	NATSRSSEndMiB    *float64 `json:"nats_server_rss_end_mib,omitempty"`
-	// Watches stored at the window's end.
+	// Stored is the messages the watch stream held at the window's end
+	// (see intakeResult.Stored).
 	Stored        int    `json:"stored_at_end"`
 	Profile       string `json:"cpu_profile,omitempty"`
 	NATSProfile   string `json:"nats_cpu_profile,omitempty"`
@@ -150,7 +162,7 @@ func (b *bench) watchesRun(ctx context.Context) (*watchesResult, error) {
 		return nil, err
 	}
 	res.Intake = *intake
-	fmt.Fprintf(b.log, "paybench: intake done in %.1f s: %d watches stored, %d dropped; measuring %s after %s\n",
+	fmt.Fprintf(b.log, "paybench: intake done in %.1f s: watch stream %d messages, %d fewer than asked; measuring %s after %s\n",
 		intake.Seconds, intake.Stored, intake.Dropped, o.duration, o.warmup)
 	if !sleepCtx(ctx, o.warmup) {
 		return nil, ctx.Err()
@@ -292,7 +304,7 @@ func (b *bench) intake(ctx context.Context) (*intakeResult, error) {
 		}
 		if now := time.Now(); now.After(nextReport) {
 			stored, _ := b.watchesStored(ctx)
-			fmt.Fprintf(b.log, "paybench: intake after %.0f s: %d queued, %d being checked, %d watches stored\n",
+			fmt.Fprintf(b.log, "paybench: intake after %.0f s: %d queued, %d being checked, watch stream %d messages\n",
 				now.Sub(start).Seconds(), info.NumPending, info.NumAckPending, stored)
 			nextReport = now.Add(5 * time.Second)
 		}
@@ -322,7 +334,8 @@ func (b *bench) intake(ctx context.Context) (*intakeResult, error) {
 	return res, nil
 }
 
-// watchesStored counts the watches the watch stream holds, asking again
+// watchesStored counts the messages the watch stream holds (see
+// intakeResult.Stored), asking again
 // for a minute while a busy server answers late.
 func (b *bench) watchesStored(ctx context.Context) (int, error) {
 	var n int
@@ -395,7 +408,7 @@ func (b *bench) watchWindow(ctx context.Context, gaps *gapTracker) (*watchWindow
 		fmt.Fprintf(b.log, "paybench: %.0f s: %d re-checks (%.0f/s)\n", time.Since(start).Seconds(), calls,
 			float64(calls)/time.Since(start).Seconds())
 	}
-	lags, firsts := gaps.stop()
+	seen := gaps.stop()
 	after := counters{calls: b.world.meter.calls.Load()}
 	after.cpu, after.cpuOK = b.readCPUSplit()
 	seconds := time.Since(start).Seconds()
@@ -405,18 +418,22 @@ func (b *bench) watchWindow(ctx context.Context, gaps *gapTracker) (*watchWindow
 		return nil, err
 	}
 
-	w := &watchWindow{Seconds: seconds, Rechecks: after.calls - before.calls, FirstCalls: firsts,
+	w := &watchWindow{Seconds: seconds, Rechecks: after.calls - before.calls - int64(seen.firsts), FirstCalls: seen.firsts,
 		Profile: o.cpuProfile, NATSProfile: o.natsProfile, WorldProfile: o.worldProf}
+	if last := o.watchSchedule[len(o.watchSchedule)-1]; o.duration >= last {
+		silent := max(0, o.watches-(seen.called-seen.firsts))
+		w.Silent = &silent
+	}
 	if err := errors.Join(profErrs[:]...); err != nil {
 		w.ProfileErrors = err.Error()
 	}
 	w.PerSecond = float64(w.Rechecks) / seconds
-	for _, l := range lags {
+	for _, l := range seen.lags {
 		if l < -earlyBy {
 			w.Early++
 		}
 	}
-	w.Lag = percentiles(lags)
+	w.Lag = percentiles(seen.lags)
 	w.MetricLag = histogramDelta(metricsBefore, metricsAfter, "paybridge_watch_lag_seconds")
 	w.Outcomes = deltas(byLabel(metricsBefore, "paybridge_checks_total", "outcome"), byLabel(metricsAfter, "paybridge_checks_total", "outcome"))
 	if before.cpuOK && after.cpuOK && w.Rechecks > 0 {
