@@ -71,13 +71,12 @@ type gapTracker struct {
 	collect bool
 	lags    []time.Duration // of the re-checks in the window
 	firsts  int             // first calls in the window (no gap to measure)
-	called  int             // payments called at least once in the window
 }
 
 type gapState struct {
-	ended    time.Time // when paysim answered the payment's latest call
-	calls    int
-	inWindow bool // called in the current window
+	began time.Time // when paysim began handling the payment's latest call
+	ended time.Time // when it answered it
+	calls int
 }
 
 func newGapTracker(schedule []time.Duration, payments int) *gapTracker {
@@ -90,10 +89,7 @@ func (g *gapTracker) began(path string, at time.Time) {
 	defer g.mu.Unlock()
 	st, seen := g.last[path]
 	st.calls++
-	if g.collect && !st.inWindow {
-		st.inWindow = true
-		g.called++
-	}
+	st.began = at
 	g.last[path] = st
 	switch {
 	case !g.collect:
@@ -118,24 +114,27 @@ func (g *gapTracker) ended(path string, at time.Time) {
 func (g *gapTracker) start() {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	g.collect, g.lags, g.firsts, g.called = true, nil, 0, 0
-	for path, st := range g.last {
-		st.inWindow = false
-		g.last[path] = st
-	}
+	g.collect, g.lags, g.firsts = true, nil, 0
 }
 
 // gapWindow is what the tracker saw in a window.
 type gapWindow struct {
 	lags   []time.Duration // of each re-check
 	firsts int             // calls for a payment never called before
-	called int             // payments called at least once
+	heard  int             // payments called within the last `within` before the window's end
 }
 
-// stop ends the window and returns what it saw.
-func (g *gapTracker) stop() gapWindow {
+// stop ends the window at now and returns what it saw, counting the
+// payments called within the last within.
+func (g *gapTracker) stop(now time.Time, within time.Duration) gapWindow {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.collect = false
-	return gapWindow{lags: g.lags, firsts: g.firsts, called: g.called}
+	w := gapWindow{lags: g.lags, firsts: g.firsts}
+	for _, st := range g.last {
+		if now.Sub(st.began) <= within {
+			w.heard++
+		}
+	}
+	return w
 }

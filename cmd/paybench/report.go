@@ -164,9 +164,8 @@ func writeWatches(w io.Writer, r *watchesResult) {
 	win := r.Window
 	fmt.Fprintf(w, "re-checks: %d in %.0f s: %.0f/s (the schedule asks %.0f/s); watch stream %d messages at the end; outcomes %s\n",
 		win.Rechecks, win.Seconds, win.PerSecond, r.AskedPerSecond, win.Stored, countList(win.Outcomes))
-	if win.Silent != nil {
-		fmt.Fprintf(w, "watched payments not called once in the window: %d of %d\n", *win.Silent, r.Watches)
-	}
+	fmt.Fprintf(w, "watched payments not called within the last step and %s before the window's end: %d of %d\n",
+		silentSlack, win.Silent, r.Watches)
 	fmt.Fprintf(w, "lag (paysim's side, against the step waited for): p50 %.3f s, p99 %.3f s, max %.3f s over %d re-checks; %d early, %d first calls\n",
 		win.Lag.P50/1000, win.Lag.P99/1000, win.Lag.Max/1000, win.Lag.Samples, win.Early, win.FirstCalls)
 	if m := win.MetricLag; m != nil {

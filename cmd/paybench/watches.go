@@ -35,11 +35,12 @@ import (
 //     settled, how many watches were stored, and what became of the rest;
 //   - a window of --duration, --warmup after the intake: the re-checks
 //     made (provider calls) against those the schedule asks for, how late
-//     each came against the step it waited for (the gap since the
-//     payment's previous call, from paysim's side, and the bridge's own
-//     paybridge_watch_lag_seconds), the CPU per re-check of the bridge and
-//     of nats-server (its process with --nats subprocess), and the RSS of
-//     both.
+//     each came against the step it waited for (the gap since the end of
+//     the payment's previous call, from paysim's side, and the bridge's
+//     own paybridge_watch_lag_seconds), the watched payments not called
+//     within the last step (and 10 s) before the window's end, the CPU per
+//     re-check of the bridge and of nats-server (its process with --nats
+//     subprocess), and the RSS of both.
 
 // watchesResult is what --watches measured.
 type watchesResult struct {
@@ -91,11 +92,10 @@ type watchWindow struct {
 	// that came sooner than their step by more than 10 ms.
 	Lag   latencyStats `json:"lag_ms"`
 	Early int          `json:"early"`
-	// Silent are the payments asked to be watched that were not called
-	// once in the window; with a window as long as the last step, each
-	// is a watch lost (none when the window is shorter: Silent is then
-	// omitted).
-	Silent *int `json:"silent,omitempty"`
+	// Silent are the payments asked to be watched that paysim had not
+	// heard of for the last step and silentSlack more when the window
+	// ended: each a watch lost, or one that late.
+	Silent int `json:"silent"`
 	// MetricLag is paybridge_watch_lag_seconds over the window.
 	MetricLag *histogramSummary `json:"metric_lag,omitempty"`
 	// Outcomes are the bridge's checks over the window by outcome
@@ -136,6 +136,10 @@ const (
 	intakeAckWait = time.Minute
 	// intakePoll is how often the intake's progress is read.
 	intakePoll = 250 * time.Millisecond
+	// silentSlack is how much later than its last step a watched payment
+	// may be called and not count as silent: the tail of the lag is
+	// seconds at a million watches.
+	silentSlack = 10 * time.Second
 	// earlyBy is how much sooner than its step a re-check may come and
 	// not count as early: the bridge's and paysim's clocks are one.
 	earlyBy = 10 * time.Millisecond
@@ -408,7 +412,8 @@ func (b *bench) watchWindow(ctx context.Context, gaps *gapTracker) (*watchWindow
 		fmt.Fprintf(b.log, "paybench: %.0f s: %d re-checks (%.0f/s)\n", time.Since(start).Seconds(), calls,
 			float64(calls)/time.Since(start).Seconds())
 	}
-	seen := gaps.stop()
+	last := o.watchSchedule[len(o.watchSchedule)-1]
+	seen := gaps.stop(time.Now(), last+silentSlack)
 	after := counters{calls: b.world.meter.calls.Load()}
 	after.cpu, after.cpuOK = b.readCPUSplit()
 	seconds := time.Since(start).Seconds()
@@ -420,10 +425,7 @@ func (b *bench) watchWindow(ctx context.Context, gaps *gapTracker) (*watchWindow
 
 	w := &watchWindow{Seconds: seconds, Rechecks: after.calls - before.calls - int64(seen.firsts), FirstCalls: seen.firsts,
 		Profile: o.cpuProfile, NATSProfile: o.natsProfile, WorldProfile: o.worldProf}
-	if last := o.watchSchedule[len(o.watchSchedule)-1]; o.duration >= last {
-		silent := max(0, o.watches-(seen.called-seen.firsts))
-		w.Silent = &silent
-	}
+	w.Silent = max(0, o.watches-seen.heard)
 	if err := errors.Join(profErrs[:]...); err != nil {
 		w.ProfileErrors = err.Error()
 	}
