@@ -162,8 +162,8 @@ func (in *intake) take(ctx context.Context, msg jetstream.Msg) {
 	s.enter()
 	if !s.checks.await(ctx, l, run, queuedWaitForSlot) {
 		s.leave()
-		if meta, err := msg.Metadata(); err == nil {
-			in.waits.add(meta.Sequence.Stream)
+		if _, seq := deliveryOf(msg); seq != 0 {
+			in.waits.add(seq)
 		}
 		msg.NakWithDelay(time.Second)
 	}
@@ -193,10 +193,8 @@ func (in *intake) settle(ctx context.Context, msg jetstream.Msg, j *job, err err
 		msg.Term()
 		return
 	}
-	attempts := 1
-	if meta, err := msg.Metadata(); err == nil {
-		attempts = max(1, int(meta.NumDelivered)-in.waits.take(meta.Sequence.Stream))
-	}
+	delivery, seq := deliveryOf(msg)
+	attempts := max(1, delivery-in.waits.take(seq))
 	if attempts >= queuedMaxDeliveries {
 		in.given.note(ctx, "provider", j.req.Provider, "account", j.req.Account, "payment_id", j.req.PaymentID,
 			"code", code, "attempts", attempts)

@@ -238,13 +238,17 @@ func maxWatchMsgs(cfg jetstream.StreamConfig) uint64 {
 // bridge instead (roomFor; an operator's lower one in the stream's
 // metadata). A byte limit stays; the bridge refuses new orders before it
 // is reached. It says so.
+// legacyWatchMaxMsgs is the message limit versions before the schedules
+// set on the watch stream: not an operator's, so not kept.
+const legacyWatchMaxMsgs = 1_000_000
+
 func scheduleWatchStream(ctx context.Context, js jetstream.JetStream, s jetstream.Stream, log *slog.Logger) (jetstream.Stream, error) {
 	have := s.CachedInfo().Config
 	if have.AllowMsgSchedules && have.Discard == jetstream.DiscardOld && have.MaxMsgs <= 0 {
 		return s, nil
 	}
 	limit := have.MaxMsgs
-	if limit > 0 && limit != 1_000_000 { // not the limit earlier versions set
+	if limit > 0 && limit != legacyWatchMaxMsgs {
 		// An operator's: the bridge keeps it.
 		have.Metadata = maps.Clone(have.Metadata)
 		if have.Metadata == nil {
@@ -309,7 +313,7 @@ func (w *watcher) store(ctx context.Context, subject string, order *watchOrder) 
 		order.Since = w.clock.Now()
 		order.Deadline = order.Since.Add(w.deadline)
 		if order.Trigger == "" {
-			order.Due, order.Rechecks = minTime(order.Since.Add(w.schedule[0]), order.Deadline), 0
+			order.Due, order.Rechecks = w.firstDue(*order), 0
 		}
 		var err error
 		if full == nil {
@@ -561,7 +565,7 @@ func (w *watcher) handle(ctx context.Context, chk *checker, msg jetstream.Msg) {
 		order.Rechecks = max(delivery-2, 0)
 		if delivery == 1 && now.Sub(order.Since) < w.schedule[0] {
 			// The check that began it has just run.
-			order.Due = minTime(order.Since.Add(w.schedule[0]), order.Deadline)
+			order.Due = w.firstDue(order)
 			w.reschedule(ctx, msg, order, now)
 			return
 		}
@@ -726,6 +730,12 @@ func deliveryOf(msg jetstream.Msg) (delivery int, seq uint64) {
 		return 1, 0
 	}
 	return int(meta.NumDelivered), meta.Sequence.Stream
+}
+
+// firstDue is when a watch's first re-check is due: the schedule's first
+// step after its start, or its deadline if that comes first.
+func (w *watcher) firstDue(order watchOrder) time.Time {
+	return minTime(order.Since.Add(w.schedule[0]), order.Deadline)
 }
 
 // nextDelay is how long a trigger whose check failed waits after the
