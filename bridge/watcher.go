@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -92,10 +91,9 @@ type watcher struct {
 	// keep-alives.
 	handMu sync.Mutex
 	hand   map[jetstream.Msg]time.Time
-	// offset is how far this instance's clock runs ahead of the NATS
-	// server's (ns), from the server's time on the stream infos it reads:
-	// a schedule fires by the server's clock.
-	offset atomic.Int64
+	// server is the NATS server's clock, read from the time it stamps on
+	// the stream infos (serverclock.go).
+	server serverClock
 
 	countsMu sync.Mutex
 	counts   map[string]watchCount // by provider
@@ -351,7 +349,7 @@ func (w *watcher) publish(ctx context.Context, subject string, order *watchOrder
 	if order.Trigger == "" {
 		// RFC 3339 with the fraction: the server fires it to the
 		// nanosecond, on its timer's quarter-second rounds.
-		msg.Header.Set(jetstream.ScheduleHeader, "@at "+w.serverTime(order.Due).UTC().Format(time.RFC3339Nano))
+		msg.Header.Set(jetstream.ScheduleHeader, "@at "+w.server.serverTime(order.Due).UTC().Format(time.RFC3339Nano))
 		msg.Header.Set(jetstream.ScheduleTargetHeader, w.subjectOf(order.payment()))
 		order.setSchedule(msg.Header)
 	}
@@ -450,23 +448,15 @@ func (w *watcher) count(ctx context.Context, provider string) (watchCount, *jets
 	return c, stream, nil
 }
 
-// streamInfo reads the watch stream's state, and notes how far this
-// instance's clock runs from the server's by the time the server stamped
-// on it.
+// streamInfo reads the watch stream's state, and notes the server's clock
+// by the time it stamped on it.
 func (w *watcher) streamInfo(ctx context.Context) (*jetstream.StreamInfo, error) {
 	sent := w.clock.Now()
 	info, err := w.stream.Info(ctx)
 	if err == nil && !info.TimeStamp.IsZero() {
-		got := w.clock.Now()
-		w.offset.Store(int64(sent.Add(got.Sub(sent) / 2).Sub(info.TimeStamp)))
+		w.server.note(sent, w.clock.Now(), info.TimeStamp)
 	}
 	return info, err
-}
-
-// serverTime is t of this instance's clock on the server's, by the offset
-// last noted.
-func (w *watcher) serverTime(t time.Time) time.Time {
-	return t.Add(-time.Duration(w.offset.Load()))
 }
 
 // watchFetchBatch is the most due watches one pull asks for (fetchEach).
