@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -27,6 +28,14 @@ import (
 // drains like SIGTERM: the check in flight on a slow provider is answered,
 // then serve exits 0.
 func TestSIGHUPDrains(t *testing.T) {
+	if signal.Ignored(syscall.SIGHUP) {
+		// This test runs under nohup, and serve would inherit the ignored
+		// SIGHUP and rightly leave it ignored (TestSIGHUPIgnoredUnderNohup).
+		// Caught here, it is not ignored in a child.
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		t.Cleanup(func() { signal.Stop(hup) })
+	}
 	ns, fk := startNATS(t), startFakes(t)
 	must(t, fk.coinbar.Add(fake.Payment{ID: "slow-hup", Amount: "1.00", Currency: "EUR", Steps: []fake.Step{{Status: "PENDING"}}}))
 	must(t, fk.coinbar.Fault("slow-hup", fake.Fault{Times: 1, Delay: time.Second}))
