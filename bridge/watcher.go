@@ -229,6 +229,10 @@ func maxWatchMsgs(cfg jetstream.StreamConfig) uint64 {
 	return watchStreamMaxMsgs
 }
 
+// legacyWatchMaxMsgs is the message limit versions before the schedules
+// set on the watch stream: not an operator's, so not kept.
+const legacyWatchMaxMsgs = 1_000_000
+
 // scheduleWatchStream lets a watch stream of an earlier version schedule
 // messages: it allows schedules and roll-ups, and discards old messages
 // instead of refusing new ones, as schedules require; a message limit,
@@ -236,10 +240,6 @@ func maxWatchMsgs(cfg jetstream.StreamConfig) uint64 {
 // bridge instead (roomFor; an operator's lower one in the stream's
 // metadata). A byte limit stays; the bridge refuses new orders before it
 // is reached. It says so.
-// legacyWatchMaxMsgs is the message limit versions before the schedules
-// set on the watch stream: not an operator's, so not kept.
-const legacyWatchMaxMsgs = 1_000_000
-
 func scheduleWatchStream(ctx context.Context, js jetstream.JetStream, s jetstream.Stream, log *slog.Logger) (jetstream.Stream, error) {
 	have := s.CachedInfo().Config
 	if have.AllowMsgSchedules && have.Discard == jetstream.DiscardOld && have.MaxMsgs <= 0 {

@@ -23,11 +23,11 @@ import (
 // limit. The README's Performance section has the measurements.
 //
 // The limit never sits below the runtime's memory other than the heap
-// plus twice the live heap (the room GOGC=100 would leave): work the
-// in-flight count does not see (100,000 watches, whose re-checks come one
-// at a time, keep a thousand idle provider connections and their
-// goroutines) otherwise held the process at its limit, and the collector
-// ran without pause: 43% of the bridge's CPU.
+// plus twice the live heap (the room GOGC=100 would leave): with 100,000
+// watches few checks are in flight, and a limit that followed them sat
+// below what the process held (the view, the watches' work, goroutine
+// stacks): the heap goal was the heap, and the collector ran without
+// pause, 43% of the bridge's CPU.
 const (
 	memoryBase    = 32 << 20
 	cacheEntry    = 160
