@@ -51,9 +51,9 @@ func memoryLimit(cacheSize, inflight int) int64 {
 type memoryTuner struct {
 	cacheSize int
 	inflight  func() int
-	peaks     []int // the most in flight in each tuneEvery, the last tuneHold of them
-	set       int64 // the limit set last
-	room      func() int64
+	peaks     []int        // the most in flight in each tuneEvery, the last tuneHold of them
+	set       int64        // the limit set last
+	room      func() int64 // the least the limit may be: roomReader.room
 }
 
 // tuneGC sets the soft memory limit for an idle bridge and returns the
