@@ -118,6 +118,8 @@ func TestBodyDecoderSaysWhatWasWrong(t *testing.T) {
 		"{\"status\": \"\x01\"}":    "prov: the body is not valid JSON: unescaped control character U+0001 in a string at byte 12",
 		`{"status": "a", "x": 01}`:  "prov: the body is not valid JSON: invalid character '1' at byte 22",
 		`{"x": [[[1]]}`:             "prov: the body is not valid JSON: invalid character '}' at byte 12",
+		`{"x": "\q"}`:               "prov: the body is not valid JSON: invalid escape '\\q' at byte 7",
+		"{\"x\": \"\\\r\"}":         "prov: the body is not valid JSON: invalid escape: a backslash, then byte 0x0d at byte 7",
 	}
 	for in, want := range cases {
 		_, _, err := decodeBody(in)

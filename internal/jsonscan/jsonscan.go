@@ -172,11 +172,16 @@ func (s *Scanner) SyntaxError() error {
 		return syntaxErrorf(s.pos, "unexpected end of input")
 	}
 	c := s.data[s.pos]
-	if c > ' ' && c < utf8.RuneSelf {
+	if printable(c) {
 		return syntaxErrorf(s.pos, "invalid character '%c' at byte %d", c, s.pos)
 	}
 	return syntaxErrorf(s.pos, "invalid byte 0x%02x at byte %d", c, s.pos)
 }
+
+// printable reports whether c may be quoted in an error message as it is:
+// printable ASCII. Any other byte is given by its value, so that a message
+// never carries a control byte or broken UTF-8 from the input.
+func printable(c byte) bool { return c > ' ' && c < 0x7f }
 
 // End checks that nothing but white space follows the value read.
 func (s *Scanner) End() error {
@@ -518,7 +523,10 @@ func (s *Scanner) readEscapedString(start, i int, keep, high bool) ([]byte, erro
 			continue
 		default:
 			s.pos = i
-			return nil, syntaxErrorf(i, "invalid escape '\\%c' at byte %d", e, i)
+			if printable(e) {
+				return nil, syntaxErrorf(i, "invalid escape '\\%c' at byte %d", e, i)
+			}
+			return nil, syntaxErrorf(i, "invalid escape: a backslash, then byte 0x%02x at byte %d", e, i)
 		}
 		if keep {
 			out = append(out, byte(r))
