@@ -269,6 +269,10 @@ func TestInvalidWatchOrdersAreTerminated(t *testing.T) {
 		{"Paybridge-Watch-Due", "soon", "Paybridge-Watch-Rechecks", "1"},
 		{"Paybridge-Watch-Due", now.Add(time.Minute).Format(time.RFC3339Nano), "Paybridge-Watch-Rechecks", "-1"},
 		{"Paybridge-Watch-Due", now.Add(-time.Hour).Format(time.RFC3339Nano), "Paybridge-Watch-Rechecks", "1"}, // before since
+		{"Paybridge-Watch-Due", now.Add(time.Minute).Format(time.RFC3339Nano), "Paybridge-Watch-Rechecks", "1", "Paybridge-Watch-Every", "often"},
+		{"Paybridge-Watch-Due", now.Add(time.Minute).Format(time.RFC3339Nano), "Paybridge-Watch-Rechecks", "1", "Paybridge-Watch-Every", "1s"}, // under 10 s
+		{"Paybridge-Watch-Due", now.Add(time.Minute).Format(time.RFC3339Nano), "Paybridge-Watch-Rechecks", "1", "Paybridge-Watch-Every", "2h"}, // past the deadline
+		{"Paybridge-Watch-Every", "1m"}, // a step without a due time
 	}
 	for i, h := range badSchedules {
 		id := fmt.Sprintf("sched-%d", i)

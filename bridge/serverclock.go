@@ -55,3 +55,8 @@ func (c *serverClock) note(sent, got, server time.Time) {
 func (c *serverClock) serverTime(t time.Time) time.Time {
 	return t.Add(-time.Duration(c.offset.Load()))
 }
+
+// localTime is t of the server's clock on this instance's.
+func (c *serverClock) localTime(t time.Time) time.Time {
+	return t.Add(time.Duration(c.offset.Load()))
+}

@@ -340,6 +340,94 @@ func TestAWatchKeepsItsStepsWhateverTheBridgesClock(t *testing.T) {
 	}
 }
 
+// scheduleOf reads the schedule a watch waits on, or nil when it has none.
+func (e *env) scheduleOf(key string) *jetstream.RawStreamMsg {
+	e.t.Helper()
+	s, err := e.js.Stream(e.t.Context(), "PAYMENT_WATCHES")
+	must(e.t, err)
+	m, err := s.GetLastMsgForSubject(e.t.Context(), "paybridge.watch.at."+key)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return nil
+	}
+	must(e.t, err)
+	return m
+}
+
+// A watch on its last step waits on one repeating schedule, which fires
+// every step and stores nothing per re-check; once its next firing would
+// pass the deadline it is replaced by a check at the deadline, which ends
+// the watch on time, and the schedule is gone.
+func TestAWatchOnItsLastStepRepeatsItsSchedule(t *testing.T) {
+	e := newEnv(t)
+	reg := prometheus.NewRegistry()
+	e.startBridge(bridge.Config{Registerer: reg, WatchSchedule: []time.Duration{time.Second, 10 * time.Second},
+		WatchDeadline: 25 * time.Second})
+	must(t, e.coinbar.Add(fake.Payment{ID: "rep", Amount: "1", Currency: "EUR", Steps: []fake.Step{{Status: "PENDING"}}}))
+	e.watchCheck("coinbar", "rep")
+	var sched *jetstream.RawStreamMsg
+	testkit.WaitFor(t, 10*time.Second, "the repeating schedule", func() bool {
+		sched = e.scheduleOf("coinbar.rep")
+		return sched != nil && sched.Header.Get("Nats-Schedule") == "@every 10s"
+	})
+	calls := func() []time.Time { return e.calls.of("coinbar /coinbar/api/v2/pay/gateway/payment/rep/status") }
+	// The check, the re-check a second later, and the schedule's first
+	// firing, at about 11 s, which leaves it as it was.
+	testkit.WaitFor(t, 20*time.Second, "a repeating re-check", func() bool { return len(calls()) >= 3 })
+	if now := e.scheduleOf("coinbar.rep"); now == nil || now.Sequence != sched.Sequence {
+		t.Fatalf("the schedule was stored again: %+v, was %+v", now, sched)
+	}
+	// At about 21 s, its next firing would pass the deadline.
+	testkit.WaitFor(t, 20*time.Second, "the check at the deadline", func() bool {
+		m := e.scheduleOf("coinbar.rep")
+		return m != nil && strings.HasPrefix(m.Header.Get("Nats-Schedule"), "@at ")
+	})
+	ev := e.watchExpired()
+	times := calls()
+	if len(times) != 4 {
+		t.Fatalf("%d provider calls, want 4 (the deadline ends the watch without one): %v", len(times), times)
+	}
+	// JetStream fires a repeating schedule on whole seconds: a step is
+	// 10 s to within half a second.
+	for i := 2; i < 4; i++ {
+		if gap := times[i].Sub(times[i-1]); gap < 9500*time.Millisecond || gap > 11*time.Second {
+			t.Errorf("calls %d and %d %s apart, want the step of 10s", i-1, i, gap)
+		}
+	}
+	// The deadline, 25 s from the watch's start just after the first
+	// check, is the event's time, and it came then, not at the next
+	// firing (31 s).
+	if d := ev.Time.Sub(times[0]); d < 25*time.Second || d > 26*time.Second {
+		t.Fatalf("expired %s after the first check, want the deadline of 25s", d)
+	}
+	if e.scheduleOf("coinbar.rep") != nil {
+		t.Fatal("the schedule outlived the watch")
+	}
+	if v := metricValue(t, reg, "paybridge_watch_lag_seconds_count"); v != 3 {
+		t.Fatalf("watch lag observed %v times, want 3 re-checks", v)
+	}
+}
+
+// A repeating schedule goes when its payment settles.
+func TestASettledWatchRemovesItsRepeatingSchedule(t *testing.T) {
+	e := newEnv(t)
+	e.startBridge(bridge.Config{WatchSchedule: []time.Duration{time.Second, 10 * time.Second}})
+	must(t, e.coinbar.Add(fake.Payment{ID: "rep", Amount: "1", Currency: "EUR", Steps: []fake.Step{
+		{Status: "PENDING", Calls: 2}, {Status: "SUCCESS"},
+	}}))
+	e.watchCheck("coinbar", "rep")
+	testkit.WaitFor(t, 10*time.Second, "the repeating schedule", func() bool {
+		m := e.scheduleOf("coinbar.rep")
+		return m != nil && m.Header.Get("Nats-Schedule") == "@every 10s"
+	})
+	testkit.WaitFor(t, 20*time.Second, "the watch to end", func() bool { return e.watches() == 0 })
+	if n := e.coinbar.Calls("rep"); n != 3 {
+		t.Fatalf("%d provider calls, want 3 (check, re-check, the schedule's first firing)", n)
+	}
+	if evs := e.eventsFor("rep"); len(evs) != 2 || evs[1].Data.Status != paybridge.StatusPaid {
+		t.Fatalf("events: %+v", evs)
+	}
+}
+
 func TestWatchDeadlinePublishesWatchExpired(t *testing.T) {
 	e := newEnv(t)
 	reg := prometheus.NewRegistry()

@@ -346,7 +346,14 @@ func (w *watcher) publish(ctx context.Context, subject string, order *watchOrder
 	}
 	msg := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{}}
 	msg.Header.Set(jetstream.ExpectedLastSubjSeqHeader, "0")
-	if order.Trigger == "" {
+	switch {
+	case order.Every > 0:
+		// Fired every step, on whole seconds of the server's clock, from
+		// the second nearest to when it is stored.
+		msg.Header.Set(jetstream.ScheduleHeader, "@every "+order.Every.String())
+		msg.Header.Set(jetstream.ScheduleTargetHeader, w.subjectOf(order.payment()))
+		order.setSchedule(msg.Header)
+	case order.Trigger == "":
 		// RFC 3339 with the fraction: the server fires it to the
 		// nanosecond, on its timer's quarter-second rounds.
 		msg.Header.Set(jetstream.ScheduleHeader, "@at "+w.server.serverTime(order.Due).UTC().Format(time.RFC3339Nano))
@@ -539,7 +546,7 @@ func (w *watcher) handle(ctx context.Context, chk *checker, msg jetstream.Msg) {
 	now := w.clock.Now()
 	order, err := w.decodeWatchOrder(msg.Subject(), msg.Data(), now)
 	if err == nil {
-		err = order.readSchedule(msg.Headers())
+		err = order.readSchedule(msg.Headers(), w.server.localTime)
 	}
 	if err != nil {
 		// Never retried: it would fail the same way every time.
@@ -605,7 +612,7 @@ func (w *watcher) handle(ctx context.Context, chk *checker, msg jetstream.Msg) {
 	case err != nil:
 		w.log.Info("watched payment not checked; will retry", "provider", order.Provider, "account", order.Account,
 			"payment_id", order.PaymentID, "code", code, "error", err)
-		w.reschedule(ctx, msg, order.next(w.schedule, now), now)
+		w.carryOn(ctx, msg, order, now)
 	case order.Trigger == triggerWebhook && !rep.Terminal:
 		_, err := chk.withWatch(ctx, key, rep, true)
 		switch code := paybridge.ErrorCode(err); {
@@ -623,16 +630,67 @@ func (w *watcher) handle(ctx context.Context, chk *checker, msg jetstream.Msg) {
 	case order.Trigger != "":
 		w.ack(ctx, msg)
 	case rep.Terminal:
-		w.metrics.watchesEnded.WithLabelValues("settled").Inc()
-		w.ack(ctx, msg)
+		if w.end(ctx, msg, order) {
+			w.metrics.watchesEnded.WithLabelValues("settled").Inc()
+		}
 	default:
 		// A watch begun while the payment had no record (a failed or
 		// unknown first check) is written into the record now.
 		if err := w.claims.markWatched(ctx, key, order.Deadline); err != nil {
 			w.log.Warn("watch not noted in the status record", "key", key, "error", err)
 		}
-		w.reschedule(ctx, msg, order.next(w.schedule, now), now)
+		w.carryOn(ctx, msg, order, now)
 	}
+}
+
+// carryOn lets a watch go on after a check made at now. A due check of a
+// repeating schedule is only acknowledged: its schedule fires again a step
+// later. When that comes at or after the deadline, the schedule is
+// replaced by one at the deadline, for the watch to end there. Any other
+// watch stores its next schedule (reschedule).
+func (w *watcher) carryOn(ctx context.Context, msg jetstream.Msg, order watchOrder, now time.Time) {
+	if !order.repeating() {
+		w.reschedule(ctx, msg, order.next(w.schedule, now), now)
+		return
+	}
+	if order.Next.Before(order.Deadline) {
+		msg.Ack()
+		return
+	}
+	// Until the one at the deadline is stored, the due message stays in
+	// hand: if this instance dies in between, it is delivered again.
+	if err := w.unschedule(ctx, order); err != nil {
+		msg.NakWithDelay(w.schedule[0])
+		return
+	}
+	last := order
+	last.Rechecks++
+	last.Due, last.Every, last.Next = order.Deadline, 0, time.Time{}
+	w.reschedule(ctx, msg, last, now)
+}
+
+// end ends a watch, as ack does, once a repeating schedule of it is
+// removed; it reports whether it did.
+func (w *watcher) end(ctx context.Context, msg jetstream.Msg, order watchOrder) bool {
+	if order.Every > 0 {
+		if err := w.unschedule(ctx, order); err != nil {
+			msg.NakWithDelay(w.schedule[0])
+			return false
+		}
+	}
+	w.ack(ctx, msg)
+	return true
+}
+
+// unschedule removes the watch's repeating schedule. Nothing else waits on
+// its subject: no order is stored where one is (publish).
+func (w *watcher) unschedule(ctx context.Context, order watchOrder) error {
+	subject := w.scheduledSubjectOf(order.payment())
+	err := w.stream.Purge(ctx, jetstream.WithPurgeSubject(subject))
+	if err != nil {
+		w.log.Warn("watch's repeating schedule not removed; will retry", "subject", subject, "error", err)
+	}
+	return err
 }
 
 // reschedule stores the watch's next order, a schedule due at next.Due,
@@ -683,9 +741,15 @@ func (w *watcher) webhookQuiet(ctx context.Context, order watchOrder, now time.T
 // credentials refused) is asked again, up to maxRefusals times a first
 // schedule step apart, before it counts: the caller then ends the watch.
 // Waiting for budget never outlives the order: a watch checked after its
-// deadline would be expired late, on a spent call.
+// deadline would be expired late, on a spent call. Nor does a check of a
+// repeating schedule outlive its next firing, which replaces its due
+// message and is delivered anew: one check of a watch at a time.
 func (w *watcher) check(ctx context.Context, chk *checker, order watchOrder) (rep paybridge.Reply, err error) {
-	ctx, cancel := context.WithDeadline(ctx, order.Deadline)
+	end := order.Deadline
+	if order.repeating() {
+		end = minTime(end, order.Next)
+	}
+	ctx, cancel := context.WithDeadline(ctx, end)
 	defer cancel()
 	// A watch's check starts a trace of its own: nobody is waiting on it.
 	ctx, span := w.tracing.start(ctx, "paybridge.watch_check", trace.SpanKindInternal)
@@ -747,6 +811,12 @@ const expiredAtDeadline = "deadline"
 // expire publishes the watch-expired event with the last known status and
 // why the watch ended, and ends the watch.
 func (w *watcher) expire(ctx context.Context, msg jetstream.Msg, order watchOrder, reason string) {
+	// A repeating schedule goes first: it would fire again, and expire
+	// the watch a second time.
+	if order.Every > 0 && w.unschedule(ctx, order) != nil {
+		msg.NakWithDelay(w.schedule[0])
+		return
+	}
 	_, seq := deliveryOf(msg)
 	pay := order.payment()
 	rec, _, found, err := w.claims.store.Get(ctx, pay.Key())

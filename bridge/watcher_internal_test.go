@@ -1,6 +1,9 @@
 package bridge
 
-import "testing"
+import (
+	"testing"
+	"time"
+)
 
 // Watches wait as message schedules, which nats-server has from 2.12 on; a
 // version this cannot read is left to the stream's configuration to tell.
@@ -20,6 +23,37 @@ func TestSchedulesMessagesFromNATSServer212(t *testing.T) {
 	} {
 		if got := schedulesMessages(v); got != want {
 			t.Errorf("schedulesMessages(%q) = %v, want %v", v, got, want)
+		}
+	}
+}
+
+// A watch's next schedule repeats only on the last step, when that step
+// is long enough for JetStream's whole seconds and for the permanent
+// answers' retries, and the deadline is more than a step away.
+func TestNextRepeatsOnlyALongLastStep(t *testing.T) {
+	now := time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC)
+	order := watchOrder{Since: now, Deadline: now.Add(time.Hour)}
+	s := func(d ...time.Duration) []time.Duration { return d }
+	for _, c := range []struct {
+		schedule []time.Duration
+		rechecks int
+		deadline time.Duration
+		every    time.Duration
+	}{
+		{s(time.Second, 10*time.Second), 0, time.Hour, 10 * time.Second},
+		{s(10*time.Second, 30*time.Second, time.Minute), 0, time.Hour, 0}, // not yet the last step
+		{s(10*time.Second, 30*time.Second, time.Minute), 1, time.Hour, time.Minute},
+		{s(10*time.Second, 30*time.Second, time.Minute), 5, time.Hour, time.Minute},
+		{s(time.Second, 5*time.Second), 0, time.Hour, 0},         // under 10 s
+		{s(5*time.Second, 10*time.Second), 0, time.Hour, 0},      // shorter than three first steps
+		{s(time.Minute), 0, time.Hour, 0},                        // one step: shorter than three of itself
+		{s(time.Second, 10*time.Second), 0, 10 * time.Second, 0}, // the deadline within the step
+		{s(time.Second, 10*time.Second), 0, 10*time.Second + 1, 10 * time.Second},
+	} {
+		o := order
+		o.Rechecks, o.Deadline = c.rechecks, now.Add(c.deadline)
+		if got := o.next(c.schedule, now).Every; got != c.every {
+			t.Errorf("schedule %v after %d re-checks, deadline in %s: every %s, want %s", c.schedule, c.rechecks, c.deadline, got, c.every)
 		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // watchOrder is the durable message of one watch: a schedule on
@@ -32,6 +33,12 @@ type watchOrder struct {
 	// trigger has neither, nor has an order of a version before schedules.
 	Due      time.Time `json:"-"`
 	Rechecks int       `json:"-"`
+	// Every is the step of a watch on a repeating schedule (its last
+	// step, everyHeader), and Next when its schedule fires again (the
+	// server's Nats-Schedule-Next on a due message, on this instance's
+	// clock); zero for a watch scheduled one check at a time.
+	Every time.Duration `json:"-"`
+	Next  time.Time     `json:"-"`
 	// Trigger names what asked for an immediate check: a webhook, which
 	// becomes a watch when the payment is not settled, or a recheck.
 	Trigger string `json:"trigger,omitempty"`
@@ -45,12 +52,33 @@ func (o watchOrder) payment() Payment {
 // next is the watch's order after a check made at now: due the
 // schedule's step for it (the last step repeating) later, or at the
 // deadline if that comes first.
+//
+// Once on its last step, a watch whose deadline is more than a step away
+// is scheduled to repeat (Every): its schedule then stays, and fires every
+// step until the watch ends, so that a re-check stores nothing. JetStream
+// fires a repeating schedule on whole seconds of its clock, so its first
+// check may come up to half a second early against its step: steps under
+// minRepeatStep, of which that would be more than a twentieth, stay one at
+// a time, and so do steps too short for a check's permanent answers to be
+// asked again before the next firing (watcher.check).
 func (o watchOrder) next(schedule []time.Duration, now time.Time) watchOrder {
 	n := o
 	n.Rechecks++
-	n.Due = minTime(now.Add(schedule[min(n.Rechecks, len(schedule)-1)]), o.Deadline)
+	step := schedule[min(n.Rechecks, len(schedule)-1)]
+	n.Due = minTime(now.Add(step), o.Deadline)
+	n.Every, n.Next = 0, time.Time{}
+	if n.Rechecks >= len(schedule)-1 && step >= minRepeatStep && step >= maxRefusals*schedule[0] && n.Due.Before(o.Deadline) {
+		n.Every = step
+	}
 	return n
 }
+
+// minRepeatStep is the shortest step scheduled to repeat.
+const minRepeatStep = 10 * time.Second
+
+// repeating reports whether the order is a due check of a repeating
+// schedule, which stays in force after it.
+func (o watchOrder) repeating() bool { return o.Every > 0 && !o.Next.IsZero() }
 
 // What a trigger comes from.
 const (
@@ -107,25 +135,34 @@ func (w *watcher) decodeWatchOrder(subject string, data []byte, now time.Time) (
 const (
 	dueHeader      = "Paybridge-Watch-Due"
 	rechecksHeader = "Paybridge-Watch-Rechecks"
+	everyHeader    = "Paybridge-Watch-Every"
 )
 
-// setSchedule writes the order's due time and re-checks into h.
+// setSchedule writes the order's due time and re-checks, and the step of
+// a repeating schedule, into h.
 func (o watchOrder) setSchedule(h nats.Header) {
 	h.Set(dueHeader, o.Due.UTC().Format(time.RFC3339Nano))
 	h.Set(rechecksHeader, strconv.Itoa(o.Rechecks))
+	if o.Every > 0 {
+		h.Set(everyHeader, o.Every.String())
+	}
 }
 
 // readSchedule reads a delivered watch's due time and re-checks from h
 // into o, as strictly as its body: a due time that is not between the
 // order's since and its deadline is invalid. An order without them is of
-// an earlier version, or a trigger, which must have none.
-func (o *watchOrder) readSchedule(h nats.Header) error {
-	due, rechecks := h.Get(dueHeader), h.Get(rechecksHeader)
-	if due == "" && rechecks == "" {
+// an earlier version, or a trigger, which must have none. A due message
+// of a repeating schedule was due a step before the schedule's next
+// firing, which the server stamps on it (Nats-Schedule-Next, on its
+// clock: local turns it into this instance's); it may come after the
+// deadline (no instance ran then), and is then due at the deadline.
+func (o *watchOrder) readSchedule(h nats.Header, local func(time.Time) time.Time) error {
+	due, rechecks, every := h.Get(dueHeader), h.Get(rechecksHeader), h.Get(everyHeader)
+	if due == "" && rechecks == "" && every == "" {
 		return nil
 	}
 	if o.Trigger != "" {
-		return errors.New("a trigger has no due time and no re-checks")
+		return errors.New("a trigger has no due time, re-checks or step")
 	}
 	var err error
 	if o.Due, err = time.Parse(time.RFC3339Nano, due); err != nil {
@@ -133,6 +170,19 @@ func (o *watchOrder) readSchedule(h nats.Header) error {
 	}
 	if o.Rechecks, err = strconv.Atoi(rechecks); err != nil || o.Rechecks < 0 || o.Rechecks > maxRechecks {
 		return fmt.Errorf("the order's re-checks %s are not a count", quoted(rechecks))
+	}
+	if every != "" {
+		if o.Every, err = time.ParseDuration(every); err != nil || o.Every < minRepeatStep || o.Every > o.Deadline.Sub(o.Since) {
+			return fmt.Errorf("the order's step %s is not a duration between %s and its deadline", quoted(every), minRepeatStep)
+		}
+		if next := h.Get(jetstream.ScheduleNextHeader); next != "" {
+			at, err := time.Parse(time.RFC3339Nano, next)
+			if err != nil {
+				return fmt.Errorf("the order's next firing %s is not a time", quoted(next))
+			}
+			o.Next = local(at)
+			o.Due = minTime(o.Next.Add(-o.Every), o.Deadline)
+		}
 	}
 	if o.Due.Before(o.Since) || o.Due.After(o.Deadline) {
 		return errors.New("the order's due time is not between its since and its deadline")

@@ -5,6 +5,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/paybridge/paybridge"
 	"github.com/paybridge/paybridge/providers/coinbar"
 	"github.com/paybridge/paybridge/providers/muvinai"
@@ -73,4 +76,49 @@ func fuzzWatcher(f *testing.F) *watcher {
 		subject:   "paybridge.watch",
 		deadline:  24 * time.Hour,
 	}
+}
+
+// FuzzReadSchedule feeds a due watch's schedule headers to their reader:
+// whatever it accepts is due between the order's since and its deadline,
+// and a step it accepts is one the bridge would repeat within the order.
+func FuzzReadSchedule(f *testing.F) {
+	since := time.Date(2026, 1, 2, 3, 4, 0, 0, time.UTC)
+	deadline := since.Add(24 * time.Hour)
+	due := since.Add(time.Minute).Format(time.RFC3339Nano)
+	for _, seed := range [][4]string{
+		{due, "1", "", ""},
+		{due, "3", "10m0s", since.Add(11 * time.Minute).Format(time.RFC3339Nano)},
+		{due, "3", "10m0s", deadline.Add(time.Hour).Format(time.RFC3339Nano)},
+		{due, "3", "10m0s", ""},
+		{due, "3", "1s", ""},
+		{due, "3", "9999h", ""},
+		{due, "3", "10m0s", "purge"},
+		{"soon", "1", "", ""},
+		{due, "-1", "", ""},
+		{"", "", "1m", ""},
+		{"", "", "", ""},
+	} {
+		f.Add(seed[0], seed[1], seed[2], seed[3])
+	}
+	f.Fuzz(func(t *testing.T, due, rechecks, every, next string) {
+		h := nats.Header{}
+		for k, v := range map[string]string{dueHeader: due, rechecksHeader: rechecks, everyHeader: every, jetstream.ScheduleNextHeader: next} {
+			if v != "" {
+				h.Set(k, v)
+			}
+		}
+		o := watchOrder{Since: since, Deadline: deadline}
+		if err := o.readSchedule(h, func(t time.Time) time.Time { return t }); err != nil {
+			return
+		}
+		if !o.Due.IsZero() && (o.Due.Before(since) || o.Due.After(deadline)) {
+			t.Fatalf("accepted due %s outside %s – %s", o.Due, since, deadline)
+		}
+		if o.Every != 0 && (o.Every < minRepeatStep || o.Every > deadline.Sub(since)) {
+			t.Fatalf("accepted step %s", o.Every)
+		}
+		if o.Rechecks < 0 || o.Rechecks > maxRechecks {
+			t.Fatalf("accepted %d re-checks", o.Rechecks)
+		}
+	})
 }
