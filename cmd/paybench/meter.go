@@ -33,9 +33,6 @@ func (m *providerMeter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		g.began(r.URL.EscapedPath(), start)
 	}
 	m.next.ServeHTTP(w, r)
-	if g != nil {
-		g.ended(r.URL.EscapedPath(), time.Now())
-	}
 	m.calls.Add(1)
 	if m.timing.Load() {
 		m.latest.Store(r.URL.EscapedPath(), handled{start: start, took: time.Since(start)})
@@ -57,12 +54,15 @@ func (m *providerMeter) handledAfter(path string, sent time.Time) (time.Duration
 	return h.took, true
 }
 
-// gapTracker measures how late each watch's re-checks are, from outside
-// the bridge: the k-th call for a payment (k from 2) should begin the
-// schedule's step k-1 after the one before it ended (the bridge counts
-// each step from the end of its check; the last step repeats); what it
-// comes later than that is its lag. Only calls in the measured window,
-// from start to stop, are kept.
+// gapTracker measures the intervals between each watch's calls, from
+// outside the bridge: the k-th call for a payment (k from 2) should begin
+// the schedule's step k-1 after the one before it began (the last step
+// repeating); what it comes later than that is its lag. On a repeating
+// step, JetStream fires the schedule a step after its previous firing, so
+// the interval's excess is how much later the call came after its firing
+// than the one before did; on the other steps the bridge counts the step
+// from the end of its check, so the excess also holds that check's time.
+// Only calls in the measured window, from start to stop, are kept.
 type gapTracker struct {
 	schedule []time.Duration
 
@@ -75,7 +75,6 @@ type gapTracker struct {
 
 type gapState struct {
 	began time.Time // when paysim began handling the payment's latest call
-	ended time.Time // when it answered it
 	calls int
 }
 
@@ -88,6 +87,7 @@ func (g *gapTracker) began(path string, at time.Time) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	st, seen := g.last[path]
+	prev := st.began
 	st.calls++
 	st.began = at
 	g.last[path] = st
@@ -95,19 +95,10 @@ func (g *gapTracker) began(path string, at time.Time) {
 	case !g.collect:
 	case !seen:
 		g.firsts++
-	case !st.ended.IsZero():
+	default:
 		step := g.schedule[min(st.calls-2, len(g.schedule)-1)]
-		g.lags = append(g.lags, at.Sub(st.ended)-step)
+		g.lags = append(g.lags, at.Sub(prev)-step)
 	}
-}
-
-// ended notes that paysim answered a call for path at at.
-func (g *gapTracker) ended(path string, at time.Time) {
-	g.mu.Lock()
-	st := g.last[path]
-	st.ended = at
-	g.last[path] = st
-	g.mu.Unlock()
 }
 
 // start begins the measured window.

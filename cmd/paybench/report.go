@@ -166,7 +166,7 @@ func writeWatches(w io.Writer, r *watchesResult) {
 		win.Rechecks, win.Seconds, win.PerSecond, r.AskedPerSecond, win.Stored, countList(win.Outcomes))
 	fmt.Fprintf(w, "watched payments not called within the last step and %s before the window's end: %d of %d\n",
 		silentSlack, win.Silent, r.Watches)
-	fmt.Fprintf(w, "lag (paysim's side, against the step waited for): p50 %.3f s, p99 %.3f s, max %.3f s over %d re-checks; %d early, %d first calls\n",
+	fmt.Fprintf(w, "lag (paysim's side, interval from the previous call against the step): p50 %.3f s, p99 %.3f s, max %.3f s over %d re-checks; %d early, %d first calls\n",
 		win.Lag.P50/1000, win.Lag.P99/1000, win.Lag.Max/1000, win.Lag.Samples, win.Early, win.FirstCalls)
 	if m := win.MetricLag; m != nil {
 		fmt.Fprintf(w, "lag (paybridge_watch_lag_seconds): p50 %.3f s, p99 %.3f s over %.0f re-checks\n", m.P50, m.P99, m.Count)

@@ -86,10 +86,10 @@ type watchWindow struct {
 	Rechecks   int64   `json:"rechecks"`
 	FirstCalls int     `json:"first_calls"`
 	PerSecond  float64 `json:"rechecks_per_second"`
-	// Lag is how much later than the step it waited for each re-check
-	// came, from paysim's side (ms): from the end of the payment's
-	// previous call, as the bridge counts its steps. Early counts those
-	// that came sooner than their step by more than 10 ms.
+	// Lag is how much longer than its step each re-check's interval from
+	// the payment's previous call was, from paysim's side (ms; see
+	// gapTracker). Early counts those shorter than their step by more
+	// than earlyBy.
 	Lag   latencyStats `json:"lag_ms"`
 	Early int          `json:"early"`
 	// Silent are the payments asked to be watched that paysim had not
@@ -140,9 +140,12 @@ const (
 	// may be called and not count as silent: the tail of the lag is
 	// seconds at a million watches.
 	silentSlack = 10 * time.Second
-	// earlyBy is how much sooner than its step a re-check may come and
-	// not count as early: the bridge's and paysim's clocks are one.
-	earlyBy = 10 * time.Millisecond
+	// earlyBy is how much shorter than its step a re-check's interval
+	// may be and not count as early: a call comes after its schedule's
+	// firing by its lag (under a second, the target), and a repeating
+	// schedule fires on whole seconds (the first firing up to half a
+	// second early). Shorter is a check brought forward.
+	earlyBy = time.Second
 )
 
 // watchesRun is the whole --watches measurement.
