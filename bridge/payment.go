@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
+	"time"
 
 	"github.com/paybridge/paybridge"
 )
@@ -66,9 +67,11 @@ func EventID(provider, paymentID string, readRev uint64, status paybridge.Status
 }
 
 // watchExpiredID derives the id of the watch-expired event of the watch
-// stored at stream sequence seq; a redelivered expiry repeats it.
-func (p Payment) watchExpiredID(seq uint64) string {
-	return p.deriveID(seq, "watch.expired")
+// that ends at deadline: every expiry of one watch repeats it (a
+// redelivered due message, or two firings of a repeating schedule), and
+// JetStream's duplicate window keeps one.
+func (p Payment) watchExpiredID(deadline time.Time) string {
+	return p.deriveID(uint64(deadline.UnixNano()), "watch.expired.deadline")
 }
 
 // deriveID hashes length-prefixed parts, so that no two part lists share

@@ -428,6 +428,55 @@ func TestASettledWatchRemovesItsRepeatingSchedule(t *testing.T) {
 	}
 }
 
+// A repeating schedule gone while its due check is in hand (an instance
+// that ended the watch died before its ack, and the due message came
+// back) is stored again by the check, once it has outlived the next
+// firing: the watch goes on.
+func TestARepeatingWatchWhoseScheduleWentIsStoredAgain(t *testing.T) {
+	e := newEnv(t)
+	e.startBridge(bridge.Config{WatchSchedule: []time.Duration{time.Second, 10 * time.Second}})
+	must(t, e.coinbar.Add(fake.Payment{ID: "gone", Amount: "1", Currency: "EUR", Steps: []fake.Step{{Status: "PENDING"}}}))
+	e.watchCheck("coinbar", "gone")
+	testkit.WaitFor(t, 10*time.Second, "the repeating schedule", func() bool {
+		m := e.scheduleOf("coinbar.gone")
+		return m != nil && m.Header.Get("Nats-Schedule") == "@every 10s"
+	})
+	// The first firing's call hangs past the next firing.
+	must(t, e.coinbar.Fault("gone", fake.Fault{Times: 1, Delay: time.Minute}))
+	testkit.WaitFor(t, 20*time.Second, "the first firing's call", func() bool { return e.coinbar.Calls("gone") >= 3 })
+	s, err := e.js.Stream(t.Context(), "PAYMENT_WATCHES")
+	must(t, err)
+	must(t, s.Purge(t.Context(), jetstream.WithPurgeSubject("paybridge.watch.at.coinbar.gone")))
+	testkit.WaitFor(t, 20*time.Second, "the schedule stored again", func() bool {
+		m := e.scheduleOf("coinbar.gone")
+		return m != nil && m.Header.Get("Nats-Schedule") == "@every 10s"
+	})
+}
+
+// A repeating schedule whose orders have become invalid (stored under a
+// longer --watch-deadline than the bridge now has) is removed by the first
+// of them, instead of firing an invalid order every step.
+func TestAnInvalidRepeatingOrderRemovesItsSchedule(t *testing.T) {
+	e := newEnv(t)
+	reg := prometheus.NewRegistry()
+	cfg := bridge.Config{WatchSchedule: []time.Duration{time.Second, 10 * time.Second}, WatchDeadline: time.Hour}
+	first := e.startBridge(cfg)
+	e.addCoinbar("shortened", "PENDING", "")
+	e.watchCheck("coinbar", "shortened")
+	testkit.WaitFor(t, 10*time.Second, "the repeating schedule", func() bool {
+		m := e.scheduleOf("coinbar.shortened")
+		return m != nil && m.Header.Get("Nats-Schedule") == "@every 10s"
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	must(t, first.Close(ctx))
+	cfg.WatchDeadline, cfg.Registerer = time.Minute, reg
+	e.startBridge(cfg)
+	testkit.WaitFor(t, 20*time.Second, "the invalid order terminated and its schedule gone", func() bool {
+		return metricValue(t, reg, "paybridge_watches_ended_total", "outcome", "invalid") == 1 && e.watches() == 0
+	})
+}
+
 func TestWatchDeadlinePublishesWatchExpired(t *testing.T) {
 	e := newEnv(t)
 	reg := prometheus.NewRegistry()

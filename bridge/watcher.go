@@ -552,6 +552,7 @@ func (w *watcher) handle(ctx context.Context, chk *checker, msg jetstream.Msg) {
 		// Never retried: it would fail the same way every time.
 		w.log.Warn("invalid watch order dropped", "subject", providers.Truncate(msg.Subject(), 120), "error", err)
 		w.metrics.watchesEnded.WithLabelValues("invalid").Inc()
+		w.dropRepeating(ctx, msg)
 		msg.Term()
 		return
 	}
@@ -653,8 +654,15 @@ func (w *watcher) carryOn(ctx context.Context, msg jetstream.Msg, order watchOrd
 		w.reschedule(ctx, msg, order.next(w.schedule, now), now)
 		return
 	}
-	if order.Next.Before(order.Deadline) {
+	if delivery, _ := deliveryOf(msg); order.Next.Before(order.Deadline) && delivery == 1 && now.Before(order.Next) {
 		msg.Ack()
+		return
+	}
+	if order.Next.Before(order.Deadline) {
+		// Delivered again, or held past its next firing: its schedule
+		// may be gone (an instance that ended the watch died before the
+		// ack). Storing it again is refused while it stands.
+		w.reschedule(ctx, msg, order.next(w.schedule, now), now)
 		return
 	}
 	// Until the one at the deadline is stored, the due message stays in
@@ -682,11 +690,39 @@ func (w *watcher) end(ctx context.Context, msg jetstream.Msg, order watchOrder) 
 	return true
 }
 
-// unschedule removes the watch's repeating schedule. Nothing else waits on
-// its subject: no order is stored where one is (publish).
+// dropRepeating removes the repeating schedule that fired an invalid order
+// (one stored under a longer --watch-deadline, say), which would fire it
+// again every step. Only the server writes a next firing time other than
+// "purge" (clients may not), so the schedule it names is the one that
+// fired.
+func (w *watcher) dropRepeating(ctx context.Context, msg jetstream.Msg) {
+	h := msg.Headers()
+	scheduler, next := h.Get(jetstream.SchedulerHeader), h.Get(jetstream.ScheduleNextHeader)
+	if next == "" || next == "purge" || !strings.HasPrefix(scheduler, w.subject+"."+scheduledToken+".") {
+		return
+	}
+	if err := w.stream.Purge(ctx, jetstream.WithPurgeSubject(scheduler)); err != nil {
+		w.log.Warn("repeating schedule of an invalid order not removed", "subject", providers.Truncate(scheduler, 120), "error", err)
+	}
+}
+
+// unschedule removes the watch's repeating schedule, if it is still the
+// one its subject holds: a watch begun there since (after an instance
+// ended this one and died before its ack) stays.
 func (w *watcher) unschedule(ctx context.Context, order watchOrder) error {
 	subject := w.scheduledSubjectOf(order.payment())
-	err := w.stream.Purge(ctx, jetstream.WithPurgeSubject(subject))
+	held, err := w.stream.GetLastMsgForSubject(ctx, subject)
+	switch {
+	case errors.Is(err, jetstream.ErrMsgNotFound):
+		return nil
+	case err == nil:
+		var stored watchOrder
+		if json.Unmarshal(held.Data, &stored) != nil || !stored.Since.Equal(order.Since) || !stored.Deadline.Equal(order.Deadline) {
+			return nil // another watch's
+		}
+		// Up to its sequence: a schedule stored after the read stays.
+		err = w.stream.Purge(ctx, jetstream.WithPurgeSubject(subject), jetstream.WithPurgeSequence(held.Sequence+1))
+	}
 	if err != nil {
 		w.log.Warn("watch's repeating schedule not removed; will retry", "subject", subject, "error", err)
 	}
@@ -764,7 +800,10 @@ func (w *watcher) check(ctx context.Context, chk *checker, order watchOrder) (re
 			return rep, err
 		}
 		if !sleep(ctx, w.clock, w.schedule[0]) {
-			return rep, err
+			// Fewer than maxRefusals in a row: not yet a reason to end
+			// the watch, which goes on.
+			return rep, paybridge.Errorf(paybridge.CodeProviderTimeout,
+				"%d of %d permanent answers before the check's time ran out", refusals, maxRefusals)
 		}
 	}
 }
@@ -817,7 +856,6 @@ func (w *watcher) expire(ctx context.Context, msg jetstream.Msg, order watchOrde
 		msg.NakWithDelay(w.schedule[0])
 		return
 	}
-	_, seq := deliveryOf(msg)
 	pay := order.payment()
 	rec, _, found, err := w.claims.store.Get(ctx, pay.Key())
 	if err != nil {
@@ -830,7 +868,7 @@ func (w *watcher) expire(ctx context.Context, msg jetstream.Msg, order watchOrde
 			Status: paybridge.StatusUnknown, ObservedAt: w.clock.Now()}
 	}
 	data.Reason = reason
-	id := pay.watchExpiredID(seq)
+	id := pay.watchExpiredID(order.Deadline)
 	ev := events.NewWatchExpired(id, data)
 	ev.Time = w.clock.Now() // the event is the expiry; its data, the last known status
 	if reason == expiredAtDeadline {

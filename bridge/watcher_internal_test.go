@@ -57,3 +57,19 @@ func TestNextRepeatsOnlyALongLastStep(t *testing.T) {
 		}
 	}
 }
+
+// Every expiry of one watch names its event alike, whichever due message
+// carried it; another watch of the payment (another deadline) does not.
+func TestWatchExpiredIDIsTheWatchs(t *testing.T) {
+	p := Payment{Provider: "coinbar", ID: "order-1"}
+	d := time.Date(2026, 12, 8, 0, 0, 0, 0, time.UTC)
+	if p.watchExpiredID(d) != p.watchExpiredID(d.In(time.FixedZone("x", 3600))) {
+		t.Error("one deadline, two ids")
+	}
+	if p.watchExpiredID(d) == p.watchExpiredID(d.Add(time.Nanosecond)) {
+		t.Error("two deadlines, one id")
+	}
+	if p.watchExpiredID(d) == (Payment{Provider: "coinbar", ID: "order-2"}).watchExpiredID(d) {
+		t.Error("two payments, one id")
+	}
+}

@@ -158,6 +158,12 @@ func (o watchOrder) setSchedule(h nats.Header) {
 // deadline (no instance ran then), and is then due at the deadline.
 func (o *watchOrder) readSchedule(h nats.Header, local func(time.Time) time.Time) error {
 	due, rechecks, every := h.Get(dueHeader), h.Get(rechecksHeader), h.Get(everyHeader)
+	next := h.Get(jetstream.ScheduleNextHeader)
+	if every == "" && next != "" && next != "purge" {
+		// A repeating schedule's firing, which the bridge would not know
+		// how to end.
+		return errors.New("a repeating schedule's order has no step")
+	}
 	if due == "" && rechecks == "" && every == "" {
 		return nil
 	}
@@ -175,7 +181,7 @@ func (o *watchOrder) readSchedule(h nats.Header, local func(time.Time) time.Time
 		if o.Every, err = time.ParseDuration(every); err != nil || o.Every < minRepeatStep || o.Every > o.Deadline.Sub(o.Since) {
 			return fmt.Errorf("the order's step %s is not a duration between %s and its deadline", quoted(every), minRepeatStep)
 		}
-		if next := h.Get(jetstream.ScheduleNextHeader); next != "" {
+		if next != "" {
 			at, err := time.Parse(time.RFC3339Nano, next)
 			if err != nil {
 				return fmt.Errorf("the order's next firing %s is not a time", quoted(next))

@@ -97,6 +97,7 @@ func FuzzReadSchedule(f *testing.F) {
 		{due, "-1", "", ""},
 		{"", "", "1m", ""},
 		{"", "", "", ""},
+		{"", "", "", since.Add(time.Minute).Format(time.RFC3339Nano)}, // a firing without its step
 	} {
 		f.Add(seed[0], seed[1], seed[2], seed[3])
 	}
