@@ -477,6 +477,39 @@ func TestAnInvalidRepeatingOrderRemovesItsSchedule(t *testing.T) {
 	})
 }
 
+// Permanent answers that the next firing of a repeating schedule cuts
+// short, two of three, do not end the watch: it goes on at that firing.
+func TestRefusalsCutByTheNextFiringDoNotEndAWatch(t *testing.T) {
+	e := newEnv(t)
+	e.startBridge(bridge.Config{WatchSchedule: []time.Duration{3 * time.Second, 10 * time.Second}})
+	must(t, e.coinbar.Add(fake.Payment{ID: "slow-404", Amount: "1", Currency: "EUR", Steps: []fake.Step{{Status: "PENDING"}}}))
+	e.watchCheck("coinbar", "slow-404")
+	testkit.WaitFor(t, 10*time.Second, "the repeating schedule", func() bool {
+		m := e.scheduleOf("coinbar.slow-404")
+		return m != nil && m.Header.Get("Nats-Schedule") == "@every 10s"
+	})
+	// At the first firing F: a refusal at F+2.75 s, the second at about
+	// F+8.5 s, and the wait of 3 s before a third is cut by F+10 s.
+	must(t, e.coinbar.Fault("slow-404", fake.Fault{Times: 2, Status: http.StatusNotFound, Delay: 2750 * time.Millisecond}))
+	expired := func() bool {
+		for _, ev := range e.events() {
+			if ev.Type == events.TypeWatchExpired {
+				return true
+			}
+		}
+		return false
+	}
+	testkit.WaitFor(t, 40*time.Second, "the next firing's call, or an expiry", func() bool {
+		return e.coinbar.Calls("slow-404") >= 5 || expired()
+	})
+	if expired() {
+		t.Fatal("the watch expired after two refusals")
+	}
+	if m := e.scheduleOf("coinbar.slow-404"); m == nil {
+		t.Fatal("the watch's schedule is gone")
+	}
+}
+
 func TestWatchDeadlinePublishesWatchExpired(t *testing.T) {
 	e := newEnv(t)
 	reg := prometheus.NewRegistry()
