@@ -346,17 +346,16 @@ func (w *watcher) publish(ctx context.Context, subject string, order *watchOrder
 	}
 	msg := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{}}
 	msg.Header.Set(jetstream.ExpectedLastSubjSeqHeader, "0")
-	switch {
-	case order.Every > 0:
-		// Fired every step, on whole seconds of the server's clock, from
-		// the second nearest to when it is stored.
-		msg.Header.Set(jetstream.ScheduleHeader, "@every "+order.Every.String())
-		msg.Header.Set(jetstream.ScheduleTargetHeader, w.subjectOf(order.payment()))
-		order.setSchedule(msg.Header)
-	case order.Trigger == "":
-		// RFC 3339 with the fraction: the server fires it to the
-		// nanosecond, on its timer's quarter-second rounds.
-		msg.Header.Set(jetstream.ScheduleHeader, "@at "+w.server.serverTime(order.Due).UTC().Format(time.RFC3339Nano))
+	if order.Trigger == "" {
+		// @every fires every step, on whole seconds of the server's
+		// clock, from the second nearest to when it is stored; @at, RFC
+		// 3339 with the fraction, to the nanosecond on the server's
+		// timer's quarter-second rounds.
+		pattern := "@at " + w.server.serverTime(order.Due).UTC().Format(time.RFC3339Nano)
+		if order.Every > 0 {
+			pattern = "@every " + order.Every.String()
+		}
+		msg.Header.Set(jetstream.ScheduleHeader, pattern)
 		msg.Header.Set(jetstream.ScheduleTargetHeader, w.subjectOf(order.payment()))
 		order.setSchedule(msg.Header)
 	}
@@ -654,11 +653,11 @@ func (w *watcher) carryOn(ctx context.Context, msg jetstream.Msg, order watchOrd
 		w.reschedule(ctx, msg, order.next(w.schedule, now), now)
 		return
 	}
-	if delivery, _ := deliveryOf(msg); order.Next.Before(order.Deadline) && delivery == 1 && now.Before(order.Next) {
-		msg.Ack()
-		return
-	}
 	if order.Next.Before(order.Deadline) {
+		if delivery, _ := deliveryOf(msg); delivery == 1 && now.Before(order.Next) {
+			msg.Ack()
+			return
+		}
 		// Delivered again, or held past its next firing: its schedule
 		// may be gone (an instance that ended the watch died before the
 		// ack). Storing it again is refused while it stands.
@@ -667,8 +666,7 @@ func (w *watcher) carryOn(ctx context.Context, msg jetstream.Msg, order watchOrd
 	}
 	// Until the one at the deadline is stored, the due message stays in
 	// hand: if this instance dies in between, it is delivered again.
-	if err := w.unschedule(ctx, order); err != nil {
-		msg.NakWithDelay(w.schedule[0])
+	if !w.unscheduled(ctx, msg, order) {
 		return
 	}
 	last := order
@@ -680,14 +678,22 @@ func (w *watcher) carryOn(ctx context.Context, msg jetstream.Msg, order watchOrd
 // end ends a watch, as ack does, once a repeating schedule of it is
 // removed; it reports whether it did.
 func (w *watcher) end(ctx context.Context, msg jetstream.Msg, order watchOrder) bool {
-	if order.Every > 0 {
-		if err := w.unschedule(ctx, order); err != nil {
-			msg.NakWithDelay(w.schedule[0])
-			return false
-		}
+	if !w.unscheduled(ctx, msg, order) {
+		return false
 	}
 	w.ack(ctx, msg)
 	return true
+}
+
+// unscheduled removes the watch's repeating schedule, if it has one, and
+// reports whether it is gone; when it is not, msg is delivered again a
+// first step later, to try again.
+func (w *watcher) unscheduled(ctx context.Context, msg jetstream.Msg, order watchOrder) bool {
+	if order.Every == 0 || w.unschedule(ctx, order) == nil {
+		return true
+	}
+	msg.NakWithDelay(w.schedule[0])
+	return false
 }
 
 // dropRepeating removes the repeating schedule that fired an invalid order
@@ -698,7 +704,7 @@ func (w *watcher) end(ctx context.Context, msg jetstream.Msg, order watchOrder) 
 func (w *watcher) dropRepeating(ctx context.Context, msg jetstream.Msg) {
 	h := msg.Headers()
 	scheduler, next := h.Get(jetstream.SchedulerHeader), h.Get(jetstream.ScheduleNextHeader)
-	if next == "" || next == "purge" || !strings.HasPrefix(scheduler, w.subject+"."+scheduledToken+".") {
+	if next == "" || next == scheduleNextPurge || !strings.HasPrefix(scheduler, w.subject+"."+scheduledToken+".") {
 		return
 	}
 	if err := w.stream.Purge(ctx, jetstream.WithPurgeSubject(scheduler)); err != nil {
@@ -852,8 +858,7 @@ const expiredAtDeadline = "deadline"
 func (w *watcher) expire(ctx context.Context, msg jetstream.Msg, order watchOrder, reason string) {
 	// A repeating schedule goes first: it would fire again, and expire
 	// the watch a second time.
-	if order.Every > 0 && w.unschedule(ctx, order) != nil {
-		msg.NakWithDelay(w.schedule[0])
+	if !w.unscheduled(ctx, msg, order) {
 		return
 	}
 	pay := order.payment()

@@ -138,6 +138,10 @@ const (
 	everyHeader    = "Paybridge-Watch-Every"
 )
 
+// scheduleNextPurge is the Nats-Schedule-Next of a one-time schedule's
+// firing, which removes the schedule; a repeating one's is a time.
+const scheduleNextPurge = "purge"
+
 // setSchedule writes the order's due time and re-checks, and the step of
 // a repeating schedule, into h.
 func (o watchOrder) setSchedule(h nats.Header) {
@@ -159,7 +163,7 @@ func (o watchOrder) setSchedule(h nats.Header) {
 func (o *watchOrder) readSchedule(h nats.Header, local func(time.Time) time.Time) error {
 	due, rechecks, every := h.Get(dueHeader), h.Get(rechecksHeader), h.Get(everyHeader)
 	next := h.Get(jetstream.ScheduleNextHeader)
-	if every == "" && next != "" && next != "purge" {
+	if every == "" && next != "" && next != scheduleNextPurge {
 		// A repeating schedule's firing, which the bridge would not know
 		// how to end.
 		return errors.New("a repeating schedule's order has no step")
