@@ -259,6 +259,10 @@ func TestInvalidWatchOrdersAreTerminated(t *testing.T) {
 		{"paybridge.watch.muvinai.more", append(order("muvinai", "more", day), '}')},
 		{"paybridge.watch.muvinai.more2", append(order("muvinai", "more2", day), " garbage"...)},
 		{"paybridge.watch.muvinai.extra", []byte(`{"provider":"muvinai","payment_id":"extra","since":"2026-01-01T00:00:00Z","deadline":"2026-01-01T01:00:00Z","evil":1}`)},
+		// Valid to encoding/json, but never written by the bridge.
+		{"paybridge.watch.muvinai.twice", []byte(`{"provider":"muvinai","payment_id":"twice","payment_id":"twice","since":"2026-01-01T00:00:00Z","deadline":"2026-01-01T01:00:00Z"}`)},
+		{"paybridge.watch.muvinai.null", []byte(`{"provider":"muvinai","account":null,"payment_id":"null","since":"2026-01-01T00:00:00Z","deadline":"2026-01-01T01:00:00Z"}`)},
+		{"paybridge.watch.muvinai.case", []byte(`{"Provider":"muvinai","payment_id":"case","since":"2026-01-01T00:00:00Z","deadline":"2026-01-01T01:00:00Z"}`)},
 	}
 	for _, m := range bad {
 		_, err := e.js.Publish(t.Context(), m.subject, m.data)

@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -60,16 +61,74 @@ func FuzzDecodeWatchOrder(f *testing.F) {
 	})
 }
 
+// FuzzWatchOrderDecodesAsEncodingJSON holds the watch-order body's own
+// decoder to encoding/json, which the bridge writes orders with and read
+// them with before: what it accepts, encoding/json decodes alike, and
+// what json.Marshal writes of an order it reads back whole.
+func FuzzWatchOrderDecodesAsEncodingJSON(f *testing.F) {
+	for _, seed := range []string{
+		`{"provider":"coinbar","payment_id":"order-1","since":"2026-01-02T03:04:00Z","deadline":"2026-01-03T03:04:00Z"}`,
+		`{"provider":"muvinai","account":"shop-1","payment_id":"pr_1","since":"2026-01-02T03:04:00.123456789+02:00","deadline":"2026-01-03T03:04:00Z","trigger":"webhook"}`,
+		` { "payment_id" : "a\u0041\ud83d\ude00\n" , "provider":"x"} `,
+		`{"provider":"\ud800","payment_id":"\u00e9ÿ"}`,
+		`{"since":"2026-01-02T03:04:00\u005a"}`,
+		`{"since":"2026-01-02T03:04:00Z","since":"2026-01-02T03:04:01Z"}`,
+		`{"Provider":"coinbar"}`,
+		`{"provider":null}`,
+		`{"since":null}`,
+		`{"provider":1}`,
+		`{"evil":true}`,
+		`{"since":"2026-02-30T03:04:00Z"}`,
+		`{"since":"2026-01-02T03:04:00Z"} x`,
+		`{}`, `[]`, `null`, ``, `{`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var ours, theirs watchOrder
+		if err := ours.decodeJSON(data); err == nil {
+			if err := decodeOneJSON(data, &theirs); err != nil {
+				t.Fatalf("accepted %q, which encoding/json refuses: %v", data, err)
+			}
+			if !sameOrder(ours, theirs) {
+				t.Fatalf("%q: decoded %+v, encoding/json %+v", data, ours, theirs)
+			}
+		} else if decodeOneJSON(data, &theirs) != nil {
+			return
+		}
+		written, err := json.Marshal(theirs)
+		if err != nil {
+			return // a time json.Marshal cannot write (a year past 9999)
+		}
+		var back watchOrder
+		if err := back.decodeJSON(written); err != nil {
+			t.Fatalf("refused %s, as json.Marshal writes an order: %v", written, err)
+		}
+		if !sameOrder(back, theirs) {
+			t.Fatalf("%s: read back %+v, wrote %+v", written, back, theirs)
+		}
+	})
+}
+
+// sameOrder compares the members of two orders a body carries, times
+// with their offsets.
+func sameOrder(a, b watchOrder) bool {
+	return a.Provider == b.Provider && a.Account == b.Account && a.PaymentID == b.PaymentID &&
+		a.Trigger == b.Trigger &&
+		a.Since.Format(time.RFC3339Nano) == b.Since.Format(time.RFC3339Nano) &&
+		a.Deadline.Format(time.RFC3339Nano) == b.Deadline.Format(time.RFC3339Nano)
+}
+
 // fuzzWatcher is a watcher with both providers configured; nothing is
 // ever sent to them.
-func fuzzWatcher(f *testing.F) *watcher {
+func fuzzWatcher(tb testing.TB) *watcher {
 	cb, err := coinbar.New("http://127.0.0.1:1", "client-id")
 	if err != nil {
-		f.Fatal(err)
+		tb.Fatal(err)
 	}
 	mv, err := muvinai.New("http://127.0.0.1:1", "key")
 	if err != nil {
-		f.Fatal(err)
+		tb.Fatal(err)
 	}
 	return &watcher{
 		merchants: newMerchants([]paybridge.Provider{cb, mv}, nil, nil, func() *breaker { return newBreaker(1, time.Second) }),
@@ -122,4 +181,19 @@ func FuzzReadSchedule(f *testing.F) {
 			t.Fatalf("accepted %d re-checks", o.Rechecks)
 		}
 	})
+}
+
+// BenchmarkDecodeWatchOrder reads a watch's due order, as every re-check
+// does.
+func BenchmarkDecodeWatchOrder(b *testing.B) {
+	w := fuzzWatcher(b)
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	data := []byte(`{"provider":"coinbar","payment_id":"order-1","since":"2026-01-02T03:04:00.123456789Z","deadline":"2026-01-03T03:04:00.123456789Z"}`)
+	subject := "paybridge.watch." + Key("coinbar", "order-1")
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := w.decodeWatchOrder(subject, data, now); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
