@@ -128,7 +128,7 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config, provs ...paybridge.Prov
 		js: js, stream: watchStream, consumers: watchConsumers, scheduled: scheduledWatches, merchants: merchants, claims: claims,
 		subject: cfg.WatchSubject, schedule: cfg.WatchSchedule, deadline: cfg.WatchDeadline, maxWatches: cfg.MaxWatches,
 		expired: cfg.WatchExpiredSubject, log: cfg.Logger, metrics: m, clock: cfg.Clock, tracing: t,
-		held: make(chan struct{}, maxHeldWatches), counts: make(map[string]watchCount),
+		held: newHeldWatches(), counts: make(map[string]watchCount),
 	}
 	return &Bridge{
 		cfg:     cfg,
@@ -193,7 +193,7 @@ func (b *Bridge) Start() error {
 // is working on now: what its memory follows beyond the view of the
 // bucket (goroutines, provider connections, buffers).
 func (b *Bridge) InFlight() int {
-	n := len(b.watcher.held)
+	n := b.watcher.held.held()
 	if b.service != nil {
 		n += int(b.service.running.Load())
 	}

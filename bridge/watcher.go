@@ -26,8 +26,6 @@ const (
 	// JetStream hands it to another instance; a keep-alive renews it while
 	// a watch waits for budget or for its provider.
 	watchAckWait = 30 * time.Second
-	// maxHeldWatches bounds the watches one instance holds at once.
-	maxHeldWatches = 4096
 	// maxRefusals is how many permanent answers in a row (payment not
 	// found, credentials refused) end a watch: asking on schedule for a
 	// day would only spend the provider's budget.
@@ -84,7 +82,7 @@ type watcher struct {
 	clock      Clock
 	tracing    tracing
 
-	held chan struct{} // one slot per watch held by this instance
+	held *heldWatches // the due watches this instance holds (held.go)
 	// workers carry out the deliveries (workers.go).
 	workers *workers[jetstream.Msg]
 	// hand is the deliveries in hand, by when they were taken, for the
@@ -495,9 +493,7 @@ func (w *watcher) pull(ctx context.Context, provider string, cons jetstream.Cons
 // on pull's goroutine only, so every take has returned before run stops
 // the workers.
 func (w *watcher) take(ctx context.Context, msg jetstream.Msg) {
-	select {
-	case w.held <- struct{}{}:
-	case <-ctx.Done():
+	if !w.held.take(ctx) {
 		msg.Nak()
 		return
 	}
@@ -507,7 +503,7 @@ func (w *watcher) take(ctx context.Context, msg jetstream.Msg) {
 // carry handles one delivery held by this instance, in hand for the
 // keep-alives meanwhile.
 func (w *watcher) carry(ctx context.Context, chk *checker, msg jetstream.Msg) {
-	defer func() { <-w.held }()
+	defer w.held.letGo(time.Now()) // held from now
 	w.handMu.Lock()
 	w.hand[msg] = w.clock.Now()
 	w.handMu.Unlock()
