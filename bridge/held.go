@@ -23,18 +23,19 @@ const (
 
 // heldWatches bounds the due watches this instance holds at once (each one
 // a worker, a provider connection, their buffers), and sets the bound
-// every second by Little's law: the watches taken per second, times how
-// long a watch was held, times heldBurst. A provider that answers in a
-// millisecond needs a few dozen held to keep up, and holding a whole
-// second's burst at once would only grow the heap and the connection pool
-// (at 100,000 watches, 833 at once: a sixth more CPU per re-check and
-// twice the memory); one that answers in 500 ms needs the whole burst
-// held. While the bound is reached, the watches taken are all it lets
-// through, so the next bound is heldBurst times the last: it grows within
-// seconds, and comes down by half the way each second.
+// every second by Little's law: the watches held on average over the
+// second (taken per second times how long one was held), times heldBurst.
+// A provider that answers in a millisecond needs a few dozen held to keep
+// up, and holding a whole second's burst at once would only grow the heap
+// and the connection pool (at 100,000 watches, 833 at once); one that
+// answers in 500 ms needs the whole burst held. While the bound is
+// reached the average is the bound, so the next is heldBurst times it: it
+// grows within seconds, also when every watch held is in a call slower
+// than a second. It comes down by half the way each second. The bound is
+// the instance's, shared by its providers.
 //
-// Durations are the wall clock's: the bridge's Clock may be skewed or
-// driven by a test, and this measures how long calls take.
+// Durations are time.Now's monotonic readings: the bridge's Clock may be
+// skewed or driven by a test, and this measures how long watches are held.
 type heldWatches struct {
 	now func() time.Time
 
@@ -43,56 +44,62 @@ type heldWatches struct {
 	limit   int           // the bound now
 	waiting int           // takers waiting for room
 	room    chan struct{} // closed when room is made while takers wait
-	// Over the interval since: watches taken, and those let go with the
-	// sum of how long each was held.
-	since       time.Time
-	taken, gone int
-	busy        time.Duration
+	// Since the interval began at since: the watches held integrated
+	// over time (watch-seconds), counted up to at.
+	since, at time.Time
+	area      float64
 }
 
 func newHeldWatches() *heldWatches {
-	return &heldWatches{now: time.Now, limit: maxHeldWatches, room: make(chan struct{}), since: time.Now()}
+	now := time.Now()
+	return &heldWatches{now: time.Now, limit: maxHeldWatches, room: make(chan struct{}), since: now, at: now}
 }
 
 // take waits until this instance may hold one more watch, and reports
 // false when ctx ended first.
 func (h *heldWatches) take(ctx context.Context) bool {
+	var timer *time.Timer
 	h.mu.Lock()
 	for {
-		h.adaptIfDue()
+		h.count()
 		if h.n < h.limit {
 			h.n++
-			h.taken++
 			h.mu.Unlock()
+			if timer != nil {
+				timer.Stop()
+			}
 			return true
 		}
 		h.waiting++
 		room := h.room
 		h.mu.Unlock()
-		timer := time.NewTimer(heldInterval) // to set the bound even when no watch is let go
+		// The timer sets the bound again even when no watch is let go.
+		if timer == nil {
+			timer = time.NewTimer(heldInterval)
+		} else {
+			timer.Reset(heldInterval)
+		}
 		select {
 		case <-room:
 		case <-timer.C:
 		case <-ctx.Done():
 		}
-		timer.Stop()
 		h.mu.Lock()
 		h.waiting--
 		if ctx.Err() != nil {
 			h.mu.Unlock()
+			timer.Stop()
 			return false
 		}
 	}
 }
 
-// letGo gives back the room of a watch taken at since.
-func (h *heldWatches) letGo(since time.Time) {
+// letGo gives back the room of a watch taken.
+func (h *heldWatches) letGo() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	h.count()
 	h.n--
-	h.gone++
-	h.busy += h.now().Sub(since)
-	h.adaptIfDue()
 	h.wake()
 }
 
@@ -111,30 +118,23 @@ func (h *heldWatches) wake() {
 	}
 }
 
-// adaptIfDue sets the bound again once an interval has passed. Called
-// with mu held.
-func (h *heldWatches) adaptIfDue() {
+// count adds the watches held since the last count to the interval's
+// area, and sets the bound again once the interval has passed. Called
+// with mu held, before n changes.
+func (h *heldWatches) count() {
 	now := h.now()
+	h.area += float64(h.n) * now.Sub(h.at).Seconds()
+	h.at = now
 	d := now.Sub(h.since)
 	if d < heldInterval {
 		return
 	}
-	want := h.limit
-	switch {
-	case h.gone > 0:
-		perSecond := float64(h.taken) / d.Seconds()
-		held := h.busy.Seconds() / float64(h.gone)
-		want = int(math.Ceil(heldBurst * perSecond * held))
-	case h.waiting > 0:
-		// Nothing let go in a whole interval while takers wait: every
-		// watch held is in a call slower than that.
-		want = heldBurst * h.limit
-	}
+	want := int(min(math.Ceil(heldBurst*h.area/d.Seconds()), maxHeldWatches))
 	if want < h.limit {
 		// Down half the way: a lull says little of the next burst.
 		want = h.limit - (h.limit-want)/2
 	}
-	h.limit = min(max(want, minHeldWatches), maxHeldWatches)
-	h.since, h.taken, h.gone, h.busy = now, 0, 0, 0
+	h.limit = max(want, minHeldWatches)
+	h.since, h.area = now, 0
 	h.wake()
 }

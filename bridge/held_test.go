@@ -3,6 +3,7 @@ package bridge
 import (
 	"context"
 	"runtime"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -22,8 +23,16 @@ func newBurstSim(latency time.Duration) *burstSim {
 	s := &burstSim{now: time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC), latency: latency}
 	s.h = newHeldWatches()
 	s.h.now = func() time.Time { return s.now }
-	s.h.since = s.now
+	s.h.since, s.h.at = s.now, s.now
 	return s
+}
+
+// hasRoom is whether take would return at once now.
+func (s *burstSim) hasRoom() bool {
+	s.h.mu.Lock()
+	defer s.h.mu.Unlock()
+	s.h.count()
+	return s.h.n < s.h.limit
 }
 
 // second runs one second of a burst of n in 1 ms ticks, and returns how
@@ -34,10 +43,10 @@ func (s *burstSim) second(t *testing.T, n int) time.Duration {
 	var taken time.Duration = -1
 	for tick := time.Duration(0); tick < time.Second; tick += time.Millisecond {
 		for len(s.ends) > 0 && !s.ends[0].After(s.now) {
-			s.h.letGo(s.ends[0].Add(-s.latency))
+			s.h.letGo()
 			s.ends = s.ends[1:]
 		}
-		for s.due > 0 && s.h.n < s.h.limit {
+		for s.due > 0 && s.hasRoom() {
 			if !s.h.take(t.Context()) {
 				t.Fatal("take refused with room")
 			}
@@ -95,17 +104,50 @@ func TestHeldWatchesFollowTheProvidersLatency(t *testing.T) {
 	}
 }
 
-// Calls slower than the interval let nothing go in it: the bound grows
-// anyway while watches wait for room.
-func TestHeldWatchesGrowWhileNoneIsLetGo(t *testing.T) {
-	s := newBurstSim(time.Hour)
+// Watches stuck in a slow provider's calls count as held: a fast
+// provider's bursts still get room within seconds.
+func TestHeldWatchesCountTheStuckOnes(t *testing.T) {
+	const burst = 833
+	s := newBurstSim(2 * time.Millisecond)
 	s.h.limit = minHeldWatches
-	s.second(t, 2*minHeldWatches)
-	s.h.waiting = 1 // a taker waits; nothing was let go
-	s.now = s.now.Add(heldInterval)
-	s.h.adaptIfDue()
-	if s.h.limit != heldBurst*minHeldWatches {
-		t.Fatalf("bound %d, want %d", s.h.limit, heldBurst*minHeldWatches)
+	for range minHeldWatches - 1 { // a provider that answers in an hour
+		s.h.take(t.Context())
+	}
+	var late []time.Duration
+	for i := range 10 {
+		if took := s.second(t, burst); i >= 3 && took > time.Second/heldBurst {
+			late = append(late, took)
+		}
+	}
+	if len(late) > 0 {
+		t.Fatalf("with %d watches stuck, bursts after 3 s took %v to be taken, bound %d", minHeldWatches-1, late, s.h.limit)
+	}
+}
+
+// A taker waiting while every watch held is in a call slower than a
+// second, so that none is let go, still sees the bound grow.
+func TestHeldWatchesGrowWhileNoneIsLetGo(t *testing.T) {
+	var now atomic.Int64 // the simulated clock, in nanoseconds
+	h := newHeldWatches()
+	h.now = func() time.Time { return time.Unix(0, now.Load()) }
+	h.since, h.at, h.limit = h.now(), h.now(), minHeldWatches
+	for range minHeldWatches {
+		h.take(t.Context())
+	}
+	got := make(chan bool)
+	go func() { got <- h.take(t.Context()) }()
+	waitForTakers(t, h, 1)
+	now.Add(int64(heldInterval))
+	select {
+	case ok := <-got: // once the taker's own timer fired
+		if !ok {
+			t.Fatal("the waiting take was refused")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("a take still waits a second after %d were held a whole second; bound %d", minHeldWatches, h.limit)
+	}
+	if h.held() != minHeldWatches+1 || h.limit != heldBurst*minHeldWatches {
+		t.Fatalf("%d held, bound %d; want %d, %d", h.held(), h.limit, minHeldWatches+1, heldBurst*minHeldWatches)
 	}
 }
 
@@ -113,30 +155,21 @@ func TestHeldWatchesGrowWhileNoneIsLetGo(t *testing.T) {
 // its context ends.
 func TestHeldWatchesTakeWaitsForRoom(t *testing.T) {
 	h := newHeldWatches()
+	frozen := time.Now()
+	h.now = func() time.Time { return frozen } // the bound stays at one
 	h.limit = 1
 	if !h.take(t.Context()) {
 		t.Fatal("the first take was refused")
 	}
 	got := make(chan bool)
 	go func() { got <- h.take(t.Context()) }()
-	for deadline := time.Now().Add(5 * time.Second); ; {
-		h.mu.Lock()
-		waiting := h.waiting
-		h.mu.Unlock()
-		if waiting == 1 {
-			break
-		}
-		select {
-		case <-got:
-			t.Fatal("a second take got room at a bound of one")
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the second take neither waits nor returns")
-		}
-		runtime.Gosched()
+	waitForTakers(t, h, 1)
+	select {
+	case <-got:
+		t.Fatal("a second take got room at a bound of one")
+	default:
 	}
-	h.letGo(time.Now())
+	h.letGo()
 	if !<-got {
 		t.Fatal("the waiting take was refused after room was made")
 	}
@@ -149,5 +182,21 @@ func TestHeldWatchesTakeWaitsForRoom(t *testing.T) {
 	}
 	if n := h.held(); n != 1 {
 		t.Fatalf("%d held, want 1", n)
+	}
+}
+
+// waitForTakers polls until n takers wait for room.
+func waitForTakers(t *testing.T, h *heldWatches, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); ; runtime.Gosched() {
+		h.mu.Lock()
+		waiting := h.waiting
+		h.mu.Unlock()
+		if waiting == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d takers wait, want %d", waiting, n)
+		}
 	}
 }

@@ -503,7 +503,7 @@ func (w *watcher) take(ctx context.Context, msg jetstream.Msg) {
 // carry handles one delivery held by this instance, in hand for the
 // keep-alives meanwhile.
 func (w *watcher) carry(ctx context.Context, chk *checker, msg jetstream.Msg) {
-	defer w.held.letGo(time.Now()) // held from now
+	defer w.held.letGo()
 	w.handMu.Lock()
 	w.hand[msg] = w.clock.Now()
 	w.handMu.Unlock()
