@@ -150,7 +150,7 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config, provs ...paybridge.Prov
 			tracing:     t,
 		},
 		follower: &follower{js: js, stream: "KV_" + cfg.Bucket, prefix: store.subject, view: cache, rechecks: w,
-			retry: cfg.ReconcileInterval, log: cfg.Logger, clock: cfg.Clock},
+			log: cfg.Logger, clock: cfg.Clock},
 		reconciler: &reconciler{claims: claims, interval: cfg.ReconcileInterval,
 			grace: cfg.ReconcileGrace, log: cfg.Logger, metrics: m, clock: cfg.Clock},
 	}, nil

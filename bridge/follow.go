@@ -33,7 +33,6 @@ type follower struct {
 	prefix   string // the bucket's subject prefix, $KV.<bucket>.
 	view     *view
 	rechecks triggers
-	retry    time.Duration // wait before following again after a failure
 	log      *slog.Logger
 	clock    Clock
 	seen     atomic.Uint64 // the revision delivered last
@@ -52,6 +51,11 @@ var errFollowGap = errors.New("status bucket updates skipped one")
 const (
 	// followBatch is the most updates one pull asks for.
 	followBatch = 256
+	// followRetry is the wait before following again after a failure,
+	// fetchEach's: short, because the view misses every update until the
+	// follower follows again, and a NATS restart always fails it (its
+	// consumer is in memory).
+	followRetry = time.Second
 	// followInactive is how long the server keeps the follower's consumer
 	// once nothing asks for its messages (a bridge gone without deleting
 	// it): several fetchWaits.
@@ -68,7 +72,7 @@ func (f *follower) run(ctx context.Context) {
 			f.log.Debug("status bucket followed again", "error", err)
 		default:
 			f.log.Warn("status bucket not followed; following again", "error", err)
-			sleep(ctx, f.clock, f.retry)
+			sleep(ctx, f.clock, followRetry)
 		}
 	}
 }

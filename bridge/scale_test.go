@@ -217,7 +217,9 @@ func TestNATSRestartReplaysNothing(t *testing.T) {
 		rev, err = kv.Update(t.Context(), entry.Key(), entry.Value(), entry.Revision())
 		return err == nil
 	})
-	testkit.WaitFor(t, 15*time.Second, "the follower to deliver it", func() bool { return b.WatchedRevision() >= rev })
+	// The follower learns that its consumer is gone within a fetch's wait
+	// (5 s) and follows again a second later.
+	testkit.WaitFor(t, 10*time.Second, "the follower to deliver it", func() bool { return b.WatchedRevision() >= rev })
 	if got := nc.Stats().InMsgs - before; got > 500 {
 		t.Fatalf("the bridge received %d messages after the NATS restart, with %d records stored", got, stored)
 	}
