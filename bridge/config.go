@@ -3,6 +3,7 @@ package bridge
 import (
 	"fmt"
 	"log/slog"
+	"math"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -199,8 +200,8 @@ func (c Config) validate() error {
 	if c.StatusRetention < time.Second {
 		return fmt.Errorf("status retention must be at least 1s, got %s", c.StatusRetention)
 	}
-	if c.CacheSize < 1 {
-		return fmt.Errorf("cache size must be at least 1, got %d", c.CacheSize)
+	if c.CacheSize < 1 || c.CacheSize > math.MaxInt32 {
+		return fmt.Errorf("cache size must be between 1 and %d, got %d", math.MaxInt32, c.CacheSize)
 	}
 	for _, d := range c.WatchSchedule {
 		if d <= 0 {

@@ -5,8 +5,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/hashicorp/golang-lru/v2/simplelru"
-
 	"github.com/paybridge/paybridge"
 )
 
@@ -27,7 +25,7 @@ import (
 // reply within that delay may describe the record just before.
 type view struct {
 	mu      sync.Mutex
-	lru     *simplelru.LRU[string, viewEntry]
+	lru     *flatLRU
 	metrics *metrics
 }
 
@@ -69,11 +67,7 @@ func statusOf(s paybridge.Status) status {
 func (s status) Status() paybridge.Status { return paybridge.Statuses[s] }
 
 func newView(size int, m *metrics) *view {
-	lru, err := simplelru.NewLRU[string, viewEntry](size, nil)
-	if err != nil {
-		panic(err) // size is checked by Config.validate
-	}
-	return &view{lru: lru, metrics: m}
+	return &view{lru: newFlatLRU(size), metrics: m}
 }
 
 // entryOf takes from rec, stored at KV revision rev, what a check needs.

@@ -10,7 +10,7 @@ import (
 // The memory serve keeps to (unless GOMEMLIMIT is set): a base for the
 // runtime and buffers, about 160 bytes an entry of --cache-size (the view
 // of the bucket, the one thing that grows with the payments in play; an
-// entry is ~190 bytes, part of it shared with the base), and
+// entry is ~140 bytes, and some room for longer keys), and
 // inflightBytes for each check or watch re-check in flight (its
 // goroutines, its provider connection and their buffers). It is the soft
 // memory limit, and with GOGC unset the only thing that starts a
