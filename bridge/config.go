@@ -13,6 +13,10 @@ import (
 	"github.com/paybridge/paybridge/events"
 )
 
+// MaxCacheSize is the largest CacheSize: the view names its entries with
+// int32 indexes (flatlru.go).
+const MaxCacheSize = math.MaxInt32
+
 // Config names the NATS assets and sets the limits. DefaultConfig holds
 // every default; a zero field of a Config given to New takes it.
 type Config struct {
@@ -85,8 +89,8 @@ type Config struct {
 	BreakerThreshold int
 	BreakerCooldown  time.Duration
 	// CacheSize bounds the payments whose record the view keeps, to
-	// answer checks without a KV read (about 200 bytes each); the least
-	// recently used are forgotten first.
+	// answer checks without a KV read (about 140 bytes each); the least
+	// recently used are forgotten first. At most MaxCacheSize.
 	CacheSize int
 
 	// Clock tells the bridge the time; nil is the wall clock. Each
@@ -200,8 +204,8 @@ func (c Config) validate() error {
 	if c.StatusRetention < time.Second {
 		return fmt.Errorf("status retention must be at least 1s, got %s", c.StatusRetention)
 	}
-	if c.CacheSize < 1 || c.CacheSize > math.MaxInt32 {
-		return fmt.Errorf("cache size must be between 1 and %d, got %d", math.MaxInt32, c.CacheSize)
+	if c.CacheSize < 1 || c.CacheSize > MaxCacheSize {
+		return fmt.Errorf("cache size must be between 1 and %d, got %d", MaxCacheSize, c.CacheSize)
 	}
 	for _, d := range c.WatchSchedule {
 		if d <= 0 {

@@ -12,8 +12,8 @@ const (
 	// holds at once; between them the bound follows the provider calls.
 	minHeldWatches = 64
 	maxHeldWatches = 4096
-	// heldInterval is how often the bound is set again from what the
-	// watches let go in the interval took.
+	// heldInterval is how often the bound is set again from the watches
+	// held on average over the interval.
 	heldInterval = time.Second
 	// heldBurst is the room for bursts: repeating schedules fire on whole
 	// seconds, so a second's due watches come together, and the bound
@@ -23,8 +23,9 @@ const (
 
 // heldWatches bounds the due watches this instance holds at once (each one
 // a worker, a provider connection, their buffers), and sets the bound
-// every second by Little's law: the watches held on average over the
-// second (taken per second times how long one was held), times heldBurst.
+// every second to the watches held on average over the second (by
+// Little's law, taken per second times how long one was held; measured
+// directly, so that watches still held count), times heldBurst.
 // A provider that answers in a millisecond needs a few dozen held to keep
 // up, and holding a whole second's burst at once would only grow the heap
 // and the connection pool (at 100,000 watches, 833 at once); one that

@@ -2,7 +2,7 @@ package main
 
 import (
 	"errors"
-	"math"
+	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -215,8 +215,8 @@ func (c *serveConfig) finish(f *flagSet, raw rawServeFlags) error {
 	if b.StatusRetention < time.Second {
 		return f.bad("status-retention", "must be at least 1s")
 	}
-	if b.CacheSize < 1 || b.CacheSize > math.MaxInt32 {
-		return f.bad("cache-size", "must be between 1 and 2147483647")
+	if b.CacheSize < 1 || b.CacheSize > bridge.MaxCacheSize {
+		return f.bad("cache-size", fmt.Sprintf("must be between 1 and %d", bridge.MaxCacheSize))
 	}
 	switch raw.replicas {
 	case "1", "3":
