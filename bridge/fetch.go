@@ -41,22 +41,32 @@ func fetchEach(ctx context.Context, clock Clock, log *slog.Logger, what string, 
 // the race).
 func fetchUntil(ctx context.Context, cons jetstream.Consumer, batch int, take func(jetstream.Msg) error) error {
 	for ctx.Err() == nil {
-		fetchCtx, cancel := context.WithTimeout(ctx, fetchWait)
-		msgs, err := cons.Fetch(batch, jetstream.FetchContext(fetchCtx))
-		if err == nil {
-			for msg := range msgs.Messages() {
-				if err = take(msg); err != nil {
-					break
-				}
-			}
-			if err == nil {
-				err = msgs.Error()
-			}
-		}
-		cancel()
-		if err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) && !errors.Is(err, nats.ErrTimeout) {
+		if err := fetchOnce(ctx, cons, batch, take); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// fetchOnce is one pull request of fetchUntil: it hands each message of
+// one batch to take, and returns nil when the batch ended by its size or
+// its wait (fetchWait) or ctx.
+func fetchOnce(ctx context.Context, cons jetstream.Consumer, batch int, take func(jetstream.Msg) error) error {
+	fetchCtx, cancel := context.WithTimeout(ctx, fetchWait)
+	defer cancel()
+	msgs, err := cons.Fetch(batch, jetstream.FetchContext(fetchCtx))
+	if err == nil {
+		for msg := range msgs.Messages() {
+			if err = take(msg); err != nil {
+				break
+			}
+		}
+		if err == nil {
+			err = msgs.Error()
+		}
+	}
+	if err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) && !errors.Is(err, nats.ErrTimeout) {
+		return err
 	}
 	return nil
 }

@@ -19,6 +19,9 @@ const (
 	// seconds, so a second's due watches come together, and the bound
 	// lets them all be taken within a quarter of a second.
 	heldBurst = 4
+	// heldFetchShare: a pull waits until a 1/heldFetchShare share of the
+	// bound is free (heldWatches.free).
+	heldFetchShare = 4
 )
 
 // heldWatches bounds the due watches this instance holds at once (each one
@@ -58,27 +61,69 @@ func newHeldWatches() *heldWatches {
 
 // take waits until this instance may hold one more watch, and reports
 // false when ctx ended first.
-func (h *heldWatches) take(ctx context.Context) bool {
+func (h *heldWatches) take(ctx context.Context) bool { return h.takeBy(ctx, time.Time{}) }
+
+// takeBy is take that also gives up at by, unless by is zero.
+func (h *heldWatches) takeBy(ctx context.Context, by time.Time) bool {
+	return h.await(ctx, by, func() bool {
+		if h.n < h.limit {
+			h.n++
+			return true
+		}
+		return false
+	})
+}
+
+// free waits until a quarter of the bound (heldFetchShare) is free, and
+// returns how many more watches this instance may hold now; 0 when ctx
+// ended first. A pull asks for no more due watches than that: one it
+// fetched waits for room with no keep-alive (it is not in hand), and past
+// the ack wait it would be delivered again while this instance still has
+// it. Waiting for a share, not for one, keeps the pulls few in a burst.
+func (h *heldWatches) free(ctx context.Context) int {
+	free := 0
+	if !h.await(ctx, time.Time{}, func() bool {
+		free = h.limit - h.n
+		return free >= max(1, h.limit/heldFetchShare)
+	}) {
+		return 0
+	}
+	return free
+}
+
+// await waits until ready, called with mu held after each count, reports
+// true, and reports false when ctx ended first or by (unless zero) came.
+// The wait's own timer is made only when it has to wait.
+func (h *heldWatches) await(ctx context.Context, by time.Time, ready func() bool) bool {
 	var timer *time.Timer
 	h.mu.Lock()
 	for {
 		h.count()
-		if h.n < h.limit {
-			h.n++
+		if ready() {
 			h.mu.Unlock()
 			if timer != nil {
 				timer.Stop()
 			}
 			return true
 		}
+		wait := heldInterval
+		if !by.IsZero() {
+			if wait = min(wait, time.Until(by)); wait <= 0 {
+				h.mu.Unlock()
+				if timer != nil {
+					timer.Stop()
+				}
+				return false
+			}
+		}
 		h.waiting++
 		room := h.room
 		h.mu.Unlock()
 		// The timer sets the bound again even when no watch is let go.
 		if timer == nil {
-			timer = time.NewTimer(heldInterval)
+			timer = time.NewTimer(wait)
 		} else {
-			timer.Reset(heldInterval)
+			timer.Reset(wait)
 		}
 		select {
 		case <-room:

@@ -463,7 +463,7 @@ func (w *watcher) streamInfo(ctx context.Context) (*jetstream.StreamInfo, error)
 	return info, err
 }
 
-// watchFetchBatch is the most due watches one pull asks for (fetchEach).
+// watchFetchBatch is the most due watches one pull asks for (pullHeld).
 const watchFetchBatch = 256
 
 // run hands due watches of every provider to chk on their own goroutines
@@ -481,23 +481,52 @@ func (w *watcher) run(ctx context.Context, chk *checker) error {
 	return nil
 }
 
-// pull asks for the due watches of one provider, a batch at a time, until
-// ctx ends.
+// pull asks for the due watches of one provider until ctx ends, no more
+// at a time than this instance has room to hold (pullHeld).
 func (w *watcher) pull(ctx context.Context, provider string, cons jetstream.Consumer) {
-	fetchEach(ctx, w.clock, w.log.With("provider", provider), "watch consumer", cons, watchFetchBatch,
-		func(msg jetstream.Msg) { w.take(ctx, msg) })
+	pullHeld(ctx, w.clock, w.log.With("provider", provider), cons, w.held, watchGiveBack, w.workers.run)
 }
 
-// take hands a delivered watch to a worker once this instance may hold
-// one more. A message delivered while stopping goes back at once. It runs
-// on pull's goroutine only, so every take has returned before run stops
-// the workers.
-func (w *watcher) take(ctx context.Context, msg jetstream.Msg) {
-	if !w.held.take(ctx) {
-		msg.Nak()
-		return
+// watchGiveBack is how long a fetched due watch may wait for room before
+// it goes back to the stream: well within the ack wait.
+const watchGiveBack = watchAckWait / 2
+
+// pullHeld hands each message of cons to hand once h lets this instance
+// hold one more, fetching no more at a time than h has room for: a
+// message fetched is not in hand (no keep-alive tells JetStream it is
+// being worked on), and one that waited past the ack wait would be
+// delivered again, to another instance, while this one still had it.
+// The pulls of all providers share h, so one may find the room taken by
+// another's: a message that waits longer than giveBack since its fetch
+// goes back to the stream for a second. One fetched while stopping goes
+// back at once. It runs on the pull's goroutine only, so every hand has
+// returned before pullHeld does.
+func pullHeld(ctx context.Context, clock Clock, log *slog.Logger, cons jetstream.Consumer, h *heldWatches, giveBack time.Duration, hand func(jetstream.Msg)) {
+	for {
+		free := h.free(ctx)
+		if free == 0 {
+			return
+		}
+		by := time.Now().Add(giveBack)
+		err := fetchOnce(ctx, cons, min(free, watchFetchBatch), func(msg jetstream.Msg) error {
+			switch {
+			case h.takeBy(ctx, by):
+				hand(msg)
+			case ctx.Err() != nil:
+				msg.Nak() // stopping: another instance takes it now
+			default:
+				msg.NakWithDelay(time.Second)
+			}
+			return nil
+		})
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			log.Debug("watch consumer", "error", err)
+			sleep(ctx, clock, time.Second) // NATS is away, or the consumer: ask again in a while
+		}
 	}
-	w.workers.run(msg)
 }
 
 // carry handles one delivery held by this instance, in hand for the

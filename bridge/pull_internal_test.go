@@ -1,0 +1,142 @@
+package bridge
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/paybridge/paybridge/natsembed"
+)
+
+// Due watches that wait for room are never delivered again meanwhile: a
+// pull asks for no more than the room this instance has, so none waits
+// fetched, unattended, past the ack wait. Twelve due watches, room for
+// two, each held 400 ms, an ack wait of one second: fetched twelve at
+// once, the last would wait 2 s.
+func TestPulledWatchesWaitForRoomBeforeTheyAreFetched(t *testing.T) {
+	cons := dueConsumer(t, time.Second, 12)
+	h := newHeldWatches()
+	frozen := time.Now()
+	h.now = func() time.Time { return frozen } // the bound stays at two
+	h.limit = 2
+
+	var (
+		mu          sync.Mutex
+		handed      = map[uint64]int{} // stream sequence: times handed
+		maxHeld     int
+		held, acked atomic.Int64
+	)
+	hand := func(msg jetstream.Msg) {
+		meta, err := msg.Metadata()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		mu.Lock()
+		handed[meta.Sequence.Stream]++
+		maxHeld = max(maxHeld, int(held.Add(1)))
+		mu.Unlock()
+		time.AfterFunc(400*time.Millisecond, func() { // a provider call of 400 ms
+			held.Add(-1)
+			if err := msg.DoubleAck(context.Background()); err != nil {
+				t.Error(err)
+			}
+			h.letGo()
+			acked.Add(1)
+		})
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		pullHeld(ctx, wallClock{}, slog.New(slog.DiscardHandler), cons, h, watchGiveBack, hand)
+	}()
+	defer func() { cancel(); <-done }()
+
+	for deadline := time.Now().Add(20 * time.Second); acked.Load() < 12; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of 12 due watches handled in 20 s", acked.Load())
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for seq, n := range handed {
+		if n != 1 {
+			t.Errorf("due watch %d handed %d times", seq, n)
+		}
+	}
+	if len(handed) != 12 || maxHeld > 2 {
+		t.Errorf("%d due watches handed, at most %d held at once; want 12, at most 2", len(handed), maxHeld)
+	}
+	info, err := cons.Info(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.NumRedelivered != 0 || info.NumAckPending != 0 {
+		t.Errorf("consumer: %d redelivered, %d waiting for an ack; want none", info.NumRedelivered, info.NumAckPending)
+	}
+}
+
+// A take given a time to give up by waits for room until then, and no
+// longer; with room it takes at once, even past that time.
+func TestHeldWatchesTakeByGivesUpInTime(t *testing.T) {
+	h := newHeldWatches()
+	frozen := time.Now()
+	h.now = func() time.Time { return frozen }
+	h.limit = 1
+	if !h.takeBy(t.Context(), time.Now().Add(-time.Second)) {
+		t.Fatal("a take with room was refused because its time had passed")
+	}
+	start := time.Now()
+	if h.takeBy(t.Context(), start.Add(200*time.Millisecond)) {
+		t.Fatal("a take got room at a bound of one")
+	}
+	if waited := time.Since(start); waited < 200*time.Millisecond || waited > 5*time.Second {
+		t.Fatalf("the take gave up after %v, want 200 ms", waited)
+	}
+	if n := h.held(); n != 1 {
+		t.Fatalf("%d held, want 1", n)
+	}
+}
+
+// dueConsumer is a work-queue stream holding n messages and a pull
+// consumer of it with the given ack wait, on a NATS server of the test's.
+func dueConsumer(t *testing.T, ackWait time.Duration, n int) jetstream.Consumer {
+	t.Helper()
+	srv, err := natsembed.Start(natsembed.Config{Host: "127.0.0.1", Port: -1, StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Shutdown(); srv.WaitForShutdown() })
+	nc, err := nats.Connect(srv.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	s, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "DUE", Subjects: []string{"due.>"}, Retention: jetstream.WorkQueuePolicy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cons, err := s.CreateConsumer(ctx, jetstream.ConsumerConfig{Durable: "due", AckPolicy: jetstream.AckExplicitPolicy, AckWait: ackWait})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		if _, err := js.Publish(ctx, fmt.Sprintf("due.%d", i), []byte("{}")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return cons
+}
