@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -217,12 +218,23 @@ func BenchmarkCheckParallelBridgeOnly(b *testing.B) {
 	w := newAllocWorld(b)
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
+	cpu := processCPU(b)
 	b.ResetTimer()
 	w.runConcurrent(b, b.N, 64)
 	b.StopTimer()
+	cpu = processCPU(b) - cpu
 	runtime.ReadMemStats(&after)
 	b.ReportMetric(float64(after.Mallocs-before.Mallocs)/float64(b.N), "bridge-allocs/op")
 	b.ReportMetric(float64(after.TotalAlloc-before.TotalAlloc)/float64(b.N), "bridge-B/op")
+	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "bridge-cpu-ns/op")
+}
+
+// processCPU is the CPU time this process has used, user and system: in
+// the bridge-only benchmarks, the bridge's.
+func processCPU(tb testing.TB) time.Duration {
+	var ru syscall.Rusage
+	must(tb, syscall.Getrusage(syscall.RUSAGE_SELF, &ru))
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func boolInt(b bool) int {
