@@ -19,9 +19,6 @@ const (
 	// seconds, so a second's due watches come together, and the bound
 	// lets them all be taken within a quarter of a second.
 	heldBurst = 4
-	// heldFetchShare: a pull waits until a 1/heldFetchShare share of the
-	// bound is free (heldWatches.free).
-	heldFetchShare = 4
 )
 
 // heldWatches bounds the due watches this instance holds at once (each one
@@ -72,23 +69,6 @@ func (h *heldWatches) takeBy(ctx context.Context, by time.Time) bool {
 		}
 		return false
 	})
-}
-
-// free waits until a quarter of the bound (heldFetchShare) is free, and
-// returns how many more watches this instance may hold now; 0 when ctx
-// ended first. A pull asks for no more due watches than that: one it
-// fetched waits for room with no keep-alive (it is not in hand), and past
-// the ack wait it would be delivered again while this instance still has
-// it. Waiting for a share, not for one, keeps the pulls few in a burst.
-func (h *heldWatches) free(ctx context.Context) int {
-	free := 0
-	if !h.await(ctx, time.Time{}, func() bool {
-		free = h.limit - h.n
-		return free >= max(1, h.limit/heldFetchShare)
-	}) {
-		return 0
-	}
-	return free
 }
 
 // await waits until ready, called with mu held after each count, reports

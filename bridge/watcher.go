@@ -481,8 +481,8 @@ func (w *watcher) run(ctx context.Context, chk *checker) error {
 	return nil
 }
 
-// pull asks for the due watches of one provider until ctx ends, no more
-// at a time than this instance has room to hold (pullHeld).
+// pull asks for the due watches of one provider until ctx ends
+// (pullHeld).
 func (w *watcher) pull(ctx context.Context, provider string, cons jetstream.Consumer) {
 	pullHeld(ctx, w.clock, w.log.With("provider", provider), cons, w.held, watchGiveBack, w.workers.run)
 }
@@ -491,24 +491,20 @@ func (w *watcher) pull(ctx context.Context, provider string, cons jetstream.Cons
 // it goes back to the stream: well within the ack wait.
 const watchGiveBack = watchAckWait / 2
 
-// pullHeld hands each message of cons to hand once h lets this instance
-// hold one more, fetching no more at a time than h has room for: a
-// message fetched is not in hand (no keep-alive tells JetStream it is
-// being worked on), and one that waited past the ack wait would be
-// delivered again, to another instance, while this one still had it.
-// The pulls of all providers share h, so one may find the room taken by
-// another's: a message that waits longer than giveBack since its fetch
-// goes back to the stream for a second. One fetched while stopping goes
-// back at once. It runs on the pull's goroutine only, so every hand has
-// returned before pullHeld does.
+// pullHeld hands each message of cons, batch after batch, to hand once h
+// lets this instance hold one more. A message fetched is not in hand: no
+// keep-alive tells JetStream it is being worked on, and one still waiting
+// for room when its ack wait ends is delivered again, to another
+// instance, while this one still has it. So a message that waits longer
+// than giveBack since its fetch goes back to the stream for a second
+// instead. (Asking for no more than the room, rather, cost 15% more CPU
+// a re-check at 100,000 watches: more, smaller pulls.) One fetched while
+// stopping goes back at once. It runs on the pull's goroutine only, so
+// every hand has returned before pullHeld does.
 func pullHeld(ctx context.Context, clock Clock, log *slog.Logger, cons jetstream.Consumer, h *heldWatches, giveBack time.Duration, hand func(jetstream.Msg)) {
-	for {
-		free := h.free(ctx)
-		if free == 0 {
-			return
-		}
+	for ctx.Err() == nil {
 		by := time.Now().Add(giveBack)
-		err := fetchOnce(ctx, cons, min(free, watchFetchBatch), func(msg jetstream.Msg) error {
+		err := fetchOnce(ctx, cons, watchFetchBatch, func(msg jetstream.Msg) error {
 			switch {
 			case h.takeBy(ctx, by):
 				hand(msg)
@@ -519,10 +515,7 @@ func pullHeld(ctx context.Context, clock Clock, log *slog.Logger, cons jetstream
 			}
 			return nil
 		})
-		if ctx.Err() != nil {
-			return
-		}
-		if err != nil {
+		if err != nil && ctx.Err() == nil {
 			log.Debug("watch consumer", "error", err)
 			sleep(ctx, clock, time.Second) // NATS is away, or the consumer: ask again in a while
 		}
