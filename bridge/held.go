@@ -60,26 +60,15 @@ func newHeldWatches() *heldWatches {
 // false when ctx ended first.
 func (h *heldWatches) take(ctx context.Context) bool { return h.takeBy(ctx, time.Time{}) }
 
-// takeBy is take that also gives up at by, unless by is zero.
+// takeBy is take that also gives up at by, unless by is zero. The
+// wait's own timer is made only when it has to wait.
 func (h *heldWatches) takeBy(ctx context.Context, by time.Time) bool {
-	return h.await(ctx, by, func() bool {
-		if h.n < h.limit {
-			h.n++
-			return true
-		}
-		return false
-	})
-}
-
-// await waits until ready, called with mu held after each count, reports
-// true, and reports false when ctx ended first or by (unless zero) came.
-// The wait's own timer is made only when it has to wait.
-func (h *heldWatches) await(ctx context.Context, by time.Time, ready func() bool) bool {
 	var timer *time.Timer
 	h.mu.Lock()
 	for {
 		h.count()
-		if ready() {
+		if h.n < h.limit {
+			h.n++
 			h.mu.Unlock()
 			if timer != nil {
 				timer.Stop()

@@ -497,20 +497,31 @@ const watchGiveBack = watchAckWait / 2
 // for room when its ack wait ends is delivered again, to another
 // instance, while this one still has it. So a message that waits longer
 // than giveBack since its fetch goes back to the stream for a second
-// instead. (Asking for no more than the room, rather, cost 15% more CPU
-// a re-check at 100,000 watches: more, smaller pulls.) One fetched while
-// stopping goes back at once. It runs on the pull's goroutine only, so
-// every hand has returned before pullHeld does.
+// instead (giveBack must outlast a fetch's wait, fetchWait, or messages
+// given back come again within the same fetch, already late). One that
+// waited a third of giveBack is told in progress as it is handed: the
+// keep-alives count from the hand, and come first up to two thirds of the
+// ack wait later. (Asking for no more than the room, rather, cost 15%
+// more CPU a re-check at 100,000 watches: more, smaller pulls.) One
+// fetched while stopping goes back at once. It runs on the pull's
+// goroutine only, so every hand has returned before pullHeld does.
 func pullHeld(ctx context.Context, clock Clock, log *slog.Logger, cons jetstream.Consumer, h *heldWatches, giveBack time.Duration, hand func(jetstream.Msg)) {
+	givenBack := newSummary(log, summaryInterval, "due watches given back to the stream: no room to hold them")
+	defer givenBack.stop()
 	for ctx.Err() == nil {
-		by := time.Now().Add(giveBack)
+		fetched := time.Now()
+		by := fetched.Add(giveBack)
 		err := fetchOnce(ctx, cons, watchFetchBatch, func(msg jetstream.Msg) error {
 			switch {
 			case h.takeBy(ctx, by):
+				if time.Since(fetched) >= giveBack/3 {
+					msg.InProgress()
+				}
 				hand(msg)
 			case ctx.Err() != nil:
 				msg.Nak() // stopping: another instance takes it now
 			default:
+				givenBack.note(ctx, "held", h.held())
 				msg.NakWithDelay(time.Second)
 			}
 			return nil
