@@ -110,7 +110,7 @@ func (f *follower) follow(ctx context.Context) error {
 		cancel()
 	}()
 	var delivered uint64 // the consumer sequence of the last update
-	err = fetchUntil(ctx, cons, followBatch, func(msg jetstream.Msg) error {
+	err = fetchUntil(ctx, cons, followBatch, func(msg jetstream.Msg, _ time.Time) error {
 		meta, err := msg.Metadata()
 		if err != nil {
 			return nil

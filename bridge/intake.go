@@ -122,7 +122,7 @@ const queuedFetchBatch = 32
 // leaves those taken to the service's drain. Those fetched but not yet
 // taken go back to the stream at once.
 func (in *intake) run(ctx context.Context) {
-	fetchEach(ctx, in.service.clock, in.log, "queued checks", in.consumer, queuedFetchBatch, func(msg jetstream.Msg) {
+	fetchEach(ctx, in.service.clock, in.log, "queued checks", in.consumer, queuedFetchBatch, func(msg jetstream.Msg, _ time.Time) {
 		if ctx.Err() != nil {
 			msg.Nak()
 			return

@@ -508,29 +508,20 @@ const watchGiveBack = watchAckWait / 2
 func pullHeld(ctx context.Context, clock Clock, log *slog.Logger, cons jetstream.Consumer, h *heldWatches, giveBack time.Duration, hand func(jetstream.Msg)) {
 	givenBack := newSummary(log, summaryInterval, "due watches given back to the stream: no room to hold them")
 	defer givenBack.stop()
-	for ctx.Err() == nil {
-		fetched := time.Now()
-		by := fetched.Add(giveBack)
-		err := fetchOnce(ctx, cons, watchFetchBatch, func(msg jetstream.Msg) error {
-			switch {
-			case h.takeBy(ctx, by):
-				if time.Since(fetched) >= giveBack/3 {
-					msg.InProgress()
-				}
-				hand(msg)
-			case ctx.Err() != nil:
-				msg.Nak() // stopping: another instance takes it now
-			default:
-				givenBack.note(ctx, "held", h.held())
-				msg.NakWithDelay(time.Second)
+	fetchEach(ctx, clock, log, "watch consumer", cons, watchFetchBatch, func(msg jetstream.Msg, fetched time.Time) {
+		switch {
+		case h.takeBy(ctx, fetched.Add(giveBack)):
+			if time.Since(fetched) >= giveBack/3 {
+				msg.InProgress()
 			}
-			return nil
-		})
-		if err != nil && ctx.Err() == nil {
-			log.Debug("watch consumer", "error", err)
-			sleep(ctx, clock, time.Second) // NATS is away, or the consumer: ask again in a while
+			hand(msg)
+		case ctx.Err() != nil:
+			msg.Nak() // stopping: another instance takes it now
+		default:
+			givenBack.note(ctx, "held", h.held())
+			msg.NakWithDelay(time.Second)
 		}
-	}
+	})
 }
 
 // carry handles one delivery held by this instance, in hand for the
