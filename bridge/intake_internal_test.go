@@ -13,11 +13,10 @@ import (
 	"github.com/paybridge/paybridge/natsembed"
 )
 
-// A queued check's deliveries that only waited for a slot are no attempts:
-// one that went back for a slot nine times and then fails once is put
-// back for another attempt, where one that failed at each of its ten
-// deliveries is given up.
-func TestSlotWaitsBringNoQueuedCheckNearerItsGiveUp(t *testing.T) {
+// testJetStream is JetStream on a NATS server of the test's own, on a
+// loopback port with a temporary store.
+func testJetStream(t *testing.T) jetstream.JetStream {
+	t.Helper()
 	srv, err := natsembed.Start(natsembed.Config{Host: "127.0.0.1", Port: -1, StoreDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
@@ -32,6 +31,15 @@ func TestSlotWaitsBringNoQueuedCheckNearerItsGiveUp(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return js
+}
+
+// A queued check's deliveries that only waited for a slot are no attempts:
+// one that went back for a slot nine times and then fails once is put
+// back for another attempt, where one that failed at each of its ten
+// deliveries is given up.
+func TestSlotWaitsBringNoQueuedCheckNearerItsGiveUp(t *testing.T) {
+	js := testJetStream(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	consumer, err := ensureCheckStream(ctx, js, Config{CheckStream: "TEST_CHECKS", QueuedCheckSubject: "test.queued", Replicas: 1})

@@ -1,7 +1,6 @@
 package bridge
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -11,10 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/paybridge/paybridge/natsembed"
+	"github.com/paybridge/paybridge/internal/testkit"
 )
 
 // Due watches fetched and waiting for room are given back before their
@@ -61,11 +59,7 @@ func TestPulledWatchesWaitingForRoomAreGivenBackInTime(t *testing.T) {
 	}()
 	defer func() { cancel(); <-done }()
 
-	for deadline := time.Now().Add(20 * time.Second); acked.Load() < 16; time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of 16 due watches handled in 20 s", acked.Load())
-		}
-	}
+	testkit.WaitFor(t, 20*time.Second, "16 due watches handled", func() bool { return acked.Load() == 16 })
 	mu.Lock()
 	defer mu.Unlock()
 	for seq, n := range handed {
@@ -106,41 +100,19 @@ func TestPulledWatchesHandedLateAreToldInProgress(t *testing.T) {
 			h.letGo()
 		})
 	}
-	var logged lockedBuffer
+	var logged testkit.SyncBuffer
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		pullHeld(ctx, wallClock{}, slog.New(slog.NewTextHandler(&logged, nil)), cons, h, 1500*time.Millisecond, hand)
 	}()
-	for deadline := time.Now().Add(20 * time.Second); acked.Load() < 2; time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of 2 due watches handled in 20 s", acked.Load())
-		}
-	}
+	testkit.WaitFor(t, 20*time.Second, "2 due watches handled", func() bool { return acked.Load() == 2 })
 	cancel()
 	<-done
 	if strings.Contains(logged.String(), "given back") {
 		t.Errorf("a due watch was delivered again while held: %s", logged.String())
 	}
-}
-
-// lockedBuffer is a bytes.Buffer for one writer and one reader at once.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // A take given a time to give up by waits for room until then, and no
@@ -169,20 +141,7 @@ func TestHeldWatchesTakeByGivesUpInTime(t *testing.T) {
 // consumer of it with the given ack wait, on a NATS server of the test's.
 func dueConsumer(t *testing.T, ackWait time.Duration, n int) jetstream.Consumer {
 	t.Helper()
-	srv, err := natsembed.Start(natsembed.Config{Host: "127.0.0.1", Port: -1, StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Shutdown(); srv.WaitForShutdown() })
-	nc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := testJetStream(t)
 	ctx := t.Context()
 	s, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "DUE", Subjects: []string{"due.>"}, Retention: jetstream.WorkQueuePolicy})
 	if err != nil {
