@@ -24,6 +24,7 @@ type metrics struct {
 	watchesActive    prometheus.Gauge
 	watchLag         prometheus.Histogram
 	watchesEnded     *prometheus.CounterVec
+	watchesGivenBack *prometheus.CounterVec
 	webhooks         *prometheus.CounterVec
 	circuitOpen      *prometheus.GaugeVec
 	cacheHits        prometheus.Counter
@@ -99,6 +100,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "paybridge_watches_ended_total",
 			Help: "Watches and triggers ended, by outcome: settled (terminal status), expired (deadline passed), payment_not_found or provider_auth_failed (the provider's permanent answer), invalid (an order refused unread), overloaded (a webhook's payment checked but not watched).",
 		}, []string{"outcome"}),
+		watchesGivenBack: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "paybridge_watches_given_back_total",
+			Help: "Due watches and triggers fetched and given back to the watch stream, by provider: no room to hold them within half their ack wait (each counts a delivery; another instance, or this one a second later, takes it).",
+		}, []string{"provider"}),
 		circuitOpen: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "paybridge_provider_circuit_open",
 			Help: "1 while a provider's circuit is open: it failed too many calls in a row and is not asked until a probe succeeds.",
@@ -110,7 +115,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	}
 	for _, c := range []prometheus.Collector{m.requests, m.checks, m.dropped, m.providerRequests, m.providerLatency,
 		m.statusChanges, m.kvConflicts, m.publishRetries, m.republished, m.inflight,
-		m.watchesActive, m.watchLag, m.watchesEnded, m.webhooks, m.circuitOpen, cacheLookups, m.cacheEvictions} {
+		m.watchesActive, m.watchLag, m.watchesEnded, m.watchesGivenBack, m.webhooks, m.circuitOpen, cacheLookups, m.cacheEvictions} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("registering metrics: %w", err)
 		}

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/paybridge/paybridge/internal/testkit"
 )
@@ -19,7 +21,8 @@ import (
 // ack wait ends, so none is delivered again while this instance still has
 // it, and each is handed once. Sixteen due watches, fetched at once, room
 // for two, each held 400 ms, an ack wait of two seconds: kept waiting,
-// the last would wait 2.8 s.
+// the last would wait 2.8 s. Each give-back is counted: the deliveries
+// beyond the first add up to the count.
 func TestPulledWatchesWaitingForRoomAreGivenBackInTime(t *testing.T) {
 	cons := dueConsumer(t, 2*time.Second, 16)
 	h := newHeldWatches()
@@ -30,8 +33,10 @@ func TestPulledWatchesWaitingForRoomAreGivenBackInTime(t *testing.T) {
 	var (
 		mu          sync.Mutex
 		handed      = map[uint64]int{} // stream sequence: times handed
+		redelivered int                // deliveries beyond the first, as handed
 		maxHeld     int
 		held, acked atomic.Int64
+		givenBack   = prometheus.NewCounter(prometheus.CounterOpts{Name: "given_back"})
 	)
 	hand := func(msg jetstream.Msg) {
 		meta, err := msg.Metadata()
@@ -41,6 +46,7 @@ func TestPulledWatchesWaitingForRoomAreGivenBackInTime(t *testing.T) {
 		}
 		mu.Lock()
 		handed[meta.Sequence.Stream]++
+		redelivered += int(meta.NumDelivered) - 1
 		maxHeld = max(maxHeld, int(held.Add(1)))
 		mu.Unlock()
 		time.AfterFunc(400*time.Millisecond, func() { // a provider call of 400 ms
@@ -55,7 +61,7 @@ func TestPulledWatchesWaitingForRoomAreGivenBackInTime(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		pullHeld(ctx, wallClock{}, slog.New(slog.DiscardHandler), cons, h, 500*time.Millisecond, hand)
+		pullHeld(ctx, wallClock{}, slog.New(slog.DiscardHandler), cons, h, 500*time.Millisecond, givenBack, hand)
 	}()
 	defer func() { cancel(); <-done }()
 
@@ -69,6 +75,9 @@ func TestPulledWatchesWaitingForRoomAreGivenBackInTime(t *testing.T) {
 	}
 	if len(handed) != 16 || maxHeld > 2 {
 		t.Errorf("%d due watches handed, at most %d held at once; want 16, at most 2", len(handed), maxHeld)
+	}
+	if n := int(testutil.ToFloat64(givenBack)); n == 0 || n != redelivered {
+		t.Errorf("%d give-backs counted, %d deliveries beyond the first; want as many, and some", n, redelivered)
 	}
 	info, err := cons.Info(t.Context())
 	if err != nil {
@@ -101,17 +110,18 @@ func TestPulledWatchesHandedLateAreToldInProgress(t *testing.T) {
 		})
 	}
 	var logged testkit.SyncBuffer
+	givenBack := prometheus.NewCounter(prometheus.CounterOpts{Name: "given_back"})
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		pullHeld(ctx, wallClock{}, slog.New(slog.NewTextHandler(&logged, nil)), cons, h, 1500*time.Millisecond, hand)
+		pullHeld(ctx, wallClock{}, slog.New(slog.NewTextHandler(&logged, nil)), cons, h, 1500*time.Millisecond, givenBack, hand)
 	}()
 	testkit.WaitFor(t, 20*time.Second, "2 due watches handled", func() bool { return acked.Load() == 2 })
 	cancel()
 	<-done
-	if strings.Contains(logged.String(), "given back") {
-		t.Errorf("a due watch was delivered again while held: %s", logged.String())
+	if strings.Contains(logged.String(), "given back") || testutil.ToFloat64(givenBack) != 0 {
+		t.Errorf("a due watch was given back (%v counted): %s", testutil.ToFloat64(givenBack), logged.String())
 	}
 }
 

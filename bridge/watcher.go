@@ -14,6 +14,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/paybridge/paybridge"
@@ -484,7 +485,8 @@ func (w *watcher) run(ctx context.Context, chk *checker) error {
 // pull asks for the due watches of one provider until ctx ends
 // (pullHeld).
 func (w *watcher) pull(ctx context.Context, provider string, cons jetstream.Consumer) {
-	pullHeld(ctx, w.clock, w.log.With("provider", provider), cons, w.held, watchGiveBack, w.workers.run)
+	pullHeld(ctx, w.clock, w.log.With("provider", provider), cons, w.held, watchGiveBack,
+		w.metrics.watchesGivenBack.WithLabelValues(provider), w.workers.run)
 }
 
 // watchGiveBack is how long a fetched due watch may wait for room before
@@ -497,17 +499,19 @@ const watchGiveBack = watchAckWait / 2
 // for room when its ack wait ends is delivered again, to another
 // instance, while this one still has it. So a message that waits longer
 // than giveBack since its fetch goes back to the stream for a second
-// instead (giveBack must outlast a fetch's wait, fetchWait, or messages
-// given back come again within the same fetch, already late). One that
+// instead, counted in givenBack (giveBack must outlast a fetch's wait,
+// fetchWait, or messages given back come again within the same fetch,
+// already late). One that
 // waited a third of giveBack is told in progress as it is handed: the
 // keep-alives count from the hand, and come first up to two thirds of the
 // ack wait later. (Asking for no more than the room, rather, cost 15%
 // more CPU a re-check at 100,000 watches: more, smaller pulls.) One
 // fetched while stopping goes back at once. It runs on the pull's
 // goroutine only, so every hand has returned before pullHeld does.
-func pullHeld(ctx context.Context, clock Clock, log *slog.Logger, cons jetstream.Consumer, h *heldWatches, giveBack time.Duration, hand func(jetstream.Msg)) {
-	givenBack := newSummary(log, summaryInterval, "due watches given back to the stream: no room to hold them")
-	defer givenBack.stop()
+func pullHeld(ctx context.Context, clock Clock, log *slog.Logger, cons jetstream.Consumer, h *heldWatches,
+	giveBack time.Duration, givenBack prometheus.Counter, hand func(jetstream.Msg)) {
+	warn := newSummary(log, summaryInterval, "due watches given back to the stream: no room to hold them")
+	defer warn.stop()
 	fetchEach(ctx, clock, log, "watch consumer", cons, watchFetchBatch, func(msg jetstream.Msg, fetched time.Time) {
 		switch {
 		case h.takeBy(ctx, fetched.Add(giveBack)):
@@ -518,7 +522,8 @@ func pullHeld(ctx context.Context, clock Clock, log *slog.Logger, cons jetstream
 		case ctx.Err() != nil:
 			msg.Nak() // stopping: another instance takes it now
 		default:
-			givenBack.note(ctx, "held", h.held())
+			warn.note(ctx, "held", h.held())
+			givenBack.Inc()
 			msg.NakWithDelay(time.Second)
 		}
 	})

@@ -3,6 +3,7 @@ package main
 import (
 	"flag"
 	"maps"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -217,4 +218,47 @@ func commandFlags(t *testing.T, name string) *flagSet {
 	}
 	t.Fatalf("no command %q", name)
 	return nil
+}
+
+// TestMetricTables: every series the binary defines (a Name in the
+// bridge's or serve's source) has a row in each doc's table of metrics,
+// and each row names a series that is defined, so that a metric cannot be
+// added or renamed without the docs.
+func TestMetricTables(t *testing.T) {
+	defined := map[string]bool{}
+	name := regexp.MustCompile(`Name:\s+"(paybridge_[a-z_]+)"`)
+	for _, pattern := range []string{"../../bridge/*.go", "*.go"} {
+		files, err := filepath.Glob(pattern)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range files {
+			if strings.HasSuffix(f, "_test.go") {
+				continue
+			}
+			for _, m := range name.FindAllStringSubmatch(string(readFile(t, f)), -1) {
+				defined[m[1]] = true
+			}
+		}
+	}
+	if len(defined) < 20 {
+		t.Fatalf("found %d metrics in the source; the pattern no longer matches how they are defined", len(defined))
+	}
+	row := regexp.MustCompile("(?m)^\\| `(paybridge_[a-z_]+)` \\|")
+	for _, doc := range flagDocs {
+		documented := map[string]bool{}
+		for _, m := range row.FindAllStringSubmatch(string(readFile(t, doc)), -1) {
+			documented[m[1]] = true
+		}
+		for _, n := range slices.Sorted(maps.Keys(defined)) {
+			if !documented[n] {
+				t.Errorf("%s: no row for the metric %s", doc, n)
+			}
+		}
+		for _, n := range slices.Sorted(maps.Keys(documented)) {
+			if !defined[n] {
+				t.Errorf("%s: a row for %s, which the binary does not define", doc, n)
+			}
+		}
+	}
 }
