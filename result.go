@@ -21,9 +21,23 @@ type Result struct {
 	// destination_amount and destination_coin).
 	CryptoAmount   string
 	CryptoCurrency string
-	// UpdatedAt is the provider's own last-modified time; zero when absent.
+	// UpdatedAt is the provider's own last-modified time; zero when absent,
+	// else within the years a payment can be dated (Dated).
 	UpdatedAt time.Time
 }
+
+// The years a payment's time can fall in, in UTC: from 1970 up to, not
+// including, 2200. A provider's time outside them is a lie the bridge
+// refuses (provider_bad_response): answers are ordered by their times as
+// nanosecond counts, which wrap outside 1678–2262 (a late answer would
+// pass for a newer one), and a record dated past 9999 cannot be stored.
+var (
+	EarliestTime = time.Date(1970, 1, 1, 0, 0, 0, 0, time.UTC)
+	TimeBound    = time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC)
+)
+
+// Dated reports whether t lies in the years a payment's time can fall in.
+func Dated(t time.Time) bool { return !t.Before(EarliestTime) && t.Before(TimeBound) }
 
 // Provider asks one payment provider for the status of one payment.
 //

@@ -334,3 +334,41 @@ func TestAPanickingProviderCostsOneCheck(t *testing.T) {
 		t.Fatalf("the check after the panic: %s", r.Raw)
 	}
 }
+
+// A provider's time outside the years a payment can be dated is refused as
+// provider_bad_response and leaves the record as it was. Taken, a refund
+// dated 2300 would wrap the nanosecond count that orders answers, and a
+// late paid answer dated 2027 would then undo it; a time in year 10000 in
+// UTC cannot be stored, so every check of the payment failed as internal.
+// A provider client that dates its answers itself is held to the same
+// bounds as the ones that parse with providers.ParseTime.
+func TestProviderTimesNoPaymentHasAreRefused(t *testing.T) {
+	e := newEnv(t)
+	dated := &funcProvider{name: "muvinai", check: func(call int32) (paybridge.Result, error) {
+		if call == 1 {
+			return paybridge.Result{Status: paybridge.StatusPaid, ProviderStatus: "paid", UpdatedAt: time.Date(2026, 1, 2, 10, 0, 0, 0, time.UTC)}, nil
+		}
+		return paybridge.Result{Status: paybridge.StatusRefunded, ProviderStatus: "refunded", UpdatedAt: time.Date(2300, 1, 2, 10, 0, 0, 0, time.UTC)}, nil
+	}}
+	e.startBridge(bridge.Config{}, e.providers()[0], dated)
+	e.addCoinbar("far", "SUCCESS", "")
+	e.mustCheck("coinbar", "far")
+	e.mustCheck("muvinai", "far")
+	for _, at := range []string{"2300-01-02T10:00:00Z", "9999-12-31T23:59:59-23:59", "1000-01-01T00:00:00Z"} {
+		body := `{"payment_request_id_client":"far","status":"FAILED","status_descr":"Refund","payment_detail":{"total_price":8.99},"input_coin":"EUR","update_time":"` + at + `"}`
+		must(t, e.coinbar.Fault("far", fake.Fault{Times: 1, Body: []byte(body)}))
+		r := e.check(map[string]any{"provider": "coinbar", "payment_id": "far"})
+		if r.Err == nil || r.Err.Error.Code != paybridge.CodeProviderBadResponse || !strings.Contains(r.Err.Error.Message, "update_time") {
+			t.Errorf("coinbar dated %s: %s", at, r.Raw)
+		}
+	}
+	r := e.check(map[string]any{"provider": "muvinai", "payment_id": "far"})
+	if r.Err == nil || r.Err.Error.Code != paybridge.CodeProviderBadResponse || !strings.Contains(r.Err.Error.Message, "2300") {
+		t.Errorf("muvinai dated 2300: %s", r.Raw)
+	}
+	for _, provider := range []string{"coinbar", "muvinai"} {
+		if rec, _ := e.stored(provider, "far"); rec.Status != paybridge.StatusPaid {
+			t.Errorf("%s: stored %s, want paid as before", provider, rec.Status)
+		}
+	}
+}

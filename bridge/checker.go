@@ -242,14 +242,21 @@ func (c *checker) spend(ctx context.Context, m *merchant, patient bool) error {
 
 // callProvider asks p, turning a panic in it into an internal error: a
 // provider's bug must not take the process down (a watch's goroutine has
-// no other guard) nor keep its circuit's probe taken for good.
+// no other guard) nor keep its circuit's probe taken for good. An answer
+// dated outside the years a payment can be dated is refused, whichever way
+// the provider's client read the time: answers are ordered by it.
 func callProvider(ctx context.Context, p paybridge.Provider, paymentID string) (res paybridge.Result, err error) {
 	defer func() {
 		if v := recover(); v != nil {
 			err = &internal{fmt.Errorf("provider %s panicked: %v", p.Name(), v)}
 		}
 	}()
-	return p.Check(ctx, paymentID)
+	res, err = p.Check(ctx, paymentID)
+	if err == nil && !res.UpdatedAt.IsZero() && !paybridge.Dated(res.UpdatedAt) {
+		return paybridge.Result{}, paybridge.Errorf(paybridge.CodeProviderBadResponse,
+			"%s: the answer is dated %s, outside 1970 to 2199", p.Name(), res.UpdatedAt.UTC().Format(time.RFC3339))
+	}
+	return res, err
 }
 
 // reply describes the observation to one of the checks that shared it.

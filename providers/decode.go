@@ -129,7 +129,8 @@ func DecimalField(provider, field string, raw json.RawMessage) (string, error) {
 var timeLayouts = []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999"}
 
 // ParseTime reads the timestamp v of field, of at most MaxTimeLen bytes,
-// in UTC; absent ("") is the zero time.
+// in UTC; absent ("") is the zero time. A time outside the years a
+// payment can be dated (paybridge.Dated) is refused.
 func ParseTime(provider, field, v string) (time.Time, error) {
 	if v == "" {
 		return time.Time{}, nil
@@ -139,6 +140,9 @@ func ParseTime(provider, field, v string) (time.Time, error) {
 	}
 	for _, layout := range timeLayouts {
 		if t, err := time.Parse(layout, v); err == nil {
+			if !paybridge.Dated(t) {
+				return time.Time{}, BadResponse(provider, "field %s is %q, a time outside 1970 to 2199", field, Truncate(v, 40))
+			}
 			return t.UTC(), nil
 		}
 	}

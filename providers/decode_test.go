@@ -127,6 +127,23 @@ func TestParseTimeAcceptsISO8601InUTC(t *testing.T) {
 	}
 }
 
+// A time outside the years a payment can be dated is a lie, refused:
+// ordering answers by it would compare nanosecond counts that wrap past
+// 2262 (a late answer would then pass for a newer one), and a record with
+// a year past 9999 in UTC cannot be stored. The bounds themselves pass.
+func TestParseTimeRefusesTimesNoPaymentHas(t *testing.T) {
+	for _, in := range []string{"1970-01-01T00:00:00Z", "2199-12-31T23:59:59.999999999Z", "2199-12-31T21:00:00-02:59"} {
+		if _, err := providers.ParseTime("prov", "update_time", in); err != nil {
+			t.Errorf("%q refused: %v", in, err)
+		}
+	}
+	for _, in := range []string{"2300-01-02T10:00:00Z", "1000-01-01T00:00:00Z", "0001-01-01T00:00:00",
+		"1969-12-31T23:59:59Z", "2200-01-01T00:00:00Z", "9999-12-31T23:59:59-23:59", "2199-12-31T23:00:00-01:00"} {
+		_, err := providers.ParseTime("prov", "update_time", in)
+		wantBadResponse(t, err, "field update_time", "outside 1970 to 2199")
+	}
+}
+
 // A time's text is capped before it is parsed: Go accepts any number of
 // fractional digits, so a valid time can be as long as a provider likes.
 func TestParseTimeCapsTheText(t *testing.T) {
