@@ -105,13 +105,28 @@ func (w *slotWaits) add(seq uint64) {
 	w.bySeq[seq]++
 }
 
-// take returns the waits counted for seq and forgets them.
-func (w *slotWaits) take(seq uint64) int {
+// count returns the waits counted for seq. They stay counted for the
+// check's next attempts, until forget.
+func (w *slotWaits) count(seq uint64) int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	n := w.bySeq[seq]
-	delete(w.bySeq, seq)
-	return n
+	return w.bySeq[seq]
+}
+
+// forget drops the waits of msg's check, which is done. It reads msg's
+// metadata only when there are waits to drop.
+func (w *slotWaits) forget(msg jetstream.Msg) {
+	w.mu.Lock()
+	empty := len(w.bySeq) == 0
+	w.mu.Unlock()
+	if empty {
+		return
+	}
+	if _, seq := deliveryOf(msg); seq != 0 {
+		w.mu.Lock()
+		delete(w.bySeq, seq)
+		w.mu.Unlock()
+	}
 }
 
 // queuedFetchBatch is the most queued checks one pull asks for
@@ -187,15 +202,18 @@ func (in *intake) settle(ctx context.Context, msg jetstream.Msg, j *job, err err
 	code := paybridge.ErrorCode(err)
 	switch {
 	case err == nil:
+		in.waits.forget(msg)
 		msg.Ack()
 		return
 	case permanent(code) || code == paybridge.CodeUnknownProvider || code == paybridge.CodeProviderBadResponse:
+		in.waits.forget(msg)
 		msg.Term()
 		return
 	}
 	delivery, seq := deliveryOf(msg)
-	attempts := max(1, delivery-in.waits.take(seq))
+	attempts := max(1, delivery-in.waits.count(seq))
 	if attempts >= queuedMaxDeliveries {
+		in.waits.forget(msg)
 		in.given.note(ctx, "provider", j.req.Provider, "account", j.req.Account, "payment_id", j.req.PaymentID,
 			"code", code, "attempts", attempts)
 		msg.Term()

@@ -95,6 +95,40 @@ func TestSlotWaitsBringNoQueuedCheckNearerItsGiveUp(t *testing.T) {
 	}
 }
 
+// A check's slot waits stay uncounted as attempts for all its attempts,
+// not only the first: nine waits, then two failures, is two attempts of
+// ten, and the check goes back again.
+func TestSlotWaitsStayUncountedAfterAnAttempt(t *testing.T) {
+	js := testJetStream(t)
+	ctx := t.Context()
+	consumer, err := ensureCheckStream(ctx, js, Config{CheckStream: "TEST_CHECKS", QueuedCheckSubject: "test.queued", Replicas: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	failure := paybridge.Errorf(paybridge.CodeProviderUnavailable, "coinbar answered HTTP 503")
+	job := &job{endpoint: queuedEndpoint, req: CheckRequest{Provider: "coinbar", PaymentID: "order-1"}}
+	in := &intake{consumer: consumer, log: slog.New(slog.DiscardHandler),
+		given: newSummary(slog.New(slog.DiscardHandler), time.Hour, "given up")}
+	if _, err := js.Publish(ctx, "test.queued", []byte(`{}`)); err != nil {
+		t.Fatal(err)
+	}
+	for range queuedMaxDeliveries - 1 {
+		msg := next(t, consumer, 5*time.Second)
+		_, seq := deliveryOf(msg)
+		in.waits.add(seq) // went back for want of a slot
+		if err := msg.Nak(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	in.settle(ctx, next(t, consumer, 5*time.Second), job, failure)  // delivery 10, attempt 1
+	in.settle(ctx, next(t, consumer, 10*time.Second), job, failure) // delivery 11, attempt 2
+	again := next(t, consumer, 10*time.Second)                      // attempt 3, after 4 s
+	in.settle(ctx, again, job, nil)
+	if n := len(in.waits.bySeq); n != 0 {
+		t.Errorf("%d checks' waits kept after the check was done", n)
+	}
+}
+
 // next fetches the consumer's next message, waiting up to d.
 func next(t *testing.T, c jetstream.Consumer, d time.Duration) jetstream.Msg {
 	t.Helper()
