@@ -98,7 +98,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}),
 		watchesEnded: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "paybridge_watches_ended_total",
-			Help: "Watches and triggers ended, by outcome: settled (terminal status), expired (deadline passed), payment_not_found or provider_auth_failed (the provider's permanent answer), invalid (an order refused unread), overloaded (a webhook's payment checked but not watched).",
+			Help: "Watches and triggers ended, by outcome: settled (terminal status), expired (deadline passed), payment_not_found or provider_auth_failed (the provider's permanent answer), unknown_account (the watch's account was removed), invalid (an order refused unread), overloaded (a webhook's payment checked but not watched).",
 		}, []string{"outcome"}),
 		watchesGivenBack: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "paybridge_watches_given_back_total",

@@ -1,8 +1,20 @@
 package bridge
 
 import (
+	"context"
+	"encoding/json"
+	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/paybridge/paybridge/events"
+	"github.com/paybridge/paybridge/internal/testkit"
+	"github.com/paybridge/paybridge/providers"
+	"github.com/paybridge/paybridge/providers/coinbar"
+	"github.com/paybridge/paybridge/schemas"
 )
 
 // Watches wait as message schedules, which nats-server has from 2.12 on; a
@@ -71,5 +83,75 @@ func TestWatchExpiredIDIsTheWatchs(t *testing.T) {
 	}
 	if p.watchExpiredID(d) == (Payment{Provider: "coinbar", ID: "order-2"}).watchExpiredID(d) {
 		t.Error("two payments, one id")
+	}
+}
+
+// internalBridge is a bridge with the CoinbarPay fake as its only
+// provider, for tests that reach into the watcher; not started.
+func internalBridge(t *testing.T, cfg Config) (*Bridge, jetstream.JetStream) {
+	t.Helper()
+	js := testJetStream(t)
+	cb, err := coinbar.NewFake("cid", "secret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(cb)
+	t.Cleanup(srv.Close)
+	prov, err := coinbar.New(srv.URL, "cid", coinbar.WithSecretKey("secret"),
+		coinbar.WithHTTPOptions(providers.WithBackoff(time.Millisecond, 5*time.Millisecond)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	b, err := New(ctx, js.Conn(), cfg, prov)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		b.Close(ctx)
+	})
+	return b, js
+}
+
+// A watch whose account is gone (removed from --accounts-dir) ends with a
+// watch-expired event whose reason, unknown_account, its schema allows.
+func TestWatchOfARemovedAccountExpiresAsItsSchemaSays(t *testing.T) {
+	b, js := internalBridge(t, Config{WatchSchedule: []time.Duration{100 * time.Millisecond}})
+	now := time.Now().UTC()
+	o := watchOrder{Provider: "coinbar", Account: "gone", PaymentID: "p1", Since: now.Add(-time.Minute), Deadline: now.Add(time.Hour)}
+	data, err := json.Marshal(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.Publish(t.Context(), b.watcher.subjectOf(o.payment()), data); err != nil {
+		t.Fatal(err)
+	}
+	var ev events.Event
+	testkit.WaitFor(t, 10*time.Second, "a watch-expired event", func() bool {
+		s, err := js.Stream(t.Context(), "PAYMENT_EVENTS")
+		if err != nil {
+			return false
+		}
+		msg, err := s.GetLastMsgForSubject(t.Context(), "payments.watch.expired")
+		if err != nil {
+			return false
+		}
+		if ev, err = events.Decode(msg.Header, msg.Data); err != nil {
+			t.Fatal(err)
+		}
+		return true
+	})
+	data, err = json.Marshal(ev.Data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := schemas.Validate("watch-expired.json", data); err != nil || !strings.Contains(string(data), `"reason":"unknown_account"`) {
+		t.Fatalf("watch-expired data: %v\n%s", err, data)
 	}
 }

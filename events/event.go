@@ -64,7 +64,8 @@ type StatusChanged struct {
 	Revision          uint64     `json:"revision"`
 	// Reason says why a watch ended before its payment settled; only a
 	// watch-expired event has one: "deadline", or the provider's
-	// permanent answer ("payment_not_found", "provider_auth_failed").
+	// permanent answer ("payment_not_found", "provider_auth_failed"), or
+	// "unknown_account" when the watch's account was removed.
 	Reason string `json:"reason,omitempty"`
 }
 
