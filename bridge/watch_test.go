@@ -755,6 +755,23 @@ func TestWebhookAtTheWatchLimitIsCheckedOnce(t *testing.T) {
 	}
 }
 
+// Asking again to watch a payment already watched stores nothing, and
+// takes no room under --max-watches: a service that repeats watch: true
+// (or a provider replaying a webhook) must not crowd out new watches.
+func TestWatchingAWatchedPaymentAgainTakesNoRoom(t *testing.T) {
+	e := newEnv(t)
+	e.startBridge(bridge.Config{MaxWatches: 2})
+	for _, id := range []string{"a", "b"} {
+		e.addCoinbar(id, "PENDING", "")
+	}
+	for range 3 {
+		e.watchCheck("coinbar", "a")
+	}
+	if r := e.check(map[string]any{"provider": "coinbar", "payment_id": "b", "watch": true}); r.OK == nil || !r.OK.Watching {
+		t.Fatalf("a second payment, with one watch stored of 2: %s (the stream holds %d)", r.Raw, e.watches())
+	}
+}
+
 // A check with watch: true whose provider call fails still leaves a
 // watch, which keeps trying on the schedule (docs/contract.md, "Watches").
 func TestWatchSurvivesAFailedFirstCheck(t *testing.T) {

@@ -306,7 +306,7 @@ func (w *watcher) trigger(ctx context.Context, p Payment, by string) error {
 // (overloaded).
 func (w *watcher) store(ctx context.Context, subject string, order *watchOrder) error {
 	for range 3 {
-		full := w.roomFor(ctx, order.Provider)
+		counted, full := w.roomFor(ctx, order.Provider)
 		order.Since = w.clock.Now()
 		order.Deadline = order.Since.Add(w.deadline)
 		if order.Trigger == "" {
@@ -314,7 +314,9 @@ func (w *watcher) store(ctx context.Context, subject string, order *watchOrder) 
 		}
 		var err error
 		if full == nil {
-			err = w.publish(ctx, subject, order)
+			if err = w.publish(ctx, subject, order); err != nil {
+				w.giveBackRoom(order.Provider, counted) // not stored: a no-op takes no room
+			}
 		}
 		if full == nil && !subjectHeld(err) {
 			return err
@@ -367,10 +369,11 @@ func (w *watcher) publish(ctx context.Context, subject string, order *watchOrder
 // read from the provider's consumers and the stream at most once a second
 // and count this instance's own orders in between, so a burst of watch
 // requests costs three JetStream requests a second, and the limits are
-// overshot only by what other instances store within that second.
-func (w *watcher) roomFor(ctx context.Context, provider string) error {
+// overshot only by what other instances store within that second. It
+// tells when the count it took room in was read, for giveBackRoom.
+func (w *watcher) roomFor(ctx context.Context, provider string) (counted time.Time, err error) {
 	if w.consumers[provider] == nil {
-		return nil
+		return time.Time{}, nil
 	}
 	now := w.clock.Now()
 	w.countsMu.Lock()
@@ -381,7 +384,7 @@ func (w *watcher) roomFor(ctx context.Context, provider string) error {
 	if stale {
 		var err error
 		if fresh, stream, err = w.count(ctx, provider); err != nil {
-			return err
+			return time.Time{}, err
 		}
 		fresh.at = now
 	}
@@ -400,16 +403,35 @@ func (w *watcher) roomFor(ctx context.Context, provider string) error {
 	count := w.counts[provider]
 	switch {
 	case w.stored.full():
-		return paybridge.Errorf(paybridge.CodeOverloaded, "the watch stream is full; not watched")
+		return time.Time{}, paybridge.Errorf(paybridge.CodeOverloaded, "the watch stream is full; not watched")
 	case count.n >= w.maxWatches:
-		return paybridge.Errorf(paybridge.CodeOverloaded,
+		return time.Time{}, paybridge.Errorf(paybridge.CodeOverloaded,
 			"%s has %d watches and triggers, as many as the bridge keeps; not watched", provider, count.n)
 	}
 	count.n++
 	w.counts[provider] = count
 	w.stored.msgs++
 	w.stored.bytes += watchOrderBytes
-	return nil
+	return count.at, nil
+}
+
+// giveBackRoom gives back the room roomFor took, in the count read at
+// counted, for an order that was not stored (its payment already watched,
+// say): a count read since knows nothing of it.
+func (w *watcher) giveBackRoom(provider string, counted time.Time) {
+	if w.consumers[provider] == nil {
+		return
+	}
+	w.countsMu.Lock()
+	defer w.countsMu.Unlock()
+	if count := w.counts[provider]; count.at.Equal(counted) && count.n > 0 {
+		count.n--
+		w.counts[provider] = count
+	}
+	if !w.stored.at.After(counted) && w.stored.msgs > 0 {
+		w.stored.msgs--
+		w.stored.bytes -= min(w.stored.bytes, watchOrderBytes)
+	}
 }
 
 // watchOrderBytes is about what one order takes in the stream.
