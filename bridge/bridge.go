@@ -127,7 +127,8 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config, provs ...paybridge.Prov
 	w := &watcher{
 		js: js, stream: watchStream, consumers: watchConsumers, scheduled: scheduledWatches, merchants: merchants, claims: claims,
 		subject: cfg.WatchSubject, schedule: cfg.WatchSchedule, deadline: cfg.WatchDeadline, maxWatches: cfg.MaxWatches,
-		expired: cfg.WatchExpiredSubject, log: cfg.Logger, metrics: m, clock: cfg.Clock, tracing: t,
+		callTimeout: cfg.CheckTimeout,
+		expired:     cfg.WatchExpiredSubject, log: cfg.Logger, metrics: m, clock: cfg.Clock, tracing: t,
 		held: newHeldWatches(), counts: make(map[string]watchCount),
 	}
 	return &Bridge{

@@ -153,6 +153,11 @@ func (c *checker) observe(ctx context.Context, m *merchant, pay Payment, key str
 		return observation{}, err
 	}
 	if patient {
+		// A patient caller's time may be up before it begins (a watch's
+		// next firing is near): it starts no call, nor spends budget.
+		if ctx.Err() != nil {
+			return observation{}, paybridge.Errorf(paybridge.CodeProviderTimeout, "%s: no time left for a call", m.provider)
+		}
 		// Outside the shared call, so that a check joining it never waits
 		// on a watch's patience.
 		if err := c.spend(ctx, m, true); err != nil {

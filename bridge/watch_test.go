@@ -360,7 +360,7 @@ func (e *env) scheduleOf(key string) *jetstream.RawStreamMsg {
 func TestAWatchOnItsLastStepRepeatsItsSchedule(t *testing.T) {
 	e := newEnv(t)
 	reg := prometheus.NewRegistry()
-	e.startBridge(bridge.Config{Registerer: reg, WatchSchedule: []time.Duration{time.Second, 10 * time.Second},
+	e.startBridge(bridge.Config{Registerer: reg, CheckTimeout: 5 * time.Second, WatchSchedule: []time.Duration{time.Second, 10 * time.Second},
 		WatchDeadline: 25 * time.Second})
 	must(t, e.coinbar.Add(fake.Payment{ID: "rep", Amount: "1", Currency: "EUR", Steps: []fake.Step{{Status: "PENDING"}}}))
 	e.watchCheck("coinbar", "rep")
@@ -410,7 +410,7 @@ func TestAWatchOnItsLastStepRepeatsItsSchedule(t *testing.T) {
 // A repeating schedule goes when its payment settles.
 func TestASettledWatchRemovesItsRepeatingSchedule(t *testing.T) {
 	e := newEnv(t)
-	e.startBridge(bridge.Config{WatchSchedule: []time.Duration{time.Second, 10 * time.Second}})
+	e.startBridge(bridge.Config{CheckTimeout: 5 * time.Second, WatchSchedule: []time.Duration{time.Second, 10 * time.Second}})
 	must(t, e.coinbar.Add(fake.Payment{ID: "rep", Amount: "1", Currency: "EUR", Steps: []fake.Step{
 		{Status: "PENDING", Calls: 2}, {Status: "SUCCESS"},
 	}}))
@@ -429,27 +429,58 @@ func TestASettledWatchRemovesItsRepeatingSchedule(t *testing.T) {
 }
 
 // A repeating schedule gone while its due check is in hand (an instance
-// that ended the watch died before its ack, and the due message came
-// back) is stored again by the check, once it has outlived the next
-// firing: the watch goes on.
+// that ended the watch died before its ack) is stored again when the due
+// message comes back: the watch goes on. Here the instance that has the
+// check stops while its call hangs, which puts the due message back, and
+// the other instance takes it.
 func TestARepeatingWatchWhoseScheduleWentIsStoredAgain(t *testing.T) {
 	e := newEnv(t)
-	e.startBridge(bridge.Config{WatchSchedule: []time.Duration{time.Second, 10 * time.Second}})
+	cfg := bridge.Config{CheckTimeout: 5 * time.Second, WatchSchedule: []time.Duration{time.Second, 10 * time.Second}}
+	first := e.startBridge(cfg)
 	must(t, e.coinbar.Add(fake.Payment{ID: "gone", Amount: "1", Currency: "EUR", Steps: []fake.Step{{Status: "PENDING"}}}))
 	e.watchCheck("coinbar", "gone")
 	testkit.WaitFor(t, 10*time.Second, "the repeating schedule", func() bool {
 		m := e.scheduleOf("coinbar.gone")
 		return m != nil && m.Header.Get("Nats-Schedule") == "@every 10s"
 	})
-	// The first firing's call hangs past the next firing.
+	// The first firing's call hangs for its 5 s.
 	must(t, e.coinbar.Fault("gone", fake.Fault{Times: 1, Delay: time.Minute}))
 	testkit.WaitFor(t, 20*time.Second, "the first firing's call", func() bool { return e.coinbar.Calls("gone") >= 3 })
+	e.startBridge(cfg)
 	s, err := e.js.Stream(t.Context(), "PAYMENT_WATCHES")
 	must(t, err)
 	must(t, s.Purge(t.Context(), jetstream.WithPurgeSubject("paybridge.watch.at.coinbar.gone")))
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	must(t, first.Close(ctx))
 	testkit.WaitFor(t, 20*time.Second, "the schedule stored again", func() bool {
 		m := e.scheduleOf("coinbar.gone")
 		return m != nil && m.Header.Get("Nats-Schedule") == "@every 10s"
+	})
+}
+
+// A repeating schedule on a step too short to hold a whole check under
+// the bridge's configuration now (stored by an instance whose provider
+// calls had 5 s, where they have 30 s now) is checked once more and then
+// goes back to one schedule per check.
+func TestARepeatingStepTooShortGoesBackToOneAtATime(t *testing.T) {
+	e := newEnv(t)
+	schedule := []time.Duration{time.Second, 10 * time.Second}
+	before := e.startBridge(bridge.Config{CheckTimeout: 5 * time.Second, WatchSchedule: schedule})
+	must(t, e.coinbar.Add(fake.Payment{ID: "short", Amount: "1", Currency: "EUR", Steps: []fake.Step{{Status: "PENDING"}}}))
+	e.watchCheck("coinbar", "short")
+	testkit.WaitFor(t, 10*time.Second, "the repeating schedule", func() bool {
+		m := e.scheduleOf("coinbar.short")
+		return m != nil && m.Header.Get("Nats-Schedule") == "@every 10s"
+	})
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	must(t, before.Close(ctx))
+	e.startBridge(bridge.Config{WatchSchedule: schedule})
+	calls := e.coinbar.Calls("short")
+	testkit.WaitFor(t, 20*time.Second, "a schedule per check", func() bool {
+		m := e.scheduleOf("coinbar.short")
+		return m != nil && strings.HasPrefix(m.Header.Get("Nats-Schedule"), "@at ") && e.coinbar.Calls("short") > calls
 	})
 }
 
@@ -459,7 +490,7 @@ func TestARepeatingWatchWhoseScheduleWentIsStoredAgain(t *testing.T) {
 func TestAnInvalidRepeatingOrderRemovesItsSchedule(t *testing.T) {
 	e := newEnv(t)
 	reg := prometheus.NewRegistry()
-	cfg := bridge.Config{WatchSchedule: []time.Duration{time.Second, 10 * time.Second}, WatchDeadline: time.Hour}
+	cfg := bridge.Config{CheckTimeout: 5 * time.Second, WatchSchedule: []time.Duration{time.Second, 10 * time.Second}, WatchDeadline: time.Hour}
 	first := e.startBridge(cfg)
 	e.addCoinbar("shortened", "PENDING", "")
 	e.watchCheck("coinbar", "shortened")
@@ -479,17 +510,20 @@ func TestAnInvalidRepeatingOrderRemovesItsSchedule(t *testing.T) {
 
 // Permanent answers that the next firing of a repeating schedule cuts
 // short, two of three, do not end the watch: it goes on at that firing.
+// (A step of 13 s repeats with calls of 3 s: three first steps and a call
+// fit in it.)
 func TestRefusalsCutByTheNextFiringDoNotEndAWatch(t *testing.T) {
 	e := newEnv(t)
-	e.startBridge(bridge.Config{WatchSchedule: []time.Duration{3 * time.Second, 10 * time.Second}})
+	e.startBridge(bridge.Config{CheckTimeout: 3 * time.Second, WatchSchedule: []time.Duration{3 * time.Second, 13 * time.Second}})
 	must(t, e.coinbar.Add(fake.Payment{ID: "slow-404", Amount: "1", Currency: "EUR", Steps: []fake.Step{{Status: "PENDING"}}}))
 	e.watchCheck("coinbar", "slow-404")
 	testkit.WaitFor(t, 10*time.Second, "the repeating schedule", func() bool {
 		m := e.scheduleOf("coinbar.slow-404")
-		return m != nil && m.Header.Get("Nats-Schedule") == "@every 10s"
+		return m != nil && m.Header.Get("Nats-Schedule") == "@every 13s"
 	})
 	// At the first firing F: a refusal at F+2.75 s, the second at about
-	// F+8.5 s, and the wait of 3 s before a third is cut by F+10 s.
+	// F+8.5 s, and the wait of 3 s before a third is cut at F+10 s, a
+	// call's 3 s before the next firing.
 	must(t, e.coinbar.Fault("slow-404", fake.Fault{Times: 2, Status: http.StatusNotFound, Delay: 2750 * time.Millisecond}))
 	expired := func() bool {
 		for _, ev := range e.events() {

@@ -67,21 +67,25 @@ const (
 // number of watches, where a consumer holding every watch as pending (a
 // nak with delay) scans them all each time its redelivery timer is reset.
 type watcher struct {
-	js         jetstream.JetStream
-	stream     jetstream.Stream
-	consumers  map[string]jetstream.Consumer // by provider: its due watches and triggers
-	scheduled  map[string]jetstream.Consumer // by provider: never pulled, counts its scheduled watches
-	merchants  *merchants
-	claims     *claimer
-	subject    string // the watch subject prefix
-	schedule   []time.Duration
-	deadline   time.Duration
-	maxWatches int    // per provider, watches and triggers
-	expired    string // the watch-expired event subject
-	log        *slog.Logger
-	metrics    *metrics
-	clock      Clock
-	tracing    tracing
+	js        jetstream.JetStream
+	stream    jetstream.Stream
+	consumers map[string]jetstream.Consumer // by provider: its due watches and triggers
+	scheduled map[string]jetstream.Consumer // by provider: never pulled, counts its scheduled watches
+	merchants *merchants
+	claims    *claimer
+	subject   string // the watch subject prefix
+	schedule  []time.Duration
+	deadline  time.Duration
+	// callTimeout bounds one provider call (Config.CheckTimeout); a
+	// check of a repeating schedule starts none it could not end before
+	// the next firing.
+	callTimeout time.Duration
+	maxWatches  int    // per provider, watches and triggers
+	expired     string // the watch-expired event subject
+	log         *slog.Logger
+	metrics     *metrics
+	clock       Clock
+	tracing     tracing
 
 	held *heldWatches // the due watches this instance holds (held.go)
 	// workers carry out the deliveries (workers.go).
@@ -490,17 +494,23 @@ func (w *watcher) streamInfo(ctx context.Context) (*jetstream.StreamInfo, error)
 const watchFetchBatch = 256
 
 // run hands due watches of every provider to chk on their own goroutines
-// until ctx ends, then waits for those in hand.
+// until ctx ends, then waits for those in hand, which the keep-alives
+// cover until then: a provider call may run its course (CheckTimeout,
+// as long as the ack wait) after ctx ends.
 func (w *watcher) run(ctx context.Context, chk *checker) error {
 	w.hand = make(map[jetstream.Msg]time.Time)
 	w.workers = newWorkers(workerIdle, func(msg jetstream.Msg) { w.carry(ctx, chk, msg) })
+	aliveCtx, stopAlive := context.WithCancel(context.WithoutCancel(ctx))
+	alive := make(chan struct{})
+	go func() { defer close(alive); w.keepAlives(aliveCtx) }()
 	var pulls sync.WaitGroup
 	for name, cons := range w.consumers {
 		pulls.Go(func() { w.pull(ctx, name, cons) })
 	}
-	pulls.Go(func() { w.keepAlives(ctx) })
 	pulls.Wait()
 	w.workers.stop() // a worker ends only with nothing in hand
+	stopAlive()
+	<-alive
 	return nil
 }
 
@@ -697,7 +707,15 @@ func (w *watcher) handle(ctx context.Context, chk *checker, msg jetstream.Msg) {
 // watch stores its next schedule (reschedule).
 func (w *watcher) carryOn(ctx context.Context, msg jetstream.Msg, order watchOrder, now time.Time) {
 	if !order.repeating() {
-		w.reschedule(ctx, msg, order.next(w.schedule, now), now)
+		w.reschedule(ctx, msg, order.next(w.schedule, w.minRepeat(), now), now)
+		return
+	}
+	if order.Every < w.minRepeat() {
+		// Repeating since an earlier version or configuration, on a step
+		// too short to hold a whole check: one at a time from now on.
+		if w.unscheduled(ctx, msg, order) {
+			w.reschedule(ctx, msg, order.next(w.schedule, w.minRepeat(), now), now)
+		}
 		return
 	}
 	if order.Next.Before(order.Deadline) {
@@ -708,7 +726,7 @@ func (w *watcher) carryOn(ctx context.Context, msg jetstream.Msg, order watchOrd
 		// Delivered again, or held past its next firing: its schedule
 		// may be gone (an instance that ended the watch died before the
 		// ack). Storing it again is refused while it stands.
-		w.reschedule(ctx, msg, order.next(w.schedule, now), now)
+		w.reschedule(ctx, msg, order.next(w.schedule, w.minRepeat(), now), now)
 		return
 	}
 	// Until the one at the deadline is stored, the due message stays in
@@ -832,10 +850,19 @@ func (w *watcher) webhookQuiet(ctx context.Context, order watchOrder, now time.T
 // Waiting for budget never outlives the order: a watch checked after its
 // deadline would be expired late, on a spent call. Nor does a check of a
 // repeating schedule outlive its next firing, which replaces its due
-// message and is delivered anew: one check of a watch at a time.
+// message and is delivered anew, to any instance: one check of a watch at
+// a time.
 func (w *watcher) check(ctx context.Context, chk *checker, order watchOrder) (rep paybridge.Reply, err error) {
 	end := order.Deadline
-	if order.repeating() {
+	switch {
+	case order.repeating() && order.Every >= w.minRepeat():
+		// A provider call, once begun, runs its course (another check
+		// may share it): the last may begin a call's length before the
+		// next firing.
+		end = minTime(end, order.Next.Add(-w.callTimeout))
+	case order.repeating():
+		// A step too short for that, repeating since an earlier version
+		// or configuration: carryOn takes it back to one at a time.
 		end = minTime(end, order.Next)
 	}
 	ctx, cancel := context.WithDeadline(ctx, end)

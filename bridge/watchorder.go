@@ -56,27 +56,35 @@ func (o watchOrder) payment() Payment {
 // deadline if that comes first.
 //
 // Once on its last step, a watch whose deadline is more than a step away
-// is scheduled to repeat (Every): its schedule then stays, and fires every
-// step until the watch ends, so that a re-check stores nothing. JetStream
-// fires a repeating schedule on whole seconds of its clock, so its first
-// check may come up to half a second early against its step: steps under
-// minRepeatStep, of which that would be more than a twentieth, stay one at
-// a time, and so do steps too short for a check's permanent answers to be
-// asked again before the next firing (watcher.check).
-func (o watchOrder) next(schedule []time.Duration, now time.Time) watchOrder {
+// is scheduled to repeat (Every) when the step is at least minRepeat: its
+// schedule then stays, and fires every step until the watch ends, so that
+// a re-check stores nothing. Shorter steps stay one at a time
+// (watcher.minRepeat says which).
+func (o watchOrder) next(schedule []time.Duration, minRepeat time.Duration, now time.Time) watchOrder {
 	n := o
 	n.Rechecks++
 	step := schedule[min(n.Rechecks, len(schedule)-1)]
 	n.Due = minTime(now.Add(step), o.Deadline)
 	n.Every, n.Next = 0, time.Time{}
-	if n.Rechecks >= len(schedule)-1 && step >= minRepeatStep && step >= maxRefusals*schedule[0] && n.Due.Before(o.Deadline) {
+	if n.Rechecks >= len(schedule)-1 && step >= minRepeat && n.Due.Before(o.Deadline) {
 		n.Every = step
 	}
 	return n
 }
 
-// minRepeatStep is the shortest step scheduled to repeat.
+// minRepeatStep is the shortest step scheduled to repeat: JetStream fires
+// a repeating schedule on whole seconds of its clock, so its first check
+// may come up to half a second early against its step, a twentieth of
+// this at most.
 const minRepeatStep = 10 * time.Second
+
+// minRepeat is the shortest step this watcher schedules to repeat: at
+// least minRepeatStep, and long enough for a check's permanent answers to
+// be asked again before the next firing and for its last provider call to
+// end by then (watcher.check).
+func (w *watcher) minRepeat() time.Duration {
+	return max(minRepeatStep, maxRefusals*w.schedule[0]+w.callTimeout)
+}
 
 // repeating reports whether the order is a due check of a repeating
 // schedule, which stays in force after it.
