@@ -474,6 +474,21 @@ func (c *claimer) markWatched(ctx context.Context, key string, until time.Time) 
 	return err
 }
 
+// unmarkWatched takes the watch that was to end at until out of the
+// record, which it left early (the provider's permanent answers), so that
+// replies stop saying the payment is watched. A watch begun since keeps
+// its own deadline there.
+func (c *claimer) unmarkWatched(ctx context.Context, key string, until time.Time) error {
+	_, err := c.update(ctx, key, Record{}, 0, false, func(r *Record) bool {
+		if r.WatchUntil == nil || !r.WatchUntil.Equal(until) {
+			return false
+		}
+		r.WatchUntil = nil
+		return true
+	})
+	return err
+}
+
 // verdict is what a provider's answer means for the stored status.
 type verdict int
 

@@ -806,6 +806,28 @@ func TestWatchingAWatchedPaymentAgainTakesNoRoom(t *testing.T) {
 	}
 }
 
+// A watch ended early by the provider's permanent answers is taken out of
+// the status record: replies stop saying the payment is watched (a watch
+// that reaches its deadline needs nothing: watch_until is then past).
+func TestAWatchEndedByPermanentAnswersIsNoLongerReported(t *testing.T) {
+	e := newEnv(t)
+	e.startBridge(fastWatches(bridge.Config{}))
+	e.addCoinbar("deleted", "PENDING", "")
+	if !e.watchCheck("coinbar", "deleted").Watching {
+		t.Fatal("not watched")
+	}
+	must(t, e.coinbar.Fault("deleted", fake.Fault{Times: 1000, Status: http.StatusNotFound}))
+	if ev := e.watchExpired(); ev.Data.Reason != "payment_not_found" {
+		t.Fatalf("watch-expired reason %q", ev.Data.Reason)
+	}
+	body, err := json.Marshal(map[string]any{"provider": "coinbar", "payment_id": "deleted"})
+	must(t, err)
+	if r := e.request("payments.status.get", body); r.OK == nil || r.OK.Watching {
+		rec, _ := e.stored("coinbar", "deleted")
+		t.Fatalf("lookup after the watch ended: %s (watch_until %v)", r.Raw, rec.WatchUntil)
+	}
+}
+
 // A check with watch: true whose provider call fails still leaves a
 // watch, which keeps trying on the schedule (docs/contract.md, "Watches").
 func TestWatchSurvivesAFailedFirstCheck(t *testing.T) {

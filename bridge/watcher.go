@@ -961,6 +961,9 @@ func (w *watcher) expire(ctx context.Context, msg jetstream.Msg, order watchOrde
 	outcome := "expired"
 	if reason != expiredAtDeadline {
 		outcome = reason
+		if err := w.claims.unmarkWatched(ctx, pay.Key(), order.Deadline); err != nil {
+			w.log.Warn("ended watch not taken out of the status record", "key", pay.Key(), "error", err)
+		}
 	}
 	w.metrics.watchesEnded.WithLabelValues(outcome).Inc()
 	w.log.Info("watch expired", "provider", order.Provider, "account", order.Account, "payment_id", order.PaymentID,
