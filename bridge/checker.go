@@ -81,10 +81,13 @@ func (c *checker) check(ctx context.Context, req CheckRequest, patient bool) (re
 		if req.Watch {
 			// Provider errors re-schedule a watch (docs/contract.md,
 			// "Watches"): it is stored all the same, and its first poll
-			// retries the check.
+			// retries the check. When it cannot be, the reply says so,
+			// rather than the check's error, which would let the caller
+			// take the watch for stored.
 			if _, werr := c.watches.Start(ctx, pay); werr != nil {
 				c.log.Warn("watch not stored after a failed check", "provider", pay.Provider, "account", pay.Account,
-					"payment_id", pay.ID, "error", werr)
+					"payment_id", pay.ID, "check_error", err, "error", werr)
+				return paybridge.Reply{}, internalError(werr)
 			}
 		}
 		return paybridge.Reply{}, err

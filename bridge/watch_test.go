@@ -828,6 +828,22 @@ func TestAWatchEndedByPermanentAnswersIsNoLongerReported(t *testing.T) {
 	}
 }
 
+// A check with watch: true whose provider call fails and whose watch
+// cannot be stored (the provider is at --max-watches) answers overloaded,
+// not the provider's error, which would say the watch was stored.
+func TestAFailedCheckWhoseWatchIsNotStoredSaysSo(t *testing.T) {
+	e := newEnv(t)
+	e.startBridge(bridge.Config{MaxWatches: 1})
+	e.addCoinbar("a", "PENDING", "")
+	e.addCoinbar("b", "PENDING", "")
+	e.watchCheck("coinbar", "a")
+	must(t, e.coinbar.Fault("b", fake.Fault{Times: 10, Status: http.StatusServiceUnavailable}))
+	r := e.check(map[string]any{"provider": "coinbar", "payment_id": "b", "watch": true})
+	if r.Err == nil || r.Err.Error.Code != paybridge.CodeOverloaded {
+		t.Fatalf("reply %s; the stream holds %d watches", r.Raw, e.watches())
+	}
+}
+
 // A check with watch: true whose provider call fails still leaves a
 // watch, which keeps trying on the schedule (docs/contract.md, "Watches").
 func TestWatchSurvivesAFailedFirstCheck(t *testing.T) {
