@@ -484,6 +484,34 @@ func TestARepeatingStepTooShortGoesBackToOneAtATime(t *testing.T) {
 	})
 }
 
+// A one-shot due message delivered again after its instance stored the
+// watch's next schedule and died before its ack, and that then ends the
+// watch (three answers that the payment does not exist), removes that
+// schedule too: else it fires, and the watch is checked and expired again.
+func TestAWatchEndedByARedeliveryLeavesNoSchedule(t *testing.T) {
+	e := newEnv(t)
+	e.startBridge(bridge.Config{WatchSchedule: []time.Duration{100 * time.Millisecond, time.Minute}})
+	now := time.Now().UTC()
+	data, err := json.Marshal(map[string]any{"provider": "coinbar", "payment_id": "nf", "since": now.Add(-time.Minute), "deadline": now.Add(time.Hour)})
+	must(t, err)
+	// The next schedule the instance stored before it died.
+	_, err = e.js.PublishMsg(t.Context(), newMsg("paybridge.watch.at.coinbar.nf", data,
+		"Nats-Schedule", "@every 1m", "Nats-Schedule-Target", "paybridge.watch.coinbar.nf",
+		"Nats-Expected-Last-Subject-Sequence", "0", "Paybridge-Watch-Due", now.Add(time.Minute).Format(time.RFC3339Nano),
+		"Paybridge-Watch-Rechecks", "1", "Paybridge-Watch-Every", "1m"))
+	must(t, err)
+	// The one-shot due message, again.
+	_, err = e.js.PublishMsg(t.Context(), newMsg("paybridge.watch.coinbar.nf", data,
+		"Paybridge-Watch-Due", now.Add(-time.Second).Format(time.RFC3339Nano), "Paybridge-Watch-Rechecks", "0"))
+	must(t, err)
+	if ev := e.watchExpired(); ev.Data.Reason != "payment_not_found" {
+		t.Fatalf("watch-expired reason %q", ev.Data.Reason)
+	}
+	if m := e.scheduleOf("coinbar.nf"); m != nil {
+		t.Fatalf("the watch ended, and its schedule stays: %s", m.Header.Get("Nats-Schedule"))
+	}
+}
+
 // A repeating schedule whose orders have become invalid (stored under a
 // longer --watch-deadline than the bridge now has) is removed by the first
 // of them, instead of firing an invalid order every step.

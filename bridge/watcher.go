@@ -750,11 +750,13 @@ func (w *watcher) end(ctx context.Context, msg jetstream.Msg, order watchOrder) 
 	return true
 }
 
-// unscheduled removes the watch's repeating schedule, if it has one, and
-// reports whether it is gone; when it is not, msg is delivered again a
-// first step later, to try again.
+// unscheduled removes the watch's schedule, if one stands, and reports
+// whether it is gone; when it is not, msg is delivered again a first step
+// later, to try again. A repeating schedule stands while it fires; a
+// one-shot due message can find one too: its next, stored by an instance
+// that died before its ack, and the message was delivered again.
 func (w *watcher) unscheduled(ctx context.Context, msg jetstream.Msg, order watchOrder) bool {
-	if order.Every == 0 || w.unschedule(ctx, order) == nil {
+	if order.Trigger != "" || w.unschedule(ctx, order) == nil {
 		return true
 	}
 	msg.NakWithDelay(w.schedule[0])
