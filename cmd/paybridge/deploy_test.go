@@ -275,6 +275,7 @@ func TestKubernetesManifests(t *testing.T) {
 
 	// Two providers, each with its reserve of slots.
 	checkResources(t, c.Resources, cfg.bridge.CacheSize, cfg.bridge.MaxInflight+2*max(1, cfg.bridge.MaxInflight/16))
+	checkGOMAXPROCS(t, c)
 
 	// Services: the webhook port, never the admin port.
 	webhooks := false
@@ -458,6 +459,22 @@ func checkResources(t *testing.T, r corev1.ResourceRequirements, cacheSize, maxI
 		t.Errorf("memory limit %s: want it above the measured peak (%.1f MiB at --cache-size %d) and serve's soft limit with every slot in flight (%s)",
 			&memLim, peak/(1<<20), cacheSize, resource.NewQuantity(memoryLimit(cacheSize, maxInflight), resource.BinarySI))
 	}
+}
+
+// checkGOMAXPROCS: a container limited to one core or less runs one P. Go
+// sizes GOMAXPROCS to the CPU limit but to no fewer than 2, and the second
+// P costs CPU a check (README "Sizing") without adding any under the limit.
+func checkGOMAXPROCS(t *testing.T, c corev1.Container) {
+	t.Helper()
+	if lim := c.Resources.Limits[corev1.ResourceCPU]; lim.IsZero() || lim.MilliValue() > 1000 {
+		return
+	}
+	for _, e := range c.Env {
+		if e.Name == "GOMAXPROCS" && e.Value == "1" {
+			return
+		}
+	}
+	t.Errorf("the CPU limit is one core or less, and GOMAXPROCS is not set to 1")
 }
 
 // checkNetworkPolicy: a policy isolates the pods for ingress, admits the
