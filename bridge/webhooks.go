@@ -7,9 +7,11 @@ import (
 	"io"
 	"net/http"
 	"time"
+	"unicode/utf8"
 
 	"github.com/paybridge/paybridge"
 	"github.com/paybridge/paybridge/events"
+	"github.com/paybridge/paybridge/internal/jsonscan"
 )
 
 // maxWebhookBytes is the largest webhook body read (1 MiB).
@@ -93,14 +95,20 @@ func readWebhookBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	case err != nil:
 		return nil, paybridge.Errorf(paybridge.CodeInvalidRequest, "body could not be read")
 	}
-	var raw json.RawMessage
-	switch err := decodeOneJSON(body, &raw); {
-	case errors.Is(err, errMoreJSON):
-		return nil, paybridge.Errorf(paybridge.CodeInvalidRequest, "body has more after the JSON value")
-	case err != nil:
-		return nil, paybridge.Errorf(paybridge.CodeInvalidRequest, "body is not JSON")
+	// Strictly, as a check request is read: the providers' decoders
+	// (encoding/json) would turn bytes that are not UTF-8 and lone UTF-16
+	// surrogates into U+FFFD, and ask about an id nobody sent.
+	if !utf8.Valid(body) {
+		return nil, paybridge.Errorf(paybridge.CodeInvalidRequest, "body is not UTF-8")
 	}
-	return raw, nil
+	s := jsonscan.New(body)
+	if _, err := s.Skip(); err != nil {
+		return nil, paybridge.Errorf(paybridge.CodeInvalidRequest, "body is %s", err)
+	}
+	if s.End() != nil {
+		return nil, paybridge.Errorf(paybridge.CodeInvalidRequest, "body has more after the JSON value")
+	}
+	return body, nil
 }
 
 func writeWebhook(w http.ResponseWriter, status int, body map[string]any) {
