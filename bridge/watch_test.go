@@ -622,6 +622,37 @@ func post(t *testing.T, url string, header http.Header, body string) (int, strin
 	return resp.StatusCode, buf.String()
 }
 
+// A replayed webhook for a payment whose check leaves no record (the
+// provider does not know it) waits out the quiet period after the check
+// before it, as one for a stored payment does: replays cost no call each.
+func TestReplayedWebhooksOfAnUnknownPaymentWaitTheirQuietPeriod(t *testing.T) {
+	e := newEnv(t)
+	b := e.startBridge(fastWatches(bridge.Config{}))
+	url := webhookServer(t, b) + "/webhooks/muvinai?token=" + muvinaiWebhookToken
+	const body = `{"entity_type":"payment_request","entity_id":"ghost"}`
+	triggerDone := func() bool {
+		s, err := e.js.Stream(t.Context(), "PAYMENT_WATCHES")
+		must(t, err)
+		_, err = s.GetLastMsgForSubject(t.Context(), "paybridge.watch.muvinai.ghost.trigger")
+		return errors.Is(err, jetstream.ErrMsgNotFound)
+	}
+	for replay := 1; replay <= 2; replay++ {
+		if code, resp := post(t, url, nil, body); code != http.StatusOK {
+			t.Fatalf("replay %d: %d %s", replay, code, resp)
+		}
+		testkit.WaitFor(t, 20*time.Second, "the trigger's three calls", func() bool {
+			return len(e.calls.of("muvinai")) >= 3*replay && triggerDone()
+		})
+	}
+	calls := e.calls.of("muvinai")
+	if len(calls) != 6 {
+		t.Fatalf("%d provider calls for two triggers, want three each (permanent answers)", len(calls))
+	}
+	if gap := calls[3].Sub(calls[2]); gap < 4*time.Second {
+		t.Fatalf("the replay's check came %s after the last call of the check before it, within the quiet period of 5 s", gap)
+	}
+}
+
 func TestWebhooksTriggerACheckAndForgedOnesDoNot(t *testing.T) {
 	e := newEnv(t)
 	reg := prometheus.NewRegistry()

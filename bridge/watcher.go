@@ -87,7 +87,8 @@ type watcher struct {
 	clock       Clock
 	tracing     tracing
 
-	held *heldWatches // the due watches this instance holds (held.go)
+	held          *heldWatches // the due watches this instance holds (held.go)
+	webhookChecks webhookChecks
 	// workers carry out the deliveries (workers.go).
 	workers *workers[jetstream.Msg]
 	// hand is the deliveries in hand, by when they were taken, for the
@@ -651,6 +652,9 @@ func (w *watcher) handle(ctx context.Context, chk *checker, msg jetstream.Msg) {
 	rep, err := w.check(ctx, chk, order)
 	key := order.payment().Key()
 	now = w.clock.Now()
+	if order.Trigger == triggerWebhook {
+		w.webhookChecks.note(key, now)
+	}
 	switch code := paybridge.ErrorCode(err); {
 	case ctx.Err() != nil:
 		msg.Nak() // shutting down: another instance takes it now
@@ -833,17 +837,63 @@ const (
 	webhookQuietSettled   = time.Minute
 )
 
-// webhookQuiet is how long a webhook trigger must wait before its check.
+// webhookQuiet is how long a webhook trigger must wait before its check:
+// the quiet period from the payment's last check, by its record or, for
+// one the record does not show (no record: the provider does not know the
+// payment; unknown words), by this instance's own webhook checks.
 func (w *watcher) webhookQuiet(ctx context.Context, order watchOrder, now time.Time) (time.Duration, error) {
-	e, found, err := w.claims.read(ctx, order.payment().Key(), false)
-	if err != nil || !found {
+	key := order.payment().Key()
+	last := w.webhookChecks.last(key)
+	e, found, err := w.claims.read(ctx, key, false)
+	if err != nil {
 		return 0, err
 	}
 	quiet := webhookQuietUnsettled
-	if e.status.Status().Terminal() {
-		quiet = webhookQuietSettled
+	if found {
+		if e.status.Status().Terminal() {
+			quiet = webhookQuietSettled
+		}
+		if checked := e.checkedAt(); checked.After(last) {
+			last = checked
+		}
 	}
-	return e.checkedAt().Add(quiet).Sub(now), nil
+	if last.IsZero() {
+		return 0, nil
+	}
+	return last.Add(quiet).Sub(now), nil
+}
+
+// webhookChecks remembers when this instance last checked a payment for a
+// webhook, by payment key, for the quiet period: a check whose answer
+// leaves no trace in the record would otherwise let every replay cost
+// calls. Bounded: past maxWebhookChecks entries, those older than the
+// longest quiet period go, and if none is, all do.
+type webhookChecks struct {
+	mu sync.Mutex
+	at map[string]time.Time
+}
+
+const maxWebhookChecks = 1 << 14
+
+func (c *webhookChecks) note(key string, at time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.at == nil {
+		c.at = make(map[string]time.Time)
+	}
+	if len(c.at) >= maxWebhookChecks {
+		maps.DeleteFunc(c.at, func(_ string, t time.Time) bool { return at.Sub(t) > webhookQuietSettled })
+		if len(c.at) >= maxWebhookChecks {
+			clear(c.at)
+		}
+	}
+	c.at[key] = at
+}
+
+func (c *webhookChecks) last(key string) time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.at[key]
 }
 
 // check asks about a watched payment. A permanent answer (no such payment,
