@@ -24,6 +24,16 @@ func TestReadEnvelope(t *testing.T) {
 		}
 		return h
 	}
+	ce := nats.Header{"Content-Type": {"application/cloudevents+json"}}
+	withMembers := func(members string) string {
+		return `{"specversion":"1.0","id":"e-1","source":"urn:test","type":"t",` + members + `}`
+	}
+	// The base64 of slashes holds "/", which a JSON writer may escape.
+	const slashes = `{"provider":"coinbar","payment_id":"a??>b"}`
+	escapedBase64 := strings.ReplaceAll(base64.StdEncoding.EncodeToString([]byte(slashes)), "/", `\/`)
+	if !strings.Contains(escapedBase64, `\/`) {
+		t.Fatal("the data's base64 has no slash to escape")
+	}
 	cases := []struct {
 		name        string
 		header      nats.Header
@@ -61,6 +71,23 @@ func TestReadEnvelope(t *testing.T) {
 		{name: "CloudEvents 0.3", header: binary("ce-specversion", "0.3"), body: request, mode: `error: specversion must be "1.0", got "0.3"`},
 		{name: "binary without an id", header: binary("ce-id", ""), body: request, mode: "error: id is required (missing ce-id header)"},
 		{name: "binary with a blank subject", header: binary("ce-subject", "%20"), body: request, mode: "error: ce-subject header: if present, MUST be a non-empty string"},
+		// Any +json type is JSON, in this mode as in the binary one (sdk-go's
+		// reader knows only a few exact types, and wanted a string).
+		{name: "structured, another +json type", header: ce, body: withMembers(`"datacontenttype":"application/vnd.acme+json","data":` + request),
+			mode: "structured", contentType: "application/vnd.acme+json", data: request},
+		{name: "structured, a +json type with parameters", header: ce,
+			body: withMembers(`"datacontenttype":"application/merge-patch+json; charset=utf-8","data":` + request),
+			mode: "structured", contentType: "application/merge-patch+json; charset=utf-8", data: request},
+		// data_base64 as PHP's json_encode writes it, "/" escaped: read alike
+		// whatever the order of its members.
+		{name: "data_base64 escaped, no datacontenttype", header: ce, body: withMembers(`"data_base64":"` + escapedBase64 + `"`),
+			mode: "structured", data: slashes},
+		{name: "data_base64 escaped, datacontenttype after", header: ce,
+			body: withMembers(`"data_base64":"` + escapedBase64 + `","datacontenttype":"application/json"`),
+			mode: "structured", contentType: "application/json", data: slashes},
+		{name: "data_base64 escaped, datacontenttype before", header: ce,
+			body: withMembers(`"datacontenttype":"application/json","data_base64":"` + escapedBase64 + `"`),
+			mode: "structured", contentType: "application/json", data: slashes},
 		{name: "structured without a JSON object", header: nats.Header{"Content-Type": {"application/cloudevents+json"}}, body: request,
 			mode: `error: specversion is required (missing "specversion" attribute)`},
 	}

@@ -57,8 +57,8 @@ func readStructured(body []byte) (*cloudevent.Event, error) {
 		return nil, invalid("datacontenttype %s is not JSON, so data must be a string, got %s", quote(s.contentType), s.data)
 	}
 	in := body
-	if s.nulls {
-		in = s.withoutNulls()
+	if s.nulls || s.dataBase64 || s.jsonUnknownToSDK() {
+		in = s.forSDK()
 	}
 	ev := new(cloudevent.Event)
 	var rerr error
@@ -71,6 +71,9 @@ func readStructured(body []byte) (*cloudevent.Event, error) {
 			return nil, invalid("data_base64 is not base64: %v", rerr)
 		}
 		return nil, invalid("structured event: %s", brief(rerr))
+	}
+	if s.jsonUnknownToSDK() {
+		ev.SetDataContentType(s.contentType)
 	}
 	if err := validate(ev, structuredName); err != nil {
 		return nil, err
@@ -195,9 +198,23 @@ func (s *structuredScan) add(name string, raw json.RawMessage, seen map[string]b
 	return nil
 }
 
-// withoutNulls is the event again without its null members, which sdk-go's
-// reader does not all take as absent.
-func (s *structuredScan) withoutNulls() []byte {
+// jsonUnknownToSDK reports whether the event's datacontenttype is JSON
+// (any +json type, parameters or not) but not one of the few exact types
+// sdk-go's reader takes for JSON, which then wants data to be a string.
+func (s *structuredScan) jsonUnknownToSDK() bool {
+	switch s.contentType {
+	case "", cloudevent.ApplicationJSON, cloudevent.TextJSON, cloudevent.ApplicationCloudEventsJSON, cloudevent.ApplicationCloudEventsBatchJSON:
+		return false
+	}
+	return s.data != "" && s.data != "string" && IsJSONMediaType(s.contentType)
+}
+
+// forSDK is the event again as sdk-go's reader reads it right: without
+// its null members, which it does not all take as absent; with a JSON
+// datacontenttype it does not know named application/json (the caller
+// sets the real one back); and with data_base64 unescaped, which it
+// decodes escapes and all ("\/") unless a datacontenttype comes first.
+func (s *structuredScan) forSDK() []byte {
 	b := []byte{'{'}
 	for i, m := range s.members {
 		if i > 0 {
@@ -207,7 +224,17 @@ func (s *structuredScan) withoutNulls() []byte {
 		b = append(b, '"')
 		b = append(b, m.name...)
 		b = append(b, '"', ':')
-		b = append(b, m.raw...)
+		switch {
+		case m.name == "datacontenttype" && s.jsonUnknownToSDK():
+			b = append(b, `"application/json"`...)
+		case m.name == "data_base64":
+			// Written again by encoding/json, which escapes nothing of
+			// base64's alphabet (and anything else a lying value holds).
+			q, _ := json.Marshal(unquote(m.raw))
+			b = append(b, q...)
+		default:
+			b = append(b, m.raw...)
+		}
 	}
 	return append(b, '}')
 }
