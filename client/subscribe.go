@@ -215,7 +215,7 @@ func (c *Client) durableConsumer(ctx context.Context, durable string, subjects [
 			return nil, fmt.Errorf("consumer %s has ack policy %s, and JetStream cannot change it to the explicit acks Subscribe needs: "+
 				"delete the consumer (nats consumer rm %s %s) or subscribe with another durable name", durable, cfg.AckPolicy, c.eventStream, durable)
 		}
-		if slices.Equal(filterSubjects(cfg), subjects) {
+		if sameSubjects(filterSubjects(cfg), subjects) {
 			return existing, nil
 		}
 	case !errors.Is(err, jetstream.ErrConsumerNotFound):
@@ -228,6 +228,14 @@ func (c *Client) durableConsumer(ctx context.Context, durable string, subjects [
 		cfg.FilterSubjects = subjects
 	}
 	return c.js.CreateOrUpdateConsumer(ctx, c.eventStream, cfg)
+}
+
+// sameSubjects reports whether two filters name the same subjects, in any
+// order: an operator who created the durable may have listed them
+// otherwise, and an update it need not have would need the CREATE
+// permission the contract lets a deployment withhold.
+func sameSubjects(a, b []string) bool {
+	return slices.Equal(slices.Sorted(slices.Values(a)), slices.Sorted(slices.Values(b)))
 }
 
 // filterSubjects is a consumer's filter, however it is written.

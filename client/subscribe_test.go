@@ -291,6 +291,28 @@ func TestSubscribeJoinsAnExistingConsumerAsItIs(t *testing.T) {
 	}
 }
 
+// A durable consumer made by hand whose filter lists Subscribe's subjects
+// in another order is joined with no update (which a deployment that
+// withholds the CREATE permission, as the contract suggests, would refuse).
+func TestSubscribeJoinsAConsumerWhoseFilterIsInAnotherOrder(t *testing.T) {
+	w := newBridge(t, bridge.Config{})
+	js, err := jetstream.New(w.nc)
+	must(t, err)
+	_, err = js.CreateOrUpdateConsumer(t.Context(), client.DefaultEventStream, jetstream.ConsumerConfig{
+		Durable: "billing", FilterSubjects: []string{"payments.watch.expired", "payments.status.changed"},
+		AckPolicy: jetstream.AckExplicitPolicy,
+	})
+	must(t, err)
+	spy, err := w.nc.SubscribeSync("$JS.API.CONSUMER.CREATE.>")
+	must(t, err)
+	c := newClient(t, w.nc)
+	subscribe(t, c, "billing", func(context.Context, events.Event) error { return nil }, client.WithWatchExpired())
+	must(t, w.nc.Flush())
+	if n, _, err := spy.Pending(); err != nil || n != 0 {
+		t.Fatalf("%d consumer create or update requests (%v), want none", n, err)
+	}
+}
+
 // A durable consumer made by hand with another ack policy cannot be
 // changed to explicit acks (the server refuses with err_code 10012):
 // Subscribe says so, naming the consumer and what to do, and leaves the
