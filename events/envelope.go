@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	cloudevent "github.com/cloudevents/sdk-go/v2/event"
@@ -360,7 +361,31 @@ func quote(s string) string {
 
 // brief is an error's text cut to 100 bytes: library errors may quote the
 // input whole.
-func brief(err error) string { return cut(err.Error(), 100) }
+func brief(err error) string { return cut(escapeControls(err.Error()), 100) }
+
+// escapeControls writes the control characters, line and paragraph
+// separators and invalid bytes of s as Go escapes: sdk-go's messages quote
+// a refused value raw ("cannot parse uri ref: x\r\n…"), and a reason may
+// travel in a header and a log line.
+func escapeControls(s string) string {
+	if !strings.ContainsFunc(s, unprintable) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if unprintable(r) {
+			q := strconv.QuoteRune(r)
+			b.WriteString(q[1 : len(q)-1])
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+func unprintable(r rune) bool {
+	return unicode.IsControl(r) || r == '\u2028' || r == '\u2029' || r == utf8.RuneError
+}
 
 // cut shortens s to at most limit bytes, on a rune boundary, marking the cut.
 func cut(s string, limit int) string {

@@ -241,4 +241,11 @@ func TestReadEnvelopeReasonsAreShort(t *testing.T) {
 			t.Errorf("%s: reason is %d bytes: %.300s", name, len(bad.Reason), bad.Reason)
 		}
 	}
+	// Nor is what they quote raw: no line breaks or other controls.
+	_, err := events.ReadEnvelope(nats.Header{"Content-Type": {"application/cloudevents+json"}},
+		[]byte(`{"specversion":"1.0","id":"e","type":"t","source":"x\r\nsecret=abc\u2028 %zz"}`))
+	var bad *events.InvalidEventError
+	if !errors.As(err, &bad) || strings.ContainsAny(bad.Reason, "\r\n\u2028") {
+		t.Errorf("a bad source's reason: %q (%v)", bad.Reason, err)
+	}
 }
