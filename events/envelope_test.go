@@ -200,6 +200,7 @@ func TestReadEnvelopeStructuredStrictness(t *testing.T) {
 		{"blank id", head[:len(head)-len(`"id":"e","source":"s","type":"t",`)] + `"id":"  ","source":"s","type":"t"}`, `id is required (missing "id" attribute)`},
 		{"bad source", head[:len(head)-len(`"source":"s","type":"t",`)] + `"source":"%zz","type":"t"}`, "structured event: cannot parse uri ref"},
 		{"bad time", head + `"time":"yesterday"}`, "structured event: "},
+		{"bad dataschema", head + `"dataschema":"http://[::1"}`, `dataschema "http://[::1" is not a URI`},
 		{"invalid UTF-8", head + "\"subject\":\"\xff\"}", `"subject" attribute: not valid UTF-8`},
 	} {
 		t.Run(c.name, func(t *testing.T) {

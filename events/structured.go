@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -74,6 +75,11 @@ func readStructured(body []byte) (*cloudevent.Event, error) {
 	}
 	if s.jsonUnknownToSDK() {
 		ev.SetDataContentType(s.contentType)
+	}
+	if s.has("dataschema") && ev.DataSchema() == "" {
+		// sdk-go drops a dataschema it cannot parse; the binary mode
+		// refuses it.
+		return nil, invalid("dataschema %s is not a URI", quote(s.value("dataschema")))
 	}
 	if err := validate(ev, structuredName); err != nil {
 		return nil, err
@@ -196,6 +202,21 @@ func (s *structuredScan) add(name string, raw json.RawMessage, seen map[string]b
 	}
 	s.members = append(s.members, member{name, raw})
 	return nil
+}
+
+// has reports whether the event has the member name, not null.
+func (s *structuredScan) has(name string) bool {
+	return slices.ContainsFunc(s.members, func(m member) bool { return m.name == name })
+}
+
+// value is the string value of the member name, "" if absent.
+func (s *structuredScan) value(name string) string {
+	for _, m := range s.members {
+		if m.name == name {
+			return unquote(m.raw)
+		}
+	}
+	return ""
 }
 
 // jsonUnknownToSDK reports whether the event's datacontenttype is JSON
