@@ -59,6 +59,7 @@ type Dir struct {
 	mu       sync.RWMutex
 	byName   map[string]*set   // by provider
 	problems map[string]string // by account directory: the problem logged last
+	shared   map[string]string // by provider: the accounts sharing a webhook credential, as logged last
 }
 
 // set is one provider's accounts.
@@ -89,7 +90,7 @@ func Open(cfg Config) (*Dir, error) {
 	case !info.IsDir():
 		return nil, fmt.Errorf("accounts directory %s: not a directory", cfg.Root)
 	}
-	d := &Dir{cfg: cfg, transports: map[string]*http.Transport{}, byName: map[string]*set{}, problems: map[string]string{}}
+	d := &Dir{cfg: cfg, transports: map[string]*http.Transport{}, byName: map[string]*set{}, problems: map[string]string{}, shared: map[string]string{}}
 	for _, p := range cfg.Providers {
 		d.transports[p.Name] = providers.PooledTransport()
 	}
@@ -141,6 +142,7 @@ func (d *Dir) reload(p providers.Descriptor, secrets []string) []string {
 	old := d.byName[p.Name]
 	d.mu.RUnlock()
 	next := &set{accounts: map[string]*account{}, webhook: map[[32]byte]string{}}
+	shared := map[[32]byte][]string{} // webhook credentials of more than one account
 	for _, e := range entries {
 		name := e.Name()
 		if strings.HasPrefix(name, ".") { // a Secret volume's own ..data and the like
@@ -162,13 +164,48 @@ func (d *Dir) reload(p providers.Descriptor, secrets []string) []string {
 		d.solved(accountDir)
 		next.accounts[name] = a
 		if r, ok := a.client.(paybridge.WebhookReceiver); ok && r.WebhookSecret() != "" {
-			next.webhook[sha256.Sum256([]byte(r.WebhookSecret()))] = name
+			sum := sha256.Sum256([]byte(r.WebhookSecret()))
+			if other, taken := next.webhook[sum]; taken {
+				shared[sum] = append(shared[sum], other)
+				delete(next.webhook, sum)
+			}
+			if shared[sum] != nil {
+				shared[sum] = append(shared[sum], name)
+				continue
+			}
+			next.webhook[sum] = name
 		}
 	}
 	d.mu.Lock()
 	d.byName[p.Name] = next
 	d.mu.Unlock()
+	d.reportShared(p.Name, shared)
 	return secrets
+}
+
+// reportShared logs, when it changes, which of provider's accounts share
+// a webhook credential: a callback with it cannot say whose payment it
+// is, so it is refused rather than checked with one of the accounts'
+// keys (whose provider would answer that it has no such payment).
+func (d *Dir) reportShared(provider string, shared map[[32]byte][]string) {
+	groups := make([]string, 0, len(shared))
+	for _, names := range shared {
+		groups = append(groups, strings.Join(names, ", "))
+	}
+	slices.Sort(groups)
+	now := strings.Join(groups, "; ")
+	d.mu.Lock()
+	before := d.shared[provider]
+	d.shared[provider] = now
+	d.mu.Unlock()
+	switch {
+	case now == before:
+	case now != "":
+		d.cfg.Logger.Error("merchant accounts share a webhook credential: their webhooks are refused until each has its own",
+			"provider", provider, "accounts", now)
+	default:
+		d.cfg.Logger.Info("merchant accounts no longer share a webhook credential", "provider", provider)
+	}
 }
 
 // read reads one account's files and builds its client; it returns

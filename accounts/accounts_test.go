@@ -159,6 +159,32 @@ func TestDirFindsTheAccountOfAWebhook(t *testing.T) {
 	}
 }
 
+// Accounts that share a webhook credential cannot be told apart by a
+// callback: it is refused (checked with either account's key, the other's
+// payment would be answered not found and dropped), and an error names
+// them; an account with its own credential is found as before.
+func TestDirRefusesAWebhookCredentialSharedByAccounts(t *testing.T) {
+	root := t.TempDir()
+	tree(t, root, map[string]string{
+		"muvinai/shop-a/api-key": "mv-a", "muvinai/shop-a/webhook-token": "tok",
+		"muvinai/shop-b/api-key": "mv-b", "muvinai/shop-b/webhook-token": "tok",
+		"muvinai/shop-c/api-key": "mv-c", "muvinai/shop-c/webhook-token": "tok",
+		"muvinai/shop-d/api-key": "mv-d", "muvinai/shop-d/webhook-token": "tok-d",
+	})
+	var logs testkit.SyncBuffer
+	d := open(t, root, &logs, nil)
+	if name, ok := d.WebhookAccount("muvinai", "tok"); ok {
+		t.Errorf("a credential of three accounts selected %s", name)
+	}
+	if name, ok := d.WebhookAccount("muvinai", "tok-d"); !ok || name != "shop-d" {
+		t.Errorf("shop-d's own credential: %q, %t", name, ok)
+	}
+	if log := logs.String(); !strings.Contains(log, "share a webhook credential") || !strings.Contains(log, "shop-a, shop-b, shop-c") ||
+		strings.Contains(log, "tok") {
+		t.Errorf("logs: %s", log)
+	}
+}
+
 // An account's files replaced as a Kubernetes Secret volume replaces them
 // (a new hidden directory, the ..data link swapped) are read again on the
 // next reload: the rotated key is in use and the old one is not; an added
