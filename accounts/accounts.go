@@ -18,6 +18,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 
 	"github.com/paybridge/paybridge"
 	"github.com/paybridge/paybridge/bridge"
@@ -247,6 +248,10 @@ func readAccount(p providers.Descriptor, dir string) (providers.Credentials, bri
 			return nil, bridge.Rate{}, err
 		case v == "" && c.Required:
 			return nil, bridge.Rate{}, fmt.Errorf("the file %s is empty", filepath.Join(dir, c.Name))
+		case strings.ContainsFunc(v, unicode.IsControl):
+			// A second line break, a tab: the provider's client would
+			// refuse it without naming the file.
+			return nil, bridge.Rate{}, fmt.Errorf("the file %s holds a control character (one trailing line break is allowed)", filepath.Join(dir, c.Name))
 		}
 		creds[c.Name] = v
 	}

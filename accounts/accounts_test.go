@@ -72,6 +72,9 @@ func TestDirReadsEachAccountAndRefusesTheBadOnes(t *testing.T) {
 		"coinbar/bad-rate/api-key":     "cb-c",
 		"coinbar/bad-rate/rate":        "fast",
 		"coinbar/bad name/api-key":     "cb-d",
+		"coinbar/two-lines/api-key":    "cb-f\n\n",
+		"coinbar/tab/api-key":          "cb-g",
+		"coinbar/tab/secret-key":       "s\x01",
 		"coinbar/.hidden/api-key":      "cb-e",
 		"muvinai/shop-a/api-key":       "mv-a\n",
 		"muvinai/shop-a/webhook-token": "tok-a\n",
@@ -93,7 +96,7 @@ func TestDirReadsEachAccountAndRefusesTheBadOnes(t *testing.T) {
 	if got := webhookSecret(t, d, "muvinai", "shop-a"); got != "tok-a" {
 		t.Errorf("muvinai shop-a's webhook token %q", got)
 	}
-	for _, refused := range []string{"no-key", "bad-rate", "bad name", ".hidden"} {
+	for _, refused := range []string{"no-key", "bad-rate", "bad name", ".hidden", "two-lines", "tab"} {
 		if _, ok := d.Account("coinbar", refused); ok {
 			t.Errorf("account %q was taken", refused)
 		}
@@ -102,6 +105,8 @@ func TestDirReadsEachAccountAndRefusesTheBadOnes(t *testing.T) {
 		filepath.Join(root, "coinbar", "no-key", "api-key") + " is missing",
 		filepath.Join(root, "coinbar", "bad-rate", "rate"),
 		"bad name",
+		filepath.Join(root, "coinbar", "two-lines", "api-key") + " holds a control character",
+		filepath.Join(root, "coinbar", "tab", "secret-key") + " holds a control character",
 	} {
 		if countLines(logs.String(), want) != 1 {
 			t.Errorf("the log does not say %q once:\n%s", want, logs.String())
