@@ -712,6 +712,20 @@ func TestWebhooksTriggerACheckAndForgedOnesDoNot(t *testing.T) {
 	}
 }
 
+// A webhook for a provider this bridge does not serve is answered 503 with
+// a JSON reason, as the contract's table says: nothing here can check its
+// credential, and the provider retries.
+func TestWebhookOfAProviderNotEnabledIsUnavailable(t *testing.T) {
+	e := newEnv(t)
+	b := e.startBridge(bridge.Config{}, e.providers()[0]) // CoinbarPay only
+	code, resp := post(t, webhookServer(t, b)+"/webhooks/muvinai?token="+muvinaiWebhookToken, nil,
+		`{"entity_type":"payment_request","entity_id":"pr_1"}`)
+	var body struct{ Error string }
+	if code != http.StatusServiceUnavailable || json.Unmarshal([]byte(resp), &body) != nil || !strings.Contains(body.Error, `"muvinai" is not enabled`) {
+		t.Fatalf("%d %s", code, resp)
+	}
+}
+
 func TestWebhookBodyProblemsAreBadRequests(t *testing.T) {
 	e := newEnv(t)
 	b := e.startBridge(bridge.Config{})

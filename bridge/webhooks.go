@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/paybridge/paybridge"
 	"github.com/paybridge/paybridge/events"
 	"github.com/paybridge/paybridge/internal/jsonscan"
+	"github.com/paybridge/paybridge/providers"
 )
 
 // maxWebhookBytes is the largest webhook body read (1 MiB).
@@ -28,6 +30,12 @@ const maxWebhookBytes = 1 << 20
 // JetStream, and the status then comes from the provider's API.
 func (b *Bridge) Webhooks() http.Handler {
 	mux := http.NewServeMux()
+	// Any other provider: one this bridge does not serve (docs/contract.md,
+	// "Webhook answers"), so nothing can check the callback's credential.
+	mux.HandleFunc("POST /webhooks/{provider}", func(w http.ResponseWriter, r *http.Request) {
+		writeWebhook(w, http.StatusServiceUnavailable, map[string]any{
+			"error": fmt.Sprintf("provider %q is not enabled on this bridge", providers.Truncate(r.PathValue("provider"), 40))})
+	})
 	for _, name := range b.checker.merchants.providers {
 		if receiver := b.checker.merchants.receiver(name); receiver != nil {
 			mux.HandleFunc("POST /webhooks/"+name, func(w http.ResponseWriter, r *http.Request) {

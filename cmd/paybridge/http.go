@@ -102,7 +102,11 @@ func (s *server) webhookRoutes() http.Handler {
 	mux.Handle("/webhooks/", closeOnRefusal(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := s.webhooks.Load()
 		if h == nil {
-			writeText(w, http.StatusServiceUnavailable, "not ready: starting")
+			// Nothing can check a callback's credential yet: the
+			// provider retries.
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte(`{"error":"not ready: starting"}` + "\n"))
 			return
 		}
 		(*h).ServeHTTP(w, r)

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -171,6 +172,17 @@ func TestServeWaitsForNATS(t *testing.T) {
 	}
 	if code, _ := httpGet(t, base+"/healthz"); code != http.StatusOK {
 		t.Errorf("/healthz before NATS: %d", code)
+	}
+	// A webhook cannot be taken yet: 503, with the JSON error every
+	// webhook answer has.
+	resp, err := http.Post(base+"/webhooks/coinbar", "application/json", strings.NewReader(`{"payment_request_id_client":"p"}`))
+	must(t, err)
+	hook, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	must(t, err)
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Content-Type") != "application/json" ||
+		strings.TrimSpace(string(hook)) != `{"error":"not ready: starting"}` {
+		t.Errorf("a webhook before NATS: %d %s %q", resp.StatusCode, resp.Header.Get("Content-Type"), hook)
 	}
 
 	ns := &natsServer{t: t, storeDir: t.TempDir()}
