@@ -69,16 +69,19 @@ func TextProblem(b []byte, minBytes, maxBytes int) string {
 }
 
 // PaymentIDProblem says what keeps b from being a payment id: TextProblem
-// within MaxPaymentIDBytes, and not a dot segment, since a provider's status
-// URL has the id as a path segment, and "." or ".." would name another path
-// however it is escaped. Every other id, "../x" or "a.b.*>" included, is
+// within MaxPaymentIDBytes, not only white space, and not a dot segment,
+// since a provider's status URL has the id as a path segment, and "." or
+// ".." would name another path however it is escaped. Every other id, "../x" or "a.b.*>" included, is
 // valid and is encoded where it is used. "" when nothing keeps it.
 func PaymentIDProblem(b []byte) string {
 	if p := TextProblem(b, 1, MaxPaymentIDBytes); p != "" {
 		return p
 	}
-	if id := string(b); id == "." || id == ".." {
+	switch id := string(b); {
+	case id == "." || id == "..":
 		return fmt.Sprintf("%q is a dot segment, which cannot be put in a provider URL path", id)
+	case strings.TrimSpace(id) == "":
+		return "is only white space, which names no payment (nor can it be an event's subject)"
 	}
 	return ""
 }

@@ -42,6 +42,7 @@ type requestCase struct {
 const (
 	byteLimits   = "the schema counts characters, the decoder bytes"
 	dotSegments  = "dot segments are the decoder's rule"
+	blankIDs     = "an id of only white space is the decoder's rule"
 	maxAgeRange  = "the schema checks duration syntax, not range"
 	controlChars = "the schema forbids control characters only in payment_id"
 	notText      = "encoding/json turns invalid UTF-8 and lone surrogates into U+FFFD"
@@ -254,6 +255,10 @@ func checkRequestCases() []requestCase {
 			wantErr: []string{`payment_id: ".." is a dot segment`}, schemaAccepts: dotSegments},
 		{name: "payment_id escaped dot dot", body: withID(`\u002e\u002E`),
 			wantErr: []string{`payment_id: ".." is a dot segment`}, schemaAccepts: dotSegments},
+		{name: "payment_id of spaces", body: withID("   "),
+			wantErr: []string{"payment_id: is only white space"}, schemaAccepts: blankIDs},
+		{name: "payment_id of a no-break space", body: withID(`\u00a0`),
+			wantErr: []string{"payment_id: is only white space"}, schemaAccepts: blankIDs},
 
 		// max_age.
 		{name: "negative max_age", body: `{"provider":"coinbar","payment_id":"p","max_age":"-5s"}`,
