@@ -143,20 +143,29 @@ func (m *merchants) receiver(provider string) paybridge.WebhookReceiver {
 
 // webhookAccount finds the account a callback's credential belongs to:
 // the default account's (compared in constant time), else the one of
-// Accounts (looked up in constant time, whatever their number).
-func (m *merchants) webhookAccount(provider, credential string) (string, bool) {
+// Accounts (looked up in constant time, whatever their number). A
+// credential of the default account that an account of Accounts has too
+// says whose payment the callback names no more than one two accounts
+// share: it is refused, and shared names that account.
+func (m *merchants) webhookAccount(provider, credential string) (account string, ok bool, shared string) {
 	if credential == "" {
-		return "", false
+		return "", false, ""
 	}
 	if d := m.defaults[provider]; d != nil {
 		if r, ok := d.client.(paybridge.WebhookReceiver); ok && paybridge.SameSecret(credential, r.WebhookSecret()) {
-			return "", true
+			if m.accounts != nil {
+				if name, also := m.accounts.WebhookAccount(provider, credential); also {
+					return "", false, name
+				}
+			}
+			return "", true, ""
 		}
 	}
 	if m.accounts == nil {
-		return "", false
+		return "", false, ""
 	}
-	return m.accounts.WebhookAccount(provider, credential)
+	account, ok = m.accounts.WebhookAccount(provider, credential)
+	return account, ok, ""
 }
 
 // count is how many accounts provider has, for the gauge.

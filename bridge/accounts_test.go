@@ -259,6 +259,22 @@ func TestOneAccountsSpentBudgetLeavesTheOthersWorking(t *testing.T) {
 	}
 }
 
+// A callback whose credential the default account and a merchant account
+// share cannot say whose payment it names: it is refused, not checked with
+// the default account's key (whose provider would answer not found).
+func TestWebhookOfACredentialTheDefaultAccountSharesIsRefused(t *testing.T) {
+	w := startAccountsWorld(t, fastWatches(bridge.Config{}))
+	w.accounts.set("shop-c", coinbarClientID, bridge.Rate{})
+	code, resp := post(t, webhookServer(t, w.b)+"/webhooks/coinbar", http.Header{"SERVICE_CLIENT_ID": {coinbarClientID}},
+		`{"payment_request_id_client":"hooked"}`)
+	if code != http.StatusUnauthorized {
+		t.Fatalf("a callback with a shared credential: %d %s", code, resp)
+	}
+	if w.e.watches() != 0 {
+		t.Fatal("a trigger was stored")
+	}
+}
+
 // A CoinbarPay callback selects the account whose client id it carries;
 // the trigger checks the payment with that account's key, and its event
 // carries the account.

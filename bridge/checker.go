@@ -81,13 +81,16 @@ func (c *checker) check(ctx context.Context, req CheckRequest, patient bool) (re
 		if req.Watch {
 			// Provider errors re-schedule a watch (docs/contract.md,
 			// "Watches"): it is stored all the same, and its first poll
-			// retries the check. When it cannot be, the reply says so,
-			// rather than the check's error, which would let the caller
-			// take the watch for stored.
+			// retries the check. When it cannot be, a retryable error's
+			// reply says so instead, which would let the caller take the
+			// watch for stored; an answer that will not change by asking
+			// again (payment not found) stays the reply.
 			if _, werr := c.watches.Start(ctx, pay); werr != nil {
 				c.log.Warn("watch not stored after a failed check", "provider", pay.Provider, "account", pay.Account,
 					"payment_id", pay.ID, "check_error", err, "error", werr)
-				return paybridge.Reply{}, internalError(werr)
+				if paybridge.ErrorCode(err).Retryable() {
+					return paybridge.Reply{}, internalError(werr)
+				}
 			}
 		}
 		return paybridge.Reply{}, err

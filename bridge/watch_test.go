@@ -883,8 +883,9 @@ func TestWatchingAWatchedPaymentAgainTakesNoRoom(t *testing.T) {
 }
 
 // A watch ended early by the provider's permanent answers is taken out of
-// the status record: replies stop saying the payment is watched (a watch
-// that reaches its deadline needs nothing: watch_until is then past).
+// the status record before its watch-expired event is published: no reply
+// after the event says the payment is watched (a watch that reaches its
+// deadline needs nothing: watch_until is then past).
 func TestAWatchEndedByPermanentAnswersIsNoLongerReported(t *testing.T) {
 	e := newEnv(t)
 	e.startBridge(fastWatches(bridge.Config{}))
@@ -892,9 +893,11 @@ func TestAWatchEndedByPermanentAnswersIsNoLongerReported(t *testing.T) {
 	if !e.watchCheck("coinbar", "deleted").Watching {
 		t.Fatal("not watched")
 	}
+	expired, err := e.nc.SubscribeSync("payments.watch.expired")
+	must(t, err)
 	must(t, e.coinbar.Fault("deleted", fake.Fault{Times: 1000, Status: http.StatusNotFound}))
-	if ev := e.watchExpired(); ev.Data.Reason != "payment_not_found" {
-		t.Fatalf("watch-expired reason %q", ev.Data.Reason)
+	if _, err := expired.NextMsg(10 * time.Second); err != nil {
+		t.Fatalf("no watch-expired event: %v", err)
 	}
 	body, err := json.Marshal(map[string]any{"provider": "coinbar", "payment_id": "deleted"})
 	must(t, err)
@@ -917,6 +920,12 @@ func TestAFailedCheckWhoseWatchIsNotStoredSaysSo(t *testing.T) {
 	r := e.check(map[string]any{"provider": "coinbar", "payment_id": "b", "watch": true})
 	if r.Err == nil || r.Err.Error.Code != paybridge.CodeOverloaded {
 		t.Fatalf("reply %s; the stream holds %d watches", r.Raw, e.watches())
+	}
+	// An answer that asking again will not change stays the reply: a
+	// retryable overloaded would have the caller (or the intake) ask again.
+	r = e.check(map[string]any{"provider": "coinbar", "payment_id": "nobody", "watch": true})
+	if r.Err == nil || r.Err.Error.Code != paybridge.CodePaymentNotFound {
+		t.Fatalf("a payment the provider does not know: %s", r.Raw)
 	}
 }
 

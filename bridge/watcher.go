@@ -999,6 +999,15 @@ func (w *watcher) expire(ctx context.Context, msg jetstream.Msg, order watchOrde
 			Status: paybridge.StatusUnknown, ObservedAt: w.clock.Now()}
 	}
 	data.Reason = reason
+	if reason != expiredAtDeadline && found {
+		// Out of the record before the event says the watch ended, so
+		// that no reply after it says watching.
+		if err := w.claims.unmarkWatched(ctx, pay.Key(), order.Deadline); err != nil {
+			w.log.Warn("ended watch not taken out of the status record; will retry", "key", pay.Key(), "error", err)
+			msg.NakWithDelay(w.schedule[0])
+			return
+		}
+	}
 	id := pay.watchExpiredID(order.Deadline)
 	ev := events.NewWatchExpired(id, data)
 	ev.Time = w.clock.Now() // the event is the expiry; its data, the last known status
@@ -1013,9 +1022,6 @@ func (w *watcher) expire(ctx context.Context, msg jetstream.Msg, order watchOrde
 	outcome := "expired"
 	if reason != expiredAtDeadline {
 		outcome = reason
-		if err := w.claims.unmarkWatched(ctx, pay.Key(), order.Deadline); err != nil {
-			w.log.Warn("ended watch not taken out of the status record", "key", pay.Key(), "error", err)
-		}
 	}
 	w.metrics.watchesEnded.WithLabelValues(outcome).Inc()
 	w.log.Info("watch expired", "provider", order.Provider, "account", order.Account, "payment_id", order.PaymentID,

@@ -51,7 +51,11 @@ func (b *Bridge) Webhooks() http.Handler {
 func (b *Bridge) webhook(w http.ResponseWriter, r *http.Request, provider string, receiver paybridge.WebhookReceiver) {
 	outcome := "stored"
 	defer func() { b.metrics.webhooks.WithLabelValues(provider, outcome).Inc() }()
-	account, ok := b.checker.merchants.webhookAccount(provider, receiver.WebhookCredential(r))
+	account, ok, shared := b.checker.merchants.webhookAccount(provider, receiver.WebhookCredential(r))
+	if shared != "" {
+		b.cfg.Logger.Error("webhook refused: the default account and a merchant account share its credential; give each its own",
+			"provider", provider, "account", shared)
+	}
 	if !ok {
 		outcome = "unauthorized"
 		writeWebhook(w, http.StatusUnauthorized, map[string]any{"error": "unauthorized"})
