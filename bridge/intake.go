@@ -114,7 +114,10 @@ func (w *slotWaits) count(seq uint64) int {
 }
 
 // forget drops the waits of msg's check, which is done. It reads msg's
-// metadata only when there are waits to drop.
+// metadata only while this instance has counted waits of any check: none
+// but after a slot wait, and then until they are forgotten (a check whose
+// later deliveries went to another instance is forgotten only when the
+// count starts afresh, past maxSlotWaits).
 func (w *slotWaits) forget(msg jetstream.Msg) {
 	w.mu.Lock()
 	empty := len(w.bySeq) == 0

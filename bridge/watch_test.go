@@ -488,22 +488,45 @@ func TestARepeatingStepTooShortGoesBackToOneAtATime(t *testing.T) {
 // watch's next schedule and died before its ack, and that then ends the
 // watch (three answers that the payment does not exist), removes that
 // schedule too: else it fires, and the watch is checked and expired again.
+// The dead instance is the test: it takes the due message before the
+// bridge starts, and puts it back.
 func TestAWatchEndedByARedeliveryLeavesNoSchedule(t *testing.T) {
 	e := newEnv(t)
-	e.startBridge(bridge.Config{WatchSchedule: []time.Duration{100 * time.Millisecond, time.Minute}})
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	b, err := bridge.New(ctx, e.connect(), bridge.Config{WatchSchedule: []time.Duration{100 * time.Millisecond, time.Minute}}, e.providers()...)
+	must(t, err)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		b.Close(ctx)
+	})
 	now := time.Now().UTC()
 	data, err := json.Marshal(map[string]any{"provider": "coinbar", "payment_id": "nf", "since": now.Add(-time.Minute), "deadline": now.Add(time.Hour)})
 	must(t, err)
 	// The next schedule the instance stored before it died.
-	_, err = e.js.PublishMsg(t.Context(), newMsg("paybridge.watch.at.coinbar.nf", data,
+	_, err = e.js.PublishMsg(ctx, newMsg("paybridge.watch.at.coinbar.nf", data,
 		"Nats-Schedule", "@every 1m", "Nats-Schedule-Target", "paybridge.watch.coinbar.nf",
 		"Nats-Expected-Last-Subject-Sequence", "0", "Paybridge-Watch-Due", now.Add(time.Minute).Format(time.RFC3339Nano),
 		"Paybridge-Watch-Rechecks", "1", "Paybridge-Watch-Every", "1m"))
 	must(t, err)
-	// The one-shot due message, again.
-	_, err = e.js.PublishMsg(t.Context(), newMsg("paybridge.watch.coinbar.nf", data,
+	// The one-shot due message it had.
+	_, err = e.js.PublishMsg(ctx, newMsg("paybridge.watch.coinbar.nf", data,
 		"Paybridge-Watch-Due", now.Add(-time.Second).Format(time.RFC3339Nano), "Paybridge-Watch-Rechecks", "0"))
 	must(t, err)
+	cons, err := e.js.Consumer(ctx, "PAYMENT_WATCHES", "paybridge-watches-coinbar")
+	must(t, err)
+	batch, err := cons.Fetch(1, jetstream.FetchMaxWait(5*time.Second))
+	must(t, err)
+	taken := 0
+	for m := range batch.Messages() {
+		taken++
+		must(t, m.Nak())
+	}
+	if taken != 1 {
+		t.Fatalf("took %d due messages, want the one", taken)
+	}
+	must(t, b.Start())
 	if ev := e.watchExpired(); ev.Data.Reason != "payment_not_found" {
 		t.Fatalf("watch-expired reason %q", ev.Data.Reason)
 	}

@@ -757,10 +757,19 @@ func (w *watcher) end(ctx context.Context, msg jetstream.Msg, order watchOrder) 
 // unscheduled removes the watch's schedule, if one stands, and reports
 // whether it is gone; when it is not, msg is delivered again a first step
 // later, to try again. A repeating schedule stands while it fires; a
-// one-shot due message can find one too: its next, stored by an instance
-// that died before its ack, and the message was delivered again.
+// one-shot due message delivered again can find one too: its next, stored
+// by an instance that died before its ack. On its first delivery it
+// cannot, and costs no lookup.
 func (w *watcher) unscheduled(ctx context.Context, msg jetstream.Msg, order watchOrder) bool {
-	if order.Trigger != "" || w.unschedule(ctx, order) == nil {
+	if order.Trigger != "" {
+		return true
+	}
+	if order.Every == 0 {
+		if delivery, _ := deliveryOf(msg); delivery == 1 {
+			return true
+		}
+	}
+	if w.unschedule(ctx, order) == nil {
 		return true
 	}
 	msg.NakWithDelay(w.schedule[0])
