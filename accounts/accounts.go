@@ -67,6 +67,7 @@ type Dir struct {
 type set struct {
 	accounts map[string]*account // by account name
 	webhook  map[[32]byte]string // the SHA-256 of an account's webhook secret → its name
+	shared   map[[32]byte]string // the SHA-256 of a webhook secret several accounts have → their names
 }
 
 // account is one merchant account as read.
@@ -142,7 +143,7 @@ func (d *Dir) reload(p providers.Descriptor, secrets []string) []string {
 	d.mu.RLock()
 	old := d.byName[p.Name]
 	d.mu.RUnlock()
-	next := &set{accounts: map[string]*account{}, webhook: map[[32]byte]string{}}
+	next := &set{accounts: map[string]*account{}, webhook: map[[32]byte]string{}, shared: map[[32]byte]string{}}
 	shared := map[[32]byte][]string{} // webhook credentials of more than one account
 	for _, e := range entries {
 		name := e.Name()
@@ -176,6 +177,9 @@ func (d *Dir) reload(p providers.Descriptor, secrets []string) []string {
 			}
 			next.webhook[sum] = name
 		}
+	}
+	for sum, names := range shared {
+		next.shared[sum] = strings.Join(names, ", ")
 	}
 	d.mu.Lock()
 	d.byName[p.Name] = next
@@ -389,6 +393,9 @@ func (d *Dir) WebhookAccount(provider, credential string) (string, bool) {
 	s := d.byName[provider]
 	if s == nil {
 		return "", false
+	}
+	if names, shared := s.shared[sum]; shared {
+		return names, false // several accounts': whose, no callback can say
 	}
 	name, ok := s.webhook[sum]
 	return name, ok

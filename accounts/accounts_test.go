@@ -178,8 +178,8 @@ func TestDirRefusesAWebhookCredentialSharedByAccounts(t *testing.T) {
 	})
 	var logs testkit.SyncBuffer
 	d := open(t, root, &logs, nil)
-	if name, ok := d.WebhookAccount("muvinai", "tok"); ok {
-		t.Errorf("a credential of three accounts selected %s", name)
+	if name, ok := d.WebhookAccount("muvinai", "tok"); ok || name != "shop-a, shop-b, shop-c" {
+		t.Errorf("a credential of three accounts: %q, %t; want them named, and refused", name, ok)
 	}
 	if name, ok := d.WebhookAccount("muvinai", "tok-d"); !ok || name != "shop-d" {
 		t.Errorf("shop-d's own credential: %q, %t", name, ok)

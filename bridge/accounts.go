@@ -21,7 +21,9 @@ type Accounts interface {
 	Account(provider, name string) (Account, bool)
 	// WebhookAccount returns the name of provider's account whose webhook
 	// credential (CoinbarPay's client id, Muvinai's webhook token) is
-	// credential, comparing in constant time; false when none is.
+	// credential, comparing in constant time; false when none is, or when
+	// several accounts share it: then the name names them all, so that a
+	// callback with it is not taken for another account's (the default's).
 	WebhookAccount(provider, credential string) (string, bool)
 	// Count is how many accounts provider has now.
 	Count(provider string) int
@@ -154,7 +156,7 @@ func (m *merchants) webhookAccount(provider, credential string) (account string,
 	if d := m.defaults[provider]; d != nil {
 		if r, ok := d.client.(paybridge.WebhookReceiver); ok && paybridge.SameSecret(credential, r.WebhookSecret()) {
 			if m.accounts != nil {
-				if name, also := m.accounts.WebhookAccount(provider, credential); also {
+				if name, _ := m.accounts.WebhookAccount(provider, credential); name != "" {
 					return "", false, name
 				}
 			}
@@ -164,8 +166,10 @@ func (m *merchants) webhookAccount(provider, credential string) (account string,
 	if m.accounts == nil {
 		return "", false, ""
 	}
-	account, ok = m.accounts.WebhookAccount(provider, credential)
-	return account, ok, ""
+	if account, ok = m.accounts.WebhookAccount(provider, credential); !ok {
+		return "", false, ""
+	}
+	return account, true, ""
 }
 
 // count is how many accounts provider has, for the gauge.

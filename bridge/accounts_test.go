@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -57,12 +59,14 @@ func (a *testAccounts) Account(provider, name string) (bridge.Account, bool) {
 func (a *testAccounts) WebhookAccount(provider, credential string) (string, bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	var names []string
 	for name, c := range a.clients {
 		if provider == coinbar.Name && paybridge.SameSecret(credential, c.WebhookSecret()) {
-			return name, true
+			names = append(names, name)
 		}
 	}
-	return "", false
+	slices.Sort(names)
+	return strings.Join(names, ", "), len(names) == 1
 }
 
 func (a *testAccounts) Count(provider string) int {
@@ -264,11 +268,13 @@ func TestOneAccountsSpentBudgetLeavesTheOthersWorking(t *testing.T) {
 // the default account's key (whose provider would answer not found).
 func TestWebhookOfACredentialTheDefaultAccountSharesIsRefused(t *testing.T) {
 	w := startAccountsWorld(t, fastWatches(bridge.Config{}))
-	w.accounts.set("shop-c", coinbarClientID, bridge.Rate{})
-	code, resp := post(t, webhookServer(t, w.b)+"/webhooks/coinbar", http.Header{"SERVICE_CLIENT_ID": {coinbarClientID}},
-		`{"payment_request_id_client":"hooked"}`)
-	if code != http.StatusUnauthorized {
-		t.Fatalf("a callback with a shared credential: %d %s", code, resp)
+	url := webhookServer(t, w.b) + "/webhooks/coinbar"
+	for _, account := range []string{"shop-c", "shop-d"} { // one account, then two, share it
+		w.accounts.set(account, coinbarClientID, bridge.Rate{})
+		code, resp := post(t, url, http.Header{"SERVICE_CLIENT_ID": {coinbarClientID}}, `{"payment_request_id_client":"hooked"}`)
+		if code != http.StatusUnauthorized {
+			t.Fatalf("a callback with a credential shared up to %s: %d %s", account, code, resp)
+		}
 	}
 	if w.e.watches() != 0 {
 		t.Fatal("a trigger was stored")
