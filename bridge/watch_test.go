@@ -353,6 +353,18 @@ func (e *env) scheduleOf(key string) *jetstream.RawStreamMsg {
 	return m
 }
 
+// waitForSchedule waits until the payment key's schedule is pattern
+// ("@every 10s") and returns it.
+func (e *env) waitForSchedule(key, pattern string) *jetstream.RawStreamMsg {
+	e.t.Helper()
+	var m *jetstream.RawStreamMsg
+	testkit.WaitFor(e.t, 10*time.Second, "the schedule "+pattern, func() bool {
+		m = e.scheduleOf(key)
+		return m != nil && m.Header.Get("Nats-Schedule") == pattern
+	})
+	return m
+}
+
 // A watch on its last step waits on one repeating schedule, which fires
 // every step and stores nothing per re-check; once its next firing would
 // pass the deadline it is replaced by a check at the deadline, which ends
@@ -364,11 +376,7 @@ func TestAWatchOnItsLastStepRepeatsItsSchedule(t *testing.T) {
 		WatchDeadline: 25 * time.Second})
 	must(t, e.coinbar.Add(fake.Payment{ID: "rep", Amount: "1", Currency: "EUR", Steps: []fake.Step{{Status: "PENDING"}}}))
 	e.watchCheck("coinbar", "rep")
-	var sched *jetstream.RawStreamMsg
-	testkit.WaitFor(t, 10*time.Second, "the repeating schedule", func() bool {
-		sched = e.scheduleOf("coinbar.rep")
-		return sched != nil && sched.Header.Get("Nats-Schedule") == "@every 10s"
-	})
+	sched := e.waitForSchedule("coinbar.rep", "@every 10s")
 	calls := func() []time.Time { return e.calls.of("coinbar /coinbar/api/v2/pay/gateway/payment/rep/status") }
 	// The check, the re-check a second later, and the schedule's first
 	// firing, at about 11 s, which leaves it as it was.
@@ -415,10 +423,7 @@ func TestASettledWatchRemovesItsRepeatingSchedule(t *testing.T) {
 		{Status: "PENDING", Calls: 2}, {Status: "SUCCESS"},
 	}}))
 	e.watchCheck("coinbar", "rep")
-	testkit.WaitFor(t, 10*time.Second, "the repeating schedule", func() bool {
-		m := e.scheduleOf("coinbar.rep")
-		return m != nil && m.Header.Get("Nats-Schedule") == "@every 10s"
-	})
+	e.waitForSchedule("coinbar.rep", "@every 10s")
 	testkit.WaitFor(t, 20*time.Second, "the watch to end", func() bool { return e.watches() == 0 })
 	if n := e.coinbar.Calls("rep"); n != 3 {
 		t.Fatalf("%d provider calls, want 3 (check, re-check, the schedule's first firing)", n)
@@ -439,10 +444,7 @@ func TestARepeatingWatchWhoseScheduleWentIsStoredAgain(t *testing.T) {
 	first := e.startBridge(cfg)
 	must(t, e.coinbar.Add(fake.Payment{ID: "gone", Amount: "1", Currency: "EUR", Steps: []fake.Step{{Status: "PENDING"}}}))
 	e.watchCheck("coinbar", "gone")
-	testkit.WaitFor(t, 10*time.Second, "the repeating schedule", func() bool {
-		m := e.scheduleOf("coinbar.gone")
-		return m != nil && m.Header.Get("Nats-Schedule") == "@every 10s"
-	})
+	e.waitForSchedule("coinbar.gone", "@every 10s")
 	// The first firing's call hangs for its 5 s.
 	must(t, e.coinbar.Fault("gone", fake.Fault{Times: 1, Delay: time.Minute}))
 	testkit.WaitFor(t, 20*time.Second, "the first firing's call", func() bool { return e.coinbar.Calls("gone") >= 3 })
@@ -469,10 +471,7 @@ func TestARepeatingStepTooShortGoesBackToOneAtATime(t *testing.T) {
 	before := e.startBridge(bridge.Config{CheckTimeout: 5 * time.Second, WatchSchedule: schedule})
 	must(t, e.coinbar.Add(fake.Payment{ID: "short", Amount: "1", Currency: "EUR", Steps: []fake.Step{{Status: "PENDING"}}}))
 	e.watchCheck("coinbar", "short")
-	testkit.WaitFor(t, 10*time.Second, "the repeating schedule", func() bool {
-		m := e.scheduleOf("coinbar.short")
-		return m != nil && m.Header.Get("Nats-Schedule") == "@every 10s"
-	})
+	e.waitForSchedule("coinbar.short", "@every 10s")
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
 	must(t, before.Close(ctx))
@@ -545,10 +544,7 @@ func TestAnInvalidRepeatingOrderRemovesItsSchedule(t *testing.T) {
 	first := e.startBridge(cfg)
 	e.addCoinbar("shortened", "PENDING", "")
 	e.watchCheck("coinbar", "shortened")
-	testkit.WaitFor(t, 10*time.Second, "the repeating schedule", func() bool {
-		m := e.scheduleOf("coinbar.shortened")
-		return m != nil && m.Header.Get("Nats-Schedule") == "@every 10s"
-	})
+	e.waitForSchedule("coinbar.shortened", "@every 10s")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	must(t, first.Close(ctx))
@@ -568,10 +564,7 @@ func TestRefusalsCutByTheNextFiringDoNotEndAWatch(t *testing.T) {
 	e.startBridge(bridge.Config{CheckTimeout: 3 * time.Second, WatchSchedule: []time.Duration{3 * time.Second, 13 * time.Second}})
 	must(t, e.coinbar.Add(fake.Payment{ID: "slow-404", Amount: "1", Currency: "EUR", Steps: []fake.Step{{Status: "PENDING"}}}))
 	e.watchCheck("coinbar", "slow-404")
-	testkit.WaitFor(t, 10*time.Second, "the repeating schedule", func() bool {
-		m := e.scheduleOf("coinbar.slow-404")
-		return m != nil && m.Header.Get("Nats-Schedule") == "@every 13s"
-	})
+	e.waitForSchedule("coinbar.slow-404", "@every 13s")
 	// At the first firing F: a refusal at F+2.75 s, the second at about
 	// F+8.5 s, and the wait of 3 s before a third is cut at F+10 s, a
 	// call's 3 s before the next firing.
