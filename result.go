@@ -32,12 +32,12 @@ type Result struct {
 // nanosecond counts, which wrap outside 1678–2262 (a late answer would
 // pass for a newer one), and a record dated past 9999 cannot be stored.
 var (
-	EarliestTime = time.Date(1970, 1, 1, 0, 0, 0, 0, time.UTC)
-	TimeBound    = time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC)
+	earliestTime = time.Date(1970, 1, 1, 0, 0, 0, 0, time.UTC)
+	timeBound    = time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC)
 )
 
 // Dated reports whether t lies in the years a payment's time can fall in.
-func Dated(t time.Time) bool { return !t.Before(EarliestTime) && t.Before(TimeBound) }
+func Dated(t time.Time) bool { return !t.Before(earliestTime) && t.Before(timeBound) }
 
 // Provider asks one payment provider for the status of one payment.
 //

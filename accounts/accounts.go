@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -57,10 +58,10 @@ type Dir struct {
 	cfg        Config
 	transports map[string]*http.Transport
 
-	mu       sync.RWMutex
-	byName   map[string]*set   // by provider
-	problems map[string]string // by account directory: the problem logged last
-	shared   map[string]string // by provider: the accounts sharing a webhook credential, as logged last
+	mu           sync.RWMutex
+	byName       map[string]*set   // by provider
+	problems     map[string]string // by account directory: the problem logged last
+	sharedLogged map[string]string // by provider: the accounts sharing a webhook credential, as logged last
 }
 
 // set is one provider's accounts.
@@ -92,7 +93,7 @@ func Open(cfg Config) (*Dir, error) {
 	case !info.IsDir():
 		return nil, fmt.Errorf("accounts directory %s: not a directory", cfg.Root)
 	}
-	d := &Dir{cfg: cfg, transports: map[string]*http.Transport{}, byName: map[string]*set{}, problems: map[string]string{}, shared: map[string]string{}}
+	d := &Dir{cfg: cfg, transports: map[string]*http.Transport{}, byName: map[string]*set{}, problems: map[string]string{}, sharedLogged: map[string]string{}}
 	for _, p := range cfg.Providers {
 		d.transports[p.Name] = providers.PooledTransport()
 	}
@@ -184,7 +185,7 @@ func (d *Dir) reload(p providers.Descriptor, secrets []string) []string {
 	d.mu.Lock()
 	d.byName[p.Name] = next
 	d.mu.Unlock()
-	d.reportShared(p.Name, shared)
+	d.reportShared(p.Name, next.shared)
 	return secrets
 }
 
@@ -192,16 +193,11 @@ func (d *Dir) reload(p providers.Descriptor, secrets []string) []string {
 // a webhook credential: a callback with it cannot say whose payment it
 // is, so it is refused rather than checked with one of the accounts'
 // keys (whose provider would answer that it has no such payment).
-func (d *Dir) reportShared(provider string, shared map[[32]byte][]string) {
-	groups := make([]string, 0, len(shared))
-	for _, names := range shared {
-		groups = append(groups, strings.Join(names, ", "))
-	}
-	slices.Sort(groups)
-	now := strings.Join(groups, "; ")
+func (d *Dir) reportShared(provider string, shared map[[32]byte]string) {
+	now := strings.Join(slices.Sorted(maps.Values(shared)), "; ")
 	d.mu.Lock()
-	before := d.shared[provider]
-	d.shared[provider] = now
+	before := d.sharedLogged[provider]
+	d.sharedLogged[provider] = now
 	d.mu.Unlock()
 	switch {
 	case now == before:

@@ -146,9 +146,9 @@ func (m *merchants) receiver(provider string) paybridge.WebhookReceiver {
 // webhookAccount finds the account a callback's credential belongs to:
 // the default account's (compared in constant time), else the one of
 // Accounts (looked up in constant time, whatever their number). A
-// credential of the default account that an account of Accounts has too
-// says whose payment the callback names no more than one two accounts
-// share: it is refused, and shared names that account.
+// credential the default account shares with accounts of Accounts cannot
+// say whose payment the callback names: it is refused, and shared names
+// those accounts.
 func (m *merchants) webhookAccount(provider, credential string) (account string, ok bool, shared string) {
 	if credential == "" {
 		return "", false, ""
