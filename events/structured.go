@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -58,8 +57,9 @@ func readStructured(body []byte) (*cloudevent.Event, error) {
 		return nil, invalid("datacontenttype %s is not JSON, so data must be a string, got %s", quote(s.contentType), s.data)
 	}
 	in := body
-	if s.nulls || s.dataBase64 || s.jsonUnknownToSDK() {
-		in = s.forSDK()
+	renameType := s.jsonUnknownToSDK()
+	if s.nulls || s.dataBase64 || renameType {
+		in = s.forSDK(renameType)
 	}
 	ev := new(cloudevent.Event)
 	var rerr error
@@ -73,13 +73,13 @@ func readStructured(body []byte) (*cloudevent.Event, error) {
 		}
 		return nil, invalid("structured event: %s", brief(rerr))
 	}
-	if s.jsonUnknownToSDK() {
+	if renameType {
 		ev.SetDataContentType(s.contentType)
 	}
-	if s.has("dataschema") && ev.DataSchema() == "" {
+	if schema, ok := s.value("dataschema"); ok && ev.DataSchema() == "" {
 		// sdk-go drops a dataschema it cannot parse; the binary mode
 		// refuses it.
-		return nil, invalid("dataschema %s is not a URI", quote(s.value("dataschema")))
+		return nil, invalid("dataschema %s is not a URI", quote(schema))
 	}
 	if err := validate(ev, structuredName); err != nil {
 		return nil, err
@@ -204,19 +204,15 @@ func (s *structuredScan) add(name string, raw json.RawMessage, seen map[string]b
 	return nil
 }
 
-// has reports whether the event has the member name, not null.
-func (s *structuredScan) has(name string) bool {
-	return slices.ContainsFunc(s.members, func(m member) bool { return m.name == name })
-}
-
-// value is the string value of the member name, "" if absent.
-func (s *structuredScan) value(name string) string {
+// value is the string value of the member name, and whether the event
+// has it (not null).
+func (s *structuredScan) value(name string) (string, bool) {
 	for _, m := range s.members {
 		if m.name == name {
-			return unquote(m.raw)
+			return unquote(m.raw), true
 		}
 	}
-	return ""
+	return "", false
 }
 
 // jsonUnknownToSDK reports whether the event's datacontenttype is JSON
@@ -231,11 +227,12 @@ func (s *structuredScan) jsonUnknownToSDK() bool {
 }
 
 // forSDK is the event again as sdk-go's reader reads it right: without
-// its null members, which it does not all take as absent; with a JSON
-// datacontenttype it does not know named application/json (the caller
-// sets the real one back); and with data_base64 unescaped, which it
-// decodes escapes and all ("\/") unless a datacontenttype comes first.
-func (s *structuredScan) forSDK() []byte {
+// its null members, which it does not all take as absent; with renameType,
+// its JSON datacontenttype that sdk-go does not know named
+// application/json (the caller sets the real one back); and with
+// data_base64 unescaped, which it decodes escapes and all ("\/") unless a
+// datacontenttype comes first.
+func (s *structuredScan) forSDK(renameType bool) []byte {
 	b := []byte{'{'}
 	for i, m := range s.members {
 		if i > 0 {
@@ -246,7 +243,7 @@ func (s *structuredScan) forSDK() []byte {
 		b = append(b, m.name...)
 		b = append(b, '"', ':')
 		switch {
-		case m.name == "datacontenttype" && s.jsonUnknownToSDK():
+		case m.name == "datacontenttype" && renameType:
 			b = append(b, `"application/json"`...)
 		case m.name == "data_base64":
 			// Written again by encoding/json, which escapes nothing of
