@@ -12,7 +12,6 @@ import (
 	"io/fs"
 	"log/slog"
 	"maps"
-	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -56,7 +55,7 @@ type Config struct {
 // use; Reload (or Follow) brings it up to the files.
 type Dir struct {
 	cfg        Config
-	transports map[string]*http.Transport
+	transports map[string]*providers.Transport
 
 	mu           sync.RWMutex
 	byName       map[string]*set   // by provider
@@ -93,9 +92,9 @@ func Open(cfg Config) (*Dir, error) {
 	case !info.IsDir():
 		return nil, fmt.Errorf("accounts directory %s: not a directory", cfg.Root)
 	}
-	d := &Dir{cfg: cfg, transports: map[string]*http.Transport{}, byName: map[string]*set{}, problems: map[string]string{}, sharedLogged: map[string]string{}}
+	d := &Dir{cfg: cfg, transports: map[string]*providers.Transport{}, byName: map[string]*set{}, problems: map[string]string{}, sharedLogged: map[string]string{}}
 	for _, p := range cfg.Providers {
-		d.transports[p.Name] = providers.PooledTransport()
+		d.transports[p.Name] = providers.NewTransport(nil)
 	}
 	d.Reload()
 	return d, nil

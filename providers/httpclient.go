@@ -50,7 +50,7 @@ type httpConfig struct {
 	attemptTimeout time.Duration
 	logger         *slog.Logger
 	tracer         trace.TracerProvider
-	transport      *http.Transport // nil: a pool of its own
+	transport      *Transport // nil: a pool of its own
 }
 
 // HTTPOption configures an HTTPClient.
@@ -134,7 +134,7 @@ func WithTracerProvider(tp trace.TracerProvider) HTTPOption {
 // WithTransport makes the client send through t, shared with other
 // clients (every merchant account of a provider), instead of a pool of
 // connections of its own.
-func WithTransport(t *http.Transport) HTTPOption {
+func WithTransport(t *Transport) HTTPOption {
 	return func(c *httpConfig) error {
 		if t == nil {
 			return errors.New("transport must not be nil")
@@ -161,7 +161,7 @@ func NewHTTPClient(provider string, opts ...HTTPOption) (*HTTPClient, error) {
 	}
 	transport := cfg.transport
 	if transport == nil {
-		transport = PooledTransport()
+		transport = NewTransport(nil)
 	}
 	return &HTTPClient{
 		provider: provider,
@@ -211,18 +211,6 @@ func (b *cancelOnClose) Close() error {
 	err := b.ReadCloser.Close()
 	b.cancel()
 	return err
-}
-
-// PooledTransport is the provider clients' transport: the default one,
-// keeping an idle connection for every call that may be in flight (the
-// bridge allows up to --max-inflight). A smaller idle pool closes the
-// surplus after each burst and dials (and TLS-handshakes) them again, by
-// the thousand at high concurrency.
-func PooledTransport() *http.Transport {
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.MaxIdleConns = 4096
-	t.MaxIdleConnsPerHost = 4096
-	return t
 }
 
 // callRetrier is the retrying client of one call: its retry policy keeps
@@ -303,7 +291,7 @@ func (c *HTTPClient) Get(ctx context.Context, url string, header http.Header) (i
 // another host's words for the provider's.
 type refuseRedirects struct {
 	provider string
-	next     *http.Transport
+	next     *Transport
 }
 
 func (t refuseRedirects) RoundTrip(req *http.Request) (*http.Response, error) {

@@ -22,11 +22,14 @@ const (
 	codeDecode = "decode_error"
 )
 
-// newRawHTTPClient has the provider clients' transport: with fewer idle
-// connections the raw floor would pay for dialling that the bridge does
-// not.
+// newRawHTTPClient is net/http's transport as any client would take it,
+// with as many idle connections as the bridge's pool keeps: with fewer the
+// raw floor would pay for dialling that the bridge does not.
 func newRawHTTPClient() *http.Client {
-	return &http.Client{Transport: providers.PooledTransport()}
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = 4096
+	t.MaxIdleConnsPerHost = 4096
+	return &http.Client{Transport: t}
 }
 
 // rawFloorCheck is the cheapest path any check could take: a plain GET of

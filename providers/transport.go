@@ -1,0 +1,434 @@
+package providers
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Transport is the provider clients' pool of HTTP/1.1 connections. It
+// writes a request and reads its answer on the caller's goroutine, with
+// net/http's own writer and reader (Request.Write, ReadResponse), where
+// http.Transport runs two goroutines per connection and hands every
+// request and answer across them: at thousands of small calls a second
+// those hand-offs were the largest part of a check's cost (README,
+// "Performance"). It keeps what the provider clients had from
+// http.Transport: keep-alive with an idle connection for every call in
+// flight, idle connections closed after 90 s, TLS (HTTP/1.1 by ALPN), the
+// request's context bounding dial, write and read, an idle connection the
+// server closed (or wrote to unasked) never used, a request that got no
+// answer on an idle connection sent again once on a new one, and the
+// proxies the environment names (those requests go through an
+// http.Transport). It is safe for concurrent use.
+type Transport struct {
+	dialer      net.Dialer
+	tlsConfig   *tls.Config
+	proxied     *http.Transport // requests the environment sends through a proxy
+	maxIdle     int             // per host
+	idleTimeout time.Duration
+
+	mu       sync.Mutex
+	idle     map[poolKey][]*persistConn // oldest first
+	viaProxy map[poolKey]bool           // whether the environment names a proxy for a host
+	sweeping bool                       // a sweep of expired idle connections is due
+	closed   bool
+}
+
+// poolKey is a host:port as the request URL spells it, and its scheme.
+type poolKey struct {
+	https bool
+	host  string
+}
+
+// maxResponseHeaderBytes bounds an answer's status line and headers, as
+// http.Transport's MaxResponseHeaderBytes does: a provider sending headers
+// without end fails the attempt instead of filling memory.
+const maxResponseHeaderBytes = MaxBodyBytes
+
+// NewTransport returns an empty pool. tlsConfig may be nil (the system's
+// roots); it is cloned, with HTTP/1.1 as the only protocol offered.
+func NewTransport(tlsConfig *tls.Config) *Transport {
+	cfg := &tls.Config{}
+	if tlsConfig != nil {
+		cfg = tlsConfig.Clone()
+	}
+	cfg.NextProtos = []string{"http/1.1"}
+	proxied := http.DefaultTransport.(*http.Transport).Clone()
+	proxied.TLSClientConfig = cfg.Clone()
+	proxied.ForceAttemptHTTP2 = false
+	proxied.MaxIdleConns, proxied.MaxIdleConnsPerHost = 4096, 4096
+	return &Transport{
+		dialer:      net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second},
+		tlsConfig:   cfg,
+		proxied:     proxied,
+		maxIdle:     4096, // the bridge allows up to --max-inflight calls at once
+		idleTimeout: 90 * time.Second,
+		idle:        map[poolKey][]*persistConn{},
+		viaProxy:    map[poolKey]bool{},
+	}
+}
+
+// persistConn is one connection with its buffers. Reads go through it so
+// that an answer's head can be bounded.
+type persistConn struct {
+	conn      net.Conn
+	br        *bufio.Reader
+	bw        *bufio.Writer
+	key       poolKey
+	readLimit int64 // bytes left to read before reads fail
+	idleSince time.Time
+}
+
+func (pc *persistConn) Read(p []byte) (int, error) {
+	if pc.readLimit <= 0 {
+		return 0, fmt.Errorf("provider's response headers exceed %d bytes", maxResponseHeaderBytes)
+	}
+	if int64(len(p)) > pc.readLimit {
+		p = p[:pc.readLimit]
+	}
+	n, err := pc.conn.Read(p)
+	pc.readLimit -= int64(n)
+	return n, err
+}
+
+var (
+	errTransportClosed = errors.New("providers: transport closed")
+	errViaProxy        = errors.New("providers: the environment names a proxy for this host")
+)
+
+// RoundTrip sends req on an idle connection to its host, or a new one, and
+// returns the answer with its head read. The connection goes back to the
+// pool when the body has been read to its end, and is closed when the
+// body is closed before.
+func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.URL == nil || req.URL.Host == "" {
+		return nil, errors.New("providers: request has no host")
+	}
+	if req.URL.Scheme != "http" && req.URL.Scheme != "https" {
+		return nil, fmt.Errorf("providers: unsupported scheme %q", req.URL.Scheme)
+	}
+	key := poolKey{https: req.URL.Scheme == "https", host: req.URL.Host}
+	ctx := req.Context()
+	pc, reused, err := t.conn(ctx, key, req, false)
+	if errors.Is(err, errViaProxy) {
+		return t.proxied.RoundTrip(req)
+	}
+	if err != nil {
+		return nil, ctxErr(ctx, err)
+	}
+	resp, answered, err := t.send(ctx, pc, req, reused)
+	if err == nil {
+		return resp, nil
+	}
+	if !reused || answered || ctxErr(ctx, nil) != nil || !idempotent(req) {
+		return nil, ctxErr(ctx, err)
+	}
+	// The server may close an idle connection (or time it out with a 408)
+	// just as the request goes out on it: a request that got no answer on
+	// one is sent again, once, on a new connection, as http.Transport
+	// does, when sending it twice does no harm.
+	if pc, _, err = t.conn(ctx, key, req, true); err != nil {
+		return nil, ctxErr(ctx, err)
+	}
+	if resp, _, err = t.send(ctx, pc, req, false); err != nil {
+		return nil, ctxErr(ctx, err)
+	}
+	return resp, nil
+}
+
+// send writes req on pc and reads the answer's head; answered tells
+// whether an answer came (a 408 on a reused connection is the server's
+// idle timeout, not an answer). The context bounds both, and the body:
+// its deadline is the connection's, and its end sets one in the past. On
+// an error pc is closed.
+func (t *Transport) send(ctx context.Context, pc *persistConn, req *http.Request, reused bool) (resp *http.Response, answered bool, err error) {
+	deadline, _ := ctx.Deadline()
+	if err := pc.conn.SetDeadline(deadline); err != nil {
+		pc.conn.Close()
+		return nil, false, err
+	}
+	stop := context.AfterFunc(ctx, func() { pc.conn.SetDeadline(time.Unix(1, 0)) })
+	defer func() {
+		if err != nil {
+			stop()
+			pc.conn.Close()
+		}
+	}()
+	if err := req.Write(pc.bw); err != nil {
+		return nil, false, err
+	}
+	if err := pc.bw.Flush(); err != nil {
+		return nil, false, err
+	}
+	pc.readLimit = maxResponseHeaderBytes
+	if _, err := pc.br.Peek(1); err != nil {
+		return nil, false, err
+	}
+	for {
+		resp, err = http.ReadResponse(pc.br, req)
+		if err != nil {
+			return nil, true, err
+		}
+		// Informational answers (1xx but 101) come before the real one.
+		if resp.StatusCode >= 200 || resp.StatusCode == http.StatusSwitchingProtocols {
+			break
+		}
+	}
+	if reused && resp.StatusCode == http.StatusRequestTimeout {
+		return nil, false, errors.New("the server timed the idle connection out (HTTP 408)")
+	}
+	pc.readLimit = math.MaxInt64
+	if tc, ok := pc.conn.(*tls.Conn); ok {
+		state := tc.ConnectionState()
+		resp.TLS = &state
+	}
+	reuse := !resp.Close && !req.Close && resp.StatusCode != http.StatusSwitchingProtocols
+	if resp.Body == http.NoBody { // HEAD, 204, 304, Content-Length: 0
+		t.release(pc, stop, reuse)
+		return resp, true, nil
+	}
+	resp.Body = &pooledBody{body: resp.Body, ctx: ctx, pc: pc, t: t, stop: stop, reuse: reuse}
+	return resp, true, nil
+}
+
+// pooledBody gives its connection back to the pool once read to its end.
+// Close may come while a Read waits (to abandon it): done decides once.
+type pooledBody struct {
+	body  io.ReadCloser
+	ctx   context.Context
+	pc    *persistConn
+	t     *Transport
+	stop  func() bool
+	reuse bool
+	done  atomic.Bool
+}
+
+func (b *pooledBody) Read(p []byte) (int, error) {
+	if b.done.Load() {
+		return 0, io.EOF
+	}
+	n, err := b.body.Read(p)
+	switch {
+	case err == io.EOF:
+		b.finish(true)
+	case err != nil:
+		b.finish(false)
+		err = ctxErr(b.ctx, err)
+	}
+	return n, err
+}
+
+func (b *pooledBody) Close() error {
+	b.finish(false) // before its end, the rest is never read
+	return nil
+}
+
+// finish ends the body once.
+func (b *pooledBody) finish(atEnd bool) {
+	if b.done.CompareAndSwap(false, true) {
+		b.t.release(b.pc, b.stop, atEnd && b.reuse)
+	}
+}
+
+// release ends a request's hold on pc: it goes back to the pool if it may
+// carry another (reuse), the context did not end it and no byte of
+// another answer waits in its buffer; else it is closed.
+func (t *Transport) release(pc *persistConn, stop func() bool, reuse bool) {
+	if stop() && reuse && pc.br.Buffered() == 0 {
+		t.put(pc)
+		return
+	}
+	pc.conn.Close()
+}
+
+// conn returns the newest usable idle connection to key, or dials one
+// (always when fresh); or errViaProxy when the request is for
+// http.Transport.
+func (t *Transport) conn(ctx context.Context, key poolKey, req *http.Request, fresh bool) (*persistConn, bool, error) {
+	t.mu.Lock()
+	viaProxy, known := t.viaProxy[key]
+	switch {
+	case t.closed:
+		t.mu.Unlock()
+		return nil, false, errTransportClosed
+	case !known:
+		t.mu.Unlock()
+		t.learnProxy(key, req)
+		return t.conn(ctx, key, req, fresh)
+	case viaProxy:
+		t.mu.Unlock()
+		return nil, false, errViaProxy
+	}
+	for !fresh {
+		list := t.idle[key]
+		if len(list) == 0 {
+			break
+		}
+		pc := list[len(list)-1]
+		list[len(list)-1] = nil
+		t.idle[key] = list[:len(list)-1]
+		t.mu.Unlock()
+		// Nothing reads an idle connection: whatever the server did to
+		// it meanwhile (closed it, or wrote what no request asked for)
+		// is seen here, before a request could take it for its answer.
+		if time.Since(pc.idleSince) < t.idleTimeout && idleConnUsable(pc.conn) {
+			return pc, true, nil
+		}
+		pc.conn.Close()
+		t.mu.Lock()
+	}
+	t.mu.Unlock()
+	conn, err := t.dial(ctx, key, req)
+	if err != nil {
+		return nil, false, err
+	}
+	pc := &persistConn{conn: conn, bw: bufio.NewWriter(conn), key: key}
+	pc.br = bufio.NewReader(pc)
+	return pc, false, nil
+}
+
+// dial connects to key's host, with TLS for https.
+func (t *Transport) dial(ctx context.Context, key poolKey, req *http.Request) (net.Conn, error) {
+	addr := address(req.URL, key.https)
+	if !key.https {
+		return t.dialer.DialContext(ctx, "tcp", addr)
+	}
+	cfg := t.tlsConfig
+	if cfg.ServerName == "" {
+		cfg = cfg.Clone()
+		cfg.ServerName = req.URL.Hostname()
+	}
+	d := tls.Dialer{NetDialer: &t.dialer, Config: cfg}
+	return d.DialContext(ctx, "tcp", addr)
+}
+
+// put keeps pc for the next request to its host, unless the host has as
+// many idle already or the pool is closed. Idle connections are closed
+// after idleTimeout by a sweep, due whenever any wait.
+func (t *Transport) put(pc *persistConn) {
+	pc.idleSince = time.Now()
+	t.mu.Lock()
+	list := t.idle[pc.key]
+	if t.closed || len(list) >= t.maxIdle {
+		t.mu.Unlock()
+		pc.conn.Close()
+		return
+	}
+	t.idle[pc.key] = append(list, pc)
+	if !t.sweeping {
+		t.sweeping = true
+		time.AfterFunc(t.idleTimeout, t.sweep)
+	}
+	t.mu.Unlock()
+}
+
+// sweep closes the connections idle for idleTimeout or more (the oldest
+// come first in each host's list), and makes the next sweep due when the
+// oldest left will have waited that long.
+func (t *Transport) sweep() {
+	var expired []*persistConn
+	now := time.Now()
+	next := time.Duration(-1)
+	t.mu.Lock()
+	for key, list := range t.idle {
+		n := 0
+		for n < len(list) && now.Sub(list[n].idleSince) >= t.idleTimeout {
+			n++
+		}
+		expired = append(expired, list[:n]...)
+		list = slices.Delete(list, 0, n)
+		if len(list) == 0 {
+			delete(t.idle, key)
+			continue
+		}
+		t.idle[key] = list
+		if wait := t.idleTimeout - now.Sub(list[0].idleSince); next < 0 || wait < next {
+			next = wait
+		}
+	}
+	t.sweeping = next >= 0
+	if t.sweeping {
+		time.AfterFunc(next, t.sweep)
+	}
+	t.mu.Unlock()
+	for _, pc := range expired {
+		pc.conn.Close()
+	}
+}
+
+// CloseIdleConnections closes the connections that wait in the pool.
+func (t *Transport) CloseIdleConnections() {
+	t.mu.Lock()
+	idle := t.idle
+	t.idle = map[poolKey][]*persistConn{}
+	t.mu.Unlock()
+	for _, list := range idle {
+		for _, pc := range list {
+			pc.conn.Close()
+		}
+	}
+	t.proxied.CloseIdleConnections()
+}
+
+// Close closes the idle connections and refuses new requests; those in
+// flight end on their own.
+func (t *Transport) Close() {
+	t.mu.Lock()
+	t.closed = true
+	t.mu.Unlock()
+	t.CloseIdleConnections()
+}
+
+// learnProxy notes whether the environment names a proxy for key
+// (HTTP_PROXY, HTTPS_PROXY, NO_PROXY). net/http reads the environment
+// once per process, so the answer holds for the host from then on.
+func (t *Transport) learnProxy(key poolKey, req *http.Request) {
+	u, err := http.ProxyFromEnvironment(req)
+	t.mu.Lock()
+	t.viaProxy[key] = err != nil || u != nil
+	t.mu.Unlock()
+}
+
+// address is the host and port a request for u connects to.
+func address(u *url.URL, https bool) string {
+	port := u.Port()
+	switch {
+	case port != "":
+	case https:
+		port = "443"
+	default:
+		port = "80"
+	}
+	return net.JoinHostPort(u.Hostname(), port)
+}
+
+// idempotent reports whether req may be sent twice: a GET or HEAD without
+// a body.
+func idempotent(req *http.Request) bool {
+	return (req.Method == http.MethodGet || req.Method == http.MethodHead || req.Method == "") &&
+		(req.Body == nil || req.Body == http.NoBody)
+}
+
+// ctxErr prefers the context's error, which says why a request ended, to
+// the connection's, as http.Transport does. The connection's deadline is
+// the context's, and may pass a moment before the context sees it.
+func ctxErr(ctx context.Context, err error) error {
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		return ctxErr
+	}
+	if deadline, ok := ctx.Deadline(); ok && !time.Now().Before(deadline) {
+		return context.DeadlineExceeded
+	}
+	return err
+}

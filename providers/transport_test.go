@@ -1,0 +1,617 @@
+package providers
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/paybridge/paybridge/internal/testkit"
+)
+
+// connCounter counts a test server's connections opened and closed.
+type connCounter struct{ opened, closed atomic.Int32 }
+
+func (c *connCounter) track(_ net.Conn, s http.ConnState) {
+	switch s {
+	case http.StateNew:
+		c.opened.Add(1)
+	case http.StateClosed, http.StateHijacked:
+		c.closed.Add(1)
+	}
+}
+
+// countingServer is an httptest server running h that counts its
+// connections; tls starts it with TLS (and HTTP/2 offered).
+func countingServer(t *testing.T, h http.HandlerFunc, withTLS bool) (*httptest.Server, *connCounter) {
+	t.Helper()
+	var c connCounter
+	srv := httptest.NewUnstartedServer(h)
+	srv.Config.ConnState = c.track
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshake of the TLS test
+	if withTLS {
+		srv.EnableHTTP2 = true
+		srv.StartTLS()
+	} else {
+		srv.Start()
+	}
+	t.Cleanup(srv.Close)
+	return srv, &c
+}
+
+// get sends GET url through tr and returns the status and the body read
+// to its end.
+func get(t *testing.T, ctx context.Context, tr http.RoundTripper, url string) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := tr.RoundTrip(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatalf("GET %s: reading the body: %v", url, err)
+	}
+	return resp, string(body)
+}
+
+func newTestTransport(t *testing.T) *Transport {
+	tr := NewTransport(nil)
+	t.Cleanup(tr.Close)
+	return tr
+}
+
+func TestTransportKeepsOneConnectionForCallsInTurn(t *testing.T) {
+	srv, conns := countingServer(t, func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "answer to %s", r.URL.Path)
+	}, false)
+	tr := newTestTransport(t)
+	for i := range 20 {
+		_, body := get(t, t.Context(), tr, fmt.Sprintf("%s/p%d", srv.URL, i))
+		if want := fmt.Sprintf("answer to /p%d", i); body != want {
+			t.Fatalf("call %d: body %q, want %q", i, body, want)
+		}
+	}
+	if n := conns.opened.Load(); n != 1 {
+		t.Errorf("20 calls in turn opened %d connections, want 1", n)
+	}
+}
+
+// Many calls at once, each answer checked against its own request: no
+// answer is ever read as another request's.
+func TestTransportNeverMixesAnswers(t *testing.T) {
+	srv, conns := countingServer(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("chunked") != "" {
+			w.(http.Flusher).Flush() // no Content-Length: chunked
+		}
+		io.WriteString(w, r.URL.Path)
+	}, false)
+	tr := newTestTransport(t)
+	var wg sync.WaitGroup
+	errs := make(chan error, 64)
+	for g := range 64 {
+		wg.Go(func() {
+			for i := range 50 {
+				path := fmt.Sprintf("/g%d/c%d", g, i)
+				req, _ := http.NewRequest(http.MethodGet, srv.URL+path+"?chunked="+fmt.Sprint(i%2 == 0), nil)
+				if i%2 != 0 {
+					req.URL.RawQuery = ""
+				}
+				resp, err := tr.RoundTrip(req)
+				if err != nil {
+					errs <- err
+					return
+				}
+				body, err := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if err != nil || string(body) != path {
+					errs <- fmt.Errorf("%s: body %q, err %v", path, body, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if n := conns.opened.Load(); n > 64 {
+		t.Errorf("64 callers opened %d connections, want at most 64", n)
+	}
+}
+
+func TestTransportReadsChunkedBodiesAndTrailers(t *testing.T) {
+	srv, conns := countingServer(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Trailer", "X-Sum")
+		for range 3 {
+			io.WriteString(w, "part;")
+			w.(http.Flusher).Flush()
+		}
+		w.Header().Set("X-Sum", "3")
+	}, false)
+	tr := newTestTransport(t)
+	for range 3 {
+		resp, body := get(t, t.Context(), tr, srv.URL)
+		if body != "part;part;part;" || resp.Trailer.Get("X-Sum") != "3" {
+			t.Fatalf("body %q, trailer %q; want three parts and X-Sum 3", body, resp.Trailer.Get("X-Sum"))
+		}
+	}
+	if n := conns.opened.Load(); n != 1 {
+		t.Errorf("chunked answers opened %d connections, want 1 kept alive", n)
+	}
+}
+
+// A body closed before its end leaves bytes on the connection that
+// belong to no request: the connection is closed, never reused.
+func TestTransportClosesAConnectionWhoseBodyWasLeftUnread(t *testing.T) {
+	srv, conns := countingServer(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Write(make([]byte, 64<<10))
+	}, false)
+	tr := newTestTransport(t)
+	req, _ := http.NewRequest(http.MethodGet, srv.URL, nil)
+	resp, err := tr.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(resp.Body, make([]byte, 10)); err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	testkit.WaitFor(t, 5*time.Second, "the connection to close", func() bool { return conns.closed.Load() == 1 })
+	get(t, t.Context(), tr, srv.URL)
+	if n := conns.opened.Load(); n != 2 {
+		t.Errorf("opened %d connections, want 2 (the first closed)", n)
+	}
+}
+
+// HEAD, 204 and 304 answers have no body: the connection is reused.
+func TestTransportReusesConnectionsAfterAnswersWithoutBody(t *testing.T) {
+	srv, conns := countingServer(t, func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/204":
+			w.WriteHeader(http.StatusNoContent)
+		case "/304":
+			w.WriteHeader(http.StatusNotModified)
+		default:
+			io.WriteString(w, "a body HEAD does not get")
+		}
+	}, false)
+	tr := newTestTransport(t)
+	for _, c := range []struct{ method, path string }{{"HEAD", "/"}, {"GET", "/204"}, {"GET", "/304"}, {"GET", "/"}} {
+		req, _ := http.NewRequest(c.method, srv.URL+c.path, nil)
+		resp, err := tr.RoundTrip(req)
+		if err != nil {
+			t.Fatalf("%s %s: %v", c.method, c.path, err)
+		}
+		if c.path == "/" && c.method == "GET" {
+			io.ReadAll(resp.Body)
+		}
+		resp.Body.Close() // unread: nothing to read
+	}
+	if n := conns.opened.Load(); n != 1 {
+		t.Errorf("opened %d connections, want 1", n)
+	}
+}
+
+// A server may close a connection while it waits idle in the pool: the
+// pool sees it before sending a request on it.
+func TestTransportUsesNoIdleConnectionTheServerClosed(t *testing.T) {
+	var calls atomic.Int32
+	srv, conns := countingServer(t, func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		io.WriteString(w, "ok")
+	}, false)
+	tr := newTestTransport(t)
+	get(t, t.Context(), tr, srv.URL)
+	srv.CloseClientConnections() // as a provider's idle timeout would
+	testkit.WaitFor(t, 5*time.Second, "the server to close the idle connection", func() bool { return conns.closed.Load() == 1 })
+	if _, body := get(t, t.Context(), tr, srv.URL); body != "ok" {
+		t.Fatalf("body %q", body)
+	}
+	if n, c := conns.opened.Load(), calls.Load(); n != 2 || c != 2 {
+		t.Errorf("opened %d connections for %d calls, want 2 and 2", n, c)
+	}
+}
+
+// keepAliveServer answers each request on a connection with
+// answer(i, conn), i counting the connection's requests from 0; it
+// returns the URL and the count of requests read.
+func keepAliveServer(t *testing.T, answer func(i int, c net.Conn)) (string, *atomic.Int32) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	var requests atomic.Int32
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				for i := 0; ; i++ {
+					if _, err := http.ReadRequest(br); err != nil {
+						return
+					}
+					requests.Add(1)
+					answer(i, c)
+				}
+			}()
+		}
+	}()
+	return "http://" + ln.Addr().String(), &requests
+}
+
+// A connection may also end after the request went out on it, with no
+// answer: a GET is sent again on a new connection and succeeds, a POST is
+// not sent twice.
+func TestTransportSendsAGETAgainWhenAReusedConnectionGaveNoAnswer(t *testing.T) {
+	url, requests := keepAliveServer(t, func(i int, c net.Conn) {
+		if i == 0 {
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+			return
+		}
+		c.Close() // the second request on a connection gets no answer
+	})
+	tr := newTestTransport(t)
+	get(t, t.Context(), tr, url)
+	if _, body := get(t, t.Context(), tr, url); body != "ok" {
+		t.Fatalf("body %q", body)
+	}
+	if n := requests.Load(); n != 3 {
+		t.Fatalf("the server read %d requests, want 3 (one unanswered, sent again)", n)
+	}
+	req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader("an order"))
+	if resp, err := tr.RoundTrip(req); err == nil {
+		resp.Body.Close()
+		t.Fatal("a POST that got no answer succeeded: it was sent again")
+	}
+	if n := requests.Load(); n != 4 {
+		t.Errorf("the server read %d requests, want 4 (the POST once)", n)
+	}
+}
+
+// Bytes a server writes to an idle connection unasked are no request's
+// answer: the connection is not used again.
+func TestTransportTakesNoUnaskedBytesForAnAnswer(t *testing.T) {
+	stale := make(chan struct{})
+	var once sync.Once
+	url, _ := keepAliveServer(t, func(i int, c net.Conn) {
+		fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nr%d", i)
+		once.Do(func() { // on the first connection only, after its first answer
+			time.AfterFunc(20*time.Millisecond, func() {
+				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nstale")
+				close(stale)
+			})
+		})
+	})
+	tr := newTestTransport(t)
+	if _, body := get(t, t.Context(), tr, url); body != "r0" {
+		t.Fatalf("first call: body %q", body)
+	}
+	<-stale
+	// A new connection, then kept: its answers, in turn.
+	for i, want := range []string{"r0", "r1", "r2"} {
+		if _, body := get(t, t.Context(), tr, url); body != want {
+			t.Fatalf("call %d after unasked bytes: body %q, want %q", i+2, body, want)
+		}
+	}
+}
+
+// A 408 on a reused connection is the server's idle timeout, sent as the
+// request went out: the request is sent again on a new connection.
+func TestTransportSendsAgainAfterA408OnAReusedConnection(t *testing.T) {
+	url, requests := keepAliveServer(t, func(i int, c net.Conn) {
+		if i == 0 {
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfirst")
+			return
+		}
+		if i == 1 {
+			io.WriteString(c, "HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")
+			c.Close()
+			return
+		}
+	})
+	tr := newTestTransport(t)
+	get(t, t.Context(), tr, url)
+	resp, body := get(t, t.Context(), tr, url)
+	if resp.StatusCode != http.StatusOK || body != "first" {
+		t.Errorf("after a 408 on a reused connection: %d %q, want a new connection's 200", resp.StatusCode, body)
+	}
+	if n := requests.Load(); n != 3 {
+		t.Errorf("the server read %d requests, want 3", n)
+	}
+}
+
+func TestTransportHonoursConnectionClose(t *testing.T) {
+	srv, conns := countingServer(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Connection", "close")
+		io.WriteString(w, "once")
+	}, false)
+	tr := newTestTransport(t)
+	for range 3 {
+		if _, body := get(t, t.Context(), tr, srv.URL); body != "once" {
+			t.Fatalf("body %q", body)
+		}
+	}
+	if n := conns.opened.Load(); n != 3 {
+		t.Errorf("opened %d connections, want one a call", n)
+	}
+}
+
+func TestTransportSkipsInformationalAnswers(t *testing.T) {
+	srv, _ := countingServer(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Link", "</style.css>; rel=preload")
+		w.WriteHeader(http.StatusEarlyHints)
+		w.WriteHeader(http.StatusOK)
+		io.WriteString(w, "the answer")
+	}, false)
+	resp, body := get(t, t.Context(), newTestTransport(t), srv.URL)
+	if resp.StatusCode != http.StatusOK || body != "the answer" {
+		t.Errorf("got %d %q, want 200 after the 103", resp.StatusCode, body)
+	}
+}
+
+// rawServer answers every connection's first request with write, then
+// closes it.
+func rawServer(t *testing.T, write func(net.Conn)) string {
+	url, _ := keepAliveServer(t, func(_ int, c net.Conn) {
+		write(c)
+		c.Close()
+	})
+	return url
+}
+
+func TestTransportBoundsTheAnswersHead(t *testing.T) {
+	url := rawServer(t, func(c net.Conn) {
+		io.WriteString(c, "HTTP/1.1 200 OK\r\n")
+		line := []byte("X-Padding: " + strings.Repeat("a", 1000) + "\r\n")
+		for {
+			if _, err := c.Write(line); err != nil {
+				return
+			}
+		}
+	})
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	_, err := newTestTransport(t).RoundTrip(req)
+	if err == nil || !strings.Contains(err.Error(), "headers exceed") {
+		t.Fatalf("endless headers: error %v, want one saying the headers exceed the limit", err)
+	}
+}
+
+func TestTransportReadsHTTP10BodiesToTheClose(t *testing.T) {
+	url := rawServer(t, func(c net.Conn) { io.WriteString(c, "HTTP/1.0 200 OK\r\n\r\nuntil the end") })
+	resp, body := get(t, t.Context(), newTestTransport(t), url)
+	if body != "until the end" || !resp.Close {
+		t.Errorf("HTTP/1.0 answer: body %q, Close %v", body, resp.Close)
+	}
+}
+
+func TestTransportDeadlineIsTheContexts(t *testing.T) {
+	release := make(chan struct{})
+	srv, conns := countingServer(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow-body" {
+			io.WriteString(w, "first part;")
+			w.(http.Flusher).Flush()
+		}
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}, false)
+	t.Cleanup(func() { close(release) })
+	tr := newTestTransport(t)
+
+	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/slow-head", nil)
+	_, err := tr.RoundTrip(req)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("no head before the deadline: error %v, want context.DeadlineExceeded", err)
+	}
+
+	ctx, cancel = context.WithCancel(t.Context())
+	req, _ = http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/slow-body", nil)
+	resp, err := tr.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, len("first part;"))
+	if _, err := io.ReadFull(resp.Body, buf); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	if _, err := resp.Body.Read(buf); err == nil {
+		t.Error("reading the body after its context ended succeeded")
+	}
+	resp.Body.Close()
+	testkit.WaitFor(t, 5*time.Second, "both connections to close", func() bool { return conns.closed.Load() == 2 })
+}
+
+// Over TLS the pool speaks HTTP/1.1 even to a server that offers HTTP/2,
+// and checks the certificate against the host.
+func TestTransportSpeaksHTTP11OverTLS(t *testing.T) {
+	srv, conns := countingServer(t, func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "%s over TLS", r.Proto)
+	}, true)
+	roots := x509.NewCertPool()
+	roots.AddCert(srv.Certificate())
+	tr := NewTransport(&tls.Config{RootCAs: roots})
+	t.Cleanup(tr.Close)
+	for range 3 {
+		resp, body := get(t, t.Context(), tr, srv.URL)
+		if body != "HTTP/1.1 over TLS" || resp.TLS == nil || resp.TLS.NegotiatedProtocol == "h2" {
+			t.Fatalf("body %q, TLS state %v", body, resp.TLS)
+		}
+	}
+	if n := conns.opened.Load(); n != 1 {
+		t.Errorf("opened %d connections, want 1", n)
+	}
+
+	untrusted := newTestTransport(t)
+	req, _ := http.NewRequest(http.MethodGet, srv.URL, nil)
+	var unknownAuthority x509.UnknownAuthorityError
+	if _, err := untrusted.RoundTrip(req); !errors.As(err, &unknownAuthority) {
+		t.Errorf("a certificate from an unknown authority: error %v", err)
+	}
+}
+
+// Idle connections are closed after their time whether or not more
+// calls come, the older ones under a connection kept busy too.
+func TestTransportClosesIdleConnectionsAfterTheirTime(t *testing.T) {
+	arrived := make(chan struct{}, 3)
+	release := make(chan struct{})
+	var held atomic.Bool
+	held.Store(true)
+	srv, conns := countingServer(t, func(w http.ResponseWriter, r *http.Request) {
+		if held.Load() {
+			arrived <- struct{}{}
+			<-release
+		}
+	}, false)
+	tr := newTestTransport(t)
+	tr.idleTimeout = 300 * time.Millisecond
+	var wg sync.WaitGroup
+	for range 3 {
+		wg.Go(func() { get(t, t.Context(), tr, srv.URL) })
+	}
+	for range 3 {
+		<-arrived
+	}
+	held.Store(false)
+	close(release)
+	wg.Wait()
+	// One connection kept busy; the two under it wait and are closed.
+	testkit.WaitFor(t, 5*time.Second, "the two connections under the busy one to close", func() bool {
+		get(t, t.Context(), tr, srv.URL)
+		return conns.closed.Load() == 2
+	})
+	// No more calls: the last closes too.
+	testkit.WaitFor(t, 5*time.Second, "the last idle connection to close", func() bool { return conns.closed.Load() == 3 })
+	if n := conns.opened.Load(); n != 3 {
+		t.Errorf("opened %d connections, want 3", n)
+	}
+}
+
+func TestTransportKeepsAtMostMaxIdlePerHost(t *testing.T) {
+	arrived := make(chan struct{}, 5)
+	release := make(chan struct{})
+	srv, conns := countingServer(t, func(w http.ResponseWriter, r *http.Request) {
+		arrived <- struct{}{}
+		<-release
+	}, false)
+	tr := newTestTransport(t)
+	tr.maxIdle = 2
+	var wg sync.WaitGroup
+	for range 5 {
+		wg.Go(func() { get(t, t.Context(), tr, srv.URL) })
+	}
+	for range 5 {
+		<-arrived
+	}
+	close(release)
+	wg.Wait()
+	testkit.WaitFor(t, 5*time.Second, "three connections over the limit to close", func() bool { return conns.closed.Load() == 3 })
+	tr.mu.Lock()
+	idle := len(tr.idle[poolKey{host: strings.TrimPrefix(srv.URL, "http://")}])
+	tr.mu.Unlock()
+	if idle != 2 {
+		t.Errorf("%d idle connections, want 2", idle)
+	}
+}
+
+func TestTransportCloseEndsTheIdleAndRefusesMore(t *testing.T) {
+	srv, conns := countingServer(t, func(w http.ResponseWriter, r *http.Request) {}, false)
+	tr := NewTransport(nil)
+	get(t, t.Context(), tr, srv.URL)
+	tr.Close()
+	testkit.WaitFor(t, 5*time.Second, "the idle connection to close", func() bool { return conns.closed.Load() == 1 })
+	req, _ := http.NewRequest(http.MethodGet, srv.URL, nil)
+	if _, err := tr.RoundTrip(req); !errors.Is(err, errTransportClosed) {
+		t.Errorf("a call after Close: error %v", err)
+	}
+}
+
+func TestTransportAddress(t *testing.T) {
+	for _, c := range []struct {
+		url, want string
+	}{
+		{"http://provider.example/x", "provider.example:80"},
+		{"https://provider.example/x", "provider.example:443"},
+		{"https://provider.example:8443/x", "provider.example:8443"},
+		{"http://[::1]/x", "[::1]:80"},
+		{"https://[::1]:9000/x", "[::1]:9000"},
+	} {
+		u, _ := url.Parse(c.url)
+		if got := address(u, u.Scheme == "https"); got != c.want {
+			t.Errorf("address(%s) = %s, want %s", c.url, got, c.want)
+		}
+	}
+}
+
+func TestTransportOverIPv6(t *testing.T) {
+	ln, err := net.Listen("tcp", "[::1]:0")
+	if err != nil {
+		t.Skipf("no IPv6 loopback here: %v", err)
+	}
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "v6") }))
+	srv.Listener.Close()
+	srv.Listener = ln
+	srv.Start()
+	t.Cleanup(srv.Close)
+	if _, body := get(t, t.Context(), newTestTransport(t), srv.URL); body != "v6" {
+		t.Errorf("body %q", body)
+	}
+}
+
+// A proxy named by the environment carries the requests for the hosts it
+// covers. net/http reads the environment once per process, so the test
+// runs itself again with HTTP_PROXY set.
+func TestTransportGoesThroughTheEnvironmentsProxy(t *testing.T) {
+	if target := os.Getenv("PAYBRIDGE_TEST_PROXIED_URL"); target != "" {
+		_, body := get(t, t.Context(), newTestTransport(t), target)
+		if body != "from the proxy" {
+			t.Fatalf("body %q, want the proxy's", body)
+		}
+		return
+	}
+	var seen atomic.Value
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen.Store(r.URL.String())
+		io.WriteString(w, "from the proxy")
+	}))
+	t.Cleanup(proxy.Close)
+	const target = "http://provider.invalid/v1/payments/p1"
+	cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^TestTransportGoesThroughTheEnvironmentsProxy$")
+	cmd.Env = append(os.Environ(), "HTTP_PROXY="+proxy.URL, "NO_PROXY=", "PAYBRIDGE_TEST_PROXIED_URL="+target)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("the proxied run failed: %v\n%s", err, out)
+	}
+	if got, _ := seen.Load().(string); got != target {
+		t.Errorf("the proxy was asked for %q, want %q", got, target)
+	}
+}
