@@ -270,7 +270,7 @@ func (c *HTTPClient) Get(ctx context.Context, url string, header http.Header) (i
 		return 0, nil, c.transportError(ctx, err)
 	}
 	defer resp.Body.Close()
-	body, readErr := io.ReadAll(io.LimitReader(resp.Body, MaxBodyBytes+1))
+	body, readErr := readBody(resp.Body, resp.ContentLength)
 	switch {
 	case readErr != nil:
 		return 0, nil, c.transportError(ctx, readErr)
@@ -280,6 +280,20 @@ func (c *HTTPClient) Get(ctx context.Context, url string, header http.Header) (i
 		return resp.StatusCode, nil, paybridge.Errorf(paybridge.CodeProviderBadResponse, "%s: response body larger than %d bytes", c.provider, MaxBodyBytes)
 	}
 	return resp.StatusCode, body, nil
+}
+
+// readBody reads a body, up to MaxBodyBytes and one byte more to tell a
+// longer one: into one buffer of the length the answer announced when it
+// is within the limit (most answers), else growing as it comes.
+func readBody(body io.Reader, length int64) ([]byte, error) {
+	if length < 0 || length > MaxBodyBytes {
+		return io.ReadAll(io.LimitReader(body, MaxBodyBytes+1))
+	}
+	buf := make([]byte, length)
+	if _, err := io.ReadFull(body, buf); err != nil {
+		return nil, err
+	}
+	return buf, nil
 }
 
 // refuseRedirects is the transport under the http.Client: it turns any 3xx

@@ -86,7 +86,8 @@ type persistConn struct {
 	br        *bufio.Reader
 	bw        *bufio.Writer
 	key       poolKey
-	readLimit int64 // bytes left to read before reads fail
+	readLimit int64       // bytes left to read before reads fail
+	usable    func() bool // whether it may carry a request after waiting idle
 	idleSince time.Time
 }
 
@@ -282,7 +283,7 @@ func (t *Transport) conn(ctx context.Context, key poolKey, req *http.Request, fr
 		// Nothing reads an idle connection: whatever the server did to
 		// it meanwhile (closed it, or wrote what no request asked for)
 		// is seen here, before a request could take it for its answer.
-		if time.Since(pc.idleSince) < t.idleTimeout && idleConnUsable(pc.conn) {
+		if time.Since(pc.idleSince) < t.idleTimeout && pc.usable() {
 			return pc, true, nil
 		}
 		pc.conn.Close()
@@ -293,7 +294,7 @@ func (t *Transport) conn(ctx context.Context, key poolKey, req *http.Request, fr
 	if err != nil {
 		return nil, false, err
 	}
-	pc := &persistConn{conn: conn, bw: bufio.NewWriter(conn), key: key}
+	pc := &persistConn{conn: conn, bw: bufio.NewWriter(conn), key: key, usable: idleProbe(conn)}
 	pc.br = bufio.NewReader(pc)
 	return pc, false, nil
 }
