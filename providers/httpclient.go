@@ -27,6 +27,10 @@ import (
 // MaxBodyBytes is the most of a provider response that is read (1 MiB).
 const MaxBodyBytes = 1 << 20
 
+// presizedBodyBytes is the largest announced body read into a buffer of
+// its length before its bytes come.
+const presizedBodyBytes = 32 << 10
+
 // HTTPClient sends a provider's GET requests the way the contract wants:
 // retries on connection errors, 429, 500, 502, 503 and 504 (never on other
 // 4xx), exponential backoff with jitter, Retry-After honoured up to a cap,
@@ -284,9 +288,10 @@ func (c *HTTPClient) Get(ctx context.Context, url string, header http.Header) (i
 
 // readBody reads a body, up to MaxBodyBytes and one byte more to tell a
 // longer one: into one buffer of the length the answer announced when it
-// is within the limit (most answers), else growing as it comes.
+// is small (status answers are), else growing as the bytes come, so an
+// announced length alone takes no memory.
 func readBody(body io.Reader, length int64) ([]byte, error) {
-	if length < 0 || length > MaxBodyBytes {
+	if length < 0 || length > presizedBodyBytes {
 		return io.ReadAll(io.LimitReader(body, MaxBodyBytes+1))
 	}
 	buf := make([]byte, length)

@@ -41,7 +41,7 @@ type Transport struct {
 	mu       sync.Mutex
 	idle     map[poolKey][]*persistConn // oldest first
 	viaProxy map[poolKey]bool           // whether the environment names a proxy for a host
-	sweeping bool                       // a sweep of expired idle connections is due
+	sweep    *time.Timer                // due while idle connections wait; nil when none do
 	closed   bool
 }
 
@@ -67,6 +67,8 @@ func NewTransport(tlsConfig *tls.Config) *Transport {
 	proxied := http.DefaultTransport.(*http.Transport).Clone()
 	proxied.TLSClientConfig = cfg.Clone()
 	proxied.ForceAttemptHTTP2 = false
+	proxied.DisableCompression = true // the body limit is on the body as sent
+	proxied.MaxResponseHeaderBytes = maxResponseHeaderBytes
 	proxied.MaxIdleConns, proxied.MaxIdleConnsPerHost = 4096, 4096
 	return &Transport{
 		dialer:      net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second},
@@ -89,6 +91,23 @@ type persistConn struct {
 	readLimit int64       // bytes left to read before reads fail
 	usable    func() bool // whether it may carry a request after waiting idle
 	idleSince time.Time
+}
+
+// idleUsable reports whether pc, idle since its last answer, may carry a
+// request: the server has not closed it, and nothing waits in it that no
+// request asked for. Over TLS such bytes may sit in tls.Conn's own
+// buffers, out of the socket's sight: a read with a deadline in the past
+// takes them if they are there, and else times out at once, with no
+// system call and no harm to the connection. Then the socket: usable.
+func (pc *persistConn) idleUsable() bool {
+	if _, ok := pc.conn.(*tls.Conn); ok {
+		pc.conn.SetReadDeadline(time.Unix(1, 0))
+		var netErr net.Error
+		if _, err := pc.br.Peek(1); !errors.As(err, &netErr) || !netErr.Timeout() {
+			return false
+		}
+	}
+	return pc.usable()
 }
 
 func (pc *persistConn) Read(p []byte) (int, error) {
@@ -114,10 +133,10 @@ var (
 // body is closed before.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.URL == nil || req.URL.Host == "" {
-		return nil, errors.New("providers: request has no host")
+		return nil, closeBody(req, errors.New("providers: request has no host"))
 	}
 	if req.URL.Scheme != "http" && req.URL.Scheme != "https" {
-		return nil, fmt.Errorf("providers: unsupported scheme %q", req.URL.Scheme)
+		return nil, closeBody(req, fmt.Errorf("providers: unsupported scheme %q", req.URL.Scheme))
 	}
 	key := poolKey{https: req.URL.Scheme == "https", host: req.URL.Host}
 	ctx := req.Context()
@@ -126,7 +145,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return t.proxied.RoundTrip(req)
 	}
 	if err != nil {
-		return nil, ctxErr(ctx, err)
+		return nil, closeBody(req, ctxErr(ctx, err))
 	}
 	resp, answered, err := t.send(ctx, pc, req, reused)
 	if err == nil {
@@ -140,7 +159,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	// one is sent again, once, on a new connection, as http.Transport
 	// does, when sending it twice does no harm.
 	if pc, _, err = t.conn(ctx, key, req, true); err != nil {
-		return nil, ctxErr(ctx, err)
+		return nil, closeBody(req, ctxErr(ctx, err))
 	}
 	if resp, _, err = t.send(ctx, pc, req, false); err != nil {
 		return nil, ctxErr(ctx, err)
@@ -186,7 +205,7 @@ func (t *Transport) send(ctx context.Context, pc *persistConn, req *http.Request
 			break
 		}
 	}
-	if reused && resp.StatusCode == http.StatusRequestTimeout {
+	if reused && resp.StatusCode == http.StatusRequestTimeout && idempotent(req) {
 		return nil, false, errors.New("the server timed the idle connection out (HTTP 408)")
 	}
 	pc.readLimit = math.MaxInt64
@@ -283,7 +302,7 @@ func (t *Transport) conn(ctx context.Context, key poolKey, req *http.Request, fr
 		// Nothing reads an idle connection: whatever the server did to
 		// it meanwhile (closed it, or wrote what no request asked for)
 		// is seen here, before a request could take it for its answer.
-		if time.Since(pc.idleSince) < t.idleTimeout && pc.usable() {
+		if time.Since(pc.idleSince) < t.idleTimeout && pc.idleUsable() {
 			return pc, true, nil
 		}
 		pc.conn.Close()
@@ -299,18 +318,14 @@ func (t *Transport) conn(ctx context.Context, key poolKey, req *http.Request, fr
 	return pc, false, nil
 }
 
-// dial connects to key's host, with TLS for https.
+// dial connects to key's host, with TLS for https (the certificate
+// checked against the host name, which tls.Dialer takes from addr).
 func (t *Transport) dial(ctx context.Context, key poolKey, req *http.Request) (net.Conn, error) {
 	addr := address(req.URL, key.https)
 	if !key.https {
 		return t.dialer.DialContext(ctx, "tcp", addr)
 	}
-	cfg := t.tlsConfig
-	if cfg.ServerName == "" {
-		cfg = cfg.Clone()
-		cfg.ServerName = req.URL.Hostname()
-	}
-	d := tls.Dialer{NetDialer: &t.dialer, Config: cfg}
+	d := tls.Dialer{NetDialer: &t.dialer, Config: t.tlsConfig}
 	return d.DialContext(ctx, "tcp", addr)
 }
 
@@ -327,17 +342,16 @@ func (t *Transport) put(pc *persistConn) {
 		return
 	}
 	t.idle[pc.key] = append(list, pc)
-	if !t.sweeping {
-		t.sweeping = true
-		time.AfterFunc(t.idleTimeout, t.sweep)
+	if t.sweep == nil {
+		t.sweep = time.AfterFunc(t.idleTimeout, t.sweepIdle)
 	}
 	t.mu.Unlock()
 }
 
-// sweep closes the connections idle for idleTimeout or more (the oldest
+// sweepIdle closes the connections idle for idleTimeout or more (the oldest
 // come first in each host's list), and makes the next sweep due when the
 // oldest left will have waited that long.
-func (t *Transport) sweep() {
+func (t *Transport) sweepIdle() {
 	var expired []*persistConn
 	now := time.Now()
 	next := time.Duration(-1)
@@ -358,9 +372,9 @@ func (t *Transport) sweep() {
 			next = wait
 		}
 	}
-	t.sweeping = next >= 0
-	if t.sweeping {
-		time.AfterFunc(next, t.sweep)
+	t.sweep = nil
+	if next >= 0 && !t.closed {
+		t.sweep = time.AfterFunc(next, t.sweepIdle)
 	}
 	t.mu.Unlock()
 	for _, pc := range expired {
@@ -387,6 +401,10 @@ func (t *Transport) CloseIdleConnections() {
 func (t *Transport) Close() {
 	t.mu.Lock()
 	t.closed = true
+	if t.sweep != nil {
+		t.sweep.Stop()
+		t.sweep = nil
+	}
 	t.mu.Unlock()
 	t.CloseIdleConnections()
 }
@@ -412,6 +430,15 @@ func address(u *url.URL, https bool) string {
 		port = "80"
 	}
 	return net.JoinHostPort(u.Hostname(), port)
+}
+
+// closeBody closes req's body, as a RoundTripper must even when it fails
+// before sending it, and returns err.
+func closeBody(req *http.Request, err error) error {
+	if req.Body != nil {
+		req.Body.Close()
+	}
+	return err
 }
 
 // idempotent reports whether req may be sent twice: a GET or HEAD without

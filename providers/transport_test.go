@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -214,7 +215,8 @@ func TestTransportReusesConnectionsAfterAnswersWithoutBody(t *testing.T) {
 }
 
 // A server may close a connection while it waits idle in the pool: the
-// pool sees it before sending a request on it.
+// pool sees it before sending a request on it. (A POST, which is never
+// sent twice, succeeds only so.)
 func TestTransportUsesNoIdleConnectionTheServerClosed(t *testing.T) {
 	var calls atomic.Int32
 	srv, conns := countingServer(t, func(w http.ResponseWriter, r *http.Request) {
@@ -225,9 +227,12 @@ func TestTransportUsesNoIdleConnectionTheServerClosed(t *testing.T) {
 	get(t, t.Context(), tr, srv.URL)
 	srv.CloseClientConnections() // as a provider's idle timeout would
 	testkit.WaitFor(t, 5*time.Second, "the server to close the idle connection", func() bool { return conns.closed.Load() == 1 })
-	if _, body := get(t, t.Context(), tr, srv.URL); body != "ok" {
-		t.Fatalf("body %q", body)
+	req, _ := http.NewRequest(http.MethodPost, srv.URL, nil)
+	resp, err := tr.RoundTrip(req)
+	if err != nil {
+		t.Fatalf("a POST after the server closed the idle connection: %v", err)
 	}
+	resp.Body.Close()
 	if n, c := conns.opened.Load(), calls.Load(); n != 2 || c != 2 {
 		t.Errorf("opened %d connections for %d calls, want 2 and 2", n, c)
 	}
@@ -242,6 +247,29 @@ func keepAliveServer(t *testing.T, answer func(i int, c net.Conn)) (string, *ato
 	if err != nil {
 		t.Fatal(err)
 	}
+	return serveKeepAlive(t, ln, "http://", answer)
+}
+
+// keepAliveTLSServer is keepAliveServer over TLS, with the roots that
+// trust its certificate.
+func keepAliveTLSServer(t *testing.T, answer func(i int, c net.Conn)) (string, *x509.CertPool) {
+	t.Helper()
+	cert := httptest.NewUnstartedServer(nil) // for its test certificate
+	cert.StartTLS()
+	cfg := cert.TLS.Clone()
+	roots := x509.NewCertPool()
+	roots.AddCert(cert.Certificate())
+	cert.Close()
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	url, _ := serveKeepAlive(t, ln, "https://", answer)
+	return url, roots
+}
+
+// serveKeepAlive runs keepAliveServer's loop on ln.
+func serveKeepAlive(t *testing.T, ln net.Listener, scheme string, answer func(i int, c net.Conn)) (string, *atomic.Int32) {
 	t.Cleanup(func() { ln.Close() })
 	var requests atomic.Int32
 	go func() {
@@ -263,7 +291,7 @@ func keepAliveServer(t *testing.T, answer func(i int, c net.Conn)) (string, *ato
 			}()
 		}
 	}()
-	return "http://" + ln.Addr().String(), &requests
+	return scheme + ln.Addr().String(), &requests
 }
 
 // A connection may also end after the request went out on it, with no
@@ -285,7 +313,7 @@ func TestTransportSendsAGETAgainWhenAReusedConnectionGaveNoAnswer(t *testing.T) 
 	if n := requests.Load(); n != 3 {
 		t.Fatalf("the server read %d requests, want 3 (one unanswered, sent again)", n)
 	}
-	req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader("an order"))
+	req, _ := http.NewRequest(http.MethodPost, url, nil)
 	if resp, err := tr.RoundTrip(req); err == nil {
 		resp.Body.Close()
 		t.Fatal("a POST that got no answer succeeded: it was sent again")
@@ -319,6 +347,42 @@ func TestTransportTakesNoUnaskedBytesForAnAnswer(t *testing.T) {
 		if _, body := get(t, t.Context(), tr, url); body != want {
 			t.Fatalf("call %d after unasked bytes: body %q, want %q", i+2, body, want)
 		}
+	}
+}
+
+// An answer followed at once by bytes no request asked for, plain or over
+// TLS (in a record of their own, which tls.Conn may already hold): the
+// connection is not used again, so they are never read as an answer.
+func TestTransportTakesNoTrailingBytesForAnAnswer(t *testing.T) {
+	const stale = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nstale"
+	for _, withTLS := range []bool{false, true} {
+		t.Run(map[bool]string{false: "plain", true: "TLS"}[withTLS], func(t *testing.T) {
+			written := make(chan struct{}, 1)
+			answer := func(i int, c net.Conn) {
+				fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nr%d", i)
+				if i == 0 {
+					io.WriteString(c, stale) // plain: likely in the same segment
+					written <- struct{}{}
+				}
+			}
+			var url string
+			tr := newTestTransport(t)
+			if withTLS {
+				var roots *x509.CertPool
+				url, roots = keepAliveTLSServer(t, answer)
+				tr = NewTransport(&tls.Config{RootCAs: roots})
+				t.Cleanup(tr.Close)
+			} else {
+				url, _ = keepAliveServer(t, answer)
+			}
+			for call := range 4 {
+				_, body := get(t, t.Context(), tr, url)
+				if body != "r0" {
+					t.Fatalf("call %d: body %q, want each on a new connection's r0", call+1, body)
+				}
+				<-written
+			}
+		})
 	}
 }
 
@@ -360,6 +424,11 @@ func TestTransportHonoursConnectionClose(t *testing.T) {
 	}
 	if n := conns.opened.Load(); n != 3 {
 		t.Errorf("opened %d connections, want one a call", n)
+	}
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	if n := len(tr.idle); n != 0 {
+		t.Errorf("%d hosts with idle connections the server closes, want none", n)
 	}
 }
 
@@ -460,7 +529,7 @@ func TestTransportSpeaksHTTP11OverTLS(t *testing.T) {
 	}, true)
 	roots := x509.NewCertPool()
 	roots.AddCert(srv.Certificate())
-	tr := NewTransport(&tls.Config{RootCAs: roots})
+	tr := NewTransport(&tls.Config{RootCAs: roots, NextProtos: []string{"h2", "http/1.1"}})
 	t.Cleanup(tr.Close)
 	for range 3 {
 		resp, body := get(t, t.Context(), tr, srv.URL)
@@ -477,6 +546,12 @@ func TestTransportSpeaksHTTP11OverTLS(t *testing.T) {
 	var unknownAuthority x509.UnknownAuthorityError
 	if _, err := untrusted.RoundTrip(req); !errors.As(err, &unknownAuthority) {
 		t.Errorf("a certificate from an unknown authority: error %v", err)
+	}
+	// The test certificate names 127.0.0.1 and example.com, not localhost.
+	req, _ = http.NewRequest(http.MethodGet, strings.Replace(srv.URL, "127.0.0.1", "localhost", 1), nil)
+	var wrongHost x509.HostnameError
+	if _, err := tr.RoundTrip(req); !errors.As(err, &wrongHost) {
+		t.Errorf("a certificate for another host: error %v", err)
 	}
 }
 
@@ -613,5 +688,26 @@ func TestTransportGoesThroughTheEnvironmentsProxy(t *testing.T) {
 	}
 	if got, _ := seen.Load().(string); got != target {
 		t.Errorf("the proxy was asked for %q, want %q", got, target)
+	}
+}
+
+// An announced length takes memory only as its bytes come: a provider
+// announcing 1 MiB and sending five bytes costs five bytes' worth.
+func TestReadBodyTakesNoMemoryForAnAnnouncedLength(t *testing.T) {
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	body, err := readBody(strings.NewReader("short"), MaxBodyBytes)
+	runtime.ReadMemStats(&after)
+	if err != nil || string(body) != "short" {
+		t.Fatalf("readBody: %q, %v", body, err)
+	}
+	if grew := after.TotalAlloc - before.TotalAlloc; grew > 64<<10 {
+		t.Errorf("reading 5 bytes of an announced 1 MiB allocated %d bytes", grew)
+	}
+	if body, err := readBody(strings.NewReader("exact"), 5); err != nil || string(body) != "exact" {
+		t.Errorf("a body of its announced length: %q, %v", body, err)
+	}
+	if _, err := readBody(strings.NewReader("cut"), 5); err == nil {
+		t.Error("a body shorter than its announced length was taken")
 	}
 }
