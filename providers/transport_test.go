@@ -465,7 +465,11 @@ func TestTransportBoundsTheAnswersHead(t *testing.T) {
 			}
 		}
 	})
-	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	// Within the bound the attempt fails in milliseconds; without it,
+	// the deadline would end an endless read with another error.
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	_, err := newTestTransport(t).RoundTrip(req)
 	if err == nil || !strings.Contains(err.Error(), "headers exceed") {
 		t.Fatalf("endless headers: error %v, want one saying the headers exceed the limit", err)
@@ -514,8 +518,19 @@ func TestTransportDeadlineIsTheContexts(t *testing.T) {
 		t.Fatal(err)
 	}
 	cancel()
-	if _, err := resp.Body.Read(buf); err == nil {
-		t.Error("reading the body after its context ended succeeded")
+	read := make(chan error, 1)
+	go func() {
+		_, err := resp.Body.Read(buf)
+		read <- err
+	}()
+	select {
+	case err := <-read:
+		if err == nil {
+			t.Error("reading the body after its context ended succeeded")
+		}
+	case <-time.After(5 * time.Second):
+		resp.Body.Close() // ends the read
+		t.Fatal("reading the body after its context ended did not end")
 	}
 	resp.Body.Close()
 	testkit.WaitFor(t, 5*time.Second, "both connections to close", func() bool { return conns.closed.Load() == 2 })
