@@ -42,7 +42,6 @@ type Transport struct {
 	idle     map[poolKey][]*persistConn // oldest first
 	viaProxy map[poolKey]bool           // whether the environment names a proxy for a host
 	sweep    *time.Timer                // due while idle connections wait; nil when none do
-	closed   bool
 }
 
 // poolKey is a host:port as the request URL spells it, and its scheme.
@@ -50,6 +49,11 @@ type poolKey struct {
 	https bool
 	host  string
 }
+
+// IdleConnsPerHost is how many idle connections a pool keeps per host: one
+// for every call the bridge may have in flight (--max-inflight), so that
+// a burst's connections are not closed after it and dialled again.
+const IdleConnsPerHost = 4096
 
 // maxResponseHeaderBytes bounds an answer's status line and headers, as
 // http.Transport's MaxResponseHeaderBytes does: a provider sending headers
@@ -69,12 +73,12 @@ func NewTransport(tlsConfig *tls.Config) *Transport {
 	proxied.ForceAttemptHTTP2 = false
 	proxied.DisableCompression = true // the body limit is on the body as sent
 	proxied.MaxResponseHeaderBytes = maxResponseHeaderBytes
-	proxied.MaxIdleConns, proxied.MaxIdleConnsPerHost = 4096, 4096
+	proxied.MaxIdleConns, proxied.MaxIdleConnsPerHost = IdleConnsPerHost, IdleConnsPerHost
 	return &Transport{
 		dialer:      net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second},
 		tlsConfig:   cfg,
 		proxied:     proxied,
-		maxIdle:     4096, // the bridge allows up to --max-inflight calls at once
+		maxIdle:     IdleConnsPerHost,
 		idleTimeout: 90 * time.Second,
 		idle:        map[poolKey][]*persistConn{},
 		viaProxy:    map[poolKey]bool{},
@@ -89,7 +93,7 @@ type persistConn struct {
 	bw        *bufio.Writer
 	key       poolKey
 	readLimit int64       // bytes left to read before reads fail
-	usable    func() bool // whether it may carry a request after waiting idle
+	probe     func() bool // the socket's look for idleUsable (idleProbe)
 	idleSince time.Time
 }
 
@@ -98,7 +102,7 @@ type persistConn struct {
 // request asked for. Over TLS such bytes may sit in tls.Conn's own
 // buffers, out of the socket's sight: a read with a deadline in the past
 // takes them if they are there, and else times out at once, with no
-// system call and no harm to the connection. Then the socket: usable.
+// system call and no harm to the connection. Then the socket: probe.
 func (pc *persistConn) idleUsable() bool {
 	if _, ok := pc.conn.(*tls.Conn); ok {
 		pc.conn.SetReadDeadline(time.Unix(1, 0))
@@ -107,7 +111,7 @@ func (pc *persistConn) idleUsable() bool {
 			return false
 		}
 	}
-	return pc.usable()
+	return pc.probe()
 }
 
 func (pc *persistConn) Read(p []byte) (int, error) {
@@ -122,10 +126,7 @@ func (pc *persistConn) Read(p []byte) (int, error) {
 	return n, err
 }
 
-var (
-	errTransportClosed = errors.New("providers: transport closed")
-	errViaProxy        = errors.New("providers: the environment names a proxy for this host")
-)
+var errViaProxy = errors.New("providers: the environment names a proxy for this host")
 
 // RoundTrip sends req on an idle connection to its host, or a new one, and
 // returns the answer with its head read. The connection goes back to the
@@ -209,10 +210,6 @@ func (t *Transport) send(ctx context.Context, pc *persistConn, req *http.Request
 		return nil, false, errors.New("the server timed the idle connection out (HTTP 408)")
 	}
 	pc.readLimit = math.MaxInt64
-	if tc, ok := pc.conn.(*tls.Conn); ok {
-		state := tc.ConnectionState()
-		resp.TLS = &state
-	}
 	reuse := !resp.Close && !req.Close && resp.StatusCode != http.StatusSwitchingProtocols
 	if resp.Body == http.NoBody { // HEAD, 204, 304, Content-Length: 0
 		t.release(pc, stop, reuse)
@@ -279,9 +276,6 @@ func (t *Transport) conn(ctx context.Context, key poolKey, req *http.Request, fr
 	t.mu.Lock()
 	viaProxy, known := t.viaProxy[key]
 	switch {
-	case t.closed:
-		t.mu.Unlock()
-		return nil, false, errTransportClosed
 	case !known:
 		t.mu.Unlock()
 		t.learnProxy(key, req)
@@ -313,7 +307,7 @@ func (t *Transport) conn(ctx context.Context, key poolKey, req *http.Request, fr
 	if err != nil {
 		return nil, false, err
 	}
-	pc := &persistConn{conn: conn, bw: bufio.NewWriter(conn), key: key, usable: idleProbe(conn)}
+	pc := &persistConn{conn: conn, bw: bufio.NewWriter(conn), key: key, probe: idleProbe(conn)}
 	pc.br = bufio.NewReader(pc)
 	return pc, false, nil
 }
@@ -330,13 +324,13 @@ func (t *Transport) dial(ctx context.Context, key poolKey, req *http.Request) (n
 }
 
 // put keeps pc for the next request to its host, unless the host has as
-// many idle already or the pool is closed. Idle connections are closed
+// many idle already. Idle connections are closed
 // after idleTimeout by a sweep, due whenever any wait.
 func (t *Transport) put(pc *persistConn) {
 	pc.idleSince = time.Now()
 	t.mu.Lock()
 	list := t.idle[pc.key]
-	if t.closed || len(list) >= t.maxIdle {
+	if len(list) >= t.maxIdle {
 		t.mu.Unlock()
 		pc.conn.Close()
 		return
@@ -373,7 +367,7 @@ func (t *Transport) sweepIdle() {
 		}
 	}
 	t.sweep = nil
-	if next >= 0 && !t.closed {
+	if next >= 0 {
 		t.sweep = time.AfterFunc(next, t.sweepIdle)
 	}
 	t.mu.Unlock()
@@ -382,11 +376,16 @@ func (t *Transport) sweepIdle() {
 	}
 }
 
-// CloseIdleConnections closes the connections that wait in the pool.
+// CloseIdleConnections closes the connections that wait in the pool (and
+// so its sweep, which has none to wait for).
 func (t *Transport) CloseIdleConnections() {
 	t.mu.Lock()
 	idle := t.idle
 	t.idle = map[poolKey][]*persistConn{}
+	if t.sweep != nil {
+		t.sweep.Stop()
+		t.sweep = nil
+	}
 	t.mu.Unlock()
 	for _, list := range idle {
 		for _, pc := range list {
@@ -394,19 +393,6 @@ func (t *Transport) CloseIdleConnections() {
 		}
 	}
 	t.proxied.CloseIdleConnections()
-}
-
-// Close closes the idle connections and refuses new requests; those in
-// flight end on their own.
-func (t *Transport) Close() {
-	t.mu.Lock()
-	t.closed = true
-	if t.sweep != nil {
-		t.sweep.Stop()
-		t.sweep = nil
-	}
-	t.mu.Unlock()
-	t.CloseIdleConnections()
 }
 
 // learnProxy notes whether the environment names a proxy for key

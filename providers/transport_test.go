@@ -77,7 +77,7 @@ func get(t *testing.T, ctx context.Context, tr http.RoundTripper, url string) (*
 
 func newTestTransport(t *testing.T) *Transport {
 	tr := NewTransport(nil)
-	t.Cleanup(tr.Close)
+	t.Cleanup(tr.CloseIdleConnections)
 	return tr
 }
 
@@ -371,7 +371,7 @@ func TestTransportTakesNoTrailingBytesForAnAnswer(t *testing.T) {
 				var roots *x509.CertPool
 				url, roots = keepAliveTLSServer(t, answer)
 				tr = NewTransport(&tls.Config{RootCAs: roots})
-				t.Cleanup(tr.Close)
+				t.Cleanup(tr.CloseIdleConnections)
 			} else {
 				url, _ = keepAliveServer(t, answer)
 			}
@@ -545,11 +545,11 @@ func TestTransportSpeaksHTTP11OverTLS(t *testing.T) {
 	roots := x509.NewCertPool()
 	roots.AddCert(srv.Certificate())
 	tr := NewTransport(&tls.Config{RootCAs: roots, NextProtos: []string{"h2", "http/1.1"}})
-	t.Cleanup(tr.Close)
+	t.Cleanup(tr.CloseIdleConnections)
 	for range 3 {
 		resp, body := get(t, t.Context(), tr, srv.URL)
-		if body != "HTTP/1.1 over TLS" || resp.TLS == nil || resp.TLS.NegotiatedProtocol == "h2" {
-			t.Fatalf("body %q, TLS state %v", body, resp.TLS)
+		if body != "HTTP/1.1 over TLS" || resp.ProtoMajor != 1 {
+			t.Fatalf("%s, body %q; want HTTP/1.1 both ways", resp.Proto, body)
 		}
 	}
 	if n := conns.opened.Load(); n != 1 {
@@ -634,16 +634,19 @@ func TestTransportKeepsAtMostMaxIdlePerHost(t *testing.T) {
 	}
 }
 
-func TestTransportCloseEndsTheIdleAndRefusesMore(t *testing.T) {
+func TestTransportCloseIdleConnectionsEndsTheIdleAndTheSweep(t *testing.T) {
 	srv, conns := countingServer(t, func(w http.ResponseWriter, r *http.Request) {}, false)
 	tr := NewTransport(nil)
 	get(t, t.Context(), tr, srv.URL)
-	tr.Close()
+	tr.CloseIdleConnections()
 	testkit.WaitFor(t, 5*time.Second, "the idle connection to close", func() bool { return conns.closed.Load() == 1 })
-	req, _ := http.NewRequest(http.MethodGet, srv.URL, nil)
-	if _, err := tr.RoundTrip(req); !errors.Is(err, errTransportClosed) {
-		t.Errorf("a call after Close: error %v", err)
+	tr.mu.Lock()
+	sweep := tr.sweep
+	tr.mu.Unlock()
+	if sweep != nil {
+		t.Error("a sweep is still due with no idle connection")
 	}
+	get(t, t.Context(), tr, srv.URL) // and the pool goes on
 }
 
 func TestTransportAddress(t *testing.T) {

@@ -27,8 +27,8 @@ const (
 // raw floor would pay for dialling that the bridge does not.
 func newRawHTTPClient() *http.Client {
 	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.MaxIdleConns = 4096
-	t.MaxIdleConnsPerHost = 4096
+	t.MaxIdleConns = providers.IdleConnsPerHost
+	t.MaxIdleConnsPerHost = providers.IdleConnsPerHost
 	return &http.Client{Transport: t}
 }
 
