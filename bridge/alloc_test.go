@@ -248,7 +248,7 @@ func boolInt(b bool) int {
 // process (docs: README, "Performance"): a check that allocates more
 // fails TestCheckAllocationBudget, so that work added to every check is
 // seen and weighed. Lower it when a cut lands.
-const checkAllocBudget = 74
+const checkAllocBudget = 67
 
 // TestCheckAllocationBudget: allocations are deterministic enough to
 // test, time is not. The race detector allocates on its own account (and

@@ -170,51 +170,11 @@ func NewHTTPClient(provider string, opts ...HTTPOption) (*HTTPClient, error) {
 	return &HTTPClient{
 		provider: provider,
 		http: &http.Client{
-			Transport: attemptDeadline{timeout: cfg.attemptTimeout,
-				next: tracedIf(cfg.tracer, refuseRedirects{provider: provider, next: transport})},
+			Transport: tracedIf(cfg.tracer, refuseRedirects{provider: provider, next: transport}),
 		},
 		cfg:    cfg,
 		logger: cfg.logger.With("provider", provider),
 	}, nil
-}
-
-// attemptDeadline bounds each attempt, headers and body, as
-// http.Client.Timeout would, at a fraction of its cost: the client's
-// timeout starts a goroutine and a timer chain per request, this one
-// context deadline that ends when the body is closed.
-type attemptDeadline struct {
-	timeout time.Duration
-	next    http.RoundTripper
-}
-
-func (t attemptDeadline) RoundTrip(req *http.Request) (*http.Response, error) {
-	ctx, cancel := context.WithTimeout(req.Context(), t.timeout)
-	resp, err := t.next.RoundTrip(req.WithContext(ctx))
-	if err != nil {
-		cancel()
-		return nil, err
-	}
-	resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
-	return resp, nil
-}
-
-// CloseIdleConnections reaches the pool, as http.Client's does.
-func (t attemptDeadline) CloseIdleConnections() {
-	if c, ok := t.next.(interface{ CloseIdleConnections() }); ok {
-		c.CloseIdleConnections()
-	}
-}
-
-// cancelOnClose ends an attempt's deadline with its body.
-type cancelOnClose struct {
-	io.ReadCloser
-	cancel context.CancelFunc
-}
-
-func (b *cancelOnClose) Close() error {
-	err := b.ReadCloser.Close()
-	b.cancel()
-	return err
 }
 
 // callRetrier is the retrying client of one call: its retry policy keeps
@@ -255,7 +215,7 @@ func (c *HTTPClient) retrier() *callRetrier {
 // never gets here: it is refused as provider_bad_response (see
 // refuseRedirects).
 func (c *HTTPClient) Get(ctx context.Context, url string, header http.Header) (int, []byte, error) {
-	req, err := retryablehttp.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	req, err := retryablehttp.NewRequestWithContext(withAttemptTimeout(ctx, c.cfg.attemptTimeout), http.MethodGet, url, nil)
 	if err != nil {
 		return 0, nil, paybridge.Errorf(paybridge.CodeInternal, "%s: building request: %v", c.provider, err)
 	}

@@ -263,6 +263,65 @@ func TestAttemptTimeoutCoversTheBody(t *testing.T) {
 	}
 }
 
+// The attempt's bound is each attempt's, not the call's: an attempt that
+// outlasts it is given up and the next one gets its own.
+func TestAttemptTimeoutIsEachAttempts(t *testing.T) {
+	release := make(chan struct{})
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if calls.Add(1) == 1 {
+			select {
+			case <-release:
+			case <-r.Context().Done():
+			}
+			return
+		}
+		w.Write([]byte(`{}`))
+	}))
+	t.Cleanup(func() { close(release); srv.Close() })
+	c := newTestClient(t, providers.WithRetries(1), providers.WithAttemptTimeout(200*time.Millisecond))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	status, body, err := c.Get(ctx, srv.URL, nil)
+	if err != nil || status != http.StatusOK || string(body) != `{}` {
+		t.Fatalf("status %d, body %q, err %v", status, body, err)
+	}
+	if calls.Load() != 2 {
+		t.Fatalf("%d calls, want 2 (the first cut off by its bound)", calls.Load())
+	}
+}
+
+// The attempt's bound covers the connection's making: a provider that
+// takes the connection and never completes the TLS handshake is
+// provider_timeout within the bound, not at the call's deadline.
+func TestAttemptTimeoutCoversTheHandshake(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			t.Cleanup(func() { conn.Close() }) // held open, never answered
+		}
+	}()
+	c := newTestClient(t, providers.WithRetries(0), providers.WithAttemptTimeout(100*time.Millisecond))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	start := time.Now()
+	_, _, err = c.Get(ctx, "https://"+ln.Addr().String()+"/v1/payments/p1", nil)
+	if code := paybridge.ErrorCode(err); code != paybridge.CodeProviderTimeout {
+		t.Fatalf("code %s (%v)", code, err)
+	}
+	if took := time.Since(start); took > 10*time.Second || ctx.Err() != nil {
+		t.Fatalf("the handshake was given up after %s, not by the attempt's bound", took)
+	}
+}
+
 // A redirect's Location is untrusted text: the error quotes only its host,
 // cut short, and never its path or query, which may carry a token; nothing
 // of the 3xx body is returned.

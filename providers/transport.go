@@ -26,7 +26,8 @@ import (
 // "Performance"). It keeps what the provider clients had from
 // http.Transport: keep-alive with an idle connection for every call in
 // flight, idle connections closed after 90 s, TLS (HTTP/1.1 by ALPN), the
-// request's context bounding dial, write and read, an idle connection the
+// request's context and its attempt's bound (withAttemptTimeout) bounding
+// dial, write and read, an idle connection the
 // server closed (or wrote to unasked) never used, a request that got no
 // answer on an idle connection sent again once on a new one, and the
 // proxies the environment names (those requests go through an
@@ -128,6 +129,58 @@ func (pc *persistConn) Read(p []byte) (int, error) {
 
 var errViaProxy = errors.New("providers: the environment names a proxy for this host")
 
+// attemptKey is the context key of an attempt's bound (withAttemptTimeout).
+type attemptKey struct{}
+
+// withAttemptTimeout bounds each attempt of the requests made with ctx to
+// d: dial, write, answer and body. The pool makes the bound its
+// connection's deadline, so a call pays for one context value rather than
+// a timer context per attempt.
+func withAttemptTimeout(ctx context.Context, d time.Duration) context.Context {
+	return context.WithValue(ctx, attemptKey{}, d)
+}
+
+// attemptDeadline is when an attempt made now with ctx must end: at its
+// bound or the context's deadline, whichever comes first (zero: never).
+func attemptDeadline(ctx context.Context) time.Time {
+	deadline, ok := ctx.Deadline()
+	if d, bounded := ctx.Value(attemptKey{}).(time.Duration); bounded {
+		if end := time.Now().Add(d); !ok || end.Before(deadline) {
+			return end
+		}
+	}
+	return deadline
+}
+
+// roundTripProxied sends req through http.Transport, which bounds an
+// attempt only by the request's context: the deadline becomes one, ended
+// with the body.
+func (t *Transport) roundTripProxied(req *http.Request, deadline time.Time) (*http.Response, error) {
+	if deadline.IsZero() {
+		return t.proxied.RoundTrip(req)
+	}
+	ctx, cancel := context.WithDeadline(req.Context(), deadline)
+	resp, err := t.proxied.RoundTrip(req.WithContext(ctx))
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
+	return resp, nil
+}
+
+// cancelOnClose ends a proxied attempt's deadline with its body.
+type cancelOnClose struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (b *cancelOnClose) Close() error {
+	err := b.ReadCloser.Close()
+	b.cancel()
+	return err
+}
+
 // RoundTrip sends req on an idle connection to its host, or a new one, and
 // returns the answer with its head read. The connection goes back to the
 // pool when the body has been read to its end, and is closed when the
@@ -141,14 +194,15 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	key := poolKey{https: req.URL.Scheme == "https", host: req.URL.Host}
 	ctx := req.Context()
-	pc, reused, err := t.conn(ctx, key, req, false)
+	deadline := attemptDeadline(ctx)
+	pc, reused, err := t.conn(ctx, deadline, key, req, false)
 	if errors.Is(err, errViaProxy) {
-		return t.proxied.RoundTrip(req)
+		return t.roundTripProxied(req, deadline)
 	}
 	if err != nil {
 		return nil, closeBody(req, ctxErr(ctx, err))
 	}
-	resp, answered, err := t.send(ctx, pc, req, reused)
+	resp, answered, err := t.send(ctx, deadline, pc, req, reused)
 	if err == nil {
 		return resp, nil
 	}
@@ -159,10 +213,10 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	// just as the request goes out on it: a request that got no answer on
 	// one is sent again, once, on a new connection, as http.Transport
 	// does, when sending it twice does no harm.
-	if pc, _, err = t.conn(ctx, key, req, true); err != nil {
+	if pc, _, err = t.conn(ctx, deadline, key, req, true); err != nil {
 		return nil, closeBody(req, ctxErr(ctx, err))
 	}
-	if resp, _, err = t.send(ctx, pc, req, false); err != nil {
+	if resp, _, err = t.send(ctx, deadline, pc, req, false); err != nil {
 		return nil, ctxErr(ctx, err)
 	}
 	return resp, nil
@@ -170,11 +224,10 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 
 // send writes req on pc and reads the answer's head; answered tells
 // whether an answer came (a 408 on a reused connection is the server's
-// idle timeout, not an answer). The context bounds both, and the body:
-// its deadline is the connection's, and its end sets one in the past. On
-// an error pc is closed.
-func (t *Transport) send(ctx context.Context, pc *persistConn, req *http.Request, reused bool) (resp *http.Response, answered bool, err error) {
-	deadline, _ := ctx.Deadline()
+// idle timeout, not an answer). The deadline bounds both, and the body, as
+// the connection's; the context's end sets one in the past. On an error
+// pc is closed.
+func (t *Transport) send(ctx context.Context, deadline time.Time, pc *persistConn, req *http.Request, reused bool) (resp *http.Response, answered bool, err error) {
 	if err := pc.conn.SetDeadline(deadline); err != nil {
 		pc.conn.Close()
 		return nil, false, err
@@ -269,17 +322,17 @@ func (t *Transport) release(pc *persistConn, stop func() bool, reuse bool) {
 	pc.conn.Close()
 }
 
-// conn returns the newest usable idle connection to key, or dials one
-// (always when fresh); or errViaProxy when the request is for
+// conn returns the newest usable idle connection to key, or dials one by
+// the deadline (always when fresh); or errViaProxy when the request is for
 // http.Transport.
-func (t *Transport) conn(ctx context.Context, key poolKey, req *http.Request, fresh bool) (*persistConn, bool, error) {
+func (t *Transport) conn(ctx context.Context, deadline time.Time, key poolKey, req *http.Request, fresh bool) (*persistConn, bool, error) {
 	t.mu.Lock()
 	viaProxy, known := t.viaProxy[key]
 	switch {
 	case !known:
 		t.mu.Unlock()
 		t.learnProxy(key, req)
-		return t.conn(ctx, key, req, fresh)
+		return t.conn(ctx, deadline, key, req, fresh)
 	case viaProxy:
 		t.mu.Unlock()
 		return nil, false, errViaProxy
@@ -303,7 +356,7 @@ func (t *Transport) conn(ctx context.Context, key poolKey, req *http.Request, fr
 		t.mu.Lock()
 	}
 	t.mu.Unlock()
-	conn, err := t.dial(ctx, key, req)
+	conn, err := t.dial(ctx, deadline, key, req)
 	if err != nil {
 		return nil, false, err
 	}
@@ -312,9 +365,15 @@ func (t *Transport) conn(ctx context.Context, key poolKey, req *http.Request, fr
 	return pc, false, nil
 }
 
-// dial connects to key's host, with TLS for https (the certificate
-// checked against the host name, which tls.Dialer takes from addr).
-func (t *Transport) dial(ctx context.Context, key poolKey, req *http.Request) (net.Conn, error) {
+// dial connects to key's host by the deadline, with TLS for https (the
+// certificate checked against the host name, which tls.Dialer takes from
+// addr).
+func (t *Transport) dial(ctx context.Context, deadline time.Time, key poolKey, req *http.Request) (net.Conn, error) {
+	if !deadline.IsZero() {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, deadline)
+		defer cancel()
+	}
 	addr := address(req.URL, key.https)
 	if !key.https {
 		return t.dialer.DialContext(ctx, "tcp", addr)

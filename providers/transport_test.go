@@ -687,14 +687,27 @@ func TestTransportOverIPv6(t *testing.T) {
 // runs itself again with HTTP_PROXY set.
 func TestTransportGoesThroughTheEnvironmentsProxy(t *testing.T) {
 	if target := os.Getenv("PAYBRIDGE_TEST_PROXIED_URL"); target != "" {
-		_, body := get(t, t.Context(), newTestTransport(t), target)
+		tr := newTestTransport(t)
+		_, body := get(t, t.Context(), tr, target)
 		if body != "from the proxy" {
 			t.Fatalf("body %q, want the proxy's", body)
+		}
+		// An attempt's bound holds through the proxy too.
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+		defer cancel()
+		req, _ := http.NewRequestWithContext(withAttemptTimeout(ctx, 100*time.Millisecond), http.MethodGet, target+"/stall", nil)
+		start := time.Now()
+		if _, err := tr.RoundTrip(req); err == nil || time.Since(start) > 5*time.Second {
+			t.Fatalf("a proxy that never answers: error %v after %s, want a timeout at the attempt's bound", err, time.Since(start))
 		}
 		return
 	}
 	var seen atomic.Value
 	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/stall") {
+			<-r.Context().Done() // until the child gives up
+			return
+		}
 		seen.Store(r.URL.String())
 		io.WriteString(w, "from the proxy")
 	}))
