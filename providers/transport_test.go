@@ -324,6 +324,39 @@ func TestTransportSendsAGETAgainWhenAReusedConnectionGaveNoAnswer(t *testing.T) 
 	}
 }
 
+// A request that got no answer on a reused connection is sent again on a
+// new connection, not on the next idle one, which may be as dead: with
+// four idle connections that each drop their next request, a GET is
+// answered after one of them.
+func TestTransportSendsAgainOnANewConnectionNotTheNextIdle(t *testing.T) {
+	const conns = 4
+	var first atomic.Int32
+	allIn := make(chan struct{})
+	url, requests := keepAliveServer(t, func(i int, c net.Conn) {
+		if i > 0 {
+			c.Close() // a connection's second request gets no answer
+			return
+		}
+		if first.Add(1) == conns {
+			close(allIn)
+		}
+		<-allIn // the first calls wait for one another: one connection each
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+	})
+	tr := newTestTransport(t)
+	var wg sync.WaitGroup
+	for range conns {
+		wg.Go(func() { get(t, t.Context(), tr, url) })
+	}
+	wg.Wait()
+	if _, body := get(t, t.Context(), tr, url); body != "ok" {
+		t.Fatalf("body %q", body)
+	}
+	if n := requests.Load(); n != conns+2 {
+		t.Fatalf("the server read %d requests, want %d (one unanswered, sent again once)", n, conns+2)
+	}
+}
+
 // Bytes a server writes to an idle connection unasked are no request's
 // answer: the connection is not used again.
 func TestTransportTakesNoUnaskedBytesForAnAnswer(t *testing.T) {
@@ -535,6 +568,26 @@ func TestTransportDeadlineIsTheContexts(t *testing.T) {
 	}
 	resp.Body.Close()
 	testkit.WaitFor(t, 5*time.Second, "both connections to close", func() bool { return conns.closed.Load() == 2 })
+}
+
+// lateContext is a context whose deadline has passed before its own timer
+// said so: the moment between a connection's deadline and its context's.
+type lateContext struct{ context.Context }
+
+func (lateContext) Deadline() (time.Time, bool) { return time.Now().Add(-time.Millisecond), true }
+
+// A connection's deadline that passes a moment before its context sees
+// its own is reported as the context's (DeadlineExceeded, as
+// http.Transport does), not as an i/o timeout; without a deadline passed
+// the connection's error stands.
+func TestCtxErrNamesTheContextsPassedDeadline(t *testing.T) {
+	ioTimeout := &net.OpError{Op: "read", Net: "tcp", Err: os.ErrDeadlineExceeded}
+	if err := ctxErr(lateContext{context.Background()}, ioTimeout); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("a passed deadline not yet seen by its context: %v, want context.DeadlineExceeded", err)
+	}
+	if err := ctxErr(context.Background(), ioTimeout); err != error(ioTimeout) {
+		t.Errorf("no deadline: %v, want the connection's error", err)
+	}
 }
 
 // Over TLS the pool speaks HTTP/1.1 even to a server that offers HTTP/2,
