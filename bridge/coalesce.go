@@ -11,10 +11,16 @@ import (
 // had joined the call while in flight: singleflight alone shares a call only
 // with the checks that reach it before it ends, and under load a check can
 // wait its turn for a CPU for longer than a fast provider takes to answer.
+//
+// Calls are remembered in two generations of keepFinished each, the one
+// being filled and the one before, so that forgetting costs nothing a
+// call: a new period drops the older generation whole. Sweeping one map
+// instead cost ~2 µs a call at 100,000 watches, where every call is of
+// another payment, inserted and later deleted.
 type finishedCalls struct {
 	mu        sync.Mutex
-	m         map[string]finishedCall
-	nextSweep time.Time
+	cur, prev map[string]finishedCall
+	periodEnd time.Time // when cur becomes prev
 }
 
 type finishedCall struct {
@@ -22,36 +28,37 @@ type finishedCall struct {
 	at  time.Time
 }
 
-// keepFinished is how long a finished call is remembered: much longer than
-// a check waits for a CPU, much shorter than anything a caller would call
-// stale.
+// keepFinished is how long a finished call is remembered at least (at
+// most twice that): much longer than a check waits for a CPU, much shorter
+// than anything a caller would call stale.
 const keepFinished = time.Second
 
 func newFinishedCalls() *finishedCalls {
-	return &finishedCalls{m: make(map[string]finishedCall)}
+	return &finishedCalls{cur: make(map[string]finishedCall)}
 }
 
 // put records the outcome of a call on key that finished at at.
 func (f *finishedCalls) put(key string, obs observation, at time.Time) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if at.After(f.nextSweep) {
-		// Once per keepFinished, so the map holds at most two periods'
-		// worth of calls and a put costs O(1) amortized.
-		for k, c := range f.m {
-			if at.Sub(c.at) > keepFinished {
-				delete(f.m, k)
-			}
+	if !at.Before(f.periodEnd) {
+		f.prev = f.cur
+		if at.Sub(f.periodEnd) >= keepFinished {
+			f.prev = nil // a period without calls between: all stale
 		}
-		f.nextSweep = at.Add(keepFinished)
+		f.cur = make(map[string]finishedCall, len(f.prev))
+		f.periodEnd = at.Add(keepFinished)
 	}
-	f.m[key] = finishedCall{obs: obs, at: at}
+	f.cur[key] = finishedCall{obs: obs, at: at}
 }
 
 // since returns the outcome of a call on key that finished after received.
 func (f *finishedCalls) since(key string, received time.Time) (observation, bool) {
 	f.mu.Lock()
-	c, ok := f.m[key]
+	c, ok := f.cur[key]
+	if !ok {
+		c, ok = f.prev[key]
+	}
 	f.mu.Unlock()
 	if !ok || !c.at.After(received) {
 		return observation{}, false

@@ -27,7 +27,27 @@ func TestFinishedCallsForgetOldCalls(t *testing.T) {
 		f.put(string(rune('a'+i%26))+time.Duration(i).String(), observation{}, start)
 	}
 	f.put("late", observation{}, start.Add(3*keepFinished))
-	if n := len(f.m); n != 1 {
+	if n := len(f.cur) + len(f.prev); n != 1 {
 		t.Fatalf("%d calls remembered after they went stale", n)
+	}
+}
+
+// A call is remembered for keepFinished at least, across a new period,
+// and forgotten within twice that.
+func TestFinishedCallsRememberACallForItsPeriod(t *testing.T) {
+	f := newFinishedCalls()
+	start := time.Now()
+	f.put("early", observation{changed: true}, start)
+	f.put("k", observation{changed: true}, start.Add(keepFinished-time.Millisecond))
+	f.put("other", observation{}, start.Add(keepFinished)) // a new period
+	if _, ok := f.since("k", start); !ok {
+		t.Fatal("a call finished a moment before the new period was forgotten with the old one")
+	}
+	f.put("other", observation{}, start.Add(2*keepFinished)) // another
+	if _, ok := f.since("k", start); ok {
+		t.Fatal("a call was remembered for more than twice keepFinished")
+	}
+	if _, ok := f.since("other", start); !ok {
+		t.Fatal("the last call was forgotten")
 	}
 }
