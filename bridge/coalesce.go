@@ -28,9 +28,11 @@ type finishedCall struct {
 	at  time.Time
 }
 
-// keepFinished is how long a finished call is remembered at least (at
-// most twice that): much longer than a check waits for a CPU, much shorter
-// than anything a caller would call stale.
+// keepFinished is how long a finished call is remembered at least (under
+// three times that while calls come): much longer than a check waits for a
+// CPU, much shorter than anything a caller would call stale. Keeping one
+// longer is harmless: since shares only calls that finished after the
+// check arrived.
 const keepFinished = time.Second
 
 func newFinishedCalls() *finishedCalls {
@@ -41,7 +43,9 @@ func newFinishedCalls() *finishedCalls {
 func (f *finishedCalls) put(key string, obs observation, at time.Time) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if !at.Before(f.periodEnd) {
+	// A new period when this one is over, or when the clock went back
+	// (Clock's times carry no monotonic reading).
+	if !at.Before(f.periodEnd) || f.periodEnd.Sub(at) > keepFinished {
 		f.prev = f.cur
 		if at.Sub(f.periodEnd) >= keepFinished {
 			f.prev = nil // a period without calls between: all stale

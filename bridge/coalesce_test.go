@@ -51,3 +51,20 @@ func TestFinishedCallsRememberACallForItsPeriod(t *testing.T) {
 		t.Fatal("the last call was forgotten")
 	}
 }
+
+// A clock set back does not stop the periods: calls are still forgotten.
+func TestFinishedCallsForgetAfterTheClockWentBack(t *testing.T) {
+	f := newFinishedCalls()
+	start := time.Now()
+	f.put("before", observation{}, start)
+	back := start.Add(-time.Hour)
+	f.put("k", observation{}, back)
+	f.put("other", observation{}, back.Add(keepFinished))
+	f.put("other", observation{}, back.Add(2*keepFinished))
+	if _, ok := f.since("before", start.Add(-time.Millisecond)); ok {
+		t.Fatal("a call from before the clock went back is still remembered two periods later")
+	}
+	if _, ok := f.since("k", back.Add(-time.Millisecond)); ok {
+		t.Fatal("a call was remembered for more than two periods after the clock went back")
+	}
+}

@@ -206,7 +206,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err == nil {
 		return resp, nil
 	}
-	if !reused || answered || ctxErr(ctx, nil) != nil || !idempotent(req) {
+	if !reused || answered || ctxErr(ctx, nil) != nil || passed(deadline) || !idempotent(req) {
 		return nil, ctxErr(ctx, err)
 	}
 	// The server may close an idle connection (or time it out with a 408)
@@ -493,9 +493,15 @@ func idempotent(req *http.Request) bool {
 		(req.Body == nil || req.Body == http.NoBody)
 }
 
+// passed reports whether an attempt's deadline has come: an attempt that
+// got no answer by then is over, not one to send again.
+func passed(deadline time.Time) bool {
+	return !deadline.IsZero() && !time.Now().Before(deadline)
+}
+
 // ctxErr prefers the context's error, which says why a request ended, to
-// the connection's, as http.Transport does. The connection's deadline is
-// the context's, and may pass a moment before the context sees it.
+// the connection's, as http.Transport does. The connection's deadline may
+// be the context's, and pass a moment before the context sees it.
 func ctxErr(ctx context.Context, err error) error {
 	if ctxErr := ctx.Err(); ctxErr != nil {
 		return ctxErr

@@ -357,6 +357,39 @@ func TestTransportSendsAgainOnANewConnectionNotTheNextIdle(t *testing.T) {
 	}
 }
 
+// A request that got no answer on a reused connection by its attempt's
+// bound is over: it is not sent again on a new connection, with no time
+// left for one, and its error is the timeout, not a dial's.
+func TestTransportSendsNothingAgainOnceTheAttemptsBoundHasPassed(t *testing.T) {
+	silent := make(chan struct{})
+	t.Cleanup(func() { close(silent) })
+	url, requests := keepAliveServer(t, func(i int, c net.Conn) {
+		if i > 0 {
+			<-silent // reads the request, never answers
+			return
+		}
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+	})
+	tr := newTestTransport(t)
+	get(t, t.Context(), tr, url)
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(withAttemptTimeout(ctx, 200*time.Millisecond), http.MethodGet, url, nil)
+	_, err := tr.RoundTrip(req)
+	var opErr *net.OpError
+	switch {
+	case err == nil:
+		t.Fatal("a request with no answer succeeded")
+	case errors.As(err, &opErr) && opErr.Op == "dial":
+		t.Fatalf("sent again after its bound passed: %v", err)
+	case !errors.Is(err, os.ErrDeadlineExceeded):
+		t.Fatalf("error %v, want the attempt's timeout", err)
+	}
+	if n := requests.Load(); n != 2 {
+		t.Errorf("the server read %d requests, want 2", n)
+	}
+}
+
 // Bytes a server writes to an idle connection unasked are no request's
 // answer: the connection is not used again.
 func TestTransportTakesNoUnaskedBytesForAnAnswer(t *testing.T) {
