@@ -206,7 +206,8 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err == nil {
 		return resp, nil
 	}
-	if !reused || answered || ctxErr(ctx, nil) != nil || passed(deadline) || !idempotent(req) {
+	// The deadline is the context's or sooner: passed covers both.
+	if !reused || answered || ctx.Err() != nil || passed(deadline) || !idempotent(req) {
 		return nil, ctxErr(ctx, err)
 	}
 	// The server may close an idle connection (or time it out with a 408)
@@ -506,7 +507,7 @@ func ctxErr(ctx context.Context, err error) error {
 	if ctxErr := ctx.Err(); ctxErr != nil {
 		return ctxErr
 	}
-	if deadline, ok := ctx.Deadline(); ok && !time.Now().Before(deadline) {
+	if deadline, _ := ctx.Deadline(); passed(deadline) {
 		return context.DeadlineExceeded
 	}
 	return err
