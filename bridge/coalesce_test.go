@@ -33,7 +33,7 @@ func TestFinishedCallsForgetOldCalls(t *testing.T) {
 }
 
 // A call is remembered for keepFinished at least, across a new period,
-// and forgotten within twice that.
+// and forgotten once a second new period has begun after it.
 func TestFinishedCallsRememberACallForItsPeriod(t *testing.T) {
 	f := newFinishedCalls()
 	start := time.Now()
@@ -45,7 +45,7 @@ func TestFinishedCallsRememberACallForItsPeriod(t *testing.T) {
 	}
 	f.put("other", observation{}, start.Add(2*keepFinished)) // another
 	if _, ok := f.since("k", start); ok {
-		t.Fatal("a call was remembered for more than twice keepFinished")
+		t.Fatal("a call was remembered past two new periods")
 	}
 	if _, ok := f.since("other", start); !ok {
 		t.Fatal("the last call was forgotten")
